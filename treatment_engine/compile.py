@@ -1,0 +1,229 @@
+"""A validated plan to the immutable, thread-safe form every back end reads.
+
+Compiled once, evaluated many times: conditions become closures, costs are summed,
+consent fields are split into paths, and rules are sorted and indexed by the
+(segment, lifecycle stage, value tier) they can match, so a decision only looks at
+rules that can possibly apply to the customer in front of it. The same object
+carries the parsed expressions and locations for the SQL compiler and the explainer.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from .errors import Location
+from .expressions.ast import Expression
+from .expressions.closures import Compiled, compile_expression
+from .load import PlanSource, load_plan_source, parse_plan_texts
+from .model import Outcome, ids
+from .validate import ValidatedPlan, validate
+
+# An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the
+# index is filled per cell on first use (still correct, still thread-safe).
+EAGER_INDEX_LIMIT = 50_000
+
+IndexKey = tuple[str | None, str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledChannel:
+    id: str
+    cost: float
+    consent: tuple[str, ...] | None  # dotted profile field that must be exactly true
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    """A segment or lifecycle stage definition: first match names the profile."""
+
+    id: str
+    expression: Expression | None
+    test: Compiled | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTier:
+    id: str
+    min: float
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    id: str
+    order: int  # position after sorting by descending priority, plan order kept for ties
+    priority: int
+    description: str | None
+    segments: frozenset[str] | None  # None: any
+    stages: frozenset[str] | None
+    tiers: frozenset[str] | None
+    expression: Expression | None
+    test: Compiled | None
+    treatment: str
+    actions: tuple[str, ...]
+    channels: tuple[CompiledChannel, ...]
+    action_cost: float  # sum of the actions' costs, in plan order
+    needs_profit_check: bool  # a delight rule under a policy
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    value_field: tuple[str, ...]
+    delight_max_cost_ratio: float
+
+
+@dataclass(frozen=True)
+class CompiledPlan:
+    version: str
+    root: str
+    segments: tuple[CompiledCondition, ...]
+    lifecycle: tuple[CompiledCondition, ...]
+    tier_field: tuple[str, ...] | None
+    tiers: tuple[CompiledTier, ...]
+    channels: Mapping[str, CompiledChannel]
+    action_costs: Mapping[str, float]
+    action_kinds: Mapping[str, str]
+    policy: CompiledPolicy | None
+    rules: tuple[CompiledRule, ...]  # in evaluation order
+    default: CompiledRule
+    segment_ids: frozenset[str]
+    stage_ids: frozenset[str]
+    tier_ids: frozenset[str]
+    candidates: Callable[[IndexKey], tuple[CompiledRule, ...]]
+
+    def counts(self) -> dict[str, int]:
+        return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
+                "value tiers": len(self.tiers), "rules": len(self.rules),
+                "channels": len(self.channels), "actions": len(self.action_costs)}
+
+
+def load_plan(path: str) -> CompiledPlan:
+    """Read, validate and compile the plan directory at ``path``. Raises PlanError."""
+    return compile_plan(validate(load_plan_source(path)))
+
+
+def plan_from_texts(texts: Mapping[str, str], root: str = "<memory>") -> CompiledPlan:
+    """Compile a plan given as {relative path: YAML text}, e.g. from git or a test."""
+    source: PlanSource = parse_plan_texts(texts, root)
+    return compile_plan(validate(source))
+
+
+def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
+    channels = {
+        name: CompiledChannel(name, entry.value.cost,
+                              tuple(entry.value.consent.split(".")) if entry.value.consent else None)
+        for name, entry in plan.channels.items()
+    }
+    action_costs = {name: entry.value.cost for name, entry in plan.actions.items()}
+    policy = None
+    if plan.policy is not None:
+        policy = CompiledPolicy(tuple(plan.policy.value.value_field.split(".")),
+                                plan.policy.value.delight_max_cost_ratio)
+
+    def outcome_rule(rule_id: str, order: int, priority: int, description: str | None,
+                     when: Any, expression: Expression | None, outcome: Any,
+                     location: Location) -> CompiledRule:
+        cost = 0.0
+        for action in outcome.actions:
+            cost += action_costs[action]
+        return CompiledRule(
+            id=rule_id, order=order, priority=priority, description=description,
+            segments=_id_set(when.segment) if when else None,
+            stages=_id_set(when.lifecycle_stage) if when else None,
+            tiers=_id_set(when.value_tier) if when else None,
+            expression=expression,
+            test=compile_expression(expression, resolved_names=True) if expression else None,
+            treatment=outcome.treatment, actions=tuple(outcome.actions),
+            channels=tuple(channels[c] for c in outcome.channels), action_cost=cost,
+            needs_profit_check=outcome.treatment == "delight" and policy is not None,
+            location=location,
+        )
+
+    ranked = sorted(range(len(plan.rules)), key=lambda i: -plan.rules[i].value.priority)
+    rules = tuple(
+        outcome_rule(plan.rules[i].value.id, order, plan.rules[i].value.priority,
+                     plan.rules[i].value.description, plan.rules[i].value.when,
+                     plan.rule_conditions[i], plan.rules[i].value.then, plan.rules[i].location)
+        for order, i in enumerate(ranked)
+    )
+    if plan.default is not None:
+        default = outcome_rule("default", len(rules), 0, "the plan's default", None, None,
+                               plan.default.value, plan.default.location)
+    else:
+        default = outcome_rule("default", len(rules), 0, "no default in the plan: leave alone",
+                               None, None, Outcome(treatment="none"), Location(plan.root))
+    # The default always decides (spec 8), so it never skips for profit or consent.
+    default = _replace(default, needs_profit_check=False)
+
+    segments = tuple(_condition(e.value.id, x, e.location) for e, x in
+                     zip(plan.segments, plan.segment_conditions))
+    lifecycle = tuple(_condition(e.value.id, x, e.location) for e, x in
+                      zip(plan.lifecycle, plan.lifecycle_conditions))
+    tiers: tuple[CompiledTier, ...] = ()
+    tier_field = None
+    if plan.value_tiers is not None:
+        tier_field = tuple(plan.value_tiers.value.field.split("."))
+        tiers = tuple(CompiledTier(t.id, t.min) for t in plan.value_tiers.value.tiers)
+
+    segment_ids = frozenset(s.id for s in segments)
+    stage_ids = frozenset(s.id for s in lifecycle)
+    tier_ids = frozenset(t.id for t in tiers)
+    return CompiledPlan(
+        version=plan.version, root=plan.root, segments=segments, lifecycle=lifecycle,
+        tier_field=tier_field, tiers=tiers, channels=MappingProxyType(channels),
+        action_costs=MappingProxyType(action_costs),
+        action_kinds=MappingProxyType({n: e.value.kind for n, e in plan.actions.items()}),
+        policy=policy, rules=rules, default=default, segment_ids=segment_ids,
+        stage_ids=stage_ids, tier_ids=tier_ids,
+        candidates=_build_index(rules, segment_ids, stage_ids, tier_ids),
+    )
+
+
+def _condition(rule_id: str, expression: Expression | None, location: Location) -> CompiledCondition:
+    test = compile_expression(expression, resolved_names=False) if expression else None
+    return CompiledCondition(rule_id, expression, test, location)
+
+
+def _id_set(value: str | list[str] | None) -> frozenset[str] | None:
+    listed = ids(value)
+    return None if listed is None else frozenset(listed)
+
+
+def _replace(rule: CompiledRule, **changes: Any) -> CompiledRule:
+    fields = {name: getattr(rule, name) for name in rule.__slots__}  # type: ignore[attr-defined]
+    fields.update(changes)
+    return CompiledRule(**fields)
+
+
+def can_match(rule: CompiledRule, key: IndexKey) -> bool:
+    """Whether a rule's structural constraints admit a (segment, stage, tier) cell."""
+    segment, stage, tier = key
+    return ((rule.segments is None or segment in rule.segments)
+            and (rule.stages is None or stage in rule.stages)
+            and (rule.tiers is None or tier in rule.tiers))
+
+
+def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
+                 stage_ids: frozenset[str], tier_ids: frozenset[str]) -> Callable[[IndexKey], tuple[CompiledRule, ...]]:
+    dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
+    cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
+    if cells <= EAGER_INDEX_LIMIT:
+        table = MappingProxyType({
+            key: tuple(rule for rule in rules if can_match(rule, key))
+            for key in itertools.product(*dimensions)
+        })
+        return table.__getitem__
+    memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
+
+    def lookup(key: IndexKey) -> tuple[CompiledRule, ...]:
+        # Filling a dict entry is atomic, and two threads computing one cell agree.
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = tuple(rule for rule in rules if can_match(rule, key))
+        return found
+    return lookup

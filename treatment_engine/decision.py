@@ -1,0 +1,105 @@
+"""What the engine answers: a decision per profile (spec section 4), or why it could not."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Treatment = Literal["delight", "contain", "none"]
+
+
+class ConditionCheck(BaseModel):
+    """One segment or stage definition tried while resolving a profile."""
+
+    id: str
+    condition: str | None
+    result: bool | None  # None: the condition was null (unknown)
+    location: str
+
+
+class Resolution(BaseModel):
+    """How one of segment, lifecycle stage and value tier was found."""
+
+    dimension: Literal["segment", "lifecycle_stage", "value_tier"]
+    value: str | None
+    how: Literal["given", "derived", "no match", "no value"]
+    detail: str
+    checks: list[ConditionCheck] = []
+
+
+class RuleCheck(BaseModel):
+    """One rule in evaluation order, and what happened to it."""
+
+    rule: str
+    priority: int
+    outcome: Literal["decided", "not matched", "skipped", "not reached"]
+    reason: str
+    location: str
+
+
+class Trace(BaseModel):
+    resolution: list[Resolution]
+    rules: list[RuleCheck]
+
+
+class Decision(BaseModel):
+    """How to treat one customer, and (opt-in) why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: str
+    segment: str | None
+    lifecycle_stage: str | None
+    value_tier: str | None
+    treatment: Treatment
+    rule: str
+    actions: list[str]
+    channels: list[str]
+    cost: float
+    plan_version: str
+    as_of: str
+    trace: Trace | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON object of spec section 4 (``trace`` only when one was asked for)."""
+        record = {
+            "customer_id": self.customer_id, "segment": self.segment,
+            "lifecycle_stage": self.lifecycle_stage, "value_tier": self.value_tier,
+            "treatment": self.treatment, "rule": self.rule, "actions": self.actions,
+            "channels": self.channels, "cost": self.cost, "plan_version": self.plan_version,
+            "as_of": self.as_of,
+        }
+        if self.trace is not None:
+            record["trace"] = self.trace.model_dump()
+        return record
+
+
+class DecisionError(BaseModel):
+    """An invalid profile's answer (spec section 5): nothing decided, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: str | None
+    error: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"customer_id": self.customer_id, "error": self.error}
+
+
+_DECISION_FIELDS = frozenset(Decision.model_fields) - {"trace"}
+
+
+def fast_decision(values: dict[str, Any]) -> Decision:
+    """A Decision from values the evaluator already guarantees are well typed.
+
+    Validation here would re-check what compilation proved, and it costs more than
+    the decision itself; this is pydantic's own ``model_construct`` minus its loop.
+    """
+    decision = Decision.__new__(Decision)
+    values["trace"] = None
+    object.__setattr__(decision, "__dict__", values)
+    object.__setattr__(decision, "__pydantic_fields_set__", _DECISION_FIELDS)
+    object.__setattr__(decision, "__pydantic_extra__", None)
+    object.__setattr__(decision, "__pydantic_private__", None)
+    return decision

@@ -1,0 +1,119 @@
+"""The expression tree the parser builds and every back end (closures, SQL, lint) reads.
+
+Nodes are frozen so one parsed expression can be shared by threads and stages.
+``column`` is the 1-based position of the node's first character in the source text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+LiteralValue = Union[int, float, str, bool, None]
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    value: LiteralValue
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ListLiteral:
+    """``[1, 2]`` or ``["a", "b"]``: literals only, never null (spec section 6)."""
+
+    items: tuple[int | float | str | bool, ...]
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A profile field; ``path`` has one element per dot-separated part."""
+
+    path: tuple[str, ...]
+    column: int = 1
+
+    @property
+    def name(self) -> str:
+        return ".".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    function: str  # "missing" | "days_since"
+    argument: Expression
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Expression
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Negate:
+    operand: Expression
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Logical:
+    """``and`` / ``or`` over two or more operands, flattened."""
+
+    operator: str  # "and" | "or"
+    operands: tuple[Expression, ...]
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Arithmetic:
+    operator: str  # "+" | "-" | "*" | "/"
+    left: Expression
+    right: Expression
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    operator: str  # "==" | "!=" | "<" | "<=" | ">" | ">="
+    left: Expression
+    right: Expression
+    column: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """``x in [..]``; ``negated`` for ``not in``."""
+
+    element: Expression
+    container: Expression
+    negated: bool = False
+    column: int = 1
+
+
+Expression = Union[
+    Literal, ListLiteral, Field, Call, Not, Negate, Logical, Arithmetic, Comparison, Membership
+]
+
+FUNCTIONS = ("missing", "days_since")
+RESOLVED_NAMES = ("segment", "lifecycle_stage", "value_tier")
+
+
+def fields_read(expression: Expression) -> set[str]:
+    """The dotted names of every field an expression reads."""
+    found: set[str] = set()
+    stack: list[Expression] = [expression]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Field):
+            found.add(node.name)
+        elif isinstance(node, (Call, Not, Negate)):
+            stack.append(node.argument if isinstance(node, Call) else node.operand)
+        elif isinstance(node, Logical):
+            stack.extend(node.operands)
+        elif isinstance(node, (Arithmetic, Comparison)):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, Membership):
+            stack.extend((node.element, node.container))
+    return found
