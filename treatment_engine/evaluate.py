@@ -144,17 +144,23 @@ def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | No
     })
 
 
+def decide_or_error(plan: CompiledPlan, profile: Any, as_of_ordinal: int,
+                    as_of_text: str) -> Decision | DecisionError:
+    """One profile's decision, or the error record that stands in for it (spec 5)."""
+    try:
+        return decide_ordinal(plan, profile, as_of_ordinal, as_of_text)
+    except ProfileError as error:
+        return DecisionError(customer_id=customer_id_of(profile), error=error.message)
+    except RecursionError:
+        return DecisionError(customer_id=customer_id_of(profile),
+                             error="the profile is nested too deeply to read")
+
+
 def decide_many(plan: CompiledPlan, profiles: Iterable[Any], as_of: date) -> Iterator[Decision | DecisionError]:
     """Decide a stream of profiles lazily, in order; an invalid one yields a DecisionError."""
     ordinal, text = as_of.toordinal(), as_of.isoformat()
     for profile in profiles:
-        try:
-            yield decide_ordinal(plan, profile, ordinal, text)
-        except ProfileError as error:
-            yield DecisionError(customer_id=customer_id_of(profile), error=error.message)
-        except RecursionError:
-            yield DecisionError(customer_id=customer_id_of(profile),
-                                error="the profile is nested too deeply to read")
+        yield decide_or_error(plan, profile, ordinal, text)
 
 
 def _json_kind(value: object) -> str:

@@ -1,0 +1,68 @@
+"""The embedding API: load a plan once, then decide, explain and stream."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import evaluate, explain
+from .compile import CompiledPlan, load_plan, plan_from_texts
+from .decision import Decision, DecisionError
+
+
+def utc_today() -> date:
+    """``as_of`` when a caller sets none: today's date in UTC (spec 8)."""
+    return datetime.now(timezone.utc).date()
+
+
+class Engine:
+    """A compiled plan with the operations callers need.
+
+    An Engine is immutable and safe to share between threads: ``decide`` reads the
+    compiled plan and writes nothing. To change the plan, load a new Engine and swap
+    the reference; decisions in flight finish on the plan they started with.
+
+    >>> engine = Engine.load("path/to/plan")                     # doctest: +SKIP
+    >>> engine.decide({"customer_id": "c1", "annual_value": 900}).treatment  # doctest: +SKIP
+    'contain'
+    """
+
+    def __init__(self, plan: CompiledPlan, *, clock: Callable[[], date] = utc_today) -> None:
+        self.plan = plan
+        self._clock = clock
+
+    @classmethod
+    def load(cls, path: str | Path, *, clock: Callable[[], date] = utc_today) -> Engine:
+        """Read, validate and compile a plan directory. Raises :class:`PlanError`."""
+        return cls(load_plan(str(path)), clock=clock)
+
+    @classmethod
+    def from_texts(cls, texts: Mapping[str, str], *, clock: Callable[[], date] = utc_today) -> Engine:
+        """Compile a plan from ``{"rules/x.yaml": text, ...}``. Raises :class:`PlanError`."""
+        return cls(plan_from_texts(texts), clock=clock)
+
+    @property
+    def version(self) -> str:
+        """The plan's content hash, recorded in every decision."""
+        return self.plan.version
+
+    def decide(self, profile: Mapping[str, Any], as_of: date | None = None, *,
+               trace: bool = False) -> Decision:
+        """Decide one profile. Raises :class:`ProfileError` for an invalid one.
+
+        ``trace=True`` attaches why (slower: every rule is visited).
+        """
+        day = as_of or self._clock()
+        if trace:
+            return explain.explain(self.plan, profile, day)
+        return evaluate.decide(self.plan, profile, day)
+
+    def explain(self, profile: Mapping[str, Any], as_of: date | None = None) -> Decision:
+        """The decision with its trace: resolution steps and every rule's fate."""
+        return explain.explain(self.plan, profile, as_of or self._clock())
+
+    def decide_many(self, profiles: Iterable[Any], as_of: date | None = None) -> Iterator[Decision | DecisionError]:
+        """Decide a stream lazily and in order; an invalid profile yields a DecisionError."""
+        return evaluate.decide_many(self.plan, profiles, as_of or self._clock())

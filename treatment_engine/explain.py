@@ -1,0 +1,180 @@
+"""Why a profile got its decision: the same compiled plan, walked step by step.
+
+The fast path (:mod:`evaluate`) skips rules the index rules out and stops at the first
+rule that applies; here every rule is visited in evaluation order and its fate
+recorded, so an author can see which constraint failed. Tests check that the two
+paths always reach the same decision.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from .compile import CompiledCondition, CompiledPlan, CompiledRule
+from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace
+from .evaluate import check_profile, consented, given, number_at, tier_for
+from .expressions.closures import Env
+from .expressions.unparse import unparse
+
+
+def explain(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
+    """Decide ``profile`` and attach a full trace. Raises ProfileError like ``decide``."""
+    cid = check_profile(profile)
+    ordinal = as_of.toordinal()
+    env: Env = (None, None, None, ordinal)
+    steps: list[Resolution] = []
+
+    segment = given(profile, "segment", plan.segment_ids, "segment", cid)
+    steps.append(_first_match("segment", segment, plan.segments, profile, env))
+    stage = given(profile, "lifecycle_stage", plan.stage_ids, "lifecycle stage", cid)
+    steps.append(_first_match("lifecycle_stage", stage, plan.lifecycle, profile, env))
+    tier = given(profile, "value_tier", plan.tier_ids, "value tier", cid)
+    steps.append(_tier_step(plan, profile, tier))
+    segment, stage, tier = (step.value for step in steps)
+
+    env = (segment, stage, tier, ordinal)
+    checks: list[RuleCheck] = []
+    decided: tuple[CompiledRule, list[str]] | None = None
+    for rule in plan.rules:
+        if decided is not None:
+            checks.append(_check(rule, "not reached", f"rule '{decided[0].id}' decided first"))
+            continue
+        miss = _structural_miss(rule, segment, stage, tier)
+        if miss:
+            checks.append(_check(rule, "not matched", miss))
+            continue
+        if rule.test is not None:
+            result = rule.test(profile, env)
+            if result is not True:
+                checks.append(_check(rule, "not matched", f"if {_shown(result)}: {_source(rule)}"))
+                continue
+        skip = _why_skipped(plan, rule, profile)
+        if skip:
+            checks.append(_check(rule, "skipped", skip))
+            continue
+        channels = [] if rule.treatment == "none" else _permitted(rule, profile)
+        checks.append(_check(rule, "decided", _matched_because(rule)))
+        decided = (rule, channels)
+
+    if decided is None:
+        rule = plan.default
+        channels = _permitted(rule, profile)
+        checks.append(_check(rule, "decided", "no rule applied, so the default decides"
+                             + ("" if channels else "; consent leaves it no channel")))
+        decided = (rule, channels)
+
+    rule, channel_ids = decided
+    first_cost = plan.channels[channel_ids[0]].cost if channel_ids else 0.0
+    return Decision(
+        customer_id=cid, segment=segment, lifecycle_stage=stage, value_tier=tier,
+        treatment=rule.treatment, rule=rule.id, actions=list(rule.actions), channels=channel_ids,
+        cost=rule.action_cost + first_cost, plan_version=plan.version, as_of=as_of.isoformat(),
+        trace=Trace(resolution=steps, rules=checks),
+    )
+
+
+def _first_match(dimension: Any, value: str | None, entries: tuple[CompiledCondition, ...],
+                 profile: dict[str, Any], env: Env) -> Resolution:
+    if value is not None:
+        return Resolution(dimension=dimension, value=value, how="given",
+                          detail=f"the profile gives {dimension} '{value}'")
+    checks = []
+    for entry in entries:
+        result = True if entry.test is None else entry.test(profile, env)
+        text = _unparse(entry.expression)
+        checks.append(ConditionCheck(id=entry.id, condition=text, result=_bool(result),
+                                     location=str(entry.location)))
+        if result is True:
+            how = "matches everyone" if entry.test is None else f"{text} is true"
+            return Resolution(dimension=dimension, value=entry.id, how="derived",
+                              detail=f"'{entry.id}' is the first that holds ({how})", checks=checks)
+    return Resolution(dimension=dimension, value=None, how="no match",
+                      detail="no definition holds", checks=checks)
+
+
+def _tier_step(plan: CompiledPlan, profile: dict[str, Any], tier: str | None) -> Resolution:
+    if tier is not None:
+        return Resolution(dimension="value_tier", value=tier, how="given",
+                          detail=f"the profile gives value_tier '{tier}'")
+    if plan.tier_field is None:
+        return Resolution(dimension="value_tier", value=None, how="no value",
+                          detail="the plan defines no value tiers")
+    field = ".".join(plan.tier_field)
+    number = number_at(profile, plan.tier_field)
+    if number is None:
+        return Resolution(dimension="value_tier", value=None, how="no value",
+                          detail=f"{field} is missing, null or not a number")
+    found = tier_for(plan, profile)
+    if found is None:
+        return Resolution(dimension="value_tier", value=None, how="no match",
+                          detail=f"{field} = {number:g} is below every tier's min")
+    minimum = next(t.min for t in plan.tiers if t.id == found)
+    return Resolution(dimension="value_tier", value=found, how="derived",
+                      detail=f"{field} = {number:g} >= {minimum:g}")
+
+
+def _structural_miss(rule: CompiledRule, segment: str | None, stage: str | None,
+                     tier: str | None) -> str | None:
+    for name, allowed, value in (("segment", rule.segments, segment),
+                                 ("lifecycle_stage", rule.stages, stage),
+                                 ("value_tier", rule.tiers, tier)):
+        if allowed is not None and value not in allowed:
+            shown = "null" if value is None else f"'{value}'"
+            return f"{name} {shown} is not in [{', '.join(sorted(allowed))}]"
+    return None
+
+
+def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]) -> str | None:
+    if rule.needs_profit_check and plan.policy is not None:
+        field = ".".join(plan.policy.value_field)
+        value = number_at(profile, plan.policy.value_field)
+        ratio = plan.policy.delight_max_cost_ratio
+        if value is None:
+            return f"unprofitable: {field} is missing, null or not a number"
+        if rule.action_cost > ratio * value:
+            return (f"unprofitable: actions cost {rule.action_cost:g} > "
+                    f"{ratio:g} x {field} {value:g} = {ratio * value:g}")
+    if rule.treatment != "none" and not _permitted(rule, profile):
+        needs = ", ".join(f"{c.id} (needs {'.'.join(c.consent)} = true)" if c.consent else c.id
+                          for c in rule.channels)
+        return f"no permitted channel: {needs}"
+    return None
+
+
+def _permitted(rule: CompiledRule, profile: dict[str, Any]) -> list[str]:
+    return [c.id for c in rule.channels if consented(profile, c)]
+
+
+def _matched_because(rule: CompiledRule) -> str:
+    parts = []
+    if rule.segments is not None:
+        parts.append("segment")
+    if rule.stages is not None:
+        parts.append("lifecycle_stage")
+    if rule.tiers is not None:
+        parts.append("value_tier")
+    if rule.expression is not None:
+        parts.append(f"if {_source(rule)}")
+    return ("matched on " + ", ".join(parts)) if parts else "matches every customer"
+
+
+def _check(rule: CompiledRule, outcome: Any, reason: str) -> RuleCheck:
+    return RuleCheck(rule=rule.id, priority=rule.priority, outcome=outcome, reason=reason,
+                     location=str(rule.location))
+
+
+def _source(rule: CompiledRule) -> str:
+    return _unparse(rule.expression) or ""
+
+
+def _bool(value: object) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def _shown(value: object) -> str:
+    return "was false" if value is False else "was null (unknown)"
+
+
+def _unparse(expression: Any) -> str | None:
+    return None if expression is None else unparse(expression)
