@@ -56,6 +56,10 @@ class _Group(click.Group):
             ctx.exit(PlanError.exit_code)
         except TreatmentError as error:
             _fail(str(error))
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as error:
             _fail(f"{error.strerror or error}: {error.filename}" if error.filename else str(error))
 
@@ -175,9 +179,9 @@ def _open_profiles(stack: ExitStack, path: str, input_format: str) -> Iterable[A
         fmt = "csv" if path.lower().endswith(".csv") else "jsonl"
     if fmt == "csv":
         text_stream = (sys.stdin if path == "-" else
-                       stack.enter_context(open(path, encoding="utf-8", newline="")))
+                       stack.enter_context(open(path, encoding="utf-8", newline="")))  # noqa: SIM115
         return read_csv(text_stream)
-    binary = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))
+    binary = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))  # noqa: SIM115
     return read_jsonl(binary)
 
 

@@ -161,9 +161,9 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
     default = _replace(default, needs_profit_check=False)
 
     segments = tuple(_condition(e.value.id, x, e.location) for e, x in
-                     zip(plan.segments, plan.segment_conditions))
+                     zip(plan.segments, plan.segment_conditions, strict=True))
     lifecycle = tuple(_condition(e.value.id, x, e.location) for e, x in
-                      zip(plan.lifecycle, plan.lifecycle_conditions))
+                      zip(plan.lifecycle, plan.lifecycle_conditions, strict=True))
     tiers: tuple[CompiledTier, ...] = ()
     tier_field = None
     if plan.value_tiers is not None:
@@ -195,7 +195,7 @@ def _id_set(value: str | list[str] | None) -> frozenset[str] | None:
 
 
 def _replace(rule: CompiledRule, **changes: Any) -> CompiledRule:
-    fields = {name: getattr(rule, name) for name in rule.__slots__}  # type: ignore[attr-defined]
+    fields = {name: getattr(rule, name) for name in rule.__slots__}
     fields.update(changes)
     return CompiledRule(**fields)
 

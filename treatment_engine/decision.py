@@ -63,7 +63,7 @@ class Decision(BaseModel):
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object of spec section 4 (``trace`` only when one was asked for)."""
-        record = {
+        record: dict[str, Any] = {
             "customer_id": self.customer_id, "segment": self.segment,
             "lifecycle_stage": self.lifecycle_stage, "value_tier": self.value_tier,
             "treatment": self.treatment, "rule": self.rule, "actions": self.actions,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from .decision import Decision, DecisionError
 
 def utc_today() -> date:
     """``as_of`` when a caller sets none: today's date in UTC (spec 8)."""
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 class Engine:

@@ -74,8 +74,7 @@ def resolve(plan: CompiledPlan, profile: dict[str, Any], cid: str,
 def tier_for(plan: CompiledPlan, profile: dict[str, Any]) -> str | None:
     field = plan.tier_field
     value = profile.get(field[0]) if field is not None and len(field) == 1 else lookup(profile, field or ())
-    kind = type(value)
-    if kind is not int and kind is not float:
+    if type(value) is not int and type(value) is not float:
         return None
     number = to_float(value)
     for tier in plan.tiers:
@@ -86,8 +85,7 @@ def tier_for(plan: CompiledPlan, profile: dict[str, Any]) -> str | None:
 
 def number_at(profile: dict[str, Any], path: tuple[str, ...]) -> float | None:
     value = profile.get(path[0]) if len(path) == 1 else lookup(profile, path)
-    kind = type(value)
-    return to_float(value) if kind is int or kind is float else None
+    return to_float(value) if type(value) is int or type(value) is float else None
 
 
 def consented(profile: dict[str, Any], channel: CompiledChannel) -> bool:

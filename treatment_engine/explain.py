@@ -9,10 +9,10 @@ paths always reach the same decision.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from .compile import CompiledCondition, CompiledPlan, CompiledRule
-from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace
+from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace, Treatment
 from .evaluate import check_profile, consented, given, number_at, tier_for
 from .expressions.closures import Env
 from .expressions.unparse import unparse
@@ -68,7 +68,7 @@ def explain(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
     first_cost = plan.channels[channel_ids[0]].cost if channel_ids else 0.0
     return Decision(
         customer_id=cid, segment=segment, lifecycle_stage=stage, value_tier=tier,
-        treatment=rule.treatment, rule=rule.id, actions=list(rule.actions), channels=channel_ids,
+        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=list(rule.actions), channels=channel_ids,
         cost=rule.action_cost + first_cost, plan_version=plan.version, as_of=as_of.isoformat(),
         trace=Trace(resolution=steps, rules=checks),
     )

@@ -23,7 +23,7 @@ SUFFIXES = (".yaml", ".yml")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C speed if built
 _constructor = yaml.constructor.SafeConstructor()
 
-Path_ = tuple[str | int, ...]
+Path_ = tuple[Any, ...]  # keys and list indexes from the root of a file
 
 
 @dataclass
@@ -182,18 +182,30 @@ def _build(node: yaml.Node, path: Path_, source: SourceFile, issues: list[PlanIs
         return mapping
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, path + (index,), source, issues) for index, item in enumerate(node.value)]
-    value = _constructor.construct_object(node, deep=True)
+    try:
+        value = _constructor.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError) as error:
+        # e.g. an unquoted `2026-13-01` (an impossible timestamp) or YAML's `=` tag
+        line, column = _mark(node)
+        problem = getattr(error, "problem", None) or str(error)
+        issues.append(PlanIssue(Location(source.path, line, column), "yaml-value",
+                                f"cannot read this value: {problem}", "quote it to make it text"))
+        return None
     if isinstance(value, str):
         line, column = _mark(node)
-        quoted = node.style in ("'", '"')
-        one_line = node.start_mark.line == node.end_mark.line and node.style in (None, "", "'", '"')
+        style = getattr(node, "style", None)
+        quoted = style in ("'", '"')
+        one_line = node.start_mark.line == node.end_mark.line and style in (None, "", "'", '"')
         source.text_at[path] = (line, column + (1 if quoted else 0), one_line)
     return value
 
 
 def _build_key(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return _constructor.construct_object(node, deep=True)
+        try:
+            return _constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError):
+            return object()
     return object()  # a mapping or list used as a key: reported as a bad key
 
 

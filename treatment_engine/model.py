@@ -8,6 +8,7 @@ a 5) and forbid unknown keys, and an explicit null is the same as leaving a key 
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -48,7 +49,7 @@ class ValueTiers(_Strict):
     @field_validator("tiers")
     @classmethod
     def _descending(cls, tiers: list[Tier]) -> list[Tier]:
-        for earlier, later in zip(tiers, tiers[1:]):
+        for earlier, later in itertools.pairwise(tiers):
             if later.min > earlier.min:
                 raise ValueError(
                     f"tiers must be listed by descending min: '{later.id}' (min {later.min:g}) "

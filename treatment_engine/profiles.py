@@ -71,7 +71,7 @@ def read_csv(stream: IO[str]) -> Iterator[Any]:
             yield Unreadable(number, f"line {number} has {len(row)} cells but the header has {len(paths)}")
             continue
         profile: dict[str, Any] = {}
-        for path, cell in zip(paths, row):
+        for path, cell in zip(paths, row, strict=False):  # a short row leaves fields missing
             if cell == "":
                 continue
             value: Any = cell if path[-1] in TEXT_COLUMNS and len(path) == 1 else typed_cell(cell)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
 from .expressions.ast import Expression
@@ -77,9 +78,10 @@ def validate(source: PlanSource) -> ValidatedPlan:
             shaped.append((file, PlanFile.model_validate(file.data)))
         except ValidationError as error:
             issues.extend(_describe(file, error))
+    shape_failed = bool(issues)
     combined = _Combiner(shaped, issues)
     combined.run()
-    if not issues:
+    if not shape_failed:  # with a file missing, every id it defines would look unknown
         _check_references(combined, issues)
     segment_conditions = _parse_all(combined.segments, ("if",), issues)
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues)
@@ -102,10 +104,10 @@ def validate(source: PlanSource) -> ValidatedPlan:
 
 def _describe(file: SourceFile, error: ValidationError) -> list[PlanIssue]:
     """Pydantic's errors as plan issues at the offending key, one per place."""
-    by_path: dict[Path_, list[dict[str, Any]]] = {}
+    by_path: dict[Path_, list[ErrorDetails]] = {}
     for detail in error.errors():
-        path, found = _real_path(file.data, detail["loc"], detail["type"])
-        by_path.setdefault(path if found else path, []).append(detail)
+        path = _real_path(file.data, detail["loc"], detail["type"])
+        by_path.setdefault(path, []).append(detail)
     issues = []
     for path, details in by_path.items():
         detail = details[0]
@@ -123,22 +125,19 @@ def _describe(file: SourceFile, error: ValidationError) -> list[PlanIssue]:
     return issues
 
 
-def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> tuple[Path_, bool]:
+def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> Path_:
     """Pydantic's ``loc`` less the union branch tags it adds (``str``, ``list[...]``)."""
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             path.append(part)
             node = node[part]
         else:
             if kind == "missing" and isinstance(node, dict) and isinstance(part, str):
                 path.append(part)
-            return tuple(path), False
-    return tuple(path), True
+            return tuple(path)
+    return tuple(path)
 
 
 def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[str, str | None]:
@@ -298,7 +297,7 @@ def _defined(names: list[str]) -> str:
 
 # -- stage 4: parse ------------------------------------------------------------------
 
-def _parse_all(entries: list[Located[Any]], key_path: Path_, issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
     parsed: list[Expression | None] = []
     for entry in entries:
         holder = entry.value

@@ -7,9 +7,8 @@ Nodes are frozen so one parsed expression can be shared by threads and stages.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
-LiteralValue = Union[int, float, str, bool, None]
+LiteralValue = int | float | str | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +91,9 @@ class Membership:
     column: int = 1
 
 
-Expression = Union[
-    Literal, ListLiteral, Field, Call, Not, Negate, Logical, Arithmetic, Comparison, Membership
-]
+Expression = (
+    Literal | ListLiteral | Field | Call | Not | Negate | Logical | Arithmetic | Comparison | Membership
+)
 
 FUNCTIONS = ("missing", "days_since")
 RESOLVED_NAMES = ("segment", "lifecycle_stage", "value_tier")

@@ -90,9 +90,9 @@ class _Compiler:
 
     def top_level_name(self, node: Expression) -> str | None:
         """The name of a plain profile field, which fused leaves read with ``p.get``."""
-        if isinstance(node, Field) and len(node.path) == 1:
-            if not (self.resolved_names and node.path[0] in RESOLVED_NAMES):
-                return node.path[0]
+        if (isinstance(node, Field) and len(node.path) == 1
+                and not (self.resolved_names and node.path[0] in RESOLVED_NAMES)):
+            return node.path[0]
         return None
 
     def call(self, node: Call) -> Compiled:
@@ -163,7 +163,8 @@ class _Compiler:
             return member
         items = node.container.items
         strings = frozenset(i for i in items if type(i) is str)
-        numbers = frozenset(values.to_float(i) for i in items if values.is_number(i))
+        numbers = frozenset(values.to_float(i) for i in items
+                            if isinstance(i, (int, float)) and not isinstance(i, bool))
         booleans = frozenset(i for i in items if type(i) is bool)
         absent = negated  # the answer when the element equals no item
 
@@ -198,7 +199,7 @@ def _compare_str(op: str, get: Compiled, literal: str) -> Compiled:
                 return v != literal
             return None if v is None else True
         return not_equal
-    compare = _ORDER_OPS[op]
+    compare: Callable[[Any, Any], bool] = _ORDER_OPS[op]
 
     def order(p: dict[str, Any], e: Env) -> bool | None:
         v = get(p, e)
@@ -207,11 +208,13 @@ def _compare_str(op: str, get: Compiled, literal: str) -> Compiled:
 
 
 def _compare_number(op: str, get: Compiled, literal: float) -> Compiled:
+    mismatch: bool | None  # the answer for a non-null value of another type
+    compare: Callable[[Any, Any], bool]
     if op in ("==", "!="):
         mismatch = op == "!="
         compare = operator.eq if op == "==" else operator.ne
     else:
-        mismatch = None  # type: ignore[assignment]
+        mismatch = None
         compare = _ORDER_OPS[op]
 
     def number(p: dict[str, Any], e: Env) -> bool | None:

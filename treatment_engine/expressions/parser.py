@@ -195,7 +195,8 @@ def _depth(tree: Tree[Token]) -> int:
 
 def _describe_unexpected(error: LarkError, text: str) -> ExpressionError:
     if isinstance(error, UnexpectedCharacters):
-        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else "?"
+        position = error.pos_in_stream or 0
+        char = text[position] if position < len(text) else "?"
         hint = None
         if char in "\"'":
             hint = "strings end with the quote they start with and have no escapes"

@@ -70,8 +70,10 @@ def _text(node: Expression) -> str:
     if isinstance(node, Negate):
         return "-" + _wrap(node.operand, _PRECEDENCE["negate"])
     if isinstance(node, Logical):
+        # and/or are associative (in three-valued logic too), so a nested same operator
+        # needs no parentheses; the parser flattens it anyway.
         level = _PRECEDENCE[node.operator]
-        return f" {node.operator} ".join(_wrap(o, level + 1) for o in node.operands)
+        return f" {node.operator} ".join(_wrap(o, level) for o in node.operands)
     if isinstance(node, Arithmetic):
         level = _PRECEDENCE[node.operator]
         # Left-associative: the right side needs parentheses at equal precedence.

@@ -1,0 +1,51 @@
+# `make demo` and `make test` work on a fresh machine with Python 3.11+: each sets up
+# .venv (once, and again when pyproject.toml changes) and then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+AS_OF  := 2026-11-01
+
+.PHONY: setup demo test lint conformance bench samples clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job on the bundled plan and customers: check the plan, decide everyone,
+## show the mix, and explain one decision.
+demo: $(STAMP)
+	@mkdir -p out
+	$(BIN)/treatment validate
+	$(BIN)/treatment decide --profiles examples/customers.jsonl --as-of $(AS_OF) \
+		--output out/decisions.jsonl --stats
+	@echo "decisions written to out/decisions.jsonl"
+	$(BIN)/treatment explain --profiles examples/customers.jsonl --customer c000000 --as-of $(AS_OF)
+
+## The whole suite: unit, property, conformance and CLI tests.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check treatment_engine tests benchmarks cli.py
+	$(BIN)/mypy
+
+## The shared conformance checker against the installed command.
+conformance: $(STAMP)
+	$(PYTHON) ../shared/conformance/check.py --cmd $(BIN)/treatment
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/bench_decide.py
+
+## Regenerate the bundled sample customers (deterministic).
+samples: $(STAMP)
+	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.jsonl
+	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.csv
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

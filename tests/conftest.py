@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from treatment_engine import Engine
+
+REPO = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "conformance" / "cases"
+SAMPLE_AS_OF = date(2026, 11, 1)  # the day examples/customers.* were generated for
+
+
+@pytest.fixture(scope="session")
+def default_engine() -> Engine:
+    return Engine.load(REPO, clock=lambda: SAMPLE_AS_OF)
+
+
+@pytest.fixture(scope="session")
+def sample_profiles() -> list[dict]:
+    import json
+
+    with open(REPO / "examples" / "customers.jsonl", encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]
+
+
+def write_plan(root: Path, files: dict[str, str]) -> Path:
+    """Write {relative path: YAML text} under root and return root."""
+    for relative, text in files.items():
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return root

@@ -1,0 +1,151 @@
+"""The treatment command through its real entry points."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from treatment_engine.cli import cli
+
+from .conftest import CASES, REPO
+
+TELECOM = CASES / "telecom-example"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str, input: str | None = None):
+    # Wide enough that rich does not wrap table cells in the middle of a phrase.
+    return runner.invoke(cli, list(args), input=input, catch_exceptions=False,
+                         env={"COLUMNS": "200"})
+
+
+def test_help_teaches_with_examples(runner: CliRunner) -> None:
+    for command in ([], ["decide"], ["validate"], ["explain"], ["sample"]):
+        result = invoke(runner, *command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.output
+
+
+def test_decide_writes_one_line_per_profile_and_a_summary(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "decisions.jsonl"
+    result = invoke(runner, "decide", "--plan", str(TELECOM / "plan"), "--profiles",
+                    str(TELECOM / "profiles.jsonl"), "--as-of", "2026-11-01", "-o", str(out))
+    assert result.exit_code == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 20
+    assert "decided 17, invalid 3" in result.stderr
+
+
+def test_decide_reads_standard_input(runner: CliRunner) -> None:
+    result = invoke(runner, "decide", "--plan", str(TELECOM / "plan"), "--profiles", "-",
+                    "--as-of", "2026-11-01", "-q",
+                    input='{"customer_id": "c14", "annual_value": 50}\n\nnot json\n')
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert records[0]["rule"] == "default" and records[0]["value_tier"] == "bronze"
+    assert records[1] == {"customer_id": None, "error": records[1]["error"]}
+    assert "line 3 is not valid JSON" in records[1]["error"]
+
+
+def test_decide_reads_csv_with_dotted_columns(runner: CliRunner, tmp_path: Path) -> None:
+    profiles = tmp_path / "p.csv"
+    profiles.write_text("customer_id,annual_value,consent.email,nps,first_purchase_date\n"
+                        "007,2400,true,,2020-01-01\n"
+                        "c2,abc,false,4,\n", encoding="utf-8")
+    plan = tmp_path / "plan"
+    (plan / "rules").mkdir(parents=True)
+    (plan / "rules" / "r.yaml").write_text(
+        "channels: {email: {consent: consent.email}}\n"
+        "actions: {a: {kind: contain}}\n"
+        "rules:\n  - id: has-nps\n    when: {if: missing(nps)}\n"
+        "    then: {treatment: contain, actions: [a], channels: [email]}\n")
+    result = invoke(runner, "decide", "--plan", str(plan), "--profiles", str(profiles), "-q")
+    first, second = (json.loads(x) for x in result.stdout.splitlines())
+    assert first["customer_id"] == "007" and first["rule"] == "has-nps" and first["channels"] == ["email"]
+    assert second["rule"] == "default"
+
+
+def test_decide_stats_tables(runner: CliRunner) -> None:
+    result = invoke(runner, "decide", "--plan", str(TELECOM / "plan"), "--profiles",
+                    str(TELECOM / "profiles.jsonl"), "--as-of", "2026-11-01", "--stats", "-q")
+    assert "Decisions by treatment" in result.stderr and "gold-detractor-recovery" in result.stderr
+
+
+def test_validate_summarises_a_good_plan(runner: CliRunner) -> None:
+    result = invoke(runner, "validate", "--plan", str(REPO))
+    assert result.exit_code == 0
+    assert result.output.startswith("valid plan ") and "25 rules" in result.output
+
+
+def test_validate_lists_problems_with_locations(runner: CliRunner) -> None:
+    result = invoke(runner, "validate", "--plan", str(CASES / "bad-unknown-channel" / "plan"))
+    assert result.exit_code == 2
+    assert "rules/r.yaml:12:18: unknown-ref: unknown channel 'emial'" in result.stderr
+    assert "did you mean 'email'?" in result.stderr
+
+
+def test_explain_text_and_json(runner: CliRunner) -> None:
+    profile = ('{"customer_id": "c02", "first_purchase_date": "2024-01-10", "annual_value": 2400,'
+               ' "nps": 4, "open_complaints": 1, "consent_phone": true, "last_purchase_date": "2026-10-20"}')
+    text = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profile", profile,
+                  "--as-of", "2026-11-01")
+    assert text.exit_code == 0
+    assert "gold-detractor-recovery" in text.output and "lifecycle_stage 'maturity' is not in [exit]" in text.output
+    data = json.loads(invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profile", profile,
+                             "--as-of", "2026-11-01", "--format", "json").output)
+    assert data["rule"] == "gold-detractor-recovery"
+    assert [c["outcome"] for c in data["trace"]["rules"]][:2] == ["not matched", "decided"]
+
+
+def test_explain_from_a_file(runner: CliRunner) -> None:
+    result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
+                    str(TELECOM / "profiles.jsonl"), "--customer", "c10", "--as-of", "2026-11-01")
+    assert "new-customer-welcome" in result.output
+    missing = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
+                     str(TELECOM / "profiles.jsonl"), "--customer", "nobody")
+    assert missing.exit_code == 1 and "no profile with customer_id 'nobody'" in missing.stderr
+
+
+def test_explain_an_invalid_profile(runner: CliRunner) -> None:
+    result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profile", '{"segment": "x"}')
+    assert result.exit_code == 1 and "cannot be decided" in result.stderr
+
+
+def test_sample_is_reproducible(runner: CliRunner, tmp_path: Path) -> None:
+    a = invoke(runner, "sample", "--n", "50", "--seed", "3", "--as-of", "2026-11-01").stdout
+    b = invoke(runner, "sample", "--n", "50", "--seed", "3", "--as-of", "2026-11-01").stdout
+    c = invoke(runner, "sample", "--n", "50", "--seed", "4", "--as-of", "2026-11-01").stdout
+    assert a == b != c and len(a.splitlines()) == 50
+    invoke(runner, "sample", "--n", "5", "-o", str(tmp_path / "x.csv"))
+    assert (tmp_path / "x.csv").read_text().startswith("customer_id,plan_type")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["decide", "--plan", str(TELECOM / "plan"), "--profiles", "/no/such/file.jsonl"], 1,
+     "No such file or directory: /no/such/file.jsonl"),
+    (["decide", "--plan", "/no/such/plan", "--profiles", "-"], 2, "no such plan directory"),
+    (["decide", "--profiles", "-", "--as-of", "yesterday"], 2, "not a date in the form YYYY-MM-DD"),
+    (["decide"], 2, "Missing option '--profiles'"),
+    (["explain"], 2, "give either --profile JSON or --profiles FILE --customer ID"),
+    (["explain", "--profile", "{nope"], 2, "not valid JSON"),
+])
+def test_bad_usage_gives_one_clear_line_and_no_traceback(args: list[str], code: int, message: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "treatment_engine", *args], capture_output=True,
+                         text=True, input="", timeout=60)
+    assert run.returncode == code, run.stderr
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_root_cli_py_is_the_same_command() -> None:
+    run = subprocess.run([sys.executable, str(REPO / "cli.py"), "validate", "--plan", str(REPO)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.startswith("valid plan")

@@ -1,0 +1,188 @@
+"""Loading and validating plans (spec sections 1 and 8): what loads, and where errors point."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from treatment_engine import Engine, PlanError
+from treatment_engine.compile import plan_from_texts
+
+from .conftest import write_plan
+
+CATALOG = """\
+channels:
+  email: {cost: 0.02, consent: consent.email}
+  self_service:
+actions:
+  nudge: {kind: contain}
+  gift: {kind: delight, cost: 10}
+"""
+
+
+def errors(files: dict[str, str]) -> list[str]:
+    with pytest.raises(PlanError) as raised:
+        plan_from_texts(files)
+    return raised.value.lines()
+
+
+def test_a_minimal_plan_loads_with_defaults() -> None:
+    plan = plan_from_texts({"rules/catalog.yaml": CATALOG})
+    assert plan.default.treatment == "none" and plan.default.channels == ()
+    assert plan.channels["self_service"].cost == 0 and plan.channels["self_service"].consent is None
+    assert plan.action_costs["nudge"] == 0
+
+
+@pytest.mark.parametrize("text, where, fragment", [
+    ("rules:\n  - id: r\n    priority: high\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
+     "'priority' must be a whole number"),
+    ("rules:\n  - id: r\n    priority: 5.0\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
+     "whole number"),
+    ("rules:\n  - id: r\n    thne: {treatment: none}\n", "rules/r.yaml:3:5",
+     "unknown key 'thne' (did you mean 'then'?)"),
+    ("rules:\n  - id: r\n    then: {treatment: contian}\n", "rules/r.yaml:3:12",
+     "'treatment' must be 'delight', 'contain' or 'none'"),
+    ("rules:\n  - id: r\n    then: {treatment: none, channels: [email]}\n", "rules/r.yaml:3:5",
+     "no actions and no channels"),
+    ("rules:\n  - id: r\n    then: {treatment: contain, channels: [emial]}\n", "rules/r.yaml:3:43",
+     "unknown channel 'emial' in rule 'r' (did you mean 'email'?)"),
+    ("rules:\n  - id: r\n    when: {segment: vip}\n    then: {treatment: none}\n",
+     "rules/r.yaml:3:21", "unknown segment 'vip'"),
+    ("rules:\n  - id: r\n    when:\n      if: age >> 3\n    then: {treatment: none}\n",
+     "rules/r.yaml:4:16", "invalid expression: unexpected '>'"),
+    ("rulez: []\n", "rules/r.yaml:1:1", "unknown top-level key 'rulez'"),
+    ("- just\n- a list\n", "rules/r.yaml:1:1", "must be a mapping"),
+    ("rules:\n  - id: r\n    id: s\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
+     "the key 'id' is repeated"),
+    ("rules:\n  - {id: r, then: {treatment: none}\n", "rules/r.yaml", "invalid YAML"),
+    ("actions:\n  x: {cost: 1}\n", "rules/r.yaml:2:3", "'kind' is required"),
+    ("actions:\n  x: {kind: delight, cost: -1}\n", "rules/r.yaml:2:22", "must not be negative"),
+    ("policy: {value_field: v}\n", "rules/r.yaml:1:1", "'delight_max_cost_ratio' is required"),
+])
+def test_plan_errors_point_at_the_offending_key(text: str, where: str, fragment: str) -> None:
+    lines = errors({"rules/catalog.yaml": CATALOG, "rules/r.yaml": text})
+    assert any(line.startswith(where) and fragment in line for line in lines), lines
+
+
+def test_every_problem_is_reported_at_once_in_file_order() -> None:
+    lines = errors({
+        "rules/catalog.yaml": CATALOG,
+        "rules/b.yaml": "rules:\n  - id: b\n    priority: x\n    then: {treatment: none}\n",
+        "rules/a.yaml": "rules:\n  - id: a\n    when: {if: 'x =! 1'}\n    then: {treatment: none}\n",
+        "segments/s.yaml": "segments:\n  - id: s\n    if: age >\n",
+    })
+    assert [line.split(":")[0] for line in lines] == ["rules/a.yaml", "rules/b.yaml", "segments/s.yaml"]
+
+
+def test_references_are_checked_beside_other_whole_plan_problems() -> None:
+    lines = errors({
+        "rules/catalog.yaml": CATALOG,
+        "rules/a.yaml": "rules:\n  - id: a\n    then: {treatment: contain, actions: [nope]}\n"
+                        "  - id: a\n    then: {treatment: none}\n",
+        "segments/s.yaml": "segments:\n  - id: s\n    if: age >\n",
+    })
+    assert len(lines) == 3, lines
+    assert "unknown action 'nope'" in lines[0] and "duplicate rule id 'a'" in lines[1]
+
+
+def test_unreadable_yaml_values_are_plan_errors() -> None:
+    lines = errors({"rules/r.yaml": "rules:\n  - id: r\n    description: 2026-13-01\n"
+                                    "    then: {treatment: none}\n"})
+    assert lines[0].startswith("rules/r.yaml:3:18: yaml-value") and "quote it" in lines[0]
+
+
+def test_repeated_ids_and_single_keys_across_files() -> None:
+    lines = errors({
+        "rules/catalog.yaml": CATALOG + "policy: {value_field: v, delight_max_cost_ratio: 0.1}\n",
+        "rules/more.yaml": "channels:\n  email: {}\npolicy: {value_field: w, delight_max_cost_ratio: 1}\n",
+        "segments/a.yaml": "segments:\n  - id: s\n",
+        "segments/b.yaml": "segments:\n  - id: s\n",
+    })
+    text = "\n".join(lines)
+    assert "rules/more.yaml:2:3: duplicate-id: channel 'email' is defined twice" in text
+    assert "rules/more.yaml:3:1: defined-twice: 'policy' may be defined in one file only" in text
+    assert "segments/b.yaml:2:5: duplicate-id: duplicate segment id 's'" in text
+
+
+def test_tiers_must_descend() -> None:
+    lines = errors({"segments/t.yaml": "value_tiers:\n  field: v\n  tiers:\n    - {id: a, min: 1}\n"
+                                       "    - {id: b, min: 5}\n"})
+    assert "descending min" in lines[0] and lines[0].startswith("segments/t.yaml:3:")
+
+
+def test_explicit_null_means_absent_and_empty_files_are_empty() -> None:
+    plan = plan_from_texts({
+        "rules/catalog.yaml": CATALOG,
+        "rules/empty.yaml": "",
+        "rules/comment-only.yaml": "# nothing yet\n",
+        "rules/r.yaml": "rules:\n  - id: r\n    priority:\n    when:\n    then: {treatment: contain, "
+                        "actions: [nudge], channels: [self_service]}\n",
+    })
+    assert plan.rules[0].priority == 0 and plan.rules[0].segments is None
+
+
+def test_files_combine_in_path_order_and_dot_files_are_ignored(tmp_path: Path) -> None:
+    write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG,
+        "rules/a/b.yaml": "rules:\n  - id: second\n    then: {treatment: none}\n",
+        "rules/a.yaml": "rules:\n  - id: first\n    then: {treatment: none}\n",
+        "rules/.hidden.yaml": "this: is not loaded\n",
+        "rules/.drafts/x.yaml": "neither: is this\n",
+        "rules/notes.txt": "not yaml\n",
+        "segments/s.yml": "segments:\n  - id: everyone\n",
+    })
+    engine = Engine.load(tmp_path)
+    assert [r.id for r in engine.plan.rules] == ["first", "second"]
+    assert [s.id for s in engine.plan.segments] == ["everyone"]
+
+
+def test_not_a_plan_directory(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="neither rules/ nor segments/"):
+        Engine.load(tmp_path)
+    with pytest.raises(PlanError, match="no such plan directory"):
+        Engine.load(tmp_path / "missing")
+
+
+def test_version_is_a_content_hash() -> None:
+    files = {"rules/catalog.yaml": CATALOG}
+    assert plan_from_texts(files).version == plan_from_texts(dict(files)).version
+    assert plan_from_texts(files).version != plan_from_texts({"rules/catalog.yaml": CATALOG + "\n#"}).version
+
+
+def test_compiled_plan_is_immutable() -> None:
+    plan = plan_from_texts({"rules/catalog.yaml": CATALOG})
+    with pytest.raises(AttributeError):
+        plan.rules = ()  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        plan.channels["sms"] = plan.channels["email"]  # type: ignore[index]
+
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
+                         st.floats(allow_nan=False))
+yaml_values = st.recursive(yaml_scalars, lambda c: st.one_of(
+    st.lists(c, max_size=3),
+    st.dictionaries(st.sampled_from(["id", "if", "then", "when", "treatment", "rules", "segments",
+                                     "channels", "actions", "cost", "kind", "priority", "x"]),
+                    c, max_size=4)), max_leaves=12)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(yaml_values)
+def test_any_yaml_loads_or_raises_only_plan_error(document: object) -> None:
+    import yaml
+    text = yaml.safe_dump(document)
+    try:
+        plan_from_texts({"rules/catalog.yaml": CATALOG, "rules/r.yaml": text})
+    except PlanError as error:
+        assert all(":" in line for line in error.lines())
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=80))
+def test_any_text_loads_or_raises_only_plan_error(text: str) -> None:
+    with contextlib.suppress(PlanError):
+        plan_from_texts({"rules/r.yaml": text})

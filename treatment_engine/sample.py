@@ -1,0 +1,115 @@
+"""Synthetic telecom customers for the bundled plan, from a seed.
+
+The same (count, seed, as_of) always gives the same customers. Dates are drawn
+around ``as_of`` so every lifecycle stage occurs, and a small share of values is
+messy the way real exports are (nulls, numbers as text, other date spellings), so
+that demos and tests exercise the spec's null and type rules.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import IO, Any
+
+REGIONS = ("capital", "north", "east", "south", "west")
+CSV_COLUMNS = (
+    "customer_id", "plan_type", "age", "region", "household_size", "lines", "status",
+    "first_purchase_date", "last_purchase_date", "contract_end_date", "annual_value",
+    "monthly_spend", "usage_share", "usage_trend_pct", "churn_risk", "nps", "open_complaints",
+    "outage_minutes_30d", "days_overdue", "do_not_contact", "app_installed",
+    "has_account_manager", "consent.email", "consent.sms", "consent.push", "consent.phone",
+)
+
+
+def generate(count: int, *, seed: int = 7, as_of: date) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [_customer(rng, index, as_of) for index in range(count)]
+
+
+def _pick(rng: random.Random, weighted: Iterable[tuple[Any, float]]) -> Any:
+    choices, weights = zip(*weighted, strict=True)
+    return rng.choices(choices, weights=weights)[0]
+
+
+def _day(as_of: date, days_ago: int) -> str:
+    return (as_of - timedelta(days=days_ago)).isoformat()
+
+
+def _customer(rng: random.Random, index: int, as_of: date) -> dict[str, Any]:
+    plan_type = _pick(rng, (("postpaid", 58), ("prepaid", 25), ("business", 10), ("student", 7)))
+    age = rng.randint(18, 26) if plan_type == "student" else rng.randint(18, 90)
+    household = _pick(rng, ((1, 30), (2, 30), (3, 18), (4, 14), (5, 5), (6, 3)))
+    tier = _pick(rng, (("platinum", 6), ("gold", 20), ("silver", 40), ("bronze", 34)))
+    annual_value = {
+        "platinum": rng.uniform(5000, 15000), "gold": rng.uniform(1500, 5000),
+        "silver": rng.uniform(300, 1500), "bronze": rng.uniform(0, 300),
+    }[tier]
+    tenure = _pick(rng, (("new", 12), ("recent", 25), ("long", 57), ("prospect", 6)))
+    customer: dict[str, Any] = {
+        "customer_id": f"c{index:06d}",
+        "plan_type": plan_type,
+        "age": age,
+        "region": rng.choice(REGIONS),
+        "household_size": household,
+        "lines": rng.randint(1, household),
+        "status": _pick(rng, (("active", 90), ("closed", 5), ("porting_out", 3), ("suspended", 2))),
+        "annual_value": round(annual_value, 2),
+        "monthly_spend": round(annual_value / 12 * rng.uniform(0.6, 1.4), 2),
+        "usage_share": round(rng.uniform(0.1, 1.0), 2),
+        "usage_trend_pct": rng.randint(-60, 40),
+        "churn_risk": round(min(1.0, rng.betavariate(2, 5) * 1.4), 2),
+        "open_complaints": _pick(rng, ((0, 74), (1, 16), (2, 7), (3, 2), (4, 1))),
+        "outage_minutes_30d": _pick(rng, ((0, 85), (rng.randint(10, 239), 8), (rng.randint(240, 900), 7))),
+        "days_overdue": _pick(rng, ((0, 84), (rng.randint(7, 29), 10), (rng.randint(30, 90), 6))),
+        "do_not_contact": rng.random() < 0.02,
+        "app_installed": rng.random() < 0.6,
+        "consent": {
+            "email": rng.random() < 0.8, "sms": rng.random() < 0.6,
+            "push": rng.random() < 0.5, "phone": rng.random() < 0.45,
+        },
+    }
+    if rng.random() < 0.85:
+        customer["nps"] = rng.randint(0, 10)
+    if plan_type == "business" and tier in ("platinum", "gold"):
+        customer["has_account_manager"] = rng.random() < 0.7
+    if tenure != "prospect":
+        days = {"new": rng.randint(0, 30), "recent": rng.randint(31, 365),
+                "long": rng.randint(366, 4000)}[tenure]
+        customer["first_purchase_date"] = _day(as_of, days)
+        customer["last_purchase_date"] = _day(as_of, min(days, _pick(rng, ((rng.randint(0, 60), 80),
+                                                                          (rng.randint(61, 200), 20)))))
+        customer["contract_end_date"] = _day(as_of, rng.randint(-400, 60))
+    _mess_up(rng, customer)
+    return customer
+
+
+def _mess_up(rng: random.Random, customer: dict[str, Any]) -> None:
+    """A little of what real exports contain; the engine must treat it by the spec."""
+    roll = rng.random()
+    if roll < 0.02:
+        customer[rng.choice(("nps", "age", "annual_value", "churn_risk"))] = None
+    elif roll < 0.03 and "nps" in customer:
+        customer["nps"] = str(customer["nps"])  # a number as text is not a number
+    elif roll < 0.04 and "last_purchase_date" in customer:
+        year, month, day = customer["last_purchase_date"].split("-")
+        customer["last_purchase_date"] = f"{day}/{month}/{year}"  # not ISO 8601: no date
+    elif roll < 0.05 and "first_purchase_date" in customer:
+        customer["first_purchase_date"] += "T09:30:00+02:00"  # a date-time: its date counts
+
+
+def write_csv(customers: Iterable[dict[str, Any]], stream: IO[str]) -> None:
+    """CSV with dotted columns for nested fields; a missing or null field is an empty cell."""
+    writer = csv.writer(stream)
+    writer.writerow(CSV_COLUMNS)
+    for customer in customers:
+        row = []
+        for column in CSV_COLUMNS:
+            value: Any = customer
+            for part in column.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            row.append("" if value is None else ("true" if value is True else
+                                                 "false" if value is False else str(value)))
+        writer.writerow(row)
