@@ -32,7 +32,7 @@ def test_decide_a_customer_of_the_default_plan(default_engine: Engine) -> None:
         "consent": {"phone": True, "email": True},
     })
     assert (decision.treatment, decision.rule) == ("delight", "gold-detractor-recovery")
-    assert decision.channels == ["outbound_call", "email"]
+    assert decision.channels == ("outbound_call", "email")
     assert decision.cost == pytest.approx(26 + 4.0)
     assert decision.as_of == "2026-11-01" and decision.plan_version == default_engine.version
     assert decision.trace is None
@@ -140,4 +140,4 @@ def test_engine_matches_the_reference_decision(files: dict[str, str], batch: lis
             assert isinstance(got, DecisionError), (profile, got)
             continue
         assert isinstance(got, Decision), (profile, got)
-        assert {k: getattr(got, k) for k in MUST} == {k: want[k] for k in MUST}
+        assert {k: got.to_record()[k] for k in MUST} == {k: want[k] for k in MUST}

@@ -69,6 +69,9 @@ class CompiledRule:
     action_cost: float  # sum of the actions' costs, in plan order
     needs_profit_check: bool  # a delight rule under a policy
     location: Location
+    # The channel ids when no channel needs consent (so they are the same for everyone,
+    # and `none` rules have ()); None when consent must be checked per profile.
+    static_channels: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +134,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         cost = 0.0
         for action in outcome.actions:
             cost += action_costs[action]
+        rule_channels = tuple(channels[c] for c in outcome.channels)
         return CompiledRule(
             id=rule_id, order=order, priority=priority, description=description,
             segments=_id_set(when.segment) if when else None,
@@ -139,9 +143,10 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
             expression=expression,
             test=compile_expression(expression, resolved_names=True) if expression else None,
             treatment=outcome.treatment, actions=tuple(outcome.actions),
-            channels=tuple(channels[c] for c in outcome.channels), action_cost=cost,
+            channels=rule_channels, action_cost=cost,
             needs_profit_check=outcome.treatment == "delight" and policy is not None,
             location=location,
+            static_channels=_static_channels(outcome.treatment, rule_channels),
         )
 
     ranked = sorted(range(len(plan.rules)), key=lambda i: -plan.rules[i].value.priority)
@@ -200,6 +205,14 @@ def _replace(rule: CompiledRule, **changes: Any) -> CompiledRule:
     return CompiledRule(**fields)
 
 
+def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> tuple[str, ...] | None:
+    if treatment == "none":
+        return ()
+    if channels and all(c.consent is None for c in channels):
+        return tuple(c.id for c in channels)
+    return None
+
+
 def can_match(rule: CompiledRule, key: IndexKey) -> bool:
     """Whether a rule's structural constraints admit a (segment, stage, tier) cell."""
     segment, stage, tier = key
@@ -213,10 +226,12 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
     cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
     if cells <= EAGER_INDEX_LIMIT:
-        table = MappingProxyType({
+        # Only the bound __getitem__ escapes, so the table stays read-only without the
+        # cost of a MappingProxyType lookup on every decision.
+        table = {
             key: tuple(rule for rule in rules if can_match(rule, key))
             for key in itertools.product(*dimensions)
-        })
+        }
         return table.__getitem__
     memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
 

@@ -54,8 +54,8 @@ class Decision(BaseModel):
     value_tier: str | None
     treatment: Treatment
     rule: str
-    actions: list[str]
-    channels: list[str]
+    actions: tuple[str, ...]
+    channels: tuple[str, ...]
     cost: float
     plan_version: str
     as_of: str
@@ -66,8 +66,8 @@ class Decision(BaseModel):
         record: dict[str, Any] = {
             "customer_id": self.customer_id, "segment": self.segment,
             "lifecycle_stage": self.lifecycle_stage, "value_tier": self.value_tier,
-            "treatment": self.treatment, "rule": self.rule, "actions": self.actions,
-            "channels": self.channels, "cost": self.cost, "plan_version": self.plan_version,
+            "treatment": self.treatment, "rule": self.rule, "actions": list(self.actions),
+            "channels": list(self.channels), "cost": self.cost, "plan_version": self.plan_version,
             "as_of": self.as_of,
         }
         if self.trace is not None:
@@ -88,18 +88,20 @@ class DecisionError(BaseModel):
 
 
 _DECISION_FIELDS = frozenset(Decision.model_fields) - {"trace"}
+_new = Decision.__new__
+_set = object.__setattr__  # a frozen model refuses its own __setattr__
 
 
 def fast_decision(values: dict[str, Any]) -> Decision:
     """A Decision from values the evaluator already guarantees are well typed.
 
-    Validation here would re-check what compilation proved, and it costs more than
-    the decision itself; this is pydantic's own ``model_construct`` minus its loop.
+    Validation would re-check what compilation proved and costs more than the whole
+    decision (``model_construct`` is 6 us here); this is what ``model_construct``
+    does, minus its per-field loop. ``values`` must hold every field, trace included.
     """
-    decision = Decision.__new__(Decision)
-    values["trace"] = None
-    object.__setattr__(decision, "__dict__", values)
-    object.__setattr__(decision, "__pydantic_fields_set__", _DECISION_FIELDS)
-    object.__setattr__(decision, "__pydantic_extra__", None)
-    object.__setattr__(decision, "__pydantic_private__", None)
+    decision = _new(Decision)
+    _set(decision, "__dict__", values)
+    _set(decision, "__pydantic_fields_set__", _DECISION_FIELDS)
+    _set(decision, "__pydantic_extra__", None)
+    _set(decision, "__pydantic_private__", None)
     return decision

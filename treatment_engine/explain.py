@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from .compile import CompiledCondition, CompiledPlan, CompiledRule
 from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace, Treatment
-from .evaluate import check_profile, consented, given, number_at, tier_for
+from .evaluate import check_profile, given, number_at, permitted, tier_for
 from .expressions.closures import Env
 from .expressions.unparse import unparse
 
@@ -68,7 +68,7 @@ def explain(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
     first_cost = plan.channels[channel_ids[0]].cost if channel_ids else 0.0
     return Decision(
         customer_id=cid, segment=segment, lifecycle_stage=stage, value_tier=tier,
-        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=list(rule.actions), channels=channel_ids,
+        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=rule.actions, channels=tuple(channel_ids),
         cost=rule.action_cost + first_cost, plan_version=plan.version, as_of=as_of.isoformat(),
         trace=Trace(resolution=steps, rules=checks),
     )
@@ -143,7 +143,7 @@ def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]
 
 
 def _permitted(rule: CompiledRule, profile: dict[str, Any]) -> list[str]:
-    return [c.id for c in rule.channels if consented(profile, c)]
+    return list(permitted(profile, rule.channels))
 
 
 def _matched_because(rule: CompiledRule) -> str:
