@@ -21,6 +21,7 @@ setup: $(STAMP)
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
+	$(BIN)/treatment lint
 	$(BIN)/treatment decide --profiles examples/customers.jsonl --as-of $(AS_OF) \
 		--output out/decisions.jsonl --stats
 	@echo "decisions written to out/decisions.jsonl"

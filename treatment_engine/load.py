@@ -127,6 +127,11 @@ def load_plan_source(root: str | Path) -> PlanSource:
     return parse_plan_texts(read_plan_dir(root), str(root))
 
 
+def parse_yaml_file(relative: str, text: str) -> SourceFile:
+    """One YAML file into values with positions; PlanError on bad YAML or a non-mapping."""
+    return _parse_file(relative, text)
+
+
 def _parse_file(relative: str, text: str) -> SourceFile:
     try:
         node = yaml.compose(text, Loader=_Loader)

@@ -17,6 +17,7 @@ Id = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
 Cost = Annotated[float, Field(ge=0)]
 Treatment = Literal["delight", "contain", "none"]
 ActionKind = Literal["delight", "contain"]
+FieldType = Literal["number", "string", "boolean", "date", "object"]
 
 
 class _Strict(BaseModel):
@@ -117,6 +118,8 @@ class PlanFile(_Strict):
     policy: Policy | None = None
     rules: list[Rule] | None = None
     default: Outcome | None = None
+    # Optional: the profile fields the plan reads, for `treatment lint` (no effect on decisions).
+    fields: dict[Id, FieldType] | None = None
 
     @field_validator("channels", mode="before")
     @classmethod

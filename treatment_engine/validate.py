@@ -37,7 +37,7 @@ KNOWN_KEYS = (
     "segments", "lifecycle", "value_tiers", "channels", "actions", "policy", "rules", "default",
     "id", "if", "field", "tiers", "min", "cost", "consent", "kind", "value_field",
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
-    "description", "priority", "when", "then",
+    "description", "priority", "when", "then", "fields",
 )
 
 
@@ -68,6 +68,7 @@ class ValidatedPlan:
     rules: tuple[Located[Rule], ...]
     rule_conditions: tuple[Expression | None, ...]
     default: Located[Outcome] | None
+    fields: dict[str, Located[str]]
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
@@ -97,6 +98,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
         policy=combined.singles.get("policy"),
         rules=tuple(combined.rules), rule_conditions=rule_conditions,
         default=combined.singles.get("default"),
+        fields=combined.fields,
     )
 
 
@@ -190,6 +192,7 @@ class _Combiner:
         self.actions: dict[str, Located[Action]] = {}
         self.rules: list[Located[Rule]] = []
         self.singles: dict[str, Located[Any]] = {}
+        self.fields: dict[str, Located[str]] = {}
 
     def run(self) -> None:
         for file, plan in self.shaped:
@@ -198,6 +201,7 @@ class _Combiner:
             self._listed(file, "rules", plan.rules, self.rules, "rule")
             self._keyed(file, "channels", plan.channels, self.channels, "channel")
             self._keyed(file, "actions", plan.actions, self.actions, "action")
+            self._keyed(file, "fields", plan.fields, self.fields, "field")
             for key in ("value_tiers", "policy", "default"):
                 self._single(file, key, getattr(plan, key))
         tiers = self.singles.get("value_tiers")

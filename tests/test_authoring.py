@@ -1,0 +1,118 @@
+"""Editor schema, plan rule tests with coverage, and the init scaffold."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from treatment_engine import Engine
+from treatment_engine.cli import cli
+from treatment_engine.schema import plan_file_schema
+
+from .conftest import CASES, REPO, write_plan
+
+SCHEMA_ERRORS = ("bad-unknown-key", "bad-priority-type")
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(plan_file_schema())
+
+
+def plan_documents(root: Path) -> list[tuple[Path, object]]:
+    docs = []
+    for path in sorted([*root.glob("rules/**/*.y*ml"), *root.glob("segments/**/*.y*ml")]):
+        try:
+            docs.append((path, yaml.safe_load(path.read_text()) or {}))
+        except yaml.YAMLError:
+            continue  # not YAML at all: no schema can speak to it
+    return docs
+
+
+def test_committed_schema_is_the_generated_one() -> None:
+    committed = json.loads((REPO / "docs" / "plan-schema.json").read_text())
+    assert committed == plan_file_schema(), "run: treatment schema > docs/plan-schema.json"
+
+
+def test_default_plan_files_point_editors_at_the_schema() -> None:
+    for path in [*REPO.glob("rules/*.yaml"), *REPO.glob("segments/*.yaml")]:
+        assert path.read_text().startswith("# yaml-language-server: $schema=../docs/plan-schema.json\n"), path
+
+
+def test_schema_accepts_every_good_plan_file(validator: jsonschema.Draft202012Validator) -> None:
+    roots = [REPO] + [c / "plan" for c in sorted(CASES.iterdir()) if (c / "expected.jsonl").exists()]
+    checked = 0
+    for root in roots:
+        for path, document in plan_documents(root):
+            errors = list(validator.iter_errors(document))
+            assert not errors, f"{path}: {errors[0].message}"
+            checked += 1
+    assert checked > 40
+
+
+@pytest.mark.parametrize("case", SCHEMA_ERRORS)
+def test_schema_rejects_the_shape_errors_of_the_conformance_suite(validator, case: str) -> None:
+    assert any(list(validator.iter_errors(doc)) for _, doc in plan_documents(CASES / case / "plan"))
+
+
+def test_default_plan_tests_pass_with_full_rule_coverage() -> None:
+    result = CliRunner().invoke(cli, ["test", "--plan", str(REPO)])
+    assert result.exit_code == 0, result.output
+    assert "rule coverage: 26/26 (100%)" in result.output
+    assert re.search(r"^26 passed, 0 failed$", result.output, re.M)
+
+
+def test_a_broken_expectation_fails_with_a_readable_diff(tmp_path: Path) -> None:
+    text = (REPO / "tests" / "plan-default.yaml").read_text()
+    broken = text.replace('"rule": "porting-out-save", "channels": ["outbound_call", "email"]',
+                          '"rule": "porting-out-save", "channels": ["email"]', 1)
+    assert broken != text
+    for folder in ("rules", "segments"):
+        for path in (REPO / folder).glob("*.yaml"):
+            write_plan(tmp_path, {f"{folder}/{path.name}": path.read_text()})
+    write_plan(tmp_path, {"tests/cases.yaml": broken})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "FAIL porting-out-save decides for c000365  (tests/cases.yaml:" in result.output
+    assert "channels: expected ['email']" in result.output
+    assert "actual   ['outbound_call', 'email']" in result.output
+    assert "25 passed, 1 failed" in result.output
+
+
+def test_bad_test_files_are_located(tmp_path: Path) -> None:
+    write_plan(tmp_path, {"rules/r.yaml": "actions: {}\n",
+                          "tests/t.yaml": "tests:\n  - name: x\n    profile: {}\n    expect: {rule: a, colour: red}\n"})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path)])
+    assert result.exit_code == 2 and "tests/t.yaml:4:" in result.stderr and "colour" in result.stderr
+
+
+def test_an_expected_refusal(tmp_path: Path) -> None:
+    write_plan(tmp_path, {"rules/r.yaml": "actions: {}\n", "tests/t.yaml":
+                          "tests:\n  - {name: no id, profile: {a: 1}, expect: {error: true}}\n"
+                          "  - {name: ok, profile: {customer_id: c}, expect: {treatment: none}}\n"})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path)])
+    assert result.exit_code == 0 and "2 passed, 0 failed" in result.output
+
+
+def test_init_scaffolds_a_plan_that_lints_clean_and_passes(tmp_path: Path) -> None:
+    runner = CliRunner()
+    target = tmp_path / "plan"
+    assert runner.invoke(cli, ["init", str(target)]).exit_code == 0
+    assert runner.invoke(cli, ["lint", "--plan", str(target), "--strict"]).exit_code == 0
+    tested = runner.invoke(cli, ["test", "--plan", str(target)])
+    assert tested.exit_code == 0 and "1 passed, 0 failed" in tested.output
+    assert Engine.load(target).plan.counts()["rules"] == 2
+    again = runner.invoke(cli, ["init", str(target)])
+    assert again.exit_code == 1 and "not empty" in again.stderr
+
+
+def test_readme_shows_the_current_plan_version() -> None:
+    version = Engine.load(REPO).version
+    readme = (REPO / "README.md").read_text()
+    assert f"valid plan {version}:" in readme and f'"plan_version": "{version}"' in readme
