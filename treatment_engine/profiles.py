@@ -79,6 +79,36 @@ def read_csv(stream: IO[str]) -> Iterator[Any]:
         yield profile
 
 
+def read_parquet(path: str, batch_size: int = 65_536) -> Iterator[Any]:
+    """Profiles from a Parquet file, batch by batch (bounded memory).
+
+    Values become what JSON would have given: dates and timestamps ISO text (as the
+    SQL engines cast them), decimals floats, nulls absent-equivalent None.
+    """
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        for row in batch.to_pylist():
+            yield {key: _plain(value) for key, value in row.items()}
+
+
+def _plain(value: Any) -> Any:
+    import datetime
+    import decimal
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
 def typed_cell(cell: str) -> Any:
     lowered = cell.strip().lower()
     if lowered == "true":

@@ -1,0 +1,368 @@
+"""A compiled plan as one SQL query (sqlglot expression trees, rendered per dialect).
+
+The query reads a canonical view (see :mod:`.sources`) in which each profile field the
+plan reads is four typed components (:mod:`.values`), and yields one decision per row,
+in input order, with every MUST field of spec section 4. It is a projection only (no
+joins, windows or sorts), so engines can stream it with bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from sqlglot import exp
+
+from ..compile import CompiledCondition, CompiledPlan, CompiledRule
+from ..expressions.ast import (
+    RESOLVED_NAMES,
+    Arithmetic,
+    Call,
+    Comparison,
+    Expression,
+    Field,
+    ListLiteral,
+    Literal,
+    Logical,
+    Membership,
+    Negate,
+    Not,
+    fields_read,
+)
+from .values import (
+    DOUBLE,
+    NULL,
+    VARCHAR,
+    Unsupported,
+    Value,
+    boolean,
+    case,
+    holds,
+    number,
+    paren,
+    string,
+)
+
+# A whole ISO 8601 date or date-time, as values.date_ordinal accepts (RE2 syntax).
+DATE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                r"([T ]([01][0-9]|2[0-3])(:[0-5][0-9](:[0-5][0-9]([.,][0-9]+)?)?)?"
+                r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$")
+ID_FIELDS = (("customer_id",), ("segment",), ("lifecycle_stage",), ("value_tier",))
+
+
+@dataclass(frozen=True)
+class FieldColumns:
+    """The canonical view's columns for one field path; None for a component it lacks."""
+
+    n: str | None = None
+    s: str | None = None
+    b: str | None = None
+    o: str | None = None
+
+    def value(self) -> Value:
+        return Value(*(exp.column(c) if c else None for c in (self.n, self.s, self.b, self.o)))
+
+
+def required_fields(plan: CompiledPlan) -> list[tuple[str, ...]]:
+    """Every profile field path a plan's decisions read, ids included, in a stable order."""
+    paths: set[tuple[str, ...]] = set(ID_FIELDS)
+    for entry in (*plan.segments, *plan.lifecycle):
+        if entry.expression is not None:
+            paths |= {tuple(name.split(".")) for name in fields_read(entry.expression)}
+    for rule in plan.rules:
+        if rule.expression is not None:
+            paths |= {tuple(name.split(".")) for name in fields_read(rule.expression)
+                      if name not in RESOLVED_NAMES}
+    paths |= {c.consent for c in plan.channels.values() if c.consent}
+    if plan.policy is not None:
+        paths.add(plan.policy.value_field)
+    if plan.tier_field is not None:
+        paths.add(plan.tier_field)
+    return sorted(paths)
+
+
+class ExpressionCompiler:
+    def __init__(self, fields: Mapping[tuple[str, ...], FieldColumns], as_of: date,
+                 resolved: Mapping[str, exp.Expr] | None = None) -> None:
+        self.fields = fields
+        self.as_of = exp.Cast(this=exp.Literal.string(as_of.isoformat()), to=exp.DataType.build("DATE"))
+        self.resolved = resolved
+
+    def condition(self, node: Expression) -> exp.Expr:
+        """A boolean SQL expression that is TRUE exactly when the spec says the condition holds."""
+        return holds(self.value(node).b or exp.Null())
+
+    def value(self, node: Expression) -> Value:
+        if isinstance(node, Literal):
+            v = node.value
+            if v is None:
+                return NULL
+            if isinstance(v, bool):
+                return Value(b=boolean(v))
+            if isinstance(v, (int, float)):
+                return Value(n=number(float(v)))
+            return Value(s=string(v))
+        if isinstance(node, ListLiteral):
+            return Value(o=exp.true())
+        if isinstance(node, Field):
+            if self.resolved is not None and node.name in self.resolved:
+                return Value(s=self.resolved[node.name])
+            columns = self.fields.get(node.path)
+            return columns.value() if columns else NULL
+        if isinstance(node, Call):
+            argument = self.value(node.argument)
+            if node.function == "missing":
+                return Value(b=argument.is_null())
+            return Value(n=self.days_since(argument))
+        if isinstance(node, Not):
+            operand = self.value(node.operand)
+            return Value(b=exp.not_(paren(operand.b)) if operand.b is not None else None)
+        if isinstance(node, Negate):
+            operand = self.value(node.operand)
+            return Value(n=exp.Neg(this=paren(operand.n)) if operand.n is not None else None)
+        if isinstance(node, Logical):
+            parts = [self.value(o).b or exp.Null() for o in node.operands]
+            join = exp.and_ if node.operator == "and" else exp.or_
+            return Value(b=paren(join(*(paren(p) for p in parts))))
+        if isinstance(node, Arithmetic):
+            return Value(n=self.arithmetic(node))
+        if isinstance(node, Comparison):
+            return Value(b=self.comparison(node))
+        if isinstance(node, Membership):
+            return Value(b=self.membership(node))
+        raise Unsupported(f"not an expression node: {node!r}")  # pragma: no cover
+
+    def days_since(self, argument: Value) -> exp.Expr | None:
+        text = argument.s
+        if text is None:
+            return None
+        valid = exp.and_(
+            exp.RegexpLike(this=text, expression=exp.Literal.string(DATE_PATTERN)),
+            exp.NEQ(this=exp.Substring(this=text, start=exp.Literal.number(1), length=exp.Literal.number(4)),
+                    expression=exp.Literal.string("0000")),  # no year 0 in the proleptic calendar
+        )
+        day = exp.TryCast(this=exp.Substring(this=text, start=exp.Literal.number(1),
+                                             length=exp.Literal.number(10)),
+                          to=exp.DataType.build("DATE"))
+        difference = exp.Cast(this=exp.DateDiff(this=self.as_of, expression=day, unit=exp.var("DAY")), to=DOUBLE)
+        return case([(valid, difference)])
+
+    def arithmetic(self, node: Arithmetic) -> exp.Expr | None:
+        left, right = self.value(node.left).n, self.value(node.right).n
+        if left is None or right is None:
+            return None
+        a, b = paren(left), paren(right)
+        if node.operator == "+":
+            return exp.Add(this=a, expression=b)
+        if node.operator == "-":
+            return exp.Sub(this=a, expression=b)
+        if node.operator == "*":
+            return exp.Mul(this=a, expression=b)
+        # Division by zero is null (SQL engines disagree: DuckDB gives inf).
+        return case([(exp.NEQ(this=b, expression=number(0.0)), exp.Div(this=a, expression=b))])
+
+    def comparison(self, node: Comparison) -> exp.Expr:
+        left, right = self.value(node.left), self.value(node.right)
+        op = node.operator
+        nan_possible = any(isinstance(n, (Arithmetic, Negate)) for n in (node.left, node.right))
+        if op in ("==", "!="):
+            equal = self.equality(left, right, nan_possible)
+            return exp.not_(paren(equal)) if op == "!=" else equal
+        compare = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[op]
+        branches: list[tuple[exp.Expr, exp.Expr]] = []
+        if left.n is not None and right.n is not None:
+            test: exp.Expr = compare(this=paren(left.n), expression=paren(right.n))
+            if nan_possible:  # NaN orders before nothing in IEEE; DuckDB sorts it last
+                test = exp.and_(test, exp.not_(exp.IsNan(this=left.n)), exp.not_(exp.IsNan(this=right.n)))
+            branches.append((exp.and_(*_present(left.n, right.n)), test))
+        if left.s is not None and right.s is not None:
+            branches.append((exp.and_(*_present(left.s, right.s)),
+                             compare(this=paren(left.s), expression=paren(right.s))))
+        return case(branches, exp.Null())
+
+    def equality(self, left: Value, right: Value, nan_possible: bool) -> exp.Expr:
+        if left.o is not None and right.o is not None:
+            raise Unsupported("comparing two values that may both be objects or arrays")
+        branches: list[tuple[exp.Expr, exp.Expr]] = [
+            (exp.or_(left.is_null(), right.is_null()), exp.Null())]
+        for a, b in ((left.n, right.n), (left.s, right.s), (left.b, right.b)):
+            if a is not None and b is not None:
+                test: exp.Expr = exp.EQ(this=paren(a), expression=paren(b))
+                if nan_possible and a is left.n:
+                    test = exp.and_(test, exp.not_(exp.IsNan(this=a)))
+                branches.append((exp.and_(*_present(a, b)), test))
+        return case(branches, exp.false())
+
+    def membership(self, node: Membership) -> exp.Expr:
+        element = self.value(node.element)
+        container = node.container
+        if not isinstance(container, ListLiteral):
+            holder = self.value(container)
+            if holder.o is not None:
+                raise Unsupported("'in' over a list that is not written in the plan")
+            return exp.Null()  # the right side is never a list
+        items = container.items
+        groups = (
+            (element.n, [number(float(i)) for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)]),
+            (element.s, [string(i) for i in items if isinstance(i, str)]),
+            (element.b, [boolean(i) for i in items if isinstance(i, bool)]),
+        )
+        branches: list[tuple[exp.Expr, exp.Expr]] = [(element.is_null(), exp.Null())]
+        for component, literals in groups:
+            if component is None:
+                continue
+            found = exp.In(this=paren(component), expressions=literals) if literals else exp.false()
+            present = exp.not_(exp.Is(this=paren(component), expression=exp.Null()))
+            branches.append((present, exp.not_(paren(found)) if node.negated else found))
+        return case(branches, boolean(node.negated))
+
+
+def _present(*parts: exp.Expr) -> list[exp.Expr]:
+    return [exp.not_(exp.Is(this=paren(p), expression=exp.Null())) for p in parts]
+
+
+# -- the decision query ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecisionQuery:
+    sql: exp.Select
+    rules: tuple[CompiledRule, ...]  # by the index the query's __rule column holds
+
+
+def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
+                   source: exp.Expr, as_of: date, *, invalid_column: str | None = None) -> DecisionQuery:
+    """One row per source row: customer_id, segment, lifecycle_stage, value_tier, treatment,
+    rule, actions, channels, channel (the first), cost, error. ``invalid_column`` names a
+    source column holding a reason the row is no profile at all (bad JSON, not an object)."""
+    plain = ExpressionCompiler(fields, as_of)
+
+    def field(path: tuple[str, ...]) -> Value:
+        columns = fields.get(path)
+        return columns.value() if columns else NULL
+
+    cid = field(("customer_id",))
+    cid_ok = exp.and_(*_present(cid.s), exp.NEQ(this=cid.s, expression=string(""))) if cid.s else exp.false()
+
+    def resolved(key: str, entries: tuple[CompiledCondition, ...], ids: frozenset[str]) -> tuple[exp.Expr, exp.Expr]:
+        given = field((key,))
+        derived = case([(plain.condition(e.expression) if e.expression is not None else exp.true(),
+                         string(e.id)) for e in entries], exp.Null())
+        if not given.parts():
+            return derived, exp.false()
+        defined = (exp.In(this=paren(given.s), expressions=[string(i) for i in sorted(ids)])
+                   if given.s is not None and ids else exp.false())
+        bad = exp.and_(given.is_not_null(), exp.not_(holds(defined)))
+        value = case([(given.is_not_null(), given.s if given.s is not None else exp.Null())], derived)
+        return value, bad
+
+    segment, bad_segment = resolved("segment", plan.segments, plan.segment_ids)
+    stage, bad_stage = resolved("lifecycle_stage", plan.lifecycle, plan.stage_ids)
+    tier_given = field(("value_tier",))
+    tier_value = field(plan.tier_field).n if plan.tier_field is not None else None
+    derived_tier = case([(exp.GTE(this=paren(tier_value), expression=number(t.min)), string(t.id))
+                         for t in plan.tiers], exp.Null()) if tier_value is not None else exp.Null()
+    if tier_given.parts():
+        tier_ok = (exp.In(this=paren(tier_given.s), expressions=[string(i) for i in sorted(plan.tier_ids)])
+                   if tier_given.s is not None and plan.tier_ids else exp.false())
+        tier = case([(tier_given.is_not_null(), tier_given.s or exp.Null())], derived_tier)
+        bad_tier = exp.and_(tier_given.is_not_null(), exp.not_(holds(tier_ok)))
+    else:
+        tier, bad_tier = derived_tier, exp.false()
+
+    error_branches: list[tuple[exp.Expr, exp.Expr]] = []
+    if invalid_column:
+        error_branches.append((exp.not_(exp.Is(this=exp.column(invalid_column), expression=exp.Null())),
+                               exp.column(invalid_column)))
+    error_branches += [
+        (exp.not_(cid_ok), string("the profile has no customer_id (a non-empty string)")),
+        (bad_segment, string("the profile gives a segment the plan does not define")),
+        (bad_stage, string("the profile gives a lifecycle stage the plan does not define")),
+        (bad_tier, string("the profile gives a value tier the plan does not define")),
+    ]
+    resolved_columns = {"segment": exp.column("segment"), "lifecycle_stage": exp.column("lifecycle_stage"),
+                        "value_tier": exp.column("value_tier")}
+    in_rules = ExpressionCompiler(fields, as_of, resolved_columns)
+    all_rules = (*plan.rules, plan.default)
+
+    def consent(channel_index: int, rule: CompiledRule) -> exp.Expr:
+        channel = rule.channels[channel_index]
+        if channel.consent is None:
+            return exp.true()
+        flag = field(channel.consent).b
+        return holds(flag) if flag is not None else exp.false()
+
+    def applies(rule: CompiledRule) -> exp.Expr:
+        tests: list[exp.Expr] = []
+        for column, allowed in (("segment", rule.segments), ("lifecycle_stage", rule.stages),
+                                ("value_tier", rule.tiers)):
+            if allowed is not None:
+                tests.append(holds(exp.In(this=exp.column(column), expressions=[string(a) for a in sorted(allowed)])))
+        if rule.expression is not None:
+            tests.append(in_rules.condition(rule.expression))
+        if rule.needs_profit_check and plan.policy is not None:
+            value = field(plan.policy.value_field).n
+            tests.append(holds(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
+                this=number(plan.policy.delight_max_cost_ratio), expression=paren(value))))
+                if value is not None else exp.false())
+        if rule.treatment != "none":
+            tests.append(exp.or_(*(consent(i, rule) for i in range(len(rule.channels)))) if rule.channels
+                         else exp.false())
+        return exp.and_(*tests) if tests else exp.true()
+
+    chosen = case([(applies(rule), exp.Literal.number(i)) for i, rule in enumerate(plan.rules)],
+                  exp.Literal.number(len(plan.rules)))
+
+    needed = sorted({c for f in fields.values() for c in (f.n, f.s, f.b, f.o) if c})
+    stage_one = exp.select(
+        *(exp.column(c) for c in needed),
+        exp.alias_(case([(cid_ok, cid.s or exp.Null())], exp.Null()), "customer_id"),
+        exp.alias_(case(error_branches, exp.Null()), "error"),
+        exp.alias_(segment, "segment"), exp.alias_(stage, "lifecycle_stage"), exp.alias_(tier, "value_tier"),
+    ).from_(source)
+    stage_two = exp.select("*", exp.alias_(case([(exp.not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
+                                                  exp.Null())], chosen), "__rule")).from_(
+        exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True))
+
+    def by_rule(pick: object) -> exp.Expr:
+        return exp.Case(this=exp.column("__rule"),
+                        ifs=[exp.If(this=exp.Literal.number(i), true=pick(rule))  # type: ignore[operator]
+                             for i, rule in enumerate(all_rules)])
+
+    def channels(rule: CompiledRule) -> exp.Expr:
+        lists: list[exp.Expr] = [
+            case([(consent(i, rule), exp.Array(expressions=[string(c.id)]))],
+                 exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<VARCHAR>")))
+            for i, c in enumerate(rule.channels)] if rule.treatment != "none" else []
+        if not lists:
+            return exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<VARCHAR>"))
+        combined = lists[0]
+        for more in lists[1:]:
+            combined = exp.ArrayConcat(this=combined, expressions=[more])
+        return combined
+
+    def first_channel(rule: CompiledRule) -> exp.Expr:
+        if rule.treatment == "none":
+            return exp.Cast(this=exp.Null(), to=VARCHAR)
+        return case([(consent(i, rule), string(c.id)) for i, c in enumerate(rule.channels)],
+                    exp.Cast(this=exp.Null(), to=VARCHAR))
+
+    def cost(rule: CompiledRule) -> exp.Expr:
+        if rule.treatment == "none":
+            return number(rule.action_cost)
+        return exp.Add(this=number(rule.action_cost), expression=case(
+            [(consent(i, rule), number(c.cost)) for i, c in enumerate(rule.channels)], number(0.0)))
+
+    final = exp.select(
+        exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
+        exp.column("value_tier"),
+        exp.alias_(by_rule(lambda r: string(r.treatment)), "treatment"),
+        exp.alias_(by_rule(lambda r: string(r.id)), "rule"),
+        exp.alias_(by_rule(lambda r: exp.Cast(this=exp.Array(expressions=[string(a) for a in r.actions]),
+                                              to=exp.DataType.build("ARRAY<VARCHAR>"))), "actions"),
+        exp.alias_(by_rule(channels), "channels"),
+        exp.alias_(by_rule(first_channel), "channel"),
+        exp.alias_(by_rule(cost), "cost"),
+        exp.column("error"),
+    ).from_(exp.alias_(exp.Subquery(this=stage_two), "chosen", table=True))
+    return DecisionQuery(final, all_rules)

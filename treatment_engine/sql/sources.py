@@ -1,0 +1,227 @@
+"""Profile files as the canonical view the decision query reads (DuckDB).
+
+Each field path the plan reads becomes the components of :class:`.values.Value`, typed
+exactly as the Python readers in :mod:`treatment_engine.profiles` type it:
+
+- Parquet: by column type (a typed column has one component; dates become ISO text);
+- CSV: per cell, as ``profiles.typed_cell`` does (true/false, numerals, else text;
+  id columns stay text; an empty cell is missing);
+- JSON lines: per value, by ``json_type``; a line that is not JSON, or not an object,
+  becomes an error row, and blank lines are skipped, so rows match input lines.
+
+Rows keep input order: every view is a projection over one scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlglot import exp
+
+from ..profiles import TEXT_COLUMNS
+from .compiler import FieldColumns
+from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case
+
+INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
+DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL")
+INVALID_COLUMN = "__invalid"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A canonical view: the relation, and the columns of each field path."""
+
+    relation: exp.Expr
+    fields: dict[tuple[str, ...], FieldColumns]
+    invalid_column: str | None = None
+
+
+def _fn(name: str, *args: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _lit(text: str) -> exp.Expr:
+    return exp.Literal.string(text)
+
+
+def _names(index: int) -> tuple[str, str, str, str]:
+    return (f"f{index}_n", f"f{index}_s", f"f{index}_b", f"f{index}_o")
+
+
+def detect_format(path: str | Path, declared: str = "auto") -> str:
+    if declared != "auto":
+        return declared
+    suffix = Path(path).suffix.lower()
+    return {".parquet": "parquet", ".csv": "csv"}.get(suffix, "jsonl")
+
+
+def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str) -> Source:
+    if fmt == "parquet":
+        return _parquet(connection, path, paths)
+    if fmt == "csv":
+        return _csv(connection, path, paths)
+    return _jsonl(path, paths)
+
+
+def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]],
+              extra: list[exp.Expr] | None = None, where: exp.Expr | None = None) -> Source:
+    selected: list[exp.Expr] = list(extra or [])
+    fields: dict[tuple[str, ...], FieldColumns] = {}
+    for index, (path, parts) in enumerate(columns):
+        names = _names(index)
+        kept: list[str | None] = []
+        for name, part in zip(names, parts, strict=True):
+            if part is None:
+                kept.append(None)
+                continue
+            selected.append(exp.alias_(part, name))
+            kept.append(name)
+        fields[path] = FieldColumns(*kept)
+    select = exp.select(*selected).from_(reader) if selected else exp.select(exp.Literal.number(1)).from_(reader)
+    if where is not None:
+        select = select.where(where)
+    return Source(exp.alias_(exp.Subquery(this=select), "profiles", table=True), fields,
+                  INVALID_COLUMN if any(isinstance(e, exp.Alias) and e.alias == INVALID_COLUMN
+                                        for e in extra or []) else None)
+
+
+# -- JSON lines --------------------------------------------------------------------
+
+def _json_path(path: tuple[str, ...]) -> str:
+    for part in path:
+        if '"' in part or "\\" in part:
+            raise Unsupported(f"a field name with a quote or backslash: {part!r}")
+    return "$" + "".join(f'."{part}"' for part in path)
+
+
+def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
+    # Each line as text (\x01 cannot occur unescaped in valid JSON), so bad lines stay rows.
+    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("columns"), expression=exp.Struct(
+        expressions=[exp.PropertyEQ(this=exp.to_identifier("line"), expression=_lit("VARCHAR"))])),
+        exp.EQ(this=exp.column("header"), expression=exp.false()),
+        exp.EQ(this=exp.column("delim"), expression=_lit("\x01")),
+        exp.EQ(this=exp.column("quote"), expression=_lit("")),
+        exp.EQ(this=exp.column("escape"), expression=_lit("")),
+        exp.EQ(this=exp.column("auto_detect"), expression=exp.false()))
+    line = exp.column("line")
+    valid = _fn("json_valid", line)
+    document = case([(valid, exp.Cast(this=line, to=exp.DataType.build("JSON")))])
+    kind_of_line = _fn("json_type", document)
+    invalid = case([(exp.not_(valid), _lit("the line is not valid JSON")),
+                    (exp.NEQ(this=kind_of_line, expression=_lit("OBJECT")), _lit("the profile is not a JSON object"))])
+    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
+    for field_path in paths:
+        value = _fn("json_extract", document, _lit(_json_path(field_path)))
+        kind = _fn("json_type", value)
+        numeric = exp.In(this=kind, expressions=[_lit(t) for t in ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")])
+        columns.append((field_path, [
+            case([(numeric, exp.Cast(this=value, to=DOUBLE))]),
+            case([(exp.EQ(this=kind, expression=_lit("VARCHAR")), _fn("json_extract_string", value, _lit("$")))]),
+            case([(exp.EQ(this=kind, expression=_lit("BOOLEAN")), exp.Cast(this=value, to=BOOLEAN))]),
+            case([(exp.In(this=kind, expressions=[_lit("OBJECT"), _lit("ARRAY")]), exp.true())]),
+        ]))
+    blank = exp.EQ(this=exp.func("TRIM", exp.func("COALESCE", line, _lit(""))), expression=_lit(""))
+    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN)], exp.not_(blank))
+
+
+# -- CSV ---------------------------------------------------------------------------
+
+def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source:
+    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
+                 exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
+                 exp.EQ(this=exp.column("null_padding"), expression=exp.true()))
+    header = [row[0] for row in connection.execute(
+        f"DESCRIBE SELECT * FROM {exp.select('*').from_(reader).sql('duckdb').split(' FROM ', 1)[1]}").fetchall()]
+    by_path = {tuple(name.strip().split(".")): name for name in header}
+    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
+    for field_path in paths:
+        name = by_path.get(field_path)
+        if name is None:
+            children = [n for p, n in by_path.items() if p[:len(field_path)] == field_path]
+            present = [exp.not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
+            columns.append((field_path, [None, None, None, case([(exp.or_(*present), exp.true())]) if present else None]))
+            continue
+        cell = exp.column(name, quoted=True)
+        if len(field_path) == 1 and field_path[0] in TEXT_COLUMNS:
+            columns.append((field_path, [None, cell, None, None]))
+            continue
+        word = exp.Lower(this=exp.Trim(this=cell))
+        numeral = exp.or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
+                          exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)))
+        special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
+        columns.append((field_path, [
+            case([(numeral, exp.Cast(this=cell, to=DOUBLE))]),
+            case([(exp.and_(exp.not_(special), exp.not_(numeral)), cell)]),
+            case([(exp.EQ(this=word, expression=_lit("true")), exp.true()),
+                  (exp.EQ(this=word, expression=_lit("false")), exp.false())]),
+            None,
+        ]))
+    cells = [exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))),
+                     expression=_lit("")) for n in header]
+    return _assemble(reader, columns, where=exp.or_(*cells) if cells else None)
+
+
+# -- Parquet -----------------------------------------------------------------------
+
+def _parquet(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source:
+    reader = _fn("read_parquet", _lit(path))
+    described = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+    types = {row[0]: row[1] for row in described}
+    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
+    for field_path in paths:
+        kind = types.get(field_path[0])
+        if kind is None:
+            columns.append((field_path, [None, None, None, None]))
+            continue
+        node: exp.Expr = exp.column(field_path[0], quoted=True)
+        for part in field_path[1:]:
+            inner = _struct_field_type(kind, part)
+            if inner is None:
+                kind = None
+                break
+            node = exp.Dot(this=node, expression=exp.to_identifier(part, quoted=True))
+            kind = inner
+        columns.append((field_path, _typed(node, kind)))
+    return _assemble(reader, columns)
+
+
+def _typed(node: exp.Expr, kind: str | None) -> list[exp.Expr | None]:
+    if kind is None:
+        return [None, None, None, None]
+    base = kind.split("(")[0].upper()
+    if base in _NUMERIC or base == "DECIMAL":
+        return [exp.Cast(this=node, to=DOUBLE), None, None, None]
+    if base == "VARCHAR":
+        return [None, node, None, None]
+    if base == "BOOLEAN":
+        return [None, None, node, None]
+    if base in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"):
+        return [None, exp.Cast(this=node, to=VARCHAR), None, None]
+    return [None, None, None, case([(exp.not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+
+
+def _struct_field_type(kind: str, name: str) -> str | None:
+    """The type of one field of a DuckDB STRUCT type string, or None."""
+    if not kind.upper().startswith("STRUCT("):
+        return None
+    body = kind[len("STRUCT("):-1]
+    depth, start, parts = 0, 0, []
+    for i, char in enumerate(body):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(body[start:i])
+            start = i + 1
+    parts.append(body[start:])
+    for part in parts:
+        field_name, _, field_type = part.strip().partition(" ")
+        if field_name.strip('"') == name:
+            return field_type.strip()
+    return None

@@ -1,0 +1,86 @@
+"""The spec's values in SQL: every value is four typed components, at most one non-null.
+
+SQL columns have one type, but a profile field may hold a number in one row and a
+string in the next (spec section 6 compares by each value's own type). So a value is
+carried as ``(n DOUBLE, s VARCHAR, b BOOLEAN, o BOOLEAN)``: its number, its string, its
+boolean, or TRUE in ``o`` for an object or array; all NULL for null. A component the
+source can never fill is ``None`` here and disappears from the SQL, so a plan over a
+typed Parquet file compiles to plain typed comparisons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+DOUBLE = exp.DataType.build("DOUBLE")
+BOOLEAN = exp.DataType.build("BOOLEAN")
+VARCHAR = exp.DataType.build("VARCHAR")
+
+
+class Unsupported(Exception):
+    """A construct this compiler cannot express exactly in SQL; callers fall back to Python."""
+
+
+@dataclass(frozen=True)
+class Value:
+    n: exp.Expr | None = None
+    s: exp.Expr | None = None
+    b: exp.Expr | None = None
+    o: exp.Expr | None = None
+
+    def parts(self) -> list[exp.Expr]:
+        return [p for p in (self.n, self.s, self.b, self.o) if p is not None]
+
+    def is_null(self) -> exp.Expr:
+        """TRUE when the value is null (every component NULL); never NULL itself."""
+        parts = self.parts()
+        if not parts:
+            return exp.true()
+        return exp.and_(*(exp.Is(this=_paren(p), expression=exp.Null()) for p in parts))
+
+    def is_not_null(self) -> exp.Expr:
+        parts = self.parts()
+        if not parts:
+            return exp.false()
+        return exp.or_(*(exp.not_(exp.Is(this=_paren(p), expression=exp.Null())) for p in parts))
+
+
+NULL = Value()
+
+
+def number(value: float) -> exp.Expr:
+    if value != value or value in (float("inf"), float("-inf")):
+        return exp.Cast(this=exp.Literal.string(repr(value)), to=DOUBLE)
+    return exp.Cast(this=exp.Literal.number(repr(float(value))), to=DOUBLE)
+
+
+def string(value: str) -> exp.Expr:
+    return exp.Literal.string(value)
+
+
+def boolean(value: bool) -> exp.Expr:
+    return exp.true() if value else exp.false()
+
+
+def case(branches: list[tuple[exp.Expr, exp.Expr]],
+         default: exp.Expr | None = None) -> exp.Expr:
+    if not branches:
+        return default if default is not None else exp.Null()
+    return exp.Case(ifs=[exp.If(this=c, true=v) for c, v in branches],
+                    default=default if default is not None else None)
+
+
+def holds(condition: exp.Expr) -> exp.Expr:
+    """A condition as a two-valued test: TRUE only when it is true (spec 6)."""
+    return exp.func("COALESCE", _paren(condition), exp.false())
+
+
+def _paren(expression: exp.Expr) -> exp.Expr:
+    if isinstance(expression, (exp.Column, exp.Literal, exp.Boolean, exp.Null, exp.Paren, exp.Cast)):
+        return expression
+    return exp.Paren(this=expression)
+
+
+paren = _paren
