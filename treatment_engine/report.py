@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -88,3 +89,78 @@ def print_explanation(decision: Decision, console: Console | None = None) -> Non
     if not_reached:
         console.print(f"  ({not_reached} lower-priority rule{'s' if not_reached != 1 else ''} "
                       f"not reached)")
+
+
+def print_simulation(summary: Any, console: Console | None = None) -> None:
+    """The outcome tables of a simulation: treatments, rules, cells, channels, spend."""
+    console = console or Console()
+    decided = summary.decided or 1
+    head = Table.grid(padding=(0, 2))
+    head.add_row("customers", f"{summary.total:,}", "decided", f"{summary.decided:,}",
+                 "invalid profiles", f"{summary.invalid:,}")
+    head.add_row("engine", summary.engine, "plan", summary.plan_version, "as of", summary.as_of)
+    head.add_row("elapsed", f"{summary.seconds:.2f} s", "rate",
+                 f"{summary.total / summary.seconds:,.0f}/s" if summary.seconds else "-",
+                 "no permitted channel", f"{summary.no_channel:,}")
+    console.print(head)
+
+    mix = Table(title="Decisions by treatment", title_justify="left")
+    for column, justify in (("treatment", "left"), ("customers", "right"), ("share", "right"),
+                            ("total cost", "right"), ("cost per customer", "right")):
+        mix.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for treatment, count in summary.by_treatment.most_common():
+        cost = summary.cost_by_treatment[treatment]
+        mix.add_row(Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), f"{count:,}",
+                    f"{count / decided:.1%}", f"{cost:,.2f}", f"{cost / count:,.2f}")
+    console.print(mix)
+
+    rules = Table(title="Decisions by rule", title_justify="left")
+    for column, justify in (("rule", "left"), ("treatment", "left"), ("customers", "right"), ("share", "right")):
+        rules.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for (rule, treatment), count in sorted(summary.by_rule.items(), key=lambda i: (-i[1], i[0])):
+        rules.add_row(Text(rule), Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")),
+                      f"{count:,}", f"{count / decided:.1%}")
+    console.print(rules)
+
+    stages, tiers = summary.stages(), summary.tiers()
+    grid = Table(title="Delight share by lifecycle stage x value tier (customers)", title_justify="left")
+    grid.add_column("stage \\ tier")
+    for tier in tiers:
+        grid.add_column(tier or "(none)", justify="right")
+    for stage in stages:
+        cells = []
+        for tier in tiers:
+            total = sum(v for k, v in summary.by_cell.items() if k[1] == stage and k[2] == tier)
+            delight = sum(v for k, v in summary.by_cell.items() if k[1] == stage and k[2] == tier and k[3] == "delight")
+            cells.append(f"{delight / total:.0%} of {total:,}" if total else "-")
+        grid.add_row(Text(stage or "(none)"), *cells)
+    console.print(grid)
+
+    top_cells = Table(title="Customers by segment x stage x tier (top 15)", title_justify="left")
+    for column in ("segment", "stage", "tier", "delight", "contain", "none"):
+        top_cells.add_column(column, justify="right" if column in ("delight", "contain", "none") else "left")
+    combined: Counter[tuple[Any, Any, Any]] = Counter()
+    for (segment, stage, tier, _), count in summary.by_cell.items():
+        combined[(segment, stage, tier)] += count
+    for key, _count in combined.most_common(15):
+        top_cells.add_row(*(Text(v or "(none)") for v in key),
+                      *(f"{summary.by_cell.get((*key, t), 0):,}" for t in ("delight", "contain", "none")))
+    console.print(top_cells)
+
+    channels = Table(title="Channel volumes (first permitted channel) and cost", title_justify="left")
+    for column, justify in (("channel", "left"), ("contacts", "right"), ("contact cost", "right")):
+        channels.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for channel, count in summary.by_channel.most_common():
+        channels.add_row(Text(channel), f"{count:,}", f"{summary.channel_cost[channel]:,.2f}")
+    console.print(channels)
+
+    spend = Table(title="Delight spend by value tier", title_justify="left")
+    for column, justify in (("tier", "left"), ("spend", "right"), ("share", "right")):
+        spend.add_column(column, justify=justify)  # type: ignore[arg-type]
+    total_spend = sum(summary.delight_spend_by_tier.values()) or 1
+    for tier, amount in sorted(summary.delight_spend_by_tier.items(), key=lambda i: -i[1]):
+        spend.add_row(Text(tier or "(none)"), f"{amount:,.2f}", f"{amount / total_spend:.1%}")
+    spend.add_row(Text("total", style="bold"), f"{sum(summary.delight_spend_by_tier.values()):,.2f}", "")
+    console.print(spend)
+    for note in summary.notes:
+        console.print(Text(f"note: {note}", style="yellow"))

@@ -1,0 +1,162 @@
+"""treatment simulate and treatment diff, on both engines, and the HTML report in a real browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from treatment_engine import Engine
+from treatment_engine.cli import cli
+from treatment_engine.simulation import simulate_duckdb, simulate_python
+
+from .conftest import REPO, SAMPLE_AS_OF, write_plan
+
+FIELDS = ("total", "invalid", "by_treatment", "by_rule", "by_cell", "by_channel", "no_channel")
+
+
+def _same(a: object, b: object) -> None:
+    for name in FIELDS:
+        assert getattr(a, name) == getattr(b, name), name
+    for name in ("channel_cost", "delight_spend_by_tier", "cost_by_treatment"):
+        left, right = getattr(a, name), getattr(b, name)
+        assert left.keys() == right.keys()
+        for key in left:
+            assert left[key] == pytest.approx(right[key], rel=1e-9, abs=1e-6), (name, key)
+
+
+@pytest.mark.parametrize("name", ["customers.jsonl", "customers.csv"])
+def test_engines_agree_on_the_sample(default_engine: Engine, name: str) -> None:
+    path = str(REPO / "examples" / name)
+    _same(simulate_duckdb(default_engine.plan, path, SAMPLE_AS_OF),
+          simulate_python(default_engine.plan, path, SAMPLE_AS_OF))
+
+
+def test_engines_agree_on_parquet_with_invalid_rows(default_engine: Engine, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from treatment_engine.sample import generate
+    rows = generate(3000, seed=5, as_of=SAMPLE_AS_OF)
+    for row in rows:
+        row["nps"] = float(row["nps"]) if isinstance(row.get("nps"), (int, str)) else None
+    rows[10]["customer_id"] = ""
+    rows[20]["segment"] = "not-a-segment"
+    table = pa.Table.from_pylist(rows, schema=pa.Table.from_pylist(rows[:200]).schema.append(
+        pa.field("segment", pa.string())) if "segment" not in rows[0] else None)
+    pq.write_table(table, tmp_path / "c.parquet")
+    a = simulate_duckdb(default_engine.plan, str(tmp_path / "c.parquet"), SAMPLE_AS_OF)
+    b = simulate_python(default_engine.plan, str(tmp_path / "c.parquet"), SAMPLE_AS_OF)
+    _same(a, b)
+    assert a.invalid == 2 and a.total == 3000
+
+
+def test_simulate_cli_tables_outputs_and_report(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for suffix in ("parquet", "csv", "jsonl"):
+        out = tmp_path / f"d.{suffix}"
+        result = runner.invoke(cli, ["simulate", "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                                     "--as-of", "2026-11-01", "--output", str(out),
+                                     "--report", str(tmp_path / "r.html")], env={"COLUMNS": "160"})
+        assert result.exit_code == 0, result.output
+        assert "Decisions by treatment" in result.output and "Delight spend by value tier" in result.output
+        assert out.exists() and out.stat().st_size > 0
+    decisions = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert len(decisions) == 1000 and decisions[0]["customer_id"] == "c000000"
+    page = (tmp_path / "r.html").read_text()
+    assert len(re.findall(r'<svg class="chart" data-chart="', page)) == 4
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3", "")
+
+
+def test_simulate_a_sample_on_python(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["simulate", "--sample", "500", "--engine", "python", "--as-of", "2026-11-01"],
+                                env={"COLUMNS": "160"})
+    assert result.exit_code == 0 and "customers  500" in result.output
+
+
+def test_plans_sql_cannot_express_run_on_python_with_a_note(tmp_path: Path) -> None:
+    write_plan(tmp_path, {"rules/r.yaml": "actions: {a: {kind: contain}}\nchannels: {c: {}}\n"
+                          "rules:\n  - {id: tagged, when: {if: '\"vip\" in tags'}, "
+                          "then: {treatment: contain, actions: [a], channels: [c]}}\n"})
+    profiles = tmp_path / "p.jsonl"
+    profiles.write_text('{"customer_id": "a", "tags": ["vip"]}\n{"customer_id": "b", "tags": []}\n')
+    result = CliRunner().invoke(cli, ["simulate", "--plan", str(tmp_path), "--profiles", str(profiles)],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "ran on the python engine" in result.output and "tagged" in result.output
+
+
+def test_simulate_usage_errors() -> None:
+    runner = CliRunner()
+    assert "give either --profiles FILE or --sample N" in runner.invoke(cli, ["simulate"]).output
+    missing = runner.invoke(cli, ["simulate", "--profiles", "/no/such.parquet"])
+    assert missing.exit_code == 1 and "no such profiles file" in missing.stderr
+
+
+def test_diff_between_directories(tmp_path: Path) -> None:
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, tmp_path / "new" / folder)
+    policy = tmp_path / "new" / "rules" / "policy.yaml"
+    policy.write_text(policy.read_text().replace("delight_max_cost_ratio: 0.03", "delight_max_cost_ratio: 0.01"))
+    result = CliRunner().invoke(cli, ["diff", "--base", str(REPO), "--plan", str(tmp_path / "new"),
+                                      "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                                      "--as-of", "2026-11-01"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "1,000 customers: 45 change" in result.output
+    assert "decline-gold-retention (delight)" in result.output and "default (contain)" in result.output
+    assert "-1,273.14" in result.output
+
+
+def test_diff_against_a_git_revision(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, repo / "plan" / folder)
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                            "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "live plan")
+    policy = repo / "plan" / "rules" / "policy.yaml"
+    policy.write_text(policy.read_text().replace("delight_max_cost_ratio: 0.03", "delight_max_cost_ratio: 0.01"))
+    result = CliRunner().invoke(cli, ["diff", "--base", "git:HEAD", "--plan", str(repo / "plan"),
+                                      "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                                      "--as-of", "2026-11-01"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "1,000 customers: 45 change" in result.output
+    bad = CliRunner().invoke(cli, ["diff", "--base", "git:no-such-rev", "--plan", str(repo / "plan"),
+                                   "--sample", "10"])
+    assert bad.exit_code == 2 and "git:no-such-rev" in bad.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, ["simulate", "--sample", "3000", "--as-of", "2026-11-01",
+                                      "--report", str(report)])
+    assert result.exit_code == 0
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", report.as_uri()], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0
+    charts = re.findall(r'<svg class="chart" data-chart="([a-z-]+)"', dom.stdout)
+    assert charts == ["treatment-mix", "channel-cost", "tier-spend", "rule-hits"]
+    assert dom.stdout.count('class="mark"') > 30
+    console_errors = [line for line in dom.stderr.splitlines() if "CONSOLE" in line and "rror" in line]
+    assert console_errors == []
+    out = REPO / "benchmarks" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    shot = subprocess.run([CHROMIUM, *flags, "--window-size=1200,1900", f"--screenshot={out / 'report.png'}",
+                           report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0 and (out / "report.png").stat().st_size > 10_000

@@ -1,0 +1,119 @@
+"""A simulation as one self-contained HTML file: inline SVG charts, no scripts, no network.
+
+Opens offline in any browser and survives being mailed around. Every chart is an
+``<svg class="chart" data-chart="...">`` with a ``<title>`` per mark, so hovering shows
+the exact figure and tests can find the charts.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+COLOURS = {"delight": "#2e8b57", "contain": "#d4a017", "none": "#9aa0a6"}
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:2.2rem}
+.meta{color:#555}.kpis{display:flex;gap:1.5rem;flex-wrap:wrap;margin:1.2rem 0}
+.kpi{background:#f4f6f8;border-radius:8px;padding:.8rem 1.1rem;min-width:9rem}
+.kpi b{display:block;font-size:1.4rem}.grid{display:grid;grid-template-columns:1fr 1fr;gap:2rem}
+table{border-collapse:collapse;font-size:.9rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #e3e6ea;text-align:right}
+td:first-child,th:first-child{text-align:left}svg text{font-size:12px;fill:#222}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def bar_chart(name: str, items: list[tuple[str, float, str]], unit: str = "", width: int = 520) -> str:
+    """Horizontal bars: (label, value, colour)."""
+    if not items:
+        return f'<svg class="chart" data-chart="{_e(name)}" width="{width}" height="30"><text x="4" y="20">no data</text></svg>'
+    label_width, row = 230, 22
+    top = max(v for _, v, _ in items) or 1
+    height = row * len(items) + 10
+    bars = []
+    for i, (label, value, colour) in enumerate(items):
+        y = 5 + i * row
+        length = max(1.0, (width - label_width - 90) * value / top)
+        bars.append(
+            f'<g><title>{_e(label)}: {value:,.2f}{_e(unit)}</title>'
+            f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end">{_e(label[:34])}</text>'
+            f'<rect class="mark" x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row - 6}" fill="{colour}"/>'
+            f'<text x="{label_width + length + 5:.1f}" y="{y + 15}">{value:,.0f}{_e(unit)}</text></g>')
+    return (f'<svg class="chart" data-chart="{_e(name)}" role="img" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">{"".join(bars)}</svg>')
+
+
+def heatmap(name: str, rows: list[str], columns: list[str], share: dict[tuple[str, str], tuple[float, int]]) -> str:
+    """Cells shaded by the delight share; each cell says share and customers."""
+    cell_w, cell_h, left, top = 92, 34, 120, 24
+    width, height = left + cell_w * len(columns) + 10, top + cell_h * len(rows) + 10
+    parts = [f'<text x="{left + i * cell_w + cell_w / 2}" y="16" text-anchor="middle">{_e(c)}</text>'
+             for i, c in enumerate(columns)]
+    for r, row_name in enumerate(rows):
+        y = top + r * cell_h
+        parts.append(f'<text x="{left - 6}" y="{y + 21}" text-anchor="end">{_e(row_name)}</text>')
+        for c, column in enumerate(columns):
+            fraction, total = share.get((row_name, column), (0.0, 0))
+            shade = f"rgba(46,139,87,{0.08 + 0.85 * fraction:.2f})" if total else "#f1f1f1"
+            x = left + c * cell_w
+            parts.append(f'<g><title>{_e(row_name)} x {_e(column)}: {fraction:.0%} delight of {total:,}</title>'
+                         f'<rect class="mark" x="{x}" y="{y}" width="{cell_w - 3}" height="{cell_h - 3}" fill="{shade}"/>'
+                         f'<text x="{x + cell_w / 2 - 1}" y="{y + 20}" text-anchor="middle">'
+                         f'{f"{fraction:.0%}" if total else "-"}</text></g>')
+    return (f'<svg class="chart" data-chart="{_e(name)}" role="img" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg>')
+
+
+def render(summary: Any) -> str:
+    decided = summary.decided or 1
+    treatments = "".join(
+        f'<div class="kpi">{_e(t)}<b style="color:{COLOURS.get(t, "#222")}">{c / decided:.1%}</b>{c:,} customers</div>'
+        for t, c in summary.by_treatment.most_common())
+    stages = [s or "(none)" for s in summary.stages()]
+    tiers = [t or "(none)" for t in summary.tiers()]
+    share: dict[tuple[str, str], tuple[float, int]] = {}
+    for stage in stages:
+        for tier in tiers:
+            cells = {k: v for k, v in summary.by_cell.items() if (k[1] or "(none)") == stage and (k[2] or "(none)") == tier}
+            total = sum(cells.values())
+            delight = sum(v for k, v in cells.items() if k[3] == "delight")
+            share[(stage, tier)] = (delight / total if total else 0.0, total)
+    rule_bars = [(rule, float(count), COLOURS.get(treatment, "#555"))
+                 for (rule, treatment), count in sorted(summary.by_rule.items(), key=lambda i: -i[1])]
+    channel_bars = [(channel, float(summary.channel_cost[channel]), "#4a78b5")
+                    for channel in sorted(summary.channel_cost, key=lambda c: -summary.channel_cost[c])]
+    tier_bars = [(tier or "(none)", float(amount), "#2e8b57")
+                 for tier, amount in sorted(summary.delight_spend_by_tier.items(), key=lambda i: -i[1])]
+    rows = "".join(f"<tr><td>{_e(rule)}</td><td>{_e(treatment)}</td><td>{count:,}</td><td>{count / decided:.1%}</td></tr>"
+                   for (rule, treatment), count in sorted(summary.by_rule.items(), key=lambda i: -i[1]))
+    total_spend = sum(summary.delight_spend_by_tier.values())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Treatment plan simulation {_e(summary.plan_version)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body>
+<h1>Treatment plan simulation</h1>
+<p class="meta">plan {_e(summary.plan_version)} &middot; as of {_e(summary.as_of)} &middot; engine {_e(summary.engine)}
+&middot; {summary.total:,} customers ({summary.invalid:,} invalid) &middot; {summary.seconds:.2f} s</p>
+<div class="kpis">{treatments}
+<div class="kpi">delight spend<b>{total_spend:,.0f}</b>total</div>
+<div class="kpi">no permitted channel<b>{summary.no_channel:,}</b>customers</div></div>
+<h2>Delight share by lifecycle stage x value tier</h2>
+{heatmap("treatment-mix", stages, tiers, share)}
+<div class="grid"><div><h2>Cost by channel</h2>{bar_chart("channel-cost", channel_bars)}</div>
+<div><h2>Delight spend by value tier</h2>{bar_chart("tier-spend", tier_bars)}</div></div>
+<h2>Rule hit counts</h2>
+{bar_chart("rule-hits", rule_bars, width=900)}
+<h2>Decisions by rule</h2>
+<table><thead><tr><th>rule</th><th>treatment</th><th>customers</th><th>share</th></tr></thead><tbody>{rows}</tbody></table>
+{"".join(f'<p class="meta">note: {_e(n)}</p>' for n in summary.notes)}
+</body></html>
+"""
+
+
+def write_report(summary: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(summary), encoding="utf-8")

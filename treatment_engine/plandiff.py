@@ -1,0 +1,91 @@
+"""What changes if a new plan ships: both plans over the same customers, side by side."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .compile import CompiledPlan, load_plan, plan_from_texts
+from .decision import Decision
+from .errors import Location, PlanError, PlanIssue
+from .evaluate import decide_many
+from .load import PLAN_FOLDERS, SUFFIXES
+
+GIT_PREFIX = "git:"
+
+
+def load_base(reference: str, plan_dir: Path) -> CompiledPlan:
+    """A plan directory, or ``git:REV`` for the plan directory as it was at a git revision."""
+    if not reference.startswith(GIT_PREFIX):
+        return load_plan(reference)
+    revision = reference[len(GIT_PREFIX):] or "HEAD"
+    return plan_from_texts(plan_texts_at(revision, plan_dir), root=reference)
+
+
+def plan_texts_at(revision: str, plan_dir: Path) -> dict[str, str]:
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", "-C", str(plan_dir), *args], capture_output=True, text=True)
+        if run.returncode != 0:
+            raise PlanError([PlanIssue(Location(f"{GIT_PREFIX}{revision}"), "git",
+                                       run.stderr.strip() or f"git {' '.join(args)} failed")])
+        return run.stdout
+
+    prefix = git("rev-parse", "--show-prefix").strip()  # the plan dir, relative to the repo root
+    names = git("ls-tree", "--full-tree", "-r", "--name-only", revision, "--",
+                *(f"{prefix}{folder}" for folder in PLAN_FOLDERS)).splitlines()
+    texts = {}
+    for name in names:
+        relative = name[len(prefix):]
+        if relative.endswith(SUFFIXES) and not any(p.startswith(".") for p in relative.split("/")):
+            texts[relative] = git("show", f"{revision}:{name}")
+    if not texts:
+        raise PlanError([PlanIssue(Location(f"{GIT_PREFIX}{revision}"), "git",
+                                   f"no plan files under {prefix or './'} at {revision}")])
+    return texts
+
+
+@dataclass
+class PlanDiff:
+    base_version: str
+    new_version: str
+    total: int = 0
+    invalid: int = 0
+    unchanged: int = 0
+    transitions: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # base rule, treatment -> new
+    channels_changed: int = 0
+    base_cost: float = 0.0
+    new_cost: float = 0.0
+    rule_counts: Counter[str] = field(default_factory=Counter)  # new minus base, per rule
+    examples: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # a customer per transition
+
+    @property
+    def changed(self) -> int:
+        return self.total - self.invalid - self.unchanged
+
+
+def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], as_of: date) -> PlanDiff:
+    result = PlanDiff(base.version, new.version)
+    items = list(profiles) if not isinstance(profiles, list) else profiles
+    for old, fresh in zip(decide_many(base, items, as_of), decide_many(new, items, as_of), strict=True):
+        result.total += 1
+        if not isinstance(old, Decision) or not isinstance(fresh, Decision):
+            result.invalid += 1
+            continue
+        result.base_cost += old.cost
+        result.new_cost += fresh.cost
+        result.rule_counts[fresh.rule] += 1
+        result.rule_counts[old.rule] -= 1
+        if old.channels != fresh.channels:
+            result.channels_changed += 1
+        if (old.rule, old.treatment, old.actions, old.channels) == (fresh.rule, fresh.treatment, fresh.actions, fresh.channels):
+            result.unchanged += 1
+            continue
+        key = (old.rule, old.treatment, fresh.rule, fresh.treatment)
+        result.transitions[key] += 1
+        result.examples.setdefault(key, fresh.customer_id)
+    return result

@@ -1,0 +1,262 @@
+"""Simulate a plan over a whole customer base: decisions out, outcome tables back.
+
+Two engines give the same numbers: ``duckdb`` (the compiled SQL query, streaming from
+Parquet / CSV / JSON lines) and ``python`` (the in-process evaluator). Plans the SQL
+compiler cannot express exactly run on ``python`` with a notice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .compile import CompiledPlan
+from .decision import Decision
+from .evaluate import decide_many
+from .profiles import Unreadable, read_csv, read_jsonl, read_parquet
+
+Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
+
+
+@dataclass
+class Summary:
+    engine: str
+    plan_version: str
+    as_of: str
+    total: int = 0
+    invalid: int = 0
+    seconds: float = 0.0
+    by_treatment: Counter[str] = field(default_factory=Counter)
+    by_rule: Counter[tuple[str, str]] = field(default_factory=Counter)  # (rule, treatment)
+    by_cell: Counter[tuple[str | None, str | None, str | None, str]] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)  # first permitted channel
+    channel_cost: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    delight_spend_by_tier: defaultdict[str | None, float] = field(default_factory=lambda: defaultdict(float))
+    cost_by_treatment: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    no_channel: int = 0  # decided to act, but consent left no channel (only the default can)
+    notes: list[str] = field(default_factory=list)
+    stage_order: list[str] = field(default_factory=list)  # the plan's order, for tables and charts
+    tier_order: list[str] = field(default_factory=list)
+
+    def stages(self) -> list[str | None]:
+        return _ordered({k[1] for k in self.by_cell}, self.stage_order)
+
+    def tiers(self) -> list[str | None]:
+        return _ordered({k[2] for k in self.by_cell}, self.tier_order)
+
+    @property
+    def decided(self) -> int:
+        return self.total - self.invalid
+
+    def add(self, segment: str | None, stage: str | None, tier: str | None, treatment: str, rule: str,
+            channel: str | None, cost: float, channel_cost: float, count: int = 1) -> None:
+        self.by_treatment[treatment] += count
+        self.by_rule[(rule, treatment)] += count
+        self.by_cell[(segment, stage, tier, treatment)] += count
+        self.cost_by_treatment[treatment] += cost
+        if channel is not None:
+            self.by_channel[channel] += count
+            self.channel_cost[channel] += channel_cost
+        elif treatment != "none":
+            self.no_channel += count
+        if treatment == "delight":
+            self.delight_spend_by_tier[tier] += cost
+
+
+def _ordered(present: set[str | None], order: list[str]) -> list[str | None]:
+    known: list[str | None] = [v for v in order if v in present]
+    return known + sorted(v for v in present if v not in order and v is not None) + (
+        [None] if None in present else [])
+
+
+JOURNEY = ("awareness", "acquisition", "consolidation", "maturity", "decline", "exit")
+
+
+def new_summary(engine: str, plan: CompiledPlan, as_of: date) -> Summary:
+    # Stages are listed in first-match order (exit first); people read them as a journey.
+    stages = sorted((s.id for s in plan.lifecycle),
+                    key=lambda s: JOURNEY.index(s) if s in JOURNEY else len(JOURNEY))
+    return Summary(engine, plan.version, as_of.isoformat(), stage_order=stages,
+                   tier_order=[t.id for t in plan.tiers])
+
+
+def input_format(path: str | Path, declared: str = "auto") -> str:
+    from .sql.sources import detect_format
+    return detect_format(path, declared)
+
+
+def profiles_from(path: str, fmt: str) -> Iterable[Any]:
+    if fmt == "parquet":
+        return read_parquet(path)
+    if fmt == "csv":
+        stream = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the generator's end
+        return _closing(read_csv(stream), stream)
+    binary = open(path, "rb")  # noqa: SIM115
+    return _closing(read_jsonl(binary), binary)
+
+
+def _closing(items: Iterable[Any], stream: Any) -> Iterable[Any]:
+    try:
+        yield from items
+    finally:
+        stream.close()
+
+
+def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
+                    output: str | None = None, progress: Progress | None = None) -> Summary:
+    summary = new_summary("python", plan, as_of)
+    started = time.perf_counter()
+    kind = input_format(path, fmt)
+    writer = _Writer(output) if output else None
+    items = profiles_from(path, kind)
+    readable = (item for item in items if not isinstance(item, Unreadable) or _count_unreadable(summary))
+    for result in decide_many(plan, readable, as_of):
+        summary.total += 1
+        if isinstance(result, Decision):
+            first = result.channels[0] if result.channels else None
+            summary.add(result.segment, result.lifecycle_stage, result.value_tier, result.treatment,
+                        result.rule, first, result.cost, plan.channels[first].cost if first else 0.0)
+        else:
+            summary.invalid += 1
+        if writer:
+            writer.write(result.to_record())
+        if progress and summary.total % 10_000 == 0:
+            progress(None, summary.total)
+    if writer:
+        writer.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _count_unreadable(summary: Summary) -> bool:
+    summary.total += 1
+    summary.invalid += 1
+    return False
+
+
+def _decision_schema() -> Any:
+    import pyarrow as pa
+
+    text = pa.string()
+    return pa.schema([("customer_id", text), ("segment", text), ("lifecycle_stage", text),
+                      ("value_tier", text), ("treatment", text), ("rule", text),
+                      ("actions", pa.list_(text)), ("channels", pa.list_(text)), ("cost", pa.float64()),
+                      ("error", text)])
+
+
+class _Writer:
+    def __init__(self, output: str) -> None:
+        self.suffix = Path(output).suffix.lower()
+        self.output = output
+        self.rows: list[dict[str, Any]] = []
+        self.stream = open(output, "wb") if self.suffix not in (".parquet", ".csv") else None  # noqa: SIM115
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.stream is not None:
+            from .profiles import dumps
+            self.stream.write(dumps(record))
+        else:
+            self.rows.append(record)
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            return
+        import pyarrow as pa
+
+        schema = _decision_schema()
+
+        columns = ["customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
+                   "actions", "channels", "cost", "error"]
+        rows = [{c: r.get(c) for c in columns} for r in self.rows]
+        if self.suffix == ".parquet":
+            import pyarrow.parquet as pq
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), self.output)
+        else:
+            import pyarrow.csv as pcsv
+            for row in rows:  # CSV cells hold no lists: space-separated, as the DuckDB engine writes them
+                for key in ("actions", "channels"):
+                    items = row[key]
+                    row[key] = " ".join(items) if isinstance(items, (list, tuple)) else None
+            flat = pa.schema([f if f.name not in ("actions", "channels") else pa.field(f.name, pa.string())
+                              for f in schema])
+            pcsv.write_csv(pa.Table.from_pylist(rows, schema=flat), self.output)
+
+
+def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
+                    output: str | None = None, progress: Progress | None = None,
+                    memory_limit: str = "1GB") -> Summary:
+    from .sql.duckdb_engine import DuckDBEngine, Settings, connect
+
+    summary = new_summary("duckdb", plan, as_of)
+    started = time.perf_counter()
+    engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit))
+    connection = connect(engine.settings)
+    with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
+        target = output if output and output.lower().endswith(".parquet") else str(Path(scratch) / "decisions.parquet")
+        _run_with_progress(connection, lambda: engine.write(path, as_of, target, fmt, connection), progress)
+        _summarize(connection, target, plan, summary)
+        if output and output != target:
+            options = "FORMAT CSV, HEADER" if output.lower().endswith(".csv") else "FORMAT JSON"
+            columns = "customer_id, segment, lifecycle_stage, value_tier, treatment, rule, actions, channels, cost, error"
+            if options.startswith("FORMAT CSV"):
+                columns = ("customer_id, segment, lifecycle_stage, value_tier, treatment, rule, "
+                           "array_to_string(actions, ' ') AS actions, array_to_string(channels, ' ') AS channels, "
+                           "cost, error")
+            connection.execute(f"COPY (SELECT {columns} FROM read_parquet(?)) TO '{output.replace(chr(39), chr(39) * 2)}' ({options})",
+                               [target])
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_with_progress(connection: Any, work: Callable[[], None], progress: Progress | None) -> None:
+    if progress is None:
+        work()
+        return
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # re-raised in the caller's thread
+            failure.append(error)
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    while not done.wait(0.2):
+        try:
+            fraction = connection.query_progress()
+        except Exception:  # progress is best-effort; the query itself reports real errors
+            fraction = -1
+        progress(fraction / 100 if fraction is not None and fraction >= 0 else None, None)
+    worker.join()
+    if failure:
+        raise failure[0]
+    progress(1.0, None)
+
+
+def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Summary) -> None:
+    costs = {name: channel.cost for name, channel in plan.channels.items()}
+    total, invalid = connection.execute(
+        "SELECT count(*), count(error) FROM read_parquet(?)", [decisions]).fetchone()
+    summary.total, summary.invalid = int(total), int(invalid)
+    rows = connection.execute(
+        "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost) "
+        "FROM read_parquet(?) WHERE error IS NULL GROUP BY ALL", [decisions]).fetchall()
+    for segment, stage, tier, treatment, rule, channel, count, cost in rows:
+        summary.add(segment, stage, tier, treatment, rule, channel, float(cost), 0.0, int(count))
+        if channel is not None:
+            summary.channel_cost[channel] += costs[channel] * int(count)
+
+
+ENGINES: dict[str, Callable[..., Summary]] = {"python": simulate_python, "duckdb": simulate_duckdb}
