@@ -14,7 +14,7 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..compile import CompiledCondition, CompiledPlan, CompiledRule
+from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
 from ..expressions.ast import (
     RESOLVED_NAMES,
     Arithmetic,
@@ -33,7 +33,6 @@ from ..expressions.ast import (
 from .values import (
     DOUBLE,
     NULL,
-    VARCHAR,
     Unsupported,
     Value,
     boolean,
@@ -170,6 +169,10 @@ class ExpressionCompiler:
             equal = self.equality(left, right, nan_possible)
             return exp.not_(paren(equal)) if op == "!=" else equal
         compare = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[op]
+        single = _single_kind(left, right)
+        if single in ("n", "s") and not (single == "n" and nan_possible):
+            # One typed component on each side: SQL's own NULL propagation is the spec's.
+            return compare(this=paren(getattr(left, single)), expression=paren(getattr(right, single)))
         branches: list[tuple[exp.Expr, exp.Expr]] = []
         if left.n is not None and right.n is not None:
             test: exp.Expr = compare(this=paren(left.n), expression=paren(right.n))
@@ -184,6 +187,9 @@ class ExpressionCompiler:
     def equality(self, left: Value, right: Value, nan_possible: bool) -> exp.Expr:
         if left.o is not None and right.o is not None:
             raise Unsupported("comparing two values that may both be objects or arrays")
+        single = _single_kind(left, right)
+        if single is not None and not (single == "n" and nan_possible):
+            return exp.EQ(this=paren(getattr(left, single)), expression=paren(getattr(right, single)))
         branches: list[tuple[exp.Expr, exp.Expr]] = [
             (exp.or_(left.is_null(), right.is_null()), exp.Null())]
         for a, b in ((left.n, right.n), (left.s, right.s), (left.b, right.b)):
@@ -203,6 +209,17 @@ class ExpressionCompiler:
                 raise Unsupported("'in' over a list that is not written in the plan")
             return exp.Null()  # the right side is never a list
         items = container.items
+        kinds = [k for k, part in zip("nsbo", (element.n, element.s, element.b, element.o), strict=True)
+                 if part is not None]
+        if len(kinds) == 1 and kinds[0] != "o":
+            literals = {"n": [number(float(i)) for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)],
+                        "s": [string(i) for i in items if isinstance(i, str)],
+                        "b": [boolean(i) for i in items if isinstance(i, bool)]}[kinds[0]]
+            part = getattr(element, kinds[0])
+            if literals:  # NULL IN (...) is NULL, as the spec wants
+                found: exp.Expr = exp.In(this=paren(part), expressions=literals)
+                return exp.not_(paren(found)) if node.negated else found
+            return case([(exp.Is(this=paren(part), expression=exp.Null()), exp.Null())], boolean(node.negated))
         groups = (
             (element.n, [number(float(i)) for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)]),
             (element.s, [string(i) for i in items if isinstance(i, str)]),
@@ -218,6 +235,15 @@ class ExpressionCompiler:
         return case(branches, boolean(node.negated))
 
 
+def _single_kind(left: Value, right: Value) -> str | None:
+    """The component both values have and nothing else (``n``, ``s`` or ``b``), if any."""
+    for kind in ("n", "s", "b"):
+        if [p is not None for p in (left.n, left.s, left.b, left.o)] == [k == kind for k in "nsbo"] \
+                and [p is not None for p in (right.n, right.s, right.b, right.o)] == [k == kind for k in "nsbo"]:
+            return kind
+    return None
+
+
 def _present(*parts: exp.Expr) -> list[exp.Expr]:
     return [exp.not_(exp.Is(this=paren(p), expression=exp.Null())) for p in parts]
 
@@ -231,7 +257,8 @@ class DecisionQuery:
 
 
 def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
-                   source: exp.Expr, as_of: date, *, invalid_column: str | None = None) -> DecisionQuery:
+                   source: exp.Expr, as_of: date, *, invalid_column: str | None = None,
+                   list_base: int = 1) -> DecisionQuery:
     """One row per source row: customer_id, segment, lifecycle_stage, value_tier, treatment,
     rule, actions, channels, channel (the first), cost, error. ``invalid_column`` names a
     source column holding a reason the row is no profile at all (bad JSON, not an object)."""
@@ -285,28 +312,30 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
     in_rules = ExpressionCompiler(fields, as_of, resolved_columns)
     all_rules = (*plan.rules, plan.default)
 
-    def consent(channel_index: int, rule: CompiledRule) -> exp.Expr:
-        channel = rule.channels[channel_index]
+    def consented(channel: CompiledChannel) -> exp.Expr:
+        """TRUE when the profile may be contacted on the channel; NULL or FALSE otherwise."""
         if channel.consent is None:
             return exp.true()
         flag = field(channel.consent).b
-        return holds(flag) if flag is not None else exp.false()
+        return paren(flag) if flag is not None else exp.false()
 
     def applies(rule: CompiledRule) -> exp.Expr:
+        # Only ever used as a CASE WHEN test, which a NULL fails like FALSE; so the
+        # conjunction needs no COALESCE (and SQL's AND/OR are the spec's three-valued ones).
         tests: list[exp.Expr] = []
         for column, allowed in (("segment", rule.segments), ("lifecycle_stage", rule.stages),
                                 ("value_tier", rule.tiers)):
             if allowed is not None:
-                tests.append(holds(exp.In(this=exp.column(column), expressions=[string(a) for a in sorted(allowed)])))
+                tests.append(exp.In(this=exp.column(column), expressions=[string(a) for a in sorted(allowed)]))
         if rule.expression is not None:
-            tests.append(in_rules.condition(rule.expression))
+            tests.append(paren(in_rules.value(rule.expression).b or exp.Null()))
         if rule.needs_profit_check and plan.policy is not None:
             value = field(plan.policy.value_field).n
-            tests.append(holds(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
-                this=number(plan.policy.delight_max_cost_ratio), expression=paren(value))))
+            tests.append(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
+                this=number(plan.policy.delight_max_cost_ratio), expression=paren(value)))
                 if value is not None else exp.false())
         if rule.treatment != "none":
-            tests.append(exp.or_(*(consent(i, rule) for i in range(len(rule.channels)))) if rule.channels
+            tests.append(paren(exp.or_(*(consented(c) for c in rule.channels))) if rule.channels
                          else exp.false())
         return exp.and_(*tests) if tests else exp.true()
 
@@ -324,45 +353,47 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                                                   exp.Null())], chosen), "__rule")).from_(
         exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True))
 
-    def by_rule(pick: object) -> exp.Expr:
-        return exp.Case(this=exp.column("__rule"),
-                        ifs=[exp.If(this=exp.Literal.number(i), true=pick(rule))  # type: ignore[operator]
-                             for i, rule in enumerate(all_rules)])
+    index: exp.Expr = exp.column("__rule")  # the rule's position, 0-based
+    if list_base:
+        index = exp.Add(this=index, expression=exp.Literal.number(list_base))
 
-    def channels(rule: CompiledRule) -> exp.Expr:
-        lists: list[exp.Expr] = [
-            case([(consent(i, rule), exp.Array(expressions=[string(c.id)]))],
-                 exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<VARCHAR>")))
-            for i, c in enumerate(rule.channels)] if rule.treatment != "none" else []
-        if not lists:
-            return exp.Cast(this=exp.Array(expressions=[]), to=exp.DataType.build("ARRAY<VARCHAR>"))
-        combined = lists[0]
-        for more in lists[1:]:
-            combined = exp.ArrayConcat(this=combined, expressions=[more])
-        return combined
+    def lookup(values: list[exp.Expr]) -> exp.Expr:
+        # One reference to __rule per output: a 500-way CASE here would be re-evaluated per
+        # branch wherever the engine inlines the projection.
+        return exp.Bracket(this=exp.Array(expressions=values), expressions=[index])
 
-    def first_channel(rule: CompiledRule) -> exp.Expr:
-        if rule.treatment == "none":
-            return exp.Cast(this=exp.Null(), to=VARCHAR)
-        return case([(consent(i, rule), string(c.id)) for i, c in enumerate(rule.channels)],
-                    exp.Cast(this=exp.Null(), to=VARCHAR))
+    def text_list(items: tuple[str, ...] | list[str]) -> exp.Expr:
+        return exp.Cast(this=exp.Array(expressions=[string(i) for i in items]), to=exp.DataType.build("ARRAY<VARCHAR>"))
 
-    def cost(rule: CompiledRule) -> exp.Expr:
-        if rule.treatment == "none":
-            return number(rule.action_cost)
-        return exp.Add(this=number(rule.action_cost), expression=case(
-            [(consent(i, rule), number(c.cost)) for i, c in enumerate(rule.channels)], number(0.0)))
-
+    channel_ids = sorted(plan.channels)
+    candidate = exp.to_identifier("ch")
+    permitted = exp.ArrayFilter(
+        this=lookup([text_list([c.id for c in r.channels] if r.treatment != "none" else []) for r in all_rules]),
+        expression=exp.Lambda(this=exp.func("COALESCE", exp.Case(
+            this=exp.column("ch"),
+            ifs=[exp.If(this=string(name), true=consented(plan.channels[name])) for name in channel_ids],
+            default=exp.false()), exp.false()), expressions=[candidate]))
+    first = exp.Bracket(this=exp.column("channels"), expressions=[exp.Literal.number(0)])
+    channel_cost = exp.Case(this=exp.column("channel"),
+                            ifs=[exp.If(this=string(n), true=number(plan.channels[n].cost)) for n in channel_ids],
+                            default=number(0.0))
+    decided = exp.select(
+        exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
+        exp.column("value_tier"), exp.column("error"), exp.column("__rule"),
+        exp.alias_(permitted, "channels"),
+    ).from_(exp.alias_(exp.Subquery(this=stage_two), "chosen", table=True))
     final = exp.select(
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
         exp.column("value_tier"),
-        exp.alias_(by_rule(lambda r: string(r.treatment)), "treatment"),
-        exp.alias_(by_rule(lambda r: string(r.id)), "rule"),
-        exp.alias_(by_rule(lambda r: exp.Cast(this=exp.Array(expressions=[string(a) for a in r.actions]),
-                                              to=exp.DataType.build("ARRAY<VARCHAR>"))), "actions"),
-        exp.alias_(by_rule(channels), "channels"),
-        exp.alias_(by_rule(first_channel), "channel"),
-        exp.alias_(by_rule(cost), "cost"),
+        exp.alias_(lookup([string(r.treatment) for r in all_rules]), "treatment"),
+        exp.alias_(lookup([string(r.id) for r in all_rules]), "rule"),
+        exp.alias_(lookup([text_list(r.actions) for r in all_rules]), "actions"),
+        exp.column("channels"),
+        exp.alias_(first, "channel"),
+        exp.alias_(exp.Add(this=lookup([number(r.action_cost) for r in all_rules]),
+                           expression=exp.func("COALESCE", exp.Case(
+                               this=first, ifs=channel_cost.args["ifs"], default=number(0.0)), number(0.0))),
+                   "cost"),
         exp.column("error"),
-    ).from_(exp.alias_(exp.Subquery(this=stage_two), "chosen", table=True))
+    ).from_(exp.alias_(exp.Subquery(this=decided), "decided", table=True))
     return DecisionQuery(final, all_rules)

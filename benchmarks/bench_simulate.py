@@ -1,0 +1,164 @@
+"""Whole-base simulation speed and memory: DuckDB engine vs a hand-written floor vs Python.
+
+    python benchmarks/bench_simulate.py [--rows 10000000] [--python-rows 1000000]
+
+- Makes N generated customers as Parquet (once; cached in benchmarks/out/, seeded) with
+  the columns of benchmarks/plangen.py, and the generated 500-rule plan.
+- floor: a hand-written DuckDB query, one plain CASE WHEN per rule in priority order,
+  with none of the spec's null/type rules, consent or profitability, writing the
+  chosen rule per customer to Parquet.
+- duckdb: `treatment simulate`'s DuckDB engine, full semantics, writing every decision
+  (all MUST fields, channels, cost) to Parquet and summarising it.
+- python: the in-process evaluator on --python-rows customers of the same file, end to end,
+  against the DuckDB engine on the same rows.
+Each run is a fresh process, so its peak RSS is its own. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+sys.path.insert(0, str(HERE))
+AS_OF = date(2026, 11, 1)
+
+
+def make_profiles(rows: int) -> Path:
+    import duckdb
+    from plangen import NUMERIC_FIELDS, REGIONS, SEGMENTS, STAGES, TIERS
+
+    path = OUT / f"profiles_{rows}.parquet"
+    if path.exists():
+        return path
+    OUT.mkdir(exist_ok=True)
+    connection = duckdb.connect()
+    connection.execute("SELECT setseed(0.42)")
+
+    def pick(values: tuple[str, ...]) -> str:
+        listed = ", ".join(f"'{v}'" for v in values)
+        return f"[{listed}][1 + floor(random() * {len(values)})::INTEGER]"
+
+    numeric = []
+    for name, (kind, low, high) in NUMERIC_FIELDS.items():
+        value = (f"({low} + floor(random() * {high - low + 1}))::INTEGER" if kind == "int"
+                 else f"round({low} + random() * {high - low}, 2)")
+        numeric.append(f"CASE WHEN random() < 0.03 THEN NULL ELSE {value} END AS {name}")
+    connection.execute(f"""
+        COPY (SELECT 'c' || lpad(range::VARCHAR, 8, '0') AS customer_id,
+                     {pick(SEGMENTS)} AS segment, {pick(STAGES)} AS lifecycle_stage,
+                     {pick(TIERS)} AS value_tier, {pick(REGIONS)} AS region,
+                     {{'email': random() < 0.8, 'sms': random() < 0.6}} AS consent,
+                     random() < 0.5 AS consent_push, random() < 0.4 AS consent_phone,
+                     {", ".join(numeric)}
+              FROM range({rows}))
+        TO '{path}' (FORMAT PARQUET, ROW_GROUP_SIZE 122880)""")
+    return path
+
+
+def floor_sql(rules: list, source: Path, target: Path) -> str:
+    from plangen import GenRule
+
+    ordered: list[GenRule] = sorted(rules, key=lambda r: -r.priority)
+    whens = []
+    for rule in ordered:
+        tests = []
+        for column, values in (("segment", rule.segments), ("lifecycle_stage", rule.stages),
+                               ("value_tier", rule.tiers)):
+            if values:
+                tests.append(f"{column} IN ({', '.join(repr(v) for v in values)})")
+        for atom in rule.atoms:
+            if atom.op == "in":
+                tests.append(f"{atom.field} IN ({', '.join(repr(v) for v in atom.value)})")
+            else:
+                tests.append(f"{atom.field} {'=' if atom.op == '==' else atom.op} {atom.value!r}")
+        whens.append(f"WHEN {' AND '.join(tests)} THEN '{rule.id}'")
+    return (f"COPY (SELECT customer_id, CASE {' '.join(whens)} ELSE 'default' END AS rule "
+            f"FROM read_parquet('{source}')) TO '{target}' (FORMAT PARQUET)")
+
+
+def run_one(kind: str, source: Path, rows: int) -> dict:
+    """Executed in a child process: one measured run."""
+    from plangen import generate_rules, plan_files
+
+    from treatment_engine import Engine
+    from treatment_engine.simulation import simulate_duckdb, simulate_python
+
+    rules = generate_rules(500, seed=1)
+    plan = Engine.from_texts(plan_files(rules)).plan
+    target = OUT / f"decisions_{kind}.parquet"
+    if rows:  # a slice of the file, so both engines read the same customers
+        import duckdb
+        sliced = OUT / f"profiles_first_{rows}.parquet"
+        if not sliced.exists():
+            duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{source}') LIMIT {rows}) "
+                                     f"TO '{sliced}' (FORMAT PARQUET)")
+        source = sliced
+    started = time.perf_counter()
+    if kind == "floor":
+        import duckdb
+        connection = duckdb.connect()
+        connection.execute("SET memory_limit = '1GB'")
+        connection.execute(floor_sql(rules, source, target))
+        count = connection.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
+    elif kind.startswith("duckdb"):
+        summary = simulate_duckdb(plan, str(source), AS_OF, output=str(target))
+        count = summary.total
+    else:
+        summary = simulate_python(plan, str(source), AS_OF)
+        count = summary.total
+    seconds = time.perf_counter() - started
+    return {"kind": kind, "rows": count, "seconds": seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure(kind: str, source: Path, rows: int = 0) -> dict:
+    run = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source),
+                          "--slice", str(rows)], capture_output=True, text=True, check=True)
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"  {kind}: {result['rows']:,} rows in {result['seconds']:.1f} s, "
+          f"peak RSS {result['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--python-rows", type=int, default=1_000_000)
+    parser.add_argument("--child")
+    parser.add_argument("--source")
+    parser.add_argument("--slice", type=int, default=0)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(args.child, Path(args.source), args.slice)))
+        return
+    started = time.perf_counter()
+    source = make_profiles(args.rows)
+    print(f"profiles: {args.rows:,} rows, {source.stat().st_size / 1e6:.0f} MB Parquet "
+          f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    floor = measure("floor", source)
+    full = measure("duckdb", source)
+    small_duck = measure("duckdb-slice", source, args.python_rows)
+    small_python = measure("python", source, args.python_rows)
+    day = date.today().isoformat()
+    print(f"""
+| measured ({day}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores) | time | peak RSS | ratio |
+|---|---|---|---|
+| floor: hand-written CASE WHEN per rule, {floor['rows']:,} rows | {floor['seconds']:.1f} s | {floor['peak_rss_mb']:.0f} MB | 1.00 |
+| DuckDB engine, full semantics, {full['rows']:,} rows | {full['seconds']:.1f} s | {full['peak_rss_mb']:.0f} MB | {full['seconds'] / floor['seconds']:.2f}x the floor's time |
+| DuckDB engine, {small_duck['rows']:,} rows | {small_duck['seconds']:.1f} s ({small_duck['rows'] / small_duck['seconds']:,.0f} rows/s) | {small_duck['peak_rss_mb']:.0f} MB | {small_python['seconds'] / small_duck['seconds']:.1f}x the rows/s of python |
+| python engine, {small_python['rows']:,} rows | {small_python['seconds']:.1f} s ({small_python['rows'] / small_python['seconds']:,.0f} rows/s) | {small_python['peak_rss_mb']:.0f} MB | |
+""")
+
+
+if __name__ == "__main__":
+    main()
