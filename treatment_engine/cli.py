@@ -460,7 +460,8 @@ def _profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size
 
 
 def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
-                    output: str | None, memory_limit: str, quiet: bool = False) -> Any:
+                    output: str | None, memory_limit: str, quiet: bool = False,
+                    spark_master: str = "local[2]") -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -479,8 +480,14 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
             elif rows is not None:
                 bar.update(task, total=None, detail=f"{rows:,} customers")
 
-        if engine_name == "duckdb":
+        if engine_name in ("duckdb", "spark"):
             try:
+                if engine_name == "spark":
+                    try:
+                        from .simulation import simulate_spark
+                    except ImportError:
+                        _fail("the spark engine needs pyspark: pip install 'treatment-engine[spark]'")
+                    return simulate_spark(plan, path, day, input_format, output, progress, spark_master)
                 return simulate_duckdb(plan, path, day, input_format, output, progress, memory_limit)
             except Unsupported as reason:
                 summary = simulate_python(plan, path, day, input_format, output, progress)
@@ -497,8 +504,11 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
               help="Simulate N synthetic customers (treatment sample) instead of a file.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
 @as_of_option
-@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "python"]), default="duckdb",
-              show_default=True, help="duckdb runs the plan compiled to SQL; python the in-process evaluator.")
+@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark", "python"]), default="duckdb",
+              show_default=True, help="duckdb: the plan compiled to SQL, embedded; spark: the same SQL on "
+                                      "Apache Spark (pip install .[spark]); python: the in-process evaluator.")
+@click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
+              help="With --engine spark: local[N], or a cluster's master URL such as spark://host:7077.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True)
 @click.option("--output", "-o", "output_path", metavar="FILE",
@@ -507,8 +517,8 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
               help="Write a self-contained HTML report with charts.")
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
 def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int,
-             as_of: date | None, engine_name: str, input_format: str, output_path: str | None,
-             report_path: str | None, memory_limit: str) -> None:
+             as_of: date | None, engine_name: str, spark_master: str, input_format: str,
+             output_path: str | None, report_path: str | None, memory_limit: str) -> None:
     """What a plan would do to a whole customer base.
 
     Decides every customer (DuckDB by default: the plan compiled to one SQL query,
@@ -521,12 +531,14 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --profiles examples/customers.jsonl --as-of 2026-11-01
       treatment simulate --sample 100000 --report out/report.html
       treatment simulate --profiles base.parquet --output out/decisions.parquet
+      treatment simulate --profiles base.parquet --engine spark --spark-master spark://host:7077
     """
     engine = _engine(plan_dir)
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = _profiles_or_sample(stack, profiles_path, sample_size, seed, day)
-        summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit)
+        summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit,
+                                  spark_master=spark_master)
     from .report import print_simulation
     print_simulation(summary)
     if report_path:

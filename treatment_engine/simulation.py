@@ -199,6 +199,15 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
     started = time.perf_counter()
     engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit))
     connection = connect(engine.settings)
+    if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
+        query = engine.sql(path, as_of, fmt, connection)
+        grouped: list[Any] = []
+        _run_with_progress(connection, lambda: grouped.extend(connection.execute(
+            f"SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
+            f"count(error) FROM ({query}) GROUP BY ALL").fetchall()), progress)
+        _add_groups(grouped, plan, summary)
+        summary.seconds = time.perf_counter() - started
+        return summary
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
         target = output if output and output.lower().endswith(".parquet") else str(Path(scratch) / "decisions.parquet")
         _run_with_progress(connection, lambda: engine.write(path, as_of, target, fmt, connection), progress)
@@ -212,6 +221,28 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
                            "cost, error")
             connection.execute(f"COPY (SELECT {columns} FROM read_parquet(?)) TO '{output.replace(chr(39), chr(39) * 2)}' ({options})",
                                [target])
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
+                   output: str | None = None, progress: Progress | None = None,
+                   master: str = "local[2]") -> Summary:
+    """The same query on Spark: local mode here, or a cluster's master URL."""
+    from pyspark.sql import functions as F
+
+    from .sql.spark_engine import SparkEngine
+
+    summary = new_summary("spark", plan, as_of)
+    started = time.perf_counter()
+    decisions = SparkEngine(plan, master=master).decisions(path, as_of, fmt)
+    if progress:
+        progress(None, None)
+    if output:  # Spark writes a directory of part files under this name
+        decisions.drop("__order").write.mode("overwrite").parquet(output)
+    grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel").agg(
+        F.count(F.lit(1)), F.sum("cost"), F.count("error")).collect()
+    _add_groups([tuple(row) for row in grouped], plan, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -246,17 +277,24 @@ def _run_with_progress(connection: Any, work: Callable[[], None], progress: Prog
 
 
 def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Summary) -> None:
-    costs = {name: channel.cost for name, channel in plan.channels.items()}
-    total, invalid = connection.execute(
-        "SELECT count(*), count(error) FROM read_parquet(?)", [decisions]).fetchone()
-    summary.total, summary.invalid = int(total), int(invalid)
     rows = connection.execute(
-        "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost) "
-        "FROM read_parquet(?) WHERE error IS NULL GROUP BY ALL", [decisions]).fetchall()
-    for segment, stage, tier, treatment, rule, channel, count, cost in rows:
+        "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
+        "count(error) FROM read_parquet(?) GROUP BY ALL", [decisions]).fetchall()
+    _add_groups(rows, plan, summary)
+
+
+def _add_groups(rows: list[Any], plan: CompiledPlan, summary: Summary) -> None:
+    """Fold (segment, stage, tier, treatment, rule, channel, count, cost, errors) groups in."""
+    costs = {name: channel.cost for name, channel in plan.channels.items()}
+    for segment, stage, tier, treatment, rule, channel, count, cost, errors in rows:
+        summary.total += int(count)
+        if errors:
+            summary.invalid += int(count)
+            continue
         summary.add(segment, stage, tier, treatment, rule, channel, float(cost), 0.0, int(count))
         if channel is not None:
             summary.channel_cost[channel] += costs[channel] * int(count)
 
 
-ENGINES: dict[str, Callable[..., Summary]] = {"python": simulate_python, "duckdb": simulate_duckdb}
+ENGINES: dict[str, Callable[..., Summary]] = {"python": simulate_python, "duckdb": simulate_duckdb,
+                                               "spark": simulate_spark}

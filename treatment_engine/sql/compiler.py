@@ -35,10 +35,13 @@ from .values import (
     NULL,
     Unsupported,
     Value,
+    and_,
     boolean,
     case,
     holds,
+    not_,
     number,
+    or_,
     paren,
     string,
 )
@@ -116,7 +119,7 @@ class ExpressionCompiler:
             return Value(n=self.days_since(argument))
         if isinstance(node, Not):
             operand = self.value(node.operand)
-            return Value(b=exp.not_(paren(operand.b)) if operand.b is not None else None)
+            return Value(b=not_(paren(operand.b)) if operand.b is not None else None)
         if isinstance(node, Negate):
             operand = self.value(node.operand)
             return Value(n=exp.Neg(this=paren(operand.n)) if operand.n is not None else None)
@@ -136,7 +139,7 @@ class ExpressionCompiler:
         text = argument.s
         if text is None:
             return None
-        valid = exp.and_(
+        valid = and_(
             exp.RegexpLike(this=text, expression=exp.Literal.string(DATE_PATTERN)),
             exp.NEQ(this=exp.Substring(this=text, start=exp.Literal.number(1), length=exp.Literal.number(4)),
                     expression=exp.Literal.string("0000")),  # no year 0 in the proleptic calendar
@@ -167,7 +170,7 @@ class ExpressionCompiler:
         nan_possible = any(isinstance(n, (Arithmetic, Negate)) for n in (node.left, node.right))
         if op in ("==", "!="):
             equal = self.equality(left, right, nan_possible)
-            return exp.not_(paren(equal)) if op == "!=" else equal
+            return not_(paren(equal)) if op == "!=" else equal
         compare = {"<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}[op]
         single = _single_kind(left, right)
         if single in ("n", "s") and not (single == "n" and nan_possible):
@@ -177,10 +180,10 @@ class ExpressionCompiler:
         if left.n is not None and right.n is not None:
             test: exp.Expr = compare(this=paren(left.n), expression=paren(right.n))
             if nan_possible:  # NaN orders before nothing in IEEE; DuckDB sorts it last
-                test = exp.and_(test, exp.not_(exp.IsNan(this=left.n)), exp.not_(exp.IsNan(this=right.n)))
-            branches.append((exp.and_(*_present(left.n, right.n)), test))
+                test = and_(test, not_(exp.IsNan(this=left.n)), not_(exp.IsNan(this=right.n)))
+            branches.append((and_(*_present(left.n, right.n)), test))
         if left.s is not None and right.s is not None:
-            branches.append((exp.and_(*_present(left.s, right.s)),
+            branches.append((and_(*_present(left.s, right.s)),
                              compare(this=paren(left.s), expression=paren(right.s))))
         return case(branches, exp.Null())
 
@@ -191,13 +194,13 @@ class ExpressionCompiler:
         if single is not None and not (single == "n" and nan_possible):
             return exp.EQ(this=paren(getattr(left, single)), expression=paren(getattr(right, single)))
         branches: list[tuple[exp.Expr, exp.Expr]] = [
-            (exp.or_(left.is_null(), right.is_null()), exp.Null())]
+            (or_(left.is_null(), right.is_null()), exp.Null())]
         for a, b in ((left.n, right.n), (left.s, right.s), (left.b, right.b)):
             if a is not None and b is not None:
                 test: exp.Expr = exp.EQ(this=paren(a), expression=paren(b))
                 if nan_possible and a is left.n:
-                    test = exp.and_(test, exp.not_(exp.IsNan(this=a)))
-                branches.append((exp.and_(*_present(a, b)), test))
+                    test = and_(test, not_(exp.IsNan(this=a)))
+                branches.append((and_(*_present(a, b)), test))
         return case(branches, exp.false())
 
     def membership(self, node: Membership) -> exp.Expr:
@@ -218,7 +221,7 @@ class ExpressionCompiler:
             part = getattr(element, kinds[0])
             if literals:  # NULL IN (...) is NULL, as the spec wants
                 found: exp.Expr = exp.In(this=paren(part), expressions=literals)
-                return exp.not_(paren(found)) if node.negated else found
+                return not_(paren(found)) if node.negated else found
             return case([(exp.Is(this=paren(part), expression=exp.Null()), exp.Null())], boolean(node.negated))
         groups = (
             (element.n, [number(float(i)) for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)]),
@@ -230,8 +233,8 @@ class ExpressionCompiler:
             if component is None:
                 continue
             found = exp.In(this=paren(component), expressions=literals) if literals else exp.false()
-            present = exp.not_(exp.Is(this=paren(component), expression=exp.Null()))
-            branches.append((present, exp.not_(paren(found)) if node.negated else found))
+            present = not_(exp.Is(this=paren(component), expression=exp.Null()))
+            branches.append((present, not_(paren(found)) if node.negated else found))
         return case(branches, boolean(node.negated))
 
 
@@ -245,7 +248,7 @@ def _single_kind(left: Value, right: Value) -> str | None:
 
 
 def _present(*parts: exp.Expr) -> list[exp.Expr]:
-    return [exp.not_(exp.Is(this=paren(p), expression=exp.Null())) for p in parts]
+    return [not_(exp.Is(this=paren(p), expression=exp.Null())) for p in parts]
 
 
 # -- the decision query ----------------------------------------------------------------
@@ -258,7 +261,7 @@ class DecisionQuery:
 
 def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
                    source: exp.Expr, as_of: date, *, invalid_column: str | None = None,
-                   list_base: int = 1) -> DecisionQuery:
+                   list_base: int = 1, carry: tuple[str, ...] = ()) -> DecisionQuery:
     """One row per source row: customer_id, segment, lifecycle_stage, value_tier, treatment,
     rule, actions, channels, channel (the first), cost, error. ``invalid_column`` names a
     source column holding a reason the row is no profile at all (bad JSON, not an object)."""
@@ -269,7 +272,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         return columns.value() if columns else NULL
 
     cid = field(("customer_id",))
-    cid_ok = exp.and_(*_present(cid.s), exp.NEQ(this=cid.s, expression=string(""))) if cid.s else exp.false()
+    cid_ok = and_(*_present(cid.s), exp.NEQ(this=cid.s, expression=string(""))) if cid.s else exp.false()
 
     def resolved(key: str, entries: tuple[CompiledCondition, ...], ids: frozenset[str]) -> tuple[exp.Expr, exp.Expr]:
         given = field((key,))
@@ -279,7 +282,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
             return derived, exp.false()
         defined = (exp.In(this=paren(given.s), expressions=[string(i) for i in sorted(ids)])
                    if given.s is not None and ids else exp.false())
-        bad = exp.and_(given.is_not_null(), exp.not_(holds(defined)))
+        bad = and_(given.is_not_null(), not_(holds(defined)))
         value = case([(given.is_not_null(), given.s if given.s is not None else exp.Null())], derived)
         return value, bad
 
@@ -293,16 +296,16 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         tier_ok = (exp.In(this=paren(tier_given.s), expressions=[string(i) for i in sorted(plan.tier_ids)])
                    if tier_given.s is not None and plan.tier_ids else exp.false())
         tier = case([(tier_given.is_not_null(), tier_given.s or exp.Null())], derived_tier)
-        bad_tier = exp.and_(tier_given.is_not_null(), exp.not_(holds(tier_ok)))
+        bad_tier = and_(tier_given.is_not_null(), not_(holds(tier_ok)))
     else:
         tier, bad_tier = derived_tier, exp.false()
 
     error_branches: list[tuple[exp.Expr, exp.Expr]] = []
     if invalid_column:
-        error_branches.append((exp.not_(exp.Is(this=exp.column(invalid_column), expression=exp.Null())),
+        error_branches.append((not_(exp.Is(this=exp.column(invalid_column), expression=exp.Null())),
                                exp.column(invalid_column)))
     error_branches += [
-        (exp.not_(cid_ok), string("the profile has no customer_id (a non-empty string)")),
+        (not_(cid_ok), string("the profile has no customer_id (a non-empty string)")),
         (bad_segment, string("the profile gives a segment the plan does not define")),
         (bad_stage, string("the profile gives a lifecycle stage the plan does not define")),
         (bad_tier, string("the profile gives a value tier the plan does not define")),
@@ -335,21 +338,23 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                 this=number(plan.policy.delight_max_cost_ratio), expression=paren(value)))
                 if value is not None else exp.false())
         if rule.treatment != "none":
-            tests.append(paren(exp.or_(*(consented(c) for c in rule.channels))) if rule.channels
+            tests.append(paren(or_(*(consented(c) for c in rule.channels))) if rule.channels
                          else exp.false())
-        return exp.and_(*tests) if tests else exp.true()
+        return and_(*tests) if tests else exp.true()
 
     chosen = case([(applies(rule), exp.Literal.number(i)) for i, rule in enumerate(plan.rules)],
                   exp.Literal.number(len(plan.rules)))
 
     needed = sorted({c for f in fields.values() for c in (f.n, f.s, f.b, f.o) if c})
+    kept = [exp.column(c) for c in carry]  # source columns passed through, e.g. an order key
     stage_one = exp.select(
+        *kept,
         *(exp.column(c) for c in needed),
         exp.alias_(case([(cid_ok, cid.s or exp.Null())], exp.Null()), "customer_id"),
         exp.alias_(case(error_branches, exp.Null()), "error"),
         exp.alias_(segment, "segment"), exp.alias_(stage, "lifecycle_stage"), exp.alias_(tier, "value_tier"),
     ).from_(source)
-    stage_two = exp.select("*", exp.alias_(case([(exp.not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
+    stage_two = exp.select("*", exp.alias_(case([(not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
                                                   exp.Null())], chosen), "__rule")).from_(
         exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True))
 
@@ -378,6 +383,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                             ifs=[exp.If(this=string(n), true=number(plan.channels[n].cost)) for n in channel_ids],
                             default=number(0.0))
     decided = exp.select(
+        *(k.copy() for k in kept),
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
         exp.column("value_tier"), exp.column("error"), exp.column("__rule"),
         exp.alias_(permitted, "channels"),
@@ -395,5 +401,6 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                                this=first, ifs=channel_cost.args["ifs"], default=number(0.0)), number(0.0))),
                    "cost"),
         exp.column("error"),
+        *(k.copy() for k in kept),
     ).from_(exp.alias_(exp.Subquery(this=decided), "decided", table=True))
     return DecisionQuery(final, all_rules)

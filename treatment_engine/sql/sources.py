@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from ..profiles import TEXT_COLUMNS
 from .compiler import FieldColumns
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case
+from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_
 
 INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -112,7 +112,7 @@ def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
     valid = _fn("json_valid", line)
     document = case([(valid, exp.Cast(this=line, to=exp.DataType.build("JSON")))])
     kind_of_line = _fn("json_type", document)
-    invalid = case([(exp.not_(valid), _lit("the line is not valid JSON")),
+    invalid = case([(not_(valid), _lit("the line is not valid JSON")),
                     (exp.NEQ(this=kind_of_line, expression=_lit("OBJECT")), _lit("the profile is not a JSON object"))])
     columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
     for field_path in paths:
@@ -126,7 +126,7 @@ def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
             case([(exp.In(this=kind, expressions=[_lit("OBJECT"), _lit("ARRAY")]), exp.true())]),
         ]))
     blank = exp.EQ(this=exp.func("TRIM", exp.func("COALESCE", line, _lit(""))), expression=_lit(""))
-    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN)], exp.not_(blank))
+    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN)], not_(blank))
 
 
 # -- CSV ---------------------------------------------------------------------------
@@ -143,27 +143,27 @@ def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source
         name = by_path.get(field_path)
         if name is None:
             children = [n for p, n in by_path.items() if p[:len(field_path)] == field_path]
-            present = [exp.not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
-            columns.append((field_path, [None, None, None, case([(exp.or_(*present), exp.true())]) if present else None]))
+            present = [not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
+            columns.append((field_path, [None, None, None, case([(or_(*present), exp.true())]) if present else None]))
             continue
         cell = exp.column(name, quoted=True)
         if len(field_path) == 1 and field_path[0] in TEXT_COLUMNS:
             columns.append((field_path, [None, cell, None, None]))
             continue
         word = exp.Lower(this=exp.Trim(this=cell))
-        numeral = exp.or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
+        numeral = or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
                           exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)))
         special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
         columns.append((field_path, [
             case([(numeral, exp.Cast(this=cell, to=DOUBLE))]),
-            case([(exp.and_(exp.not_(special), exp.not_(numeral)), cell)]),
+            case([(and_(not_(special), not_(numeral)), cell)]),
             case([(exp.EQ(this=word, expression=_lit("true")), exp.true()),
                   (exp.EQ(this=word, expression=_lit("false")), exp.false())]),
             None,
         ]))
     cells = [exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))),
                      expression=_lit("")) for n in header]
-    return _assemble(reader, columns, where=exp.or_(*cells) if cells else None)
+    return _assemble(reader, columns, where=or_(*cells) if cells else None)
 
 
 # -- Parquet -----------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _typed(node: exp.Expr, kind: str | None) -> list[exp.Expr | None]:
         return [None, None, node, None]
     if base in ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"):
         return [None, exp.Cast(this=node, to=VARCHAR), None, None]
-    return [None, None, None, case([(exp.not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+    return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
 
 
 def _struct_field_type(kind: str, name: str) -> str | None:

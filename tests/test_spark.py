@@ -1,0 +1,124 @@
+"""The Spark engine (local mode) agrees with DuckDB and the Python evaluator, row for row."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from treatment_engine import Engine
+
+from .conftest import CASES, REPO, SAMPLE_AS_OF
+
+pytest.importorskip("pyspark", reason="the spark extra is not installed")
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
+
+MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
+        "actions", "channels")
+
+
+@pytest.fixture(scope="module")
+def spark():  # type: ignore[no-untyped-def]
+    from treatment_engine.sql.spark_engine import session
+    spark = session("local[2]")
+    yield spark
+    spark.stop()
+
+
+def _must(records: list[dict]) -> list[dict]:
+    return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r[k] for k in MUST}
+            for r in records]
+
+
+@pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if (p / "expected.jsonl").exists()),
+                         ids=lambda p: p.name)
+def test_conformance_cases_on_spark(spark, case: Path) -> None:  # type: ignore[no-untyped-def]
+    from treatment_engine.sql.spark_engine import SparkEngine
+    as_of = date.fromisoformat((case / "as_of").read_text().strip())
+    got = list(SparkEngine(Engine.load(case / "plan").plan, spark).records(case / "profiles.jsonl", as_of))
+    want = [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        if w.get("error"):
+            assert "error" in g
+            if isinstance(w.get("customer_id"), str) and w["customer_id"]:
+                assert g["customer_id"] == w["customer_id"]
+        else:
+            assert {k: g.get(k) for k in MUST} == {k: w[k] for k in MUST}
+
+
+@pytest.mark.parametrize("name", ["customers.jsonl", "customers.csv"])
+def test_spark_agrees_with_duckdb_on_the_sample(spark, default_engine: Engine, name: str) -> None:  # type: ignore[no-untyped-def]
+    from treatment_engine.sql.duckdb_engine import DuckDBEngine
+    from treatment_engine.sql.spark_engine import SparkEngine
+    path = REPO / "examples" / name
+    assert _must(list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF))) == \
+        _must(list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)))
+
+
+def test_spark_agrees_with_duckdb_on_generated_parquet(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import sys
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import duckdb
+    from bench_simulate import make_profiles  # noqa: F401 - the same generator the benchmark uses
+    from plangen import generate_rules, plan_files
+
+    from treatment_engine.sql.duckdb_engine import DuckDBEngine
+    from treatment_engine.sql.spark_engine import SparkEngine
+    plan = Engine.from_texts(plan_files(generate_rules(120, seed=3))).plan
+    path = tmp_path / "p.parquet"
+    duckdb.connect().execute(f"""COPY (SELECT 'c' || range AS customer_id,
+        ['seg0','seg1','seg2','seg3'][1 + range % 4] AS segment, ['acquisition','maturity','decline'][1 + range % 3] AS lifecycle_stage,
+        ['platinum','gold','silver','bronze'][1 + range % 4] AS value_tier, ['north','south','east'][1 + range % 3] AS region,
+        {{'email': range % 3 = 0, 'sms': range % 5 = 0}} AS consent, range % 2 = 0 AS consent_push, range % 7 = 0 AS consent_phone,
+        CASE WHEN range % 31 = 0 THEN NULL ELSE range % 11 END AS nps, (range % 100) / 100.0 AS churn_risk,
+        (range * 37) % 10000 AS annual_value, range % 6 AS open_complaints, 18 + range % 70 AS age, range % 90 AS days_overdue
+        FROM range(20000)) TO '{path}' (FORMAT PARQUET)""")
+    spark_rows = _must(list(SparkEngine(plan, spark).records(path, SAMPLE_AS_OF)))
+    assert spark_rows == _must(list(DuckDBEngine(plan).records(path, SAMPLE_AS_OF)))
+    assert len(spark_rows) == 20000
+
+
+def test_simulate_on_spark_matches_duckdb(spark, default_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    from treatment_engine.simulation import simulate_duckdb, simulate_spark
+    path = str(REPO / "examples" / "customers.jsonl")
+    a = simulate_spark(default_engine.plan, path, SAMPLE_AS_OF)
+    b = simulate_duckdb(default_engine.plan, path, SAMPLE_AS_OF)
+    assert (a.total, a.invalid, a.by_rule, a.by_cell, a.by_channel) == (b.total, b.invalid, b.by_rule, b.by_cell, b.by_channel)
+    assert sum(a.cost_by_treatment.values()) == pytest.approx(sum(b.cost_by_treatment.values()))
+
+
+def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hypothesis differential test of test_sql_engine, on Spark, with a smaller budget
+    (each example starts a Spark job)."""
+    from hypothesis import HealthCheck, assume, given, settings
+    from hypothesis import strategies as st
+
+    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.values import Unsupported
+
+    from .plans import plans
+    from .strategies import profiles
+    from .test_sql_engine import AS_OF, python_records
+
+    counter = iter(range(10**6))
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(plans(), st.lists(profiles(), min_size=1, max_size=10))
+    def check(files: dict[str, str], batch: list[dict]) -> None:
+        engine = Engine.from_texts(files)
+        for index, profile in enumerate(batch):
+            if index % 5 != 4:
+                profile["customer_id"] = f"c{index}"
+        path = tmp_path / f"p{next(counter)}.jsonl"
+        path.write_text("".join(json.dumps(p) + "\n" for p in batch))
+        try:
+            got = _must(list(SparkEngine(engine.plan, spark).records(path, AS_OF)))
+        except Unsupported:
+            assume(False)
+        assert got == python_records(engine, batch, AS_OF)
+
+    check()
