@@ -65,9 +65,14 @@ NULL = Value()
 
 
 def number(value: float) -> exp.Expr:
+    """A DOUBLE literal. Written with an exponent (``6.0e0``) it is a double in DuckDB and
+    Spark alike, where ``6.0`` would be a DECIMAL; and it costs no CAST node per literal."""
     if value != value or value in (float("inf"), float("-inf")):
         return exp.Cast(this=exp.Literal.string(repr(value)), to=DOUBLE)
-    return exp.Cast(this=exp.Literal.number(repr(float(value))), to=DOUBLE)
+    text = repr(float(value))
+    if value < 0:
+        return exp.Neg(this=number(-value))
+    return exp.Literal.number(text if "e" in text else f"{text}e0")
 
 
 def string(value: str) -> exp.Expr:
