@@ -124,6 +124,32 @@ def run_one(kind: str, source: Path, rows: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def spark_check(source: Path, rows: int) -> None:
+    """Spark and DuckDB decide the same slice; every MUST field of every row must agree."""
+    import duckdb
+    from plangen import generate_rules, plan_files
+
+    from treatment_engine import Engine
+    from treatment_engine.simulation import simulate_duckdb, simulate_spark
+
+    plan = Engine.from_texts(plan_files(generate_rules(500, seed=1))).plan
+    sliced = OUT / f"profiles_first_{rows}.parquet"
+    started = time.perf_counter()
+    simulate_duckdb(plan, str(sliced), AS_OF, output=str(OUT / "check_duckdb.parquet"))
+    duck_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    simulate_spark(plan, str(sliced), AS_OF, output=str(OUT / "check_spark.parquet"))
+    spark_seconds = time.perf_counter() - started
+    must = "segment, lifecycle_stage, value_tier, treatment, rule, actions, channels"
+    differing, total = duckdb.connect().execute(f"""
+        SELECT count(*) FILTER (WHERE d.row IS DISTINCT FROM s.row OR s.row IS NULL), count(*)
+        FROM (SELECT customer_id, ({must}) AS row FROM read_parquet('{OUT / "check_duckdb.parquet"}')) d
+        LEFT JOIN (SELECT customer_id, ({must}) AS row FROM read_parquet('{OUT / "check_spark.parquet"}/*.parquet')) s
+        USING (customer_id)""").fetchone()
+    print(f"  spark vs duckdb on {total:,} customers: {differing} rows differ "
+          f"(duckdb {duck_seconds:.1f} s, spark local {spark_seconds:.1f} s)", file=sys.stderr)
+
+
 def measure(kind: str, source: Path, rows: int = 0) -> dict:
     run = subprocess.run([sys.executable, __file__, "--child", kind, "--source", str(source),
                           "--slice", str(rows)], capture_output=True, text=True, check=True)
@@ -137,6 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--python-rows", type=int, default=1_000_000)
+    parser.add_argument("--spark", action="store_true",
+                        help="also run Spark local mode on the --python-rows slice and compare every row with DuckDB")
     parser.add_argument("--child")
     parser.add_argument("--source")
     parser.add_argument("--slice", type=int, default=0)
@@ -153,6 +181,8 @@ def main() -> None:
     written = measure("duckdb-write", source)
     small_duck = measure("duckdb-slice", source, args.python_rows)
     small_python = measure("python", source, args.python_rows)
+    if args.spark:
+        spark_check(source, args.python_rows)
     day = date.today().isoformat()
     print(f"""
 | measured ({day}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores) | time | peak RSS | ratio |
