@@ -379,9 +379,15 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
             ifs=[exp.If(this=string(name), true=consented(plan.channels[name])) for name in channel_ids],
             default=exp.false()), exp.false()), expressions=[candidate]))
     first = exp.Bracket(this=exp.column("channels"), expressions=[exp.Literal.number(0)])
-    channel_cost = exp.Case(this=exp.column("channel"),
-                            ifs=[exp.If(this=string(n), true=number(plan.channels[n].cost)) for n in channel_ids],
-                            default=number(0.0))
+    # The first channel's cost by its position in constant lists: one reference to the
+    # filtered channel list (a CASE on it is expanded per branch, re-running the filter).
+    position: exp.Expr = exp.ArrayPosition(
+        this=exp.Cast(this=exp.Array(expressions=[string(n) for n in channel_ids]),
+                      to=exp.DataType.build("ARRAY<VARCHAR>")), expression=first)
+    if list_base != 1:
+        position = exp.Sub(this=position, expression=exp.Literal.number(1 - list_base))
+    first_cost = exp.Bracket(this=exp.Array(expressions=[number(plan.channels[n].cost) for n in channel_ids]),
+                             expressions=[position]) if channel_ids else number(0.0)
     decided = exp.select(
         *(k.copy() for k in kept),
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
@@ -397,9 +403,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         exp.column("channels"),
         exp.alias_(first, "channel"),
         exp.alias_(exp.Add(this=lookup([number(r.action_cost) for r in all_rules]),
-                           expression=exp.func("COALESCE", exp.Case(
-                               this=first, ifs=channel_cost.args["ifs"], default=number(0.0)), number(0.0))),
-                   "cost"),
+                           expression=exp.func("COALESCE", first_cost, number(0.0))), "cost"),
         exp.column("error"),
         *(k.copy() for k in kept),
     ).from_(exp.alias_(exp.Subquery(this=decided), "decided", table=True))
