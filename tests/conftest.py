@@ -32,3 +32,20 @@ def write_plan(root: Path, files: dict[str, str]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
     return root
+
+
+MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
+        "actions", "channels")
+
+
+def assert_matches_expected(got: list[dict], want: list[dict]) -> None:
+    """Decision records against a conformance case's expected.jsonl, as check.py compares."""
+    assert len(got) == len(want)
+    for line, (g, w) in enumerate(zip(got, want, strict=True), 1):
+        if w.get("error"):
+            assert "error" in g, f"line {line}: expected an error record, got {g}"
+            if isinstance(w.get("customer_id"), str) and w["customer_id"]:
+                assert g["customer_id"] == w["customer_id"]
+            continue
+        assert "error" not in g, f"line {line}: {g}"
+        assert {k: g.get(k) for k in MUST} == {k: w[k] for k in MUST}, f"line {line}"

@@ -14,7 +14,7 @@ import pytest
 from treatment_engine import Engine, PlanError
 from treatment_engine.profiles import Unreadable, read_jsonl
 
-from .conftest import CASES
+from .conftest import CASES, assert_matches_expected
 
 MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
         "actions", "channels")
@@ -27,16 +27,7 @@ def _expected(case: Path) -> list[dict]:
     return [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
 
 
-def _compare(got: list[dict], want: list[dict]) -> None:
-    assert len(got) == len(want)
-    for line, (g, w) in enumerate(zip(got, want, strict=True), 1):
-        if w.get("error"):
-            assert "error" in g, f"line {line}: expected an error record, got {g}"
-            if isinstance(w.get("customer_id"), str) and w["customer_id"]:
-                assert g["customer_id"] == w["customer_id"]
-            continue
-        assert "error" not in g, f"line {line}: {g}"
-        assert {k: g[k] for k in MUST} == {k: w[k] for k in MUST}, f"line {line}"
+_compare = assert_matches_expected
 
 
 def test_every_case_is_vendored() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from treatment_engine import Engine
 
-from .conftest import CASES, REPO, SAMPLE_AS_OF
+from .conftest import CASES, REPO, SAMPLE_AS_OF, assert_matches_expected
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
@@ -40,14 +40,7 @@ def test_conformance_cases_on_spark(spark, case: Path) -> None:  # type: ignore[
     as_of = date.fromisoformat((case / "as_of").read_text().strip())
     got = list(SparkEngine(Engine.load(case / "plan").plan, spark).records(case / "profiles.jsonl", as_of))
     want = [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        if w.get("error"):
-            assert "error" in g
-            if isinstance(w.get("customer_id"), str) and w["customer_id"]:
-                assert g["customer_id"] == w["customer_id"]
-        else:
-            assert {k: g.get(k) for k in MUST} == {k: w[k] for k in MUST}
+    assert_matches_expected(got, want)
 
 
 @pytest.mark.parametrize("name", ["customers.jsonl", "customers.csv"])

@@ -16,7 +16,7 @@ from treatment_engine.profiles import read_csv
 from treatment_engine.sql.duckdb_engine import DuckDBEngine
 from treatment_engine.sql.values import Unsupported
 
-from .conftest import CASES, REPO, SAMPLE_AS_OF
+from .conftest import CASES, REPO, SAMPLE_AS_OF, assert_matches_expected
 from .plans import plans
 from .strategies import profiles
 
@@ -45,15 +45,7 @@ def test_conformance_cases_on_duckdb(case: Path) -> None:
     as_of = date.fromisoformat((case / "as_of").read_text().strip())
     engine = Engine.load(case / "plan")
     want = [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
-    got = list(DuckDBEngine(engine.plan).records(case / "profiles.jsonl", as_of))
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        if w.get("error"):
-            assert "error" in g
-            if isinstance(w.get("customer_id"), str) and w["customer_id"]:
-                assert g["customer_id"] == w["customer_id"]
-        else:
-            assert {k: g.get(k) for k in MUST} == {k: w[k] for k in MUST}
+    assert_matches_expected(list(DuckDBEngine(engine.plan).records(case / "profiles.jsonl", as_of)), want)
 
 
 def test_default_plan_and_sample_on_every_input_format(default_engine: Engine, tmp_path: Path) -> None:

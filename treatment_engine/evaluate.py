@@ -98,6 +98,8 @@ def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_t
         check_profile(profile)
     env = (None, None, None, as_of_ordinal)
 
+    # Segment and stage resolve alike, written out twice on purpose: a shared helper
+    # costs two calls per decision on the hottest path (explain.py has the plain form).
     segment = profile.get("segment")
     if segment is None:
         for entry in plan.segments:

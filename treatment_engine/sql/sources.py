@@ -209,19 +209,24 @@ def _struct_field_type(kind: str, name: str) -> str | None:
     """The type of one field of a DuckDB STRUCT type string, or None."""
     if not kind.upper().startswith("STRUCT("):
         return None
-    body = kind[len("STRUCT("):-1]
+    for part in split_top_level(kind[len("STRUCT("):-1]):
+        field_name, _, field_type = part.strip().partition(" ")
+        if field_name.strip('"') == name:
+            return field_type.strip()
+    return None
+
+
+def split_top_level(body: str) -> list[str]:
+    """The comma-separated members of a struct type's body, nested types kept whole
+    (``a INT, b STRUCT(c INT, d INT)`` in DuckDB, ``a:int,b:struct<c:int>`` in Spark)."""
     depth, start, parts = 0, 0, []
     for i, char in enumerate(body):
-        if char == "(":
+        if char in "(<":
             depth += 1
-        elif char == ")":
+        elif char in ")>":
             depth -= 1
         elif char == "," and depth == 0:
             parts.append(body[start:i])
             start = i + 1
     parts.append(body[start:])
-    for part in parts:
-        field_name, _, field_type = part.strip().partition(" ")
-        if field_name.strip('"') == name:
-            return field_type.strip()
-    return None
+    return parts

@@ -19,7 +19,7 @@ from sqlglot import exp
 from ..compile import CompiledPlan
 from ..profiles import TEXT_COLUMNS
 from .compiler import FieldColumns, decision_query, required_fields
-from .sources import DECIMAL_PATTERN, INTEGER_PATTERN, detect_format
+from .sources import DECIMAL_PATTERN, INTEGER_PATTERN, detect_format, split_top_level
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
@@ -185,18 +185,7 @@ class SparkEngine:
 
 
 def _struct_field(kind: str, name: str) -> str | None:
-    body = kind[len("struct<"):-1]
-    depth, start, parts = 0, 0, []
-    for i, char in enumerate(body):
-        if char in "<(":
-            depth += 1
-        elif char in ">)":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
-    parts.append(body[start:])
-    for part in parts:
+    for part in split_top_level(kind[len("struct<"):-1]):
         field_name, _, field_type = part.partition(":")
         if field_name.strip("`") == name:
             return field_type
