@@ -16,8 +16,6 @@ from treatment_engine.profiles import Unreadable, read_jsonl
 
 from .conftest import CASES, assert_matches_expected
 
-MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-        "actions", "channels")
 ALL_CASES = sorted(p for p in CASES.iterdir() if p.is_dir())
 DECIDING = [c for c in ALL_CASES if (c / "expected.jsonl").exists()]
 REFUSED = [c for c in ALL_CASES if (c / "expect.json").exists()]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import treatment_engine
 from treatment_engine import Decision, DecisionError, Engine, ProfileError
 
+from .conftest import MUST
 from .plans import plans
 from .strategies import profiles
 
@@ -120,8 +121,6 @@ def test_fast_path_and_explain_agree_on_generated_plans(files: dict[str, str], b
         assert slow.model_dump(exclude={"trace"}) == fast.model_dump(exclude={"trace"})
 
 
-MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-        "actions", "channels")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

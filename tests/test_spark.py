@@ -11,13 +11,11 @@ import pytest
 
 from treatment_engine import Engine
 
-from .conftest import CASES, REPO, SAMPLE_AS_OF, assert_matches_expected
+from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
 
-MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-        "actions", "channels")
 
 
 @pytest.fixture(scope="module")

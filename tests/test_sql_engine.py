@@ -16,12 +16,10 @@ from treatment_engine.profiles import read_csv
 from treatment_engine.sql.duckdb_engine import DuckDBEngine
 from treatment_engine.sql.values import Unsupported
 
-from .conftest import CASES, REPO, SAMPLE_AS_OF, assert_matches_expected
+from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
 from .plans import plans
 from .strategies import profiles
 
-MUST = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-        "actions", "channels")
 AS_OF = date(2026, 6, 15)
 
 
