@@ -283,7 +283,10 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         defined = (exp.In(this=paren(given.s), expressions=[string(i) for i in sorted(ids)])
                    if given.s is not None and ids else exp.false())
         bad = and_(given.is_not_null(), not_(holds(defined)))
-        value = case([(given.is_not_null(), given.s if given.s is not None else exp.Null())], derived)
+        # COALESCE, not CASE on the given value: the same for every row that is decided (a
+        # given value that is not text makes the row an error row, whose rule is never
+        # picked) and cheaper, which counts because engines inline it into every rule test.
+        value = exp.func("COALESCE", given.s, derived) if given.s is not None else derived
         return value, bad
 
     segment, bad_segment = resolved("segment", plan.segments, plan.segment_ids)
@@ -295,7 +298,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
     if tier_given.parts():
         tier_ok = (exp.In(this=paren(tier_given.s), expressions=[string(i) for i in sorted(plan.tier_ids)])
                    if tier_given.s is not None and plan.tier_ids else exp.false())
-        tier = case([(tier_given.is_not_null(), tier_given.s or exp.Null())], derived_tier)
+        tier = exp.func("COALESCE", tier_given.s, derived_tier) if tier_given.s is not None else derived_tier
         bad_tier = and_(tier_given.is_not_null(), not_(holds(tier_ok)))
     else:
         tier, bad_tier = derived_tier, exp.false()
