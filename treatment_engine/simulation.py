@@ -200,12 +200,16 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
     engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit))
     connection = connect(engine.settings)
     if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
-        query = engine.sql(path, as_of, fmt, connection)
+        query = engine.sql(path, as_of, fmt, connection, consent_columns=True)
+        flags = [f"consent__{n}" for n in sorted(plan.channels) if plan.channels[n].consent is not None]
         grouped: list[Any] = []
+        # Group by rule and the consent flags rather than by channel and cost: every row of
+        # such a group has the same first permitted channel and the same cost, which are
+        # worked out once per group here instead of once per row in SQL.
         _run_with_progress(connection, lambda: grouped.extend(connection.execute(
-            f"SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
-            f"count(error) FROM ({query}) GROUP BY ALL").fetchall()), progress)
-        _add_groups(grouped, plan, summary)
+            f"SELECT segment, lifecycle_stage, value_tier, treatment, rule, count(*), count(error)"
+            f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress)
+        _add_groups([_group_outcome(plan, row, flags) for row in grouped], plan, summary)
         summary.seconds = time.perf_counter() - started
         return summary
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
@@ -281,6 +285,20 @@ def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Sum
         "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
         "count(error) FROM read_parquet(?) GROUP BY ALL", [decisions]).fetchall()
     _add_groups(rows, plan, summary)
+
+
+def _group_outcome(plan: CompiledPlan, row: tuple[Any, ...], flags: list[str]) -> tuple[Any, ...]:
+    """(segment, stage, tier, treatment, rule, count, errors, *consent flags) to the row shape
+    of _add_groups, with the group's first permitted channel and total cost."""
+    segment, stage, tier, treatment, rule_id, count, errors = row[:7]
+    consent = dict(zip((f.removeprefix("consent__") for f in flags), row[7:], strict=True))
+    rules = {r.id: r for r in (*plan.rules, plan.default)}
+    rule = rules.get(rule_id) if rule_id is not None else None
+    channel = None
+    if rule is not None and rule.treatment != "none":
+        channel = next((c.id for c in rule.channels if c.consent is None or consent.get(c.id)), None)
+    cost = 0.0 if rule is None else count * (rule.action_cost + (plan.channels[channel].cost if channel else 0.0))
+    return segment, stage, tier, treatment, rule_id, channel, count, cost, errors
 
 
 def _add_groups(rows: list[Any], plan: CompiledPlan, summary: Summary) -> None:

@@ -261,7 +261,8 @@ class DecisionQuery:
 
 def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
                    source: exp.Expr, as_of: date, *, invalid_column: str | None = None,
-                   list_base: int = 1, carry: tuple[str, ...] = ()) -> DecisionQuery:
+                   list_base: int = 1, carry: tuple[str, ...] = (),
+                   consent_columns: bool = False) -> DecisionQuery:
     """One row per source row: customer_id, segment, lifecycle_stage, value_tier, treatment,
     rule, actions, channels, channel (the first), cost, error. ``invalid_column`` names a
     source column holding a reason the row is no profile at all (bad JSON, not an object)."""
@@ -391,7 +392,13 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         position = exp.Sub(this=position, expression=exp.Literal.number(1 - list_base))
     first_cost = exp.Bracket(this=exp.Array(expressions=[number(plan.channels[n].cost) for n in channel_ids]),
                              expressions=[position]) if channel_ids else number(0.0)
+    # With consent_columns, one TRUE/FALSE per channel that needs consent, so that a summary
+    # can group by them and name each group's channel without running the filter.
+    flag_names = [f"consent__{n}" for n in channel_ids
+                  if consent_columns and plan.channels[n].consent is not None]
     decided = exp.select(
+        *(exp.alias_(exp.func("COALESCE", consented(plan.channels[name.removeprefix("consent__")]),
+                              exp.false()), name) for name in flag_names),
         *(k.copy() for k in kept),
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
         exp.column("value_tier"), exp.column("error"), exp.column("__rule"),
@@ -409,5 +416,6 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                            expression=exp.func("COALESCE", first_cost, number(0.0))), "cost"),
         exp.column("error"),
         *(k.copy() for k in kept),
+        *(exp.column(name) for name in flag_names),
     ).from_(exp.alias_(exp.Subquery(this=decided), "decided", table=True))
     return DecisionQuery(final, all_rules)

@@ -45,12 +45,13 @@ class DuckDBEngine:
         self.plan = plan
         self.settings = settings
 
-    def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None) -> str:
+    def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
+            consent_columns: bool = False) -> str:
         """The decision query for one profiles file, as DuckDB SQL text."""
         own = connection or connect(self.settings)
         source = build_source(own, str(path), required_fields(self.plan), detect_format(path, fmt))
         query = decision_query(self.plan, source.fields, source.relation, as_of,
-                               invalid_column=source.invalid_column)
+                               invalid_column=source.invalid_column, consent_columns=consent_columns)
         return query.sql.sql("duckdb")
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
