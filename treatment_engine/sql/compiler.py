@@ -43,6 +43,7 @@ from .values import (
     number,
     or_,
     paren,
+    select,
     string,
 )
 
@@ -351,16 +352,16 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
 
     needed = sorted({c for f in fields.values() for c in (f.n, f.s, f.b, f.o) if c})
     kept = [exp.column(c) for c in carry]  # source columns passed through, e.g. an order key
-    stage_one = exp.select(
+    stage_one = select(
         *kept,
         *(exp.column(c) for c in needed),
-        exp.alias_(case([(cid_ok, cid.s or exp.Null())], exp.Null()), "customer_id"),
-        exp.alias_(case(error_branches, exp.Null()), "error"),
-        exp.alias_(segment, "segment"), exp.alias_(stage, "lifecycle_stage"), exp.alias_(tier, "value_tier"),
-    ).from_(source)
-    stage_two = exp.select("*", exp.alias_(case([(not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
-                                                  exp.Null())], chosen), "__rule")).from_(
-        exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True))
+        exp.alias_(case([(cid_ok, cid.s or exp.Null())], exp.Null()), "customer_id", copy=False),
+        exp.alias_(case(error_branches, exp.Null()), "error", copy=False),
+        exp.alias_(segment, "segment", copy=False), exp.alias_(stage, "lifecycle_stage", copy=False), exp.alias_(tier, "value_tier", copy=False),
+    ).from_(copy=False, expression=source)
+    stage_two = select("*", exp.alias_(case([(not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
+                                                  exp.Null())], chosen), "__rule", copy=False)).from_(copy=False, expression=
+        exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True, copy=False))
 
     index: exp.Expr = exp.column("__rule")  # the rule's position, 0-based
     if list_base:
@@ -396,26 +397,26 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
     # can group by them and name each group's channel without running the filter.
     flag_names = [f"consent__{n}" for n in channel_ids
                   if consent_columns and plan.channels[n].consent is not None]
-    decided = exp.select(
+    decided = select(
         *(exp.alias_(exp.func("COALESCE", consented(plan.channels[name.removeprefix("consent__")]),
-                              exp.false()), name) for name in flag_names),
+                              exp.false()), name, copy=False) for name in flag_names),
         *(k.copy() for k in kept),
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
         exp.column("value_tier"), exp.column("error"), exp.column("__rule"),
-        exp.alias_(permitted, "channels"),
-    ).from_(exp.alias_(exp.Subquery(this=stage_two), "chosen", table=True))
-    final = exp.select(
+        exp.alias_(permitted, "channels", copy=False),
+    ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=stage_two), "chosen", table=True, copy=False))
+    final = select(
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),
         exp.column("value_tier"),
-        exp.alias_(lookup([string(r.treatment) for r in all_rules]), "treatment"),
-        exp.alias_(lookup([string(r.id) for r in all_rules]), "rule"),
-        exp.alias_(lookup([text_list(r.actions) for r in all_rules]), "actions"),
+        exp.alias_(lookup([string(r.treatment) for r in all_rules]), "treatment", copy=False),
+        exp.alias_(lookup([string(r.id) for r in all_rules]), "rule", copy=False),
+        exp.alias_(lookup([text_list(r.actions) for r in all_rules]), "actions", copy=False),
         exp.column("channels"),
-        exp.alias_(first, "channel"),
+        exp.alias_(first, "channel", copy=False),
         exp.alias_(exp.Add(this=lookup([number(r.action_cost) for r in all_rules]),
-                           expression=exp.func("COALESCE", first_cost, number(0.0))), "cost"),
+                           expression=exp.func("COALESCE", first_cost, number(0.0))), "cost", copy=False),
         exp.column("error"),
         *(k.copy() for k in kept),
         *(exp.column(name) for name in flag_names),
-    ).from_(exp.alias_(exp.Subquery(this=decided), "decided", table=True))
+    ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=decided), "decided", table=True, copy=False))
     return DecisionQuery(final, all_rules)

@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from ..profiles import TEXT_COLUMNS
 from .compiler import FieldColumns
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_
+from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_, select
 
 INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -79,13 +79,13 @@ def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Ex
             if part is None:
                 kept.append(None)
                 continue
-            selected.append(exp.alias_(part, name))
+            selected.append(exp.alias_(part, name, copy=False))
             kept.append(name)
         fields[path] = FieldColumns(*kept)
-    select = exp.select(*selected).from_(reader) if selected else exp.select(exp.Literal.number(1)).from_(reader)
+    query = (select(*selected) if selected else select(exp.Literal.number(1))).from_(copy=False, expression=reader)
     if where is not None:
-        select = select.where(where)
-    return Source(exp.alias_(exp.Subquery(this=select), "profiles", table=True), fields,
+        query = query.where(where, copy=False)
+    return Source(exp.alias_(exp.Subquery(this=query), "profiles", table=True, copy=False), fields,
                   INVALID_COLUMN if any(isinstance(e, exp.Alias) and e.alias == INVALID_COLUMN
                                         for e in extra or []) else None)
 
@@ -126,7 +126,7 @@ def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
             case([(exp.In(this=kind, expressions=[_lit("OBJECT"), _lit("ARRAY")]), exp.true())]),
         ]))
     blank = exp.EQ(this=exp.func("TRIM", exp.func("COALESCE", line, _lit(""))), expression=_lit(""))
-    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN)], not_(blank))
+    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN, copy=False)], not_(blank))
 
 
 # -- CSV ---------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source
                  exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
                  exp.EQ(this=exp.column("null_padding"), expression=exp.true()))
     header = [row[0] for row in connection.execute(
-        f"DESCRIBE SELECT * FROM {exp.select('*').from_(reader).sql('duckdb').split(' FROM ', 1)[1]}").fetchall()]
+        f"DESCRIBE SELECT * FROM {select('*').from_(copy=False, expression=reader).sql('duckdb').split(' FROM ', 1)[1]}").fetchall()]
     by_path = {tuple(name.strip().split(".")): name for name in header}
     columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
     for field_path in paths:

@@ -20,7 +20,7 @@ from ..compile import CompiledPlan
 from ..profiles import TEXT_COLUMNS
 from .compiler import FieldColumns, decision_query, required_fields
 from .sources import DECIMAL_PATTERN, INTEGER_PATTERN, detect_format, split_top_level
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_
+from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_, select
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
                   "actions", "channels", "channel", "cost", "error")
@@ -48,7 +48,7 @@ class SparkEngine:
         """A DataFrame of decisions, one per profile, with ``__order`` for input order."""
         kind = detect_format(path, fmt)
         view, fields, invalid = self._canonical(str(path), required_fields(self.plan), kind)
-        source = exp.alias_(exp.to_table(view), "profiles", table=True)
+        source = exp.alias_(exp.to_table(view), "profiles", table=True, copy=False)
         query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, list_base=0,
                                carry=("__order",))
         return self.spark.sql(query.sql.sql("spark"))
@@ -85,7 +85,7 @@ class SparkEngine:
             selected.append(exp.alias_(case([
                 (exp.Is(this=document, expression=exp.Null()), exp.Literal.string("the line is not valid JSON")),
                 (not_(exp.Like(this=shape, expression=exp.Literal.string("OBJECT%"))),
-                 exp.Literal.string("the profile is not a JSON object"))]), "__invalid"))
+                 exp.Literal.string("the profile is not a JSON object"))]), "__invalid", copy=False))
             invalid = "__invalid"
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         fields: dict[tuple[str, ...], FieldColumns] = {}
@@ -102,7 +102,7 @@ class SparkEngine:
                     names.append(None)
                     continue
                 name = f"f{index}_{suffix}"
-                selected.append(exp.alias_(part, name))
+                selected.append(exp.alias_(part, name, copy=False))
                 names.append(name)
             fields[field_path] = FieldColumns(*names)
         where = None
@@ -110,9 +110,9 @@ class SparkEngine:
             where = or_(*(exp.NEQ(this=exp.func("COALESCE", exp.func("TRIM", exp.column(n, quoted=True)),
                                                        exp.Literal.string("")), expression=exp.Literal.string(""))
                               for n in types if n != "__order"))
-        query = exp.select(*selected).from_("raw_profiles")
+        query = select(*selected).from_(copy=False, expression="raw_profiles")
         if where is not None:
-            query = query.where(where)
+            query = query.where(where, copy=False)
         self.spark.sql(query.sql("spark")).createOrReplaceTempView("canonical_profiles")
         return "canonical_profiles", fields, invalid
 

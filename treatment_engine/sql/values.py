@@ -33,6 +33,10 @@ def not_(part: exp.Expr) -> exp.Expr:
     return exp.not_(part, copy=False)
 
 
+def select(*columns: exp.Expr | str) -> exp.Select:
+    return exp.select(*columns, copy=False)
+
+
 class Unsupported(Exception):
     """A construct this compiler cannot express exactly in SQL; callers fall back to Python."""
 
