@@ -1,0 +1,147 @@
+"""The HTTP service, through a real uvicorn server on loopback and a real HTTP client."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+from treatment_engine import Engine  # noqa: E402
+
+from .conftest import REPO  # noqa: E402
+
+PROFILE = {"customer_id": "c1", "annual_value": 2400, "nps": 4, "open_complaints": 1,
+           "first_purchase_date": "2024-01-10", "last_purchase_date": "2026-10-20",
+           "consent": {"phone": True, "email": True}}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    plan = tmp_path_factory.mktemp("plan")
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, plan / folder)
+    port = _free_port()
+    log_path = plan / "server.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown, after the server stops
+    server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(plan),
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            server.wait(timeout=10)
+            log.close()
+            raise RuntimeError(f"the server did not start: {log_path.read_text()}")
+        time.sleep(0.2)
+    yield base, plan
+    server.terminate()
+    server.wait(timeout=10)
+    log.close()
+
+
+def test_one_decision_is_the_engines(served: tuple[str, Path]) -> None:
+    base, plan = served
+    response = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE, "as_of": "2026-11-01"})
+    assert response.status_code == 200
+    assert response.json() == Engine.load(plan).decide(PROFILE, date(2026, 11, 1)).to_record()
+
+
+def test_an_invalid_profile_is_a_422_with_the_reason(served: tuple[str, Path]) -> None:
+    base, _ = served
+    response = httpx.post(f"{base}/v1/decisions", json={"profile": {"customer_id": "x", "segment": "nope"}})
+    assert response.status_code == 422
+    assert response.json()["customer_id"] == "x" and "does not define" in response.json()["error"]
+
+
+def test_batch_keeps_order_and_reports_errors_inline(served: tuple[str, Path]) -> None:
+    base, _ = served
+    batch = [PROFILE, {"customer_id": ""}, [1, 2], {**PROFILE, "customer_id": "c2"}]
+    response = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": batch, "as_of": "2026-11-01"})
+    assert response.status_code == 200
+    decisions = response.json()["decisions"]
+    assert [d.get("customer_id") for d in decisions] == ["c1", None, None, "c2"]
+    assert ["error" in d for d in decisions] == [False, True, True, False]
+
+
+def test_explain_says_why(served: tuple[str, Path]) -> None:
+    base, _ = served
+    response = httpx.post(f"{base}/v1/explain", json={"profile": PROFILE, "as_of": "2026-11-01"})
+    assert response.status_code == 200
+    trace = response.json()["trace"]
+    assert trace["rules"][0]["rule"] == "respect-do-not-contact"
+    assert any(c["outcome"] == "decided" for c in trace["rules"])
+
+
+@pytest.mark.parametrize("body", [
+    b"{not json", b"[]", b'{"profile": 5}', b'{"profile": {}, "as_of": "yesterday"}',
+    b'{"profile": {}, "colour": "red"}', b'{"profiles": "all"}',
+])
+def test_requests_the_service_cannot_take_are_4xx_never_5xx(served: tuple[str, Path], body: bytes) -> None:
+    base, _ = served
+    for path in ("/v1/decisions", "/v1/decisions:batch", "/v1/explain"):
+        response = httpx.post(f"{base}{path}", content=body, headers={"content-type": "application/json"})
+        assert 400 <= response.status_code < 500, (path, body, response.status_code)
+
+
+def test_too_large_batches_and_bodies_are_refused(served: tuple[str, Path]) -> None:
+    base, _ = served
+    too_many = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [{}] * 10_001}, timeout=60)
+    assert too_many.status_code == 422 and "10000" in too_many.text
+    huge = httpx.post(f"{base}/v1/decisions", content=b" " * (33 * 1024 * 1024),
+                      headers={"content-type": "application/json"}, timeout=60)
+    assert huge.status_code == 413
+
+
+def test_a_broken_plan_never_replaces_the_live_one(served: tuple[str, Path]) -> None:
+    base, plan = served
+    before = httpx.get(f"{base}/v1/plan").json()
+    policy = plan / "rules" / "policy.yaml"
+    good = policy.read_text()
+    policy.write_text(good.replace("delight_max_cost_ratio: 0.03", "delight_max_cost_ratio: lots"))
+    refused = httpx.post(f"{base}/v1/plan:reload")
+    assert refused.status_code == 409 and refused.json()["plan_version"] == before["plan_version"]
+    assert "rules/policy.yaml" in refused.json()["errors"][0]
+    info = httpx.get(f"{base}/v1/plan").json()
+    assert info["plan_version"] == before["plan_version"] and info["last_reload_error"]
+    still = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE})
+    assert still.status_code == 200 and still.json()["plan_version"] == before["plan_version"]
+
+    policy.write_text(good.replace("delight_max_cost_ratio: 0.03", "delight_max_cost_ratio: 0.01"))
+    accepted = httpx.post(f"{base}/v1/plan:reload")
+    assert accepted.status_code == 200 and accepted.json()["plan_version"] != before["plan_version"]
+    after = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE, "as_of": "2026-11-01"}).json()
+    assert after["plan_version"] == accepted.json()["plan_version"]
+    assert after["rule"] != "gold-detractor-recovery"  # 26 of delight now fails 1% of 2,400
+    assert httpx.get(f"{base}/v1/plan").json()["last_reload_error"] is None
+    policy.write_text(good)
+    assert httpx.post(f"{base}/v1/plan:reload").status_code == 200
+
+
+def test_health_readiness_and_openapi(served: tuple[str, Path]) -> None:
+    base, _ = served
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    assert {"/v1/decisions", "/v1/decisions:batch", "/v1/explain", "/v1/plan", "/v1/plan:reload"} <= set(paths)
