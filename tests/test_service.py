@@ -39,8 +39,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     port = _free_port()
     log_path = plan / "server.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown, after the server stops
+    db_url = f"sqlite:///{plan / 'decisions.db'}"
     server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(plan),
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=log)
+                               "--port", str(port), "--db", db_url], stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -65,7 +66,9 @@ def test_one_decision_is_the_engines(served: tuple[str, Path]) -> None:
     base, plan = served
     response = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE, "as_of": "2026-11-01"})
     assert response.status_code == 200
-    assert response.json() == Engine.load(plan).decide(PROFILE, date(2026, 11, 1)).to_record()
+    body = response.json()
+    assert body.pop("id")  # the decision log's id for it
+    assert body == Engine.load(plan).decide(PROFILE, date(2026, 11, 1)).to_record()
 
 
 def test_an_invalid_profile_is_a_422_with_the_reason(served: tuple[str, Path]) -> None:
@@ -145,3 +148,32 @@ def test_health_readiness_and_openapi(served: tuple[str, Path]) -> None:
     assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
     paths = httpx.get(f"{base}/openapi.json").json()["paths"]
     assert {"/v1/decisions", "/v1/decisions:batch", "/v1/explain", "/v1/plan", "/v1/plan:reload"} <= set(paths)
+
+
+def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Path]) -> None:
+    base, plan = served
+    profile = {**PROFILE, "customer_id": "logged-1", "private_note": "never stored"}
+    acknowledged = httpx.post(f"{base}/v1/decisions", json={"profile": profile, "as_of": "2026-11-01"}).json()
+    batch = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [
+        {**PROFILE, "customer_id": "logged-1"}, {"customer_id": ""}], "as_of": "2026-11-01"}).json()
+    assert batch["decisions"][0]["id"] and "id" not in batch["decisions"][1]
+
+    from sqlmodel import Session, select
+
+    from treatment_engine.store import DecisionLog, DecisionRow
+    log = DecisionLog(f"sqlite:///{plan / 'decisions.db'}")
+    with Session(log.engine) as session:  # committed before the 200: visible to another connection
+        row = session.exec(select(DecisionRow).where(DecisionRow.id == acknowledged["id"])).one()
+    assert row.rule == acknowledged["rule"] and "never stored" not in (row.inputs or "")
+    history = httpx.get(f"{base}/v1/customers/logged-1/decisions").json()["decisions"]
+    assert {acknowledged["id"], batch["decisions"][0]["id"]} <= {d["id"] for d in history}
+
+    replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
+                               "--db", f"sqlite:///{plan / 'decisions.db'}"], capture_output=True, text=True,
+                              timeout=60)
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert "reproduces: delight by rule 'gold-detractor-recovery'" in replayed.stdout
+    missing = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", "no-such-id",
+                              "--db", f"sqlite:///{plan / 'decisions.db'}"], capture_output=True, text=True,
+                             timeout=60)
+    assert missing.returncode == 1 and "no decision 'no-such-id'" in missing.stderr

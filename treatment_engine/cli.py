@@ -19,7 +19,7 @@ from typing import IO, Any
 import click
 
 from .cli_authoring import init, lint, run_tests, schema
-from .cli_service import serve
+from .cli_service import replay, serve
 from .cli_simulation import diff_command, simulate
 from .cli_support import (
     Group,
@@ -265,7 +265,7 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
 
 
 
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve):
+for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay):
     cli.add_command(command)
 
 

@@ -13,7 +13,12 @@ from .cli_support import default_plan_dir, fail, plan_option
 @plan_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-def serve(plan_dir: Path | None, host: str, port: int) -> None:
+@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
+              metavar="URL", help="The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). "
+                                  "'none' keeps no log.")
+@click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
+              help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
+def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
 
     \b
@@ -34,4 +39,47 @@ def serve(plan_dir: Path | None, host: str, port: int) -> None:
         from .service import create_app
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
-    uvicorn.run(create_app(plan_dir or default_plan_dir()), host=host, port=port, log_level="warning")
+    from .store import DecisionLog
+
+    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs)  # type: ignore[arg-type]
+    uvicorn.run(create_app(plan_dir or default_plan_dir(), log=log), host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.argument("decision_id")
+@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
+              metavar="URL", help="The decision log the service wrote.")
+def replay(decision_id: str, db_url: str) -> None:
+    """Decide a logged decision again, from its stored plan version and inputs.
+
+    Exit status 0 when it reproduces, 1 when it does not (or cannot be found).
+
+    \b
+    Example:
+      treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
+    """
+    import json
+
+    from .engine import Engine
+    from .store import DecisionLog, row_record, unflatten
+
+    log = DecisionLog(db_url)
+    row = log.decision(decision_id)
+    if row is None:
+        fail(f"no decision {decision_id!r} in {db_url}")
+    files = log.plan_files(row.plan_version)
+    if files is None:
+        fail(f"plan version {row.plan_version} is not stored in {db_url}")
+    if row.inputs is None:
+        fail("this decision was logged without inputs (--store-inputs none), so it cannot be replayed")
+    profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
+    again = Engine.from_texts(files).decide(profile, row.as_of).to_record()
+    logged = row_record(row)
+    keys = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
+    differences = {k: (logged[k], again[k]) for k in keys if logged[k] != again[k]}
+    click.echo(f"decision {decision_id} for {row.customer_id} (plan {row.plan_version}, as of {row.as_of})")
+    if differences:
+        for key, (was, now) in differences.items():
+            click.echo(f"  {key}: logged {was!r}, replayed {now!r}")
+        fail("does not reproduce")
+    click.echo(f"  reproduces: {again['treatment']} by rule '{again['rule']}' via {', '.join(again['channels']) or '-'}")

@@ -11,8 +11,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..decision import Decision
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
+from ..store import DecisionLog
 from .plans import PlanHolder
 
 MAX_BATCH = 10_000
@@ -34,8 +36,12 @@ class BatchRequest(BaseModel):
     as_of: date | None = None
 
 
-def create_app(plan_dir: Path, holder: PlanHolder | None = None) -> FastAPI:
+def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None) -> FastAPI:
+    """The service over a plan directory; with ``log``, every acknowledged decision is
+    committed to it before the response is sent, and every loaded plan version is kept."""
     plans = holder or PlanHolder(plan_dir)
+    if log is not None:
+        log.remember_plan(plans.current.engine.plan, plans.current.files)
     app = FastAPI(title="Treatment decision service", version="0.1.0",
                   description="Decides how to treat each customer from the loaded treatment plan.")
     app.state.plans = plans
@@ -52,7 +58,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None) -> FastAPI:
     def decide(body: DecideRequest) -> JSONResponse:
         engine = plans.current.engine
         try:
-            return JSONResponse(engine.decide(body.profile, body.as_of).to_record())
+            decision = engine.decide(body.profile, body.as_of)
+            record = decision.to_record()
+            if log is not None:
+                record["id"] = log.record(engine.plan, [(body.profile, decision)])[0]
+            return JSONResponse(record)
         except ProfileError as error:
             return JSONResponse({"customer_id": customer_id_of(body.profile), "error": error.message},
                                 status_code=422)
@@ -60,8 +70,15 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None) -> FastAPI:
     @app.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline")
     def decide_batch(body: BatchRequest) -> dict[str, Any]:
         engine = plans.current.engine
-        return {"plan_version": engine.version,
-                "decisions": [r.to_record() for r in engine.decide_many(body.profiles, body.as_of)]}
+        results = list(engine.decide_many(body.profiles, body.as_of))
+        records = [r.to_record() for r in results]
+        if log is not None:  # one transaction for the whole batch, committed before answering
+            decided = [(i, p, r) for i, (p, r) in enumerate(zip(body.profiles, results, strict=True))
+                       if isinstance(r, Decision)]
+            for (index, _, _), row_id in zip(decided, log.record(engine.plan, [(p, r) for _, p, r in decided]),
+                                             strict=True):
+                records[index]["id"] = row_id
+        return {"plan_version": engine.version, "decisions": records}
 
     @app.post("/v1/explain", summary="Decide one profile and say why")
     def explain(body: DecideRequest) -> JSONResponse:
@@ -82,11 +99,21 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None) -> FastAPI:
     @app.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused")
     def reload() -> JSONResponse:
         loaded, problems = plans.reload()
-        version = plans.current.engine.version
+        live = plans.current
+        version = live.engine.version
         if loaded:
+            if log is not None:
+                log.remember_plan(live.engine.plan, live.files)
             return JSONResponse({"reloaded": True, "plan_version": version})
         return JSONResponse({"reloaded": False, "plan_version": version, "errors": problems},
                             status_code=409)
+
+    @app.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first")
+    def history(customer_id: str, limit: int = 100) -> JSONResponse:
+        if log is None:
+            return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
+                                status_code=404)
+        return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, min(limit, 1000))})
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict[str, str]:

@@ -10,12 +10,14 @@ from pathlib import Path
 
 from ..engine import Engine, utc_today
 from ..errors import PlanError
+from ..load import read_plan_dir
 
 
 @dataclass(frozen=True)
 class LiveVersion:
     engine: Engine
     loaded_at: datetime
+    files: dict[str, str]  # the plan's text, kept so the decision log can store every version
 
 
 class PlanHolder:
@@ -30,21 +32,26 @@ class PlanHolder:
         self.last_error: list[str] | None = None
         self.last_reload_at: datetime | None = None
         self.reloads = 0
-        self.current = LiveVersion(Engine.load(plan_dir, clock=clock), _now())
+        self.current = self._load()
 
     def reload(self) -> tuple[bool, list[str] | None]:
         """Load the plan directory aside and swap it in if it is valid."""
         with self._lock:
             self.last_reload_at = _now()
             try:
-                engine = Engine.load(self.plan_dir, clock=self.clock)
+                loaded = self._load()
             except PlanError as error:
                 self.last_error = error.lines()
                 return False, self.last_error
-            self.current = LiveVersion(engine, _now())  # one reference assignment: atomic
+            self.current = loaded  # one reference assignment: atomic
             self.last_error = None
             self.reloads += 1
             return True, None
+
+
+    def _load(self) -> LiveVersion:
+        files = read_plan_dir(self.plan_dir)
+        return LiveVersion(Engine.from_texts(files, clock=self.clock), _now(), files)
 
 
 def _now() -> datetime:

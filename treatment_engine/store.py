@@ -1,0 +1,128 @@
+"""The decision log and plan history (sqlmodel): SQLite by default, any SQLAlchemy URL.
+
+Every decision the service acknowledges is committed before the response goes out
+(one transaction per request; a batch is one transaction), so an acknowledged decision
+survives a crash. Profiles are not stored whole: with ``inputs="fields"`` only the
+fields the plan reads are kept (enough to replay the decision), with ``inputs="none"``
+nothing is. Every plan the service loads is stored by version, files included.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import Index
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+from .compile import CompiledPlan
+from .decision import Decision
+from .expressions.values import lookup
+from .sql.compiler import required_fields
+
+InputsPolicy = Literal["fields", "none"]
+DEFAULT_URL = "sqlite:///treatment.db"
+
+
+class PlanVersion(SQLModel, table=True):
+    __tablename__ = "plan_versions"
+
+    version: str = Field(primary_key=True, max_length=32)
+    files: str  # JSON {relative path: text}
+    loaded_at: datetime
+
+
+class DecisionRow(SQLModel, table=True):
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_customer_created", "customer_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    customer_id: str = Field(max_length=200)
+    plan_version: str = Field(max_length=32)
+    rule: str
+    treatment: str = Field(max_length=16)
+    actions: str  # JSON list
+    channels: str  # JSON list
+    cost: float
+    as_of: date
+    created_at: datetime
+    inputs: str | None = None  # JSON object of the fields the plan reads, per the policy
+
+
+class DecisionLog:
+    def __init__(self, url: str = DEFAULT_URL, inputs: InputsPolicy = "fields") -> None:
+        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.engine = create_engine(url, connect_args=connect_args)
+        if url.startswith("sqlite"):
+            with self.engine.connect() as connection:  # readers do not block the writer
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        SQLModel.metadata.create_all(self.engine)
+        self.inputs = inputs
+
+    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
+        with Session(self.engine) as session:
+            if session.get(PlanVersion, plan.version) is None:
+                session.add(PlanVersion(version=plan.version, files=json.dumps(dict(files)),
+                                        loaded_at=_now()))
+                session.commit()
+
+    def record(self, plan: CompiledPlan, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[str]:
+        """Commit decisions (with their profiles' plan-read fields) in one transaction; ids back."""
+        paths = required_fields(plan) if self.inputs == "fields" else []
+        rows, ids = [], []
+        now = _now()
+        for profile, decision in pairs:
+            row_id = str(uuid.uuid4())
+            ids.append(row_id)
+            kept = {".".join(p): v for p in paths if (v := lookup(dict(profile), p)) is not None}
+            rows.append(DecisionRow(
+                id=row_id, customer_id=decision.customer_id, plan_version=decision.plan_version,
+                rule=decision.rule, treatment=decision.treatment, actions=json.dumps(list(decision.actions)),
+                channels=json.dumps(list(decision.channels)), cost=decision.cost,
+                as_of=date.fromisoformat(decision.as_of), created_at=now,
+                inputs=json.dumps(kept) if self.inputs == "fields" else None))
+        with Session(self.engine) as session:
+            session.add_all(rows)
+            session.commit()
+        return ids
+
+    def history(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        with Session(self.engine) as session:
+            found = session.exec(select(DecisionRow).where(DecisionRow.customer_id == customer_id)
+                                 .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
+            return [row_record(row) for row in found]
+
+    def decision(self, decision_id: str) -> DecisionRow | None:
+        with Session(self.engine) as session:
+            return session.get(DecisionRow, decision_id)
+
+    def plan_files(self, version: str) -> dict[str, str] | None:
+        with Session(self.engine) as session:
+            stored = session.get(PlanVersion, version)
+            return None if stored is None else dict(json.loads(stored.files))
+
+
+def row_record(row: DecisionRow) -> dict[str, Any]:
+    return {"id": row.id, "customer_id": row.customer_id, "plan_version": row.plan_version,
+            "rule": row.rule, "treatment": row.treatment, "actions": json.loads(row.actions),
+            "channels": json.loads(row.channels), "cost": row.cost, "as_of": row.as_of.isoformat(),
+            "created_at": row.created_at.isoformat()}
+
+
+def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored dotted fields back into a nested profile."""
+    profile: dict[str, Any] = {}
+    for dotted, value in fields.items():
+        node = profile
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return profile
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
