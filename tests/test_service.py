@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -31,35 +34,54 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class Server:
+    """A real `treatment serve` process on a free loopback port."""
+
+    def __init__(self, plan: Path, *options: str, env: dict[str, str] | None = None) -> None:
+        self.plan = plan
+        self.db_url = f"sqlite:///{plan / 'decisions.db'}"
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.options = options
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = plan / f"server-{self.port}.log"
+
+    def start(self) -> Server:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "treatment_engine", "serve", "--plan", str(self.plan), "--port",
+                 str(self.port), "--db", self.db_url, *self.options],
+                stdout=subprocess.DEVNULL, stderr=log, env=self.env)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the server did not start: {self.log_path.read_text()}")
+            time.sleep(0.2)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=10)
+
+
+def _plan_copy(root: Path) -> Path:
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    plan = tmp_path_factory.mktemp("plan")
-    for folder in ("rules", "segments"):
-        shutil.copytree(REPO / folder, plan / folder)
-    port = _free_port()
-    log_path = plan / "server.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed at teardown, after the server stops
-    db_url = f"sqlite:///{plan / 'decisions.db'}"
-    server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(plan),
-                               "--port", str(port), "--db", db_url], stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            server.wait(timeout=10)
-            log.close()
-            raise RuntimeError(f"the server did not start: {log_path.read_text()}")
-        time.sleep(0.2)
-    yield base, plan
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    server = Server(_plan_copy(tmp_path_factory.mktemp("plan")), "--no-watch").start()
+    yield server.base, server.plan
+    server.stop()
 
 
 def test_one_decision_is_the_engines(served: tuple[str, Path]) -> None:
@@ -177,3 +199,118 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
                               "--db", f"sqlite:///{plan / 'decisions.db'}"], capture_output=True, text=True,
                              timeout=60)
     assert missing.returncode == 1 and "no decision 'no-such-id'" in missing.stderr
+
+
+def test_metrics(served: tuple[str, Path]) -> None:
+    base, _ = served
+    httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE})
+    text = httpx.get(f"{base}/metrics").text
+    assert 'treatment_decisions_total{rule="' in text
+    assert 'treatment_http_requests_total{route="/v1/decisions",status="200"}' in text
+
+
+def test_api_keys_guard_reload_and_history(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch", env={"TREATMENT_API_KEYS": "k1, k2"}).start()
+    try:
+        assert httpx.post(f"{server.base}/v1/plan:reload").status_code == 401
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"Authorization": "Bearer k2"}).status_code == 200
+        assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "k1"}).status_code == 200
+        assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_plan_edit_is_picked_up_and_a_broken_one_refused(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--watch").start()
+    try:
+        first = httpx.get(f"{server.base}/v1/plan").json()["plan_version"]
+        policy = server.plan / "rules" / "policy.yaml"
+        good = policy.read_text()
+        policy.write_text(good.replace("ratio: 0.03", "ratio: nonsense"))
+        _wait_for(lambda: httpx.get(f"{server.base}/v1/plan").json()["last_reload_error"] is not None)
+        assert httpx.get(f"{server.base}/v1/plan").json()["plan_version"] == first
+        policy.write_text(good.replace("ratio: 0.03", "ratio: 0.02"))
+        _wait_for(lambda: httpx.get(f"{server.base}/v1/plan").json()["plan_version"] != first)
+        assert httpx.get(f"{server.base}/v1/plan").json()["last_reload_error"] is None
+    finally:
+        server.stop()
+
+
+def _wait_for(condition: object, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _hammer(base: str, stop: threading.Event, acknowledged: list[dict], failures: list[str]) -> None:
+    with httpx.Client(timeout=10) as client:
+        number = 0
+        while not stop.is_set():
+            number += 1
+            try:
+                response = client.post(f"{base}/v1/decisions",
+                                       json={"profile": {**PROFILE, "customer_id": f"load-{number}"}})
+            except httpx.TransportError as error:
+                failures.append(repr(error))
+                continue
+            if response.status_code == 200:
+                acknowledged.append(response.json())
+            else:
+                failures.append(f"{response.status_code} {response.text[:200]}")
+
+
+def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch").start()
+    acknowledged: list[dict] = []
+    failures: list[str] = []
+    stop = threading.Event()
+    client = threading.Thread(target=_hammer, args=(server.base, stop, acknowledged, failures))
+    client.start()
+    _wait_for(lambda: len(acknowledged) >= 200)
+    server.stop(signal.SIGKILL)  # mid-stream, no chance to flush anything
+    stop.set()
+    client.join(timeout=30)
+    restarted = Server(server.plan, "--no-watch")
+    restarted.port, restarted.base = server.port, server.base
+    restarted.start()
+    try:
+        from sqlmodel import Session, select
+
+        from treatment_engine.store import DecisionLog, DecisionRow
+        with Session(DecisionLog(server.db_url).engine) as session:
+            stored = set(session.exec(select(DecisionRow.id)).all())
+        missing = [d["id"] for d in acknowledged if d["id"] not in stored]
+        assert len(acknowledged) >= 200 and missing == []
+    finally:
+        restarted.stop()
+
+
+def test_reload_under_load_fails_no_request(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch").start()
+    acknowledged: list[dict] = []
+    failures: list[str] = []
+    stop = threading.Event()
+    client = threading.Thread(target=_hammer, args=(server.base, stop, acknowledged, failures))
+    client.start()
+    try:
+        _wait_for(lambda: len(acknowledged) >= 50)
+        old = httpx.get(f"{server.base}/v1/plan").json()["plan_version"]
+        policy = server.plan / "rules" / "policy.yaml"
+        good = policy.read_text()
+        policy.write_text(good.replace("ratio: 0.03", "ratio: [broken"))
+        assert httpx.post(f"{server.base}/v1/plan:reload").status_code == 409
+        seen = len(acknowledged)
+        _wait_for(lambda: len(acknowledged) >= seen + 50)
+        policy.write_text(good.replace("ratio: 0.03", "ratio: 0.01"))
+        new = httpx.post(f"{server.base}/v1/plan:reload").json()["plan_version"]
+        seen = len(acknowledged)
+        _wait_for(lambda: len(acknowledged) >= seen + 50)
+    finally:
+        stop.set()
+        client.join(timeout=30)
+        server.stop()
+    assert failures == []
+    versions = [d["plan_version"] for d in acknowledged]
+    assert set(versions) == {old, new} and versions.index(new) > versions.index(old)

@@ -18,7 +18,12 @@ from .cli_support import default_plan_dir, fail, plan_option
                                   "'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
               help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
-def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str) -> None:
+@click.option("--watch/--no-watch", default=True, show_default=True,
+              help="Reload when a plan file changes (a broken plan is refused and reported).")
+@click.option("--protect-decisions", is_flag=True,
+              help="Require an API key on the decision endpoints too, not only on reload and history.")
+def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
+          protect_decisions: bool) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
 
     \b
@@ -27,7 +32,11 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     POST /v1/explain            {"profile": {...}}    the decision and why
     GET  /v1/plan               live version, load time, counts, last reload error
     POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
-    GET  /healthz, /readyz
+    GET  /v1/customers/{id}/decisions   the decision log, newest first
+    GET  /healthz, /readyz, /metrics (Prometheus)
+
+    Reload, history (and, with --protect-decisions, the decision endpoints) need an
+    API key from $TREATMENT_API_KEYS (comma-separated) when any is set.
 
     \b
     Example:
@@ -39,10 +48,16 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
         from .service import create_app
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
+    from .service.app import api_keys_from_env
     from .store import DecisionLog
 
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs)  # type: ignore[arg-type]
-    uvicorn.run(create_app(plan_dir or default_plan_dir(), log=log), host=host, port=port, log_level="warning")
+    keys = api_keys_from_env()
+    if not keys:
+        click.echo("note: no TREATMENT_API_KEYS set, so reload and history need no key", err=True)
+    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=keys,
+                     protect_decisions=protect_decisions, watch=watch)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 @click.command()

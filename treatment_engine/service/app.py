@@ -3,19 +3,34 @@ gets a 4xx with the reason (FastAPI's 422 detail, or 413 for an oversized body).
 
 from __future__ import annotations
 
+import hmac
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..decision import Decision
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..store import DecisionLog
+from .metrics import Metrics
 from .plans import PlanHolder
+
+KEYS_ENV = "TREATMENT_API_KEYS"
+
+
+def api_keys_from_env() -> frozenset[str]:
+    """Comma-separated keys in $TREATMENT_API_KEYS; none configured means none required."""
+    return frozenset(k.strip() for k in os.environ.get(KEYS_ENV, "").split(",") if k.strip())
 
 MAX_BATCH = 10_000
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -36,15 +51,71 @@ class BatchRequest(BaseModel):
     as_of: date | None = None
 
 
-def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None) -> FastAPI:
-    """The service over a plan directory; with ``log``, every acknowledged decision is
-    committed to it before the response is sent, and every loaded plan version is kept."""
+def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
+               api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
+               watch: bool = False) -> FastAPI:
+    """The service over a plan directory.
+
+    With ``log``, every acknowledged decision is committed to it before the response is
+    sent, and every loaded plan version is kept. With ``api_keys``, reload and history
+    need one (``Authorization: Bearer KEY`` or ``X-API-Key``), and so do the decision
+    endpoints with ``protect_decisions``. With ``watch``, a change under the plan
+    directory triggers a reload (a broken plan is refused, as with the endpoint).
+    """
     plans = holder or PlanHolder(plan_dir)
+    metrics = Metrics()
     if log is not None:
         log.remember_plan(plans.current.engine.plan, plans.current.files)
-    app = FastAPI(title="Treatment decision service", version="0.1.0",
+
+    def do_reload() -> tuple[bool, list[str] | None]:
+        loaded, problems = plans.reload()
+        metrics.reloads.labels("loaded" if loaded else "refused").inc()
+        if loaded and log is not None:
+            log.remember_plan(plans.current.engine.plan, plans.current.files)
+        return loaded, problems
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        watcher = None
+        if watch:
+            watcher = threading.Thread(target=_watch, args=(plans.plan_dir, stop, do_reload), daemon=True)
+            watcher.start()
+        yield
+        stop.set()
+        if watcher is not None:
+            watcher.join(timeout=5)
+
+    app = FastAPI(title="Treatment decision service", version="0.1.0", lifespan=lifespan,
                   description="Decides how to treat each customer from the loaded treatment plan.")
     app.state.plans = plans
+
+    def require_key(request: Request) -> None:
+        if not api_keys:
+            return
+        header = request.headers.get("authorization", "")
+        given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+        if not any(hmac.compare_digest(given, key) for key in api_keys):
+            raise HTTPException(status_code=401, detail="an API key is required (Authorization: Bearer KEY)")
+
+    admin = [Depends(require_key)]
+    deciding = admin if protect_decisions else []
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    def count(record: dict[str, Any]) -> None:
+        if "error" in record:
+            metrics.invalid.inc()
+        else:
+            metrics.decisions.labels(record["treatment"], record["rule"]).inc()
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Any) -> Any:
@@ -54,7 +125,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                                 status_code=413)
         return await call_next(request)
 
-    @app.post("/v1/decisions", summary="Decide one profile")
+    @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding)
     def decide(body: DecideRequest) -> JSONResponse:
         engine = plans.current.engine
         try:
@@ -62,12 +133,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             record = decision.to_record()
             if log is not None:
                 record["id"] = log.record(engine.plan, [(body.profile, decision)])[0]
+            count(record)
             return JSONResponse(record)
         except ProfileError as error:
+            metrics.invalid.inc()
             return JSONResponse({"customer_id": customer_id_of(body.profile), "error": error.message},
                                 status_code=422)
 
-    @app.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline")
+    @app.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline", dependencies=deciding)
     def decide_batch(body: BatchRequest) -> dict[str, Any]:
         engine = plans.current.engine
         results = list(engine.decide_many(body.profiles, body.as_of))
@@ -78,9 +151,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             for (index, _, _), row_id in zip(decided, log.record(engine.plan, [(p, r) for _, p, r in decided]),
                                              strict=True):
                 records[index]["id"] = row_id
+        for record in records:
+            count(record)
         return {"plan_version": engine.version, "decisions": records}
 
-    @app.post("/v1/explain", summary="Decide one profile and say why")
+    @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding)
     def explain(body: DecideRequest) -> JSONResponse:
         engine = plans.current.engine
         try:
@@ -96,24 +171,27 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                 "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
                 "reloads": plans.reloads, "last_reload_error": plans.last_error}
 
-    @app.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused")
+    @app.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
+              dependencies=admin)
     def reload() -> JSONResponse:
-        loaded, problems = plans.reload()
-        live = plans.current
-        version = live.engine.version
+        loaded, problems = do_reload()
+        version = plans.current.engine.version
         if loaded:
-            if log is not None:
-                log.remember_plan(live.engine.plan, live.files)
             return JSONResponse({"reloaded": True, "plan_version": version})
         return JSONResponse({"reloaded": False, "plan_version": version, "errors": problems},
                             status_code=409)
 
-    @app.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first")
+    @app.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first",
+             dependencies=admin)
     def history(customer_id: str, limit: int = 100) -> JSONResponse:
         if log is None:
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
         return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, min(limit, 1000))})
+
+    @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", summary="The process is up")
     def healthz() -> dict[str, str]:
@@ -124,3 +202,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         return {"status": "ready", "plan_version": plans.current.engine.version}
 
     return app
+
+
+def _watch(plan_dir: Path, stop: threading.Event, reload: Any) -> None:
+    """Reload when files under the plan change; watchfiles debounces bursts of writes."""
+    from watchfiles import watch
+
+    for _changes in watch(plan_dir, stop_event=stop, debounce=300, yield_on_timeout=False):
+        reload()
