@@ -186,6 +186,7 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
     log = DecisionLog(f"sqlite:///{plan / 'decisions.db'}")
     with Session(log.engine) as session:  # committed before the 200: visible to another connection
         row = session.exec(select(DecisionRow).where(DecisionRow.id == acknowledged["id"])).one()
+    log.close()
     assert row.rule == acknowledged["rule"] and "never stored" not in (row.inputs or "")
     history = httpx.get(f"{base}/v1/customers/logged-1/decisions").json()["decisions"]
     assert {acknowledged["id"], batch["decisions"][0]["id"]} <= {d["id"] for d in history}
@@ -279,8 +280,10 @@ def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
         from sqlmodel import Session, select
 
         from treatment_engine.store import DecisionLog, DecisionRow
-        with Session(DecisionLog(server.db_url).engine) as session:
+        log = DecisionLog(server.db_url)
+        with Session(log.engine) as session:
             stored = set(session.exec(select(DecisionRow.id)).all())
+        log.close()
         missing = [d["id"] for d in acknowledged if d["id"] not in stored]
         assert len(acknowledged) >= 200 and missing == []
     finally:
@@ -314,3 +317,22 @@ def test_reload_under_load_fails_no_request(tmp_path: Path) -> None:
     assert failures == []
     versions = [d["plan_version"] for d in acknowledged]
     assert set(versions) == {old, new} and versions.index(new) > versions.index(old)
+
+
+@pytest.mark.skipif(not os.environ.get("TREATMENT_TEST_PG_URL"),
+                    reason="TREATMENT_TEST_PG_URL is not set (.ci/run starts a PostgreSQL and sets it)")
+def test_the_service_on_postgresql(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch")
+    server.db_url = os.environ["TREATMENT_TEST_PG_URL"]
+    server.start()
+    try:
+        customer = f"pg-{os.getpid()}-{time.time_ns()}"
+        acknowledged = httpx.post(f"{server.base}/v1/decisions", json={
+            "profile": {**PROFILE, "customer_id": customer}, "as_of": "2026-11-01"}).json()
+        history = httpx.get(f"{server.base}/v1/customers/{customer}/decisions").json()["decisions"]
+        assert [h["id"] for h in history] == [acknowledged["id"]]
+        replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
+                                   "--db", server.db_url], capture_output=True, text=True, timeout=60)
+        assert replayed.returncode == 0 and "reproduces" in replayed.stdout
+    finally:
+        server.stop()

@@ -80,9 +80,10 @@ def replay(decision_id: str, db_url: str) -> None:
 
     log = DecisionLog(db_url)
     row = log.decision(decision_id)
+    files = log.plan_files(row.plan_version) if row is not None else None
+    log.close()
     if row is None:
         fail(f"no decision {decision_id!r} in {db_url}")
-    files = log.plan_files(row.plan_version)
     if files is None:
         fail(f"plan version {row.plan_version} is not stored in {db_url}")
     if row.inputs is None:

@@ -62,6 +62,10 @@ class DecisionLog:
         SQLModel.metadata.create_all(self.engine)
         self.inputs = inputs
 
+    def close(self) -> None:
+        """Close the pooled connections (the service does so when it shuts down)."""
+        self.engine.dispose()
+
     def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
         with Session(self.engine) as session:
             if session.get(PlanVersion, plan.version) is None:

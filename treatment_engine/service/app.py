@@ -85,6 +85,8 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         stop.set()
         if watcher is not None:
             watcher.join(timeout=5)
+        if log is not None:
+            log.close()
 
     app = FastAPI(title="Treatment decision service", version="0.1.0", lifespan=lifespan,
                   description="Decides how to treat each customer from the loaded treatment plan.")
