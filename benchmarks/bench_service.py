@@ -1,0 +1,124 @@
+"""The HTTP service under load from a second process, on loopback, with the SQLite decision log.
+
+    python benchmarks/bench_service.py [--rate 500] [--seconds 10] [--batches 10]
+
+1. Single decisions with wrk (Debian's `wrk`; a Python client saturates a core of its own
+   and measures itself): unpaced at 1 and 4 connections (capacity, p50/p99), and paced
+   with wrk's Lua delay() at --rate spread over 10 connections. Every answer is a
+   committed decision-log row.
+2. Batches of 10,000 profiles, one after another: decisions per second, each batch
+   committed to the log before it is answered.
+Peer in the same run: the in-process evaluator (`Engine.decide_many`) on the same
+profiles, so the ratio shows what HTTP, JSON and the durable log cost.
+The server runs in its own process (`treatment serve`); this script is the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = date(2026, 11, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wrk_runs(base: str, scratch: Path, rate: int, seconds: float) -> str:
+    if shutil.which("wrk") is None:
+        sys.exit("bench_service needs wrk: apt-get install wrk")
+    body = ('{"profile": {"customer_id": "c1", "annual_value": 2400, "nps": 4, "open_complaints": 1, '
+            '"first_purchase_date": "2024-01-10", "consent": {"phone": true, "email": true}}, "as_of": "2026-11-01"}')
+    rows = []
+    for label, connections, delay in (("unpaced, 1 connection", 1, 0), ("unpaced, 4 connections", 4, 0),
+                                      (f"paced at {rate}/s over 10 connections", 10, 10_000 // rate)):
+        script = scratch / f"wrk-{connections}-{delay}.lua"
+        script.write_text(f"wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+                          f"wrk.body = '{body}'\n" + (f"function delay() return {delay} end\n" if delay else ""))
+        run = subprocess.run(["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+                              "-s", str(script), f"{base}/v1/decisions"], capture_output=True, text=True, check=True)
+        found = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()
+                 if line.strip().startswith(("50%", "99%", "Requests/sec:"))}
+        errors = "errors" if "Non-2xx" in run.stdout or "Socket errors" in run.stdout else "no errors"
+        print(f"  {label}: {found}", file=sys.stderr)
+        rows.append(f"| single decisions, {label}, SQLite log | {float(found['Requests/sec:']):,.0f} req/s, "
+                    f"p50 {found['50%']}, p99 {found['99%']}, {errors} | |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--batches", type=int, default=10)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(REPO))
+    from treatment_engine import Engine
+    from treatment_engine.sample import generate
+
+    profiles = generate(10_000, seed=3, as_of=AS_OF)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, scratch / folder)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(scratch),
+                               "--port", str(port), "--db", f"sqlite:///{scratch / 'log.db'}", "--no-watch"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        for profile in profiles[:200]:  # warm up
+            httpx.post(f"{base}/v1/decisions", json={"profile": profile})
+
+        single = wrk_runs(base, scratch, args.rate, args.seconds)
+        with httpx.Client(base_url=base, timeout=120) as client:
+            started = time.perf_counter()
+            decided = 0
+            for _ in range(args.batches):
+                response = client.post("/v1/decisions:batch", json={"profiles": profiles, "as_of": AS_OF.isoformat()})
+                response.raise_for_status()
+                decided += len(response.json()["decisions"])
+            batch_rate = decided / (time.perf_counter() - started)
+        print(f"  batch: {decided:,} decisions at {batch_rate:,.0f}/s", file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    engine = Engine.load(REPO)
+    started = time.perf_counter()
+    for _ in engine.decide_many(profiles * args.batches, AS_OF):
+        pass
+    in_process = len(profiles) * args.batches / (time.perf_counter() - started)
+    print(f"""
+| measured ({date.today().isoformat()}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores) | result | ratio |
+|---|---|---|
+{single}
+| batch endpoint, {args.batches} x 10,000 profiles, SQLite log | {batch_rate:,.0f} decisions/s | {batch_rate / in_process:.2f}x in-process |
+| peer: in-process `decide_many`, same profiles | {in_process:,.0f} decisions/s | 1.00 |
+""")
+
+
+if __name__ == "__main__":
+    main()
