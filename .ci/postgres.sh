@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install (if missing) and start a local PostgreSQL for the store tests; print its URL.
 set -euo pipefail
+exec 3>&1 1>&2  # everything but the URL goes to standard error; the URL to the caller
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   apt-get update -qq >/dev/null && apt-get install -y -qq postgresql >/dev/null
 fi
@@ -10,4 +11,4 @@ pg_ctlcluster "$version" main start 2>/dev/null || true
 for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 su postgres -c "psql -q -c \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'treatment') THEN CREATE ROLE treatment LOGIN PASSWORD 'treatment'; END IF; END\\\$\\\$;\""
 su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname = 'treatment_test'\" | grep -q 1 || psql -q -c 'CREATE DATABASE treatment_test OWNER treatment'"
-echo "postgresql+psycopg://treatment:treatment@127.0.0.1:5432/treatment_test"
+echo "postgresql+psycopg://treatment:treatment@127.0.0.1:5432/treatment_test" >&3

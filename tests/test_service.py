@@ -164,6 +164,14 @@ def test_a_broken_plan_never_replaces_the_live_one(served: tuple[str, Path]) -> 
     assert httpx.post(f"{base}/v1/plan:reload").status_code == 200
 
 
+def test_history_limit_is_validated(served: tuple[str, Path]) -> None:
+    """Found by schemathesis: a huge negative limit reached SQL and gave a 500."""
+    base, _ = served
+    for limit in ("-46751454357234046652754557564767698944", "0", "1001", "many"):
+        assert httpx.get(f"{base}/v1/customers/c1/decisions", params={"limit": limit}).status_code == 422
+    assert httpx.get(f"{base}/v1/customers/c1/decisions", params={"limit": "5"}).status_code == 200
+
+
 def test_health_readiness_and_openapi(served: tuple[str, Path]) -> None:
     base, _ = served
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
@@ -193,11 +193,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     @app.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first",
              dependencies=admin)
-    def history(customer_id: str, limit: int = 100) -> JSONResponse:
+    def history(customer_id: str, limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
         if log is None:
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
-        return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, min(limit, 1000))})
+        return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, limit)})
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     def prometheus() -> Response:
