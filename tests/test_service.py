@@ -270,17 +270,28 @@ def _hammer(base: str, stop: threading.Event, acknowledged: list[dict], failures
                 failures.append(f"{response.status_code} {response.text[:200]}")
 
 
+class Load:
+    """A client posting decisions as fast as answers come back, in a thread, until stopped."""
+
+    def __init__(self, base: str) -> None:
+        self.acknowledged: list[dict] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=_hammer, args=(base, self._stop, self.acknowledged, self.failures))
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
 def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
     server = Server(_plan_copy(tmp_path), "--no-watch").start()
-    acknowledged: list[dict] = []
-    failures: list[str] = []
-    stop = threading.Event()
-    client = threading.Thread(target=_hammer, args=(server.base, stop, acknowledged, failures))
-    client.start()
+    load = Load(server.base)
+    acknowledged = load.acknowledged
     _wait_for(lambda: len(acknowledged) >= 200)
     server.stop(signal.SIGKILL)  # mid-stream, no chance to flush anything
-    stop.set()
-    client.join(timeout=30)
+    load.stop()
     restarted = Server(server.plan, "--no-watch")
     restarted.port, restarted.base = server.port, server.base
     restarted.start()
@@ -300,11 +311,8 @@ def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
 
 def test_reload_under_load_fails_no_request(tmp_path: Path) -> None:
     server = Server(_plan_copy(tmp_path), "--no-watch").start()
-    acknowledged: list[dict] = []
-    failures: list[str] = []
-    stop = threading.Event()
-    client = threading.Thread(target=_hammer, args=(server.base, stop, acknowledged, failures))
-    client.start()
+    load = Load(server.base)
+    acknowledged, failures = load.acknowledged, load.failures
     try:
         _wait_for(lambda: len(acknowledged) >= 50)
         old = httpx.get(f"{server.base}/v1/plan").json()["plan_version"]
@@ -319,8 +327,7 @@ def test_reload_under_load_fails_no_request(tmp_path: Path) -> None:
         seen = len(acknowledged)
         _wait_for(lambda: len(acknowledged) >= seen + 50)
     finally:
-        stop.set()
-        client.join(timeout=30)
+        load.stop()
         server.stop()
     assert failures == []
     versions = [d["plan_version"] for d in acknowledged]
