@@ -6,6 +6,7 @@ Nodes are frozen so one parsed expression can be shared by threads and stages.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 LiteralValue = int | float | str | bool | None
@@ -99,20 +100,24 @@ FUNCTIONS = ("missing", "days_since")
 RESOLVED_NAMES = ("segment", "lifecycle_stage", "value_tier")
 
 
-def fields_read(expression: Expression) -> set[str]:
-    """The dotted names of every field an expression reads."""
-    found: set[str] = set()
+def walk(expression: Expression) -> Iterator[Expression]:
+    """Every node of an expression, without recursion (trees can be 100 levels deep)."""
     stack: list[Expression] = [expression]
     while stack:
         node = stack.pop()
-        if isinstance(node, Field):
-            found.add(node.name)
-        elif isinstance(node, (Call, Not, Negate)):
-            stack.append(node.argument if isinstance(node, Call) else node.operand)
+        yield node
+        if isinstance(node, Call):
+            stack.append(node.argument)
+        elif isinstance(node, (Not, Negate)):
+            stack.append(node.operand)
         elif isinstance(node, Logical):
             stack.extend(node.operands)
         elif isinstance(node, (Arithmetic, Comparison)):
             stack.extend((node.left, node.right))
         elif isinstance(node, Membership):
             stack.extend((node.element, node.container))
-    return found
+
+
+def fields_read(expression: Expression) -> set[str]:
+    """The dotted names of every field an expression reads."""
+    return {node.name for node in walk(expression) if isinstance(node, Field)}

@@ -19,6 +19,7 @@ from ..expressions.ast import (
     Literal,
     Membership,
     fields_read,
+    walk,
 )
 from ..validate import ValidatedPlan
 from .findings import Finding
@@ -261,7 +262,7 @@ def unused(context: Context) -> Iterator[Finding]:
 
 def _literals_compared_to_resolved(expression: Expression) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for node in _walk(expression):
+    for node in walk(expression):
         if (isinstance(node, Comparison) and isinstance(node.left, Field) and isinstance(node.right, Literal)
                 and node.left.name in RESOLVED_NAMES and isinstance(node.right.value, str)):
             found.setdefault(node.left.name, set()).add(node.right.value)
@@ -269,18 +270,6 @@ def _literals_compared_to_resolved(expression: Expression) -> dict[str, set[str]
                 and node.element.name in RESOLVED_NAMES and isinstance(node.container, ListLiteral):
             found.setdefault(node.element.name, set()).update(str(i) for i in node.container.items)
     return found
-
-
-def _walk(expression: Expression) -> Iterator[Expression]:
-    stack = [expression]
-    while stack:
-        node = stack.pop()
-        yield node
-        for name in ("operand", "argument", "left", "right", "element", "container"):
-            child = getattr(node, name, None)
-            if child is not None and not isinstance(child, (str, bool)):
-                stack.append(child)
-        stack.extend(getattr(node, "operands", ()))
 
 
 def unreachable_definitions(context: Context) -> Iterator[Finding]:
@@ -346,7 +335,7 @@ def type_mismatches(context: Context) -> Iterator[Finding]:
     if not declared:
         return
     for expression, location, _ in _expressions(context.validated):
-        for node in _walk(expression):
+        for node in walk(expression):
             if isinstance(node, Comparison):
                 pair = (node.left, node.right) if isinstance(node.left, Field) else (node.right, node.left)
                 field, literal = pair
