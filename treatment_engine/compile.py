@@ -9,6 +9,7 @@ carries the parsed expressions and locations for the SQL compiler and the explai
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -163,7 +164,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         default = outcome_rule("default", len(rules), 0, "no default in the plan: leave alone",
                                None, None, Outcome(treatment="none"), Location(plan.root))
     # The default always decides (spec 8), so it never skips for profit or consent.
-    default = _replace(default, needs_profit_check=False)
+    default = dataclasses.replace(default, needs_profit_check=False)
 
     segments = tuple(_condition(e.value.id, x, e.location) for e, x in
                      zip(plan.segments, plan.segment_conditions, strict=True))
@@ -197,12 +198,6 @@ def _condition(rule_id: str, expression: Expression | None, location: Location) 
 def _id_set(value: str | list[str] | None) -> frozenset[str] | None:
     listed = ids(value)
     return None if listed is None else frozenset(listed)
-
-
-def _replace(rule: CompiledRule, **changes: Any) -> CompiledRule:
-    fields = {name: getattr(rule, name) for name in rule.__slots__}
-    fields.update(changes)
-    return CompiledRule(**fields)
 
 
 def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> tuple[str, ...] | None:

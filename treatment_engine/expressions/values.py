@@ -119,11 +119,6 @@ def member(element: Any, container: Any) -> bool | None:
     return any(equals(element, item) is True for item in container)
 
 
-def truth(value: object) -> bool | None:
-    """The operand of and/or/not: booleans are themselves, anything else is null."""
-    return value if type(value) is bool else None
-
-
 def lookup(profile: dict[str, Any], path: tuple[str, ...]) -> Any:
     """A dotted field: each part walks into a nested object; absent anywhere is null."""
     value: Any = profile
