@@ -11,13 +11,13 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .compile import CompiledPlan
+from .compile import CompiledPlan, CompiledRule
 from .decision import Decision
 from .evaluate import decide_many
 from .profiles import Unreadable, read_csv, read_jsonl, read_parquet
@@ -209,7 +209,8 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         _run_with_progress(connection, lambda: grouped.extend(connection.execute(
             f"SELECT segment, lifecycle_stage, value_tier, treatment, rule, count(*), count(error)"
             f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress)
-        _add_groups([_group_outcome(plan, row, flags) for row in grouped], plan, summary)
+        rules = {r.id: r for r in (*plan.rules, plan.default)}
+        _add_groups([_group_outcome(plan, rules, row, flags) for row in grouped], plan, summary)
         summary.seconds = time.perf_counter() - started
         return summary
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
@@ -287,12 +288,12 @@ def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Sum
     _add_groups(rows, plan, summary)
 
 
-def _group_outcome(plan: CompiledPlan, row: tuple[Any, ...], flags: list[str]) -> tuple[Any, ...]:
+def _group_outcome(plan: CompiledPlan, rules: Mapping[str, CompiledRule], row: tuple[Any, ...],
+                   flags: list[str]) -> tuple[Any, ...]:
     """(segment, stage, tier, treatment, rule, count, errors, *consent flags) to the row shape
     of _add_groups, with the group's first permitted channel and total cost."""
     segment, stage, tier, treatment, rule_id, count, errors = row[:7]
     consent = dict(zip((f.removeprefix("consent__") for f in flags), row[7:], strict=True))
-    rules = {r.id: r for r in (*plan.rules, plan.default)}
     rule = rules.get(rule_id) if rule_id is not None else None
     channel = None
     if rule is not None and rule.treatment != "none":

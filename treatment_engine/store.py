@@ -103,7 +103,8 @@ class DecisionLog:
         rows: list[dict[str, Any]] = []
         now = _now()
         for profile, decision in pairs:
-            kept = {".".join(p): v for p in paths if (v := lookup(dict(profile), p)) is not None}
+            readable = profile if isinstance(profile, dict) else dict(profile)
+            kept = {".".join(p): v for p in paths if (v := lookup(readable, p)) is not None}
             rows.append({
                 "id": str(uuid.uuid4()), "customer_id": decision.customer_id,
                 "plan_version": decision.plan_version, "rule": decision.rule,
