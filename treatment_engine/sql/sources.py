@@ -137,33 +137,35 @@ def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source
                  exp.EQ(this=exp.column("null_padding"), expression=exp.true()))
     header = [row[0] for row in connection.execute(
         f"DESCRIBE SELECT * FROM {select('*').from_(copy=False, expression=reader).sql('duckdb').split(' FROM ', 1)[1]}").fetchall()]
-    by_path = {tuple(name.strip().split(".")): name for name in header}
-    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
-    for field_path in paths:
-        name = by_path.get(field_path)
-        if name is None:
-            children = [n for p, n in by_path.items() if p[:len(field_path)] == field_path]
-            present = [not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
-            columns.append((field_path, [None, None, None, case([(or_(*present), exp.true())]) if present else None]))
-            continue
-        cell = exp.column(name, quoted=True)
-        if len(field_path) == 1 and field_path[0] in TEXT_COLUMNS:
-            columns.append((field_path, [None, cell, None, None]))
-            continue
-        word = exp.Lower(this=exp.Trim(this=cell))
-        numeral = or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
-                          exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)))
-        special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
-        columns.append((field_path, [
-            case([(numeral, exp.Cast(this=cell, to=DOUBLE))]),
-            case([(and_(not_(special), not_(numeral)), cell)]),
-            case([(exp.EQ(this=word, expression=_lit("true")), exp.true()),
-                  (exp.EQ(this=word, expression=_lit("false")), exp.false())]),
-            None,
-        ]))
+    columns = [(field_path, csv_parts(field_path, header)) for field_path in paths]
     cells = [exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))),
                      expression=_lit("")) for n in header]
     return _assemble(reader, columns, where=or_(*cells) if cells else None)
+
+
+def csv_parts(path: tuple[str, ...], header: Sequence[str]) -> list[exp.Expr | None]:
+    """A CSV field's components, typed per cell as ``profiles.typed_cell`` does; shared by
+    every engine that reads CSV as text columns named by the header."""
+    by_path = {tuple(name.strip().split(".")): name for name in header}
+    name = by_path.get(path)
+    if name is None:  # only nested columns (consent.sms): an object when any cell is set
+        children = [n for p, n in by_path.items() if p[:len(path)] == path]
+        present = [not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
+        return [None, None, None, case([(or_(*present), exp.true())]) if present else None]
+    cell = exp.column(name, quoted=True)
+    if len(path) == 1 and path[0] in TEXT_COLUMNS:
+        return [None, cell, None, None]
+    word = exp.Lower(this=exp.Trim(this=cell))
+    numeral = or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
+                  exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)))
+    special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
+    return [
+        case([(numeral, exp.Cast(this=cell, to=DOUBLE))]),
+        case([(and_(not_(special), not_(numeral)), cell)]),
+        case([(exp.EQ(this=word, expression=_lit("true")), exp.true()),
+              (exp.EQ(this=word, expression=_lit("false")), exp.false())]),
+        None,
+    ]
 
 
 # -- Parquet -----------------------------------------------------------------------

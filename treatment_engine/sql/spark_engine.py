@@ -17,10 +17,9 @@ from typing import Any
 from sqlglot import exp
 
 from ..compile import CompiledPlan
-from ..profiles import TEXT_COLUMNS
 from .compiler import FieldColumns, decision_query, required_fields
-from .sources import DECIMAL_PATTERN, INTEGER_PATTERN, detect_format, split_top_level
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_, select
+from .sources import csv_parts, detect_format, split_top_level
+from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
                   "actions", "channels", "channel", "cost", "error")
@@ -93,7 +92,7 @@ class SparkEngine:
             if kind == "parquet":
                 parts = self._parquet_parts(field_path, types)
             elif kind == "csv":
-                parts = self._csv_parts(field_path, list(types))
+                parts = csv_parts(field_path, list(types))
             else:
                 parts = self._json_parts(field_path)
             names: list[str | None] = []
@@ -138,26 +137,6 @@ class SparkEngine:
         if base in ("date", "timestamp", "timestamp_ntz"):
             return [None, exp.Cast(this=node, to=VARCHAR), None, None]
         return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
-
-    @staticmethod
-    def _csv_parts(path: tuple[str, ...], header: list[str]) -> list[exp.Expr | None]:
-        name = ".".join(path)
-        if name not in header:
-            children = [h for h in header if h.startswith(name + ".")]
-            present = [not_(exp.Is(this=exp.column(h, quoted=True), expression=exp.Null())) for h in children]
-            return [None, None, None, case([(or_(*present), exp.true())]) if present else None]
-        cell = exp.column(name, quoted=True)
-        if len(path) == 1 and path[0] in TEXT_COLUMNS:
-            return [None, cell, None, None]
-        word = exp.Lower(this=exp.Trim(this=cell))
-        numeral = or_(exp.RegexpLike(this=cell, expression=exp.Literal.string(INTEGER_PATTERN)),
-                          exp.RegexpLike(this=cell, expression=exp.Literal.string(DECIMAL_PATTERN)))
-        special = exp.In(this=word, expressions=[exp.Literal.string(w) for w in ("true", "false", "null")])
-        return [case([(numeral, exp.Cast(this=cell, to=DOUBLE))]),
-                case([(and_(not_(special), not_(numeral)), cell)]),
-                case([(exp.EQ(this=word, expression=exp.Literal.string("true")), exp.true()),
-                      (exp.EQ(this=word, expression=exp.Literal.string("false")), exp.false())]),
-                None]
 
     @staticmethod
     def _json_parts(path: tuple[str, ...]) -> list[exp.Expr | None]:
