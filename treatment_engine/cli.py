@@ -33,7 +33,7 @@ from .decision import Decision, DecisionError
 from .engine import utc_today
 from .errors import ProfileError
 from .evaluate import decide_or_error
-from .profiles import Unreadable, dumps, parse_json_line, read_csv, read_jsonl
+from .profiles import Unreadable, dumps, open_profiles, parse_json_line
 
 __all__ = ["cli", "default_plan_dir", "main"]
 
@@ -102,7 +102,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             from .sql.duckdb_engine import DuckDBEngine
             items = _sql_results(DuckDBEngine(engine.plan).records(profiles_path, day, input_format))
         else:
-            items = _open_profiles(stack, profiles_path, input_format)
+            items = open_profiles(stack, profiles_path, input_format)
         out: IO[bytes] = (stack.enter_context(open(output_path, "wb")) if output_path
                           else sys.stdout.buffer)
         write = out.write
@@ -141,21 +141,6 @@ def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | Decis
             record["actions"], record["channels"] = tuple(record["actions"]), tuple(record["channels"])
             record["trace"] = None
             yield fast_decision(record)
-
-
-def _open_profiles(stack: ExitStack, path: str, input_format: str) -> Iterable[Any]:
-    fmt = input_format
-    if fmt == "auto":
-        fmt = "csv" if path.lower().endswith(".csv") else "parquet" if path.lower().endswith(".parquet") else "jsonl"
-    if fmt == "parquet":
-        from .profiles import read_parquet
-        return read_parquet(path)
-    if fmt == "csv":
-        text_stream = (sys.stdin if path == "-" else
-                       stack.enter_context(open(path, encoding="utf-8", newline="")))  # noqa: SIM115
-        return read_csv(text_stream)
-    binary = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))  # noqa: SIM115
-    return read_jsonl(binary)
 
 
 # -- validate ----------------------------------------------------------------------
@@ -225,7 +210,7 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
 
 def _find_profile(path: str, customer_id: str) -> Any:
     with ExitStack() as stack:
-        for item in _open_profiles(stack, path, "auto"):
+        for item in open_profiles(stack, path):
             if isinstance(item, dict) and item.get("customer_id") == customer_id:
                 return item
     fail(f"no profile with customer_id {customer_id!r} in {path}")

@@ -11,7 +11,7 @@ import click
 
 from .cli_support import as_of_option, default_plan_dir, fail, load_engine, plan_option, profiles_or_sample
 from .engine import utc_today
-from .profiles import Unreadable
+from .profiles import Unreadable, open_profiles
 
 
 def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
@@ -129,7 +129,6 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     from rich.text import Text
 
     from .plandiff import diff_plans, load_base
-    from .simulation import input_format, profiles_from
 
     root = plan_dir or default_plan_dir()
     new = load_engine(root).plan
@@ -137,7 +136,7 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
-        items = [i for i in profiles_from(path, input_format(path)) if not isinstance(i, Unreadable)]
+        items = [i for i in open_profiles(stack, path) if not isinstance(i, Unreadable)]
         result = diff_plans(base, new, items, day)
     console = Console()
     console.print(f"base plan {result.base_version} -> new plan {result.new_version}, as of {day.isoformat()}")

@@ -9,8 +9,11 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -107,6 +110,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return float(value)
     return value
+
+
+def detect_format(path: str | Path, declared: str = "auto") -> str:
+    """``jsonl``, ``csv`` or ``parquet``: as declared, else by the file's suffix."""
+    if declared != "auto":
+        return declared
+    suffix = Path(path).suffix.lower()
+    return {".parquet": "parquet", ".csv": "csv"}.get(suffix, "jsonl")
+
+
+def open_profiles(stack: ExitStack, path: str, declared: str = "auto") -> Iterator[Any]:
+    """Profiles from a file of any supported format, or ``-`` for standard input
+    (JSON lines or CSV); the file is closed when ``stack`` closes."""
+    kind = detect_format(path, declared)
+    if kind == "parquet":
+        return read_parquet(path)
+    if kind == "csv":
+        text = sys.stdin if path == "-" else stack.enter_context(open(path, encoding="utf-8", newline=""))  # noqa: SIM115
+        return read_csv(text)
+    binary = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))  # noqa: SIM115
+    return read_jsonl(binary)
 
 
 def typed_cell(cell: str) -> Any:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 from .compile import CompiledPlan, CompiledRule
 from .decision import Decision
 from .evaluate import decide_many
-from .profiles import Unreadable, read_csv, read_jsonl, read_parquet
+from .profiles import Unreadable, open_profiles
 
 Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
 
@@ -87,37 +88,24 @@ def new_summary(engine: str, plan: CompiledPlan, as_of: date) -> Summary:
                    tier_order=[t.id for t in plan.tiers])
 
 
-def input_format(path: str | Path, declared: str = "auto") -> str:
-    from .sql.sources import detect_format
-    return detect_format(path, declared)
-
-
-def profiles_from(path: str, fmt: str) -> Iterable[Any]:
-    if fmt == "parquet":
-        return read_parquet(path)
-    if fmt == "csv":
-        stream = open(path, encoding="utf-8", newline="")  # noqa: SIM115 - closed by the generator's end
-        return _closing(read_csv(stream), stream)
-    binary = open(path, "rb")  # noqa: SIM115
-    return _closing(read_jsonl(binary), binary)
-
-
-def _closing(items: Iterable[Any], stream: Any) -> Iterable[Any]:
-    try:
-        yield from items
-    finally:
-        stream.close()
-
-
 def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                     output: str | None = None, progress: Progress | None = None) -> Summary:
     summary = new_summary("python", plan, as_of)
     started = time.perf_counter()
-    kind = input_format(path, fmt)
     writer = _Writer(output) if output else None
-    items = profiles_from(path, kind)
-    readable = (item for item in items if not isinstance(item, Unreadable) or _count_unreadable(summary))
-    for result in decide_many(plan, readable, as_of):
+    with ExitStack() as stack:
+        items = open_profiles(stack, path, fmt)
+        readable = (item for item in items if not isinstance(item, Unreadable) or _count_unreadable(summary))
+        _decide_into(plan, readable, as_of, summary, writer, progress)
+    if writer:
+        writer.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
+                 writer: _Writer | None, progress: Progress | None) -> None:
+    for result in decide_many(plan, profiles, as_of):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None
@@ -129,10 +117,6 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
             writer.write(result.to_record())
         if progress and summary.total % 10_000 == 0:
             progress(None, summary.total)
-    if writer:
-        writer.close()
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _count_unreadable(summary: Summary) -> bool:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..compile import CompiledPlan
+from ..profiles import detect_format
 from .compiler import decision_query, required_fields
-from .sources import build_source, detect_format
+from .sources import build_source
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
                   "actions", "channels", "channel", "cost", "error")

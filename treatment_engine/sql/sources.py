@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
@@ -51,13 +50,6 @@ def _lit(text: str) -> exp.Expr:
 
 def _names(index: int) -> tuple[str, str, str, str]:
     return (f"f{index}_n", f"f{index}_s", f"f{index}_b", f"f{index}_o")
-
-
-def detect_format(path: str | Path, declared: str = "auto") -> str:
-    if declared != "auto":
-        return declared
-    suffix = Path(path).suffix.lower()
-    return {".parquet": "parquet", ".csv": "csv"}.get(suffix, "jsonl")
 
 
 def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str) -> Source:

@@ -17,8 +17,9 @@ from typing import Any
 from sqlglot import exp
 
 from ..compile import CompiledPlan
+from ..profiles import detect_format
 from .compiler import FieldColumns, decision_query, required_fields
-from .sources import csv_parts, detect_format, split_top_level
+from .sources import csv_parts, split_top_level
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
