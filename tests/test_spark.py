@@ -82,6 +82,21 @@ def test_simulate_on_spark_matches_duckdb(spark, default_engine: Engine) -> None
     assert sum(a.cost_by_treatment.values()) == pytest.approx(sum(b.cost_by_treatment.values()))
 
 
+def test_conditions_that_can_only_be_null(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Found by the generated-plan test below: Spark refused `CASE WHEN NULL` (an untyped
+    NULL) for a rule whose condition can only be null; DuckDB accepted it."""
+    from treatment_engine.sql.duckdb_engine import DuckDBEngine
+    from treatment_engine.sql.spark_engine import SparkEngine
+    rules = "".join(f"  - {{id: r{i}, when: {{if: '{text}'}}, then: {{treatment: none}}}}\n"
+                    for i, text in enumerate(["n == null", "n < true", "n in 5", "not (n == null)"]))
+    engine = Engine.from_texts({"rules/r.yaml": "rules:\n" + rules})
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"customer_id": "a", "n": 1}\n{"customer_id": "b"}\n')
+    want = _must(list(DuckDBEngine(engine.plan).records(path, SAMPLE_AS_OF)))
+    assert _must(list(SparkEngine(engine.plan, spark).records(path, SAMPLE_AS_OF))) == want
+    assert [r["rule"] for r in want] == ["default", "default"]
+
+
 def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The hypothesis differential test of test_sql_engine, on Spark, with a smaller budget
     (each example starts a Spark job)."""

@@ -40,6 +40,7 @@ from .values import (
     case,
     holds,
     not_,
+    null_boolean,
     number,
     or_,
     paren,
@@ -94,7 +95,7 @@ class ExpressionCompiler:
 
     def condition(self, node: Expression) -> exp.Expr:
         """A boolean SQL expression that is TRUE exactly when the spec says the condition holds."""
-        return holds(self.value(node).b or exp.Null())
+        return holds(self.value(node).b or null_boolean())
 
     def value(self, node: Expression) -> Value:
         if isinstance(node, Literal):
@@ -125,7 +126,7 @@ class ExpressionCompiler:
             operand = self.value(node.operand)
             return Value(n=exp.Neg(this=paren(operand.n)) if operand.n is not None else None)
         if isinstance(node, Logical):
-            parts = [self.value(o).b or exp.Null() for o in node.operands]
+            parts = [self.value(o).b or null_boolean() for o in node.operands]
             join = exp.and_ if node.operator == "and" else exp.or_
             return Value(b=paren(join(*(paren(p) for p in parts))))
         if isinstance(node, Arithmetic):
@@ -186,7 +187,7 @@ class ExpressionCompiler:
         if left.s is not None and right.s is not None:
             branches.append((and_(*_present(left.s, right.s)),
                              compare(this=paren(left.s), expression=paren(right.s))))
-        return case(branches, exp.Null())
+        return case(branches, null_boolean())
 
     def equality(self, left: Value, right: Value, nan_possible: bool) -> exp.Expr:
         if left.o is not None and right.o is not None:
@@ -195,7 +196,7 @@ class ExpressionCompiler:
         if single is not None and not (single == "n" and nan_possible):
             return exp.EQ(this=paren(getattr(left, single)), expression=paren(getattr(right, single)))
         branches: list[tuple[exp.Expr, exp.Expr]] = [
-            (or_(left.is_null(), right.is_null()), exp.Null())]
+            (or_(left.is_null(), right.is_null()), null_boolean())]
         for a, b in ((left.n, right.n), (left.s, right.s), (left.b, right.b)):
             if a is not None and b is not None:
                 test: exp.Expr = exp.EQ(this=paren(a), expression=paren(b))
@@ -211,7 +212,7 @@ class ExpressionCompiler:
             holder = self.value(container)
             if holder.o is not None:
                 raise Unsupported("'in' over a list that is not written in the plan")
-            return exp.Null()  # the right side is never a list
+            return null_boolean()  # the right side is never a list
         items = container.items
         kinds = [k for k, part in zip("nsbo", (element.n, element.s, element.b, element.o), strict=True)
                  if part is not None]
@@ -223,13 +224,13 @@ class ExpressionCompiler:
             if literals:  # NULL IN (...) is NULL, as the spec wants
                 found: exp.Expr = exp.In(this=paren(part), expressions=literals)
                 return not_(paren(found)) if node.negated else found
-            return case([(exp.Is(this=paren(part), expression=exp.Null()), exp.Null())], boolean(node.negated))
+            return case([(exp.Is(this=paren(part), expression=exp.Null()), null_boolean())], boolean(node.negated))
         groups = (
             (element.n, [number(float(i)) for i in items if isinstance(i, (int, float)) and not isinstance(i, bool)]),
             (element.s, [string(i) for i in items if isinstance(i, str)]),
             (element.b, [boolean(i) for i in items if isinstance(i, bool)]),
         )
-        branches: list[tuple[exp.Expr, exp.Expr]] = [(element.is_null(), exp.Null())]
+        branches: list[tuple[exp.Expr, exp.Expr]] = [(element.is_null(), null_boolean())]
         for component, literals in groups:
             if component is None:
                 continue
@@ -336,7 +337,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
             if allowed is not None:
                 tests.append(exp.In(this=exp.column(column), expressions=[string(a) for a in sorted(allowed)]))
         if rule.expression is not None:
-            tests.append(paren(in_rules.value(rule.expression).b or exp.Null()))
+            tests.append(paren(in_rules.value(rule.expression).b or null_boolean()))
         if rule.needs_profit_check and plan.policy is not None:
             value = field(plan.policy.value_field).n
             tests.append(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
@@ -377,12 +378,15 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
 
     channel_ids = sorted(plan.channels)
     candidate = exp.to_identifier("ch")
-    permitted = exp.ArrayFilter(
-        this=lookup([text_list([c.id for c in r.channels] if r.treatment != "none" else []) for r in all_rules]),
+    rule_channels = lookup([text_list([c.id for c in r.channels] if r.treatment != "none" else [])
+                            for r in all_rules])
+    # Without channels every list is empty: nothing to filter (and a CASE needs a WHEN).
+    permitted: exp.Expr = exp.ArrayFilter(
+        this=rule_channels,
         expression=exp.Lambda(this=exp.func("COALESCE", exp.Case(
             this=exp.column("ch"),
             ifs=[exp.If(this=string(name), true=consented(plan.channels[name])) for name in channel_ids],
-            default=exp.false()), exp.false()), expressions=[candidate]))
+            default=exp.false()), exp.false()), expressions=[candidate])) if channel_ids else rule_channels
     first = exp.Bracket(this=exp.column("channels"), expressions=[exp.Literal.number(0)])
     # The first channel's cost by its position in constant lists: one reference to the
     # filtered channel list (a CASE on it is expanded per branch, re-running the filter).

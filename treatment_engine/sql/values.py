@@ -68,6 +68,12 @@ class Value:
 NULL = Value()
 
 
+def null_boolean() -> exp.Expr:
+    """A boolean NULL. Typed, because Spark refuses an untyped NULL where a condition is
+    expected (``CASE WHEN NULL``), while DuckDB accepts it; a fresh node per use."""
+    return exp.Cast(this=exp.Null(), to=BOOLEAN)
+
+
 def number(value: float) -> exp.Expr:
     """A DOUBLE literal. Written with an exponent (``6.0e0``) it is a double in DuckDB and
     Spark alike, where ``6.0`` would be a DECIMAL; and it costs no CAST node per literal."""
