@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import yaml
 from hypothesis import strategies as st
 
+from treatment_engine.contacts import Contact
 from treatment_engine.expressions.unparse import unparse
 
 from .strategies import expressions
@@ -38,6 +41,15 @@ def rule(draw: st.DrawFn, index: int) -> dict:
 
 
 @st.composite
+def histories(draw: st.DrawFn, customer_ids: list[str], as_of: date) -> dict[str, list[Contact]]:
+    """Past contacts per customer: days around the windows' edges, some after ``as_of``."""
+    contact = st.builds(Contact, day=st.integers(-35, 3).map(lambda d: as_of.toordinal() + d),
+                        treatment=st.sampled_from(["delight", "contain", "none"]),
+                        channel=st.one_of(st.none(), st.sampled_from(sorted(CHANNELS))))
+    return {cid: draw(st.lists(contact, max_size=6)) for cid in customer_ids if draw(st.booleans())}
+
+
+@st.composite
 def plans(draw: st.DrawFn) -> dict[str, str]:
     """{relative path: YAML text} for a valid plan over the fields of strategies.profiles."""
     conditions = st.one_of(st.none(), expressions.map(unparse))
@@ -46,9 +58,21 @@ def plans(draw: st.DrawFn) -> dict[str, str]:
     count = draw(st.integers(0, 6))
     rules = [draw(rule(i)) for i in range(count)]
     catalog: dict = {"channels": CHANNELS, "actions": ACTIONS}
+    policy: dict = {}
     if draw(st.booleans()):
-        catalog["policy"] = {"value_field": draw(st.sampled_from(["n", "obj.x"])),
-                             "delight_max_cost_ratio": draw(st.sampled_from([0.01, 0.5, 2]))}
+        policy = {"value_field": draw(st.sampled_from(["n", "obj.x"])),
+                  "delight_max_cost_ratio": draw(st.sampled_from([0.01, 0.5, 2]))}
+    if draw(st.booleans()):  # contact limits, which only a history can trigger
+        caps = draw(st.dictionaries(st.sampled_from([*sorted(CHANNELS), "any"]),
+                                    st.fixed_dictionaries({"max": st.integers(1, 3),
+                                                           "per_days": st.integers(1, 30)}),
+                                    max_size=3))
+        if caps:
+            policy["contact_caps"] = caps
+        if draw(st.booleans()):
+            policy["delight_cooldown_days"] = draw(st.integers(1, 30))
+    if policy:
+        catalog["policy"] = policy
     if draw(st.booleans()):
         catalog["default"] = {"treatment": "contain", "actions": ["nudge"], "channels": ["sms", "letter"]}
     split = draw(st.integers(0, len(rules)))

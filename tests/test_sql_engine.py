@@ -17,24 +17,25 @@ from treatment_engine.sql.duckdb_engine import DuckDBEngine
 from treatment_engine.sql.values import Unsupported
 
 from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
-from .plans import plans
+from .plans import histories, plans
 from .strategies import profiles
 
 AS_OF = date(2026, 6, 15)
 
 
-def python_records(engine: Engine, items: list, as_of: date) -> list[dict]:
+def python_records(engine: Engine, items: list, as_of: date, histories: dict | None = None) -> list[dict]:
     out = []
-    for result in engine.decide_many(items, as_of):
+    for result in engine.decide_many(items, as_of, histories=histories):
         record = result.to_record()
         out.append({"customer_id": record["customer_id"], "error": True} if "error" in record
                    else {k: record[k] for k in MUST})
     return out
 
 
-def sql_records(engine: Engine, path: Path, as_of: date) -> list[dict]:
+def sql_records(engine: Engine, path: Path, as_of: date, histories: dict | None = None) -> list[dict]:
+    limits = {cid: engine.limits(h, as_of) for cid, h in histories.items()} if histories is not None else None
     return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r[k] for k in MUST}
-            for r in DuckDBEngine(engine.plan).records(path, as_of)]
+            for r in DuckDBEngine(engine.plan, limits=limits).records(path, as_of)]
 
 
 @pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if (p / "expected.jsonl").exists()),
@@ -87,6 +88,26 @@ def test_duckdb_matches_python_on_generated_plans(tmp_path: Path, files: dict[st
     except Unsupported:
         assume(False)  # documented: such plans run on the python engine
     assert got == python_records(engine, batch, AS_OF)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(plans(), st.lists(profiles(), min_size=1, max_size=12), st.data())
+def test_duckdb_matches_python_with_contact_history(tmp_path: Path, files: dict[str, str], batch: list[dict],
+                                                   data: st.DataObject) -> None:
+    engine = Engine.from_texts(files)
+    for index, profile in enumerate(batch):
+        profile["customer_id"] = f"c{index % 7}"  # some customers twice, in any order
+    history = data.draw(histories([f"c{i}" for i in range(7)], AS_OF))
+    path = tmp_path / "p.jsonl"
+    _write_jsonl(path, batch)
+    try:
+        got = sql_records(engine, path, AS_OF, history)
+    except Unsupported:
+        assume(False)
+    assert got == python_records(engine, batch, AS_OF, history)
+    explained = [engine.explain(p, AS_OF, history=history.get(p["customer_id"], ())).to_record()
+                 for p in batch if "error" not in python_records(engine, [p], AS_OF)[0]]
+    assert [{k: r[k] for k in MUST} for r in explained] == [r for r in got if "error" not in r]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
 from .expressions.ast import Expression
 from .expressions.closures import Compiled, compile_expression
@@ -92,7 +93,8 @@ class CompiledPlan:
     channels: Mapping[str, CompiledChannel]
     action_costs: Mapping[str, float]
     action_kinds: Mapping[str, str]
-    policy: CompiledPolicy | None
+    policy: CompiledPolicy | None  # the profitability test, when the plan sets one
+    contact_rules: ContactRules | None  # caps and cooldown, read from the decision history
     rules: tuple[CompiledRule, ...]  # in evaluation order
     default: CompiledRule
     segment_ids: frozenset[str]
@@ -124,10 +126,14 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         for name, entry in plan.channels.items()
     }
     action_costs = {name: entry.value.cost for name, entry in plan.actions.items()}
-    policy = None
+    policy = contact_rules = None
     if plan.policy is not None:
-        policy = CompiledPolicy(tuple(plan.policy.value.value_field.split(".")),
-                                plan.policy.value.delight_max_cost_ratio)
+        written = plan.policy.value
+        if written.value_field is not None and written.delight_max_cost_ratio is not None:
+            policy = CompiledPolicy(tuple(written.value_field.split(".")), written.delight_max_cost_ratio)
+        contact_rules = compile_contact_rules(
+            {key: (cap.max, cap.per_days) for key, cap in (written.contact_caps or {}).items()},
+            written.delight_cooldown_days, channels)
 
     def outcome_rule(rule_id: str, order: int, priority: int, description: str | None,
                      when: Any, expression: Expression | None, outcome: Any,
@@ -184,7 +190,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         tier_field=tier_field, tiers=tiers, channels=MappingProxyType(channels),
         action_costs=MappingProxyType(action_costs),
         action_kinds=MappingProxyType({n: e.value.kind for n, e in plan.actions.items()}),
-        policy=policy, rules=rules, default=default, segment_ids=segment_ids,
+        policy=policy, contact_rules=contact_rules, rules=rules, default=default, segment_ids=segment_ids,
         stage_ids=stage_ids, tier_ids=tier_ids,
         candidates=_build_index(rules, segment_ids, stage_ids, tier_ids),
     )

@@ -9,6 +9,7 @@ from typing import Any
 
 from . import evaluate, explain
 from .compile import CompiledPlan, load_plan, plan_from_texts
+from .contacts import NO_LIMITS, Contact, ContactState, contact_state
 from .decision import Decision, DecisionError
 
 
@@ -49,20 +50,35 @@ class Engine:
         return self.plan.version
 
     def decide(self, profile: Mapping[str, Any], as_of: date | None = None, *,
-               trace: bool = False) -> Decision:
+               trace: bool = False, history: Iterable[Contact] = ()) -> Decision:
         """Decide one profile. Raises :class:`ProfileError` for an invalid one.
 
-        ``trace=True`` attaches why (slower: every rule is visited).
+        ``trace=True`` attaches why (slower: every rule is visited). ``history`` is the
+        customer's past contacts, for a plan with contact caps or a delight cooldown.
         """
         day = as_of or self._clock()
+        limits = self.limits(history, day)
         if trace:
-            return explain.explain(self.plan, profile, day)
-        return evaluate.decide(self.plan, profile, day)
+            return explain.explain(self.plan, profile, day, limits)
+        return evaluate.decide(self.plan, profile, day, limits)
 
-    def explain(self, profile: Mapping[str, Any], as_of: date | None = None) -> Decision:
+    def explain(self, profile: Mapping[str, Any], as_of: date | None = None, *,
+                history: Iterable[Contact] = ()) -> Decision:
         """The decision with its trace: resolution steps and every rule's fate."""
-        return explain.explain(self.plan, profile, as_of or self._clock())
+        day = as_of or self._clock()
+        return explain.explain(self.plan, profile, day, self.limits(history, day))
 
-    def decide_many(self, profiles: Iterable[Any], as_of: date | None = None) -> Iterator[Decision | DecisionError]:
-        """Decide a stream lazily and in order; an invalid profile yields a DecisionError."""
-        return evaluate.decide_many(self.plan, profiles, as_of or self._clock())
+    def decide_many(self, profiles: Iterable[Any], as_of: date | None = None, *,
+                    histories: Mapping[str, Iterable[Contact]] | None = None) -> Iterator[Decision | DecisionError]:
+        """Decide a stream lazily and in order; an invalid profile yields a DecisionError.
+
+        ``histories`` maps customer ids to their past contacts (see :meth:`decide`).
+        """
+        day = as_of or self._clock()
+        limits = {cid: self.limits(h, day) for cid, h in histories.items()} if histories else None
+        return evaluate.decide_many(self.plan, profiles, day, limits)
+
+    def limits(self, history: Iterable[Contact], as_of: date) -> ContactState:
+        """What a customer's past contacts rule out on ``as_of`` under this plan."""
+        rules = self.plan.contact_rules
+        return NO_LIMITS if rules is None else contact_state(rules, history, as_of)

@@ -6,11 +6,12 @@ Every function here is pure: a compiled plan, a profile and a date in, a decisio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
 from .compile import CompiledChannel, CompiledPlan, CompiledRule
+from .contacts import NO_LIMITS, ContactState
 from .decision import Decision, DecisionError, fast_decision
 from .errors import ProfileError
 from .expressions.values import lookup, to_float
@@ -73,9 +74,13 @@ def profitable(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]) 
     return value is not None and rule.action_cost <= policy.delight_max_cost_ratio * value
 
 
-def decide(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
-    """Decide one profile. Raises ProfileError for an invalid profile (spec section 5)."""
-    return decide_ordinal(plan, profile, as_of.toordinal(), as_of.isoformat())
+def decide(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState | None = None) -> Decision:
+    """Decide one profile. Raises ProfileError for an invalid profile (spec section 5).
+
+    ``limits`` is what the customer's history rules out (:mod:`.contacts`); without it
+    the plan's contact caps and cooldown see no history.
+    """
+    return decide_ordinal(plan, profile, as_of.toordinal(), as_of.isoformat(), limits)
 
 
 def permitted(profile: dict[str, Any], channels: tuple[CompiledChannel, ...]) -> tuple[str, ...]:
@@ -89,7 +94,8 @@ def permitted(profile: dict[str, Any], channels: tuple[CompiledChannel, ...]) ->
     return tuple(ids)
 
 
-def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_text: str) -> Decision:
+def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_text: str,
+                   limits: ContactState | None = None) -> Decision:
     """The hot path: what :func:`resolve` and the rule walk do, inlined for speed."""
     if type(profile) is not dict:
         check_profile(profile)  # raises with the reason
@@ -124,6 +130,8 @@ def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_t
         given(profile, "value_tier", plan.tier_ids, "value tier", cid)
 
     env = (segment, stage, tier, as_of_ordinal)
+    if limits is NO_LIMITS:
+        limits = None  # the common case keeps the loop below free of history checks
     for rule in plan.candidates((segment, stage, tier)):
         test = rule.test
         if test is not None and test(profile, env) is not True:
@@ -135,11 +143,20 @@ def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_t
             channels = permitted(profile, rule.channels)
             if not channels:
                 continue
+        if limits is not None:
+            if limits.cooling_down and rule.treatment == "delight":
+                continue
+            if channels and limits.blocked:
+                channels = tuple(c for c in channels if c not in limits.blocked)
+                if not channels:
+                    continue
         return _decision(plan, cid, segment, stage, tier, rule, channels, as_of_text)
     default = plan.default
     channels = default.static_channels
     if channels is None:
         channels = permitted(profile, default.channels)
+    if limits is not None and limits.blocked:
+        channels = tuple(c for c in channels if c not in limits.blocked)
     return _decision(plan, cid, segment, stage, tier, default, channels, as_of_text)
 
 
@@ -156,22 +173,30 @@ def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | No
 
 
 def decide_or_error(plan: CompiledPlan, profile: Any, as_of_ordinal: int,
-                    as_of_text: str) -> Decision | DecisionError:
+                    as_of_text: str, limits: ContactState | None = None) -> Decision | DecisionError:
     """One profile's decision, or the error record that stands in for it (spec 5)."""
     try:
-        return decide_ordinal(plan, profile, as_of_ordinal, as_of_text)
+        return decide_ordinal(plan, profile, as_of_ordinal, as_of_text, limits)
     except (ProfileError, RecursionError) as error:
         return error_record(profile, error)
 
 
-def decide_many(plan: CompiledPlan, profiles: Iterable[Any], as_of: date) -> Iterator[Decision | DecisionError]:
-    """Decide a stream of profiles lazily, in order; an invalid one yields a DecisionError."""
+def decide_many(plan: CompiledPlan, profiles: Iterable[Any], as_of: date,
+                limits: Mapping[str, ContactState] | None = None) -> Iterator[Decision | DecisionError]:
+    """Decide a stream of profiles lazily, in order; an invalid one yields a DecisionError.
+
+    ``limits`` maps a customer id to what its history rules out; a customer it does not
+    name has no history.
+    """
     ordinal, text = as_of.toordinal(), as_of.isoformat()
     decide_one = decide_ordinal
     for profile in profiles:
         # The body of decide_or_error, inlined: a call per profile is a tenth of the work.
         try:
-            yield decide_one(plan, profile, ordinal, text)
+            state = None
+            if limits and type(profile) is dict and type(cid := profile.get("customer_id")) is str:
+                state = limits.get(cid)
+            yield decide_one(plan, profile, ordinal, text, state)
         except (ProfileError, RecursionError) as error:
             yield error_record(profile, error)
 

@@ -12,13 +12,14 @@ from datetime import date
 from typing import Any, cast
 
 from .compile import CompiledCondition, CompiledPlan, CompiledRule
+from .contacts import NO_LIMITS, ContactState
 from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace, Treatment
 from .evaluate import check_profile, given, number_at, permitted, tier_for
 from .expressions.closures import Env
 from .expressions.unparse import unparse
 
 
-def explain(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
+def explain(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState = NO_LIMITS) -> Decision:
     """Decide ``profile`` and attach a full trace. Raises ProfileError like ``decide``."""
     cid = check_profile(profile)
     ordinal = as_of.toordinal()
@@ -49,19 +50,21 @@ def explain(plan: CompiledPlan, profile: Any, as_of: date) -> Decision:
             if result is not True:
                 checks.append(_check(rule, "not matched", f"if {_shown(result)}: {_source(rule)}"))
                 continue
-        skip = _why_skipped(plan, rule, profile)
+        skip = _why_skipped(plan, rule, profile, limits)
         if skip:
             checks.append(_check(rule, "skipped", skip))
             continue
-        channels = [] if rule.treatment == "none" else _permitted(rule, profile)
+        channels = [] if rule.treatment == "none" else _permitted(rule, profile, limits)
         checks.append(_check(rule, "decided", _matched_because(rule)))
         decided = (rule, channels)
 
     if decided is None:
         rule = plan.default
-        channels = _permitted(rule, profile)
+        channels = _permitted(rule, profile, limits)
+        capped = [f"{c}: {limits.reasons[c]}" for c in permitted(profile, rule.channels) if c in limits.blocked]
         checks.append(_check(rule, "decided", "no rule applied, so the default decides"
-                             + ("" if channels else "; consent leaves it no channel")))
+                             + ("" if channels else "; consent and contact caps leave it no channel")
+                             + ("".join(f"; {c}" for c in capped))))
         decided = (rule, channels)
 
     rule, channel_ids = decided
@@ -125,7 +128,8 @@ def _structural_miss(rule: CompiledRule, segment: str | None, stage: str | None,
     return None
 
 
-def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]) -> str | None:
+def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any],
+                 limits: ContactState) -> str | None:
     if rule.needs_profit_check and plan.policy is not None:
         field = ".".join(plan.policy.value_field)
         value = number_at(profile, plan.policy.value_field)
@@ -135,15 +139,22 @@ def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]
         if rule.action_cost > ratio * value:
             return (f"unprofitable: actions cost {rule.action_cost:g} > "
                     f"{ratio:g} x {field} {value:g} = {ratio * value:g}")
-    if rule.treatment != "none" and not _permitted(rule, profile):
+    if rule.treatment != "none" and not _permitted(rule, profile, NO_LIMITS):
         needs = ", ".join(f"{c.id} (needs {'.'.join(c.consent)} = true)" if c.consent else c.id
                           for c in rule.channels)
         return f"no permitted channel: {needs}"
+    if rule.treatment == "delight" and limits.cooling_down:
+        days = plan.contact_rules.cooldown_days if plan.contact_rules else None
+        return (f"cooling down: delighted on {limits.last_delight}, within "
+                f"delight_cooldown_days {days}")
+    if rule.treatment != "none" and not _permitted(rule, profile, limits):
+        capped = "; ".join(f"{c}: {limits.reasons[c]}" for c in permitted(profile, rule.channels))
+        return f"no permitted channel: {capped}"
     return None
 
 
-def _permitted(rule: CompiledRule, profile: dict[str, Any]) -> list[str]:
-    return list(permitted(profile, rule.channels))
+def _permitted(rule: CompiledRule, profile: dict[str, Any], limits: ContactState) -> list[str]:
+    return [c for c in permitted(profile, rule.channels) if c not in limits.blocked]
 
 
 def _matched_because(rule: CompiledRule) -> str:

@@ -69,9 +69,28 @@ class Action(_Strict):
     cost: Cost = 0.0
 
 
+class ContactCap(_Strict):
+    """At most ``max`` contacts in any ``per_days`` days (the decision's day included)."""
+
+    max: Annotated[int, Field(ge=1)]  # 0 would be "never": leave the channel out of the rules instead
+    per_days: Annotated[int, Field(ge=1)]
+
+
 class Policy(_Strict):
-    value_field: Id
-    delight_max_cost_ratio: Annotated[float, Field(ge=0)]
+    # The profitability test (spec 3) needs both; a policy may hold only contact limits.
+    value_field: Id | None = None
+    delight_max_cost_ratio: Annotated[float, Field(ge=0)] | None = None
+    # Extensions (docs/plan-format.md, appendix C): limits read from the decision history.
+    contact_caps: dict[Id, ContactCap] | None = None  # by channel id, or "any"
+    delight_cooldown_days: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _profitability_needs_both(self) -> Policy:
+        if (self.value_field is None) != (self.delight_max_cost_ratio is None):
+            given, missing = (("value_field", "delight_max_cost_ratio") if self.value_field is not None
+                              else ("delight_max_cost_ratio", "value_field"))
+            raise ValueError(f"'{given}' needs '{missing}' too: the profitability test uses both")
+        return self
 
 
 IdOrIds = Id | list[Id]

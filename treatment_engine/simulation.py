@@ -185,7 +185,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
     connection = connect(engine.settings)
     if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
         query = engine.sql(path, as_of, fmt, connection, consent_columns=True)
-        flags = [f"consent__{n}" for n in sorted(plan.channels) if plan.channels[n].consent is not None]
+        flags = permitted_flags(plan, engine.limits_relation)
         grouped: list[Any] = []
         # Group by rule and the consent flags rather than by channel and cost: every row of
         # such a group has the same first permitted channel and the same cost, which are
@@ -277,11 +277,12 @@ def _group_outcome(plan: CompiledPlan, rules: Mapping[str, CompiledRule], row: t
     """(segment, stage, tier, treatment, rule, count, errors, *consent flags) to the row shape
     of _add_groups, with the group's first permitted channel and total cost."""
     segment, stage, tier, treatment, rule_id, count, errors = row[:7]
-    consent = dict(zip((f.removeprefix("consent__") for f in flags), row[7:], strict=True))
+    allowed = dict(zip((f.removeprefix(PERMITTED_PREFIX) for f in flags), row[7:], strict=True))
     rule = rules.get(rule_id) if rule_id is not None else None
     channel = None
     if rule is not None and rule.treatment != "none":
-        channel = next((c.id for c in rule.channels if c.consent is None or consent.get(c.id)), None)
+        # A channel without a flag is permitted to everyone.
+        channel = next((c.id for c in rule.channels if allowed.get(c.id, True)), None)
     cost = 0.0 if rule is None else count * (rule.action_cost + (plan.channels[channel].cost if channel else 0.0))
     return segment, stage, tier, treatment, rule_id, channel, count, cost, errors
 

@@ -279,6 +279,14 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
     default = plan.singles.get("default")
     if default is not None:
         _check_outcome(default.value, default.source, default.path, plan, issues, "the default")
+    policy = plan.singles.get("policy")
+    if policy is not None:
+        capped = [*plan.channels, "any"]
+        for name in policy.value.contact_caps or {}:
+            if name not in capped:
+                issues.append(PlanIssue(policy.source.locate(policy.path + ("contact_caps", name)),
+                                        "unknown-ref", f"unknown channel '{name}' in policy.contact_caps",
+                                        did_you_mean(name, capped) or _defined(capped)))
 
 
 def _check_outcome(outcome: Outcome, source: SourceFile, path: Path_, plan: _Combiner,

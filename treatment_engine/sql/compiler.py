@@ -53,6 +53,7 @@ DATE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
                 r"([T ]([01][0-9]|2[0-3])(:[0-5][0-9](:[0-5][0-9]([.,][0-9]+)?)?)?"
                 r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$")
 ID_FIELDS = (("customer_id",), ("segment",), ("lifecycle_stage",), ("value_tier",))
+PERMITTED_PREFIX = "permitted__"  # the per-channel flags of consent_columns=True
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,24 @@ def _present(*parts: exp.Expr) -> list[exp.Expr]:
 # -- the decision query ----------------------------------------------------------------
 
 @dataclass(frozen=True)
+class LimitsRelation:
+    """Per-customer contact limits (:mod:`treatment_engine.contacts`) as a relation the
+    query LEFT JOINs by customer id; a customer it lacks has no limits. Build it with
+    :mod:`.limits`, which names the columns."""
+
+    relation: exp.Expr  # a table expression, aliased
+    customer_id: str
+    cooling_down: str  # BOOLEAN: delight rules do not apply
+    blocked: Mapping[str, str]  # channel id -> BOOLEAN column: its cap is reached
+
+
+def permitted_flags(plan: CompiledPlan, limits: LimitsRelation | None = None) -> list[str]:
+    """The flag columns of ``consent_columns=True``: a channel not permitted to everyone."""
+    return [f"{PERMITTED_PREFIX}{n}" for n in sorted(plan.channels)
+            if plan.channels[n].consent is not None or (limits is not None and n in limits.blocked)]
+
+
+@dataclass(frozen=True)
 class DecisionQuery:
     sql: exp.Select
     rules: tuple[CompiledRule, ...]  # by the index the query's __rule column holds
@@ -264,10 +283,11 @@ class DecisionQuery:
 def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
                    source: exp.Expr, as_of: date, *, invalid_column: str | None = None,
                    list_base: int = 1, carry: tuple[str, ...] = (),
-                   consent_columns: bool = False) -> DecisionQuery:
+                   consent_columns: bool = False, limits: LimitsRelation | None = None) -> DecisionQuery:
     """One row per source row: customer_id, segment, lifecycle_stage, value_tier, treatment,
     rule, actions, channels, channel (the first), cost, error. ``invalid_column`` names a
-    source column holding a reason the row is no profile at all (bad JSON, not an object)."""
+    source column holding a reason the row is no profile at all (bad JSON, not an object).
+    ``limits`` brings in contact caps and the delight cooldown, for a plan that sets them."""
     plain = ExpressionCompiler(fields, as_of)
 
     def field(path: tuple[str, ...]) -> Value:
@@ -321,12 +341,21 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
     in_rules = ExpressionCompiler(fields, as_of, resolved_columns)
     all_rules = (*plan.rules, plan.default)
 
+    def unless(column: str | None) -> exp.Expr | None:
+        # A customer missing from the limits relation has NULL here: no limit.
+        return not_(exp.func("COALESCE", exp.column(column), exp.false())) if column else None
+
     def consented(channel: CompiledChannel) -> exp.Expr:
         """TRUE when the profile may be contacted on the channel; NULL or FALSE otherwise."""
         if channel.consent is None:
-            return exp.true()
-        flag = field(channel.consent).b
-        return paren(flag) if flag is not None else exp.false()
+            consent: exp.Expr = exp.true()
+        else:
+            flag = field(channel.consent).b
+            consent = paren(flag) if flag is not None else exp.false()
+        uncapped = unless(limits.blocked.get(channel.id)) if limits else None
+        if uncapped is None:
+            return consent
+        return uncapped if channel.consent is None else paren(and_(consent, uncapped))
 
     def applies(rule: CompiledRule) -> exp.Expr:
         # Only ever used as a CASE WHEN test, which a NULL fails like FALSE; so the
@@ -343,6 +372,8 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
             tests.append(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
                 this=number(plan.policy.delight_max_cost_ratio), expression=paren(value)))
                 if value is not None else exp.false())
+        if rule.treatment == "delight" and limits is not None:
+            tests.append(unless(limits.cooling_down) or exp.true())
         if rule.treatment != "none":
             tests.append(paren(or_(*(consented(c) for c in rule.channels))) if rule.channels
                          else exp.false())
@@ -352,6 +383,8 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                   exp.Literal.number(len(plan.rules)))
 
     needed = sorted({c for f in fields.values() for c in (f.n, f.s, f.b, f.o) if c})
+    if limits is not None:
+        needed += [limits.cooling_down, *sorted(limits.blocked.values())]
     kept = [exp.column(c) for c in carry]  # source columns passed through, e.g. an order key
     stage_one = select(
         *kept,
@@ -360,6 +393,10 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         exp.alias_(case(error_branches, exp.Null()), "error", copy=False),
         exp.alias_(segment, "segment", copy=False), exp.alias_(stage, "lifecycle_stage", copy=False), exp.alias_(tier, "value_tier", copy=False),
     ).from_(copy=False, expression=source)
+    if limits is not None:
+        stage_one = stage_one.join(limits.relation, on=exp.EQ(this=exp.column(limits.customer_id),
+                                                             expression=cid.s or exp.Null()),
+                                   join_type="left", copy=False)
     stage_two = select("*", exp.alias_(case([(not_(exp.Is(this=exp.column("error"), expression=exp.Null())),
                                                   exp.Null())], chosen), "__rule", copy=False)).from_(copy=False, expression=
         exp.alias_(exp.Subquery(this=stage_one), "resolved", table=True, copy=False))
@@ -397,12 +434,12 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         position = exp.Sub(this=position, expression=exp.Literal.number(1 - list_base))
     first_cost = exp.Bracket(this=exp.Array(expressions=[number(plan.channels[n].cost) for n in channel_ids]),
                              expressions=[position]) if channel_ids else number(0.0)
-    # With consent_columns, one TRUE/FALSE per channel that needs consent, so that a summary
-    # can group by them and name each group's channel without running the filter.
-    flag_names = [f"consent__{n}" for n in channel_ids
-                  if consent_columns and plan.channels[n].consent is not None]
+    # With consent_columns, one TRUE/FALSE per channel that is not permitted to everyone
+    # (consent or a cap), so that a summary can group by them and name each group's
+    # channel without running the filter.
+    flag_names = permitted_flags(plan, limits) if consent_columns else []
     decided = select(
-        *(exp.alias_(exp.func("COALESCE", consented(plan.channels[name.removeprefix("consent__")]),
+        *(exp.alias_(exp.func("COALESCE", consented(plan.channels[name.removeprefix(PERMITTED_PREFIX)]),
                               exp.false()), name, copy=False) for name in flag_names),
         *(k.copy() for k in kept),
         exp.column("customer_id"), exp.column("segment"), exp.column("lifecycle_stage"),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ..compile import CompiledPlan
+from ..contacts import ContactState
 from ..profiles import detect_format
 from .compiler import decision_query, required_fields
+from . import limits as sql_limits
 from .sources import build_source
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
@@ -42,17 +44,25 @@ class DuckDBEngine:
 
     name = "duckdb"
 
-    def __init__(self, plan: CompiledPlan, settings: Settings = Settings()) -> None:
+    def __init__(self, plan: CompiledPlan, settings: Settings = Settings(),
+                 limits: Mapping[str, ContactState] | None = None) -> None:
+        """``limits``: what each customer's history rules out (see :mod:`..contacts`),
+        for a plan with contact caps or a delight cooldown; None means no history."""
         self.plan = plan
         self.settings = settings
+        self.limits = limits
+        self.limits_relation = sql_limits.relation(plan) if limits is not None and plan.contact_rules else None
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
             consent_columns: bool = False) -> str:
         """The decision query for one profiles file, as DuckDB SQL text."""
         own = connection or connect(self.settings)
         source = build_source(own, str(path), required_fields(self.plan), detect_format(path, fmt))
+        if self.limits_relation is not None:
+            own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
         query = decision_query(self.plan, source.fields, source.relation, as_of,
-                               invalid_column=source.invalid_column, consent_columns=consent_columns)
+                               invalid_column=source.invalid_column, consent_columns=consent_columns,
+                               limits=self.limits_relation)
         return query.sql.sql("duckdb")
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:

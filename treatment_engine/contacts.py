@@ -1,0 +1,125 @@
+"""Contact limits from the decision history: caps per channel and a delight cooldown.
+
+A decision is pure over (plan, profile, as_of) except for these two policy extensions,
+which also read what the business did to the customer before (docs/plan-format.md,
+appendix C). The history reaches the evaluators as a :class:`ContactState`, worked out
+here once per customer, so the in-process evaluator, the SQL back ends and the
+explanation all apply the same limits.
+
+A past decision counts as a contact on its first channel (the one its cost charges),
+on the day it was made for (its ``as_of``), inside a window of ``per_days`` days that
+ends with, and includes, the day being decided.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+
+ANY_CHANNEL = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCap:
+    key: str  # a channel id, or "any" for every channel together
+    max: int
+    per_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRules:
+    """The plan's limits, compiled: what :func:`contact_state` applies."""
+
+    caps: tuple[ContactCap, ...]
+    cooldown_days: int | None
+    channel_ids: tuple[str, ...]  # every channel of the plan (an "any" cap blocks them all)
+
+    @property
+    def lookback_days(self) -> int:
+        """How far back the history must reach for these limits."""
+        return max([c.per_days for c in self.caps] + [self.cooldown_days or 0])
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """One past decision for the customer, as the limits see it."""
+
+    day: int  # date.toordinal() of the decision's as_of
+    treatment: str
+    channel: str | None  # its first channel; None when it had none
+
+
+@dataclass(frozen=True, slots=True)
+class ContactState:
+    """What one customer's history rules out on one day."""
+
+    blocked: frozenset[str] = frozenset()  # channels whose cap is reached
+    cooling_down: bool = False  # delighted within delight_cooldown_days
+    # Why, for explanations: channel id -> "2 contacts on sms in the last 7 days (cap 2)".
+    reasons: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    last_delight: str | None = None  # ISO day of the delight that started the cooldown
+
+
+NO_LIMITS = ContactState()
+
+
+def contact_state(rules: ContactRules, history: Iterable[Contact], as_of: date | int) -> ContactState:
+    """The channels capped and the cooldown for a customer with ``history`` on ``as_of``.
+
+    Decisions dated after ``as_of`` are not counted: a simulation of an earlier day
+    sees the history as it was then.
+    """
+    today = as_of if isinstance(as_of, int) else as_of.toordinal()
+    counts: dict[str, dict[int, int]] = {}  # channel -> window length -> contacts in it
+    windows = sorted({c.per_days for c in rules.caps})
+    last_delight: int | None = None
+    for contact in history:
+        age = today - contact.day
+        if age < 0:
+            continue
+        if contact.treatment == "delight" and (last_delight is None or contact.day > last_delight):
+            last_delight = contact.day
+        if contact.channel is None:
+            continue
+        for key in (contact.channel, ANY_CHANNEL):
+            per_window = counts.setdefault(key, {})
+            for days in windows:
+                if age < days:
+                    per_window[days] = per_window.get(days, 0) + 1
+    blocked: set[str] = set()
+    reasons: dict[str, str] = {}
+    for cap in rules.caps:
+        used = counts.get(cap.key, {}).get(cap.per_days, 0)
+        if used < cap.max:
+            continue
+        where = "on any channel" if cap.key == ANY_CHANNEL else f"on {cap.key}"
+        why = (f"contact cap reached: {used} contact{'s' if used != 1 else ''} {where} in the last "
+               f"{cap.per_days} day{'s' if cap.per_days != 1 else ''} (max {cap.max})")
+        for channel in rules.channel_ids if cap.key == ANY_CHANNEL else (cap.key,):
+            if channel not in blocked:
+                blocked.add(channel)
+                reasons[channel] = why
+    cooling = (rules.cooldown_days is not None and last_delight is not None
+               and today - last_delight < rules.cooldown_days)
+    if not blocked and not cooling:
+        return NO_LIMITS
+    return ContactState(frozenset(blocked), cooling, MappingProxyType(reasons),
+                        date.fromordinal(last_delight).isoformat() if cooling and last_delight else None)
+
+
+def contact_from_record(day: str | date, treatment: str, channels: Iterable[str] | None) -> Contact:
+    """A logged decision as a contact (its first channel is the one used)."""
+    ordinal = day.toordinal() if isinstance(day, date) else date.fromisoformat(day[:10]).toordinal()
+    first = next(iter(channels or ()), None)
+    return Contact(ordinal, treatment, first)
+
+
+def compile_contact_rules(caps: Mapping[str, tuple[int, int]] | None, cooldown_days: int | None,
+                          channel_ids: Iterable[str]) -> ContactRules | None:
+    """The plan's limits, or None when it sets none (decisions then need no history)."""
+    if not caps and cooldown_days is None:
+        return None
+    return ContactRules(tuple(ContactCap(key, limit, days) for key, (limit, days) in sorted((caps or {}).items())),
+                        cooldown_days, tuple(sorted(channel_ids)))
