@@ -217,7 +217,7 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
             continue
         then = rule["then"]
         policy = merged.get("policy")
-        if then["treatment"] == "delight" and policy:
+        if then["treatment"] == "delight" and policy and "value_field" in policy:
             cost = sum(float(merged["actions"][a].get("cost", 0)) for a in then.get("actions", []))
             value = field(profile, tuple(policy["value_field"].split(".")))
             if not number(value) or not cost <= policy["delight_max_cost_ratio"] * as_double(value):

@@ -210,6 +210,25 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
     assert missing.returncode == 1 and "no decision 'no-such-id'" in missing.stderr
 
 
+def test_contact_limits_count_the_log_and_replay_reproduces_them(served: tuple[str, Path]) -> None:
+    base, _ = served
+    profile = {**PROFILE, "customer_id": f"cooldown-{time.time_ns()}"}
+    first = httpx.post(f"{base}/v1/decisions", json={"profile": profile, "as_of": "2026-11-01"}).json()
+    assert first["treatment"] == "delight"
+    # The default plan's delight_cooldown_days is 30: the next delight waits, by the log.
+    second = httpx.post(f"{base}/v1/decisions", json={"profile": profile, "as_of": "2026-11-05"}).json()
+    assert second["treatment"] != "delight"
+    why = httpx.post(f"{base}/v1/explain", json={"profile": profile, "as_of": "2026-11-05"}).json()
+    assert any(c["reason"].startswith("cooling down: delighted on 2026-11-01") for c in why["trace"]["rules"])
+    later = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [profile], "as_of": "2026-12-01"}).json()
+    assert later["decisions"][0]["treatment"] == "delight"  # 30 days on, the cooldown is over
+    for decision in (first, second):  # each replays against the history it was decided with
+        replay = httpx.post(f"{base}/v1/decisions/{decision['id']}:replay")
+        assert replay.status_code == 200 and replay.json()["reproduces"] is True, replay.text
+    assert httpx.post(f"{base}/v1/decisions/nope:replay").status_code == 404
+    assert httpx.get(f"{base}/v1/plan").json()["contact_limits"] == "applied from the decision log"
+
+
 def test_metrics(served: tuple[str, Path]) -> None:
     base, _ = served
     httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE})
@@ -226,6 +245,29 @@ def test_api_keys_guard_reload_and_history(tmp_path: Path) -> None:
         assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "wrong"}).status_code == 401
         assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "k1"}).status_code == 200
         assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_keys_created_in_the_database_are_required_and_revocable(tmp_path: Path) -> None:
+    plan = _plan_copy(tmp_path)
+    db = f"sqlite:///{plan / 'decisions.db'}"
+    command = [sys.executable, "-m", "treatment_engine", "keys"]
+    created = subprocess.run([*command, "create", "ops", "--db", db], capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    server = Server(plan, "--no-watch").start()
+    try:
+        assert httpx.post(f"{server.base}/v1/plan:reload").status_code == 401
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"X-API-Key": key}).status_code == 200
+        assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+    assert subprocess.run([*command, "revoke", "ops", "--db", db], timeout=60).returncode == 0
+    server = Server(plan, "--no-watch").start()
+    try:
+        # Revoked, and the last key: the endpoints stay closed rather than fall open.
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"X-API-Key": key}).status_code == 401
     finally:
         server.stop()
 

@@ -62,3 +62,66 @@ def test_no_inputs_policy_keeps_no_profile_data(tmp_path: Path) -> None:
     row = log.decision(row_id)
     log.close()
     assert row is not None and row.inputs is None
+
+
+def test_migrations_build_exactly_the_models_schema(log: DecisionLog) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with log.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_a_log_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as connection:  # what create_all made before alembic: revision 0001's tables
+        connection.execute(sa.text("CREATE TABLE plan_versions (version VARCHAR(32) PRIMARY KEY, "
+                                   "files VARCHAR NOT NULL, loaded_at DATETIME NOT NULL)"))
+        connection.execute(sa.text(
+            "CREATE TABLE decisions (id VARCHAR(36) PRIMARY KEY, customer_id VARCHAR(200) NOT NULL, "
+            "plan_version VARCHAR(32) NOT NULL, rule VARCHAR NOT NULL, treatment VARCHAR(16) NOT NULL, "
+            "actions VARCHAR NOT NULL, channels VARCHAR NOT NULL, cost FLOAT NOT NULL, as_of DATE NOT NULL, "
+            "created_at DATETIME NOT NULL, inputs VARCHAR)"))
+        connection.execute(sa.text("CREATE INDEX ix_decisions_customer_created ON decisions (customer_id, created_at)"))
+        connection.execute(sa.text(
+            "INSERT INTO decisions VALUES ('d1', 'c1', 'v', 'r', 'contain', '[]', '[\"sms\"]', 0, "
+            "'2026-11-01', '2026-11-01 10:00:00', NULL)"))
+    old.dispose()
+    upgraded = DecisionLog(url)
+    try:
+        with upgraded.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+        assert upgraded.history("c1")[0]["id"] == "d1"  # nothing lost
+        assert upgraded.contacts(["c1"], date(2026, 11, 3), 7)["c1"][0].channel == "sms"
+    finally:
+        upgraded.close()
+
+
+def test_contacts_read_the_window_and_only_the_customers_asked(log: DecisionLog) -> None:
+    files = read_plan_dir(REPO)
+    engine = Engine.from_texts(files)
+    a, b = f"a-{uuid.uuid4()}", f"b-{uuid.uuid4()}"
+    for cid, day in ((a, 1), (a, 5), (a, 9), (b, 2)):
+        profile = {"customer_id": cid, "annual_value": 50, "consent": {"email": True}}
+        log.record(engine.plan, [(profile, engine.decide(profile, date(2026, 11, day)))])
+    found = log.contacts([a], date(2026, 11, 8), 7)
+    assert sorted(c.day for c in found[a]) == [date(2026, 11, 5).toordinal()]  # 2..8; the 9th is later
+    assert b not in found
+    assert set(log.contacts([a, b], date(2026, 11, 9), 30)) == {a, b}
+
+
+def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None:
+    name = f"ops-{uuid.uuid4()}"
+    key = log.create_key(name)
+    assert log.key_is_valid(key) and not log.key_is_valid(key[:-1]) and not log.key_is_valid("")
+    stored = next(k for k in log.api_keys() if k.name == name)
+    assert key not in stored.digest and len(stored.digest) == 64
+    with pytest.raises(ValueError, match="exists already"):
+        log.create_key(name)
+    assert log.revoke_key(name) and not log.key_is_valid(key)
+    assert not log.revoke_key(name)

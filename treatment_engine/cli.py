@@ -19,20 +19,22 @@ from typing import IO, Any
 import click
 
 from .cli_authoring import init, lint, run_tests, schema
-from .cli_service import replay, serve
+from .cli_service import keys, replay, serve
 from .cli_simulation import diff_command, simulate
 from .cli_support import (
     Group,
     as_of_option,
     default_plan_dir,
     fail,
+    history_option,
+    limits_from_log,
     load_engine,
     plan_option,
 )
 from .decision import Decision, DecisionError
 from .engine import utc_today
 from .errors import ProfileError
-from .evaluate import decide_or_error
+from .evaluate import customer_id_of, decide_or_error
 from .profiles import Unreadable, dumps, open_profiles, parse_json_line
 
 __all__ = ["cli", "default_plan_dir", "main"]
@@ -74,8 +76,9 @@ def cli() -> None:
 @click.option("--engine", "engine_name", type=click.Choice(["python", "duckdb"]), default="python",
               show_default=True, help="python: the in-process evaluator; duckdb: the plan compiled to SQL "
                                       "(files only, not standard input).")
+@history_option
 def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output_path: Path | None,
-           input_format: str, stats: bool, quiet: bool, engine_name: str) -> None:
+           input_format: str, stats: bool, quiet: bool, engine_name: str, db_url: str | None) -> None:
     """Decide a treatment for every profile in a file.
 
     Writes one JSON decision per input profile, in input order. A profile that
@@ -87,9 +90,11 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
       treatment decide --profiles examples/customers.jsonl --as-of 2026-11-01 -o out.jsonl
       treatment decide --plan my-plan --profiles customers.csv --stats
       cat customers.jsonl | treatment decide --profiles - > decisions.jsonl
+      treatment decide --profiles customers.jsonl --db sqlite:///treatment.db   # with contact caps
     """
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
+    limits = limits_from_log(engine.plan, db_url, day) or {}
     ordinal, text = day.toordinal(), day.isoformat()
     counts: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
@@ -100,7 +105,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
             from .sql.duckdb_engine import DuckDBEngine
-            items = _sql_results(DuckDBEngine(engine.plan).records(profiles_path, day, input_format))
+            items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
         else:
             items = open_profiles(stack, profiles_path, input_format)
         out: IO[bytes] = (stack.enter_context(open(output_path, "wb")) if output_path
@@ -112,7 +117,8 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             elif isinstance(item, Unreadable):
                 result = DecisionError(customer_id=None, error=item.reason)
             else:
-                result = decide_or_error(engine.plan, item, ordinal, text)
+                result = decide_or_error(engine.plan, item, ordinal, text,
+                                         limits.get(customer_id_of(item) or "") if limits else None)
             if isinstance(result, DecisionError):
                 counts["invalid"] += 1
             else:
@@ -250,7 +256,7 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
 
 
 
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay):
+for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys):
     cli.add_command(command)
 
 

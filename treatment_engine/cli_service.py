@@ -33,10 +33,15 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/plan               live version, load time, counts, last reload error
     POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
     GET  /v1/customers/{id}/decisions   the decision log, newest first
+    POST /v1/decisions/{id}:replay      decide a logged decision again; does it reproduce?
     GET  /healthz, /readyz, /metrics (Prometheus)
 
-    Reload, history (and, with --protect-decisions, the decision endpoints) need an
-    API key from $TREATMENT_API_KEYS (comma-separated) when any is set.
+    Reload, replay, history (and, with --protect-decisions, the decision endpoints)
+    need an API key once any is set: in $TREATMENT_API_KEYS (comma-separated) or
+    created with `treatment keys create NAME --db URL` (stored hashed).
+
+    A plan with policy.contact_caps or delight_cooldown_days counts each customer's
+    contacts from the decision log (--db).
 
     \b
     Example:
@@ -52,10 +57,11 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     from .store import DecisionLog
 
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs)  # type: ignore[arg-type]
-    keys = api_keys_from_env()
-    if not keys:
-        click.echo("note: no TREATMENT_API_KEYS set, so reload and history need no key", err=True)
-    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=keys,
+    env_keys = api_keys_from_env()
+    if not env_keys and (log is None or not log.api_keys()):
+        click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
+                   "so reload, replay and history need none", err=True)
+    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
                      protect_decisions=protect_decisions, watch=watch)
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
@@ -73,29 +79,96 @@ def replay(decision_id: str, db_url: str) -> None:
     Example:
       treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
     """
-    import json
-
-    from .engine import Engine
-    from .store import DecisionLog, row_record, unflatten
+    from .replay import ReplayError, replay_decision
+    from .store import DecisionLog
 
     log = DecisionLog(db_url)
-    row = log.decision(decision_id)
-    files = log.plan_files(row.plan_version) if row is not None else None
-    log.close()
-    if row is None:
-        fail(f"no decision {decision_id!r} in {db_url}")
-    if files is None:
-        fail(f"plan version {row.plan_version} is not stored in {db_url}")
-    if row.inputs is None:
-        fail("this decision was logged without inputs (--store-inputs none), so it cannot be replayed")
-    profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
-    again = Engine.from_texts(files).decide(profile, row.as_of).to_record()
-    logged = row_record(row)
-    keys = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
-    differences = {k: (logged[k], again[k]) for k in keys if logged[k] != again[k]}
-    click.echo(f"decision {decision_id} for {row.customer_id} (plan {row.plan_version}, as of {row.as_of})")
-    if differences:
-        for key, (was, now) in differences.items():
+    try:
+        result = replay_decision(log, decision_id)
+    except ReplayError as error:
+        fail(error.message)
+    finally:
+        log.close()
+    logged = result.logged
+    click.echo(f"decision {decision_id} for {logged['customer_id']} (plan {logged['plan_version']}, "
+               f"as of {logged['as_of']})")
+    if not result.reproduces:
+        for key, (was, now) in result.differences.items():
             click.echo(f"  {key}: logged {was!r}, replayed {now!r}")
         fail("does not reproduce")
+    again = result.replayed
     click.echo(f"  reproduces: {again['treatment']} by rule '{again['rule']}' via {', '.join(again['channels']) or '-'}")
+
+
+@click.group()
+def keys() -> None:
+    """Manage the service's API keys, kept hashed in the decision log's database.
+
+    A key is shown once, when it is created; only its SHA-256 digest is stored. The
+    service accepts these keys and those in $TREATMENT_API_KEYS, and once any key
+    has been created it requires one for reload, replay and history (revoking the
+    last key leaves them closed).
+
+    \b
+    Examples:
+      treatment keys create ops-team --db sqlite:///treatment.db
+      treatment keys list
+      treatment keys revoke ops-team
+    """
+
+
+_db_option = click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db",
+                          show_default=True, metavar="URL", help="The service's database.")
+
+
+@keys.command("create")
+@click.argument("name")
+@_db_option
+def create_key(name: str, db_url: str) -> None:
+    """Create a key named NAME and print it (the only time it is shown)."""
+    from .store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        key = log.create_key(name)
+    except ValueError as error:
+        fail(str(error))
+    finally:
+        log.close()
+    click.echo(key)
+    click.echo(f"created API key {name!r}; store it now, it cannot be shown again", err=True)
+
+
+@keys.command("list")
+@_db_option
+def list_keys(db_url: str) -> None:
+    """List key names, when each was created, and whether it is revoked."""
+    from .store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        stored = log.api_keys()
+    finally:
+        log.close()
+    if not stored:
+        click.echo("no API keys in this database")
+    for key in stored:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        click.echo(f"{key.name}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_db_option
+def revoke_key(name: str, db_url: str) -> None:
+    """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
+    from .store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        revoked = log.revoke_key(name)
+    finally:
+        log.close()
+    if not revoked:
+        fail(f"no active API key named {name!r}")
+    click.echo(f"revoked API key {name!r}")

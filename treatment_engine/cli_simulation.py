@@ -9,14 +9,23 @@ from typing import Any
 
 import click
 
-from .cli_support import as_of_option, default_plan_dir, fail, load_engine, plan_option, profiles_or_sample
+from .cli_support import (
+    as_of_option,
+    default_plan_dir,
+    fail,
+    history_option,
+    limits_from_log,
+    load_engine,
+    plan_option,
+    profiles_or_sample,
+)
 from .engine import utc_today
 from .profiles import Unreadable, open_profiles
 
 
 def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
                     output: str | None, memory_limit: str, quiet: bool = False,
-                    spark_master: str = "local[2]") -> Any:
+                    spark_master: str = "local[2]", limits: Any = None) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -42,13 +51,13 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
                         from .simulation import simulate_spark
                     except ImportError:
                         fail("the spark engine needs pyspark: pip install 'treatment-engine[spark]'")
-                    return simulate_spark(plan, path, day, input_format, output, progress, spark_master)
-                return simulate_duckdb(plan, path, day, input_format, output, progress, memory_limit)
+                    return simulate_spark(plan, path, day, input_format, output, progress, spark_master, limits)
+                return simulate_duckdb(plan, path, day, input_format, output, progress, memory_limit, limits)
             except Unsupported as reason:
-                summary = simulate_python(plan, path, day, input_format, output, progress)
+                summary = simulate_python(plan, path, day, input_format, output, progress, limits)
                 summary.notes.append(f"this plan ran on the python engine: SQL cannot express it exactly ({reason})")
                 return summary
-        return simulate_python(plan, path, day, input_format, output, progress)
+        return simulate_python(plan, path, day, input_format, output, progress, limits)
 
 
 @click.command()
@@ -71,9 +80,10 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
 @click.option("--report", "report_path", metavar="FILE.html",
               help="Write a self-contained HTML report with charts.")
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
+@history_option
 def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int,
              as_of: date | None, engine_name: str, spark_master: str, input_format: str,
-             output_path: str | None, report_path: str | None, memory_limit: str) -> None:
+             output_path: str | None, report_path: str | None, memory_limit: str, db_url: str | None) -> None:
     """What a plan would do to a whole customer base.
 
     Decides every customer (DuckDB by default: the plan compiled to one SQL query,
@@ -93,7 +103,7 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
         summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit,
-                                  spark_master=spark_master)
+                                  spark_master=spark_master, limits=limits_from_log(engine.plan, db_url, day))
     from .report import print_simulation
     print_simulation(summary)
     if report_path:

@@ -107,3 +107,31 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
             out.write(dumps(customer))
     return str(target)
 
+
+
+def history_option(function: Any) -> Any:
+    return click.option(
+        "--db", "db_url", metavar="URL", default=None,
+        help="Read contact history from this decision log (the service's --db URL), so the plan's "
+             "contact_caps and delight_cooldown_days apply. Without it no history is assumed.")(function)
+
+
+def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any] | None:
+    """Each logged customer's contact limits on ``as_of`` (None without --db or limits)."""
+    rules = plan.contact_rules
+    if db_url is None or rules is None:
+        return None
+    try:
+        from .store import DecisionLog
+    except ImportError:
+        fail("--db needs the service extra: pip install 'treatment-engine[service]'")
+    from .contacts import contact_state
+
+    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
+        fail(f"no decision log at {db_url}")
+    log = DecisionLog(db_url)
+    try:
+        histories = log.contacts(None, as_of, rules.lookback_days)
+    finally:
+        log.close()
+    return {cid: contact_state(rules, history, as_of) for cid, history in histories.items()}

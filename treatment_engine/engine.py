@@ -44,6 +44,10 @@ class Engine:
         """Compile a plan from ``{"rules/x.yaml": text, ...}``. Raises :class:`PlanError`."""
         return cls(plan_from_texts(texts), clock=clock)
 
+    def today(self) -> date:
+        """The ``as_of`` used when a caller gives none."""
+        return self._clock()
+
     @property
     def version(self) -> str:
         """The plan's content hash, recorded in every decision."""

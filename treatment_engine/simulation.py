@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .compile import CompiledPlan, CompiledRule
+from .contacts import ContactState
 from .decision import Decision
 from .evaluate import decide_many
 from .profiles import Unreadable, open_profiles
+from .sql.compiler import PERMITTED_PREFIX, permitted_flags
 
 Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
 
@@ -89,14 +91,15 @@ def new_summary(engine: str, plan: CompiledPlan, as_of: date) -> Summary:
 
 
 def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
-                    output: str | None = None, progress: Progress | None = None) -> Summary:
+                    output: str | None = None, progress: Progress | None = None,
+                    limits: Mapping[str, ContactState] | None = None) -> Summary:
     summary = new_summary("python", plan, as_of)
     started = time.perf_counter()
     writer = _Writer(output) if output else None
     with ExitStack() as stack:
         items = open_profiles(stack, path, fmt)
         readable = (item for item in items if not isinstance(item, Unreadable) or _count_unreadable(summary))
-        _decide_into(plan, readable, as_of, summary, writer, progress)
+        _decide_into(plan, readable, as_of, summary, writer, progress, limits)
     if writer:
         writer.close()
     summary.seconds = time.perf_counter() - started
@@ -104,8 +107,9 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
 
 
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
-                 writer: _Writer | None, progress: Progress | None) -> None:
-    for result in decide_many(plan, profiles, as_of):
+                 writer: _Writer | None, progress: Progress | None,
+                 limits: Mapping[str, ContactState] | None = None) -> None:
+    for result in decide_many(plan, profiles, as_of, limits):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None
@@ -176,12 +180,12 @@ class _Writer:
 
 def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                     output: str | None = None, progress: Progress | None = None,
-                    memory_limit: str = "1GB") -> Summary:
+                    memory_limit: str = "1GB", limits: Mapping[str, ContactState] | None = None) -> Summary:
     from .sql.duckdb_engine import DuckDBEngine, Settings, connect
 
     summary = new_summary("duckdb", plan, as_of)
     started = time.perf_counter()
-    engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit))
+    engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit), limits=limits)
     connection = connect(engine.settings)
     if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
         query = engine.sql(path, as_of, fmt, connection, consent_columns=True)
@@ -216,7 +220,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
 
 def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                    output: str | None = None, progress: Progress | None = None,
-                   master: str = "local[2]") -> Summary:
+                   master: str = "local[2]", limits: Mapping[str, ContactState] | None = None) -> Summary:
     """The same query on Spark: local mode here, or a cluster's master URL."""
     from pyspark.sql import functions as F
 
@@ -224,7 +228,7 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
 
     summary = new_summary("spark", plan, as_of)
     started = time.perf_counter()
-    decisions = SparkEngine(plan, master=master).decisions(path, as_of, fmt)
+    decisions = SparkEngine(plan, master=master, limits=limits).decisions(path, as_of, fmt)
     if progress:
         progress(None, None)
     if output:  # Spark writes a directory of part files under this name

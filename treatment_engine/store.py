@@ -9,16 +9,21 @@ nothing is. Every plan the service loads is stored by version, files included.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Index, event, insert
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlalchemy import Connection, Index, event, insert, inspect
+from sqlalchemy import select as select_columns
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from .compile import CompiledPlan
+from .contacts import Contact, contact_from_record
 from .decision import Decision
 from .expressions.values import lookup
 from .sql.compiler import required_fields
@@ -37,7 +42,8 @@ class PlanVersion(SQLModel, table=True):
 
 class DecisionRow(SQLModel, table=True):
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (Index("ix_decisions_customer_created", "customer_id", "created_at"),
+                      Index("ix_decisions_customer_as_of", "customer_id", "as_of"))
 
     id: str = Field(primary_key=True, max_length=36)
     customer_id: str = Field(max_length=200)
@@ -52,6 +58,35 @@ class DecisionRow(SQLModel, table=True):
     inputs: str | None = None  # JSON object of the fields the plan reads, per the policy
 
 
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    name: str = Field(primary_key=True, max_length=100)
+    # SHA-256 of the key: keys are 256-bit random tokens, so a fast digest is enough (a
+    # slow password hash guards guessable secrets), and a stolen table grants nothing.
+    digest: str = Field(max_length=64, unique=True)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+def upgrade(connection: Connection) -> None:
+    """Bring the schema to the newest migration (alembic), in the caller's transaction.
+
+    A database made before migrations existed (tables, no alembic_version) is stamped
+    with the first revision, which is what it holds, and upgraded from there.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "treatment_engine:migrations")
+    config.attributes["connection"] = connection
+    tables = set(inspect(connection).get_table_names())
+    if "decisions" in tables and "alembic_version" not in tables:
+        command.stamp(config, "0001")
+    command.upgrade(config, "head")
+
+
 class DecisionLog:
     def __init__(self, url: str = DEFAULT_URL, inputs: InputsPolicy = "fields") -> None:
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
@@ -62,7 +97,8 @@ class DecisionLog:
             # only an OS crash or power loss can lose the last commits, which FULL would
             # prevent at one fsync per commit. Set per connection, as SQLite requires.
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        SQLModel.metadata.create_all(self.engine)
+        with self.engine.begin() as connection:
+            upgrade(connection)
         self.inputs = inputs
         self._paths: dict[str, list[tuple[str, ...]]] = {}  # fields each plan version reads
 
@@ -120,6 +156,60 @@ class DecisionLog:
                                  .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
             return [row_record(row) for row in found]
 
+    def contacts(self, customer_ids: Iterable[str] | None, as_of: date, lookback_days: int,
+                 before: datetime | None = None) -> dict[str, list[Contact]]:
+        """Each customer's logged decisions that contact limits can see on ``as_of``: those
+        made for the ``lookback_days`` days up to it (and, with ``before``, logged earlier).
+        ``customer_ids=None`` reads every customer's (for a whole-base simulation)."""
+        wanted = [""] if customer_ids is None else sorted(set(customer_ids))  # [""]: one pass, no filter
+        found: dict[str, list[Contact]] = {}
+        since = as_of - timedelta(days=max(lookback_days - 1, 0))
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):  # IN lists stay well under every limit
+                query = (select_columns(col(DecisionRow.customer_id), col(DecisionRow.as_of),
+                                        col(DecisionRow.treatment), col(DecisionRow.channels))
+                         .where(col(DecisionRow.as_of) >= since, col(DecisionRow.as_of) <= as_of))
+                if customer_ids is not None:
+                    query = query.where(col(DecisionRow.customer_id).in_(wanted[start:start + 500]))
+                if before is not None:
+                    query = query.where(col(DecisionRow.created_at) < before)
+                for cid, day, treatment, channels in connection.execute(query):
+                    found.setdefault(cid, []).append(contact_from_record(day, treatment, json.loads(channels)))
+        return found
+
+    # -- API keys --------------------------------------------------------------------------
+
+    def create_key(self, name: str) -> str:
+        """A new key under ``name``; only its digest is kept, so the caller must show it now."""
+        key = "tk_" + secrets.token_urlsafe(32)
+        with Session(self.engine) as session:
+            if session.get(ApiKey, name) is not None:
+                raise ValueError(f"an API key named {name!r} exists already")
+            session.add(ApiKey(name=name, digest=key_digest(key), created_at=_now()))
+            session.commit()
+        return key
+
+    def revoke_key(self, name: str) -> bool:
+        with Session(self.engine) as session:
+            stored = session.get(ApiKey, name)
+            if stored is None or stored.revoked_at is not None:
+                return False
+            stored.revoked_at = _now()
+            session.add(stored)
+            session.commit()
+            return True
+
+    def api_keys(self) -> list[ApiKey]:
+        with Session(self.engine) as session:
+            return list(session.exec(select(ApiKey).order_by(col(ApiKey.name))).all())
+
+    def key_is_valid(self, key: str) -> bool:
+        """True for a key created here and not revoked."""
+        digest = key_digest(key)
+        with Session(self.engine) as session:
+            stored = session.exec(select(ApiKey).where(ApiKey.digest == digest)).first()
+        return stored is not None and stored.revoked_at is None and hmac.compare_digest(stored.digest, digest)
+
     def decision(self, decision_id: str) -> DecisionRow | None:
         with Session(self.engine) as session:
             return session.get(DecisionRow, decision_id)
@@ -128,6 +218,10 @@ class DecisionLog:
         with Session(self.engine) as session:
             stored = session.get(PlanVersion, version)
             return None if stored is None else dict(json.loads(stored.files))
+
+
+def key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

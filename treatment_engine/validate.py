@@ -163,7 +163,9 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"'{name}' must be a mapping of keys, got {_show(given)}", None
     if kind == "greater_than_equal":
-        return f"'{name}' must not be negative, got {_show(given)}", None
+        if text.endswith("equal to 0"):
+            return f"'{name}' must not be negative, got {_show(given)}", None
+        return f"'{name}' must be {text.removeprefix('Input should be ')}, got {_show(given)}", None
     if kind == "string_too_short":
         return f"'{name}' must not be empty", None
     if kind == "value_error":

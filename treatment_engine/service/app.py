@@ -3,7 +3,6 @@ gets a 4xx with the reason (FastAPI's 422 detail, or 413 for an oversized body).
 
 from __future__ import annotations
 
-import hmac
 import os
 import threading
 import time
@@ -15,15 +14,20 @@ from typing import Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..contacts import Contact
 from ..decision import Decision
+from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
+from ..replay import ReplayError, replay_decision
 from ..store import DecisionLog
 from .group_commit import GroupCommitter
+from .keys import KeyChecker
 from .metrics import Metrics
 from .plans import PlanHolder
 
@@ -59,9 +63,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
-    sent, and every loaded plan version is kept. With ``api_keys``, reload and history
-    need one (``Authorization: Bearer KEY`` or ``X-API-Key``), and so do the decision
-    endpoints with ``protect_decisions``. With ``watch``, a change under the plan
+    sent, and every loaded plan version is kept. With ``api_keys`` (or keys created in the
+    log's database), reload, replay and history need one (``Authorization: Bearer KEY`` or
+    ``X-API-Key``), and so do the decision endpoints with ``protect_decisions``. With ``watch``, a change under the plan
     directory triggers a reload (a broken plan is refused, as with the endpoint).
     """
     plans = holder or PlanHolder(plan_dir)
@@ -97,12 +101,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                   description="Decides how to treat each customer from the loaded treatment plan.")
     app.state.plans = plans
 
+    keys = KeyChecker(api_keys, log)
+
     def require_key(request: Request) -> None:
-        if not api_keys:
+        if not keys.required():
             return
         header = request.headers.get("authorization", "")
         given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
-        if not any(hmac.compare_digest(given, key) for key in api_keys):
+        if not keys.valid(given):
             raise HTTPException(status_code=401, detail="an API key is required (Authorization: Bearer KEY)")
 
     admin = [Depends(require_key)]
@@ -132,11 +138,24 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                                 status_code=413)
         return await call_next(request)
 
+    async def histories(engine: Engine, profiles: list[Any], day: date) -> dict[str, list[Contact]]:
+        """The logged contacts that the plan's caps and cooldown read, for these customers.
+
+        They count decisions committed before this request: two requests for the same
+        customer at the same moment do not see each other (documented in the plan format)."""
+        rules = engine.plan.contact_rules
+        if rules is None or log is None:
+            return {}
+        ids = [cid for p in profiles if (cid := customer_id_of(p)) is not None]
+        return await run_in_threadpool(log.contacts, ids, day, rules.lookback_days) if ids else {}
+
     @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding)
     async def decide(body: DecideRequest) -> JSONResponse:
         engine = plans.current.engine
+        day = body.as_of or engine.today()
+        history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
         try:
-            decision = engine.decide(body.profile, body.as_of)  # microseconds: fine on the loop
+            decision = engine.decide(body.profile, day, history=history)  # microseconds: fine on the loop
             record = decision.to_record()
             if writer is not None:  # answered only once committed, with others' decisions
                 record["id"] = (await writer.record(engine.plan, [(body.profile, decision)]))[0]
@@ -151,7 +170,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
               response_class=Response)
     async def decide_batch(body: BatchRequest) -> Response:
         engine = plans.current.engine
-        results = list(engine.decide_many(body.profiles, body.as_of))
+        day = body.as_of or engine.today()
+        results = list(engine.decide_many(body.profiles, day,
+                                          histories=await histories(engine, body.profiles, day)))
         records = [r.to_record() for r in results]
         if writer is not None:  # committed (in one transaction) before answering
             decided = [(i, p, r) for i, (p, r) in enumerate(zip(body.profiles, results, strict=True))
@@ -166,10 +187,12 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                         media_type="application/json")
 
     @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding)
-    def explain(body: DecideRequest) -> JSONResponse:
+    async def explain(body: DecideRequest) -> JSONResponse:
         engine = plans.current.engine
+        day = body.as_of or engine.today()
+        history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
         try:
-            return JSONResponse(engine.explain(body.profile, body.as_of).to_record())
+            return JSONResponse(engine.explain(body.profile, day, history=history).to_record())
         except ProfileError as error:
             return JSONResponse({"customer_id": customer_id_of(body.profile), "error": error.message},
                                 status_code=422)
@@ -177,9 +200,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     @app.get("/v1/plan", summary="The live plan: version, load time, counts, last reload error")
     def plan_info() -> dict[str, Any]:
         live = plans.current
+        limits = None
+        if live.engine.plan.contact_rules is not None:
+            limits = ("applied from the decision log" if log is not None
+                      else "not applied: this service keeps no decision log (start it with --db)")
         return {"plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
                 "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
-                "reloads": plans.reloads, "last_reload_error": plans.last_error}
+                "reloads": plans.reloads, "last_reload_error": plans.last_error,
+                "contact_limits": limits}
 
     @app.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
               dependencies=admin)
@@ -198,6 +226,17 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
         return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, limit)})
+
+    @app.post("/v1/decisions/{decision_id}:replay", dependencies=admin,
+              summary="Decide a logged decision again from its stored plan, inputs and history")
+    def replay(decision_id: str) -> JSONResponse:
+        if log is None:
+            return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
+                                status_code=404)
+        try:
+            return JSONResponse(replay_decision(log, decision_id).to_record())
+        except ReplayError as error:
+            return JSONResponse({"detail": error.message}, status_code=404 if error.not_found else 409)
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     def prometheus() -> Response:

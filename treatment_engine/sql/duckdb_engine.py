@@ -11,8 +11,8 @@ from typing import Any
 from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..profiles import detect_format
-from .compiler import decision_query, required_fields
 from . import limits as sql_limits
+from .compiler import decision_query, required_fields
 from .sources import build_source
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",

@@ -9,7 +9,7 @@ end of a list is NULL, as the spec's values want.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ from typing import Any
 from sqlglot import exp
 
 from ..compile import CompiledPlan
+from ..contacts import ContactState
 from ..profiles import detect_format
+from . import limits as sql_limits
 from .compiler import FieldColumns, decision_query, required_fields
 from .sources import csv_parts, split_top_level
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
@@ -40,17 +42,26 @@ def session(master: str = "local[2]") -> Any:
 class SparkEngine:
     name = "spark"
 
-    def __init__(self, plan: CompiledPlan, spark: Any = None, master: str = "local[2]") -> None:
+    def __init__(self, plan: CompiledPlan, spark: Any = None, master: str = "local[2]",
+                 limits: Mapping[str, ContactState] | None = None) -> None:
         self.plan = plan
         self.spark = spark or session(master)
+        self.limits = limits  # see DuckDBEngine
 
     def decisions(self, path: str | Path, as_of: date, fmt: str = "auto") -> Any:
         """A DataFrame of decisions, one per profile, with ``__order`` for input order."""
         kind = detect_format(path, fmt)
         view, fields, invalid = self._canonical(str(path), required_fields(self.plan), kind)
         source = exp.alias_(exp.to_table(view), "profiles", table=True, copy=False)
+        relation = None
+        if self.limits is not None and self.plan.contact_rules is not None:
+            relation = sql_limits.relation(self.plan)
+            table = sql_limits.arrow_table(self.plan, self.limits)
+            frame = (self.spark.createDataFrame(table) if table.num_rows
+                     else self.spark.createDataFrame([], _spark_schema(table)))
+            frame.createOrReplaceTempView(sql_limits.TABLE)
         query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, list_base=0,
-                               carry=("__order",))
+                               carry=("__order",), limits=relation)
         return self.spark.sql(query.sql.sql("spark"))
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto") -> Iterator[dict[str, Any]]:
@@ -170,3 +181,10 @@ def _struct_field(kind: str, name: str) -> str | None:
         if field_name.strip("`") == name:
             return field_type
     return None
+
+
+def _spark_schema(table: Any) -> Any:
+    from pyspark.sql.types import BooleanType, StringType, StructField, StructType
+
+    return StructType([StructField(f.name, StringType() if str(f.type) == "string" else BooleanType())
+                       for f in table.schema])

@@ -1,0 +1,64 @@
+"""Decide a logged decision again, from its stored plan version, inputs and history.
+
+Used by ``treatment replay`` and the service's replay endpoint: both report whether
+the decision reproduces, field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .engine import Engine
+from .store import DecisionLog, row_record, unflatten
+
+COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
+
+
+class ReplayError(Exception):
+    """The decision cannot be replayed; the message says why."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.not_found = not_found
+
+
+@dataclass(frozen=True)
+class Replay:
+    logged: dict[str, Any]
+    replayed: dict[str, Any]
+    differences: dict[str, tuple[Any, Any]]  # field -> (logged, replayed)
+
+    @property
+    def reproduces(self) -> bool:
+        return not self.differences
+
+    def to_record(self) -> dict[str, Any]:
+        return {"id": self.logged["id"], "reproduces": self.reproduces, "logged": self.logged,
+                "replayed": {k: self.replayed[k] for k in ("customer_id", *COMPARED)},
+                "differences": {k: {"logged": a, "replayed": b} for k, (a, b) in self.differences.items()}}
+
+
+def replay_decision(log: DecisionLog, decision_id: str) -> Replay:
+    row = log.decision(decision_id)
+    if row is None:
+        raise ReplayError(f"no decision {decision_id!r} in the log", not_found=True)
+    files = log.plan_files(row.plan_version)
+    if files is None:
+        raise ReplayError(f"plan version {row.plan_version} is not stored in the log")
+    if row.inputs is None:
+        raise ReplayError("this decision was logged without inputs (--store-inputs none), "
+                          "so it cannot be replayed")
+    engine = Engine.from_texts(files)
+    profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
+    history: list[Any] = []
+    rules = engine.plan.contact_rules
+    if rules is not None:  # the history as it stood when the decision was made
+        history = log.contacts([row.customer_id], row.as_of, rules.lookback_days,
+                               before=row.created_at).get(row.customer_id, [])
+    again = engine.decide(profile, row.as_of, history=history).to_record()
+    logged = row_record(row)
+    differences = {k: (logged[k], again[k]) for k in COMPARED if logged[k] != again[k]}
+    return Replay(logged, again, differences)
