@@ -121,9 +121,9 @@ def logged(tmp_path: Path, engine: Engine) -> tuple[Path, str]:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     log = DecisionLog(url)
     # c1 had two SMS this week; c2 was delighted three days ago; c3 has no history.
-    for cid, day, profile in (("c1", AS_OF - timedelta(days=1), {"customer_id": "c1", "sms_ok": True}),
-                              ("c1", AS_OF - timedelta(days=3), {"customer_id": "c1", "sms_ok": True}),
-                              ("c2", AS_OF - timedelta(days=3), {**VIP, "customer_id": "c2"})):
+    for day, profile in ((AS_OF - timedelta(days=1), {"customer_id": "c1", "sms_ok": True}),
+                         (AS_OF - timedelta(days=3), {"customer_id": "c1", "sms_ok": True}),
+                         (AS_OF - timedelta(days=3), {**VIP, "customer_id": "c2"})):
         log.record(engine.plan, [(profile, engine.decide(profile, day))])
     log.close()
     return plan, url
