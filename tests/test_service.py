@@ -379,14 +379,16 @@ def test_reload_under_load_fails_no_request(tmp_path: Path) -> None:
 @pytest.mark.skipif(not os.environ.get("TREATMENT_TEST_PG_URL"),
                     reason="TREATMENT_TEST_PG_URL is not set (.ci/run starts a PostgreSQL and sets it)")
 def test_the_service_on_postgresql(tmp_path: Path) -> None:
-    server = Server(_plan_copy(tmp_path), "--no-watch")
+    # A key of its own: the shared database may hold other tests' keys, which close history.
+    server = Server(_plan_copy(tmp_path), "--no-watch", env={"TREATMENT_API_KEYS": "pg-test-key"})
     server.db_url = os.environ["TREATMENT_TEST_PG_URL"]
     server.start()
     try:
         customer = f"pg-{os.getpid()}-{time.time_ns()}"
         acknowledged = httpx.post(f"{server.base}/v1/decisions", json={
             "profile": {**PROFILE, "customer_id": customer}, "as_of": "2026-11-01"}).json()
-        history = httpx.get(f"{server.base}/v1/customers/{customer}/decisions").json()["decisions"]
+        history = httpx.get(f"{server.base}/v1/customers/{customer}/decisions",
+                            headers={"X-API-Key": "pg-test-key"}).json()["decisions"]
         assert [h["id"] for h in history] == [acknowledged["id"]]
         replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
                                    "--db", server.db_url], capture_output=True, text=True, timeout=60)

@@ -125,3 +125,9 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None
         log.create_key(name)
     assert log.revoke_key(name) and not log.key_is_valid(key)
     assert not log.revoke_key(name)
+    from sqlmodel import Session
+
+    from treatment_engine.store import ApiKey
+    with Session(log.engine) as session:  # the PostgreSQL database outlives the test: leave no key
+        session.delete(session.get(ApiKey, name))
+        session.commit()

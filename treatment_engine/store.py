@@ -89,7 +89,8 @@ def upgrade(connection: Connection) -> None:
 
 class DecisionLog:
     def __init__(self, url: str = DEFAULT_URL, inputs: InputsPolicy = "fields") -> None:
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
+        self.local = url.startswith("sqlite")  # a file on this machine, no network round trip
+        connect_args = {"check_same_thread": False} if self.local else {}
         self.engine = create_engine(url, connect_args=connect_args)
         if url.startswith("sqlite"):
             # WAL: readers do not block the writer. synchronous=NORMAL: a commit is durable
