@@ -35,11 +35,7 @@ class ContactRules:
     caps: tuple[ContactCap, ...]
     cooldown_days: int | None
     channel_ids: tuple[str, ...]  # every channel of the plan (an "any" cap blocks them all)
-
-    @property
-    def lookback_days(self) -> int:
-        """How far back the history must reach for these limits."""
-        return max([c.per_days for c in self.caps] + [self.cooldown_days or 0])
+    lookback_days: int  # how far back the history must reach for these limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +45,7 @@ class Contact:
     day: int  # date.toordinal() of the decision's as_of
     treatment: str
     channel: str | None  # its first channel; None when it had none
+    times: int = 1  # identical contacts (same day, treatment and channel) counted together
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,42 +68,35 @@ def contact_state(rules: ContactRules, history: Iterable[Contact], as_of: date |
     Decisions dated after ``as_of`` are not counted: a simulation of an earlier day
     sees the history as it was then.
     """
-    today = as_of if isinstance(as_of, int) else as_of.toordinal()
-    counts: dict[str, dict[int, int]] = {}  # channel -> window length -> contacts in it
-    windows = sorted({c.per_days for c in rules.caps})
-    last_delight: int | None = None
-    for contact in history:
-        age = today - contact.day
-        if age < 0:
-            continue
-        if contact.treatment == "delight" and (last_delight is None or contact.day > last_delight):
-            last_delight = contact.day
-        if contact.channel is None:
-            continue
-        for key in (contact.channel, ANY_CHANNEL):
-            per_window = counts.setdefault(key, {})
-            for days in windows:
-                if age < days:
-                    per_window[days] = per_window.get(days, 0) + 1
+    today = as_of if type(as_of) is int else as_of.toordinal()  # type: ignore[union-attr]
+    # Only what some limit can see; most customers have a handful of contacts or none.
+    lookback = rules.lookback_days
+    recent = [c for c in history if 0 <= today - c.day < lookback]
+    if not recent:
+        return NO_LIMITS
     blocked: set[str] = set()
     reasons: dict[str, str] = {}
     for cap in rules.caps:
-        used = counts.get(cap.key, {}).get(cap.per_days, 0)
+        every = cap.key == ANY_CHANNEL
+        used = sum(c.times for c in recent if c.channel is not None and (every or c.channel == cap.key)
+                   and today - c.day < cap.per_days)
         if used < cap.max:
             continue
-        where = "on any channel" if cap.key == ANY_CHANNEL else f"on {cap.key}"
+        where = "on any channel" if every else f"on {cap.key}"
         why = (f"contact cap reached: {used} contact{'s' if used != 1 else ''} {where} in the last "
                f"{cap.per_days} day{'s' if cap.per_days != 1 else ''} (max {cap.max})")
-        for channel in rules.channel_ids if cap.key == ANY_CHANNEL else (cap.key,):
+        for channel in rules.channel_ids if every else (cap.key,):
             if channel not in blocked:
                 blocked.add(channel)
                 reasons[channel] = why
-    cooling = (rules.cooldown_days is not None and last_delight is not None
-               and today - last_delight < rules.cooldown_days)
-    if not blocked and not cooling:
+    last_delight = None
+    if rules.cooldown_days is not None:
+        last_delight = max((c.day for c in recent if c.treatment == "delight"
+                            and today - c.day < rules.cooldown_days), default=None)
+    if not blocked and last_delight is None:
         return NO_LIMITS
-    return ContactState(frozenset(blocked), cooling, MappingProxyType(reasons),
-                        date.fromordinal(last_delight).isoformat() if cooling and last_delight else None)
+    return ContactState(frozenset(blocked), last_delight is not None, MappingProxyType(reasons),
+                        date.fromordinal(last_delight).isoformat() if last_delight is not None else None)
 
 
 def contact_from_record(day: str | date, treatment: str, channels: Iterable[str] | None) -> Contact:
@@ -121,5 +111,6 @@ def compile_contact_rules(caps: Mapping[str, tuple[int, int]] | None, cooldown_d
     """The plan's limits, or None when it sets none (decisions then need no history)."""
     if not caps and cooldown_days is None:
         return None
-    return ContactRules(tuple(ContactCap(key, limit, days) for key, (limit, days) in sorted((caps or {}).items())),
-                        cooldown_days, tuple(sorted(channel_ids)))
+    compiled = tuple(ContactCap(key, limit, days) for key, (limit, days) in sorted((caps or {}).items()))
+    lookback = max([c.per_days for c in compiled] + [cooldown_days or 0])
+    return ContactRules(compiled, cooldown_days, tuple(sorted(channel_ids)), lookback)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -26,7 +25,8 @@ from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
 from ..store import DecisionLog
-from .group_commit import GroupCommitter
+from .bodies import body_schema, json_body
+from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
 from .middleware import GuardAndMeasure
@@ -58,6 +58,11 @@ class BatchRequest(BaseModel):
     as_of: date | None = None
 
 
+# Bodies read with orjson, validated by the models (see bodies.py).
+SingleBody = Annotated[DecideRequest, Depends(json_body(DecideRequest))]
+BatchBody = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
+
+
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
                watch: bool = False) -> FastAPI:
@@ -71,7 +76,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     """
     plans = holder or PlanHolder(plan_dir)
     metrics = Metrics()
-    writer = GroupCommitter(log) if log is not None else None
+    writer: GroupCommitter | LoopCommitter | None = None
+    if log is not None:
+        writer = LoopCommitter(log) if log.local else GroupCommitter(log)
     if log is not None:
         log.remember_plan(plans.current.engine.plan, plans.current.files)
 
@@ -138,8 +145,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return log.contacts(ids, day, rules.lookback_days)
         return await run_in_threadpool(log.contacts, ids, day, rules.lookback_days)
 
-    @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding)
-    async def decide(body: DecideRequest) -> JSONResponse:
+    @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding,
+              openapi_extra=body_schema(DecideRequest))
+    async def decide(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
         history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
@@ -156,8 +164,8 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                                 status_code=422)
 
     @app.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline", dependencies=deciding,
-              response_class=Response)
-    async def decide_batch(body: BatchRequest) -> Response:
+              response_class=Response, openapi_extra=body_schema(BatchRequest))
+    async def decide_batch(body: BatchBody) -> Response:
         engine = plans.current.engine
         day = body.as_of or engine.today()
         results = list(engine.decide_many(body.profiles, day,
@@ -175,8 +183,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         return Response(orjson.dumps({"plan_version": engine.version, "decisions": records}),
                         media_type="application/json")
 
-    @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding)
-    async def explain(body: DecideRequest) -> JSONResponse:
+    @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding,
+              openapi_extra=body_schema(DecideRequest))
+    async def explain(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
         history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
