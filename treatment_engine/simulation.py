@@ -191,14 +191,17 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         query = engine.sql(path, as_of, fmt, connection, consent_columns=True)
         flags = permitted_flags(plan, engine.limits_relation)
         grouped: list[Any] = []
-        # Group by rule and the consent flags rather than by channel and cost: every row of
-        # such a group has the same first permitted channel and the same cost, which are
-        # worked out once per group here instead of once per row in SQL.
+        # Group by rule position and the consent flags rather than by rule id, channel and
+        # cost: every row of such a group has the same rule, first permitted channel and
+        # cost, which are worked out once per group here instead of once per row in SQL.
         _run_with_progress(connection, lambda: grouped.extend(connection.execute(
-            f"SELECT segment, lifecycle_stage, value_tier, treatment, rule, count(*), count(error)"
+            f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
             f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress)
-        rules = {r.id: r for r in (*plan.rules, plan.default)}
-        _add_groups([_group_outcome(plan, rules, row, flags) for row in grouped], plan, summary)
+        ordered = (*plan.rules, plan.default)
+        rules = {r.id: r for r in ordered}
+        named = [(segment, stage, tier, *_rule_of(ordered, index), *rest)
+                 for segment, stage, tier, index, *rest in grouped]
+        _add_groups([_group_outcome(plan, rules, row, flags) for row in named], plan, summary)
         summary.seconds = time.perf_counter() - started
         return summary
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
@@ -274,6 +277,14 @@ def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Sum
         "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
         "count(error) FROM read_parquet(?) GROUP BY ALL", [decisions]).fetchall()
     _add_groups(rows, plan, summary)
+
+
+def _rule_of(ordered: tuple[CompiledRule, ...], index: int | None) -> tuple[str | None, str | None]:
+    """(treatment, rule id) at a position of the decision query's rules; None for an error row."""
+    if index is None:
+        return None, None
+    rule = ordered[index]
+    return rule.treatment, rule.id
 
 
 def _group_outcome(plan: CompiledPlan, rules: Mapping[str, CompiledRule], row: tuple[Any, ...],

@@ -53,6 +53,7 @@ DATE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
                 r"([T ]([01][0-9]|2[0-3])(:[0-5][0-9](:[0-5][0-9]([.,][0-9]+)?)?)?"
                 r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$")
 ID_FIELDS = (("customer_id",), ("segment",), ("lifecycle_stage",), ("value_tier",))
+IN_LIST_LIMIT = 4  # see one_of
 PERMITTED_PREFIX = "permitted__"  # the per-channel flags of consent_columns=True
 
 
@@ -268,6 +269,19 @@ class LimitsRelation:
     blocked: Mapping[str, str]  # channel id -> BOOLEAN column: its cap is reached
 
 
+def one_of(value: exp.Expr, ids: list[str]) -> exp.Expr:
+    """TRUE when ``value`` is one of ``ids``; NULL or FALSE otherwise (used where both fail).
+
+    Past a few items DuckDB turns ``x IN (...)`` (and ARRAY_CONTAINS of a constant list)
+    into a hash join against the list (a MARK join) that every row probes; a simple CASE
+    stays a comparison in the projection.
+    """
+    if len(ids) <= IN_LIST_LIMIT:
+        return exp.In(this=paren(value), expressions=[string(i) for i in ids])
+    return exp.Case(this=paren(value), ifs=[exp.If(this=string(i), true=exp.true()) for i in ids],
+                    default=exp.false())
+
+
 def permitted_flags(plan: CompiledPlan, limits: LimitsRelation | None = None) -> list[str]:
     """The flag columns of ``consent_columns=True``: a channel not permitted to everyone."""
     return [f"{PERMITTED_PREFIX}{n}" for n in sorted(plan.channels)
@@ -303,7 +317,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
                          string(e.id)) for e in entries], exp.Null())
         if not given.parts():
             return derived, exp.false()
-        defined = (exp.In(this=paren(given.s), expressions=[string(i) for i in sorted(ids)])
+        defined = (one_of(given.s, sorted(ids))
                    if given.s is not None and ids else exp.false())
         bad = and_(given.is_not_null(), not_(holds(defined)))
         # COALESCE, not CASE on the given value: the same for every row that is decided (a
@@ -319,7 +333,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
     derived_tier = case([(exp.GTE(this=paren(tier_value), expression=number(t.min)), string(t.id))
                          for t in plan.tiers], exp.Null()) if tier_value is not None else exp.Null()
     if tier_given.parts():
-        tier_ok = (exp.In(this=paren(tier_given.s), expressions=[string(i) for i in sorted(plan.tier_ids)])
+        tier_ok = (one_of(tier_given.s, sorted(plan.tier_ids))
                    if tier_given.s is not None and plan.tier_ids else exp.false())
         tier = exp.func("COALESCE", tier_given.s, derived_tier) if tier_given.s is not None else derived_tier
         bad_tier = and_(tier_given.is_not_null(), not_(holds(tier_ok)))
@@ -364,7 +378,7 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         for column, allowed in (("segment", rule.segments), ("lifecycle_stage", rule.stages),
                                 ("value_tier", rule.tiers)):
             if allowed is not None:
-                tests.append(exp.In(this=exp.column(column), expressions=[string(a) for a in sorted(allowed)]))
+                tests.append(one_of(exp.column(column), sorted(allowed)))
         if rule.expression is not None:
             tests.append(paren(in_rules.value(rule.expression).b or null_boolean()))
         if rule.needs_profit_check and plan.policy is not None:
@@ -459,5 +473,8 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         exp.column("error"),
         *(k.copy() for k in kept),
         *(exp.column(name) for name in flag_names),
+        # For summaries: grouping by the rule's position is cheaper than by its id and
+        # treatment, which are looked up per row.
+        *([exp.column("__rule")] if consent_columns else []),
     ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=decided), "decided", table=True, copy=False))
     return DecisionQuery(final, all_rules)
