@@ -19,6 +19,7 @@ from typing import IO, Any
 import click
 
 from .cli_authoring import init, lint, run_tests, schema
+from .cli_events import events
 from .cli_service import keys, replay, serve
 from .cli_simulation import diff_command, simulate
 from .cli_support import (
@@ -256,7 +257,7 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
 
 
 
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys):
+for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys, events):
     cli.add_command(command)
 
 

@@ -21,7 +21,7 @@ from .errors import Location
 from .expressions.ast import Expression
 from .expressions.closures import Compiled, compile_expression
 from .load import PlanSource, load_plan_source, parse_plan_texts
-from .model import Outcome, ids
+from .model import Outcome, ids, seconds
 from .validate import ValidatedPlan, validate
 
 # An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the
@@ -82,6 +82,32 @@ class CompiledPolicy:
     delight_max_cost_ratio: float
 
 
+@dataclass(frozen=True, slots=True)
+class CompiledStep:
+    """One step of a moment's pattern (see :mod:`treatment_engine.moments`)."""
+
+    event: str  # the event type it matches (for an absence: the type that must not occur)
+    expression: Expression | None  # its `if`, over the event's own fields
+    test: Compiled | None
+    count: int  # how many such events (1 unless `count`)
+    within: int | None  # seconds: after the previous step (or, with count, across the events)
+    absent: bool  # a `not` step: no such event within `within`
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMoment:
+    id: str
+    description: str | None
+    steps: tuple[CompiledStep, ...]
+    sets: Mapping[str, Any]  # what a firing sets in the decision's profile
+    location: Location
+
+    @property
+    def horizon(self) -> int:
+        """Seconds from a pattern's first event to the latest it can complete."""
+        return sum(s.within or 0 for s in self.steps)
+
+
 @dataclass(frozen=True)
 class CompiledPlan:
     version: str
@@ -101,6 +127,12 @@ class CompiledPlan:
     stage_ids: frozenset[str]
     tier_ids: frozenset[str]
     candidates: Callable[[IndexKey], tuple[CompiledRule, ...]]
+    moments: tuple[CompiledMoment, ...] = ()
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type some moment's pattern names."""
+        return frozenset(step.event for m in self.moments for step in m.steps)
 
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
@@ -193,7 +225,23 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         policy=policy, contact_rules=contact_rules, rules=rules, default=default, segment_ids=segment_ids,
         stage_ids=stage_ids, tier_ids=tier_ids,
         candidates=_build_index(rules, segment_ids, stage_ids, tier_ids),
+        moments=tuple(_moment(m, conditions) for m, conditions in zip(plan.moments, plan.moment_conditions,
+                                                                       strict=True)),
     )
+
+
+def _moment(located: Any, conditions: tuple[Expression | None, ...]) -> CompiledMoment:
+    written = located.value
+    steps = []
+    for step, expression in zip(written.pattern, conditions, strict=True):
+        test = compile_expression(expression, resolved_names=False) if expression else None
+        within = seconds(step.within) if step.within else None
+        if step.not_ is not None:
+            steps.append(CompiledStep(step.not_.event, expression, test, 1, within, True))
+        else:
+            steps.append(CompiledStep(step.event, expression, test, step.count or 1, within, False))
+    return CompiledMoment(written.id, written.description, tuple(steps),
+                          MappingProxyType(dict(written.set)), located.location)
 
 
 def _condition(rule_id: str, expression: Expression | None, location: Location) -> CompiledCondition:

@@ -126,6 +126,65 @@ class Rule(_Strict):
     then: Outcome
 
 
+# -- moments of truth (docs/plan-format.md, appendix D) ---------------------------------
+
+Duration = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$")]  # 30d, 12h, 15m, 90s
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def seconds(duration: str) -> int:
+    return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
+
+
+class EventMatch(_Strict):
+    event: Id
+    if_: str | None = Field(default=None, alias="if")
+
+
+class PatternStep(_Strict):
+    """One step of a moment's pattern: an event (``count`` times), or an absence (``not``)."""
+
+    event: Id | None = None
+    if_: str | None = Field(default=None, alias="if")
+    count: Annotated[int, Field(ge=2)] | None = None
+    within: Duration | None = None
+    not_: EventMatch | None = Field(default=None, alias="not")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PatternStep:
+        if (self.event is None) == (self.not_ is None):
+            raise ValueError("a step names either 'event' or 'not' (an absence), not both or neither")
+        if self.not_ is not None and (self.if_ is not None or self.count is not None):
+            raise ValueError("an absence step puts its 'if' inside 'not'; it takes no 'count'")
+        if self.count is not None and self.within is None:
+            raise ValueError("'count' needs 'within': how close together the events must be")
+        return self
+
+
+class Moment(_Strict):
+    id: Id
+    description: str | None = None
+    pattern: Annotated[list[PatternStep], Field(min_length=1)]
+    set: Annotated[dict[Id, str | bool | int | float], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _shape(self) -> Moment:
+        first, rest = self.pattern[0], self.pattern[1:]
+        if first.not_ is not None:
+            raise ValueError("a pattern cannot start with an absence: absent after what?")
+        if first.within is not None and first.count is None:
+            raise ValueError("'within' on the first step needs 'count' (later steps are within "
+                             "their previous step)")
+        for step in rest:
+            if step.within is None:
+                raise ValueError("every step after the first needs 'within': a moment is a pattern "
+                                 "in a bounded time")
+        for step in self.pattern[:-1]:
+            if step.not_ is not None:
+                raise ValueError("an absence ('not') can only be the last step")
+        return self
+
+
 class PlanFile(_Strict):
     """One YAML file of a plan; every top-level key is optional."""
 
@@ -137,6 +196,7 @@ class PlanFile(_Strict):
     policy: Policy | None = None
     rules: list[Rule] | None = None
     default: Outcome | None = None
+    moments: list[Moment] | None = None
     # Optional: the profile fields the plan reads, for `treatment lint` (no effect on decisions).
     fields: dict[Id, FieldType] | None = None
 

@@ -164,3 +164,25 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
     console.print(spend)
     for note in summary.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+
+
+def print_moments(summary: Any, first_errors: list[Any], console: Console | None = None) -> None:
+    """The replay's summary: moments fired, what they decided, and refused events."""
+    console = console or Console(stderr=True)
+    rate = summary.events / summary.seconds if summary.seconds else 0.0
+    console.print(f"{summary.events:,} events ({summary.invalid:,} refused) in {summary.seconds:.2f} s "
+                  f"({rate:,.0f}/s); {sum(summary.fired.values()):,} moments fired")
+    if summary.fired:
+        table = Table(title="Moments fired and what they decided", title_justify="left")
+        table.add_column("moment")
+        table.add_column("treatment")
+        table.add_column("rule")
+        table.add_column("customers", justify="right")
+        for (moment, treatment, rule), count in sorted(summary.treatments.items(),
+                                                       key=lambda item: (-summary.fired[item[0][0]], -item[1])):
+            table.add_row(moment, Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), rule, f"{count:,}")
+        console.print(table)
+    for error in first_errors:
+        console.print(f"[red]event {error.index}[/red] ({error.customer_id or 'no customer'}): {error.error}")
+    if summary.invalid > len(first_errors):
+        console.print(f"... and {summary.invalid - len(first_errors):,} more refused events (see --errors FILE)")

@@ -23,6 +23,7 @@ from .model import (
     Action,
     Channel,
     Condition,
+    Moment,
     Outcome,
     PlanFile,
     Policy,
@@ -37,7 +38,8 @@ KNOWN_KEYS = (
     "segments", "lifecycle", "value_tiers", "channels", "actions", "policy", "rules", "default",
     "id", "if", "field", "tiers", "min", "cost", "consent", "kind", "value_field",
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
-    "description", "priority", "when", "then", "fields",
+    "description", "priority", "when", "then", "fields", "moments", "pattern", "event", "count",
+    "within", "not", "set", "contact_caps", "delight_cooldown_days", "max", "per_days",
 )
 
 
@@ -69,6 +71,9 @@ class ValidatedPlan:
     rule_conditions: tuple[Expression | None, ...]
     default: Located[Outcome] | None
     fields: dict[str, Located[str]]
+    moments: tuple[Located[Moment], ...] = ()
+    # Per moment, per step: the parsed `if` (of the event, or of the absent event).
+    moment_conditions: tuple[tuple[Expression | None, ...], ...] = ()
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
@@ -87,6 +92,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
     segment_conditions = _parse_all(combined.segments, ("if",), issues)
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues)
     rule_conditions = _parse_all(combined.rules, ("when", "if"), issues)
+    moment_conditions = tuple(_parse_steps(moment, issues) for moment in combined.moments)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -99,6 +105,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
         rules=tuple(combined.rules), rule_conditions=rule_conditions,
         default=combined.singles.get("default"),
         fields=combined.fields,
+        moments=tuple(combined.moments), moment_conditions=moment_conditions,
     )
 
 
@@ -195,12 +202,14 @@ class _Combiner:
         self.rules: list[Located[Rule]] = []
         self.singles: dict[str, Located[Any]] = {}
         self.fields: dict[str, Located[str]] = {}
+        self.moments: list[Located[Moment]] = []
 
     def run(self) -> None:
         for file, plan in self.shaped:
             self._listed(file, "segments", plan.segments, self.segments, "segment")
             self._listed(file, "lifecycle", plan.lifecycle, self.lifecycle, "lifecycle stage")
             self._listed(file, "rules", plan.rules, self.rules, "rule")
+            self._listed(file, "moments", plan.moments, self.moments, "moment")
             self._keyed(file, "channels", plan.channels, self.channels, "channel")
             self._keyed(file, "actions", plan.actions, self.actions, "action")
             self._keyed(file, "fields", plan.fields, self.fields, "field")
@@ -328,6 +337,24 @@ def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: l
             issues.append(PlanIssue(_expression_location(entry.source, path, error.column),
                                     "bad-expression", f"invalid expression: {error.message}",
                                     error.hint))
+            parsed.append(None)
+    return tuple(parsed)
+
+
+def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+    parsed: list[Expression | None] = []
+    for index, step in enumerate(moment.value.pattern):
+        text, key = (step.not_.if_, ("pattern", index, "not", "if")) if step.not_ is not None \
+            else (step.if_, ("pattern", index, "if"))
+        if text is None:
+            parsed.append(None)
+            continue
+        try:
+            parsed.append(parse(text))
+        except ExpressionError as error:
+            path = moment.path + key
+            issues.append(PlanIssue(_expression_location(moment.source, path, error.column),
+                                    "bad-expression", f"invalid expression: {error.message}", error.hint))
             parsed.append(None)
     return tuple(parsed)
 

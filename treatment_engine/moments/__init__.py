@@ -1,0 +1,11 @@
+"""Moments of truth: patterns over a customer's events that trigger a decision.
+
+events (validated, ordered) -> correlation (durable-rules, in a worker process) ->
+fired moments -> a decision for the customer's profile with the moment's `set` applied.
+See docs/plan-format.md (appendix D) and docs/design.md for the design and its limits.
+"""
+
+from .engine import Fired, MomentEngine, ReplaySummary
+from .events import Event, EventError, parse_event
+
+__all__ = ["Event", "EventError", "Fired", "MomentEngine", "ReplaySummary", "parse_event"]

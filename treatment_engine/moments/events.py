@@ -1,0 +1,76 @@
+"""One customer event, checked: the JSON shape the events API and replay files take.
+
+    {"customer_id": "c1", "type": "complaint", "timestamp": "2026-11-01T09:30:00Z", ...}
+
+Every other key is the event's own field, readable by a pattern step's `if`. A bad
+event is an :class:`EventError` naming the reason; it never stops the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+RESERVED = ("customer_id", "type", "timestamp")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    customer_id: str
+    type: str
+    timestamp: float  # seconds since the epoch, UTC
+    fields: dict[str, Any]  # the whole event object, for `if`
+    index: int  # position in its input, for error reports and ordering
+
+
+@dataclass(frozen=True, slots=True)
+class EventError:
+    index: int
+    customer_id: str | None
+    error: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {"index": self.index, "customer_id": self.customer_id, "error": self.error}
+
+
+def parse_event(raw: Any, index: int, known_types: frozenset[str]) -> Event | EventError:
+    reason = getattr(raw, "reason", None)  # a line the reader could not parse at all
+    if isinstance(reason, str):
+        return EventError(index, None, reason)
+    if type(raw) is not dict:
+        return EventError(index, None, "an event must be a JSON object")
+    cid = raw.get("customer_id")
+    if type(cid) is not str or not cid:
+        return EventError(index, None, "the event has no customer_id (a non-empty string)")
+    kind = raw.get("type")
+    if type(kind) is not str or not kind:
+        return EventError(index, cid, "the event has no type (a non-empty string)")
+    if kind not in known_types:
+        shown = ", ".join(sorted(known_types)) or "none"
+        return EventError(index, cid, f"unknown event type {kind!r} (the plan's moments use: {shown})")
+    stamp = parse_timestamp(raw.get("timestamp"))
+    if stamp is None:
+        return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
+                                      "2026-11-01T09:30:00Z; without a zone, UTC)")
+    return Event(cid, kind, stamp, raw, index)
+
+
+def parse_timestamp(value: Any) -> float | None:
+    if type(value) is not str:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,96 @@
+"""A plan's moments as durable-rules rulesets (their JSON definition form).
+
+One ruleset per moment, so that one event can complete every moment it belongs to: an
+event *posted* to durable-rules fires at most one of the rules it matches (its issues
+#190, #400), and one rule per ruleset is also far from its per-ruleset limits (#303).
+All customers share one session (``sid``) and every join also requires the same
+``cid``: durable-rules keeps at most 1,024 live sessions per ruleset (MemoryError past
+that, measured here) and deleting a session's state crashes the process (#136), so
+per-customer sessions would not scale; the ``cid`` condition keeps customers apart.
+
+Each step's ``if`` is evaluated by this engine's own expression evaluator before the
+event is posted (a flag ``i<step>`` on the message), so conditions mean exactly what
+the plan format says; durable-rules correlates: order (``seq``), windows (``ts``),
+and absence (``none``, checked when a clock tick for the deadline arrives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..compile import CompiledMoment
+
+TICK = "__tick"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What the worker process needs of a step (plain data: it crosses a process boundary)."""
+
+    event: str
+    has_if: bool
+    count: int
+    within: int | None
+    absent: bool
+
+
+def spec_of(moment: CompiledMoment) -> tuple[StepSpec, ...]:
+    return tuple(StepSpec(s.event, s.test is not None, s.count, s.within, s.absent) for s in moment.steps)
+
+
+def _matches(step: int, spec: StepSpec) -> list[dict[str, Any]]:
+    tests: list[dict[str, Any]] = [{"t": spec.event}]
+    if spec.has_if:
+        tests.append({f"i{step}": True})
+    return tests
+
+
+def _within(name: str, seconds: int) -> dict[str, Any]:
+    return {"$lte": {"ts": {"$add": {"$l": {name: "ts"}, "$r": seconds}}}}
+
+
+def _after(name: str) -> list[dict[str, Any]]:
+    return [{"cid": {name: "cid"}}, {"$gt": {"seq": {name: "seq"}}}]
+
+
+def _and(tests: list[dict[str, Any]]) -> dict[str, Any]:
+    return tests[0] if len(tests) == 1 else {"$and": tests}
+
+
+def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> dict[str, Any]:
+    """The rule (``r_0``) of one moment's ruleset; matched events are named e0, e1, ..."""
+    terms: list[dict[str, Any]] = []
+    names: list[str] = []
+    for index, step in enumerate(steps):
+        if step.absent:
+            last = names[-1]
+            assert step.within is not None  # the model requires it
+            terms.append({"tick": _and([{"t": TICK}, {"cid": {last: "cid"}},
+                                        {"$gt": {"ts": {"$add": {"$l": {last: "ts"}, "$r": step.within}}}}])})
+            # Last in the list: durable-rules checks a `none` when the terms before it are
+            # all matched (here, when the deadline's tick arrives), against what is stored.
+            terms.append({f"m_{len(terms)}$not": _and(
+                _matches(index, step) + _after(last) + [_within(last, step.within)])})
+            continue
+        group_first = None
+        for _ in range(step.count):
+            name = f"e{len(names)}"
+            tests = _matches(index, step)
+            if names:
+                tests += _after(names[-1])
+                if step.count > 1 and group_first is not None:
+                    tests.append(_within(group_first, step.within or 0))  # all within the first
+                elif step.within is not None and index > 0:
+                    tests.append(_within(names[-1], step.within))
+            if group_first is None:
+                group_first = name
+            terms.append({name: _and(tests)})
+            names.append(name)
+    return {"r_0": {"all": terms, "run": action}}
+
+
+def positive_names(steps: tuple[StepSpec, ...]) -> int:
+    """How many events a complete match of these steps names (e0 .. e{n-1})."""
+    return sum(s.count for s in steps if not s.absent)
