@@ -408,3 +408,74 @@ def test_no_generated_request_gets_a_5xx(served: tuple[str, Path]) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "generated" in run.stdout and " failed" not in run.stdout.split("SUMMARY")[-1]
+
+
+def _event(cid: str, kind: str, when: str, **fields: object) -> dict:
+    return {"customer_id": cid, "type": kind, "timestamp": when, **fields}
+
+
+def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch", "--moment-clock", "events").start()
+    try:
+        base = server.base
+        profile = {**PROFILE, "customer_id": "m1"}
+        first = httpx.post(f"{base}/v1/events", json={"event": _event("m1", "complaint", "2026-11-01T10:00:00Z",
+                                                                        profile=profile)})
+        assert first.status_code == 200 and first.json() == {"accepted": 1, "refused": [], "fired": []}
+        second = httpx.post(f"{base}/v1/events", json={"events": [
+            _event("m1", "complaint", "2026-11-03T10:00:00Z"), _event("m1", "refund", "2026-11-03T11:00:00Z"),
+            {"type": "complaint"}, _event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)]}).json()
+        assert second["accepted"] == 2
+        assert [(r["index"], r["error"][:22]) for r in second["refused"]] == [
+            (1, "unknown event type 're"), (2, "the event has no custo")]
+        fired = {f["moment"]: f for f in second["fired"]}
+        assert set(fired) == {"repeat-complaint", "detractor"}
+        assert fired["repeat-complaint"]["decision"]["rule"] == "moment-repeat-complaint"
+        assert fired["repeat-complaint"]["decision"]["value_tier"] == "gold"  # the carried profile
+        late = httpx.post(f"{base}/v1/events", json={"event": _event("m1", "complaint", "2026-11-02T00:00:00Z")})
+        assert late.status_code == 422 and late.json()["error"].startswith("late event")
+        items = httpx.get(f"{base}/v1/outbox").json()["items"]
+        assert [i["moment"] for i in items] == ["repeat-complaint", "detractor"] or \
+            sorted(i["moment"] for i in items) == ["detractor", "repeat-complaint"]
+        assert all(i["decision_id"] for i in items)
+        assert httpx.get(f"{base}/v1/outbox", params={"after": items[-1]["id"]}).json()["items"] == []
+        logged = httpx.get(f"{base}/v1/customers/m1/decisions").json()["decisions"]
+        assert fired["repeat-complaint"]["decision_id"] in {d["id"] for d in logged}
+        assert httpx.post(f"{base}/v1/events", json={"event": {}, "events": []}).status_code == 422
+        assert 'treatment_moments_fired_total{moment="detractor"} 1.0' in httpx.get(f"{base}/metrics").text
+    finally:
+        server.stop()
+
+
+def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
+    plan = _plan_copy(tmp_path)
+    before = [_event("r1", "complaint", "2026-11-01T10:00:00Z"), _event("r2", "order_placed", "2026-11-01T10:00:00Z"),
+              _event("r3", "payment_failed", "2026-11-02T10:00:00Z")]
+    after = [_event("r1", "complaint", "2026-11-10T10:00:00Z"), _event("r3", "payment_failed", "2026-11-05T10:00:00Z"),
+             _event("r4", "complaint", "2026-11-20T10:00:00Z")]  # r4 moves the clock past r2's deadline
+
+    def moments_of(response: httpx.Response) -> list[tuple[str, str, str]]:
+        return sorted((f["moment"], f["customer_id"], f["fired_at"]) for f in response.json()["fired"])
+
+    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    try:
+        assert httpx.post(f"{server.base}/v1/events", json={"events": before}).json()["fired"] == []
+    finally:
+        server.stop(signal.SIGKILL)  # no orderly shutdown: only what was committed counts
+    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    try:
+        split = moments_of(httpx.post(f"{server.base}/v1/events", json={"events": after}))
+    finally:
+        server.stop()
+    expected = [("payment-trouble", "r3", "2026-11-05T10:00:00Z"), ("repeat-complaint", "r1", "2026-11-10T10:00:00Z"),
+                ("stalled-install", "r2", "2026-11-15T10:00:00Z")]
+    assert split == expected
+    # The same events in one run, without a restart, fire the same.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    server = Server(_plan_copy(fresh), "--no-watch", "--moment-clock", "events").start()
+    try:
+        httpx.post(f"{server.base}/v1/events", json={"events": before})
+        assert moments_of(httpx.post(f"{server.base}/v1/events", json={"events": after})) == expected
+    finally:
+        server.stop()

@@ -95,7 +95,7 @@ def test_a_log_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) ->
     upgraded = DecisionLog(url)
     try:
         with upgraded.engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         assert upgraded.history("c1")[0]["id"] == "d1"  # nothing lost
         assert upgraded.contacts(["c1"], date(2026, 11, 3), 7)["c1"][0].channel == "sms"
     finally:

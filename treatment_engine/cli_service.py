@@ -23,8 +23,11 @@ from .cli_support import default_plan_dir, fail, plan_option
               help="Reload when a plan file changes (a broken plan is refused and reported).")
 @click.option("--protect-decisions", is_flag=True,
               help="Require an API key on the decision endpoints too, not only on reload and history.")
+@click.option("--moment-clock", type=click.Choice(["wall", "events"]), default="wall", show_default=True,
+              help="wall: time passes for moments' absence windows as it does outside; events: only "
+                   "events' timestamps move the clock (as replay does).")
 def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
-          protect_decisions: bool) -> None:
+          protect_decisions: bool, moment_clock: str) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
 
     \b
@@ -35,6 +38,8 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
     GET  /v1/customers/{id}/decisions   the decision log, newest first
     POST /v1/decisions/{id}:replay      decide a logged decision again; does it reproduce?
+    POST /v1/events             {"event": {...}} or {"events": [...]}: moments of truth
+    GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
     Reload, replay, history (and, with --protect-decisions, the decision endpoints)
@@ -63,7 +68,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, replay and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
-                     protect_decisions=protect_decisions, watch=watch)
+                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock)
     # Collections of the young generation every 700 allocations show up as the slowest
     # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
     # the collector's scans and collect less often.

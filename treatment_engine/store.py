@@ -15,7 +15,7 @@ import itertools
 import json
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
@@ -68,6 +68,32 @@ class ApiKey(SQLModel, table=True):
     digest: str = Field(max_length=64, unique=True)
     created_at: datetime
     revoked_at: datetime | None = None
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_occurred", "occurred_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)  # a UUIDv7, like decisions
+    customer_id: str = Field(max_length=200)
+    type: str = Field(max_length=200)
+    occurred_at: float  # seconds since the epoch: the event's own clock
+    body: str  # the event as received (JSON)
+    received_at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """A fired moment and its decision, for downstream services to poll in id order."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    moment: str = Field(max_length=200)
+    customer_id: str = Field(max_length=200)
+    fired_at: float
+    decision_id: str | None = Field(default=None, max_length=36)
+    payload: str  # JSON: the fired moment with its decision
+    created_at: datetime
 
 
 def upgrade(connection: Connection) -> None:
@@ -217,6 +243,69 @@ class DecisionLog:
                     ordinal = (date.fromisoformat(day) if isinstance(day, str) else day).toordinal()
                     found.setdefault(cid, []).append(Contact(ordinal, treatment, channel, times))
         return found
+
+    # -- events and the outbox ------------------------------------------------------------
+
+    def record_events(self, plan: CompiledPlan, events: Sequence[tuple[str, str, float, Mapping[str, Any]]],
+                      fired: Sequence[tuple[Mapping[str, Any], Any, dict[str, Any]]]) -> list[str | None]:
+        """Events (customer, type, time, body), and the moments they fired (profile,
+        decision or None, outbox payload) with their decisions, in one transaction: an
+        acknowledged event and everything it caused are stored together or not at all.
+        The decision ids come back, in the order of ``fired``."""
+        now = _now()
+        received = self._bind("created_at", now)
+        event_rows = [(row_id, cid, kind, when, _json(dict(body)), received)
+                      for row_id, (cid, kind, when, body) in zip(new_ids(len(events)), events, strict=True)]
+        decided = [(profile, decision) for profile, decision, _ in fired if decision is not None]
+        decision_rows = self._rows(plan, decided, self._bind("created_at", now)) if decided else []
+        decision_ids = iter(row[0] for row in decision_rows)
+        outbox_rows = []
+        ids: list[str | None] = []
+        for _, decision, payload in fired:
+            decision_id = next(decision_ids) if decision is not None else None
+            ids.append(decision_id)
+            outbox_rows.append((payload["moment"], payload["customer_id"], payload["fired_seconds"], decision_id,
+                                _json({**{k: v for k, v in payload.items() if k != "fired_seconds"},
+                                       "decision_id": decision_id}), received))
+        mark = self._mark
+        with self.engine.begin() as connection:
+            if event_rows:
+                connection.exec_driver_sql(
+                    f"INSERT INTO events (id, customer_id, type, occurred_at, body, received_at) "
+                    f"VALUES ({', '.join([mark] * 6)})", event_rows)
+            if decision_rows:
+                connection.exec_driver_sql(self._insert_sql, decision_rows)
+            if outbox_rows:
+                connection.exec_driver_sql(
+                    f"INSERT INTO outbox (moment, customer_id, fired_at, decision_id, payload, created_at) "
+                    f"VALUES ({', '.join([mark] * 6)})", outbox_rows)
+        return ids
+
+    def events_since(self, since: float) -> list[dict[str, Any]]:
+        """Stored events from ``since`` on, in time order (arrival order among equal times)."""
+        with self.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                f"SELECT body FROM events WHERE occurred_at >= {self._mark} ORDER BY occurred_at, id", (since,))
+            return [json.loads(body) for (body,) in rows]
+
+    def latest_event_time(self) -> float | None:
+        with self.engine.connect() as connection:
+            value = connection.exec_driver_sql("SELECT max(occurred_at) FROM events").scalar()
+            return None if value is None else float(value)
+
+    def outbox(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.exec_driver_sql(
+                f"SELECT id, payload FROM outbox WHERE id > {self._mark} ORDER BY id LIMIT {int(limit)}", (after,))
+            return [{"id": int(row_id), **json.loads(payload)} for row_id, payload in rows]
+
+    def latest_inputs(self, customer_id: str) -> dict[str, Any] | None:
+        """The profile fields stored with the customer's latest logged decision, if any."""
+        with self.engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                f"SELECT inputs FROM decisions WHERE customer_id = {self._mark} AND inputs IS NOT NULL "
+                f"ORDER BY created_at DESC, id DESC LIMIT 1", (customer_id,)).scalar()
+        return None if found is None else unflatten(json.loads(found))
 
     # -- API keys --------------------------------------------------------------------------
 

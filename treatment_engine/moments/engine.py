@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..compile import CompiledPlan
 from ..decision import Decision, DecisionError
@@ -35,11 +35,15 @@ class Fired:
     fired_at: float
     events: tuple[int, ...]  # input positions of the matched events
     decision: Decision | DecisionError | None = None
+    decision_id: str | None = None  # the decision log's id, where one is kept
 
     def to_record(self) -> dict[str, Any]:
-        return {"moment": self.moment, "customer_id": self.customer_id, "fired_at": iso(self.fired_at),
-                "events": list(self.events),
-                "decision": self.decision.to_record() if self.decision is not None else None}
+        record = {"moment": self.moment, "customer_id": self.customer_id, "fired_at": iso(self.fired_at),
+                  "events": list(self.events),
+                  "decision": self.decision.to_record() if self.decision is not None else None}
+        if self.decision_id is not None:
+            record["decision_id"] = self.decision_id
+        return record
 
 
 @dataclass
@@ -61,10 +65,16 @@ class _Watch:
     arms: tuple[int, Any] | None  # (step, its if or None) when the event can start an absence's wait
 
 
+class ProfileSource(Protocol):
+    """Where a fired moment's customer profile comes from (a dict will do)."""
+
+    def get(self, customer_id: str, /) -> Mapping[str, Any] | None: ...
+
+
 class MomentEngine:
     """Feeds events to a durable-rules worker for one plan and decides what fires."""
 
-    def __init__(self, plan: CompiledPlan, profiles: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, plan: CompiledPlan, profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.plan = plan
         self.profiles = profiles or {}
         self.known_types = plan.event_types
@@ -136,7 +146,7 @@ class MomentEngine:
         while deadlines and (deadlines[0][0] < until or (inclusive and deadlines[0][0] <= until)):
             deadline, _, moment, customer = heapq.heappop(deadlines)
             self._seq += 1
-            posts.append((moment, {"sid": "0", "cid": customer, "t": TICK, "seq": self._seq,
+            posts.append((moment, {"sid": "0", "id": self._seq, "cid": customer, "t": TICK, "seq": self._seq,
                                    "ts": deadline + TICK_AFTER}))
         if until > self.clock:
             self.clock = until
@@ -152,7 +162,9 @@ class MomentEngine:
         env = (None, None, None, day)
         fields = event.fields
         for watch in watches:
-            message: dict[str, Any] = {"sid": "0", "cid": event.customer_id, "t": event.type, "seq": seq,
+            # An explicit id: without one durable-rules names a message by a hash of its
+            # content and, past about 100,000 messages, takes a collision for a duplicate.
+            message: dict[str, Any] = {"sid": "0", "id": seq, "cid": event.customer_id, "t": event.type, "seq": seq,
                                        "ts": event.timestamp}
             holding = False
             for step, test in watch.flags:
@@ -184,14 +196,14 @@ class MomentEngine:
 
     def _decide(self, fired: Fired) -> Fired:
         moment = next(m for m in self.plan.moments if m.id == fired.moment)
-        profile = {**self.profiles.get(fired.customer_id, {}), "customer_id": fired.customer_id,
+        profile = {**(self.profiles.get(fired.customer_id) or {}), "customer_id": fired.customer_id,
                    **moment.sets}
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()
         fired.decision = decide_or_error(self.plan, profile, day.toordinal(), day.isoformat())
         return fired
 
 
-def replay(plan: CompiledPlan, raw_events: Iterable[Any], profiles: Mapping[str, Mapping[str, Any]] | None = None,
+def replay(plan: CompiledPlan, raw_events: Iterable[Any], profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None,
            until: float | None = None) -> tuple[list[Fired], list[EventError], ReplaySummary]:
     """Replay a file's events in time order (input order among equal times)."""
     started = time.perf_counter()

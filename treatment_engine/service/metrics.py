@@ -17,5 +17,9 @@ class Metrics:
                                  ["treatment", "rule"], registry=self.registry)
         self.invalid = Counter("treatment_invalid_profiles_total", "Profiles that could not be decided",
                                registry=self.registry)
+        self.events = Counter("treatment_events_total", "Customer events by result", ["result"],
+                              registry=self.registry)
+        self.moments = Counter("treatment_moments_fired_total", "Moments of truth fired", ["moment"],
+                               registry=self.registry)
         self.reloads = Counter("treatment_plan_reloads_total", "Plan reloads by result",
                                ["result"], registry=self.registry)

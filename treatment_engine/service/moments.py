@@ -1,0 +1,135 @@
+"""The service's moments of truth: events in, fired moments decided, logged and put in the outbox.
+
+One :class:`MomentEngine` (one durable-rules worker) per plan version. Requests take
+turns on it (an asyncio lock): correlation is one stream per plan. On a plan change the
+next request starts a new engine, rebuilt from the stored events, and stops the old one
+once nothing uses it (no durable-rules ruleset is ever redefined in a live process).
+
+State after a restart: every acknowledged event is stored with what it fired, in one
+transaction, so a new engine replays the stored events of the last `horizon` (the
+longest a pattern can take) on their own clock to get back exactly the partial matches
+it had, ignoring what they fire (that was emitted already), then carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from ..compile import CompiledPlan
+from ..decision import Decision
+from ..moments.engine import Fired, MomentEngine
+from ..moments.events import Event, EventError, parse_event
+from ..store import DecisionLog
+
+
+class _Profiles:
+    """Who a fired moment decides: the profile an event carried, else the fields stored with
+    the customer's latest logged decision, else just the customer id."""
+
+    def __init__(self, log: DecisionLog | None) -> None:
+        self.log = log
+        self.carried: dict[str, dict[str, Any]] = {}
+
+    def get(self, customer_id: str, /) -> dict[str, Any] | None:
+        if customer_id in self.carried:
+            return self.carried[customer_id]
+        return self.log.latest_inputs(customer_id) if self.log is not None else None
+
+
+class MomentHub:
+    def __init__(self, plan_of: Callable[[], CompiledPlan], log: DecisionLog | None,
+                 wall_clock: bool = True) -> None:
+        self.plan_of = plan_of
+        self.log = log
+        self.wall_clock = wall_clock
+        self.profiles = _Profiles(log)
+        self._engine: MomentEngine | None = None
+        self._lock = asyncio.Lock()
+
+    async def ingest(self, raws: list[Any]) -> tuple[list[Fired], list[EventError], int]:
+        """Accept what can be accepted; (fired, refused, accepted count)."""
+        async with self._lock:
+            engine = self._current()
+            errors: list[EventError] = []
+            accepted: list[Event] = []
+            for index, raw in enumerate(raws):
+                parsed = parse_event(raw, index, engine.known_types)
+                if isinstance(parsed, Event):
+                    problem = engine.check(parsed)
+                    if problem is None:
+                        accepted.append(parsed)
+                        carried = parsed.fields.get("profile")
+                        if isinstance(carried, dict):
+                            self.profiles.carried[parsed.customer_id] = {**carried,
+                                                                         "customer_id": parsed.customer_id}
+                        continue
+                    parsed = problem
+                errors.append(parsed)
+            # The round trip to the worker and the commit, off the event loop; the lock keeps
+            # requests in turn on this engine meanwhile.
+            fired = await run_in_threadpool(self._feed_and_store, engine, accepted)
+            return fired, errors, len(accepted)
+
+    async def tick(self) -> list[Fired]:
+        """Let the wall clock move the engine's clock: absences whose deadline passed fire."""
+        async with self._lock:
+            engine = self._engine
+            if engine is None or not self.wall_clock:
+                return []
+            return await run_in_threadpool(self._advance_and_store, engine, time.time())
+
+    def _feed_and_store(self, engine: MomentEngine, events: list[Event]) -> list[Fired]:
+        fired = engine.feed(events)
+        self._store(engine.plan, events, fired)
+        return fired
+
+    def _advance_and_store(self, engine: MomentEngine, until: float) -> list[Fired]:
+        fired = engine.advance_to(until)
+        self._store(engine.plan, [], fired)
+        return fired
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def _current(self) -> MomentEngine:
+        plan = self.plan_of()
+        if self._engine is not None and self._engine.plan.version == plan.version:
+            return self._engine
+        old, self._engine = self._engine, MomentEngine(plan, self.profiles)
+        self._rebuild(self._engine)
+        if old is not None:
+            old.close()  # requests take turns under the lock: nothing is using it any more
+        return self._engine
+
+    def _rebuild(self, engine: MomentEngine) -> None:
+        if self.log is None or not engine.plan.moments:
+            return
+        latest = self.log.latest_event_time()
+        if latest is None:
+            return
+        horizon = max(m.horizon for m in engine.plan.moments)
+        replayed = []
+        for index, raw in enumerate(self.log.events_since(latest - horizon)):
+            parsed = parse_event(raw, index, engine.known_types)
+            if isinstance(parsed, Event) and engine.check(parsed) is None:
+                replayed.append(parsed)
+        engine.feed(replayed)  # what they fire was emitted when they first came
+
+    def _store(self, plan: CompiledPlan, events: list[Event], fired: list[Fired]) -> None:
+        if self.log is None or (not events and not fired):
+            return
+        items = []
+        for item in fired:
+            profile = {**(self.profiles.get(item.customer_id) or {}), "customer_id": item.customer_id}
+            decision = item.decision if isinstance(item.decision, Decision) else None
+            items.append((profile, decision, {**item.to_record(), "fired_seconds": item.fired_at}))
+        ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events], items)
+        for item, decision_id in zip(fired, ids, strict=True):
+            item.decision_id = decision_id
