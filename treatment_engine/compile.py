@@ -137,7 +137,8 @@ class CompiledPlan:
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
                 "value tiers": len(self.tiers), "rules": len(self.rules),
-                "channels": len(self.channels), "actions": len(self.action_costs)}
+                "channels": len(self.channels), "actions": len(self.action_costs),
+                **({"moments": len(self.moments)} if self.moments else {})}
 
 
 def load_plan(path: str) -> CompiledPlan:
