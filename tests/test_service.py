@@ -479,3 +479,24 @@ def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
         assert moments_of(httpx.post(f"{server.base}/v1/events", json={"events": after})) == expected
     finally:
         server.stop()
+
+
+def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
+    plan = _plan_copy(tmp_path)
+    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    try:
+        def post(events: list[dict]) -> list[str]:
+            return [f["moment"] for f in httpx.post(f"{server.base}/v1/events", json={"events": events}).json()["fired"]]
+
+        assert post([_event("p1", "complaint", "2026-11-01T00:00:00Z"),
+                     _event("p1", "complaint", "2026-11-05T00:00:00Z")]) == ["repeat-complaint"]
+        moments = plan / "rules" / "moments.yaml"
+        moments.write_text(moments.read_text().replace("{event: complaint, within: 30d}",
+                                                       "{event: complaint, within: 1d}"))
+        assert httpx.post(f"{server.base}/v1/plan:reload").json()["reloaded"] is True
+        # The new plan's window is a day: four days apart no longer make a repeat complaint.
+        assert post([_event("p2", "complaint", "2026-11-06T00:00:00Z"),
+                     _event("p2", "complaint", "2026-11-10T00:00:00Z")]) == []
+        assert post([_event("p2", "complaint", "2026-11-10T12:00:00Z")]) == ["repeat-complaint"]
+    finally:
+        server.stop()
