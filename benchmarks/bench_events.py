@@ -121,7 +121,7 @@ def main() -> None:
     plan = Engine.load(REPO).plan
     events = generate(args.events, args.customers)
     started = time.perf_counter()
-    fired, errors, summary = replay(plan, events)
+    fired, errors, _ = replay(plan, events)
     replay_rate = len(events) / (time.perf_counter() - started)
     print(f"  replay: {len(events):,} events, {len(fired):,} moments fired, {len(errors)} refused, "
           f"{replay_rate:,.0f} events/s", file=sys.stderr)

@@ -64,8 +64,8 @@ def test_schema_rejects_the_shape_errors_of_the_conformance_suite(validator, cas
 def test_default_plan_tests_pass_with_full_rule_coverage() -> None:
     result = CliRunner().invoke(cli, ["test", "--plan", str(REPO)])
     assert result.exit_code == 0, result.output
-    assert "rule coverage: 26/26 (100%)" in result.output
-    assert re.search(r"^26 passed, 0 failed$", result.output, re.M)
+    assert "rule coverage: 30/30 (100%)" in result.output
+    assert re.search(r"^30 passed, 0 failed$", result.output, re.M)
 
 
 def test_a_broken_expectation_fails_with_a_readable_diff(tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_a_broken_expectation_fails_with_a_readable_diff(tmp_path: Path) -> None
     assert "FAIL porting-out-save decides for c000365  (tests/cases.yaml:" in result.output
     assert "channels: expected ['email']" in result.output
     assert "actual   ['outbound_call', 'email']" in result.output
-    assert "25 passed, 1 failed" in result.output
+    assert "29 passed, 1 failed" in result.output
 
 
 def test_bad_test_files_are_located(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_decide_stats_tables(runner: CliRunner) -> None:
 def test_validate_summarises_a_good_plan(runner: CliRunner) -> None:
     result = invoke(runner, "validate", "--plan", str(REPO))
     assert result.exit_code == 0
-    assert result.output.startswith("valid plan ") and "25 rules" in result.output
+    assert result.output.startswith("valid plan ") and "29 rules" in result.output and "4 moments" in result.output
 
 
 def test_validate_lists_problems_with_locations(runner: CliRunner) -> None:
