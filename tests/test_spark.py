@@ -50,6 +50,27 @@ def test_spark_agrees_with_duckdb_on_the_sample(spark, default_engine: Engine, n
         _must(list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)))
 
 
+def test_spark_applies_contact_limits_as_python_does(spark, default_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """The default plan's caps and cooldown, from a history: the same limits table on Spark."""
+    from treatment_engine.contacts import Contact
+    from treatment_engine.profiles import read_jsonl
+    from treatment_engine.sql.spark_engine import SparkEngine
+    path = REPO / "examples" / "customers.jsonl"
+    with open(path, "rb") as stream:
+        profiles = list(read_jsonl(stream))
+    day = SAMPLE_AS_OF.toordinal()
+    channels = sorted(default_engine.plan.channels)
+    histories = {p["customer_id"]: [Contact(day - (i % 9), "delight" if i % 4 == 0 else "contain",
+                                            channels[(i + n) % len(channels)]) for n in range(i % 7)]
+                 for i, p in enumerate(profiles)}
+    limits = {cid: default_engine.limits(h, SAMPLE_AS_OF) for cid, h in histories.items()}
+    assert sum(1 for state in limits.values() if state.blocked or state.cooling_down) > 100
+    want = [r.to_record() for r in default_engine.decide_many(profiles, SAMPLE_AS_OF, histories=histories)]
+    got = list(SparkEngine(default_engine.plan, spark, limits=limits).records(path, SAMPLE_AS_OF))
+    assert _must(got) == _must(want)
+    assert _must(got) != _must([r.to_record() for r in default_engine.decide_many(profiles, SAMPLE_AS_OF)])
+
+
 def test_spark_agrees_with_duckdb_on_generated_parquet(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import sys
     sys.path.insert(0, str(REPO / "benchmarks"))
