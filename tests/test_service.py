@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import strategies as st
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the service extra is not installed")
@@ -500,3 +501,53 @@ def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
         assert post([_event("p2", "complaint", "2026-11-10T12:00:00Z")]) == ["repeat-complaint"]
     finally:
         server.stop()
+
+
+_ODD_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False,
+                        allow_infinity=False, width=32), st.text(max_size=12), st.lists(st.integers(), max_size=2),
+                        st.dictionaries(st.sampled_from(["email", "sms", "phone"]), st.booleans(), max_size=2))
+
+
+@st.composite
+def _bent_profiles(draw: st.DrawFn, samples: list[dict]) -> object:
+    """A sample customer with some fields nulled, dropped or given a value of another type;
+    now and then not a profile at all."""
+    if draw(st.integers(0, 19)) == 0:
+        return draw(st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)))
+    profile = dict(draw(st.sampled_from(samples)))
+    for key in draw(st.lists(st.sampled_from(sorted(profile)), max_size=4, unique=True)):
+        if key == "customer_id":
+            continue
+        if draw(st.booleans()):
+            del profile[key]
+        else:
+            profile[key] = draw(_ODD_VALUES)
+    return profile
+
+
+def test_the_service_decides_as_the_engine_does_on_bent_profiles(served: tuple[str, Path]) -> None:
+    """Differential: the batch endpoint against the in-process engine, nulls and wrong types
+    included (fresh customer ids, so no contact history separates them)."""
+    import json as _json
+    import uuid as _uuid
+
+    from hypothesis import HealthCheck, given, settings
+
+    base, plan = served
+    engine = Engine.load(plan)
+    samples = [_json.loads(x) for x in (REPO / "examples" / "customers.jsonl").read_text().splitlines()[:200]]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(_bent_profiles(samples), min_size=1, max_size=20))
+    def check(batch: list) -> None:
+        for item in batch:
+            if isinstance(item, dict) and item.get("customer_id"):
+                item["customer_id"] = f"bent-{_uuid.uuid4()}"
+        response = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": batch, "as_of": "2026-11-01"})
+        assert response.status_code == 200, response.text
+        got = [{k: v for k, v in d.items() if k != "id"} for d in response.json()["decisions"]]
+        wire = _json.loads(_json.dumps(batch))  # what the service received
+        want = [r.to_record() for r in engine.decide_many(wire, date(2026, 11, 1))]
+        assert got == want
+
+    check()
