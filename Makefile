@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## The main job on the bundled plan and customers: check the plan, decide everyone,
-## show the mix, and explain one decision.
+## show the mix, explain one decision, and replay the bundled events' moments of truth.
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
@@ -26,6 +26,9 @@ demo: $(STAMP)
 		--output out/decisions.jsonl --stats
 	@echo "decisions written to out/decisions.jsonl"
 	$(BIN)/treatment explain --profiles examples/customers.jsonl --customer c000000 --as-of $(AS_OF)
+	$(BIN)/treatment events replay examples/events.jsonl --profiles examples/customers.jsonl \
+		--until $(AS_OF) --output out/moments.jsonl
+	@echo "fired moments and their decisions written to out/moments.jsonl"
 
 ## The whole suite: unit, property, conformance and CLI tests.
 # pytest's exit 5 means it collected nothing (say, a filter matched no test): not a failure.
@@ -49,6 +52,7 @@ bench: $(STAMP)
 samples: $(STAMP)
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.jsonl
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.csv
+	$(BIN)/treatment events sample --n 2000 --customers 1000 --seed 7 --until $(AS_OF) -o examples/events.jsonl
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

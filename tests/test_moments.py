@@ -242,3 +242,14 @@ def test_plan_from_texts_keeps_moment_locations() -> None:
                             "segments/s.yaml": yaml.safe_dump({"segments": [{"id": "x"}]})})
     assert str(plan.moments[0].location).startswith("rules/m.yaml:")
     assert plan.moments[0].horizon == 30 * 86400
+
+
+def test_bundled_events_are_what_the_seeded_generator_makes() -> None:
+    from datetime import date
+
+    from treatment_engine.sample import generate_events
+    bundled = [json.loads(x) for x in (REPO / "examples" / "events.jsonl").read_text().splitlines()]
+    assert bundled == generate_events(len(bundled), 1000, seed=7, until=date(2026, 11, 1))
+    fired, errors, _ = replay(Engine.load(REPO).plan, bundled, until=T0.timestamp())
+    assert errors == [] and {f.moment for f in fired} == {"repeat-complaint", "detractor", "stalled-install",
+                                                           "payment-trouble"}

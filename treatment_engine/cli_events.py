@@ -84,3 +84,33 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
                 out.write(dumps(refused.to_record()))
     from .report import print_moments
     print_moments(summary, errors[:5])
+
+
+@events.command("sample")
+@click.option("--n", "count", type=click.IntRange(min=1), default=2000, show_default=True, help="How many events.")
+@click.option("--customers", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Spread over the first N sample customers (c000000 ...), as `treatment sample` names them.")
+@click.option("--days", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Over the N days before --until.")
+@click.option("--until", "until_day", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="The day after the last event (YYYY-MM-DD).")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here (JSON lines) instead of standard output.")
+def sample_events(count: int, customers: int, days: int, until_day: Any, seed: int, output_path: Path | None) -> None:
+    """Synthetic events for the bundled plan's moments (complaints, survey answers, orders,
+    installations, failed payments), in time order, from a seed.
+
+    \b
+    Example:
+      treatment events sample --n 2000 --until 2026-11-01 -o events.jsonl
+      treatment events replay events.jsonl --profiles examples/customers.jsonl --until 2026-11-01
+    """
+    from .profiles import dumps
+    from .sample import generate_events
+
+    made = generate_events(count, customers, seed=seed, days=days, until=until_day.date())
+    with ExitStack() as stack:
+        out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
+        for item in made:
+            out.write(dumps(item))

@@ -178,9 +178,14 @@ def print_moments(summary: Any, first_errors: list[Any], console: Console | None
         table.add_column("treatment")
         table.add_column("rule")
         table.add_column("customers", justify="right")
-        for (moment, treatment, rule), count in sorted(summary.treatments.items(),
-                                                       key=lambda item: (-summary.fired[item[0][0]], -item[1])):
+        ranked = sorted(summary.treatments.items(), key=lambda item: (-summary.fired[item[0][0]], -item[1]))
+        shown = [row for index, row in enumerate(ranked)  # per moment, its three commonest outcomes
+                 if sum(1 for earlier in ranked[:index] if earlier[0][0] == row[0][0]) < 3]
+        for (moment, treatment, rule), count in shown:
             table.add_row(moment, Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), rule, f"{count:,}")
+        hidden = len(ranked) - len(shown)
+        if hidden:
+            table.caption = f"{hidden} less common outcomes not shown (all of them are in --output)"
         console.print(table)
     for error in first_errors:
         console.print(f"[red]event {error.index}[/red] ({error.customer_id or 'no customer'}): {error.error}")

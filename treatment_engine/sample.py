@@ -113,3 +113,29 @@ def write_csv(customers: Iterable[dict[str, Any]], stream: IO[str]) -> None:
             row.append("" if value is None else ("true" if value is True else
                                                  "false" if value is False else str(value)))
         writer.writerow(row)
+
+
+# Event types of the bundled plan's moments, with how often each happens.
+EVENT_MIX = (("complaint", 3.0), ("survey_response", 3.0), ("order_placed", 1.0), ("installed", 0.8),
+             ("payment_failed", 1.5))
+
+
+def generate_events(count: int, customers: int, *, seed: int = 7, days: int = 60,
+                    until: date) -> list[dict[str, Any]]:
+    """``count`` events for the first ``customers`` sample customers (ids as :func:`generate`
+    names them) over the ``days`` days before ``until``, in time order; seeded."""
+    rng = random.Random(seed)
+    start = until - timedelta(days=days)
+    events = []
+    for _ in range(count):
+        kind = _pick(rng, EVENT_MIX)
+        moment = rng.randrange(days * 86400)
+        stamp = (f"{(start + timedelta(seconds=moment)).isoformat()}T"
+                 f"{moment % 86400 // 3600:02d}:{moment % 3600 // 60:02d}:{moment % 60:02d}Z")
+        event: dict[str, Any] = {"customer_id": f"c{rng.randrange(customers):06d}", "type": kind,
+                                 "timestamp": stamp}
+        if kind == "survey_response":
+            event["score"] = rng.randrange(11)
+        events.append(event)
+    events.sort(key=lambda e: e["timestamp"])
+    return events
