@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from treatment_engine import Engine
 from treatment_engine.cli import cli
-from treatment_engine.contacts import Contact, contact_from_record, contact_state
+from treatment_engine.contacts import Contact, contact_state
 
 AS_OF = date(2026, 11, 1)
 PLAN = {
@@ -100,11 +100,9 @@ def test_a_plan_without_limits_ignores_history() -> None:
     assert unlimited.decide(VIP, AS_OF, history=[days_ago(0, "delight")] * 5).rule == "vip-gift"
 
 
-def test_contact_from_a_logged_record() -> None:
-    assert contact_from_record("2026-10-30", "delight", ["call", "sms"]) == Contact(
-        date(2026, 10, 30).toordinal(), "delight", "call")
-    assert contact_from_record(date(2026, 10, 30), "none", []).channel is None
-    assert contact_state(Engine.from_texts(PLAN).plan.contact_rules, [], AS_OF).blocked == frozenset()  # type: ignore[arg-type]
+def test_no_history_is_no_limit() -> None:
+    rules = Engine.from_texts(PLAN).plan.contact_rules
+    assert rules is not None and contact_state(rules, [], AS_OF).blocked == frozenset()
 
 
 # -- the CLI reads history from the service's decision log --------------------------------

@@ -99,13 +99,6 @@ def contact_state(rules: ContactRules, history: Iterable[Contact], as_of: date |
                         date.fromordinal(last_delight).isoformat() if last_delight is not None else None)
 
 
-def contact_from_record(day: str | date, treatment: str, channels: Iterable[str] | None) -> Contact:
-    """A logged decision as a contact (its first channel is the one used)."""
-    ordinal = day.toordinal() if isinstance(day, date) else date.fromisoformat(day[:10]).toordinal()
-    first = next(iter(channels or ()), None)
-    return Contact(ordinal, treatment, first)
-
-
 def compile_contact_rules(caps: Mapping[str, tuple[int, int]] | None, cooldown_days: int | None,
                           channel_ids: Iterable[str]) -> ContactRules | None:
     """The plan's limits, or None when it sets none (decisions then need no history)."""
