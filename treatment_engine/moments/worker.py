@@ -100,7 +100,8 @@ class Worker:
         self._expect("ready")
 
     def run(self, posts: list[Post]) -> list[Firing]:
-        _send(self._requests, posts)
+        with contextlib.suppress(OSError):  # it is gone; _expect says how it ended
+            _send(self._requests, posts)
         return list(self._expect("ok"))
 
     def _expect(self, wanted: str) -> Any:
@@ -116,11 +117,10 @@ class Worker:
         return payload
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # a worker that died has closed its end already
             _send(self._requests, None)
+        with contextlib.suppress(OSError):
             self._requests.close()
-        except (BrokenPipeError, OSError):
-            pass
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -32,7 +32,7 @@ from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
 from .middleware import GuardAndMeasure
-from .moments import MomentHub
+from .moments import MomentHub, MomentsUnavailable
 from .plans import PlanHolder
 
 KEYS_ENV = "TREATMENT_API_KEYS"
@@ -267,7 +267,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return JSONResponse({"detail": "the live plan defines no moments (a 'moments:' list in rules/)"},
                                 status_code=409)
         raws = [body.event] if body.event is not None else list(body.events or [])
-        fired, refused, accepted = await moments.ingest(raws)
+        try:
+            fired, refused, accepted = await moments.ingest(raws)
+        except MomentsUnavailable as error:
+            return JSONResponse({"detail": f"events cannot be taken right now, send them again: {error}"},
+                                status_code=503, headers={"Retry-After": "1"})
         metrics.events.labels("accepted").inc(accepted)
         metrics.events.labels("refused").inc(len(refused))
         for item in fired:

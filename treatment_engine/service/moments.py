@@ -27,6 +27,13 @@ from ..moments.events import Event, EventError, parse_event
 from ..store import DecisionLog
 
 
+class MomentsUnavailable(Exception):
+    """The moments worker failed; the request was not taken and may be sent again."""
+
+
+CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
+
+
 class _Profiles:
     """Who a fired moment decides: the profile an event carried, else the fields stored with
     the customer's latest logged decision, else just the customer id."""
@@ -34,6 +41,12 @@ class _Profiles:
     def __init__(self, log: DecisionLog | None) -> None:
         self.log = log
         self.carried: dict[str, dict[str, Any]] = {}
+
+    def carry(self, customer_id: str, profile: dict[str, Any]) -> None:
+        self.carried.pop(customer_id, None)  # re-inserted last: the dict keeps recency order
+        self.carried[customer_id] = {**profile, "customer_id": customer_id}
+        if len(self.carried) > CARRIED_MAX:
+            del self.carried[next(iter(self.carried))]
 
     def get(self, customer_id: str, /) -> dict[str, Any] | None:
         if customer_id in self.carried:
@@ -52,28 +65,12 @@ class MomentHub:
         self._lock = asyncio.Lock()
 
     async def ingest(self, raws: list[Any]) -> tuple[list[Fired], list[EventError], int]:
-        """Accept what can be accepted; (fired, refused, accepted count)."""
+        """Accept what can be accepted; (fired, refused, accepted count). Raises
+        :class:`MomentsUnavailable` when the worker fails (nothing of the request is kept)."""
         async with self._lock:
-            engine = self._current()
-            errors: list[EventError] = []
-            accepted: list[Event] = []
-            for index, raw in enumerate(raws):
-                parsed = parse_event(raw, index, engine.known_types)
-                if isinstance(parsed, Event):
-                    problem = engine.check(parsed)
-                    if problem is None:
-                        accepted.append(parsed)
-                        carried = parsed.fields.get("profile")
-                        if isinstance(carried, dict):
-                            self.profiles.carried[parsed.customer_id] = {**carried,
-                                                                         "customer_id": parsed.customer_id}
-                        continue
-                    parsed = problem
-                errors.append(parsed)
-            # The round trip to the worker and the commit, off the event loop; the lock keeps
-            # requests in turn on this engine meanwhile.
-            fired = await run_in_threadpool(self._feed_and_store, engine, accepted)
-            return fired, errors, len(accepted)
+            # Off the event loop: a rebuild after a plan change, the round trip to the worker
+            # and the commit; the lock keeps requests in turn on the engine meanwhile.
+            return await run_in_threadpool(self._ingest, raws)
 
     async def tick(self) -> list[Fired]:
         """Let the wall clock move the engine's clock: absences whose deadline passed fire."""
@@ -81,7 +78,37 @@ class MomentHub:
             engine = self._engine
             if engine is None or not self.wall_clock:
                 return []
-            return await run_in_threadpool(self._advance_and_store, engine, time.time())
+            return await run_in_threadpool(self._guarded, self._advance_and_store, engine, time.time())
+
+    def _ingest(self, raws: list[Any]) -> tuple[list[Fired], list[EventError], int]:
+        engine = self._guarded(self._current)
+        errors: list[EventError] = []
+        accepted: list[Event] = []
+        for index, raw in enumerate(raws):
+            parsed = parse_event(raw, index, engine.known_types)
+            if isinstance(parsed, Event):
+                problem = engine.check(parsed)
+                if problem is None:
+                    accepted.append(parsed)
+                    carried = parsed.fields.get("profile")
+                    if isinstance(carried, dict):
+                        self.profiles.carry(parsed.customer_id, carried)
+                    continue
+                parsed = problem
+            errors.append(parsed)
+        fired = self._guarded(self._feed_and_store, engine, accepted)
+        return fired, errors, len(accepted)
+
+    def _guarded(self, work: Callable[..., Any], *args: Any) -> Any:
+        """Run ``work``; if the worker fails, drop the engine (the next request rebuilds one
+        from the stored events, so nothing acknowledged is lost) and say so."""
+        try:
+            return work(*args)
+        except Exception as error:  # the worker, or the database: the engine may be ahead of the log
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            raise MomentsUnavailable(str(error)) from None
 
     def _feed_and_store(self, engine: MomentEngine, events: list[Event]) -> list[Fired]:
         fired = engine.feed(events)
