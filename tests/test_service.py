@@ -394,6 +394,17 @@ def test_the_service_on_postgresql(tmp_path: Path) -> None:
         replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
                                    "--db", server.db_url], capture_output=True, text=True, timeout=60)
         assert replayed.returncode == 0 and "reproduces" in replayed.stdout
+        # Events, their decisions and the outbox, through the PostgreSQL driver too.
+        fired = httpx.post(f"{server.base}/v1/events", json={"events": [
+            _event(customer, "complaint", "2026-11-01T10:00:00Z"),
+            _event(customer, "complaint", "2026-11-02T10:00:00Z")]}).json()["fired"]
+        assert [f["moment"] for f in fired] == ["repeat-complaint"] and fired[0]["decision_id"]
+        seen, after = set(), 0
+        while page := httpx.get(f"{server.base}/v1/outbox", params={"after": after, "limit": 1000},
+                                headers={"X-API-Key": "pg-test-key"}).json()["items"]:
+            seen |= {item["decision_id"] for item in page}
+            after = page[-1]["id"]
+        assert fired[0]["decision_id"] in seen
     finally:
         server.stop()
 
