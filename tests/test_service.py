@@ -562,3 +562,15 @@ def test_the_service_decides_as_the_engine_does_on_bent_profiles(served: tuple[s
         assert got == want
 
     check()
+
+
+def test_customer_ids_the_log_cannot_key_are_refused_with_the_reason(served: tuple[str, Path]) -> None:
+    base, _ = served
+    long_id = "x" * 201
+    single = httpx.post(f"{base}/v1/decisions", json={"profile": {**PROFILE, "customer_id": long_id}})
+    assert single.status_code == 422 and "longer than 200 characters" in single.json()["error"]
+    batch = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [{**PROFILE, "customer_id": long_id},
+                                                                       {**PROFILE, "customer_id": "ok-1"}]}).json()
+    assert "longer than 200" in batch["decisions"][0]["error"] and batch["decisions"][1]["id"]
+    event = httpx.post(f"{base}/v1/events", json={"event": _event(long_id, "complaint", "2026-11-01")})
+    assert event.status_code == 422 and "longer than 200" in event.json()["error"]

@@ -30,6 +30,9 @@ from .expressions.values import lookup
 from .sql.compiler import required_fields
 
 InputsPolicy = Literal["fields", "none"]
+# The log keys decisions and events by customer id; longer ids are refused by the service
+# with that reason rather than failing in the database (PostgreSQL enforces the length).
+CUSTOMER_ID_MAX = 200
 DEFAULT_URL = "sqlite:///treatment.db"
 
 
@@ -46,13 +49,13 @@ class DecisionRow(SQLModel, table=True):
     __table_args__ = (Index("ix_decisions_customer_as_of", "customer_id", "as_of"),)
 
     id: str = Field(primary_key=True, max_length=36)  # a UUIDv7: time-ordered, see new_ids
-    customer_id: str = Field(max_length=200)
+    customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
     plan_version: str = Field(max_length=32)
     rule: str
     treatment: str = Field(max_length=16)
     actions: str  # JSON list
     channels: str  # JSON list
-    channel: str | None = Field(default=None, max_length=200)  # the first: the one used
+    channel: str | None = None  # the first: the one used
     cost: float
     as_of: date
     created_at: datetime
@@ -75,8 +78,8 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (Index("ix_events_occurred", "occurred_at"),)
 
     id: str = Field(primary_key=True, max_length=36)  # a UUIDv7, like decisions
-    customer_id: str = Field(max_length=200)
-    type: str = Field(max_length=200)
+    customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
+    type: str
     occurred_at: float  # seconds since the epoch: the event's own clock
     body: str  # the event as received (JSON)
     received_at: datetime
@@ -88,8 +91,8 @@ class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
 
     id: int | None = Field(default=None, primary_key=True)
-    moment: str = Field(max_length=200)
-    customer_id: str = Field(max_length=200)
+    moment: str
+    customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
     fired_at: float
     decision_id: str | None = Field(default=None, max_length=36)
     payload: str  # JSON: the fired moment with its decision

@@ -34,7 +34,8 @@ class EventError:
         return {"index": self.index, "customer_id": self.customer_id, "error": self.error}
 
 
-def parse_event(raw: Any, index: int, known_types: frozenset[str]) -> Event | EventError:
+def parse_event(raw: Any, index: int, known_types: frozenset[str],
+                max_customer_id: int | None = None) -> Event | EventError:
     reason = getattr(raw, "reason", None)  # a line the reader could not parse at all
     if isinstance(reason, str):
         return EventError(index, None, reason)
@@ -43,6 +44,9 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str]) -> Event | Ev
     cid = raw.get("customer_id")
     if type(cid) is not str or not cid:
         return EventError(index, None, "the event has no customer_id (a non-empty string)")
+    if max_customer_id is not None and len(cid) > max_customer_id:
+        return EventError(index, cid[:max_customer_id], f"the customer_id is longer than {max_customer_id} "
+                                                        f"characters, the decision log's limit")
     kind = raw.get("type")
     if type(kind) is not str or not kind:
         return EventError(index, cid, "the event has no type (a non-empty string)")

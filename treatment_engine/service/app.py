@@ -21,12 +21,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..contacts import Contact
-from ..decision import Decision
+from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
-from ..store import DecisionLog
+from ..store import CUSTOMER_ID_MAX, DecisionLog
 from .bodies import body_schema, json_body
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
@@ -169,11 +169,22 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return log.contacts(ids, day, rules.lookback_days)
         return await run_in_threadpool(log.contacts, ids, day, rules.lookback_days)
 
+    def unloggable(profile: Any) -> str | None:
+        """Why the log cannot keep a decision for this profile, if it cannot."""
+        cid = customer_id_of(profile)
+        if log is not None and cid is not None and len(cid) > CUSTOMER_ID_MAX:
+            return f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the decision log's limit"
+        return None
+
     @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding,
               openapi_extra=body_schema(DecideRequest))
     async def decide(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
+        refused = unloggable(body.profile)
+        if refused:
+            metrics.invalid.inc()
+            return JSONResponse({"customer_id": None, "error": refused}, status_code=422)
         history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
         try:
             decision = engine.decide(body.profile, day, history=history)  # microseconds: fine on the loop
@@ -192,8 +203,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     async def decide_batch(body: BatchBody) -> Response:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        results = list(engine.decide_many(body.profiles, day,
-                                          histories=await histories(engine, body.profiles, day)))
+        results: list[Decision | DecisionError] = list(engine.decide_many(
+            body.profiles, day, histories=await histories(engine, body.profiles, day)))
+        for index, profile in enumerate(body.profiles):
+            if isinstance(results[index], Decision) and (refused := unloggable(profile)):
+                results[index] = DecisionError(customer_id=None, error=refused)
         records = [r.to_record() for r in results]
         if writer is not None:  # committed (in one transaction) before answering
             decided = [(i, p, r) for i, (p, r) in enumerate(zip(body.profiles, results, strict=True))
@@ -283,7 +297,8 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     @app.get("/v1/outbox", summary="Fired moments and their decisions, oldest first, after an id",
              dependencies=admin)
-    def outbox(after: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
+    def outbox(after: int = Query(0, ge=0, le=2**63 - 1, description="Items after this id (the last one you read)."),
+               limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
         if log is None:
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)

@@ -24,7 +24,7 @@ from ..compile import CompiledPlan
 from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
-from ..store import DecisionLog
+from ..store import CUSTOMER_ID_MAX, DecisionLog
 
 
 class MomentsUnavailable(Exception):
@@ -85,7 +85,8 @@ class MomentHub:
         errors: list[EventError] = []
         accepted: list[Event] = []
         for index, raw in enumerate(raws):
-            parsed = parse_event(raw, index, engine.known_types)
+            parsed = parse_event(raw, index, engine.known_types,
+                                 CUSTOMER_ID_MAX if self.log is not None else None)
             if isinstance(parsed, Event):
                 problem = engine.check(parsed)
                 if problem is None:

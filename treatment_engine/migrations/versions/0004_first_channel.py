@@ -19,7 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("decisions") as batch:
-        batch.add_column(sa.Column("channel", sa.String(200), nullable=True))
+        batch.add_column(sa.Column("channel", sa.String(), nullable=True))  # a plan's channel id: any length
     op.drop_index("ix_decisions_customer_created", table_name="decisions")
     decisions = sa.table("decisions", sa.column("id", sa.String), sa.column("channels", sa.String),
                          sa.column("channel", sa.String))

@@ -19,7 +19,7 @@ def upgrade() -> None:
         "events",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("customer_id", sa.String(200), nullable=False),
-        sa.Column("type", sa.String(200), nullable=False),
+        sa.Column("type", sa.String(), nullable=False),  # a plan's event type: any length
         sa.Column("occurred_at", sa.Float(), nullable=False),
         sa.Column("body", sa.String(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "outbox",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("moment", sa.String(200), nullable=False),
+        sa.Column("moment", sa.String(), nullable=False),  # a plan's moment id: any length
         sa.Column("customer_id", sa.String(200), nullable=False),
         sa.Column("fired_at", sa.Float(), nullable=False),
         sa.Column("decision_id", sa.String(36), nullable=True),
