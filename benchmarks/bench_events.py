@@ -54,7 +54,7 @@ def peer_rate(plan: object, events: list[dict]) -> float:
     import durable.engine as durable
 
     from treatment_engine.moments.events import parse_timestamp
-    from treatment_engine.moments.rulesets import definition, spec_of
+    from treatment_engine.moments.rulesets import deadline_fields, definition, spec_of
 
     class QuietHost(durable.Host):  # type: ignore[misc]
         def _run(self) -> None:
@@ -64,14 +64,16 @@ def peer_rate(plan: object, events: list[dict]) -> float:
     names = [f"peer{i}" for i in range(len(moments))]
     host = QuietHost({n: definition(spec_of(m), lambda c: None) for n, m in zip(names, moments, strict=True)})
     kinds = [{s.event for s in m.steps} for m in moments]
+    specs = [spec_of(m) for m in moments]
     started = time.perf_counter()
     for seq, item in enumerate(events):
+        when = parse_timestamp(item["timestamp"])
         message = {"sid": "0", "id": seq, "cid": item["customer_id"], "t": item["type"], "seq": seq,
-                   "ts": parse_timestamp(item["timestamp"]), "i0": True}
-        for name, wanted in zip(names, kinds, strict=True):
+                   "ts": when, "i0": True}
+        for name, wanted, spec in zip(names, kinds, specs, strict=True):
             if item["type"] in wanted:
                 with contextlib.suppress(durable.MessageNotHandledException):
-                    host.post(name, dict(message))  # durable-rules stamps the dict it is given
+                    host.post(name, {**message, **deadline_fields(spec, when or 0.0)})
     return len(events) / (time.perf_counter() - started)
 
 

@@ -453,6 +453,17 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         assert httpx.get(f"{base}/v1/outbox", params={"after": items[-1]["id"]}).json()["items"] == []
         logged = httpx.get(f"{base}/v1/customers/m1/decisions").json()["decisions"]
         assert fired["repeat-complaint"]["decision_id"] in {d["id"] for d in logged}
+        # Logged with the moment's fields among its inputs: the decision replays.
+        replayed = httpx.post(f"{base}/v1/decisions/{fired['repeat-complaint']['decision_id']}:replay").json()
+        assert replayed["reproduces"] is True, replayed
+        # A moment's decision counts the log's contacts: two days after a delight, the plan's
+        # 30-day cooldown holds the next one back.
+        again = httpx.post(f"{base}/v1/events", json={"events": [
+            _event("m1", "complaint", "2026-11-05T10:00:00Z"), _event("m1", "complaint", "2026-11-05T11:00:00Z")]})
+        [repeat] = again.json()["fired"]
+        assert repeat["moment"] == "repeat-complaint" and repeat["decision"]["treatment"] != "delight"
+        replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:replay").json()
+        assert replayed["reproduces"] is True, replayed
         assert httpx.post(f"{base}/v1/events", json={"event": {}, "events": []}).status_code == 422
         assert 'treatment_moments_fired_total{moment="detractor"} 1.0' in httpx.get(f"{base}/metrics").text
     finally:

@@ -72,7 +72,10 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
             stream: IO[bytes] = sys.stdin.buffer if events_path == "-" else stack.enter_context(open(events_path, "rb"))
         except OSError as problem:
             fail(f"{problem.strerror}: {events_path}")
-        fired, errors, summary = replay(engine.plan, read_jsonl(stream), profiles, until)
+        try:
+            fired, errors, summary = replay(engine.plan, read_jsonl(stream), profiles, until)
+        except RuntimeError as problem:  # the durable-rules worker died: say so, no traceback
+            fail(str(problem))
     if output_path is not None:
         with ExitStack() as stack:
             out = sys.stdout.buffer if str(output_path) == "-" else stack.enter_context(open(output_path, "wb"))

@@ -12,16 +12,17 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from ..compile import CompiledPlan
+from ..contacts import ContactState
 from ..decision import Decision, DecisionError
 from ..evaluate import decide_or_error
 from .events import Event, EventError, iso, parse_event
-from .rulesets import TICK, spec_of
+from .rulesets import TICK, deadline_key, spec_of
 from .worker import Post, Worker
 
 BATCH = 2_000  # events per round trip to the worker
@@ -36,6 +37,7 @@ class Fired:
     events: tuple[int, ...]  # input positions of the matched events
     decision: Decision | DecisionError | None = None
     decision_id: str | None = None  # the decision log's id, where one is kept
+    profile: dict[str, Any] | None = None  # what was decided: the customer's profile, the moment's fields set
 
     def to_record(self) -> dict[str, Any]:
         record = {"moment": self.moment, "customer_id": self.customer_id, "fired_at": iso(self.fired_at),
@@ -63,6 +65,7 @@ class _Watch:
     flags: tuple[tuple[int, Any], ...]  # (step, compiled if) for this type's steps with an `if`
     unconditional: bool  # some step of this type has no `if`: the event always matters
     arms: tuple[int, Any] | None  # (step, its if or None) when the event can start an absence's wait
+    windows: tuple[tuple[str, int], ...]  # (message field, seconds) per step with a window
 
 
 class ProfileSource(Protocol):
@@ -74,9 +77,13 @@ class ProfileSource(Protocol):
 class MomentEngine:
     """Feeds events to a durable-rules worker for one plan and decides what fires."""
 
-    def __init__(self, plan: CompiledPlan, profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, plan: CompiledPlan, profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None,
+                 limits: Callable[[str, date], ContactState] | None = None) -> None:
+        """``limits`` gives a customer's contact limits on a day (from a decision log), so a
+        moment's decision respects the plan's caps and cooldown like any other."""
         self.plan = plan
         self.profiles = profiles or {}
+        self.limits = limits
         self.known_types = plan.event_types
         self._watches: dict[str, list[_Watch]] = {}
         for index, moment in enumerate(plan.moments):
@@ -89,7 +96,8 @@ class MomentEngine:
                     arms = (last_positive, moment.steps[last_positive].test)
                 self._watches.setdefault(kind, []).append(_Watch(
                     index, tuple((i, s.test) for i, s in steps if s.test is not None),
-                    any(s.test is None for _, s in steps), arms))
+                    any(s.test is None for _, s in steps), arms,
+                    tuple((deadline_key(i), s.within) for i, s in enumerate(moment.steps) if s.within)))
         self._worker: Worker | None = None
         self._seq = 0
         self._positions: dict[int, int] = {}  # seq -> input position
@@ -99,17 +107,18 @@ class MomentEngine:
 
     # -- feeding ---------------------------------------------------------------------
 
-    def feed(self, events: Iterable[Event]) -> list[Fired]:
-        """Correlate events in the order given; the moments they complete, decided."""
+    def feed(self, events: Iterable[Event], decide: bool = True) -> list[Fired]:
+        """Correlate events in the order given; the moments they complete, decided (unless
+        ``decide`` is False: a rebuild, whose firings were decided when they first came)."""
         fired: list[Fired] = []
         posts: list[Post] = []
         for event in events:
             self._advance(event.timestamp, posts, inclusive=False)
             self._post(event, posts)
             if len(posts) >= BATCH:
-                fired += self._send(posts)
+                fired += self._send(posts, decide)
                 posts = []
-        fired += self._send(posts)
+        fired += self._send(posts, decide)
         return fired
 
     def check(self, event: Event) -> EventError | None:
@@ -166,6 +175,8 @@ class MomentEngine:
             # content and, past about 100,000 messages, takes a collision for a duplicate.
             message: dict[str, Any] = {"sid": "0", "id": seq, "cid": event.customer_id, "t": event.type, "seq": seq,
                                        "ts": event.timestamp}
+            for key, within in watch.windows:
+                message[key] = event.timestamp + within
             holding = False
             for step, test in watch.flags:
                 if test(fields, env) is True:
@@ -180,7 +191,7 @@ class MomentEngine:
                     heapq.heappush(self._deadlines, (event.timestamp + within, seq, watch.moment,
                                                      event.customer_id))
 
-    def _send(self, posts: list[Post]) -> list[Fired]:
+    def _send(self, posts: list[Post], decide: bool = True) -> list[Fired]:
         if not posts:
             return []
         if self._worker is None:
@@ -190,8 +201,8 @@ class MomentEngine:
             compiled = self.plan.moments[moment]
             if compiled.steps[-1].absent:  # fired by the deadline's tick: report the deadline
                 when -= TICK_AFTER
-            found.append(self._decide(Fired(compiled.id, customer, when,
-                                            tuple(self._positions.get(s, -1) for s in seqs))))
+            item = Fired(compiled.id, customer, when, tuple(self._positions.get(s, -1) for s in seqs))
+            found.append(self._decide(item) if decide else item)
         return found
 
     def _decide(self, fired: Fired) -> Fired:
@@ -199,7 +210,9 @@ class MomentEngine:
         profile = {**(self.profiles.get(fired.customer_id) or {}), "customer_id": fired.customer_id,
                    **moment.sets}
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()
-        fired.decision = decide_or_error(self.plan, profile, day.toordinal(), day.isoformat())
+        fired.profile = profile
+        limits = self.limits(fired.customer_id, day) if self.limits is not None else None
+        fired.decision = decide_or_error(self.plan, profile, day.toordinal(), day.isoformat(), limits)
         return fired
 
 

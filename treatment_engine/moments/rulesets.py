@@ -47,8 +47,17 @@ def _matches(step: int, spec: StepSpec) -> list[dict[str, Any]]:
     return tests
 
 
-def _within(name: str, seconds: int) -> dict[str, Any]:
-    return {"$lte": {"ts": {"$add": {"$l": {name: "ts"}, "$r": seconds}}}}
+def deadline_key(step: int) -> str:
+    """The message field holding an event's time plus step ``step``'s window."""
+    return f"d{step}"
+
+
+def _within(name: str, step: int) -> dict[str, Any]:
+    # Against a deadline the event carries (its time plus the window, added before posting),
+    # not durable-rules' own arithmetic ($add on a matched event's field): with that, its
+    # C engine crashed the worker (segmentation fault, measured) on an event outside the
+    # window, depending on memory layout.
+    return {"$lte": {"ts": {name: deadline_key(step)}}}
 
 
 def _after(name: str) -> list[dict[str, Any]]:
@@ -66,13 +75,12 @@ def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> di
     for index, step in enumerate(steps):
         if step.absent:
             last = names[-1]
-            assert step.within is not None  # the model requires it
             terms.append({"tick": _and([{"t": TICK}, {"cid": {last: "cid"}},
-                                        {"$gt": {"ts": {"$add": {"$l": {last: "ts"}, "$r": step.within}}}}])})
+                                        {"$gt": {"ts": {last: deadline_key(index)}}}])})
             # Last in the list: durable-rules checks a `none` when the terms before it are
             # all matched (here, when the deadline's tick arrives), against what is stored.
             terms.append({f"m_{len(terms)}$not": _and(
-                _matches(index, step) + _after(last) + [_within(last, step.within)])})
+                _matches(index, step) + _after(last) + [_within(last, index)])})
             continue
         group_first = None
         for _ in range(step.count):
@@ -81,14 +89,21 @@ def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> di
             if names:
                 tests += _after(names[-1])
                 if step.count > 1 and group_first is not None:
-                    tests.append(_within(group_first, step.within or 0))  # all within the first
+                    tests.append(_within(group_first, index))  # all within the first
                 elif step.within is not None and index > 0:
-                    tests.append(_within(names[-1], step.within))
+                    tests.append(_within(names[-1], index))
             if group_first is None:
                 group_first = name
             terms.append({name: _and(tests)})
             names.append(name)
     return {"r_0": {"all": terms, "run": action}}
+
+
+def deadline_fields(steps: tuple[StepSpec, ...], timestamp: float) -> dict[str, float]:
+    """What a message for this moment carries besides its own fields: for every step with a
+    window, the event's time plus that window (see :func:`_within`)."""
+    return {deadline_key(index): timestamp + step.within for index, step in enumerate(steps)
+            if step.within is not None}
 
 
 def positive_names(steps: tuple[StepSpec, ...]) -> int:

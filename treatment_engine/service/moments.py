@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
 from ..compile import CompiledPlan
+from ..contacts import ContactState, contact_state
 from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
@@ -130,11 +132,23 @@ class MomentHub:
         plan = self.plan_of()
         if self._engine is not None and self._engine.plan.version == plan.version:
             return self._engine
-        old, self._engine = self._engine, MomentEngine(plan, self.profiles)
+        old, self._engine = self._engine, MomentEngine(plan, self.profiles, self._limits_for(plan))
         self._rebuild(self._engine)
         if old is not None:
             old.close()  # requests take turns under the lock: nothing is using it any more
         return self._engine
+
+    def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
+        """A moment's decision counts the customer's logged contacts, as the decision
+        endpoints do; decisions committed in the same request are not yet among them."""
+        rules, log = plan.contact_rules, self.log
+        if rules is None or log is None:
+            return None
+
+        def limits(customer_id: str, day: date) -> ContactState:
+            history = log.contacts([customer_id], day, rules.lookback_days).get(customer_id, [])
+            return contact_state(rules, history, day)
+        return limits
 
     def _rebuild(self, engine: MomentEngine) -> None:
         if self.log is None or not engine.plan.moments:
@@ -148,14 +162,16 @@ class MomentHub:
             parsed = parse_event(raw, index, engine.known_types)
             if isinstance(parsed, Event) and engine.check(parsed) is None:
                 replayed.append(parsed)
-        engine.feed(replayed)  # what they fire was emitted when they first came
+        engine.feed(replayed, decide=False)  # what they fire was decided when they first came
 
     def _store(self, plan: CompiledPlan, events: list[Event], fired: list[Fired]) -> None:
         if self.log is None or (not events and not fired):
             return
         items = []
         for item in fired:
-            profile = {**(self.profiles.get(item.customer_id) or {}), "customer_id": item.customer_id}
+            # The profile the moment was decided with, its fields included, so that the
+            # logged inputs replay the decision.
+            profile = item.profile or {"customer_id": item.customer_id}
             decision = item.decision if isinstance(item.decision, Decision) else None
             items.append((profile, decision, {**item.to_record(), "fired_seconds": item.fired_at}))
         ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events], items)
