@@ -20,11 +20,7 @@ import contextlib
 import os
 import platform
 import random
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -80,34 +76,15 @@ def peer_rate(plan: object, events: list[dict]) -> float:
 def http_rate(events: list[dict]) -> float:
     import httpx
     import orjson
+    from served import served_default_plan
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-events-"))
-    for folder in ("rules", "segments"):
-        shutil.copytree(REPO / folder, scratch / folder)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(scratch), "--port",
-                               str(port), "--db", f"sqlite:///{scratch / 'log.db'}", "--no-watch"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with served_default_plan() as (base, _):
         bodies = [orjson.dumps({"events": events[i:i + 1000]}) for i in range(0, len(events), 1000)]
         with httpx.Client(base_url=base, timeout=120, headers={"Content-Type": "application/json"}) as client:
             started = time.perf_counter()
             for body in bodies:
                 client.post("/v1/events", content=body).raise_for_status()
             return len(events) / (time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:

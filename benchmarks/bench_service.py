@@ -19,25 +19,18 @@ import argparse
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 import httpx
 import orjson
+from served import served_default_plan
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wrk_runs(base: str, scratch: Path, rate: int, seconds: float) -> str:
@@ -84,21 +77,7 @@ def main() -> None:
     from treatment_engine.sample import generate
 
     profiles = generate(10_000, seed=3, as_of=AS_OF)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    for folder in ("rules", "segments"):
-        shutil.copytree(REPO / folder, scratch / folder)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "treatment_engine", "serve", "--plan", str(scratch),
-                               "--port", str(port), "--db", f"sqlite:///{scratch / 'log.db'}", "--no-watch"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with served_default_plan() as (base, scratch):
         for profile in profiles[:200]:  # warm up
             httpx.post(f"{base}/v1/decisions", json={"profile": profile})
 
@@ -115,10 +94,6 @@ def main() -> None:
                 decided += sum(1 for d in orjson.loads(response.content)["decisions"] if "id" in d)
             batch_rate = decided / (time.perf_counter() - started)
         print(f"  batch: {decided:,} decisions at {batch_rate:,.0f}/s", file=sys.stderr)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(scratch, ignore_errors=True)
 
     engine = Engine.load(REPO)
     started = time.perf_counter()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -133,20 +136,27 @@ _db_option = click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="
                           show_default=True, metavar="URL", help="The service's database.")
 
 
+@contextmanager
+def _opened(db_url: str) -> Iterator[Any]:
+    from .store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        yield log
+    finally:
+        log.close()
+
+
 @keys.command("create")
 @click.argument("name")
 @_db_option
 def create_key(name: str, db_url: str) -> None:
     """Create a key named NAME and print it (the only time it is shown)."""
-    from .store import DecisionLog
-
-    log = DecisionLog(db_url)
-    try:
-        key = log.create_key(name)
-    except ValueError as error:
-        fail(str(error))
-    finally:
-        log.close()
+    with _opened(db_url) as log:
+        try:
+            key = log.create_key(name)
+        except ValueError as error:
+            fail(str(error))
     click.echo(key)
     click.echo(f"created API key {name!r}; store it now, it cannot be shown again", err=True)
 
@@ -155,13 +165,8 @@ def create_key(name: str, db_url: str) -> None:
 @_db_option
 def list_keys(db_url: str) -> None:
     """List key names, when each was created, and whether it is revoked."""
-    from .store import DecisionLog
-
-    log = DecisionLog(db_url)
-    try:
+    with _opened(db_url) as log:
         stored = log.api_keys()
-    finally:
-        log.close()
     if not stored:
         click.echo("no API keys in this database")
     for key in stored:
@@ -174,13 +179,8 @@ def list_keys(db_url: str) -> None:
 @_db_option
 def revoke_key(name: str, db_url: str) -> None:
     """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
-    from .store import DecisionLog
-
-    log = DecisionLog(db_url)
-    try:
+    with _opened(db_url) as log:
         revoked = log.revoke_key(name)
-    finally:
-        log.close()
     if not revoked:
         fail(f"no active API key named {name!r}")
     click.echo(f"revoked API key {name!r}")
