@@ -197,11 +197,8 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         _run_with_progress(connection, lambda: grouped.extend(connection.execute(
             f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
             f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress)
-        ordered = (*plan.rules, plan.default)
-        rules = {r.id: r for r in ordered}
-        named = [(segment, stage, tier, *_rule_of(ordered, index), *rest)
-                 for segment, stage, tier, index, *rest in grouped]
-        _add_groups([_group_outcome(plan, rules, row, flags) for row in named], plan, summary)
+        ordered = (*plan.rules, plan.default)  # the positions __rule counts
+        _add_groups([_group_outcome(plan, ordered, row, flags) for row in grouped], plan, summary)
         summary.seconds = time.perf_counter() - started
         return summary
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
@@ -279,27 +276,20 @@ def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Sum
     _add_groups(rows, plan, summary)
 
 
-def _rule_of(ordered: tuple[CompiledRule, ...], index: int | None) -> tuple[str | None, str | None]:
-    """(treatment, rule id) at a position of the decision query's rules; None for an error row."""
-    if index is None:
-        return None, None
-    rule = ordered[index]
-    return rule.treatment, rule.id
-
-
-def _group_outcome(plan: CompiledPlan, rules: Mapping[str, CompiledRule], row: tuple[Any, ...],
+def _group_outcome(plan: CompiledPlan, ordered: tuple[CompiledRule, ...], row: tuple[Any, ...],
                    flags: list[str]) -> tuple[Any, ...]:
-    """(segment, stage, tier, treatment, rule, count, errors, *consent flags) to the row shape
-    of _add_groups, with the group's first permitted channel and total cost."""
-    segment, stage, tier, treatment, rule_id, count, errors = row[:7]
-    allowed = dict(zip((f.removeprefix(PERMITTED_PREFIX) for f in flags), row[7:], strict=True))
-    rule = rules.get(rule_id) if rule_id is not None else None
+    """(segment, stage, tier, rule position, count, errors, *consent flags) to the row shape
+    of _add_groups, with the group's rule, first permitted channel and total cost."""
+    segment, stage, tier, index, count, errors = row[:6]
+    allowed = dict(zip((f.removeprefix(PERMITTED_PREFIX) for f in flags), row[6:], strict=True))
+    rule = ordered[index] if index is not None else None  # None: a group of error rows
     channel = None
     if rule is not None and rule.treatment != "none":
         # A channel without a flag is permitted to everyone.
         channel = next((c.id for c in rule.channels if allowed.get(c.id, True)), None)
     cost = 0.0 if rule is None else count * (rule.action_cost + (plan.channels[channel].cost if channel else 0.0))
-    return segment, stage, tier, treatment, rule_id, channel, count, cost, errors
+    return (segment, stage, tier, rule.treatment if rule else None, rule.id if rule else None, channel, count,
+            cost, errors)
 
 
 def _add_groups(rows: list[Any], plan: CompiledPlan, summary: Summary) -> None:

@@ -250,26 +250,24 @@ class DecisionLog:
     # -- events and the outbox ------------------------------------------------------------
 
     def record_events(self, plan: CompiledPlan, events: Sequence[tuple[str, str, float, Mapping[str, Any]]],
-                      fired: Sequence[tuple[Mapping[str, Any], Any, dict[str, Any]]]) -> list[str | None]:
+                      fired: Sequence[tuple[Mapping[str, Any], Any, float, dict[str, Any]]]) -> list[str | None]:
         """Events (customer, type, time, body), and the moments they fired (profile,
-        decision or None, outbox payload) with their decisions, in one transaction: an
+        decision or None, time, outbox payload) with their decisions, in one transaction: an
         acknowledged event and everything it caused are stored together or not at all.
         The decision ids come back, in the order of ``fired``."""
-        now = _now()
-        received = self._bind("created_at", now)
+        received = self._bind("created_at", _now())
         event_rows = [(row_id, cid, kind, when, _json(dict(body)), received)
                       for row_id, (cid, kind, when, body) in zip(new_ids(len(events)), events, strict=True)]
-        decided = [(profile, decision) for profile, decision, _ in fired if decision is not None]
-        decision_rows = self._rows(plan, decided, self._bind("created_at", now)) if decided else []
+        decided = [(profile, decision) for profile, decision, _, _ in fired if decision is not None]
+        decision_rows = self._rows(plan, decided, received) if decided else []
         decision_ids = iter(row[0] for row in decision_rows)
         outbox_rows = []
         ids: list[str | None] = []
-        for _, decision, payload in fired:
+        for _, decision, fired_at, payload in fired:
             decision_id = next(decision_ids) if decision is not None else None
             ids.append(decision_id)
-            outbox_rows.append((payload["moment"], payload["customer_id"], payload["fired_seconds"], decision_id,
-                                _json({**{k: v for k, v in payload.items() if k != "fired_seconds"},
-                                       "decision_id": decision_id}), received))
+            outbox_rows.append((payload["moment"], payload["customer_id"], fired_at, decision_id,
+                                _json({**payload, "decision_id": decision_id}), received))
         mark = self._mark
         with self.engine.begin() as connection:
             if event_rows:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from ..compile import CompiledPlan
+from ..compile import CompiledMoment, CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
 from ..evaluate import decide_or_error
@@ -202,11 +202,10 @@ class MomentEngine:
             if compiled.steps[-1].absent:  # fired by the deadline's tick: report the deadline
                 when -= TICK_AFTER
             item = Fired(compiled.id, customer, when, tuple(self._positions.get(s, -1) for s in seqs))
-            found.append(self._decide(item) if decide else item)
+            found.append(self._decide(item, compiled) if decide else item)
         return found
 
-    def _decide(self, fired: Fired) -> Fired:
-        moment = next(m for m in self.plan.moments if m.id == fired.moment)
+    def _decide(self, fired: Fired, moment: CompiledMoment) -> Fired:
         profile = {**(self.profiles.get(fired.customer_id) or {}), "customer_id": fired.customer_id,
                    **moment.sets}
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()

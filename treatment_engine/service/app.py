@@ -169,6 +169,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return log.contacts(ids, day, rules.lookback_days)
         return await run_in_threadpool(log.contacts, ids, day, rules.lookback_days)
 
+    async def history_of(engine: Engine, profile: Any, day: date) -> list[Contact]:
+        return (await histories(engine, [profile], day)).get(customer_id_of(profile) or "", [])
+
     def unloggable(profile: Any) -> str | None:
         """Why the log cannot keep a decision for this profile, if it cannot."""
         cid = customer_id_of(profile)
@@ -185,7 +188,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if refused:
             metrics.invalid.inc()
             return JSONResponse({"customer_id": None, "error": refused}, status_code=422)
-        history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
+        history = await history_of(engine, body.profile, day)
         try:
             decision = engine.decide(body.profile, day, history=history)  # microseconds: fine on the loop
             record = decision.to_record()
@@ -226,7 +229,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     async def explain(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        history = (await histories(engine, [body.profile], day)).get(customer_id_of(body.profile) or "", [])
+        history = await history_of(engine, body.profile, day)
         try:
             return JSONResponse(engine.explain(body.profile, day, history=history).to_record())
         except ProfileError as error:

@@ -173,7 +173,7 @@ class MomentHub:
             # logged inputs replay the decision.
             profile = item.profile or {"customer_id": item.customer_id}
             decision = item.decision if isinstance(item.decision, Decision) else None
-            items.append((profile, decision, {**item.to_record(), "fired_seconds": item.fired_at}))
+            items.append((profile, decision, item.fired_at, item.to_record()))
         ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events], items)
         for item, decision_id in zip(fired, ids, strict=True):
             item.decision_id = decision_id
