@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("sqlmodel", reason="the service extra is not installed")
 
 from treatment_engine import Engine
+from treatment_engine.contacts import NO_LIMITS, Contact, ContactRules, compile_contact_rules, contact_state
 from treatment_engine.load import read_plan_dir
-from treatment_engine.store import DecisionLog, unflatten
+from treatment_engine.store import INSERT_COLUMNS, DecisionLog, DecisionRow, unflatten
 
+from . import plans as plan_strategies
 from .conftest import REPO
 
 PG_URL = os.environ.get("TREATMENT_TEST_PG_URL")
@@ -95,24 +99,30 @@ def test_a_log_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) ->
     upgraded = DecisionLog(url)
     try:
         with upgraded.engine.connect() as connection:
-            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
         assert upgraded.history("c1")[0]["id"] == "d1"  # nothing lost
-        assert upgraded.contacts(["c1"], date(2026, 11, 3), 7)["c1"][0].channel == "sms"
+        sms_cap = compile_contact_rules({"sms": (1, 7)}, None, ("sms",))
+        assert sms_cap is not None and upgraded.limits(["c1"], date(2026, 11, 3), sms_cap)["c1"].blocked == {"sms"}
     finally:
         upgraded.close()
 
 
-def test_contacts_read_the_window_and_only_the_customers_asked(log: DecisionLog) -> None:
-    files = read_plan_dir(REPO)
-    engine = Engine.from_texts(files)
+def test_limits_read_the_window_and_only_the_customers_asked(log: DecisionLog) -> None:
     a, b = f"a-{uuid.uuid4()}", f"b-{uuid.uuid4()}"
-    for cid, day in ((a, 1), (a, 5), (a, 9), (b, 2)):
-        profile = {"customer_id": cid, "annual_value": 50, "consent": {"email": True}}
-        log.record(engine.plan, [(profile, engine.decide(profile, date(2026, 11, day)))])
-    found = log.contacts([a], date(2026, 11, 8), 7)
-    assert sorted(c.day for c in found[a]) == [date(2026, 11, 5).toordinal()]  # 2..8; the 9th is later
-    assert b not in found
-    assert set(log.contacts([a, b], date(2026, 11, 9), 30)) == {a, b}
+    rows = [_history_row(cid, Contact(date(2026, 11, day).toordinal(), "contain", "email"), index)
+            for index, (cid, day) in enumerate(((a, 1), (a, 5), (a, 9), (b, 2)))]
+    with log.engine.begin() as connection:
+        connection.execute(DecisionRow.__table__.insert(),  # type: ignore[attr-defined]
+                           [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in rows])
+    one_a_week = compile_contact_rules({"any": (1, 7)}, None, ("email", "sms"))
+    assert one_a_week is not None
+    found = log.limits([a], date(2026, 11, 8), one_a_week)  # days 2..8: the 5th; the 9th is later
+    assert found[a].blocked == {"email", "sms"} and "1 contact on any channel" in found[a].reasons["sms"]
+    assert b not in found  # not asked
+    assert set(log.limits([a, b], date(2026, 11, 8), one_a_week)) == {a, b}
+    assert log.limits([a, b], date(2026, 11, 16), one_a_week) == {}  # days 10..16: nothing
+    two_a_week = compile_contact_rules({"any": (2, 7)}, None, ("email", "sms"))
+    assert two_a_week is not None and log.limits(None, date(2026, 11, 9), two_a_week).keys() >= {a}
 
 
 def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None:
@@ -131,3 +141,48 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None
     with Session(log.engine) as session:  # the PostgreSQL database outlives the test: leave no key
         session.delete(session.get(ApiKey, name))
         session.commit()
+
+
+CAP_KEYS = ("sms", "email", "any")
+
+
+@st.composite
+def contact_rules(draw: st.DrawFn) -> ContactRules:
+    caps = draw(st.dictionaries(st.sampled_from(CAP_KEYS), st.tuples(st.integers(1, 3), st.integers(1, 31)),
+                                max_size=3))
+    cooldown = draw(st.one_of(st.none(), st.integers(1, 31)))
+    rules = compile_contact_rules(caps, cooldown, ("sms", "email", "app"))
+    assume(rules is not None)
+    return rules  # type: ignore[return-value]
+
+
+def _history_row(cid: str, contact: Contact, index: int) -> tuple[object, ...]:
+    day = date.fromordinal(contact.day)
+    return (str(uuid.uuid4()), cid, "v", "r", contact.treatment, "[]", "[]", contact.channel, 0.0,
+            day, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index), None)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rules=contact_rules(), data=st.data())
+def test_limits_counted_by_the_database_match_contact_state(log: DecisionLog, rules: ContactRules,
+                                                            data: st.DataObject) -> None:
+    """log.limits (windows counted in SQL) == contact_state over the same contacts."""
+    as_of = date(2026, 11, 15)
+    run = uuid.uuid4().hex[:8]  # the PostgreSQL log is shared between examples
+    ids = [f"{run}-{n}" for n in range(5)]
+    histories = data.draw(plan_strategies.histories(ids, as_of))
+    rows = [_history_row(cid, contact, index) for index, (cid, contact) in
+            enumerate((cid, c) for cid, contacts in histories.items() for c in contacts)]
+    if rows:
+        with log.engine.begin() as connection:
+            connection.execute(DecisionRow.__table__.insert(), [dict(zip(INSERT_COLUMNS, row, strict=True))  # type: ignore[attr-defined]
+                                                                for row in rows])
+    expected = {cid: state for cid, contacts in histories.items()
+                if (state := contact_state(rules, contacts, as_of)) is not NO_LIMITS}
+    assert log.limits(ids, as_of, rules) == expected
+    # ``before`` sees only what was logged earlier: here, the first three rows.
+    earlier = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=3)
+    first = [(row[1], Contact(row[9].toordinal(), row[4], row[7])) for row in rows[:3]]
+    expected_before = {cid: state for cid in ids
+                       if (state := contact_state(rules, [c for k, c in first if k == cid], as_of)) is not NO_LIMITS}
+    assert log.limits(ids, as_of, rules, before=earlier) == expected_before

@@ -125,13 +125,10 @@ def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any
         from .store import DecisionLog
     except ImportError:
         fail("--db needs the service extra: pip install 'treatment-engine[service]'")
-    from .contacts import contact_state
-
     if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
         fail(f"no decision log at {db_url}")
     log = DecisionLog(db_url)
     try:
-        histories = log.contacts(None, as_of, rules.lookback_days)
+        return log.limits(None, as_of, rules)
     finally:
         log.close()
-    return {cid: contact_state(rules, history, as_of) for cid, history in histories.items()}

@@ -13,7 +13,7 @@ ends with, and includes, the day being decided.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -74,25 +74,35 @@ def contact_state(rules: ContactRules, history: Iterable[Contact], as_of: date |
     recent = [c for c in history if 0 <= today - c.day < lookback]
     if not recent:
         return NO_LIMITS
+    used = [sum(c.times for c in recent if c.channel is not None
+                and (cap.key == ANY_CHANNEL or c.channel == cap.key) and today - c.day < cap.per_days)
+            for cap in rules.caps]
+    last_delight = None
+    if rules.cooldown_days is not None:
+        last_delight = max((c.day for c in recent if c.treatment == "delight"
+                            and today - c.day < rules.cooldown_days), default=None)
+    return state_from_counts(rules, used, last_delight)
+
+
+def state_from_counts(rules: ContactRules, used: Sequence[int], last_delight: int | None) -> ContactState:
+    """The state from what the windows hold: ``used[i]`` contacts inside ``rules.caps[i]``'s
+    window, and the day (ordinal) of the latest delight inside the cooldown, if any.
+
+    Shared by :func:`contact_state` and the decision log, which counts in the database.
+    """
     blocked: set[str] = set()
     reasons: dict[str, str] = {}
-    for cap in rules.caps:
-        every = cap.key == ANY_CHANNEL
-        used = sum(c.times for c in recent if c.channel is not None and (every or c.channel == cap.key)
-                   and today - c.day < cap.per_days)
-        if used < cap.max:
+    for cap, count in zip(rules.caps, used, strict=True):
+        if count < cap.max:
             continue
+        every = cap.key == ANY_CHANNEL
         where = "on any channel" if every else f"on {cap.key}"
-        why = (f"contact cap reached: {used} contact{'s' if used != 1 else ''} {where} in the last "
+        why = (f"contact cap reached: {count} contact{'s' if count != 1 else ''} {where} in the last "
                f"{cap.per_days} day{'s' if cap.per_days != 1 else ''} (max {cap.max})")
         for channel in rules.channel_ids if every else (cap.key,):
             if channel not in blocked:
                 blocked.add(channel)
                 reasons[channel] = why
-    last_delight = None
-    if rules.cooldown_days is not None:
-        last_delight = max((c.day for c in recent if c.treatment == "delight"
-                            and today - c.day < rules.cooldown_days), default=None)
     if not blocked and last_delight is None:
         return NO_LIMITS
     return ContactState(frozenset(blocked), last_delight is not None, MappingProxyType(reasons),

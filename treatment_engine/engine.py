@@ -54,33 +54,38 @@ class Engine:
         return self.plan.version
 
     def decide(self, profile: Mapping[str, Any], as_of: date | None = None, *,
-               trace: bool = False, history: Iterable[Contact] = ()) -> Decision:
+               trace: bool = False, history: Iterable[Contact] = (),
+               limits: ContactState | None = None) -> Decision:
         """Decide one profile. Raises :class:`ProfileError` for an invalid one.
 
         ``trace=True`` attaches why (slower: every rule is visited). ``history`` is the
-        customer's past contacts, for a plan with contact caps or a delight cooldown.
+        customer's past contacts, for a plan with contact caps or a delight cooldown;
+        ``limits`` is what they rule out, when the caller worked it out already
+        (:meth:`DecisionLog.limits <treatment_engine.store.DecisionLog.limits>`).
         """
         day = as_of or self._clock()
-        limits = self.limits(history, day)
+        state = limits if limits is not None else self.limits(history, day)
         if trace:
-            return explain.explain(self.plan, profile, day, limits)
-        return evaluate.decide(self.plan, profile, day, limits)
+            return explain.explain(self.plan, profile, day, state)
+        return evaluate.decide(self.plan, profile, day, state)
 
     def explain(self, profile: Mapping[str, Any], as_of: date | None = None, *,
-                history: Iterable[Contact] = ()) -> Decision:
+                history: Iterable[Contact] = (), limits: ContactState | None = None) -> Decision:
         """The decision with its trace: resolution steps and every rule's fate."""
-        day = as_of or self._clock()
-        return explain.explain(self.plan, profile, day, self.limits(history, day))
+        return self.decide(profile, as_of, trace=True, history=history, limits=limits)
 
     def decide_many(self, profiles: Iterable[Any], as_of: date | None = None, *,
-                    histories: Mapping[str, Iterable[Contact]] | None = None) -> Iterator[Decision | DecisionError]:
+                    histories: Mapping[str, Iterable[Contact]] | None = None,
+                    limits: Mapping[str, ContactState] | None = None) -> Iterator[Decision | DecisionError]:
         """Decide a stream lazily and in order; an invalid profile yields a DecisionError.
 
-        ``histories`` maps customer ids to their past contacts (see :meth:`decide`).
+        ``histories`` maps customer ids to their past contacts (see :meth:`decide`);
+        ``limits`` maps them to what those rule out (a customer it leaves out has none).
         """
         day = as_of or self._clock()
-        limits = {cid: self.limits(h, day) for cid, h in histories.items()} if histories else None
-        return evaluate.decide_many(self.plan, profiles, day, limits)
+        if limits is None and histories:
+            limits = {cid: self.limits(h, day) for cid, h in histories.items()}
+        return evaluate.decide_many(self.plan, profiles, day, limits or None)
 
     def limits(self, history: Iterable[Contact], as_of: date) -> ContactState:
         """What a customer's past contacts rule out on ``as_of`` under this plan."""

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .contacts import NO_LIMITS
 from .engine import Engine
 from .store import DecisionLog, row_record, unflatten
 
@@ -53,12 +54,11 @@ def replay_decision(log: DecisionLog, decision_id: str) -> Replay:
                           "so it cannot be replayed")
     engine = Engine.from_texts(files)
     profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
-    history: list[Any] = []
+    limits = NO_LIMITS
     rules = engine.plan.contact_rules
     if rules is not None:  # the history as it stood when the decision was made
-        history = log.contacts([row.customer_id], row.as_of, rules.lookback_days,
-                               before=row.created_at).get(row.customer_id, [])
-    again = engine.decide(profile, row.as_of, history=history).to_record()
+        limits = log.limits([row.customer_id], row.as_of, rules, before=row.created_at).get(row.customer_id, NO_LIMITS)
+    again = engine.decide(profile, row.as_of, limits=limits).to_record()
     logged = row_record(row)
     differences = {k: (logged[k], again[k]) for k in COMPARED if logged[k] != again[k]}
     return Replay(logged, again, differences)

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Index, event, inspect
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from .compile import CompiledPlan
-from .contacts import Contact
+from .contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
 from .decision import Decision
 from .expressions.values import lookup
 from .sql.compiler import required_fields
@@ -46,7 +46,8 @@ class PlanVersion(SQLModel, table=True):
 
 class DecisionRow(SQLModel, table=True):
     __tablename__ = "decisions"
-    __table_args__ = (Index("ix_decisions_customer_as_of", "customer_id", "as_of"),)
+    # Covering: contact limits count a window from the index alone (migration 0006).
+    __table_args__ = (Index("ix_decisions_contacts", "customer_id", "as_of", "treatment", "channel"),)
 
     id: str = Field(primary_key=True, max_length=36)  # a UUIDv7: time-ordered, see new_ids
     customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
@@ -216,35 +217,55 @@ class DecisionLog:
                                  .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
             return [row_record(row) for row in found]
 
-    def contacts(self, customer_ids: Iterable[str] | None, as_of: date, lookback_days: int,
-                 before: datetime | None = None) -> dict[str, list[Contact]]:
-        """Each customer's logged decisions that contact limits can see on ``as_of``: those
-        made for the ``lookback_days`` days up to it (and, with ``before``, logged earlier).
-        ``customer_ids=None`` reads every customer's (for a whole-base simulation)."""
+    def limits(self, customer_ids: Iterable[str] | None, as_of: date, rules: ContactRules,
+               before: datetime | None = None) -> dict[str, ContactState]:
+        """What each customer's logged contacts rule out on ``as_of``, for the customers
+        with a limit in force (the rest have none): :func:`~.contacts.contact_state` over
+        the decisions logged for them, with the windows counted by the database.
+
+        Only customers at a cap or in a cooldown come back, so a batch of ten thousand
+        customers costs one indexed scan, not ten thousand histories built in Python.
+        """
         wanted = None if customer_ids is None else sorted(set(customer_ids))
-        found: dict[str, list[Contact]] = {}
-        since = self._bind("as_of", as_of - timedelta(days=max(lookback_days - 1, 0)))
-        until = self._bind("as_of", as_of)
+        today = as_of.toordinal()
+        mark, bind = self._mark, self._bind
+
+        def since(days: int) -> Any:  # the first day of a window of ``days`` ending on as_of
+            return bind("as_of", date.fromordinal(today - days + 1))
+
+        columns: list[str] = ["customer_id"]
+        column_values: list[Any] = []
+        held: list[str] = []  # the customers some limit holds back; the rest need no state
+        for index, cap in enumerate(rules.caps):
+            which = "channel IS NOT NULL" if cap.key == ANY_CHANNEL else f"channel = {mark}"
+            columns.append(f"SUM(CASE WHEN {which} AND as_of >= {mark} THEN 1 ELSE 0 END) AS cap{index}")
+            column_values.extend(([] if cap.key == ANY_CHANNEL else [cap.key]) + [since(cap.per_days)])
+            held.append(f"cap{index} >= {cap.max}")
+        if rules.cooldown_days is not None:
+            columns.append(f"MAX(CASE WHEN treatment = 'delight' AND as_of >= {mark} THEN as_of END) AS delight")
+            column_values.append(since(rules.cooldown_days))
+            held.append("delight IS NOT NULL")
+        found: dict[str, ContactState] = {}
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
-        mark = self._mark
         with self.engine.connect() as connection:
             for chunk in chunks:  # IN lists of 500 stay well under every database's limit
-                # Counted in the database: a customer decided a thousand times this month is
-                # still a few rows (days x treatments x channels), not a thousand. Plain SQL
-                # through the driver: SQLAlchemy's statement building costs more than the query.
                 where = [f"as_of >= {mark}", f"as_of <= {mark}"]
-                values: list[Any] = [since, until]
+                values: list[Any] = [*column_values, since(rules.lookback_days), bind("as_of", as_of)]
                 if chunk is not None:
                     where.append(f"customer_id IN ({', '.join([mark] * len(chunk))})")
                     values.extend(chunk)
                 if before is not None:
                     where.append(f"created_at < {mark}")
-                    values.append(self._bind("created_at", before))
-                query = (f"SELECT customer_id, as_of, treatment, channel, count(*) FROM decisions "
-                         f"WHERE {' AND '.join(where)} GROUP BY customer_id, as_of, treatment, channel")
-                for cid, day, treatment, channel, times in connection.exec_driver_sql(query, tuple(values)):
-                    ordinal = (date.fromisoformat(day) if isinstance(day, str) else day).toordinal()
-                    found.setdefault(cid, []).append(Contact(ordinal, treatment, channel, times))
+                    values.append(bind("created_at", before))
+                # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.
+                query = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM decisions WHERE {' AND '.join(where)} "
+                         f"GROUP BY customer_id) AS counted WHERE {' OR '.join(held)}")
+                for row in connection.exec_driver_sql(query, tuple(values)).fetchall():
+                    used = [int(n) for n in row[1:1 + len(rules.caps)]]
+                    last = row[-1] if rules.cooldown_days is not None else None
+                    if isinstance(last, str):
+                        last = date.fromisoformat(last)
+                    found[row[0]] = state_from_counts(rules, used, None if last is None else last.toordinal())
         return found
 
     # -- events and the outbox ------------------------------------------------------------

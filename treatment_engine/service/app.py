@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..contacts import Contact
+from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..errors import ProfileError
@@ -154,8 +154,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     app.add_middleware(GuardAndMeasure, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
 
-    async def histories(engine: Engine, profiles: list[Any], day: date) -> dict[str, list[Contact]]:
-        """The logged contacts that the plan's caps and cooldown read, for these customers.
+    async def limits_of(engine: Engine, profiles: list[Any], day: date) -> dict[str, ContactState]:
+        """What the logged contacts rule out for these customers under the plan's caps and
+        cooldown (only customers held back by one are named).
 
         They count decisions committed before this request: two requests for the same
         customer at the same moment do not see each other (documented in the plan format)."""
@@ -166,11 +167,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if not ids:
             return {}
         if log.local:  # an indexed read of a local file: cheaper than a thread hand-off
-            return log.contacts(ids, day, rules.lookback_days)
-        return await run_in_threadpool(log.contacts, ids, day, rules.lookback_days)
+            return log.limits(ids, day, rules)
+        return await run_in_threadpool(log.limits, ids, day, rules)
 
-    async def history_of(engine: Engine, profile: Any, day: date) -> list[Contact]:
-        return (await histories(engine, [profile], day)).get(customer_id_of(profile) or "", [])
+    async def limits_for(engine: Engine, profile: Any, day: date) -> ContactState:
+        return (await limits_of(engine, [profile], day)).get(customer_id_of(profile) or "", NO_LIMITS)
 
     def unloggable(profile: Any) -> str | None:
         """Why the log cannot keep a decision for this profile, if it cannot."""
@@ -188,9 +189,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if refused:
             metrics.invalid.inc()
             return JSONResponse({"customer_id": None, "error": refused}, status_code=422)
-        history = await history_of(engine, body.profile, day)
+        limits = await limits_for(engine, body.profile, day)
         try:
-            decision = engine.decide(body.profile, day, history=history)  # microseconds: fine on the loop
+            decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
             record = decision.to_record()
             if writer is not None:  # answered only once committed, with others' decisions
                 record["id"] = (await writer.record(engine.plan, [(body.profile, decision)]))[0]
@@ -207,7 +208,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         engine = plans.current.engine
         day = body.as_of or engine.today()
         results: list[Decision | DecisionError] = list(engine.decide_many(
-            body.profiles, day, histories=await histories(engine, body.profiles, day)))
+            body.profiles, day, limits=await limits_of(engine, body.profiles, day)))
         for index, profile in enumerate(body.profiles):
             if isinstance(results[index], Decision) and (refused := unloggable(profile)):
                 results[index] = DecisionError(customer_id=None, error=refused)
@@ -229,9 +230,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     async def explain(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        history = await history_of(engine, body.profile, day)
+        limits = await limits_for(engine, body.profile, day)
         try:
-            return JSONResponse(engine.explain(body.profile, day, history=history).to_record())
+            return JSONResponse(engine.explain(body.profile, day, limits=limits).to_record())
         except ProfileError as error:
             return JSONResponse({"customer_id": customer_id_of(body.profile), "error": error.message},
                                 status_code=422)

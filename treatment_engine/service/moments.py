@@ -22,7 +22,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 
 from ..compile import CompiledPlan
-from ..contacts import ContactState, contact_state
+from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
@@ -146,8 +146,7 @@ class MomentHub:
             return None
 
         def limits(customer_id: str, day: date) -> ContactState:
-            history = log.contacts([customer_id], day, rules.lookback_days).get(customer_id, [])
-            return contact_state(rules, history, day)
+            return log.limits([customer_id], day, rules).get(customer_id, NO_LIMITS)
         return limits
 
     def _rebuild(self, engine: MomentEngine) -> None:
