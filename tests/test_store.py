@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -186,3 +188,28 @@ def test_limits_counted_by_the_database_match_contact_state(log: DecisionLog, ru
     expected_before = {cid: state for cid in ids
                        if (state := contact_state(rules, [c for k, c in first if k == cid], as_of)) is not NO_LIMITS}
     assert log.limits(ids, as_of, rules, before=earlier) == expected_before
+
+
+def test_background_checkpoints_fold_the_write_ahead_log_into_the_database(tmp_path: Path) -> None:
+    """The service's log checkpoints on a thread (commits never copy the WAL themselves);
+    nothing committed is lost, and closing leaves an empty WAL."""
+    path = tmp_path / "log.db"
+    log = DecisionLog(f"sqlite:///{path}", background_checkpoints=True)
+    engine = Engine.load(REPO)
+    with log.engine.connect() as connection:  # the service's connections leave checkpoints to the thread
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    profiles = [{"customer_id": f"c{i}", "annual_value": 100 + i} for i in range(3_000)]
+    for _ in range(3):
+        log.record(engine.plan, [(p, engine.decide(p, date(2026, 11, 1))) for p in profiles])
+    wal = Path(f"{path}-wal")
+    # With automatic checkpoints off, only the thread copies pages into the database file:
+    # until it does, the file holds little more than the schema.
+    deadline = time.monotonic() + 10
+    while path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= 1_000_000, "no checkpoint copied the log into the database"
+    log.close()
+    assert not wal.exists() or wal.stat().st_size == 0  # TRUNCATE on close
+    with sqlite3.connect(path) as reopened:
+        assert reopened.execute("SELECT count(*) FROM decisions").fetchone()[0] == 9_000
+    reopened.close()

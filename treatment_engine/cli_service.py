@@ -65,7 +65,8 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     from .service.app import api_keys_from_env
     from .store import DecisionLog
 
-    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs)  # type: ignore[arg-type]
+    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
+                                                    background_checkpoints=True)
     env_keys = api_keys_from_env()
     if not env_keys and (log is None or not log.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "

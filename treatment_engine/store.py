@@ -16,6 +16,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ from .contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
 from .decision import Decision
 from .expressions.values import lookup
 from .sql.compiler import required_fields
+from .wal import Checkpointer
 
 InputsPolicy = Literal["fields", "none"]
 # The log keys decisions and events by customer id; longer ids are refused by the service
@@ -119,16 +121,24 @@ def upgrade(connection: Connection) -> None:
 
 
 class DecisionLog:
-    def __init__(self, url: str = DEFAULT_URL, inputs: InputsPolicy = "fields") -> None:
+    def __init__(self, url: str = DEFAULT_URL, inputs: InputsPolicy = "fields", *,
+                 background_checkpoints: bool = False) -> None:
+        """``background_checkpoints``: on SQLite, fold the write-ahead log into the database
+        on a thread of its own instead of inside a commit (the service's setting; see wal.py)."""
         self.local = url.startswith("sqlite")  # a file on this machine, no network round trip
         connect_args = {"check_same_thread": False} if self.local else {}
         self.engine = create_engine(url, connect_args=connect_args)
-        if url.startswith("sqlite"):
+        self._checkpointer: Checkpointer | None = None
+        if self.local:
             # WAL: readers do not block the writer. synchronous=NORMAL: a commit is durable
             # once it returns if the *process* dies (the crash test kills it with SIGKILL);
             # only an OS crash or power loss can lose the last commits, which FULL would
             # prevent at one fsync per commit. Set per connection, as SQLite requires.
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            database = self.engine.url.database
+            if background_checkpoints and database and database != ":memory:":
+                event.listen(self.engine, "connect", _no_automatic_checkpoints)
+                self._checkpointer = Checkpointer(database)
         with self.engine.begin() as connection:
             upgrade(connection)
         self.inputs = inputs
@@ -143,6 +153,12 @@ class DecisionLog:
     def close(self) -> None:
         """Close the pooled connections (the service does so when it shuts down)."""
         self.engine.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+
+    def _committed(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
 
     def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
         with Session(self.engine) as session:
@@ -153,63 +169,38 @@ class DecisionLog:
 
     def record(self, plan: CompiledPlan, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[str]:
         """Commit decisions (with their profiles' plan-read fields) in one transaction; ids back."""
-        return self.record_groups([(plan, pairs)])[0]
+        rows = self.row_maker(plan).rows(pairs)
+        self.insert_rows(rows)
+        return [row[0] for row in rows]
 
-    def record_groups(self, groups: Iterable[tuple[CompiledPlan, Iterable[tuple[Mapping[str, Any], Decision]]]]) -> list[list[str]]:
-        """Several requests' decisions in one transaction (group commit); ids per request."""
-        rows: list[tuple[Any, ...]] = []
-        ids: list[list[str]] = []
-        now = self._bind("created_at", _now())
-        for plan, pairs in groups:
-            start = len(rows)
-            rows.extend(self._rows(plan, pairs, now))
-            ids.append([row[0] for row in rows[start:]])
-        if rows:
-            # One executemany of plain tuples in one transaction: a 10,000-decision batch is
-            # one commit, and no per-row work by SQLAlchemy (dates are converted once each).
-            with self.engine.begin() as connection:
-                connection.exec_driver_sql(self._insert_sql, rows)
-        return ids
-
-    def _rows(self, plan: CompiledPlan, pairs: Iterable[tuple[Mapping[str, Any], Decision]],
-              now: Any) -> list[tuple[Any, ...]]:
+    def row_maker(self, plan: CompiledPlan) -> RowMaker:
+        """How this log stores ``plan``'s decisions made now (see :class:`RowMaker`)."""
         paths = self._paths.get(plan.version)
         if paths is None:
             paths = self._paths[plan.version] = required_fields(plan) if self.inputs == "fields" else []
-        top = [p[0] for p in paths if len(p) == 1]
-        nested = [(".".join(p), p) for p in paths if len(p) > 1]
-        keep = self.inputs == "fields"
-        days: dict[str, Any] = {}
-        lists: dict[tuple[str, ...], str] = {}  # a rule's actions and channels repeat: encode once
-        rows: list[tuple[Any, ...]] = []
-        pairs = list(pairs)
-        ids = new_ids(len(pairs))
-        for row_id, (profile, decision) in zip(ids, pairs, strict=True):
-            inputs = None
-            if keep:
-                readable = profile if isinstance(profile, dict) else dict(profile)
-                kept = {name: v for name in top if (v := readable.get(name)) is not None}
-                for name, path in nested:
-                    if (v := lookup(readable, path)) is not None:
-                        kept[name] = v
-                inputs = _json(kept)
-            day = days.get(decision.as_of)
-            if day is None:
-                day = days[decision.as_of] = self._bind("as_of", date.fromisoformat(decision.as_of))
-            actions, channels = decision.actions, decision.channels
-            if (actions_json := lists.get(actions)) is None:
-                actions_json = lists[actions] = _json(list(actions))
-            if (channels_json := lists.get(channels)) is None:
-                channels_json = lists[channels] = _json(list(channels))
-            rows.append((row_id, decision.customer_id, decision.plan_version, decision.rule,
-                         decision.treatment, actions_json, channels_json,
-                         channels[0] if channels else None, decision.cost, day, now, inputs))
-        return rows
+        return RowMaker(keep_inputs=self.inputs == "fields", top=tuple(p[0] for p in paths if len(p) == 1),
+                        nested=tuple((".".join(p), p) for p in paths if len(p) > 1),
+                        created_at=self._bind("created_at", _now()), dates_as_text=self.local)
+
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's)."""
+        if not rows:
+            return
+        # One executemany of plain tuples in one transaction: a 10,000-decision batch is
+        # one commit, and no per-row work by SQLAlchemy.
+        with self.engine.begin() as connection:
+            connection.exec_driver_sql(self._insert_sql, rows)
+        self._committed()
 
     def _bind(self, column: str, value: Any) -> Any:
         """``value`` as the driver takes it for ``column`` (SQLAlchemy's own conversion)."""
         processor = DecisionRow.__table__.c[column].type.bind_processor(self.engine.dialect)  # type: ignore[attr-defined]
-        return processor(value) if processor else value
+        if processor is not None:
+            return processor(value)
+        if self.local and isinstance(value, date):
+            # What sqlite3's default adapters store, converted once here instead of per row.
+            return value.isoformat(" ") if isinstance(value, datetime) else value.isoformat()
+        return value
 
     def history(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
         with Session(self.engine) as session:
@@ -246,8 +237,11 @@ class DecisionLog:
             column_values.append(since(rules.cooldown_days))
             held.append("delight IS NOT NULL")
         found: dict[str, ContactState] = {}
+        states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
         with self.engine.connect() as connection:
+            # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
+            cursor = connection.connection.cursor()
             for chunk in chunks:  # IN lists of 500 stay well under every database's limit
                 where = [f"as_of >= {mark}", f"as_of <= {mark}"]
                 values: list[Any] = [*column_values, since(rules.lookback_days), bind("as_of", as_of)]
@@ -260,12 +254,19 @@ class DecisionLog:
                 # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.
                 query = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM decisions WHERE {' AND '.join(where)} "
                          f"GROUP BY customer_id) AS counted WHERE {' OR '.join(held)}")
-                for row in connection.exec_driver_sql(query, tuple(values)).fetchall():
-                    used = [int(n) for n in row[1:1 + len(rules.caps)]]
-                    last = row[-1] if rules.cooldown_days is not None else None
-                    if isinstance(last, str):
-                        last = date.fromisoformat(last)
-                    found[row[0]] = state_from_counts(rules, used, None if last is None else last.toordinal())
+                cursor.execute(query, tuple(values))
+                for row in cursor.fetchall():
+                    counts = tuple(row[1:])
+                    state = states.get(counts)
+                    if state is None:
+                        used = [int(n) for n in counts[:len(rules.caps)]]
+                        last = counts[-1] if rules.cooldown_days is not None else None
+                        if isinstance(last, str):
+                            last = date.fromisoformat(last)
+                        state = states[counts] = state_from_counts(
+                            rules, used, None if last is None else last.toordinal())
+                    found[row[0]] = state
+            cursor.close()
         return found
 
     # -- events and the outbox ------------------------------------------------------------
@@ -280,7 +281,7 @@ class DecisionLog:
         event_rows = [(row_id, cid, kind, when, _json(dict(body)), received)
                       for row_id, (cid, kind, when, body) in zip(new_ids(len(events)), events, strict=True)]
         decided = [(profile, decision) for profile, decision, _, _ in fired if decision is not None]
-        decision_rows = self._rows(plan, decided, received) if decided else []
+        decision_rows = self.row_maker(plan).rows(decided) if decided else []
         decision_ids = iter(row[0] for row in decision_rows)
         outbox_rows = []
         ids: list[str | None] = []
@@ -301,6 +302,7 @@ class DecisionLog:
                 connection.exec_driver_sql(
                     f"INSERT INTO outbox (moment, customer_id, fired_at, decision_id, payload, created_at) "
                     f"VALUES ({', '.join([mark] * 6)})", outbox_rows)
+        self._committed()
         return ids
 
     def events_since(self, since: float) -> list[dict[str, Any]]:
@@ -372,6 +374,51 @@ class DecisionLog:
             return None if stored is None else dict(json.loads(stored.files))
 
 
+@dataclass(frozen=True)
+class RowMaker:
+    """Decisions as decision-log rows (:data:`INSERT_COLUMNS`), for one plan and one moment.
+
+    Plain data, so a batch worker process makes rows exactly as the service does.
+    ``top``/``nested``: the profile fields the plan reads, kept as the decision's inputs
+    when ``keep_inputs``; ``created_at``: the time, already as the driver takes it.
+    """
+
+    keep_inputs: bool
+    top: tuple[str, ...]
+    nested: tuple[tuple[str, tuple[str, ...]], ...]
+    created_at: Any
+    dates_as_text: bool  # SQLite: days as ISO text, what its driver would store
+
+    def rows(self, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[tuple[Any, ...]]:
+        top, nested, keep, now = self.top, self.nested, self.keep_inputs, self.created_at
+        days: dict[str, Any] = {}
+        lists: dict[tuple[str, ...], str] = {}  # a rule's actions and channels repeat: encode once
+        rows: list[tuple[Any, ...]] = []
+        pairs = list(pairs)
+        for row_id, (profile, decision) in zip(new_ids(len(pairs)), pairs, strict=True):
+            inputs = None
+            if keep:
+                readable = profile if isinstance(profile, dict) else dict(profile)
+                kept = {name: v for name in top if (v := readable.get(name)) is not None}
+                for name, path in nested:
+                    if (v := lookup(readable, path)) is not None:
+                        kept[name] = v
+                inputs = _json(kept)
+            day = days.get(decision.as_of)
+            if day is None:
+                day = days[decision.as_of] = (decision.as_of if self.dates_as_text
+                                              else date.fromisoformat(decision.as_of))
+            actions, channels = decision.actions, decision.channels
+            if (actions_json := lists.get(actions)) is None:
+                actions_json = lists[actions] = _json(list(actions))
+            if (channels_json := lists.get(channels)) is None:
+                channels_json = lists[channels] = _json(list(channels))
+            rows.append((row_id, decision.customer_id, decision.plan_version, decision.rule,
+                         decision.treatment, actions_json, channels_json,
+                         channels[0] if channels else None, decision.cost, day, now, inputs))
+        return rows
+
+
 _id_counter = itertools.count()
 _id_node = secrets.randbits(54)  # random per process: ids from two processes never meet
 
@@ -412,6 +459,12 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _no_automatic_checkpoints(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
     cursor.close()
 
 

@@ -7,13 +7,12 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -21,12 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..contacts import NO_LIMITS, ContactState
-from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
 from ..store import CUSTOMER_ID_MAX, DecisionLog
+from .batch import INVALID, UNLOGGABLE, decide_batch
 from .bodies import body_schema, json_body
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
@@ -146,11 +145,13 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     admin = [Depends(require_key)]
     deciding = admin if protect_decisions else []
 
-    def count(record: dict[str, Any]) -> None:
-        if "error" in record:
-            metrics.invalid.inc()
-        else:
-            metrics.decisions.labels(record["treatment"], record["rule"]).inc()
+    def tally(counts: Iterable[Mapping[tuple[str, str], int]]) -> None:
+        for count in counts:
+            for (treatment, rule), times in count.items():
+                if (treatment, rule) == INVALID:
+                    metrics.invalid.inc(times)
+                else:
+                    metrics.decisions.labels(treatment, rule).inc(times)
 
     app.add_middleware(GuardAndMeasure, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
 
@@ -177,7 +178,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         """Why the log cannot keep a decision for this profile, if it cannot."""
         cid = customer_id_of(profile)
         if log is not None and cid is not None and len(cid) > CUSTOMER_ID_MAX:
-            return f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the decision log's limit"
+            return UNLOGGABLE
         return None
 
     @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding,
@@ -193,9 +194,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         try:
             decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
             record = decision.to_record()
-            if writer is not None:  # answered only once committed, with others' decisions
-                record["id"] = (await writer.record(engine.plan, [(body.profile, decision)]))[0]
-            count(record)
+            if log is not None and writer is not None:  # answered only once committed, with others' decisions
+                rows = log.row_maker(engine.plan).rows([(body.profile, decision)])
+                await writer.record(rows)
+                record["id"] = rows[0][0]
+            tally([{(decision.treatment, decision.rule): 1}])
             return JSONResponse(record)
         except ProfileError as error:
             metrics.invalid.inc()
@@ -204,26 +207,16 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     @app.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline", dependencies=deciding,
               response_class=Response, openapi_extra=body_schema(BatchRequest))
-    async def decide_batch(body: BatchBody) -> Response:
+    async def batch(body: BatchBody) -> Response:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        results: list[Decision | DecisionError] = list(engine.decide_many(
-            body.profiles, day, limits=await limits_of(engine, body.profiles, day)))
-        for index, profile in enumerate(body.profiles):
-            if isinstance(results[index], Decision) and (refused := unloggable(profile)):
-                results[index] = DecisionError(customer_id=None, error=refused)
-        records = [r.to_record() for r in results]
+        limits = await limits_of(engine, body.profiles, day)
+        decided = decide_batch(engine.plan, body.profiles, day, limits,
+                               log.row_maker(engine.plan) if log is not None else None)
         if writer is not None:  # committed (in one transaction) before answering
-            decided = [(i, p, r) for i, (p, r) in enumerate(zip(body.profiles, results, strict=True))
-                       if isinstance(r, Decision)]
-            committed = await writer.record(engine.plan, [(p, r) for _, p, r in decided])
-            for (index, _, _), row_id in zip(decided, committed, strict=True):
-                records[index]["id"] = row_id
-        for record in records:
-            count(record)
-        # orjson straight to bytes: FastAPI's generic encoder costs more than the decisions.
-        return Response(orjson.dumps({"plan_version": engine.version, "decisions": records}),
-                        media_type="application/json")
+            await writer.record(decided.rows)
+        tally([decided.tally])
+        return Response(decided.answer(engine.version), media_type="application/json")
 
     @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding,
               openapi_extra=body_schema(DecideRequest))

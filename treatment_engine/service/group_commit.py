@@ -17,20 +17,18 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..compile import CompiledPlan
-from ..decision import Decision
 from ..store import DecisionLog
+
+Rows = list[tuple[Any, ...]]  # made by the log's RowMaker
 
 
 @dataclass
 class _Pending:
-    plan: CompiledPlan
-    pairs: list[tuple[Mapping[str, Any], Decision]]
-    future: asyncio.Future[list[str]]
+    rows: Rows
+    future: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
 
 
@@ -41,12 +39,12 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
         self._thread.start()
 
-    async def record(self, plan: CompiledPlan, pairs: list[tuple[Mapping[str, Any], Decision]]) -> list[str]:
-        """The log ids of ``pairs``, once they are committed."""
+    async def record(self, rows: Rows) -> None:
+        """Returns once ``rows`` are committed (raises if they could not be)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[str]] = loop.create_future()
-        self._queue.put(_Pending(plan, pairs, future, loop))
-        return await future
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put(_Pending(rows, future, loop))
+        await future
 
     def close(self) -> None:
         self._queue.put(None)
@@ -71,33 +69,32 @@ class GroupCommitter:
 
     def _commit(self, group: list[_Pending]) -> None:
         try:
-            ids = self.log.record_groups([(p.plan, p.pairs) for p in group])
+            self.log.insert_rows([row for pending in group for row in pending.rows])
         except Exception as error:  # every waiting request learns it was not committed
             for pending in group:
                 pending.loop.call_soon_threadsafe(_fail, pending.future, error)
             return
-        for pending, committed in zip(group, ids, strict=True):
-            pending.loop.call_soon_threadsafe(_resolve, pending.future, committed)
+        for pending in group:
+            pending.loop.call_soon_threadsafe(_resolve, pending.future)
 
 
 class LoopCommitter:
     def __init__(self, log: DecisionLog) -> None:
         self.log = log
-        self._pending: list[tuple[CompiledPlan, list[tuple[Mapping[str, Any], Decision]],
-                                  asyncio.Future[list[str]]]] = []
+        self._pending: list[tuple[Rows, asyncio.Future[None]]] = []
         self._scheduled = False
 
-    async def record(self, plan: CompiledPlan, pairs: list[tuple[Mapping[str, Any], Decision]]) -> list[str]:
-        """The log ids of ``pairs``, once they are committed."""
+    async def record(self, rows: Rows) -> None:
+        """Returns once ``rows`` are committed (raises if they could not be)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[str]] = loop.create_future()
-        self._pending.append((plan, pairs, future))
+        future: asyncio.Future[None] = loop.create_future()
+        self._pending.append((rows, future))
         if not self._scheduled:
             # After the callbacks already due: requests read in the same turn of the loop
             # join this commit.
             self._scheduled = True
             loop.call_soon(self._commit)
-        return await future
+        await future
 
     def close(self) -> None:
         if self._pending:
@@ -107,20 +104,20 @@ class LoopCommitter:
         self._scheduled = False
         group, self._pending = self._pending, []
         try:
-            ids = self.log.record_groups([(plan, pairs) for plan, pairs, _ in group])
+            self.log.insert_rows([row for rows, _ in group for row in rows])
         except Exception as error:  # every waiting request learns it was not committed
-            for _, _, future in group:
+            for _, future in group:
                 _fail(future, error)
             return
-        for (_, _, future), committed in zip(group, ids, strict=True):
-            _resolve(future, committed)
+        for _, future in group:
+            _resolve(future)
 
 
-def _resolve(future: asyncio.Future[list[str]], ids: list[str]) -> None:
+def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
-        future.set_result(ids)
+        future.set_result(None)
 
 
-def _fail(future: asyncio.Future[list[str]], error: Exception) -> None:
+def _fail(future: asyncio.Future[None], error: Exception) -> None:
     if not future.done():
         future.set_exception(error)

@@ -1,0 +1,54 @@
+"""SQLite write-ahead-log checkpoints on a thread of their own, off the request path.
+
+By default SQLite checkpoints inside the commit that takes the log past 1,000 pages:
+that commit copies the log into the database file and syncs it, so every few batches
+one request waits for the whole copy (a third of a 10,000-decision batch's commit time
+here). A commit is already durable once it is in the log, so the copy can happen later:
+the service's connections turn automatic checkpoints off and this thread runs a PASSIVE
+checkpoint (which never blocks readers or writers) after commits, on its own connection.
+sqlite3 releases the GIL while it works, so the copy runs beside the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+
+
+class Checkpointer:
+    def __init__(self, path: str, every_seconds: float = 0.5) -> None:
+        self.path = path
+        self.every = every_seconds
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoints", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        """A commit grew the log: checkpoint soon (at most one checkpoint runs at a time)."""
+        self._due.set()
+
+    def close(self) -> None:
+        """Stop, then fold the whole log into the database (the file is left compact)."""
+        self._stop.set()
+        self._due.set()
+        self._thread.join(timeout=30)
+        with sqlite3.connect(self.path) as connection:
+            connection.execute("PRAGMA busy_timeout=5000")
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.path, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA busy_timeout=5000")
+            while not self._stop.is_set():
+                if not self._due.wait(timeout=self.every * 20):
+                    continue
+                self._due.clear()
+                with contextlib.suppress(sqlite3.Error):  # busy or locked: the next commit asks again
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._stop.wait(self.every)  # batches of commits share one checkpoint
+        finally:
+            connection.close()
