@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -18,8 +19,9 @@ pytest.importorskip("sqlmodel", reason="the service extra is not installed")
 
 from treatment_engine import Engine
 from treatment_engine.contacts import NO_LIMITS, Contact, ContactRules, compile_contact_rules, contact_state
+from treatment_engine.expressions.values import lookup
 from treatment_engine.load import read_plan_dir
-from treatment_engine.store import INSERT_COLUMNS, DecisionLog, DecisionRow, unflatten
+from treatment_engine.store import INSERT_COLUMNS, DecisionLog, DecisionRow, Inputs, new_ids, unflatten
 
 from . import plans as plan_strategies
 from .conftest import REPO
@@ -53,8 +55,8 @@ def test_decisions_round_trip_and_replay(log: DecisionLog) -> None:
     assert [h["as_of"] for h in history] == ["2026-11-02", "2026-11-01"]  # newest first
     row = log.decision(row_id)
     assert row is not None and row.rule == decision.rule and row.plan_version == engine.version
-    stored = __import__("json").loads(row.inputs or "{}")
-    assert "secret" not in stored and stored["consent.phone"] is True
+    stored = json.loads(row.inputs or "{}")
+    assert "secret" not in stored and stored["consent"]["phone"] is True
     replayed = Engine.from_texts(log.plan_files(row.plan_version) or {}).decide(
         {**unflatten(stored), "customer_id": customer}, row.as_of)
     assert (replayed.rule, replayed.channels, replayed.cost) == (decision.rule, decision.channels, decision.cost)
@@ -213,3 +215,39 @@ def test_background_checkpoints_fold_the_write_ahead_log_into_the_database(tmp_p
     with sqlite3.connect(path) as reopened:
         assert reopened.execute("SELECT count(*) FROM decisions").fetchone()[0] == 9_000
     reopened.close()
+
+
+def test_ids_are_time_ordered_uuid7s() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_ids(600) + new_ids(600)  # the counter's low byte wraps within these
+    after = time.time_ns() // 1_000_000
+    parsed = [uuid.UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 and str(u) == i for u, i in zip(parsed, ids, strict=True))
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)  # unique, and they sort in the order made
+    assert all(before <= u.int >> 80 <= after for u in parsed)  # the 48-bit millisecond timestamp
+
+
+profile_values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3),
+                           st.dictionaries(st.sampled_from(["email", "sms", "x"]), st.booleans(), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(paths=st.lists(st.sampled_from([("a",), ("b",), ("consent", "email"), ("consent", "sms"),
+                                       ("deep", "er", "est"), ("deep", "er"), ("c",)]), max_size=6),
+       profile=st.dictionaries(st.sampled_from(["a", "b", "c", "consent", "deep", "secret"]), profile_values))
+def test_inputs_keep_exactly_the_fields_the_plan_reads(paths: list[tuple[str, ...]], profile: dict[str, object]) -> None:
+    """Kept inputs replay the same values at every read path, and hold nothing else."""
+    kept = unflatten(json.loads(Inputs(paths).json(profile)))
+    read = set(paths)
+    for path in read:
+        assert lookup(kept, path) == lookup(profile, path)
+
+    def leaves(node: object, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+        if prefix in read or not isinstance(node, dict):
+            yield prefix
+            return
+        for key, value in node.items():
+            yield from leaves(value, (*prefix, key))
+    for leaf in leaves(kept, ()):  # every stored value is a read field, or inside one
+        assert leaf == () or any(leaf[:len(p)] == p for p in read) or (
+            lookup(kept, leaf) in (None, {}) and any(p[:len(leaf)] == leaf for p in read))

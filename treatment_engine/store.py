@@ -142,7 +142,7 @@ class DecisionLog:
         with self.engine.begin() as connection:
             upgrade(connection)
         self.inputs = inputs
-        self._paths: dict[str, list[tuple[str, ...]]] = {}  # fields each plan version reads
+        self._inputs: dict[str, Inputs | None] = {}  # what each plan version's decisions keep
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
         if mark is None:  # pragma: no cover - every driver we document uses one of those
             raise ValueError(f"unsupported database driver parameter style {self.engine.dialect.paramstyle}")
@@ -175,12 +175,10 @@ class DecisionLog:
 
     def row_maker(self, plan: CompiledPlan) -> RowMaker:
         """How this log stores ``plan``'s decisions made now (see :class:`RowMaker`)."""
-        paths = self._paths.get(plan.version)
-        if paths is None:
-            paths = self._paths[plan.version] = required_fields(plan) if self.inputs == "fields" else []
-        return RowMaker(keep_inputs=self.inputs == "fields", top=tuple(p[0] for p in paths if len(p) == 1),
-                        nested=tuple((".".join(p), p) for p in paths if len(p) > 1),
-                        created_at=self._bind("created_at", _now()), dates_as_text=self.local)
+        if plan.version not in self._inputs:
+            self._inputs[plan.version] = Inputs(required_fields(plan)) if self.inputs == "fields" else None
+        return RowMaker(inputs=self._inputs[plan.version], created_at=self._bind("created_at", _now()),
+                        dates_as_text=self.local)
 
     def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's)."""
@@ -374,36 +372,60 @@ class DecisionLog:
             return None if stored is None else dict(json.loads(stored.files))
 
 
+class Inputs:
+    """The part of a profile that the plan reads, kept with each decision so it can be
+    replayed: a JSON object shaped like the profile, holding only those fields."""
+
+    def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
+        paths = sorted(set(paths))
+        read = set(paths)
+        # A field read whole holds whatever is read inside it.
+        self.top = tuple(p[0] for p in paths if len(p) == 1)
+        self.nested = tuple(p for p in paths if len(p) > 1 and not any(p[:i] in read for i in range(1, len(p))))
+        inner: dict[str, set[str]] = {}
+        for path in self.nested:
+            inner.setdefault(path[0], set()).add(path[1])
+        self.allowed = frozenset(self.top) | inner.keys()
+        # Two levels at most (the common shape: consent.email): a profile made only of read
+        # fields is kept as it is, with one containment check instead of a walk per field.
+        self.shallow = (None if any(len(p) > 2 for p in self.nested)
+                        else tuple((root, frozenset(names)) for root, names in sorted(inner.items())))
+
+    def json(self, profile: Mapping[str, Any]) -> str:
+        readable = profile if isinstance(profile, dict) else dict(profile)
+        if self.shallow is not None and readable.keys() <= self.allowed:
+            for root, names in self.shallow:
+                value = readable.get(root)
+                if value is not None and (type(value) is not dict or not value.keys() <= names):
+                    break
+            else:
+                return _json(readable)
+        kept: dict[str, Any] = {name: v for name in self.top if (v := readable.get(name)) is not None}
+        for path in self.nested:
+            if (v := lookup(readable, path)) is not None:
+                node = kept
+                for part in path[:-1]:  # dicts of our own: no prefix of a nested path is kept whole
+                    node = node.setdefault(part, {})
+                node[path[-1]] = v
+        return _json(kept)
+
+
 @dataclass(frozen=True)
 class RowMaker:
-    """Decisions as decision-log rows (:data:`INSERT_COLUMNS`), for one plan and one moment.
+    """Decisions as decision-log rows (:data:`INSERT_COLUMNS`), for one plan and one moment:
+    ``inputs`` (None: keep none), ``created_at`` already as the driver takes it."""
 
-    Plain data, so a batch worker process makes rows exactly as the service does.
-    ``top``/``nested``: the profile fields the plan reads, kept as the decision's inputs
-    when ``keep_inputs``; ``created_at``: the time, already as the driver takes it.
-    """
-
-    keep_inputs: bool
-    top: tuple[str, ...]
-    nested: tuple[tuple[str, tuple[str, ...]], ...]
+    inputs: Inputs | None
     created_at: Any
     dates_as_text: bool  # SQLite: days as ISO text, what its driver would store
 
     def rows(self, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[tuple[Any, ...]]:
-        top, nested, keep, now = self.top, self.nested, self.keep_inputs, self.created_at
+        inputs, now = self.inputs, self.created_at
         days: dict[str, Any] = {}
         lists: dict[tuple[str, ...], str] = {}  # a rule's actions and channels repeat: encode once
         rows: list[tuple[Any, ...]] = []
         pairs = list(pairs)
         for row_id, (profile, decision) in zip(new_ids(len(pairs)), pairs, strict=True):
-            inputs = None
-            if keep:
-                readable = profile if isinstance(profile, dict) else dict(profile)
-                kept = {name: v for name in top if (v := readable.get(name)) is not None}
-                for name, path in nested:
-                    if (v := lookup(readable, path)) is not None:
-                        kept[name] = v
-                inputs = _json(kept)
             day = days.get(decision.as_of)
             if day is None:
                 day = days[decision.as_of] = (decision.as_of if self.dates_as_text
@@ -415,7 +437,8 @@ class RowMaker:
                 channels_json = lists[channels] = _json(list(channels))
             rows.append((row_id, decision.customer_id, decision.plan_version, decision.rule,
                          decision.treatment, actions_json, channels_json,
-                         channels[0] if channels else None, decision.cost, day, now, inputs))
+                         channels[0] if channels else None, decision.cost, day, now,
+                         inputs.json(profile) if inputs is not None else None))
         return rows
 
 
@@ -427,15 +450,15 @@ def new_ids(count: int) -> list[str]:
     """``count`` UUIDv7s (RFC 9562): a millisecond timestamp, then this process's random
     bits and a counter, so ids are unique and grow with time; new rows land at the end of
     the primary-key index instead of at random places in it."""
-    stamp = time.time_ns() // 1_000_000
+    # 48 bits time | version 7 | 12 bits counter (high) | variant 10 | 8 bits counter (low)
+    # | 54 random bits. Only the counter changes within a call: the rest is formatted once.
+    stamp = (time.time_ns() // 1_000_000) & 0xFFFFFFFFFFFF
+    head = f"{stamp >> 16:08x}-{stamp & 0xFFFF:04x}-7"
+    node_high, tail = _id_node >> 48, f"{_id_node & 0xFFFFFFFFFFFF:012x}"
     ids = []
     for _ in range(count):
         tick = next(_id_counter) & 0xFFFFF  # 20 bits
-        # 48 bits time | version 7 | 12 bits counter (high) | variant 10 | 8 bits counter (low) + 54 random
-        value = ((stamp & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | (tick >> 8) << 64 | 0b10 << 62
-                 | (tick & 0xFF) << 54 | (_id_node & 0x3FFFFFFFFFFFFF))
-        text = f"{value:032x}"
-        ids.append(f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}")
+        ids.append(f"{head}{tick >> 8:03x}-{0x8000 | (tick & 0xFF) << 6 | node_high:04x}-{tail}")
     return ids
 
 
