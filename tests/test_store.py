@@ -251,3 +251,22 @@ def test_inputs_keep_exactly_the_fields_the_plan_reads(paths: list[tuple[str, ..
     for leaf in leaves(kept, ()):  # every stored value is a read field, or inside one
         assert leaf == () or any(leaf[:len(p)] == p for p in read) or (
             lookup(kept, leaf) in (None, {}) and any(p[:len(leaf)] == leaf for p in read))
+
+
+def test_a_failing_checkpoint_is_retried_not_fatal(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from treatment_engine.wal import Checkpointer
+
+    missing = tmp_path / "not-yet" / "log.db"  # cannot be opened until its folder exists
+    checkpoints = Checkpointer(str(missing), every_seconds=0.01)
+    checkpoints.committed()
+    deadline = time.monotonic() + 5
+    while "will retry" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "will retry" in caplog.text and checkpoints.alive()
+    missing.parent.mkdir()
+    sqlite3.connect(missing).close()
+    checkpoints.committed()
+    time.sleep(0.2)
+    assert checkpoints.alive()
+    checkpoints.close()
+    assert not checkpoints.alive() and "on close" not in caplog.text

@@ -12,8 +12,11 @@ sqlite3 releases the GIL while it works, so the copy runs beside the event loop.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
+
+_log = logging.getLogger("treatment.log")
 
 
 class Checkpointer:
@@ -34,21 +37,31 @@ class Checkpointer:
         self._stop.set()
         self._due.set()
         self._thread.join(timeout=30)
-        with sqlite3.connect(self.path) as connection:
-            connection.execute("PRAGMA busy_timeout=5000")
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.close()
+        try:
+            with contextlib.closing(sqlite3.connect(self.path)) as connection:
+                connection.execute("PRAGMA busy_timeout=5000")
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as error:  # the log stays whole: the next open folds it in
+            _log.warning("could not checkpoint %s on close: %s", self.path, error)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(self.path, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA busy_timeout=5000")
-            while not self._stop.is_set():
-                if not self._due.wait(timeout=self.every * 20):
-                    continue
-                self._due.clear()
-                with contextlib.suppress(sqlite3.Error):  # busy or locked: the next commit asks again
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self._stop.wait(self.every)  # batches of commits share one checkpoint
-        finally:
+        connection: sqlite3.Connection | None = None
+        while not self._stop.is_set():
+            if not self._due.wait(timeout=self.every * 20):
+                continue
+            self._due.clear()
+            try:
+                if connection is None:
+                    connection = sqlite3.connect(self.path, check_same_thread=False)
+                    connection.execute("PRAGMA busy_timeout=5000")
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as error:
+                # Nothing committed is at risk (it is in the log); the next commit asks again,
+                # so a passing problem does not leave the log growing for good.
+                _log.warning("checkpoint of %s failed, will retry: %s", self.path, error)
+            self._stop.wait(self.every)  # batches of commits share one checkpoint
+        if connection is not None:
             connection.close()
