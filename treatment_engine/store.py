@@ -130,15 +130,16 @@ class DecisionLog:
         self.engine = create_engine(url, connect_args=connect_args)
         self._checkpointer: Checkpointer | None = None
         if self.local:
+            database = self.engine.url.database
+            if background_checkpoints and database and database != ":memory:":
+                self._checkpointer = Checkpointer(database)
             # WAL: readers do not block the writer. synchronous=NORMAL: a commit is durable
             # once it returns if the *process* dies (the crash test kills it with SIGKILL);
             # only an OS crash or power loss can lose the last commits, which FULL would
-            # prevent at one fsync per commit. Set per connection, as SQLite requires.
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-            database = self.engine.url.database
-            if background_checkpoints and database and database != ":memory:":
-                event.listen(self.engine, "connect", _no_automatic_checkpoints)
-                self._checkpointer = Checkpointer(database)
+            # prevent at one fsync per commit. Set per connection, as SQLite requires; with
+            # the checkpointer, connections leave checkpoints to it.
+            pragmas = _SQLITE_PRAGMAS + (("PRAGMA wal_autocheckpoint=0",) if self._checkpointer else ())
+            event.listen(self.engine, "connect", lambda connection, _record: _run_pragmas(connection, pragmas))
         with self.engine.begin() as connection:
             upgrade(connection)
         self.inputs = inputs
@@ -234,6 +235,11 @@ class DecisionLog:
             columns.append(f"MAX(CASE WHEN treatment = 'delight' AND as_of >= {mark} THEN as_of END) AS delight")
             column_values.append(since(rules.cooldown_days))
             held.append("delight IS NOT NULL")
+        where = [f"as_of >= {mark}", f"as_of <= {mark}"]
+        values: list[Any] = [*column_values, since(rules.lookback_days), bind("as_of", as_of)]
+        if before is not None:
+            where.append(f"created_at < {mark}")
+            values.append(bind("created_at", before))
         found: dict[str, ContactState] = {}
         states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
@@ -241,18 +247,12 @@ class DecisionLog:
             # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
             cursor = connection.connection.cursor()
             for chunk in chunks:  # IN lists of 500 stay well under every database's limit
-                where = [f"as_of >= {mark}", f"as_of <= {mark}"]
-                values: list[Any] = [*column_values, since(rules.lookback_days), bind("as_of", as_of)]
-                if chunk is not None:
-                    where.append(f"customer_id IN ({', '.join([mark] * len(chunk))})")
-                    values.extend(chunk)
-                if before is not None:
-                    where.append(f"created_at < {mark}")
-                    values.append(bind("created_at", before))
+                chosen = [] if chunk is None else [f"customer_id IN ({', '.join([mark] * len(chunk))})"]
                 # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.
-                query = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM decisions WHERE {' AND '.join(where)} "
-                         f"GROUP BY customer_id) AS counted WHERE {' OR '.join(held)}")
-                cursor.execute(query, tuple(values))
+                query = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM decisions "
+                         f"WHERE {' AND '.join(where + chosen)} GROUP BY customer_id) AS counted "
+                         f"WHERE {' OR '.join(held)}")
+                cursor.execute(query, (*values, *(chunk or ())))
                 for row in cursor.fetchall():
                     counts = tuple(row[1:])
                     state = states.get(counts)
@@ -377,8 +377,8 @@ class Inputs:
     replayed: a JSON object shaped like the profile, holding only those fields."""
 
     def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
-        paths = sorted(set(paths))
         read = set(paths)
+        paths = sorted(read)
         # A field read whole holds whatever is read inside it.
         self.top = tuple(p[0] for p in paths if len(p) == 1)
         self.nested = tuple(p for p in paths if len(p) > 1 and not any(p[:i] in read for i in range(1, len(p))))
@@ -477,17 +477,13 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def _sqlite_pragmas(connection: Any, _record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000")
 
 
-def _no_automatic_checkpoints(connection: Any, _record: Any) -> None:
+def _run_pragmas(connection: Any, pragmas: Sequence[str]) -> None:
     cursor = connection.cursor()
-    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    for pragma in pragmas:
+        cursor.execute(pragma)
     cursor.close()
 
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
@@ -24,8 +24,8 @@ from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
-from ..store import CUSTOMER_ID_MAX, DecisionLog
-from .batch import INVALID, UNLOGGABLE, decide_batch
+from ..store import DecisionLog
+from .batch import INVALID, UNLOGGABLE, decide_batch, unloggable
 from .bodies import body_schema, json_body
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
@@ -145,13 +145,12 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     admin = [Depends(require_key)]
     deciding = admin if protect_decisions else []
 
-    def tally(counts: Iterable[Mapping[tuple[str, str], int]]) -> None:
-        for count in counts:
-            for (treatment, rule), times in count.items():
-                if (treatment, rule) == INVALID:
-                    metrics.invalid.inc(times)
-                else:
-                    metrics.decisions.labels(treatment, rule).inc(times)
+    def tally(counts: Mapping[tuple[str, str], int]) -> None:
+        for (treatment, rule), times in counts.items():
+            if (treatment, rule) == INVALID:
+                metrics.invalid.inc(times)
+            else:
+                metrics.decisions.labels(treatment, rule).inc(times)
 
     app.add_middleware(GuardAndMeasure, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
 
@@ -174,22 +173,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     async def limits_for(engine: Engine, profile: Any, day: date) -> ContactState:
         return (await limits_of(engine, [profile], day)).get(customer_id_of(profile) or "", NO_LIMITS)
 
-    def unloggable(profile: Any) -> str | None:
-        """Why the log cannot keep a decision for this profile, if it cannot."""
-        cid = customer_id_of(profile)
-        if log is not None and cid is not None and len(cid) > CUSTOMER_ID_MAX:
-            return UNLOGGABLE
-        return None
-
     @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding,
               openapi_extra=body_schema(DecideRequest))
     async def decide(body: SingleBody) -> JSONResponse:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        refused = unloggable(body.profile)
-        if refused:
+        if log is not None and unloggable(customer_id_of(body.profile)):
             metrics.invalid.inc()
-            return JSONResponse({"customer_id": None, "error": refused}, status_code=422)
+            return JSONResponse({"customer_id": None, "error": UNLOGGABLE}, status_code=422)
         limits = await limits_for(engine, body.profile, day)
         try:
             decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
@@ -198,7 +189,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                 rows = log.row_maker(engine.plan).rows([(body.profile, decision)])
                 await writer.record(rows)
                 record["id"] = rows[0][0]
-            tally([{(decision.treatment, decision.rule): 1}])
+            tally({(decision.treatment, decision.rule): 1})
             return JSONResponse(record)
         except ProfileError as error:
             metrics.invalid.inc()
@@ -215,7 +206,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                                log.row_maker(engine.plan) if log is not None else None)
         if writer is not None:  # committed (in one transaction) before answering
             await writer.record(decided.rows)
-        tally([decided.tally])
+        tally(decided.tally)
         return Response(decided.answer(engine.version), media_type="application/json")
 
     @app.post("/v1/explain", summary="Decide one profile and say why", dependencies=deciding,

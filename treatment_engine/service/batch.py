@@ -24,6 +24,11 @@ UNLOGGABLE = f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the 
 INVALID = ("", "")  # the tally's key for a profile that could not be decided
 
 
+def unloggable(customer_id: str | None) -> bool:
+    """True for a customer id longer than the decision log keeps (refused with UNLOGGABLE)."""
+    return customer_id is not None and len(customer_id) > CUSTOMER_ID_MAX
+
+
 @dataclass(frozen=True)
 class DecidedBatch:
     rows: list[tuple[Any, ...]]  # for the decision log, in order (none without a log)
@@ -48,7 +53,7 @@ def decide_batch(plan: CompiledPlan, profiles: list[Any], as_of: date,
             records.append(result.to_record())
             tally[INVALID] += 1
             continue
-        if rows is not None and len(result.customer_id) > CUSTOMER_ID_MAX:
+        if rows is not None and unloggable(result.customer_id):
             records.append({"customer_id": None, "error": UNLOGGABLE})
             tally[INVALID] += 1
             continue
