@@ -122,7 +122,7 @@ def logged(tmp_path: Path, engine: Engine) -> tuple[Path, str]:
     for day, profile in ((AS_OF - timedelta(days=1), {"customer_id": "c1", "sms_ok": True}),
                          (AS_OF - timedelta(days=3), {"customer_id": "c1", "sms_ok": True}),
                          (AS_OF - timedelta(days=3), {**VIP, "customer_id": "c2"})):
-        log.record(engine.plan, [(profile, engine.decide(profile, day))])
+        log.decisions.record(engine.plan, [(profile, engine.decide(profile, day))])
     log.close()
     return plan, url
 

@@ -195,7 +195,7 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
 
     from treatment_engine.store import DecisionLog, DecisionRow
     log = DecisionLog(f"sqlite:///{plan / 'decisions.db'}")
-    with Session(log.engine) as session:  # committed before the 200: visible to another connection
+    with Session(log.database.engine) as session:  # committed before the 200: visible to another connection
         row = session.exec(select(DecisionRow).where(DecisionRow.id == acknowledged["id"])).one()
     log.close()
     assert row.rule == acknowledged["rule"] and "never stored" not in (row.inputs or "")
@@ -345,7 +345,7 @@ def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
 
         from treatment_engine.store import DecisionLog, DecisionRow
         log = DecisionLog(server.db_url)
-        with Session(log.engine) as session:
+        with Session(log.database.engine) as session:
             stored = set(session.exec(select(DecisionRow.id)).all())
         log.close()
         missing = [d["id"] for d in acknowledged if d["id"] not in stored]

@@ -68,7 +68,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
                                                     background_checkpoints=True)
     env_keys = api_keys_from_env()
-    if not env_keys and (log is None or not log.api_keys()):
+    if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, replay and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
@@ -100,7 +100,7 @@ def replay(decision_id: str, db_url: str) -> None:
 
     log = DecisionLog(db_url)
     try:
-        result = replay_decision(log, decision_id)
+        result = replay_decision(log.decisions, decision_id)
     except ReplayError as error:
         fail(error.message)
     finally:
@@ -143,7 +143,7 @@ def _opened(db_url: str) -> Iterator[Any]:
 
     log = DecisionLog(db_url)
     try:
-        yield log
+        yield log.keys
     finally:
         log.close()
 
@@ -153,9 +153,9 @@ def _opened(db_url: str) -> Iterator[Any]:
 @_db_option
 def create_key(name: str, db_url: str) -> None:
     """Create a key named NAME and print it (the only time it is shown)."""
-    with _opened(db_url) as log:
+    with _opened(db_url) as stored_keys:
         try:
-            key = log.create_key(name)
+            key = stored_keys.create_key(name)
         except ValueError as error:
             fail(str(error))
     click.echo(key)
@@ -166,8 +166,8 @@ def create_key(name: str, db_url: str) -> None:
 @_db_option
 def list_keys(db_url: str) -> None:
     """List key names, when each was created, and whether it is revoked."""
-    with _opened(db_url) as log:
-        stored = log.api_keys()
+    with _opened(db_url) as stored_keys:
+        stored = stored_keys.api_keys()
     if not stored:
         click.echo("no API keys in this database")
     for key in stored:
@@ -180,8 +180,8 @@ def list_keys(db_url: str) -> None:
 @_db_option
 def revoke_key(name: str, db_url: str) -> None:
     """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
-    with _opened(db_url) as log:
-        revoked = log.revoke_key(name)
+    with _opened(db_url) as stored_keys:
+        revoked = stored_keys.revoke_key(name)
     if not revoked:
         fail(f"no active API key named {name!r}")
     click.echo(f"revoked API key {name!r}")

@@ -129,6 +129,6 @@ def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any
         fail(f"no decision log at {db_url}")
     log = DecisionLog(db_url)
     try:
-        return log.limits(None, as_of, rules)
+        return log.decisions.limits(None, as_of, rules)
     finally:
         log.close()

@@ -95,17 +95,17 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     metrics = Metrics()
     writer: GroupCommitter | LoopCommitter | None = None
     if log is not None:
-        writer = LoopCommitter(log) if log.local else GroupCommitter(log)
+        writer = LoopCommitter(log.decisions) if log.database.local else GroupCommitter(log.decisions)
     if log is not None:
-        log.remember_plan(plans.current.engine.plan, plans.current.files)
+        log.decisions.remember_plan(plans.current.engine.plan, plans.current.files)
 
-    moments = MomentHub(lambda: plans.current.engine.plan, log, wall_clock=moment_clock == "wall")
+    moments = MomentHub(lambda: plans.current.engine.plan, log.events if log is not None else None, wall_clock=moment_clock == "wall")
 
     def do_reload() -> tuple[bool, list[str] | None]:
         loaded, problems = plans.reload()
         metrics.reloads.labels("loaded" if loaded else "refused").inc()
         if loaded and log is not None:
-            log.remember_plan(plans.current.engine.plan, plans.current.files)
+            log.decisions.remember_plan(plans.current.engine.plan, plans.current.files)
         return loaded, problems
 
     @asynccontextmanager
@@ -132,7 +132,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                   description="Decides how to treat each customer from the loaded treatment plan.")
     app.state.plans = plans
 
-    keys = KeyChecker(api_keys, log)
+    keys = KeyChecker(api_keys, log.keys if log is not None else None)
 
     def require_key(request: Request) -> None:
         if not keys.required():
@@ -166,9 +166,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         ids = [cid for p in profiles if (cid := customer_id_of(p)) is not None]
         if not ids:
             return {}
-        if log.local:  # an indexed read of a local file: cheaper than a thread hand-off
-            return log.limits(ids, day, rules)
-        return await run_in_threadpool(log.limits, ids, day, rules)
+        if log.decisions.local:  # an indexed read of a local file: cheaper than a thread hand-off
+            return log.decisions.limits(ids, day, rules)
+        return await run_in_threadpool(log.decisions.limits, ids, day, rules)
 
     async def limits_for(engine: Engine, profile: Any, day: date) -> ContactState:
         return (await limits_of(engine, [profile], day)).get(customer_id_of(profile) or "", NO_LIMITS)
@@ -186,7 +186,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
             record = decision.to_record()
             if log is not None and writer is not None:  # answered only once committed, with others' decisions
-                rows = log.row_maker(engine.plan).rows([(body.profile, decision)])
+                rows = log.decisions.row_maker(engine.plan).rows([(body.profile, decision)])
                 await writer.record(rows)
                 record["id"] = rows[0][0]
             tally({(decision.treatment, decision.rule): 1})
@@ -203,7 +203,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         day = body.as_of or engine.today()
         limits = await limits_of(engine, body.profiles, day)
         decided = decide_batch(engine.plan, body.profiles, day, limits,
-                               log.row_maker(engine.plan) if log is not None else None)
+                               log.decisions.row_maker(engine.plan) if log is not None else None)
         if writer is not None:  # committed (in one transaction) before answering
             await writer.record(decided.rows)
         tally(decided.tally)
@@ -249,7 +249,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if log is None:
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
-        return JSONResponse({"customer_id": customer_id, "decisions": log.history(customer_id, limit)})
+        return JSONResponse({"customer_id": customer_id, "decisions": log.decisions.history(customer_id, limit)})
 
     @app.post("/v1/decisions/{decision_id}:replay", dependencies=admin,
               summary="Decide a logged decision again from its stored plan, inputs and history")
@@ -258,7 +258,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
         try:
-            return JSONResponse(replay_decision(log, decision_id).to_record())
+            return JSONResponse(replay_decision(log.decisions, decision_id).to_record())
         except ReplayError as error:
             return JSONResponse({"detail": error.message}, status_code=404 if error.not_found else 409)
 
@@ -290,7 +290,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if log is None:
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
-        return JSONResponse({"items": log.outbox(after, limit)})
+        return JSONResponse({"items": log.events.outbox(after, limit)})
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     def prometheus() -> Response:
