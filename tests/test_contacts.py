@@ -153,7 +153,7 @@ def test_decide_and_simulate_with_db_apply_the_caps(tmp_path: Path, logged: tupl
     result = runner.invoke(cli, ["simulate", "--plan", str(plan), "--profiles", str(profiles), "--as-of",
                                  AS_OF.isoformat(), "--db", url])
     assert result.exit_code == 0, result.output
-    from treatment_engine.cli_support import limits_from_log
+    from treatment_engine.cli.support import limits_from_log
     from treatment_engine.simulation import simulate_duckdb, simulate_python
 
     limits = limits_from_log(Engine.load(plan).plan, url, AS_OF)

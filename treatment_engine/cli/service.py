@@ -6,20 +6,22 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli_support import default_plan_dir, fail, plan_option
+from .options import db_option, default_plan_dir, plan_option
+from .support import fail
+
+if TYPE_CHECKING:
+    from ..store import KeyRepository
 
 
 @click.command()
 @plan_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
-              metavar="URL", help="The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). "
-                                  "'none' keeps no log.")
+@db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
               help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
@@ -59,11 +61,11 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     try:
         import uvicorn
 
-        from .service import create_app
+        from ..service import create_app
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
-    from .service.app import api_keys_from_env
-    from .store import DecisionLog
+    from ..service.app import api_keys_from_env
+    from ..store import DecisionLog
 
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
                                                     background_checkpoints=True)
@@ -84,8 +86,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
 
 @click.command()
 @click.argument("decision_id")
-@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
-              metavar="URL", help="The decision log the service wrote.")
+@db_option("The decision log the service wrote.")
 def replay(decision_id: str, db_url: str) -> None:
     """Decide a logged decision again, from its stored plan version and inputs.
 
@@ -95,8 +96,8 @@ def replay(decision_id: str, db_url: str) -> None:
     Example:
       treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
     """
-    from .replay import ReplayError, replay_decision
-    from .store import DecisionLog
+    from ..replay import ReplayError, replay_decision
+    from ..store import DecisionLog
 
     log = DecisionLog(db_url)
     try:
@@ -133,13 +134,12 @@ def keys() -> None:
     """
 
 
-_db_option = click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db",
-                          show_default=True, metavar="URL", help="The service's database.")
+_db_option = db_option("The service's database.")
 
 
 @contextmanager
-def _opened(db_url: str) -> Iterator[Any]:
-    from .store import DecisionLog
+def _opened(db_url: str) -> Iterator[KeyRepository]:
+    from ..store import DecisionLog
 
     log = DecisionLog(db_url)
     try:
