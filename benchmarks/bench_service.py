@@ -82,8 +82,8 @@ def decide_and_log_in_process(engine: object, profiles: list[dict[str, object]],
         ids = [cid for p in profiles if (cid := customer_id_of(p)) is not None]
         started = time.perf_counter()
         for _ in range(batches):
-            limits = log.limits(ids, AS_OF, plan.contact_rules) if plan.contact_rules else {}
-            log.insert_rows(decide_batch(plan, profiles, AS_OF, limits, log.row_maker(plan)).rows)
+            limits = log.decisions.limits(ids, AS_OF, plan.contact_rules) if plan.contact_rules else {}
+            log.decisions.insert_rows(decide_batch(plan, profiles, AS_OF, limits, log.decisions.row_maker(plan)).rows)
         rate = len(profiles) * batches / (time.perf_counter() - started)
         log.close()
     return rate

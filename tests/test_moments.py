@@ -264,7 +264,7 @@ def test_a_failed_worker_refuses_the_request_and_the_next_one_rebuilds_from_the_
 
     engine = plan_with(REPEAT)
     log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
-    hub = MomentHub(lambda: engine.plan, log, wall_clock=False)
+    hub = MomentHub(lambda: engine.plan, log.events, wall_clock=False)
 
     async def run() -> None:
         fired, refused, accepted = await hub.ingest([event("a", "complaint")])

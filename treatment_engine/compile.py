@@ -10,6 +10,7 @@ carries the parsed expressions and locations for the SQL compiler and the explai
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
-from .expressions.ast import Expression
+from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
 from .load import PlanSource, load_plan_source, parse_plan_texts
 from .model import Outcome, ids, seconds
@@ -139,6 +140,25 @@ class CompiledPlan:
                 "value tiers": len(self.tiers), "rules": len(self.rules),
                 "channels": len(self.channels), "actions": len(self.action_costs),
                 **({"moments": len(self.moments)} if self.moments else {})}
+
+    @functools.cached_property
+    def profile_fields(self) -> tuple[tuple[str, ...], ...]:
+        """Every profile field path the plan's decisions read, ids included, sorted: what a
+        decision log keeps to replay a decision, and what the SQL back ends select."""
+        paths: set[tuple[str, ...]] = {("customer_id",), *((name,) for name in RESOLVED_NAMES)}
+        for entry in (*self.segments, *self.lifecycle):
+            if entry.expression is not None:
+                paths |= {tuple(name.split(".")) for name in fields_read(entry.expression)}
+        for rule in self.rules:  # rules read the resolved segment, stage and tier, not the profile's
+            if rule.expression is not None:
+                paths |= {tuple(name.split(".")) for name in fields_read(rule.expression)
+                          if name not in RESOLVED_NAMES}
+        paths |= {c.consent for c in self.channels.values() if c.consent}
+        if self.policy is not None:
+            paths.add(self.policy.value_field)
+        if self.tier_field is not None:
+            paths.add(self.tier_field)
+        return tuple(sorted(paths))
 
 
 def load_plan(path: str) -> CompiledPlan:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_BATCH = 10_000  # the most profiles or events one request may hold
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:

@@ -16,7 +16,6 @@ from sqlglot import exp
 
 from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
 from ..expressions.ast import (
-    RESOLVED_NAMES,
     Arithmetic,
     Call,
     Comparison,
@@ -28,7 +27,6 @@ from ..expressions.ast import (
     Membership,
     Negate,
     Not,
-    fields_read,
 )
 from .values import (
     DOUBLE,
@@ -52,7 +50,6 @@ from .values import (
 DATE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
                 r"([T ]([01][0-9]|2[0-3])(:[0-5][0-9](:[0-5][0-9]([.,][0-9]+)?)?)?"
                 r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$")
-ID_FIELDS = (("customer_id",), ("segment",), ("lifecycle_stage",), ("value_tier",))
 IN_LIST_LIMIT = 4  # see one_of
 PERMITTED_PREFIX = "permitted__"  # the per-channel flags of consent_columns=True
 
@@ -72,20 +69,7 @@ class FieldColumns:
 
 def required_fields(plan: CompiledPlan) -> list[tuple[str, ...]]:
     """Every profile field path a plan's decisions read, ids included, in a stable order."""
-    paths: set[tuple[str, ...]] = set(ID_FIELDS)
-    for entry in (*plan.segments, *plan.lifecycle):
-        if entry.expression is not None:
-            paths |= {tuple(name.split(".")) for name in fields_read(entry.expression)}
-    for rule in plan.rules:
-        if rule.expression is not None:
-            paths |= {tuple(name.split(".")) for name in fields_read(rule.expression)
-                      if name not in RESOLVED_NAMES}
-    paths |= {c.consent for c in plan.channels.values() if c.consent}
-    if plan.policy is not None:
-        paths.add(plan.policy.value_field)
-    if plan.tier_field is not None:
-        paths.add(plan.tier_field)
-    return sorted(paths)
+    return list(plan.profile_fields)
 
 
 class ExpressionCompiler:

@@ -1,8 +1,5 @@
-"""The ``treatment`` command: a thin click adapter over :class:`Engine`.
-
-Argument parsing, files and printing live here; every decision is the engine's.
-Plan errors print as ``path:line:col: code: message`` lines with exit status 2 and
-no traceback; unreadable inputs print one line and exit 1.
+"""Deciding from the command line: ``treatment decide``, ``validate``, ``explain`` and
+``sample``. Argument parsing, files and printing live here; every decision is the engine's.
 """
 
 from __future__ import annotations
@@ -18,50 +15,17 @@ from typing import IO, Any
 
 import click
 
-from .cli_authoring import init, lint, run_tests, schema
-from .cli_events import events
-from .cli_service import keys, replay, serve
-from .cli_simulation import diff_command, simulate
-from .cli_support import (
-    Group,
-    as_of_option,
-    default_plan_dir,
-    fail,
-    history_option,
-    limits_from_log,
-    load_engine,
-    plan_option,
-)
-from .decision import Decision, DecisionError
-from .engine import utc_today
-from .errors import ProfileError
-from .evaluate import customer_id_of, decide_or_error
-from .profiles import Unreadable, dumps, open_profiles, parse_json_line
-
-__all__ = ["cli", "default_plan_dir", "main"]
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="treatment-engine")
-def cli() -> None:
-    """Decide how to treat each customer from a treatment plan.
-
-    A plan is a directory of YAML: segments/ says who a customer is (segment,
-    lifecycle stage, value tier), rules/ says what to do (delight, contain or leave
-    alone, with which actions over which channels).
-
-    \b
-    Examples:
-      treatment validate --plan my-plan
-      treatment decide --profiles customers.jsonl --as-of 2026-11-01
-      treatment explain --profile '{"customer_id": "c1", "annual_value": 900}'
-      treatment sample --n 1000 --seed 7 --output customers.jsonl
-    """
-
+from ..decision import Decision, DecisionError
+from ..engine import utc_today
+from ..errors import ProfileError
+from ..evaluate import customer_id_of, decide_or_error
+from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
+from .options import as_of_option, history_option, plan_option
+from .support import fail, limits_from_log, load_engine
 
 # -- decide ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profiles", "profiles_path", required=True, metavar="FILE",
               help="Profiles: JSON lines (one object a line), CSV with a header row "
@@ -105,7 +69,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
         if engine_name == "duckdb":
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
-            from .sql.duckdb_engine import DuckDBEngine
+            from ..sql.duckdb_engine import DuckDBEngine
             items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
         else:
             items = open_profiles(stack, profiles_path, input_format)
@@ -135,12 +99,12 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
         click.echo(f"decided {counts['decided']:,}, invalid {counts['invalid']:,} in "
                    f"{elapsed:.2f} s{rate} (plan {engine.version}, as of {text})", err=True)
     if stats:
-        from .report import print_decision_stats
+        from ..report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
-    from .decision import fast_decision
+    from ..decision import fast_decision
     for record in records:
         if "error" in record:
             yield DecisionError(customer_id=record["customer_id"], error=record["error"])
@@ -152,7 +116,7 @@ def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | Decis
 
 # -- validate ----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 def validate(plan_dir: Path | None) -> None:
     """Check a plan and summarise it, or list every problem as path:line:col.
@@ -170,7 +134,7 @@ def validate(plan_dir: Path | None) -> None:
 
 # -- explain -----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profile", "profile_json", metavar="JSON", help="One profile as a JSON object.")
 @click.option("--profiles", "profiles_path", metavar="FILE",
@@ -211,7 +175,7 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
     if output_format == "json":
         click.echo(decision.model_dump_json(indent=2))
         return
-    from .report import print_explanation
+    from ..report import print_explanation
     print_explanation(decision)
 
 
@@ -225,7 +189,7 @@ def _find_profile(path: str, customer_id: str) -> Any:
 
 # -- sample ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @click.option("--n", "count", type=click.IntRange(min=0), default=1000, show_default=True,
               help="How many customers to make.")
 @click.option("--seed", type=int, default=7, show_default=True,
@@ -243,7 +207,7 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
     """
-    from .sample import generate, write_csv
+    from ..sample import generate, write_csv
 
     customers = generate(count, seed=seed, as_of=as_of or utc_today())
     if output_path is not None and output_path.suffix.lower() == ".csv":
@@ -254,13 +218,3 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
         out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
         for customer in customers:
             out.write(dumps(customer))
-
-
-
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys, events):
-    cli.add_command(command)
-
-
-def main() -> None:
-    """Entry point of the ``treatment`` console script."""
-    cli(prog_name="treatment")
