@@ -20,6 +20,7 @@ from .errors import PlanError, TreatmentError
 from .profiles import dumps
 
 PLAN_ENV = "TREATMENT_PLAN"
+PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
 
 
 def default_plan_dir() -> Path:
@@ -47,7 +48,7 @@ class Group(click.Group):
                 click.echo(line, err=True)
             click.echo(f"the plan was not loaded: {len(error.issues)} problem"
                        f"{'s' if len(error.issues) != 1 else ''}", err=True)
-            ctx.exit(PlanError.exit_code)
+            ctx.exit(PLAN_ERROR_EXIT)
         except TreatmentError as error:
             fail(str(error))
         except BrokenPipeError:

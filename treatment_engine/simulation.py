@@ -21,7 +21,7 @@ from typing import Any
 from .compile import CompiledPlan, CompiledRule
 from .contacts import ContactState
 from .decision import Decision
-from .evaluate import decide_many
+from .engine import Engine
 from .profiles import Unreadable, open_profiles
 from .sql.compiler import PERMITTED_PREFIX, permitted_flags
 
@@ -109,7 +109,7 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
                  writer: _Writer | None, progress: Progress | None,
                  limits: Mapping[str, ContactState] | None = None) -> None:
-    for result in decide_many(plan, profiles, as_of, limits):
+    for result in Engine(plan).decide_many(profiles, as_of, limits=limits):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None

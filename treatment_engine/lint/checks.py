@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..compile import CompiledPlan, CompiledRule, can_match
+from ..compile import CompiledPlan, CompiledRule
 from ..errors import Location, did_you_mean
 from ..expressions.ast import (
     RESOLVED_NAMES,
@@ -21,6 +21,7 @@ from ..expressions.ast import (
     fields_read,
     walk,
 )
+from ..semantics import admits, always_applies
 from ..validate import ValidatedPlan
 from .findings import Finding
 from .logic import disjoint, implies
@@ -56,7 +57,7 @@ def gaps(context: Context) -> Iterator[Finding]:
     tiers: list[str | None] = [*sorted(plan.tier_ids)] or [None]
     uncovered: dict[tuple[str | None, tuple[str | None, ...]], list[str | None]] = {}
     for stage, segment in itertools.product(stages, segments):
-        missing = tuple(t for t in tiers if not any(can_match(r, (segment, stage, t)) for r in plan.rules))
+        missing = tuple(t for t in tiers if not any(admits(r, (segment, stage, t)) for r in plan.rules))
         if missing:
             uncovered.setdefault((stage, missing), []).append(segment)
     where = plan.default.location
@@ -82,20 +83,13 @@ def _admits_all(outer: frozenset[str] | None, inner: frozenset[str] | None) -> b
     return outer is None or (inner is not None and inner <= outer)
 
 
-def _always_applies(rule: CompiledRule) -> bool:
-    """Whether a rule that matches is sure to decide (no consent or profit test can skip it)."""
-    if rule.treatment == "none":
-        return True
-    return not rule.needs_profit_check and any(c.consent is None for c in rule.channels)
-
-
 def shadowed_rules(context: Context) -> Iterator[Finding]:
     rules = context.plan.rules
     for index, later in enumerate(rules):
         maybe: CompiledRule | None = None
         for earlier in rules[:index]:
             if not (_admits_all(earlier.segments, later.segments) and _admits_all(earlier.stages, later.stages)
-                    and _admits_all(earlier.tiers, later.tiers) and _always_applies(earlier)):
+                    and _admits_all(earlier.tiers, later.tiers) and always_applies(earlier)):
                 continue
             verdict = implies(later.expression, earlier.expression)
             if verdict is True:

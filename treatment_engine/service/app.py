@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..contacts import NO_LIMITS, ContactState
 from ..engine import Engine
 from ..errors import ProfileError
-from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
+from ..semantics import customer_id_of
 from ..store import DecisionLog
 from .batch import INVALID, UNLOGGABLE, decide_batch, unloggable
 from .bodies import body_schema, json_body
@@ -202,7 +202,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         engine = plans.current.engine
         day = body.as_of or engine.today()
         limits = await limits_of(engine, body.profiles, day)
-        decided = decide_batch(engine.plan, body.profiles, day, limits,
+        decided = decide_batch(engine, body.profiles, day, limits,
                                log.row_maker(engine.plan) if log is not None else None)
         if writer is not None:  # committed (in one transaction) before answering
             await writer.record(decided.rows)
