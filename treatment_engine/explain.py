@@ -14,9 +14,10 @@ from typing import Any, cast
 from .compile import CompiledCondition, CompiledPlan, CompiledRule
 from .contacts import NO_LIMITS, ContactState
 from .day import Day
-from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace, Treatment
+from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace
 from .expressions.closures import Env
 from .expressions.unparse import unparse
+from .model import Treatment
 from .semantics import (
     DIMENSIONS,
     SEGMENT,
