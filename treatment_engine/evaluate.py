@@ -27,24 +27,18 @@ from .semantics import (
     permitted,
     profitable,
     tier_for,
+    uncapped,
 )
 
 
 def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | None = None) -> Decision:
-    """Decide one profile. Raises ProfileError for an invalid profile (spec section 5).
-
-    ``limits`` is what the customer's history rules out (:mod:`.contacts`); without it
-    the plan's contact caps and cooldown see no history.
-    """
-    # semantics.check_profile, with the call only on the way to an error.
-    if type(profile) is not dict:
-        check_profile(profile)  # raises with the reason
-    cid = profile.get("customer_id")
+    """Decide one profile; ProfileError for an invalid one (spec 5). ``limits``: what the
+    customer's history rules out (:mod:`.contacts`); without it caps see no history."""
+    cid = profile.get("customer_id") if type(profile) is dict else None
     if type(cid) is not str or not cid:
-        check_profile(profile)
+        cid = check_profile(profile)  # semantics.check_profile: here it raises with the reason
     ordinal = day.ordinal
     env = (None, None, None, ordinal)
-
     # semantics.given, then semantics.derived when nothing is given. Segment and stage are
     # written out twice on purpose: a shared helper costs two calls per decision.
     segment = profile.get("segment")
@@ -70,7 +64,6 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
             tier = tier_for(plan, profile)
     elif type(tier) is not str or tier not in plan.tier_ids:
         given(profile, TIER, plan.tier_ids, cid)
-
     env = (segment, stage, tier, ordinal)
     if limits is NO_LIMITS:
         limits = None  # the common case keeps the loop below free of history checks
@@ -95,13 +88,12 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
                 if not channels:
                     continue
         return _decision(plan, cid, segment, stage, tier, rule, channels, day.text)
-    # semantics.contacted for the default, which always decides (spec 8).
-    default = plan.default
+    default = plan.default  # semantics.contacted: the default always decides (spec 8)
     channels = default.static_channels
     if channels is None:
         channels = permitted(profile, default.channels)
-    if limits is not None and limits.blocked:
-        channels = tuple(c for c in channels if c not in limits.blocked)
+    if limits is not None:
+        channels = uncapped(channels, limits)
     return _decision(plan, cid, segment, stage, tier, default, channels, day.text)
 
 
