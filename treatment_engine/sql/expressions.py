@@ -13,20 +13,7 @@ from datetime import date
 
 from sqlglot import exp
 
-from ..expressions.ast import (
-    Arithmetic,
-    Call,
-    Comparison,
-    Expression,
-    Field,
-    ListLiteral,
-    Literal,
-    Logical,
-    Membership,
-    Negate,
-    Not,
-    Visitor,
-)
+from ..expressions import ast
 from .values import (
     DOUBLE,
     NULL,
@@ -64,7 +51,7 @@ class FieldColumns:
         return Value(*(exp.column(c) if c else None for c in (self.n, self.s, self.b, self.o)))
 
 
-class ExpressionCompiler(Visitor[Value]):
+class ExpressionCompiler(ast.Visitor[Value]):
     """An expression as SQL over the canonical view: each node's value as typed components.
 
     ``resolved`` maps segment / lifecycle_stage / value_tier to the columns holding the
@@ -77,14 +64,14 @@ class ExpressionCompiler(Visitor[Value]):
         self.as_of = exp.Cast(this=exp.Literal.string(as_of.isoformat()), to=exp.DataType.build("DATE"))
         self.resolved = resolved
 
-    def condition(self, node: Expression) -> exp.Expr:
+    def condition(self, node: ast.Expression) -> exp.Expr:
         """A boolean SQL expression that is TRUE exactly when the spec says the condition holds."""
         return holds(self.value(node).b or null_boolean())
 
-    def value(self, node: Expression) -> Value:
+    def value(self, node: ast.Expression) -> Value:
         return node.accept(self)
 
-    def visit_literal(self, node: Literal) -> Value:
+    def visit_literal(self, node: ast.Literal) -> Value:
         v = node.value
         if v is None:
             return NULL
@@ -94,41 +81,41 @@ class ExpressionCompiler(Visitor[Value]):
             return Value(n=number(float(v)))
         return Value(s=string(v))
 
-    def visit_list_literal(self, node: ListLiteral) -> Value:
+    def visit_list_literal(self, node: ast.ListLiteral) -> Value:
         return Value(o=exp.true())  # a list is only ever compared as a whole (see visit_membership)
 
-    def visit_field(self, node: Field) -> Value:
+    def visit_field(self, node: ast.Field) -> Value:
         if self.resolved is not None and node.name in self.resolved:
             return Value(s=self.resolved[node.name])
         columns = self.fields.get(node.path)
         return columns.value() if columns else NULL
 
-    def visit_call(self, node: Call) -> Value:
+    def visit_call(self, node: ast.Call) -> Value:
         argument = self.value(node.argument)
         if node.function == "missing":
             return Value(b=argument.is_null())
         return Value(n=self.days_since(argument))
 
-    def visit_not(self, node: Not) -> Value:
+    def visit_not(self, node: ast.Not) -> Value:
         operand = self.value(node.operand)
         return Value(b=not_(paren(operand.b)) if operand.b is not None else None)
 
-    def visit_negate(self, node: Negate) -> Value:
+    def visit_negate(self, node: ast.Negate) -> Value:
         operand = self.value(node.operand)
         return Value(n=exp.Neg(this=paren(operand.n)) if operand.n is not None else None)
 
-    def visit_logical(self, node: Logical) -> Value:
+    def visit_logical(self, node: ast.Logical) -> Value:
         parts = [self.value(o).b or null_boolean() for o in node.operands]
         join = exp.and_ if node.operator == "and" else exp.or_
         return Value(b=paren(join(*(paren(p) for p in parts))))
 
-    def visit_arithmetic(self, node: Arithmetic) -> Value:
+    def visit_arithmetic(self, node: ast.Arithmetic) -> Value:
         return Value(n=self.arithmetic(node))
 
-    def visit_comparison(self, node: Comparison) -> Value:
+    def visit_comparison(self, node: ast.Comparison) -> Value:
         return Value(b=self.comparison(node))
 
-    def visit_membership(self, node: Membership) -> Value:
+    def visit_membership(self, node: ast.Membership) -> Value:
         return Value(b=self.membership(node))
 
     def days_since(self, argument: Value) -> exp.Expr | None:
@@ -146,7 +133,7 @@ class ExpressionCompiler(Visitor[Value]):
         difference = exp.Cast(this=exp.DateDiff(this=self.as_of, expression=day, unit=exp.var("DAY")), to=DOUBLE)
         return case([(valid, difference)])
 
-    def arithmetic(self, node: Arithmetic) -> exp.Expr | None:
+    def arithmetic(self, node: ast.Arithmetic) -> exp.Expr | None:
         left, right = self.value(node.left).n, self.value(node.right).n
         if left is None or right is None:
             return None
@@ -160,10 +147,10 @@ class ExpressionCompiler(Visitor[Value]):
         # Division by zero is null (SQL engines disagree: DuckDB gives inf).
         return case([(exp.NEQ(this=b, expression=number(0.0)), exp.Div(this=a, expression=b))])
 
-    def comparison(self, node: Comparison) -> exp.Expr:
+    def comparison(self, node: ast.Comparison) -> exp.Expr:
         left, right = self.value(node.left), self.value(node.right)
         op = node.operator
-        nan_possible = any(isinstance(n, (Arithmetic, Negate)) for n in (node.left, node.right))
+        nan_possible = any(isinstance(n, (ast.Arithmetic, ast.Negate)) for n in (node.left, node.right))
         if op in ("==", "!="):
             equal = self.equality(left, right, nan_possible)
             return not_(paren(equal)) if op == "!=" else equal
@@ -199,10 +186,10 @@ class ExpressionCompiler(Visitor[Value]):
                 branches.append((and_(*present(a, b)), test))
         return case(branches, exp.false())
 
-    def membership(self, node: Membership) -> exp.Expr:
+    def membership(self, node: ast.Membership) -> exp.Expr:
         element = self.value(node.element)
         container = node.container
-        if not isinstance(container, ListLiteral):
+        if not isinstance(container, ast.ListLiteral):
             holder = self.value(container)
             if holder.o is not None:
                 raise Unsupported("'in' over a list that is not written in the plan")
