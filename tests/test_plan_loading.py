@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine import Engine, PlanError
-from treatment_engine.compile import plan_from_texts
+from treatment_engine import Engine, PlanError, plan_from_texts
 
 from .conftest import write_plan
 

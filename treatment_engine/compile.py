@@ -21,9 +21,9 @@ from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
-from .load import PlanSource, load_plan_source, parse_plan_texts
 from .model import Outcome, ids, seconds
-from .validate import ValidatedPlan, validate
+from .semantics import admits
+from .validate import ValidatedPlan
 
 # An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the
 # index is filled per cell on first use (still correct, still thread-safe).
@@ -161,18 +161,8 @@ class CompiledPlan:
         return tuple(sorted(paths))
 
 
-def load_plan(path: str) -> CompiledPlan:
-    """Read, validate and compile the plan directory at ``path``. Raises PlanError."""
-    return compile_plan(validate(load_plan_source(path)))
-
-
-def plan_from_texts(texts: Mapping[str, str], root: str = "<memory>") -> CompiledPlan:
-    """Compile a plan given as {relative path: YAML text}, e.g. from git or a test."""
-    source: PlanSource = parse_plan_texts(texts, root)
-    return compile_plan(validate(source))
-
-
 def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
+    """The immutable plan every back end reads. Loading lives in :mod:`.plan`."""
     channels = {
         name: CompiledChannel(name, entry.value.cost,
                               tuple(entry.value.consent.split(".")) if entry.value.consent else None)
@@ -283,14 +273,6 @@ def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> t
     return None
 
 
-def can_match(rule: CompiledRule, key: IndexKey) -> bool:
-    """Whether a rule's structural constraints admit a (segment, stage, tier) cell."""
-    segment, stage, tier = key
-    return ((rule.segments is None or segment in rule.segments)
-            and (rule.stages is None or stage in rule.stages)
-            and (rule.tiers is None or tier in rule.tiers))
-
-
 def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
                  stage_ids: frozenset[str], tier_ids: frozenset[str]) -> Callable[[IndexKey], tuple[CompiledRule, ...]]:
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
@@ -299,7 +281,7 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
         # Only the bound __getitem__ escapes, so the table stays read-only without the
         # cost of a MappingProxyType lookup on every decision.
         table = {
-            key: tuple(rule for rule in rules if can_match(rule, key))
+            key: tuple(rule for rule in rules if admits(rule, key))
             for key in itertools.product(*dimensions)
         }
         return table.__getitem__
@@ -309,6 +291,6 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
         # Filling a dict entry is atomic, and two threads computing one cell agree.
         found = memo.get(key)
         if found is None:
-            found = memo[key] = tuple(rule for rule in rules if can_match(rule, key))
+            found = memo[key] = tuple(rule for rule in rules if admits(rule, key))
         return found
     return lookup

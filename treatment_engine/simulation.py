@@ -21,11 +21,14 @@ from typing import Any
 from .compile import CompiledPlan, CompiledRule
 from .contacts import ContactState
 from .decision import Decision
-from .evaluate import decide_many
+from .engine import Engine
 from .profiles import Unreadable, open_profiles
-from .sql.compiler import PERMITTED_PREFIX, permitted_flags
+from .sql.decision_query import OUTPUT_COLUMNS, PERMITTED_PREFIX, permitted_flags
 
 Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
+# A decisions file's columns: the decision query's, less `channel` (the first of `channels`).
+FILE_COLUMNS = tuple(c for c in OUTPUT_COLUMNS if c != "channel")
+LIST_COLUMNS = ("actions", "channels")  # lists of ids; space-separated in CSV, which has no lists
 
 
 @dataclass
@@ -109,7 +112,7 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
                  writer: _Writer | None, progress: Progress | None,
                  limits: Mapping[str, ContactState] | None = None) -> None:
-    for result in decide_many(plan, profiles, as_of, limits):
+    for result in Engine(plan).decide_many(profiles, as_of, limits=limits):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None
@@ -133,10 +136,8 @@ def _decision_schema() -> Any:
     import pyarrow as pa
 
     text = pa.string()
-    return pa.schema([("customer_id", text), ("segment", text), ("lifecycle_stage", text),
-                      ("value_tier", text), ("treatment", text), ("rule", text),
-                      ("actions", pa.list_(text)), ("channels", pa.list_(text)), ("cost", pa.float64()),
-                      ("error", text)])
+    return pa.schema([(c, pa.list_(text) if c in LIST_COLUMNS else pa.float64() if c == "cost" else text)
+                      for c in FILE_COLUMNS])
 
 
 class _Writer:
@@ -160,20 +161,17 @@ class _Writer:
         import pyarrow as pa
 
         schema = _decision_schema()
-
-        columns = ["customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                   "actions", "channels", "cost", "error"]
-        rows = [{c: r.get(c) for c in columns} for r in self.rows]
+        rows = [{c: r.get(c) for c in FILE_COLUMNS} for r in self.rows]
         if self.suffix == ".parquet":
             import pyarrow.parquet as pq
             pq.write_table(pa.Table.from_pylist(rows, schema=schema), self.output)
         else:
             import pyarrow.csv as pcsv
             for row in rows:  # CSV cells hold no lists: space-separated, as the DuckDB engine writes them
-                for key in ("actions", "channels"):
+                for key in LIST_COLUMNS:
                     items = row[key]
                     row[key] = " ".join(items) if isinstance(items, (list, tuple)) else None
-            flat = pa.schema([f if f.name not in ("actions", "channels") else pa.field(f.name, pa.string())
+            flat = pa.schema([f if f.name not in LIST_COLUMNS else pa.field(f.name, pa.string())
                               for f in schema])
             pcsv.write_csv(pa.Table.from_pylist(rows, schema=flat), self.output)
 
@@ -206,12 +204,10 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         _run_with_progress(connection, lambda: engine.write(path, as_of, target, fmt, connection), progress)
         _summarize(connection, target, plan, summary)
         if output and output != target:
-            options = "FORMAT CSV, HEADER" if output.lower().endswith(".csv") else "FORMAT JSON"
-            columns = "customer_id, segment, lifecycle_stage, value_tier, treatment, rule, actions, channels, cost, error"
-            if options.startswith("FORMAT CSV"):
-                columns = ("customer_id, segment, lifecycle_stage, value_tier, treatment, rule, "
-                           "array_to_string(actions, ' ') AS actions, array_to_string(channels, ' ') AS channels, "
-                           "cost, error")
+            csv = output.lower().endswith(".csv")
+            options = "FORMAT CSV, HEADER" if csv else "FORMAT JSON"
+            columns = ", ".join(f"array_to_string({c}, ' ') AS {c}" if csv and c in LIST_COLUMNS else c
+                                for c in FILE_COLUMNS)
             connection.execute(f"COPY (SELECT {columns} FROM read_parquet(?)) TO '{output.replace(chr(39), chr(39) * 2)}' ({options})",
                                [target])
     summary.seconds = time.perf_counter() - started

@@ -18,8 +18,8 @@ import click
 from ..decision import Decision, DecisionError
 from ..engine import utc_today
 from ..errors import ProfileError
-from ..evaluate import customer_id_of, decide_or_error
 from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
+from ..semantics import customer_id_of
 from .options import as_of_option, history_option, plan_option
 from .support import fail, limits_from_log, load_engine
 
@@ -60,7 +60,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
     limits = limits_from_log(engine.plan, db_url, day) or {}
-    ordinal, text = day.toordinal(), day.isoformat()
+    text = day.isoformat()
     counts: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
     started = time.perf_counter()
@@ -82,8 +82,8 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             elif isinstance(item, Unreadable):
                 result = DecisionError(customer_id=None, error=item.reason)
             else:
-                result = decide_or_error(engine.plan, item, ordinal, text,
-                                         limits.get(customer_id_of(item) or "") if limits else None)
+                result = engine.decide_or_error(item, day,
+                                                limits=limits.get(customer_id_of(item) or "") if limits else None)
             if isinstance(result, DecisionError):
                 counts["invalid"] += 1
             else:

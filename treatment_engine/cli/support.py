@@ -21,6 +21,8 @@ from ..errors import PlanError, TreatmentError
 from ..profiles import dumps
 from .options import default_plan_dir
 
+PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
+
 
 class Group(click.Group):
     """Turns the engine's own errors into clean messages and exit codes."""
@@ -33,7 +35,7 @@ class Group(click.Group):
                 click.echo(line, err=True)
             click.echo(f"the plan was not loaded: {len(error.issues)} problem"
                        f"{'s' if len(error.issues) != 1 else ''}", err=True)
-            ctx.exit(PlanError.exit_code)
+            ctx.exit(PLAN_ERROR_EXIT)
         except TreatmentError as error:
             fail(str(error))
         except BrokenPipeError:

@@ -12,11 +12,8 @@ from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..profiles import detect_format
 from . import limits as sql_limits
-from .compiler import decision_query, required_fields
+from .compiler import OUTPUT_COLUMNS, decision_query, required_fields
 from .sources import build_source
-
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
 
 
 @dataclass(frozen=True)

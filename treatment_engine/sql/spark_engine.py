@@ -20,12 +20,10 @@ from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..profiles import detect_format
 from . import limits as sql_limits
-from .compiler import FieldColumns, decision_query, required_fields
+from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_query, required_fields
 from .sources import csv_parts, split_top_level
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
 

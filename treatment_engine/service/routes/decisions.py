@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ...contacts import NO_LIMITS, ContactState
 from ...engine import Engine
 from ...errors import ProfileError
-from ...evaluate import customer_id_of
+from ...semantics import customer_id_of
 from ...store import DecisionRepository
 from ..batch import UNLOGGABLE, decide_batch, unloggable
 from ..bodies import MAX_BATCH, body_schema, json_body
@@ -105,7 +105,7 @@ async def decide(body: SingleBody, engine: LiveEngine, day: SingleDay, log: Kept
 async def batch(body: BatchBody, engine: LiveEngine, day: BatchDay, log: KeptDecisions,
                 service: ServiceDep) -> Response:
     limits = await limits_of(log, engine, body.profiles, day)
-    decided = decide_batch(engine.plan, body.profiles, day, limits,
+    decided = decide_batch(engine, body.profiles, day, limits,
                            log.row_maker(engine.plan) if log is not None else None)
     if service.writer is not None:  # committed (in one transaction) before answering
         await service.writer.record(decided.rows)
