@@ -8,7 +8,6 @@ expression tree), :mod:`.decision_query` builds the plan's query around them, an
 from __future__ import annotations
 
 from .decision_query import (
-    ID_FIELDS,
     IN_LIST_LIMIT,
     OUTPUT_COLUMNS,
     PERMITTED_PREFIX,
@@ -24,7 +23,6 @@ from .expressions import DATE_PATTERN, ExpressionCompiler, FieldColumns
 
 __all__ = [
     "DATE_PATTERN",
-    "ID_FIELDS",
     "IN_LIST_LIMIT",
     "OUTPUT_COLUMNS",
     "PERMITTED_PREFIX",
