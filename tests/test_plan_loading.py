@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from treatment_engine import Engine, PlanError
 from treatment_engine.compile import plan_from_texts
+from treatment_engine.load import LoadBudget, parse_plan_texts, read_plan_dir
 
-from .conftest import write_plan
+from .conftest import REPO, write_plan
 
 CATALOG = """\
 channels:
@@ -192,3 +193,71 @@ def test_any_yaml_loads_or_raises_only_plan_error(document: object) -> None:
 def test_any_text_loads_or_raises_only_plan_error(text: str) -> None:
     with contextlib.suppress(PlanError):
         plan_from_texts({"rules/r.yaml": text})
+
+
+# -- what one load may read (docs/plan-format.md, appendix E) ----------------------------
+
+def budget_errors(files: dict[str, str], budget: LoadBudget) -> list[str]:
+    with pytest.raises(PlanError) as raised:
+        parse_plan_texts(files, "<memory>", budget)
+    return raised.value.lines()
+
+
+ALIASED = """\
+channels:
+  email: &free {cost: 0}
+  fax: *free
+  telex: *free
+"""
+
+
+def test_aliases_count_what_they_stand_for() -> None:
+    plan = plan_from_texts({"rules/catalog.yaml": ALIASED})
+    assert plan.channels["telex"].cost == 0
+    lines = budget_errors({"rules/catalog.yaml": ALIASED}, LoadBudget(alias_nodes=5))
+    assert lines == ["rules/catalog.yaml:4:10: too-many-aliases: aliases in this file stand for more than 5 "
+                     "values (write the values out, or use fewer aliases)"]
+
+
+def test_nesting_and_values_past_the_budget_are_located() -> None:
+    deep = "rules:\n  - id: r\n    when: {segment: [[[x]]]}\n"
+    assert budget_errors({"rules/r.yaml": deep}, LoadBudget(depth=5))[0].startswith("rules/r.yaml:3:22: too-deep:")
+    files = {"rules/a.yaml": "channels: {email: {cost: 1}}\n", "rules/b.yaml": "actions: {gift: {kind: delight}}\n"}
+    # 7 values a file (3 mappings, 3 keys, 1 scalar): b.yaml's key 'gift' is the 11th
+    lines = budget_errors(files, LoadBudget(nodes=10))
+    assert lines[0].startswith("rules/b.yaml:1:11: too-many-values: the plan holds more than 10 values"), lines
+    parse_plan_texts(files, "<memory>", LoadBudget(nodes=14))
+
+
+def test_bytes_and_files_past_the_budget(tmp_path: Path) -> None:
+    write_plan(tmp_path, {"rules/catalog.yaml": CATALOG, "rules/small.yaml": "rules: []\n"})
+    with pytest.raises(PlanError, match=r"rules/catalog.yaml: too-big: the file is larger than 100 bytes"):
+        read_plan_dir(tmp_path, LoadBudget(file_bytes=100))
+    with pytest.raises(PlanError, match=r"rules/small.yaml: too-big: the plan's files come to more than 145 bytes"):
+        read_plan_dir(tmp_path, LoadBudget(plan_bytes=145))
+    with pytest.raises(PlanError, match="the plan has more than 1 files"):
+        read_plan_dir(tmp_path, LoadBudget(files=1))
+    assert budget_errors({"rules/catalog.yaml": CATALOG}, LoadBudget(file_bytes=100)) == [
+        "rules/catalog.yaml: too-big: the file is larger than 100 bytes (split it into smaller files)"]
+
+
+def test_loads_share_no_yaml_state_and_keep_none() -> None:
+    import gc
+    import threading
+
+    import yaml
+
+    files = read_plan_dir(REPO)
+    versions: list[str] = []
+    workers = [threading.Thread(target=lambda: versions.append(Engine.from_texts(files).version))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(versions) == 4 and len(set(versions)) == 1
+    gc.collect()
+    # A constructor shared by every load kept each scalar it ever built (929 more per load
+    # of the default plan): none may outlive the load that made it.
+    kept = [o for o in gc.get_objects() if isinstance(o, yaml.constructor.BaseConstructor) and o.constructed_objects]
+    assert kept == []

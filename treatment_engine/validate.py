@@ -360,7 +360,8 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expr
 
 
 def _expression_location(source: SourceFile, path: Path_, column: int) -> Location:
-    if path in source.text_at:
-        line, start, one_line = source.text_at[path]
+    known = source.text_position(path)
+    if known is not None:
+        line, start, one_line = known
         return Location(source.path, line, start + column - 1 if one_line else start)
     return source.locate(path, prefer_key=False)
