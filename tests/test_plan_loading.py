@@ -61,14 +61,15 @@ def test_a_minimal_plan_loads_with_defaults() -> None:
      "the key 'id' is repeated"),
     ("rules:\n  - {id: r, then: {treatment: none}\n", "rules/r.yaml", "invalid YAML"),
     ("actions:\n  x: {cost: 1}\n", "rules/r.yaml:2:3", "'kind' is required"),
-    ("actions:\n  x: {kind: delight, cost: -1}\n", "rules/r.yaml:2:22", "must not be negative"),
+    ("actions:\n  x: {kind: delight, cost: -1}\n", "rules/r.yaml:2:22",
+     "out-of-range: 'cost' must be a number from 0 to 1,000,000,000, got -1"),
     ("policy: {value_field: v}\n", "rules/r.yaml:1:1", "'value_field' needs 'delight_max_cost_ratio' too"),
     ("policy:\n  contact_caps:\n    smss: {max: 2, per_days: 7}\n", "rules/r.yaml:3:5",
      "unknown channel 'smss' in policy.contact_caps"),
     ("policy:\n  contact_caps:\n    any: {max: 0, per_days: 7}\n", "rules/r.yaml:3:11",
-     "'max' must be greater than or equal to 1, got 0"),
+     "'max' must be a whole number from 1 to 1,000,000, got 0"),
     ("policy:\n  delight_cooldown_days: 0\n", "rules/r.yaml:2:3",
-     "'delight_cooldown_days' must be greater than or equal to 1, got 0"),
+     "'delight_cooldown_days' must be a whole number from 1 to 36,500, got 0"),
 ])
 def test_plan_errors_point_at_the_offending_key(text: str, where: str, fragment: str) -> None:
     lines = errors({"rules/catalog.yaml": CATALOG, "rules/r.yaml": text})

@@ -9,6 +9,7 @@ Stages, in order (each adds issues; none stops the others from running):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +21,7 @@ from .expressions.ast import Expression
 from .expressions.parser import parse
 from .load import Path_, PlanSource, SourceFile
 from .model import (
+    RANGES,
     Action,
     Channel,
     Condition,
@@ -33,6 +35,7 @@ from .model import (
 )
 
 T = TypeVar("T")
+RANGE_HINT = "the range of every number is in docs/plan-format.md, appendix E"
 
 KNOWN_KEYS = (
     "segments", "lifecycle", "value_tiers", "channels", "actions", "policy", "rules", "default",
@@ -129,8 +132,8 @@ def _describe(file: SourceFile, error: ValidationError) -> list[PlanIssue]:
         else:
             message, hint = _message(kind, name, given, detail["msg"], path)
         prefer_key = kind in ("extra_forbidden", "missing") or len(path) >= 1
-        issues.append(PlanIssue(file.locate(path, prefer_key=prefer_key), kind.replace("_", "-"),
-                                message, hint))
+        code = "out-of-range" if _out_of_range(kind, name, given) else kind.replace("_", "-")
+        issues.append(PlanIssue(file.locate(path, prefer_key=prefer_key), code, message, hint))
     return issues
 
 
@@ -150,6 +153,8 @@ def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> Path_:
 
 
 def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[str, str | None]:
+    if _out_of_range(kind, name, given):
+        return f"'{name}' must be {RANGES[name].describe()}, got {_show(given)}", RANGE_HINT
     if kind == "extra_forbidden":
         where = "top-level key" if len(path) == 1 else "key"
         hint = did_you_mean(name, KNOWN_KEYS)
@@ -169,15 +174,23 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
         return f"'{name}' must be a list, got {_show(given)}", None
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"'{name}' must be a mapping of keys, got {_show(given)}", None
-    if kind == "greater_than_equal":
-        if text.endswith("equal to 0"):
-            return f"'{name}' must not be negative, got {_show(given)}", None
+    if kind in ("greater_than_equal", "less_than_equal"):
         return f"'{name}' must be {text.removeprefix('Input should be ')}, got {_show(given)}", None
     if kind == "string_too_short":
         return f"'{name}' must not be empty", None
     if kind == "value_error":
         return text.removeprefix("Value error, "), None
+    if kind == "out_of_range":  # raised by the model's own range checks, message and all
+        return text, RANGE_HINT
+    if kind == "too_long" and (counts := re.search(r"at most (\d+) items?.* (\d+)$", text)):
+        return f"'{name}' may hold at most {counts[1]} items, got {counts[2]}", RANGE_HINT
     return f"'{name}': {text}", None
+
+
+def _out_of_range(kind: str, name: str, given: Any) -> bool:
+    """A number outside the range documented for its key (an int past a double's too)."""
+    return name in RANGES and (kind in ("greater_than_equal", "less_than_equal", "finite_number")
+                               or (kind == "float_type" and type(given) is int))
 
 
 def _show(value: Any) -> str:
