@@ -13,6 +13,7 @@ from treatment_engine import Engine, PlanError
 from treatment_engine.compile import plan_from_texts
 from treatment_engine.load import LoadBudget, parse_plan_texts, read_plan_dir
 
+from . import plans as plan_strategies
 from .conftest import REPO, write_plan
 
 CATALOG = """\
@@ -262,3 +263,18 @@ def test_loads_share_no_yaml_state_and_keep_none() -> None:
     # of the default plan): none may outlive the load that made it.
     kept = [o for o in gc.get_objects() if isinstance(o, yaml.constructor.BaseConstructor) and o.constructed_objects]
     assert kept == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan_strategies.plans())
+def test_the_rule_index_holds_what_each_cell_can_match(files: dict[str, str]) -> None:
+    """The index is filled rule by rule; each cell must list the rules a brute-force test
+    admits, in evaluation order."""
+    import itertools
+
+    from treatment_engine.compile import can_match
+
+    plan = plan_from_texts(files)
+    dimensions = [[None, *sorted(ids)] for ids in (plan.segment_ids, plan.stage_ids, plan.tier_ids)]
+    for key in itertools.product(*dimensions):
+        assert plan.candidates(key) == tuple(rule for rule in plan.rules if can_match(rule, key))

@@ -276,12 +276,18 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
     cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
     if cells <= EAGER_INDEX_LIMIT:
+        # Each rule goes into the cells it admits, in one pass over the rules: testing
+        # every cell against every rule (cells x rules) took most of a big plan's load.
+        filling: dict[IndexKey, list[CompiledRule]] = {key: [] for key in itertools.product(*dimensions)}
+        for rule in rules:
+            admitted = (dimensions[0] if rule.segments is None else rule.segments,
+                        dimensions[1] if rule.stages is None else rule.stages,
+                        dimensions[2] if rule.tiers is None else rule.tiers)
+            for key in itertools.product(*admitted):
+                filling[key].append(rule)
         # Only the bound __getitem__ escapes, so the table stays read-only without the
         # cost of a MappingProxyType lookup on every decision.
-        table = {
-            key: tuple(rule for rule in rules if can_match(rule, key))
-            for key in itertools.product(*dimensions)
-        }
+        table = {key: tuple(found) for key, found in filling.items()}
         return table.__getitem__
     memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
 

@@ -92,10 +92,11 @@ def validate(source: PlanSource) -> ValidatedPlan:
     combined.run()
     if not shape_failed:  # with a file missing, every id it defines would look unknown
         _check_references(combined, issues)
-    segment_conditions = _parse_all(combined.segments, ("if",), issues)
-    lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues)
-    rule_conditions = _parse_all(combined.rules, ("when", "if"), issues)
-    moment_conditions = tuple(_parse_steps(moment, issues) for moment in combined.moments)
+    parse_once = _ParseOnce()
+    segment_conditions = _parse_all(combined.segments, ("if",), issues, parse_once)
+    lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
+    rule_conditions = _parse_all(combined.rules, ("when", "if"), issues, parse_once)
+    moment_conditions = tuple(_parse_steps(moment, issues, parse_once) for moment in combined.moments)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -333,7 +334,28 @@ def _defined(names: list[str]) -> str:
 
 # -- stage 4: parse ------------------------------------------------------------------
 
-def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+class _ParseOnce:
+    """Each distinct text parsed once per plan: big plans repeat their conditions, and
+    the parsed trees are immutable, so entries with the same text share one."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Expression | tuple[str, int, str | None]] = {}
+
+    def __call__(self, text: str) -> Expression:
+        found = self.known.get(text)
+        if found is None:
+            try:
+                found = parse(text)
+            except ExpressionError as error:
+                found = (error.message, error.column, error.hint)
+            self.known[text] = found
+        if isinstance(found, tuple):
+            raise ExpressionError(*found)  # a new one each time: a raised error keeps its traceback
+        return found
+
+
+def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: list[PlanIssue],
+               parse_once: _ParseOnce) -> tuple[Expression | None, ...]:
     parsed: list[Expression | None] = []
     for entry in entries:
         holder = entry.value
@@ -345,7 +367,7 @@ def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: l
             continue
         path = entry.path + key_path
         try:
-            parsed.append(parse(text))
+            parsed.append(parse_once(text))
         except ExpressionError as error:
             issues.append(PlanIssue(_expression_location(entry.source, path, error.column),
                                     "bad-expression", f"invalid expression: {error.message}",
@@ -354,7 +376,8 @@ def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: l
     return tuple(parsed)
 
 
-def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+def _parse_steps(moment: Located[Moment], issues: list[PlanIssue],
+                 parse_once: _ParseOnce) -> tuple[Expression | None, ...]:
     parsed: list[Expression | None] = []
     for index, step in enumerate(moment.value.pattern):
         text, key = (step.not_.if_, ("pattern", index, "not", "if")) if step.not_ is not None \
@@ -363,7 +386,7 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expr
             parsed.append(None)
             continue
         try:
-            parsed.append(parse(text))
+            parsed.append(parse_once(text))
         except ExpressionError as error:
             path = moment.path + key
             issues.append(PlanIssue(_expression_location(moment.source, path, error.column),
