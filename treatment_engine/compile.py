@@ -10,7 +10,6 @@ carries the parsed expressions and locations for the SQL compiler and the explai
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -263,6 +262,25 @@ def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> t
     return None
 
 
+def _fill(rules: tuple[CompiledRule, ...], dimensions: list[list[str | None]]) -> dict[IndexKey, tuple[CompiledRule, ...]]:
+    """The rules each cell admits, in evaluation order: each rule put in its cells in one
+    pass (testing every cell against every rule, cells x rules, was most of a big plan's
+    load), nested by dimension so that the inner loop allocates nothing (a key tuple per
+    rule and cell kept the garbage collector busy)."""
+    filling: dict[str | None, dict[str | None, dict[str | None, list[CompiledRule]]]] = {
+        s: {t: {u: [] for u in dimensions[2]} for t in dimensions[1]} for s in dimensions[0]}
+    for rule in rules:
+        tiers = dimensions[2] if rule.tiers is None else rule.tiers
+        for segment in dimensions[0] if rule.segments is None else rule.segments:
+            by_stage = filling[segment]
+            for stage in dimensions[1] if rule.stages is None else rule.stages:
+                by_tier = by_stage[stage]
+                for tier in tiers:
+                    by_tier[tier].append(rule)
+    return {(s, t, u): tuple(found) for s, by_stage in filling.items()
+            for t, by_tier in by_stage.items() for u, found in by_tier.items()}
+
+
 def can_match(rule: CompiledRule, key: IndexKey) -> bool:
     """Whether a rule's structural constraints admit a (segment, stage, tier) cell."""
     segment, stage, tier = key
@@ -276,18 +294,15 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
     cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
     if cells <= EAGER_INDEX_LIMIT:
-        # Each rule goes into the cells it admits, in one pass over the rules: testing
-        # every cell against every rule (cells x rules) took most of a big plan's load.
-        filling: dict[IndexKey, list[CompiledRule]] = {key: [] for key in itertools.product(*dimensions)}
-        for rule in rules:
-            admitted = (dimensions[0] if rule.segments is None else rule.segments,
-                        dimensions[1] if rule.stages is None else rule.stages,
-                        dimensions[2] if rule.tiers is None else rule.tiers)
-            for key in itertools.product(*admitted):
-                filling[key].append(rule)
+        # A dimension no rule constrains gives each of its values the same rules: one
+        # representative cell is filled and its tuple shared (a plan without `when`
+        # shares one tuple among all its cells instead of holding cells x rules).
+        free = tuple(all(getattr(rule, name) is None for rule in rules) for name in ("segments", "stages", "tiers"))
+        filled = _fill(rules, [[None] if free[i] else dimensions[i] for i in range(3)])
         # Only the bound __getitem__ escapes, so the table stays read-only without the
         # cost of a MappingProxyType lookup on every decision.
-        table = {key: tuple(found) for key, found in filling.items()}
+        table = {(s, t, u): filled[(None if free[0] else s, None if free[1] else t, None if free[2] else u)]
+                 for s in dimensions[0] for t in dimensions[1] for u in dimensions[2]}
         return table.__getitem__
     memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
 
