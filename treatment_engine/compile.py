@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -273,17 +272,39 @@ def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> t
     return None
 
 
+def _fill(rules: tuple[CompiledRule, ...], dimensions: list[list[str | None]]) -> dict[IndexKey, tuple[CompiledRule, ...]]:
+    """The rules each cell admits (semantics.admits, filled by rule), in evaluation order: each rule put in its cells in one
+    pass (testing every cell against every rule, cells x rules, was most of a big plan's
+    load), nested by dimension so that the inner loop allocates nothing (a key tuple per
+    rule and cell kept the garbage collector busy)."""
+    filling: dict[str | None, dict[str | None, dict[str | None, list[CompiledRule]]]] = {
+        s: {t: {u: [] for u in dimensions[2]} for t in dimensions[1]} for s in dimensions[0]}
+    for rule in rules:
+        tiers = dimensions[2] if rule.tiers is None else rule.tiers
+        for segment in dimensions[0] if rule.segments is None else rule.segments:
+            by_stage = filling[segment]
+            for stage in dimensions[1] if rule.stages is None else rule.stages:
+                by_tier = by_stage[stage]
+                for tier in tiers:
+                    by_tier[tier].append(rule)
+    return {(s, t, u): tuple(found) for s, by_stage in filling.items()
+            for t, by_tier in by_stage.items() for u, found in by_tier.items()}
+
+
 def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
                  stage_ids: frozenset[str], tier_ids: frozenset[str]) -> Callable[[IndexKey], tuple[CompiledRule, ...]]:
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
     cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
     if cells <= EAGER_INDEX_LIMIT:
+        # A dimension no rule constrains gives each of its values the same rules: one
+        # representative cell is filled and its tuple shared (a plan without `when`
+        # shares one tuple among all its cells instead of holding cells x rules).
+        free = tuple(all(getattr(rule, name) is None for rule in rules) for name in ("segments", "stages", "tiers"))
+        filled = _fill(rules, [[None] if free[i] else dimensions[i] for i in range(3)])
         # Only the bound __getitem__ escapes, so the table stays read-only without the
         # cost of a MappingProxyType lookup on every decision.
-        table = {
-            key: tuple(rule for rule in rules if admits(rule, key))
-            for key in itertools.product(*dimensions)
-        }
+        table = {(s, t, u): filled[(None if free[0] else s, None if free[1] else t, None if free[2] else u)]
+                 for s in dimensions[0] for t in dimensions[1] for u in dimensions[2]}
         return table.__getitem__
     memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
 
