@@ -10,11 +10,11 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -68,7 +68,8 @@ def cli() -> None:
                    "(by the .csv suffix or --input-format), or - for standard input.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write decisions here (JSON lines) instead of standard output.")
+              help="Write decisions here instead of standard output (JSON lines): .jsonl, .csv or "
+                   ".parquet, by the suffix; missing folders are created.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True, help="How to read --profiles; auto goes by the file suffix.")
 @click.option("--stats/--no-stats", default=False,
@@ -109,9 +110,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
         else:
             items = open_profiles(stack, profiles_path, input_format)
-        out: IO[bytes] = (stack.enter_context(open(output_path, "wb")) if output_path
-                          else sys.stdout.buffer)
-        write = out.write
+        write = _record_writer(stack, output_path, engine.version, text, engine_name)
         for item in items:
             if isinstance(item, (Decision, DecisionError)):
                 result: Decision | DecisionError = item
@@ -126,8 +125,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
                 counts["decided"] += 1
                 if stats:
                     by_rule[(result.treatment, result.rule)] += 1
-            write(dumps(result.to_record()))
-        out.flush()
+            write(result.to_record())
     elapsed = time.perf_counter() - started
     total = counts["decided"] + counts["invalid"]
     if not quiet:
@@ -137,6 +135,17 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     if stats:
         from .report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
+
+
+def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day: str,
+                   engine_name: str) -> Callable[[dict[str, Any]], None]:
+    """Where decide's records go: a file in its suffix's format, else standard output."""
+    if output_path is None:
+        out = sys.stdout.buffer
+        stack.callback(out.flush)
+        return lambda record: out.write(dumps(record)) and None
+    from .outputs import DecisionWriter, metadata
+    return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
@@ -232,7 +241,8 @@ def _find_profile(path: str, customer_id: str) -> Any:
               help="Random seed: the same seed makes the same customers.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here (.jsonl or .csv by suffix) instead of standard output (JSON lines).")
+              help="Write here instead of standard output (JSON lines): .jsonl, .csv or .parquet, by the "
+                   "suffix. Parquet columns hold one type, so there a number written as text stays a number.")
 def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) -> None:
     """Make synthetic customers for the default plan, reproducibly.
 
@@ -243,18 +253,13 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
     """
-    from .sample import generate, write_csv
+    from .sample import generate, write_file
 
-    customers = generate(count, seed=seed, as_of=as_of or utc_today())
-    if output_path is not None and output_path.suffix.lower() == ".csv":
-        with open(output_path, "w", encoding="utf-8", newline="") as stream:
-            write_csv(customers, stream)
+    if output_path is None:
+        for customer in generate(count, seed=seed, as_of=as_of or utc_today()):
+            sys.stdout.buffer.write(dumps(customer))
         return
-    with ExitStack() as stack:
-        out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
-        for customer in customers:
-            out.write(dumps(customer))
-
+    write_file(output_path, count, seed, as_of or utc_today())
 
 
 for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys, events):

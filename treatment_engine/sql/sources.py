@@ -6,8 +6,9 @@ exactly as the Python readers in :mod:`treatment_engine.profiles` type it:
 - Parquet: by column type (a typed column has one component; dates become ISO text);
 - CSV: per cell, as ``profiles.typed_cell`` does (true/false, numerals, else text;
   id columns stay text; an empty cell is missing);
-- JSON lines: per value, by ``json_type``; a line that is not JSON, or not an object,
-  becomes an error row, and blank lines are skipped, so rows match input lines.
+- JSON lines: per value, by ``json_type``, read exactly as the Python reader reads the
+  line (see :mod:`.json_lines`); a line it refuses becomes an error row with its reason,
+  and blank lines are skipped, so rows match input lines.
 
 Rows keep input order: every view is a projection over one scan.
 """
@@ -21,8 +22,9 @@ from typing import Any
 from sqlglot import exp
 
 from ..profiles import TEXT_COLUMNS
+from . import json_lines
 from .compiler import FieldColumns
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_, select
+from .values import DOUBLE, VARCHAR, and_, case, not_, or_, select
 
 INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -52,12 +54,16 @@ def _names(index: int) -> tuple[str, str, str, str]:
     return (f"f{index}_n", f"f{index}_s", f"f{index}_b", f"f{index}_o")
 
 
-def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str) -> Source:
+def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str,
+                 careful: bool = False) -> Source:
+    """The canonical view of one file. JSON lines are read by DuckDB's own reader unless
+    ``careful`` (then line by line in Python, from the Arrow stream registered as
+    :data:`.json_lines.LINES_VIEW`; see :mod:`.json_lines`)."""
     if fmt == "parquet":
         return _parquet(connection, path, paths)
     if fmt == "csv":
         return _csv(connection, path, paths)
-    return _jsonl(path, paths)
+    return _jsonl(path, paths, careful)
 
 
 def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]],
@@ -84,41 +90,11 @@ def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Ex
 
 # -- JSON lines --------------------------------------------------------------------
 
-def _json_path(path: tuple[str, ...]) -> str:
-    for part in path:
-        if '"' in part or "\\" in part:
-            raise Unsupported(f"a field name with a quote or backslash: {part!r}")
-    return "$" + "".join(f'."{part}"' for part in path)
-
-
-def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
-    # Each line as text (\x01 cannot occur unescaped in valid JSON), so bad lines stay rows.
-    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("columns"), expression=exp.Struct(
-        expressions=[exp.PropertyEQ(this=exp.to_identifier("line"), expression=_lit("VARCHAR"))])),
-        exp.EQ(this=exp.column("header"), expression=exp.false()),
-        exp.EQ(this=exp.column("delim"), expression=_lit("\x01")),
-        exp.EQ(this=exp.column("quote"), expression=_lit("")),
-        exp.EQ(this=exp.column("escape"), expression=_lit("")),
-        exp.EQ(this=exp.column("auto_detect"), expression=exp.false()))
-    line = exp.column("line")
-    valid = _fn("json_valid", line)
-    document = case([(valid, exp.Cast(this=line, to=exp.DataType.build("JSON")))])
-    kind_of_line = _fn("json_type", document)
-    invalid = case([(not_(valid), _lit("the line is not valid JSON")),
-                    (exp.NEQ(this=kind_of_line, expression=_lit("OBJECT")), _lit("the profile is not a JSON object"))])
-    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
-    for field_path in paths:
-        value = _fn("json_extract", document, _lit(_json_path(field_path)))
-        kind = _fn("json_type", value)
-        numeric = exp.In(this=kind, expressions=[_lit(t) for t in ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")])
-        columns.append((field_path, [
-            case([(numeric, exp.Cast(this=value, to=DOUBLE))]),
-            case([(exp.EQ(this=kind, expression=_lit("VARCHAR")), _fn("json_extract_string", value, _lit("$")))]),
-            case([(exp.EQ(this=kind, expression=_lit("BOOLEAN")), exp.Cast(this=value, to=BOOLEAN))]),
-            case([(exp.In(this=kind, expressions=[_lit("OBJECT"), _lit("ARRAY")]), exp.true())]),
-        ]))
-    blank = exp.EQ(this=exp.func("TRIM", exp.func("COALESCE", line, _lit(""))), expression=_lit(""))
-    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN, copy=False)], not_(blank))
+def _jsonl(path: str, paths: Sequence[tuple[str, ...]], careful: bool) -> Source:
+    relation, invalid = json_lines.reader(path, paths, careful)
+    columns = [(field_path, json_lines.components(field_path, paths)) for field_path in paths]
+    extra = [exp.alias_(exp.column(invalid), INVALID_COLUMN, copy=False)] if invalid else None
+    return _assemble(relation, columns, extra)
 
 
 # -- CSV ---------------------------------------------------------------------------

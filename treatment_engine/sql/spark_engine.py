@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from ..compile import CompiledPlan
 from ..contacts import ContactState
+from ..decision import cents
 from ..profiles import detect_format
 from . import limits as sql_limits
 from .compiler import FieldColumns, decision_query, required_fields
@@ -73,7 +74,20 @@ class SparkEngine:
                 continue
             yield {**{k: values[k] for k in OUTPUT_COLUMNS if k not in ("error", "channel")},
                    "actions": list(values["actions"]), "channels": list(values["channels"]),
-                   "plan_version": version, "as_of": day}
+                   "cost": cents(values["cost"]), "plan_version": version, "as_of": day}
+
+    def shaped(self, decisions: Any, as_of: date) -> Any:
+        """The decisions in input order and in the row shape of :mod:`...outputs` (an invalid
+        row has no decision fields, cost in cents as :func:`...decision.cents` rounds)."""
+        from pyspark.sql import functions as F
+
+        decided = F.col("error").isNull()
+        columns = [F.col("customer_id"),
+                   *(F.when(decided, F.col(name)).alias(name) for name in OUTPUT_COLUMNS[1:8]),
+                   F.when(decided, F.floor(F.col("cost") * 100 + 0.5) / 100).alias("cost"),
+                   F.when(decided, F.lit(self.plan.version)).alias("plan_version"),
+                   F.when(decided, F.lit(as_of.isoformat())).alias("as_of"), F.col("error")]
+        return decisions.orderBy("__order").select(*columns)
 
     # -- reading files into the canonical view -------------------------------------------
 
