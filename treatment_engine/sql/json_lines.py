@@ -150,14 +150,21 @@ _HUGE = 10**400  # what an infinite number is written as: DuckDB reads it back a
 
 
 def _finite(value: Any) -> Any:
-    """``value`` with each infinite float (from 1e400, or a 5,000-digit integer) written
-    as a number DuckDB reads as that infinity (orjson would write null, json Infinity)."""
-    if type(value) is float and value in (math.inf, -math.inf):
-        return _HUGE if value > 0 else -_HUGE
-    if type(value) is dict:
-        return {key: _finite(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_finite(item) for item in value]
+    """``value`` (freshly parsed, so changed in place) with each infinite float (from 1e400,
+    or a 5,000-digit integer) written as a number DuckDB reads as that infinity (orjson
+    would write null, json Infinity). Iterative: values nest up to 512 levels."""
+    if type(value) is float:
+        return _HUGE if value == math.inf else -_HUGE if value == -math.inf else value
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        keys = node.keys() if type(node) is dict else range(len(node)) if type(node) is list else ()
+        for key in keys:
+            item = node[key]
+            if type(item) is float and item in (math.inf, -math.inf):
+                node[key] = _HUGE if item > 0 else -_HUGE
+            elif type(item) is dict or type(item) is list:
+                pending.append(item)
     return value
 
 

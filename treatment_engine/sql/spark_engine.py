@@ -19,10 +19,10 @@ from sqlglot import exp
 from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..decision import cents
-from ..profiles import detect_format
+from ..profiles import CELL_SPACE, detect_format
 from . import limits as sql_limits
 from .compiler import FieldColumns, decision_query, required_fields
-from .sources import csv_parts, split_top_level
+from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
@@ -96,8 +96,9 @@ class SparkEngine:
 
         if kind == "parquet":
             frame = self.spark.read.parquet(path)
-        elif kind == "csv":
-            frame = self.spark.read.option("header", True).csv(path)
+        elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them
+            frame = self.spark.read.option("header", True).option("multiLine", True).csv(path)
+            frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
         else:
             frame = self.spark.read.text(path).where(F.trim(F.col("value")) != "")
         frame = frame.withColumn("__order", F.monotonically_increasing_id())
@@ -118,7 +119,7 @@ class SparkEngine:
             if kind == "parquet":
                 parts = self._parquet_parts(field_path, types)
             elif kind == "csv":
-                parts = csv_parts(field_path, list(types))
+                parts = csv_parts(field_path, csv_columns(path))
             else:
                 parts = self._json_parts(field_path)
             names: list[str | None] = []
@@ -132,9 +133,11 @@ class SparkEngine:
             fields[field_path] = FieldColumns(*names)
         where = None
         if kind == "csv":
-            where = or_(*(exp.NEQ(this=exp.func("COALESCE", exp.func("TRIM", exp.column(n, quoted=True)),
-                                                       exp.Literal.string("")), expression=exp.Literal.string(""))
-                              for n in types if n != "__order"))
+            where = or_(*(exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True),
+                                                              exp.Literal.string("")),
+                                                expression=exp.Literal.string(CELL_SPACE)),
+                                  expression=exp.Literal.string(""))
+                          for n in csv_columns(path).values()))
         query = select(*selected).from_(copy=False, expression="raw_profiles")
         if where is not None:
             query = query.where(where, copy=False)
@@ -143,26 +146,7 @@ class SparkEngine:
 
     @staticmethod
     def _parquet_parts(path: tuple[str, ...], types: dict[str, str]) -> list[exp.Expr | None]:
-        kind = types.get(path[0])
-        node: exp.Expr = exp.column(path[0], quoted=True)
-        for part in path[1:]:
-            if kind is None or not kind.startswith("struct<"):
-                return [None, None, None, None]
-            inner = _struct_field(kind, part)
-            node = exp.Dot(this=node, expression=exp.to_identifier(part, quoted=True))
-            kind = inner
-        if kind is None:
-            return [None, None, None, None]
-        base = kind.split("(")[0]
-        if base in _NUMERIC:
-            return [exp.Cast(this=node, to=DOUBLE), None, None, None]
-        if base == "string":
-            return [None, node, None, None]
-        if base == "boolean":
-            return [None, None, node, None]
-        if base in ("date", "timestamp", "timestamp_ntz"):
-            return [None, exp.Cast(this=node, to=VARCHAR), None, None]
-        return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+        return parquet_parts(path, {n: t for n, t in types.items() if n != "__order"}, _struct_field, _typed)
 
     @staticmethod
     def _json_parts(path: tuple[str, ...]) -> list[exp.Expr | None]:
@@ -189,7 +173,24 @@ class SparkEngine:
         ]
 
 
+def _typed(node: exp.Expr, kind: str | None) -> list[exp.Expr | None]:
+    if kind is None:
+        return [None, None, None, None]
+    base = kind.split("(")[0]
+    if base in _NUMERIC:
+        return [exp.Cast(this=node, to=DOUBLE), None, None, None]
+    if base == "string":
+        return [None, node, None, None]
+    if base == "boolean":
+        return [None, None, node, None]
+    if base in ("date", "timestamp", "timestamp_ntz"):
+        return [None, exp.Cast(this=node, to=VARCHAR), None, None]
+    return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+
+
 def _struct_field(kind: str, name: str) -> str | None:
+    if not kind.startswith("struct<"):
+        return None
     for part in split_top_level(kind[len("struct<"):-1]):
         field_name, _, field_type = part.partition(":")
         if field_name.strip("`") == name:
