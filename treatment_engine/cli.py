@@ -143,7 +143,10 @@ def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day
     if output_path is None:
         out = sys.stdout.buffer
         stack.callback(out.flush)
-        return lambda record: out.write(dumps(record)) and None
+
+        def write(record: dict[str, Any]) -> None:
+            out.write(dumps(record))
+        return write
     from .outputs import DecisionWriter, metadata
     return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
 

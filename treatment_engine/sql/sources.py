@@ -15,7 +15,7 @@ Rows keep input order: every view is a projection over one scan.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,7 +168,8 @@ def _parquet(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> So
     return _assemble(reader, columns)
 
 
-def parquet_parts(path: tuple[str, ...], types: dict[str, str], field_type: Any, typed: Any) -> list[exp.Expr | None]:
+def parquet_parts(path: tuple[str, ...], types: dict[str, str], field_type: Callable[[str, str], str | None],
+                  typed: Callable[[exp.Expr, str | None], list[exp.Expr | None]]) -> list[exp.Expr | None]:
     """A Parquet field's components, for DuckDB and Spark alike: a column named
     ``consent.email`` is the field ``consent.email``, as in CSV (``profiles.column_paths``),
     and struct columns are read into by name."""
