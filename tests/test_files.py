@@ -110,3 +110,30 @@ def test_outputs_are_the_same_from_both_engines(default_engine: Engine, tmp_path
         simulate_python(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / f"p.{suffix}"))
         simulate_duckdb(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / f"d.{suffix}"))
         assert (tmp_path / f"p.{suffix}").read_bytes() == (tmp_path / f"d.{suffix}").read_bytes()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_an_object_written_as_text_is_warned_about_once_on_every_engine(default_engine: Engine, suffix: str,
+                                                                       tmp_path: Path) -> None:
+    """A CSV exporter's "{'email': true}" where the plan reads consent.email: the rows read as
+    having no consent, as the spec says, and the run says so once."""
+    rows = [{"customer_id": f"c{i}", "annual_value": 9000.0, "consent": "{'email': True}"} for i in range(12)]
+    path = tmp_path / f"struct-as-text.{suffix}"
+    if suffix == "csv":
+        path.write_text("customer_id,annual_value,consent\n" + "".join(
+            f'{r["customer_id"]},9000,"{r["consent"]}"\n' for r in rows))
+    elif suffix == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    for engine_name in ("python", "duckdb"):
+        result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--engine", engine_name, "-q",
+                                          "-o", str(tmp_path / "d.jsonl")])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("warning: consent is text, not an object, in 12 rows") == 1, result.stderr
+    summaries = [simulate(default_engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_python, simulate_duckdb)]
+    assert all(any("consent is text" in n for n in s.notes) for s in summaries)
+    few = tmp_path / f"few.{suffix}"
+    if suffix == "jsonl":
+        few.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+        assert not any("consent" in n for n in simulate_python(default_engine.plan, str(few), SAMPLE_AS_OF).notes)

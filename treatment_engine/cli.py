@@ -103,13 +103,17 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     started = time.perf_counter()
     with ExitStack() as stack:
         items: Iterable[Any]
+        from .shape_check import ShapeCheck
+        from .sql.compiler import required_fields
+        check = ShapeCheck(required_fields(engine.plan))
         if engine_name == "duckdb":
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
             from .sql.duckdb_engine import DuckDBEngine
-            items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
+            sql_engine = DuckDBEngine(engine.plan, limits=limits)
+            items = _sql_results(sql_engine.records(profiles_path, day, input_format))
         else:
-            items = open_profiles(stack, profiles_path, input_format)
+            items = _observed(open_profiles(stack, profiles_path, input_format), check)
         write = _record_writer(stack, output_path, engine.version, text, engine_name)
         for item in items:
             if isinstance(item, (Decision, DecisionError)):
@@ -127,6 +131,8 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
                     by_rule[(result.treatment, result.rule)] += 1
             write(result.to_record())
     elapsed = time.perf_counter() - started
+    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(required_fields(engine.plan)):
+        click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
         rate = f", {total / elapsed:,.0f}/s" if elapsed > 0 and total else ""
@@ -135,6 +141,12 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     if stats:
         from .report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
+
+
+def _observed(items: Iterable[Any], check: Any) -> Iterable[Any]:
+    for item in items:
+        check.observe(item)
+        yield item
 
 
 def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day: str,

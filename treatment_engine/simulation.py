@@ -25,7 +25,8 @@ from .decision import Decision, DecisionError
 from .evaluate import decide_many
 from .outputs import DecisionWriter, convert, metadata, prepare
 from .profiles import Unreadable, open_profiles
-from .sql.compiler import PERMITTED_PREFIX, permitted_flags
+from .shape_check import ShapeCheck
+from .sql.compiler import PERMITTED_PREFIX, permitted_flags, required_fields
 
 Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
 
@@ -101,25 +102,37 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         writer = stack.enter_context(DecisionWriter(output, metadata(plan.version, as_of.isoformat(), "python"))) \
             if output else None
         items = open_profiles(stack, path, fmt)
-        _decide_into(plan, items, as_of, summary, writer, progress, limits)
+        check = ShapeCheck(required_fields(plan))
+        _decide_into(plan, items, as_of, summary, writer, progress, limits, check)
+    summary.notes.extend(check.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def decided(plan: CompiledPlan, items: Iterable[Any], as_of: date,
-            limits: Mapping[str, ContactState] | None = None) -> Iterator[Decision | DecisionError]:
-    """A result per item, in order: an unreadable line is an error row, never left out."""
+            limits: Mapping[str, ContactState] | None = None,
+            check: ShapeCheck | None = None) -> Iterator[Decision | DecisionError]:
+    """A result per item, in order: an unreadable line is an error row, never left out.
+    ``check`` sees every profile (see :mod:`.shape_check`)."""
     for unreadable, run in groupby(items, key=lambda item: isinstance(item, Unreadable)):
         if unreadable:
             yield from (DecisionError(customer_id=None, error=item.reason) for item in run)
         else:
-            yield from decide_many(plan, run, as_of, limits)
+            readable: Iterable[Any] = run if check is None else _observed(run, check)  # noqa: B031 - one use
+            yield from decide_many(plan, readable, as_of, limits)
+
+
+def _observed(profiles: Iterable[Any], check: ShapeCheck) -> Iterator[Any]:
+    observe = check.observe
+    for profile in profiles:
+        observe(profile)
+        yield profile
 
 
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
                  writer: DecisionWriter | None, progress: Progress | None,
-                 limits: Mapping[str, ContactState] | None = None) -> None:
-    for result in decided(plan, profiles, as_of, limits):
+                 limits: Mapping[str, ContactState] | None = None, check: ShapeCheck | None = None) -> None:
+    for result in decided(plan, profiles, as_of, limits, check):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None
@@ -154,6 +167,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
             consent_columns=True)
         ordered = (*plan.rules, plan.default)  # the positions __rule counts
         _add_groups([_group_outcome(plan, ordered, row, flags) for row in grouped], plan, summary)
+        summary.notes.extend(engine.shape.warnings(required_fields(plan)))
         summary.seconds = time.perf_counter() - started
         return summary
     kind = prepare(output)
@@ -165,6 +179,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         _summarize(target, plan, summary)
         if target != output:
             convert(target, output, meta)
+    summary.notes.extend(engine.shape.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -192,6 +207,7 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
     grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel").agg(
         F.count(F.lit(1)), F.sum("cost"), F.count("error")).collect()
     _add_groups([tuple(row) for row in grouped], plan, summary)
+    summary.notes.extend(engine.count_shapes(path, fmt).warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 

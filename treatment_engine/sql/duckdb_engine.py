@@ -13,6 +13,7 @@ from .. import outputs
 from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..profiles import ProfileFileError, detect_format
+from ..shape_check import ShapeCheck
 from . import json_lines
 from . import limits as sql_limits
 from .compiler import decision_query, required_fields
@@ -57,6 +58,7 @@ class DuckDBEngine:
         self.settings = settings
         self.limits = limits
         self.limits_relation = sql_limits.relation(plan) if limits is not None and plan.contact_rules else None
+        self.shape = ShapeCheck(required_fields(plan))  # what the last run found (see ..shape_check)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
             consent_columns: bool = False, careful: bool = False) -> str:
@@ -67,7 +69,11 @@ class DuckDBEngine:
         kind = detect_format(path, fmt)
         if kind == "jsonl" and careful:
             import pyarrow as pa
-            batches = json_lines.careful_batches(str(path))
+            # An Arrow stream carries no batch order DuckDB could restore after a join:
+            # one thread keeps the rows in line order (Python makes them one at a time anyway).
+            own.execute("SET threads = 1")
+            self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
+            batches = json_lines.careful_batches(str(path), self.shape.observe)
             first = next(batches)
             own.register(json_lines.LINES_VIEW, pa.RecordBatchReader.from_batches(
                 first.schema, _chain(first, batches)))
@@ -102,6 +108,7 @@ class DuckDBEngine:
         import duckdb
 
         kind = detect_format(path, fmt)
+        self._count_shapes(path, kind)
         if not self.careful_first(path, fmt):
             connection = connect(self.settings)
             try:
@@ -112,11 +119,18 @@ class DuckDBEngine:
         connection = connect(self.settings)
         return action(connection, self.sql(path, as_of, fmt, connection, consent_columns, careful=True))
 
+    def _count_shapes(self, path: str | Path, kind: str) -> None:
+        self.shape = ShapeCheck(required_fields(self.plan))
+        if kind in ("csv", "parquet"):
+            from .shapes import count_wrong_shapes
+            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan))
+
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Decision records in input order, as ``treatment decide`` writes them."""
         import duckdb
 
         done = 0
+        self._count_shapes(path, detect_format(path, fmt))
         for careful in (True,) if self.careful_first(path, fmt) else (False, True):
             try:
                 for record in self._fetch(path, as_of, fmt, batch, careful, skip=done):

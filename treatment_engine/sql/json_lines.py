@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,9 +102,10 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def careful_batches(path: str) -> Iterator[Any]:
+def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """Arrow batches (``n``, ``doc``, ``problem``): each non-blank line's number, its
-    canonical JSON text, or why it is not a profile (the Python engine's words)."""
+    canonical JSON text, or why it is not a profile (the Python engine's words).
+    ``observe`` sees each profile read (a :class:`..shape_check.ShapeCheck`'s)."""
     import pyarrow as pa
 
     schema = pa.schema([("n", pa.int64()), ("doc", pa.string()), ("problem", pa.string())])
@@ -117,7 +118,7 @@ def careful_batches(path: str) -> Iterator[Any]:
                 raw = raw[len(BOM):]
             if not raw.strip(BLANK):
                 continue
-            doc, problem = _canonical(number, raw)
+            doc, problem = canonical_line(number, raw, observe)
             numbers.append(number)
             docs.append(doc)
             problems.append(problem)
@@ -129,11 +130,15 @@ def careful_batches(path: str) -> Iterator[Any]:
                                       pa.array(problems, pa.string())], schema=schema)
 
 
-def _canonical(number: int, raw: bytes) -> tuple[str | None, str | None]:
+def canonical_line(number: int, raw: bytes,
+                   observe: Callable[[Any], None] | None = None) -> tuple[str | None, str | None]:
+    """One non-blank line as (canonical JSON, None) or (None, why it is no profile)."""
     try:
         value = parse_line(raw)
     except NotAProfileLine as error:
         return None, line_reason(number, error)
+    if observe is not None:
+        observe(value)
     try:
         check_profile(value)
     except ProfileError as error:

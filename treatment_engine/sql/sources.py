@@ -100,6 +100,20 @@ def _jsonl(path: str, paths: Sequence[tuple[str, ...]], careful: bool) -> Source
 # -- CSV ---------------------------------------------------------------------------
 
 def csv_columns(path: str) -> dict[tuple[str, ...], str]:
+    return csv_header(path)[0]
+
+
+def csv_reader(path: str) -> exp.Expr:
+    """``read_csv`` of every cell as text, the columns named c0, c1, ... (see :func:`csv_header`)."""
+    width = csv_header(path)[1]
+    names = exp.Array(expressions=[_lit(f"c{i}") for i in range(max(width, 1))])
+    return _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
+               exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
+               exp.EQ(this=exp.column("null_padding"), expression=exp.true()),
+               exp.EQ(this=exp.column("names"), expression=names))
+
+
+def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
     """Each field path of a CSV file's header and the column name the engines give it
     (``c0``, ``c1``, ...): the header is read once, here, by the same rule as the Python
     reader (a byte-order mark ignored, a column without a name left out, conflicting names
@@ -111,17 +125,12 @@ def csv_columns(path: str) -> dict[tuple[str, ...], str]:
             header = next(csv.reader(stream), [])
         except (UnicodeDecodeError, csv.Error) as error:
             raise ProfileFileError(f"{path}: the header cannot be read ({error})") from None
-    return {p: f"c{i}" for i, p in enumerate(column_paths(header, path)) if p is not None}
+    return {p: f"c{i}" for i, p in enumerate(column_paths(header, path)) if p is not None}, len(header)
 
 
 def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source:
     columns_by_path = csv_columns(path)
-    width = max((int(n[1:]) for n in columns_by_path.values()), default=-1) + 1
-    names = exp.Array(expressions=[_lit(f"c{i}") for i in range(max(width, 1))])
-    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
-                 exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
-                 exp.EQ(this=exp.column("null_padding"), expression=exp.true()),
-                 exp.EQ(this=exp.column("names"), expression=names))
+    reader = csv_reader(path)
     columns = [(field_path, csv_parts(field_path, columns_by_path)) for field_path in paths]
     cells = [exp.NEQ(this=_trimmed(exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))), expression=_lit(""))
              for n in columns_by_path.values()]

@@ -20,9 +20,11 @@ from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..decision import cents
 from ..profiles import CELL_SPACE, detect_format
+from ..shape_check import ShapeCheck
 from . import limits as sql_limits
 from .compiler import FieldColumns, decision_query, required_fields
 from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
+from .spark_lines import json_lines_frame
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
@@ -76,6 +78,23 @@ class SparkEngine:
                    "actions": list(values["actions"]), "channels": list(values["channels"]),
                    "cost": cents(values["cost"]), "plan_version": version, "as_of": day}
 
+    def count_shapes(self, path: str | Path, fmt: str = "auto") -> ShapeCheck:
+        """Rows whose objects the plan reads into hold something else (see ..shape_check);
+        for JSON lines over the lines :meth:`decisions` read last."""
+        check = ShapeCheck(required_fields(self.plan))
+        kind = detect_format(path, fmt)
+        if kind != "jsonl":
+            from .shapes import count_wrong_shapes
+            count_wrong_shapes(check, str(path), kind, required_fields(self.plan))
+            return check
+        for prefix in check.objects:
+            json_path = "$" + "".join(f"['{part}']" for part in prefix)
+            shape = f"schema_of_variant(variant_get(try_parse_json(doc), '{json_path}'))"
+            row = self.spark.sql(f"SELECT count(*) FILTER (WHERE {shape} NOT LIKE 'OBJECT%' AND {shape} <> 'VOID'), "
+                                 f"max({shape}) FROM raw_profiles").collect()[0]
+            check.add(prefix, int(row[0]), "text" if row[1] == "STRING" else "another kind of value")
+        return check
+
     def shaped(self, decisions: Any, as_of: date) -> Any:
         """The decisions in input order and in the row shape of :mod:`...outputs` (an invalid
         row has no decision fields, cost in cents as :func:`...decision.cents` rounds)."""
@@ -99,19 +118,15 @@ class SparkEngine:
         elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them
             frame = self.spark.read.option("header", True).option("multiLine", True).csv(path)
             frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
-        else:
-            frame = self.spark.read.text(path).where(F.trim(F.col("value")) != "")
-        frame = frame.withColumn("__order", F.monotonically_increasing_id())
+        else:  # numbered lines read by the profile rule (see spark_lines)
+            frame = json_lines_frame(self.spark, path)
+        if kind != "jsonl":
+            frame = frame.withColumn("__order", F.monotonically_increasing_id())
         frame.createOrReplaceTempView("raw_profiles")
         selected: list[exp.Expr] = [exp.column("__order")]
         invalid = None
         if kind == "jsonl":
-            document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("value")])
-            shape = exp.Anonymous(this="schema_of_variant", expressions=[document])
-            selected.append(exp.alias_(case([
-                (exp.Is(this=document, expression=exp.Null()), exp.Literal.string("the line is not valid JSON")),
-                (not_(exp.Like(this=shape, expression=exp.Literal.string("OBJECT%"))),
-                 exp.Literal.string("the profile is not a JSON object"))]), "__invalid", copy=False))
+            selected.append(exp.column("__invalid"))
             invalid = "__invalid"
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         fields: dict[tuple[str, ...], FieldColumns] = {}
@@ -154,7 +169,7 @@ class SparkEngine:
             if "'" in part or "\\" in part or "]" in part:
                 raise Unsupported(f"a field name with a quote, backslash or bracket: {part!r}")
         json_path = "$" + "".join(f"['{part}']" for part in path)
-        document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("value")])
+        document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("doc")])
         value = exp.Anonymous(this="variant_get", expressions=[document, exp.Literal.string(json_path)])
         shape = exp.Anonymous(this="schema_of_variant", expressions=[value])
 
