@@ -137,3 +137,17 @@ def test_an_object_written_as_text_is_warned_about_once_on_every_engine(default_
     if suffix == "jsonl":
         few.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
         assert not any("consent" in n for n in simulate_python(default_engine.plan, str(few), SAMPLE_AS_OF).notes)
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_rows_keep_input_order_when_limits_are_joined(default_engine: Engine, careful: bool, tmp_path: Path) -> None:
+    """Found by the contact-history differential: DuckDB made the few customers with limits
+    the join's probe side, and their rows came out first."""
+    from treatment_engine.contacts import Contact
+    lines = [json.dumps({"customer_id": f"c{i % 7}", "annual_value": i * 100}) for i in range(40)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + ("\n[1]\n" if careful else "\n"))  # a list line: read the careful way
+    day = SAMPLE_AS_OF.toordinal()
+    limits = {c: default_engine.limits([Contact(day - 1, "delight", "sms")], SAMPLE_AS_OF) for c in ("c1", "c5")}
+    got = [r["customer_id"] for r in DuckDBEngine(default_engine.plan, limits=limits).records(path, SAMPLE_AS_OF)]
+    assert got == [f"c{i % 7}" for i in range(40)] + ([None] if careful else [])

@@ -38,6 +38,9 @@ def connect(settings: Settings = Settings()) -> Any:
     connection = duckdb.connect(":memory:")
     connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
     connection.execute("SET preserve_insertion_order = true")  # decisions in input order
+    # The limits table is joined to the profiles; DuckDB would make the smaller side the
+    # one it probes with, and then rows come out in the limits' order (found with read_json).
+    connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
     if settings.threads:
         connection.execute(f"SET threads = {int(settings.threads)}")
     if settings.temp_directory:
