@@ -151,3 +151,15 @@ def test_rows_keep_input_order_when_limits_are_joined(default_engine: Engine, ca
     limits = {c: default_engine.limits([Contact(day - 1, "delight", "sms")], SAMPLE_AS_OF) for c in ("c1", "c5")}
     got = [r["customer_id"] for r in DuckDBEngine(default_engine.plan, limits=limits).records(path, SAMPLE_AS_OF)]
     assert got == [f"c{i % 7}" for i in range(40)] + ([None] if careful else [])
+
+
+def test_progress_has_a_percentage_and_sampling_reports_progress(default_engine: Engine, tmp_path: Path) -> None:
+    from treatment_engine.sample import generate, write_file
+    made: list[int] = []
+    write_file(tmp_path / "s.jsonl", 25_000, 7, SAMPLE_AS_OF, progress=made.append)
+    assert made == [10_000, 20_000]
+    assert generate(3, as_of=SAMPLE_AS_OF) == generate(3, as_of=SAMPLE_AS_OF, progress=made.append)
+    seen: list[tuple[float | None, int | None]] = []
+    simulate_python(default_engine.plan, str(tmp_path / "s.jsonl"), SAMPLE_AS_OF,
+                    progress=lambda fraction, rows: seen.append((fraction, rows)))
+    assert [fraction for fraction, _ in seen] == [0.4, 0.8]

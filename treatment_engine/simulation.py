@@ -103,7 +103,8 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
             if output else None
         items = open_profiles(stack, path, fmt)
         check = ShapeCheck(required_fields(plan))
-        _decide_into(plan, items, as_of, summary, writer, progress, limits, check)
+        expected = expected_rows(path, fmt) if progress else None
+        _decide_into(plan, items, as_of, summary, writer, progress, limits, check, expected)
     summary.notes.extend(check.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -131,7 +132,8 @@ def _observed(profiles: Iterable[Any], check: ShapeCheck) -> Iterator[Any]:
 
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
                  writer: DecisionWriter | None, progress: Progress | None,
-                 limits: Mapping[str, ContactState] | None = None, check: ShapeCheck | None = None) -> None:
+                 limits: Mapping[str, ContactState] | None = None, check: ShapeCheck | None = None,
+                 expected: int | None = None) -> None:
     for result in decided(plan, profiles, as_of, limits, check):
         summary.total += 1
         if isinstance(result, Decision):
@@ -143,7 +145,24 @@ def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summa
         if writer:
             writer.write(result.to_record())
         if progress and summary.total % 10_000 == 0:
-            progress(None, summary.total)
+            progress(min(summary.total / expected, 1.0) if expected else None, summary.total)
+
+
+def expected_rows(path: str, fmt: str = "auto") -> int | None:
+    """About how many rows a file holds, for a percentage: its lines (a CSV header and
+    blank lines make it a little high), or a Parquet file's own count."""
+    from .profiles import detect_format
+
+    if path == "-":
+        return None
+    if detect_format(path, fmt) == "parquet":
+        import pyarrow.parquet as pq
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 22):
+            lines += chunk.count(b"\n")
+    return lines or None
 
 
 def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
