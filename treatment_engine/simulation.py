@@ -23,7 +23,7 @@ from .compile import CompiledPlan, CompiledRule
 from .contacts import ContactState
 from .decision import Decision, DecisionError
 from .evaluate import decide_many
-from .outputs import DecisionWriter, convert, metadata, prepare
+from .outputs import DecisionWriter, OutputError, convert, metadata, prepare
 from .profiles import Unreadable, open_profiles
 from .shape_check import ShapeCheck
 from .sql.compiler import PERMITTED_PREFIX, permitted_flags, required_fields
@@ -213,13 +213,19 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
 
     summary = new_summary("spark", plan, as_of)
     started = time.perf_counter()
-    if output:
+    on_cluster = not master.startswith("local")
+    if output and on_cluster and Path(output).suffix:
+        raise OutputError(f"a cluster run writes a folder of Parquet part files where its executors can reach "
+                          f"it: give --output a folder (no suffix), not {output}")
+    if output and not on_cluster:
         prepare(output)
     engine = SparkEngine(plan, master=master, limits=limits)
     decisions = engine.decisions(path, as_of, fmt)
     if progress:
         progress(None, None)
-    if output:  # Spark writes a folder of part files; they become the one file asked for
+    if output and on_cluster:
+        engine.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
+    elif output:  # Spark writes a folder of part files; they become the one file asked for
         with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
             engine.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
             convert(Path(scratch) / "parts", output, metadata(plan.version, as_of.isoformat(), "spark"))
