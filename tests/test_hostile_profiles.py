@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from treatment_engine import Engine
 from treatment_engine.cli import cli
-from treatment_engine.simulation import simulate_duckdb, simulate_python
+from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
 from treatment_engine.sql.duckdb_engine import DuckDBEngine
 
 from .conftest import SAMPLE_AS_OF
@@ -87,6 +87,19 @@ def test_engines_write_the_same_rows_for_the_corpus(corpus: tuple[Path, list[dic
     assert _decide(path, "duckdb", tmp_path) == _decide(path, "python", tmp_path)
 
 
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_each_line_alone_reads_alike(default_engine: Engine, case: dict[str, Any], tmp_path: Path) -> None:
+    """Each line in a file of its own: DuckDB's own reader must not take a line that the rule
+    reads otherwise (a file of one NaN, one deep line, one trailing comma...)."""
+    path = tmp_path / "one.jsonl"
+    rows = write_corpus(path, [CASES[0], case])
+    from treatment_engine.profiles import read_jsonl
+    with open(path, "rb") as stream:
+        want = [r.to_record() for r in decided(default_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
+    check_verdicts(want, rows)
+    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want
+
+
 def test_simulate_counts_and_writes_every_line_on_both_engines(default_engine: Engine,
                                                                corpus: tuple[Path, list[dict[str, Any]]],
                                                                tmp_path: Path) -> None:
@@ -147,6 +160,5 @@ def test_generated_hostile_lines_read_alike_on_python_and_duckdb(default_engine:
     from treatment_engine.profiles import read_jsonl
     with open(path, "rb") as stream:
         items = list(read_jsonl(stream))
-    from treatment_engine.simulation import decided
     want = [r.to_record() for r in decided(default_engine.plan, items, SAMPLE_AS_OF)]
     assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want

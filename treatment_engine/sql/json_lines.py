@@ -69,21 +69,27 @@ def plain_file(path: str) -> bool:
     """True when DuckDB's JSON reader may read ``path`` (see the module's docstring).
 
     DuckDB scans the lines (in parallel, far faster than Python) for what its JSON
-    parser accepts and the rule does not: ``NaN``/``Infinity`` in any case where a value
-    starts, a comma before a closing bracket, a line nested deeper than the limit (only
+    reader accepts and the rule does not: ``NaN``/``Infinity`` in any case where a value
+    starts, a comma before a closing bracket, a control character (``\v`` is blank to it),
+    a line of ``null`` (a row of nulls to it), a line nested deeper than the limit (only
     a line with that many brackets can be), a byte-order mark. A file DuckDB cannot even
     split into lines (not UTF-8, a line over its size limit) is not plain either."""
     import duckdb
 
     lines = (f"read_csv({_text(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
              f"quote = '', escape = '', auto_detect = false, max_line_size = {_MAX_LINE})")
-    lowered = "lower(line)"
+    # One regular expression finds every candidate in one pass (half the time of lower()
+    # and contains); the exact tests then run on the few lines it matched. CASE, because
+    # DuckDB evaluates both sides of AND on every row.
+    candidates = r",[ \t\r\n]*[\]}]|[Nn][Aa][Nn]|[Ii][Nn][Ff]|[\x00-\x08\x0b\x0c\x0e-\x1f]"
     suspicious = " OR ".join([
-        f"(contains({lowered}, 'nan') OR contains({lowered}, 'inf')) AND "
-        r"regexp_matches(line, '(?i)[:,\[][ \t\r\n]*[-+]?(nan|inf)')",
-        r"regexp_matches(line, ',[ \t\r\n]*[\]}]')",
-        f"strlen(line) > {2 * MAX_DEPTH} AND strlen(line) - strlen(replace(replace(line, '[', ''), '{{', '')) "
-        f"> {MAX_DEPTH}",
+        f"CASE WHEN regexp_matches(line, '{candidates}') THEN "
+        r"regexp_matches(line, ',[ \t\r\n]*[\]}]|[\x00-\x08\x0b\x0c\x0e-\x1f]') OR "
+        r"regexp_matches(line, '(?i)[:,\[][ \t\r\n]*[-+]?(nan|inf)') ELSE false END",
+        f"CASE WHEN strlen(line) > {2 * MAX_DEPTH} THEN strlen(line) - strlen(replace(replace(line, '[', ''), "
+        f"'{{', '')) > {MAX_DEPTH} ELSE false END",
+        # a line of null: read_json makes it a row of nulls (no customer_id), the rule says "not an object"
+        r"CASE WHEN strlen(line) < 16 THEN regexp_matches(line, '^[ \t\r]*null[ \t\r]*$') ELSE false END",
         "starts_with(line, '\ufeff')",
     ])
     try:

@@ -9,6 +9,8 @@ end of a list is NULL, as the spec's values want.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -35,6 +37,8 @@ _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"
 def session(master: str = "local[2]") -> Any:
     from pyspark.sql import SparkSession
 
+    if master.startswith("local"):  # Python workers (reading JSON lines) run this interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master(master).appName("treatment-engine")
              .config("spark.ui.enabled", "false").config("spark.sql.ansi.enabled", "false")
              .config("spark.sql.shuffle.partitions", "4").getOrCreate())
