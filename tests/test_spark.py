@@ -187,7 +187,8 @@ def test_spark_reads_excel_csv_and_dotted_parquet_as_python_does(spark, default_
     assert sum("email" in r["channels"] for r in _python_rows(default_engine, parquet_path)) == 3
 
 
-def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(default_engine: Engine, tmp_path: Path) -> None:
+def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]
+                                                                   tmp_path: Path) -> None:
     from treatment_engine.simulation import simulate_python, simulate_spark
     path = str(REPO / "examples" / "customers.jsonl")
     for suffix in ("jsonl", "csv", "parquet"):
