@@ -625,3 +625,28 @@ def test_customer_ids_the_log_cannot_key_are_refused_with_the_reason(served: tup
     assert "longer than 200" in batch["decisions"][0]["error"] and batch["decisions"][1]["id"]
     event = httpx.post(f"{base}/v1/events", json={"event": _event(long_id, "complaint", "2026-11-01")})
     assert event.status_code == 422 and "longer than 200" in event.json()["error"]
+
+
+def test_the_service_reads_numbers_as_the_cli_does(served: tuple[str, Path], tmp_path: Path) -> None:
+    """1e400 and a 4,000-digit integer are numbers (infinite as doubles) for the CLI and the
+    service alike; NaN is refused by both (docs/plan-format.md, Appendix F)."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+    base, plan = served
+    for value in ("1e400", "7" * 4000):
+        body = '{"profile": {"customer_id": "big-n", "annual_value": ' + value + '}, "as_of": "2026-11-01"}'
+        response = httpx.post(f"{base}/v1/decisions", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 200, response.text
+        served_row = response.json()
+        served_row.pop("id")
+        profiles = tmp_path / "one.jsonl"
+        profiles.write_text('{"customer_id": "big-n", "annual_value": ' + value + "}\n")
+        out = tmp_path / "one-out.jsonl"
+        result = CliRunner().invoke(cli, ["decide", "--plan", str(plan), "--profiles", str(profiles),
+                                          "--as-of", "2026-11-01", "-o", str(out), "-q"])
+        assert result.exit_code == 0
+        assert json.loads(out.read_text()) == served_row and served_row["value_tier"] == "platinum"
+    refused = httpx.post(f"{base}/v1/decisions", content='{"profile": {"customer_id": "n", "annual_value": NaN}}',
+                         headers={"content-type": "application/json"})
+    assert refused.status_code == 422 and "NaN is not a JSON number" in refused.text

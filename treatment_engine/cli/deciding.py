@@ -7,11 +7,11 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -32,7 +32,8 @@ from .support import fail, limits_from_log, load_engine
                    "(by the .csv suffix or --input-format), or - for standard input.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write decisions here (JSON lines) instead of standard output.")
+              help="Write decisions here instead of standard output (JSON lines): .jsonl, .csv or "
+                   ".parquet, by the suffix; missing folders are created.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True, help="How to read --profiles; auto goes by the file suffix.")
 @click.option("--stats/--no-stats", default=False,
@@ -66,16 +67,17 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     started = time.perf_counter()
     with ExitStack() as stack:
         items: Iterable[Any]
+        from ..shape_check import ShapeCheck
+        check = ShapeCheck(list(engine.plan.profile_fields))
         if engine_name == "duckdb":
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
             from ..sql.duckdb_engine import DuckDBEngine
-            items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
+            sql_engine = DuckDBEngine(engine.plan, limits=limits)
+            items = _sql_results(sql_engine.records(profiles_path, day, input_format))
         else:
-            items = open_profiles(stack, profiles_path, input_format)
-        out: IO[bytes] = (stack.enter_context(open(output_path, "wb")) if output_path
-                          else sys.stdout.buffer)
-        write = out.write
+            items = _observed(open_profiles(stack, profiles_path, input_format), check)
+        write = _record_writer(stack, output_path, engine.version, text, engine_name)
         for item in items:
             if isinstance(item, (Decision, DecisionError)):
                 result: Decision | DecisionError = item
@@ -90,9 +92,10 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
                 counts["decided"] += 1
                 if stats:
                     by_rule[(result.treatment, result.rule)] += 1
-            write(dumps(result.to_record()))
-        out.flush()
+            write(result.to_record())
     elapsed = time.perf_counter() - started
+    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(list(engine.plan.profile_fields)):
+        click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
         rate = f", {total / elapsed:,.0f}/s" if elapsed > 0 and total else ""
@@ -101,6 +104,26 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     if stats:
         from ..report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
+
+
+def _observed(items: Iterable[Any], check: Any) -> Iterable[Any]:
+    for item in items:
+        check.observe(item)
+        yield item
+
+
+def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day: str,
+                   engine_name: str) -> Callable[[dict[str, Any]], None]:
+    """Where decide's records go: a file in its suffix's format, else standard output."""
+    if output_path is None:
+        out = sys.stdout.buffer
+        stack.callback(out.flush)
+
+        def write(record: dict[str, Any]) -> None:
+            out.write(dumps(record))
+        return write
+    from ..outputs import DecisionWriter, metadata
+    return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
@@ -196,7 +219,8 @@ def _find_profile(path: str, customer_id: str) -> Any:
               help="Random seed: the same seed makes the same customers.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here (.jsonl or .csv by suffix) instead of standard output (JSON lines).")
+              help="Write here instead of standard output (JSON lines): .jsonl, .csv or .parquet, by the "
+                   "suffix. Parquet columns hold one type, so there a number written as text stays a number.")
 def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) -> None:
     """Make synthetic customers for the default plan, reproducibly.
 
@@ -207,14 +231,10 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
     """
-    from ..sample import generate, write_csv
+    from ..sample import generate, write_file
 
-    customers = generate(count, seed=seed, as_of=as_of or utc_today())
-    if output_path is not None and output_path.suffix.lower() == ".csv":
-        with open(output_path, "w", encoding="utf-8", newline="") as stream:
-            write_csv(customers, stream)
+    if output_path is None:
+        for customer in generate(count, seed=seed, as_of=as_of or utc_today()):
+            sys.stdout.buffer.write(dumps(customer))
         return
-    with ExitStack() as stack:
-        out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
-        for customer in customers:
-            out.write(dumps(customer))
+    write_file(output_path, count, seed, as_of or utc_today())

@@ -68,7 +68,8 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True)
 @click.option("--output", "-o", "output_path", metavar="FILE",
-              help="Also write every decision: .parquet, .csv or .jsonl.")
+              help="Also write every decision to one file: .parquet, .csv or .jsonl, by the suffix (folders "
+                   "are created). With a cluster --spark-master: a folder of Parquet part files.")
 @click.option("--report", "report_path", metavar="FILE.html",
               help="Write a self-contained HTML report with charts.")
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")

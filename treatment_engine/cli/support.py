@@ -18,7 +18,6 @@ import click
 
 from ..engine import Engine
 from ..errors import PlanError, TreatmentError
-from ..profiles import dumps
 from .options import default_plan_dir
 
 PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
@@ -66,13 +65,17 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
         return profiles_path
     import tempfile
 
-    from ..sample import generate
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from ..sample import write_file
 
     scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="treatment-")))
     target = scratch / "sample.jsonl"
-    with open(target, "wb") as out:
-        for customer in generate(sample_size or 0, seed=seed, as_of=day):
-            out.write(dumps(customer))
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(f"making {sample_size:,} sample customers", total=sample_size)
+        write_file(target, sample_size or 0, seed, day, progress=lambda made: bar.update(task, completed=made))
     return str(target)
 
 
