@@ -397,9 +397,8 @@ def test_the_service_on_postgresql(tmp_path: Path) -> None:
                                    "--db", server.db_url], capture_output=True, text=True, timeout=60)
         assert replayed.returncode == 0 and "reproduces" in replayed.stdout
         # Events, their decisions and the outbox, through the PostgreSQL driver too.
-        fired = httpx.post(f"{server.base}/v1/events", json={"events": [
-            _event(customer, "complaint", "2026-11-01T10:00:00Z"),
-            _event(customer, "complaint", "2026-11-02T10:00:00Z")]}).json()["fired"]
+        fired = _post_and_wait(server.base, [_event(customer, "complaint", "2026-11-01T10:00:00Z"),
+                                             _event(customer, "complaint", "2026-11-02T10:00:00Z")])["fired"]
         assert [f["moment"] for f in fired] == ["repeat-complaint"] and fired[0]["decision_id"]
         seen, after = set(), 0
         while page := httpx.get(f"{server.base}/v1/outbox", params={"after": after, "limit": 1000},
@@ -428,6 +427,13 @@ def _event(cid: str, kind: str, when: str, **fields: object) -> dict:
     return {"customer_id": cid, "type": kind, "timestamp": when, **fields}
 
 
+def _post_and_wait(base: str, events: list[dict]) -> dict:
+    """Post events and wait for their partitions' owners: what they fired."""
+    response = httpx.post(f"{base}/v1/events", params={"wait": 30}, json={"events": events}, timeout=60)
+    assert response.status_code == 200 and response.json()["processed"] is True, response.text
+    return dict(response.json())
+
+
 def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_path: Path) -> None:
     server = Server(_plan_copy(tmp_path), "--no-watch", "--moment-clock", "events").start()
     try:
@@ -435,11 +441,13 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         profile = {**PROFILE, "customer_id": "m1"}
         first = httpx.post(f"{base}/v1/events", json={"event": _event("m1", "complaint", "2026-11-01T10:00:00Z",
                                                                         profile=profile)})
-        assert first.status_code == 200 and first.json() == {"accepted": 1, "refused": [], "fired": []}
-        second = httpx.post(f"{base}/v1/events", json={"events": [
+        # Stored and acknowledged; the moments are the partition owners' to fire, later.
+        assert first.status_code == 202 and first.json()["accepted"] == 1 and first.json()["refused"] == []
+        [first_id] = first.json()["event_ids"]
+        second = _post_and_wait(base, [
             _event("m1", "complaint", "2026-11-03T10:00:00Z"), _event("m1", "refund", "2026-11-03T11:00:00Z"),
-            {"type": "complaint"}, _event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)]}).json()
-        assert second["accepted"] == 2
+            {"type": "complaint"}, _event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)])
+        assert second["accepted"] == 2 and [i is None for i in second["event_ids"]] == [False, True, True, False]
         assert [(r["index"], r["error"][:22]) for r in second["refused"]] == [
             (1, "unknown event type 're"), (2, "the event has no custo")]
         fired = {f["moment"]: f for f in second["fired"]}
@@ -448,6 +456,11 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         assert fired["repeat-complaint"]["decision"]["value_tier"] == "gold"  # the carried profile
         late = httpx.post(f"{base}/v1/events", json={"event": _event("m1", "complaint", "2026-11-02T00:00:00Z")})
         assert late.status_code == 422 and late.json()["error"].startswith("late event")
+        # Each stored event can be read back: processed, and the moments it completed.
+        looked = httpx.get(f"{base}/v1/events/{second['event_ids'][0]}").json()
+        assert looked["processed"] is True and [f["moment"] for f in looked["fired"]] == ["repeat-complaint"]
+        assert looked["fired"][0]["events"] == [first_id, second["event_ids"][0]]
+        assert httpx.get(f"{base}/v1/events/no-such-event").status_code == 404
         items = httpx.get(f"{base}/v1/outbox").json()["items"]
         assert [i["moment"] for i in items] == ["repeat-complaint", "detractor"] or \
             sorted(i["moment"] for i in items) == ["detractor", "repeat-complaint"]
@@ -460,9 +473,9 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         assert replayed["reproduces"] is True, replayed
         # A moment's decision counts the log's contacts: two days after a delight, the plan's
         # 30-day cooldown holds the next one back.
-        again = httpx.post(f"{base}/v1/events", json={"events": [
-            _event("m1", "complaint", "2026-11-05T10:00:00Z"), _event("m1", "complaint", "2026-11-05T11:00:00Z")]})
-        [repeat] = again.json()["fired"]
+        again = _post_and_wait(base, [_event("m1", "complaint", "2026-11-05T10:00:00Z"),
+                                      _event("m1", "complaint", "2026-11-05T11:00:00Z")])
+        [repeat] = again["fired"]
         assert repeat["moment"] == "repeat-complaint" and repeat["decision"]["treatment"] != "delight"
         replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:replay").json()
         assert replayed["reproduces"] is True, replayed
@@ -479,17 +492,19 @@ def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
     after = [_event("r1", "complaint", "2026-11-10T10:00:00Z"), _event("r3", "payment_failed", "2026-11-05T10:00:00Z"),
              _event("r4", "complaint", "2026-11-20T10:00:00Z")]  # r4 moves the clock past r2's deadline
 
-    def moments_of(response: httpx.Response) -> list[tuple[str, str, str]]:
-        return sorted((f["moment"], f["customer_id"], f["fired_at"]) for f in response.json()["fired"])
+    def outbox(base: str) -> list[tuple[str, str, str]]:
+        return sorted((f["moment"], f["customer_id"], f["fired_at"]) for f in httpx.get(f"{base}/v1/outbox").json()["items"])
 
-    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    # A short lease: the killed server's partitions are free again soon after.
+    server = Server(plan, "--no-watch", "--moment-clock", "events", "--moment-lease", "1").start()
     try:
-        assert httpx.post(f"{server.base}/v1/events", json={"events": before}).json()["fired"] == []
+        assert _post_and_wait(server.base, before)["fired"] == []
     finally:
         server.stop(signal.SIGKILL)  # no orderly shutdown: only what was committed counts
-    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    server = Server(plan, "--no-watch", "--moment-clock", "events", "--moment-lease", "1").start()
     try:
-        split = moments_of(httpx.post(f"{server.base}/v1/events", json={"events": after}))
+        _post_and_wait(server.base, after)
+        split = outbox(server.base)
     finally:
         server.stop()
     expected = [("payment-trouble", "r3", "2026-11-05T10:00:00Z"), ("repeat-complaint", "r1", "2026-11-10T10:00:00Z"),
@@ -500,8 +515,9 @@ def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
     fresh.mkdir()
     server = Server(_plan_copy(fresh), "--no-watch", "--moment-clock", "events").start()
     try:
-        httpx.post(f"{server.base}/v1/events", json={"events": before})
-        assert moments_of(httpx.post(f"{server.base}/v1/events", json={"events": after})) == expected
+        _post_and_wait(server.base, before)
+        _post_and_wait(server.base, after)
+        assert outbox(server.base) == expected
     finally:
         server.stop()
 
@@ -511,7 +527,7 @@ def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
     server = Server(plan, "--no-watch", "--moment-clock", "events").start()
     try:
         def post(events: list[dict]) -> list[str]:
-            return [f["moment"] for f in httpx.post(f"{server.base}/v1/events", json={"events": events}).json()["fired"]]
+            return [f["moment"] for f in _post_and_wait(server.base, events)["fired"]]
 
         assert post([_event("p1", "complaint", "2026-11-01T00:00:00Z"),
                      _event("p1", "complaint", "2026-11-05T00:00:00Z")]) == ["repeat-complaint"]

@@ -21,13 +21,14 @@ from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, Index, event, inspect
+from sqlalchemy import BigInteger, Connection, Index, event, inspect
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from .compile import CompiledPlan
 from .contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
 from .decision import Decision
 from .expressions.values import lookup
+from .moment_tables import registered as _moment_tables  # noqa: F401 - the partitions' tables, in the metadata
 from .sql.compiler import required_fields
 from .wal import Checkpointer
 
@@ -78,7 +79,9 @@ class ApiKey(SQLModel, table=True):
 
 class EventRow(SQLModel, table=True):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_occurred", "occurred_at"),)
+    __table_args__ = (Index("ux_events_partition_seq", "partition_no", "seq", unique=True),
+                      Index("ix_events_partition_time", "partition_no", "occurred_at"),
+                      Index("ix_events_customer_time", "customer_id", "occurred_at"))
 
     id: str = Field(primary_key=True, max_length=36)  # a UUIDv7, like decisions
     customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
@@ -86,12 +89,15 @@ class EventRow(SQLModel, table=True):
     occurred_at: float  # seconds since the epoch: the event's own clock
     body: str  # the event as received (JSON)
     received_at: datetime
+    partition_no: int  # moments/partitions.py; its owner processes it in `seq` order
+    seq: int = Field(sa_type=BigInteger)
 
 
 class OutboxRow(SQLModel, table=True):
     """A fired moment and its decision, for downstream services to poll in id order."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ux_outbox_firing", "event_id", "moment", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     moment: str
@@ -100,6 +106,9 @@ class OutboxRow(SQLModel, table=True):
     decision_id: str | None = Field(default=None, max_length=36)
     payload: str  # JSON: the fired moment with its decision
     created_at: datetime
+    # The event that completed the moment (for an absence, armed it): a moment fires at most
+    # once per event, so this and `moment` identify a firing (ux_outbox_firing).
+    event_id: str | None = Field(default=None, max_length=36)
 
 
 def upgrade(connection: Connection) -> None:

@@ -3,8 +3,6 @@ gets a 4xx with the reason (FastAPI's 422 detail, or 413 for an oversized body).
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -17,21 +15,23 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..contacts import NO_LIMITS, ContactState
 from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
+from ..moments.owner import PartitionOwner
 from ..replay import ReplayError, replay_decision
 from ..store import DecisionLog
 from .batch import INVALID, UNLOGGABLE, decide_batch, unloggable
 from .bodies import body_schema, json_body
+from .events_api import events_router
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
 from .middleware import GuardAndMeasure
-from .moments import MomentHub, MomentsUnavailable
+from .moments import EventIntake
 from .plans import PlanHolder
 
 KEYS_ENV = "TREATMENT_API_KEYS"
@@ -60,29 +60,14 @@ class BatchRequest(BaseModel):
     as_of: date | None = None
 
 
-class EventsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    event: dict[str, Any] | None = Field(default=None, description="One customer event.")
-    events: list[Any] | None = Field(default=None, max_length=MAX_BATCH,
-                                     description=f"Up to {MAX_BATCH:,} events; each is accepted or refused inline.")
-
-    @model_validator(mode="after")
-    def _one_shape(self) -> EventsRequest:
-        if (self.event is None) == (self.events is None):
-            raise ValueError("give either 'event' (one) or 'events' (a list)")
-        return self
-
-
 # Bodies read with orjson, validated by the models (see bodies.py).
 SingleBody = Annotated[DecideRequest, Depends(json_body(DecideRequest))]
 BatchBody = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
-EventsBody = Annotated[EventsRequest, Depends(json_body(EventsRequest))]
 
 
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
-               watch: bool = False, moment_clock: str = "wall") -> FastAPI:
+               watch: bool = False, moment_clock: str = "wall", moment_lease: float = 10.0) -> FastAPI:
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
@@ -99,7 +84,17 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     if log is not None:
         log.remember_plan(plans.current.engine.plan, plans.current.files)
 
-    moments = MomentHub(lambda: plans.current.engine.plan, log, wall_clock=moment_clock == "wall")
+    def plan_of() -> Any:
+        return plans.current.engine.plan
+
+    def fired(items: list[Any]) -> None:
+        for item in items:
+            metrics.moments.labels(item.moment).inc()
+
+    # Moments: this process stores events and owns its share of the partitions (all of them
+    # when it runs alone); see moments/owner.py.
+    owner = None if log is None else PartitionOwner(log, plan_of, wall_clock=moment_clock == "wall",
+                                                    lease=moment_lease, on_fired=fired)
 
     def do_reload() -> tuple[bool, list[str] | None]:
         loaded, problems = plans.reload()
@@ -115,11 +110,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         if watch:
             watcher = threading.Thread(target=_watch, args=(plans.plan_dir, stop, do_reload), daemon=True)
             watcher.start()
-        clock = asyncio.create_task(_run_clock(moments)) if moment_clock == "wall" else None
+        if owner is not None:
+            owner.start()
         yield
-        if clock is not None:
-            clock.cancel()
-        moments.close()
+        if owner is not None:
+            await run_in_threadpool(owner.stop)
         stop.set()
         if watcher is not None:
             watcher.join(timeout=5)
@@ -262,27 +257,6 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         except ReplayError as error:
             return JSONResponse({"detail": error.message}, status_code=404 if error.not_found else 409)
 
-    @app.post("/v1/events", summary="Customer events: the moments they complete are decided and logged",
-              dependencies=deciding, openapi_extra=body_schema(EventsRequest))
-    async def post_events(body: EventsBody) -> JSONResponse:
-        if not plans.current.engine.plan.moments:
-            return JSONResponse({"detail": "the live plan defines no moments (a 'moments:' list in rules/)"},
-                                status_code=409)
-        raws = [body.event] if body.event is not None else list(body.events or [])
-        try:
-            fired, refused, accepted = await moments.ingest(raws)
-        except MomentsUnavailable as error:
-            return JSONResponse({"detail": f"events cannot be taken right now, send them again: {error}"},
-                                status_code=503, headers={"Retry-After": "1"})
-        metrics.events.labels("accepted").inc(accepted)
-        metrics.events.labels("refused").inc(len(refused))
-        for item in fired:
-            metrics.moments.labels(item.moment).inc()
-        if body.event is not None and refused:
-            return JSONResponse({"customer_id": refused[0].customer_id, "error": refused[0].error}, status_code=422)
-        return JSONResponse({"accepted": accepted, "refused": [r.to_record() for r in refused],
-                             "fired": [f.to_record() for f in fired]})
-
     @app.get("/v1/outbox", summary="Fired moments and their decisions, oldest first, after an id",
              dependencies=admin)
     def outbox(after: int = Query(0, ge=0, le=2**63 - 1, description="Items after this id (the last one you read)."),
@@ -291,6 +265,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
             return JSONResponse({"detail": "this service keeps no decision log (start it with --db)"},
                                 status_code=404)
         return JSONResponse({"items": log.outbox(after, limit)})
+
+    app.include_router(events_router(None if owner is None else EventIntake(plan_of, owner), plan_of, metrics,
+                                     deciding, admin))
 
     @app.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -305,16 +282,6 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         return {"status": "ready", "plan_version": plans.current.engine.version}
 
     return app
-
-
-async def _run_clock(moments: MomentHub, every: float = 1.0) -> None:
-    """Time passes for absences even when no event comes: the wall clock moves the moments'."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await moments.tick()
-        except Exception:  # logged, and the next tick tries again; the service stays up
-            logging.getLogger("treatment.moments").exception("the moments clock failed")
 
 
 def _watch(plan_dir: Path, stop: threading.Event, reload: Any) -> None:
