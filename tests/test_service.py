@@ -610,3 +610,5 @@ def test_customer_ids_the_log_cannot_key_are_refused_with_the_reason(served: tup
     assert "longer than 200" in batch["decisions"][0]["error"] and batch["decisions"][1]["id"]
     event = httpx.post(f"{base}/v1/events", json={"event": _event(long_id, "complaint", "2026-11-01")})
     assert event.status_code == 422 and "longer than 200" in event.json()["error"]
+    nul = httpx.post(f"{base}/v1/events", json={"event": _event("a\x00b", "complaint", "2026-11-01")})
+    assert nul.status_code == 422 and "NUL character" in nul.json()["error"]

@@ -144,6 +144,8 @@ class PartitionOwner:
                 self._engine.drop_domain(partition)
         if changes.lost:
             log.warning("partitions %s were taken over by another owner", sorted(changes.lost))
+        if not self.held and not changes.gained:
+            self._reset()  # nothing left to correlate: the worker process goes too
         if not changes.gained:
             return
         self.held.update(changes.gained)

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from .bodies import body_schema, json_body
 from .metrics import Metrics
 from .moments import EventIntake, MomentsUnavailable
 
+EVENT_ID = re.compile(r"[0-9a-f-]{36}")
 MAX_EVENTS = 10_000
 MAX_WAIT = 60.0
 
@@ -81,7 +83,8 @@ def events_router(intake: EventIntake | None, plan_of: Callable[[], CompiledPlan
     async def get_event(event_id: str) -> JSONResponse:
         if intake is None:
             return JSONResponse({"detail": NO_LOG}, status_code=409)
-        found = await intake.lookup(event_id)
+        # Ids are UUIDs: anything else is not one of ours (and never reaches the database).
+        found = await intake.lookup(event_id) if EVENT_ID.fullmatch(event_id) else None
         if found is None:
             return JSONResponse({"detail": f"no event {event_id!r}"}, status_code=404)
         return JSONResponse(found)
