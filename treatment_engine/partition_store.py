@@ -11,8 +11,9 @@ commit anything for that partition afterwards.
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from .moments.clock import START, Frontier
-from .store import INSERT_COLUMNS, DecisionLog
+from .store import INSERT_COLUMNS, DecisionLog, unflatten
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,23 @@ class PartitionStore:
             connection.exec_driver_sql(
                 f"INSERT INTO outbox (moment, customer_id, fired_at, decision_id, payload, created_at, event_id) "
                 f"VALUES ({', '.join([mark] * 7)})", list(outbox))
+
+
+    def latest_inputs(self, customers: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Per customer, the profile fields stored with their latest logged decision (as
+        :meth:`~.store.DecisionLog.latest_inputs`, for many customers in one query)."""
+        wanted = sorted(set(customers))
+        found: dict[str, dict[str, Any]] = {}
+        mark = self.mark
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                found.update({cid: unflatten(json.loads(inputs)) for cid, inputs in connection.exec_driver_sql(
+                    f"SELECT customer_id, inputs FROM (SELECT customer_id, inputs, ROW_NUMBER() OVER "
+                    f"(PARTITION BY customer_id ORDER BY created_at DESC, id DESC) AS newest FROM decisions "
+                    f"WHERE customer_id IN ({', '.join([mark] * len(chunk))}) AND inputs IS NOT NULL) AS ranked "
+                    f"WHERE newest = 1", tuple(chunk)).all()})
+        return found
 
 
 def _progress(row: Any) -> Progress:

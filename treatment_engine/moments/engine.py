@@ -158,6 +158,12 @@ class MomentEngine:
         """Decide a moment that fired undecided (``decide=False``)."""
         return self._decide(fired, next(m for m in self.plan.moments if m.id == fired.moment))
 
+    def start(self) -> Worker:
+        """Start the durable-rules worker now, not with the first event (about a second)."""
+        if self._worker is None:
+            self._worker = Worker([spec_of(m) for m in self.plan.moments], self.plan.version)
+        return self._worker
+
     def close(self) -> None:
         if self._worker is not None:
             self._worker.stop()
@@ -210,10 +216,8 @@ class MomentEngine:
     def _send(self, posts: list[Post], decide: bool = True) -> list[Fired]:
         if not posts:
             return []
-        if self._worker is None:
-            self._worker = Worker([spec_of(m) for m in self.plan.moments], self.plan.version)
         found = []
-        for moment, customer, when, seqs in self._worker.run(posts):
+        for moment, customer, when, seqs in self.start().run(posts):
             compiled = self.plan.moments[moment]
             if compiled.steps[-1].absent:  # fired by the deadline's tick: report the deadline
                 when -= TICK_AFTER

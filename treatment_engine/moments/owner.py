@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from ..compile import CompiledPlan
@@ -50,6 +50,8 @@ class CarriedProfiles:
     def __init__(self, decisions: DecisionLog) -> None:
         self.decisions = decisions
         self.carried: dict[str, dict[str, Any]] = {}
+        # Read for the firings being decided (authoritative while set: absent means none logged).
+        self.logged: dict[str, dict[str, Any]] | None = None
 
     def carry(self, customer_id: str, profile: dict[str, Any]) -> None:
         self.carried.pop(customer_id, None)  # re-inserted last: the dict keeps recency order
@@ -60,6 +62,8 @@ class CarriedProfiles:
     def get(self, customer_id: str, /) -> dict[str, Any] | None:
         if customer_id in self.carried:
             return self.carried[customer_id]
+        if self.logged is not None:
+            return self.logged.get(customer_id)
         return self.decisions.latest_inputs(customer_id)
 
 
@@ -82,6 +86,7 @@ class PartitionOwner:
         self.last_error: str | None = None
         self._engine: MomentEngine | None = None
         self._fed: set[int] = set()  # partitions the current engine has state for
+        self._limits: dict[tuple[str, date], ContactState] = {}  # read for the firings being decided
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -161,6 +166,7 @@ class PartitionOwner:
         self._reset()
         engine = self._engine = MomentEngine(plan, self.profiles, self._limits_for(plan),
                                              domain_of=self.partition)
+        engine.start()
         self._rebuild(engine, sorted(self.held))
         return engine
 
@@ -191,7 +197,7 @@ class PartitionOwner:
             return False
         engine = self._current(plan)
         heads = self.events.heads()
-        fired: list[Fired] = []
+        new: list[Stored] = []
         cursors: dict[int, int] = {}
         behind = False
         for partition in sorted(self.held):
@@ -199,10 +205,13 @@ class PartitionOwner:
             if last <= self.held[partition].seq:
                 continue
             stored = self.events.after(partition, self.held[partition].seq, BATCH)
-            fired += engine.feed(self._as_events(stored), decide=False)
-            self._fed.add(partition)
+            new += stored
             cursors[partition] = stored[-1].seq
             behind = behind or stored[-1].seq < last
+        # One feed for all: partitions are clock domains of their own, so their events need
+        # no order between them (fewer round trips to the worker).
+        fired = engine.feed(self._as_events(new), decide=False)
+        self._fed |= cursors.keys()
         if not behind:
             latest = [t for _, t in heads.values() if t is not None]
             if latest:
@@ -236,9 +245,22 @@ class PartitionOwner:
             self.on_fired(fresh)
 
     def _decide(self, engine: MomentEngine, fired: list[Fired]) -> list[Fired]:
-        """The one place a fired moment is decided: its customer's logged contacts are read
-        (the plan's caps and cooldown) and the plan decides, inside the owner's transaction."""
-        return [engine.decide(item) for item in fired]
+        """The one place a fired moment is decided, inside the owner's transaction: the
+        customers' logged contacts (the plan's caps and cooldown) and latest profiles are
+        read, one query per day for all of them, and the plan decides each."""
+        customers = {item.customer_id for item in fired}
+        self.profiles.logged = self.store.latest_inputs(customers - self.profiles.carried.keys())
+        rules = engine.plan.contact_rules
+        if rules is not None:
+            days: dict[date, set[str]] = {}
+            for item in fired:
+                days.setdefault(_day(item.fired_at), set()).add(item.customer_id)
+            self._limits = {(cid, day): state for day, ids in days.items()
+                            for cid, state in self.decisions.limits(ids, day, rules).items()}
+        try:
+            return [engine.decide(item) for item in fired]
+        finally:
+            self.profiles.logged, self._limits = None, {}
 
     def _rows(self, plan: CompiledPlan, fired: list[Fired],
               ids: dict[int, str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -279,10 +301,13 @@ class PartitionOwner:
         return events
 
     def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
-        rules, decisions = plan.contact_rules, self.decisions
-        if rules is None:
+        if plan.contact_rules is None:
             return None
 
-        def limits(customer_id: str, day: date) -> ContactState:
-            return decisions.limits([customer_id], day, rules).get(customer_id, NO_LIMITS)
+        def limits(customer_id: str, day: date) -> ContactState:  # read beforehand by _decide
+            return self._limits.get((customer_id, day), NO_LIMITS)
         return limits
+
+
+def _day(seconds: float) -> date:
+    return datetime.fromtimestamp(seconds, UTC).date()
