@@ -4,6 +4,7 @@ real replicas are in test_replica_moments.py."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from treatment_engine.moments.engine import replay
 from treatment_engine.moments.events import parse_timestamp
 from treatment_engine.moments.owner import PartitionOwner
 from treatment_engine.moments.partitions import partition_of
-from treatment_engine.partition_store import LeaseLost, Progress
+from treatment_engine.partition_store import LeaseLost, PartitionStore, Progress
 from treatment_engine.store import DecisionLog
 
 from .replicas import fresh_database
@@ -133,15 +134,15 @@ def test_an_owner_fires_what_replay_fires(log: DecisionLog) -> None:
 
 def test_a_new_owner_rebuilds_chains_and_fires_nothing_twice(log: DecisionLog) -> None:
     """Two failures within ten days make a pair: 0+3 fire, 6 waits. The new owner replays
-    from a window's length before the partition's clock (12 - 10 = day 2), which holds day
-    3 but not day 0: only by following the chain back to day 0 does it know that day 3 is
+    from two windows before the partition's clock (22 - 2 x 10 = day 2), which holds day 3
+    but not day 0: only by following the chain back to day 0 does it know that day 3 is
     taken, so that 6 is still waiting and pairs with 14."""
     pair = {"id": "pair", "pattern": [{"event": "failed", "count": 2, "within": "10d"}], "set": {"moment": "pair"}}
     engine = plan_with(pair)
     store = EventStore(log)
     neighbour = next(f"n{i}" for i in range(1000) if partition_of(f"n{i}", 16) == partition_of("p", 16))
     before = [event("p", "failed"), event("p", "failed", 3 * DAY), event("p", "failed", 6 * DAY),
-              event(neighbour, "other", 12 * DAY)]
+              event(neighbour, "other", 22 * DAY)]
     after = [event("p", "failed", 14 * DAY)]
     store.accept([incoming(e) for e in before])
     first = owner_for(log, engine)
@@ -260,3 +261,28 @@ def test_events_stored_before_partitions_are_numbered_and_count_as_processed(tmp
 def _count(log: DecisionLog, table: str) -> int:
     with log.engine.connect() as connection:
         return int(connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
+
+
+def test_outbox_ids_commit_in_order_whichever_owner_writes(log: DecisionLog) -> None:
+    """Readers follow the outbox by id: a row must never be visible while one with a lower
+    id is still to commit (they would skip it)."""
+    store = PartitionStore(log)
+    created = log.row_maker(plan_with(REPEAT).plan).created_at
+    with log.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE moment_partitions SET owner = 'a' WHERE partition_no = 0")
+        connection.exec_driver_sql("UPDATE moment_partitions SET owner = 'b' WHERE partition_no = 1")
+
+    def write(owner: str, partition: int, moment: str) -> None:
+        with store.fenced(owner, 30, {partition: Progress(0, START)}) as connection:
+            store.insert_firings(connection, [], [(moment, "c", 0.0, None, json.dumps({"moment": moment}), created,
+                                                   f"e-{moment}")])
+
+    second = threading.Thread(target=write, args=("b", 1, "later"))
+    with store.fenced("a", 30, {0: Progress(0, START)}) as connection:
+        store.insert_firings(connection, [], [("first", "c", 0.0, None, json.dumps({"moment": "first"}), created,
+                                               "e-first")])
+        second.start()
+        second.join(timeout=1)  # the other owner's commit must wait for this one's
+        assert log.outbox() == []
+    second.join(timeout=30)
+    assert [item["moment"] for item in log.outbox()] == ["first", "later"]

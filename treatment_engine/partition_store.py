@@ -39,6 +39,7 @@ class LeaseLost(Exception):
 class PartitionStore:
     def __init__(self, log: DecisionLog) -> None:
         self.engine = log.engine
+        self.local = log.local
         self.mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         self._now_sql = ("SELECT (julianday('now') - 2440587.5) * 86400.0" if log.local
                          else "SELECT EXTRACT(EPOCH FROM clock_timestamp())")
@@ -162,6 +163,13 @@ class PartitionStore:
             connection.exec_driver_sql(self._insert_decisions, list(decisions))
         if outbox:
             mark = self.mark
+            if not self.local:
+                # Downstream services read the outbox by id (`after=ID`), so ids must commit
+                # in order: a row numbered 100 committing after 101 was read would be skipped.
+                # PostgreSQL numbers rows at insert; this lock (plain reads still pass) keeps
+                # owners' inserts one at a time from numbering to commit. SQLite's writes
+                # are one at a time already.
+                connection.exec_driver_sql("LOCK TABLE outbox IN EXCLUSIVE MODE")
             connection.exec_driver_sql(
                 f"INSERT INTO outbox (moment, customer_id, fired_at, decision_id, payload, created_at, event_id) "
                 f"VALUES ({', '.join([mark] * 7)})", list(outbox))

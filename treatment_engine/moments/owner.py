@@ -183,7 +183,10 @@ class PartitionOwner:
             done = self.held[partition]
             clock, inclusive = done.frontier
             latest = heads[partition][1]
-            since = min(clock, latest if latest is not None else clock) - horizon
+            # A customer's future events can still match their events of a horizon before
+            # them; one more horizon covers customers whose events arrive up to that far
+            # behind the clock (a source that lags). Earlier customers are chained in.
+            since = min(clock, latest if latest is not None else clock) - 2 * horizon
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
                 engine.feed(self._as_events(stored[start:start + BATCH]), decide=False)
