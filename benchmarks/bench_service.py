@@ -121,6 +121,7 @@ def events_run(replicas: int, events: list[dict[str, object]], db_url: str) -> t
                     client.post("/v1/events", content=orjson.dumps({"events": share[start:start + 500]}))\
                         .raise_for_status()
 
+        wait_for_shares(bases)
         started = time.perf_counter()
         threads = [threading.Thread(target=post, args=(i,)) for i in range(CLIENTS)]
         for thread in threads:
@@ -136,6 +137,19 @@ def events_run(replicas: int, events: list[dict[str, object]], db_url: str) -> t
             while page := client.get("/v1/outbox", params={"after": after, "limit": 1000}).json()["items"]:
                 fired, after = fired + len(page), page[-1]["id"]
     return len(events) / stored, len(events) / processed, fired
+
+
+def wait_for_shares(bases: list[str]) -> None:
+    """Until every partition has an owner and every replica a share (a new replica takes
+    its share from the others within a heartbeat or two)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen = [httpx.get(f"{base}/v1/moments").json() for base in bases]
+        held = [answer["held"] for answer in seen]
+        if sum(map(len, held)) == len(seen[0]["partitions"]) and all(held):
+            return
+        time.sleep(0.2)
+    sys.exit("the replicas did not share the partitions")
 
 
 @contextmanager
