@@ -37,7 +37,8 @@ from .engine import Fired, MomentEngine
 from .events import Event, iso
 from .partitions import Leases, partition_of
 
-BATCH = 2_000  # events per partition per pass: a pass stays short, heartbeats stay on time
+BATCH = 2_000  # events per round trip to the worker in a rebuild
+PASS = 4_000  # events per pass, shared by the partitions: a pass stays short, heartbeats on time
 SPAN = 1 << 16  # an event's position in the engine: seq * SPAN + partition
 CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
 log = logging.getLogger("treatment.moments")
@@ -68,6 +69,8 @@ class CarriedProfiles:
 
 
 class PartitionOwner:
+    """The partition owner of one process (see the module's docstring); a thread of its own."""
+
     def __init__(self, decisions: DecisionLog, plan_of: Callable[[], CompiledPlan], *, wall_clock: bool,
                  lease: float = 10.0, poll: float = 0.1,
                  on_fired: Callable[[list[Fired]], None] | None = None) -> None:
@@ -190,6 +193,8 @@ class PartitionOwner:
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
                 engine.feed(self._as_events(stored[start:start + BATCH]), decide=False)
+                if self.leases.due():  # a long rebuild keeps its leases (lost ones show at the next beat)
+                    self.leases.renew()
             engine.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
             self._fed.add(partition)
 
@@ -203,11 +208,12 @@ class PartitionOwner:
         new: list[Stored] = []
         cursors: dict[int, int] = {}
         behind = False
+        share = max(100, PASS // len(self.held))
         for partition in sorted(self.held):
             last = heads[partition][0]
             if last <= self.held[partition].seq:
                 continue
-            stored = self.events.after(partition, self.held[partition].seq, BATCH)
+            stored = self.events.after(partition, self.held[partition].seq, share)
             new += stored
             cursors[partition] = stored[-1].seq
             behind = behind or stored[-1].seq < last

@@ -78,6 +78,11 @@ class Leases:
         self._next = time.monotonic() + self.every
         return changes
 
+    def renew(self) -> None:
+        """Only renew (in the middle of long work): no claims, no releases."""
+        self.store.heartbeat(self.owner, self.lease)
+        self._next = time.monotonic() + self.every
+
     def leave(self) -> None:
         if self._joined:
             self.store.leave(self.owner)
