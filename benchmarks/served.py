@@ -63,7 +63,7 @@ def served_replicas(count: int, db_url: str, *options: str) -> Iterator[list[str
     for folder in ("rules", "segments"):
         shutil.copytree(REPO / folder, scratch / folder)
     log = DecisionLog(db_url)
-    log.remember_plan(Engine.load(scratch).plan, read_plan_dir(scratch))
+    log.decisions.remember_plan(Engine.load(scratch).plan, read_plan_dir(scratch))
     log.close()
     servers, bases = [], []
     try:

@@ -14,14 +14,14 @@ import pytest
 import sqlalchemy as sa
 
 from treatment_engine import Engine
-from treatment_engine.event_store import EventStore, Incoming, Late, Stored
 from treatment_engine.moments.clock import START
 from treatment_engine.moments.engine import replay
 from treatment_engine.moments.events import parse_timestamp
 from treatment_engine.moments.owner import PartitionOwner
 from treatment_engine.moments.partitions import partition_of
-from treatment_engine.partition_store import LeaseLost, PartitionStore, Progress
 from treatment_engine.store import DecisionLog
+from treatment_engine.store.events import Incoming, Late, Stored
+from treatment_engine.store.partitions import LeaseLost, Progress
 
 from .replicas import fresh_database
 from .test_moments import DAY, REPEAT, STALLED, THREE, event, plan_with
@@ -49,7 +49,7 @@ def incoming(raw: dict, count: int = 16) -> Incoming:
 
 
 def outbox_keys(log: DecisionLog) -> list[tuple[str, str, str]]:
-    return sorted((i["moment"], i["customer_id"], i["fired_at"]) for i in log.outbox(limit=1000))
+    return sorted((i["moment"], i["customer_id"], i["fired_at"]) for i in log.events.outbox(limit=1000))
 
 
 def test_partitions_are_a_stable_hash_of_the_customer_id() -> None:
@@ -62,7 +62,7 @@ def test_partitions_are_a_stable_hash_of_the_customer_id() -> None:
 def test_the_late_rule_is_the_databases_whichever_process_stores(db_url: str) -> None:
     first, second = DecisionLog(db_url), DecisionLog(db_url)  # two replicas' connections
     try:
-        a, b = EventStore(first), EventStore(second)
+        a, b = first.events, second.events
         [stored] = a.accept([incoming(event("x", "complaint", 2 * DAY))])
         assert isinstance(stored, Stored)
         # Older than what the other replica accepted: refused, whatever this one saw.
@@ -79,7 +79,7 @@ def test_the_late_rule_is_the_databases_whichever_process_stores(db_url: str) ->
 
 def test_a_reader_past_its_cursor_never_skips_an_event_that_commits_late(log: DecisionLog) -> None:
     """Writers race into one partition while a reader follows it: every event is read once."""
-    store = EventStore(log)
+    store = log.events
     customers = [f"k{i}" for i in range(400) if partition_of(f"k{i}", 16) == 5][:8]
     writers_done = threading.Event()
     written: list[str] = []
@@ -121,7 +121,7 @@ def test_an_owner_fires_what_replay_fires(log: DecisionLog) -> None:
     stream = [event("a", "complaint"), event("b", "order"), event("a", "complaint", DAY),
               event("c", "complaint", DAY), event("c", "complaint", 2 * DAY), event("c", "complaint", 3 * DAY),
               event("b", "installed", 20 * DAY), event("d", "order", 21 * DAY), event("e", "complaint", 40 * DAY)]
-    EventStore(log).accept([incoming(e) for e in stream])
+    log.events.accept([incoming(e) for e in stream])
     owner = owner_for(log, engine)
     try:
         owner.catch_up()
@@ -139,7 +139,7 @@ def test_a_new_owner_rebuilds_chains_and_fires_nothing_twice(log: DecisionLog) -
     taken, so that 6 is still waiting and pairs with 14."""
     pair = {"id": "pair", "pattern": [{"event": "failed", "count": 2, "within": "10d"}], "set": {"moment": "pair"}}
     engine = plan_with(pair)
-    store = EventStore(log)
+    store = log.events
     neighbour = next(f"n{i}" for i in range(1000) if partition_of(f"n{i}", 16) == partition_of("p", 16))
     before = [event("p", "failed"), event("p", "failed", 3 * DAY), event("p", "failed", 6 * DAY),
               event(neighbour, "other", 22 * DAY)]
@@ -150,7 +150,7 @@ def test_a_new_owner_rebuilds_chains_and_fires_nothing_twice(log: DecisionLog) -
     first._reset()  # a crash: the worker and its state are gone; nothing given back
     store.accept([incoming(e) for e in after])
     second = owner_for(log, engine, lease=1)
-    with log.engine.begin() as connection:  # the dead owner's leases have run out
+    with log.database.engine.begin() as connection:  # the dead owner's leases have run out
         connection.exec_driver_sql("UPDATE moment_partitions SET lease_expires = 0")
         connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = '{first.id}'")
     try:
@@ -164,7 +164,7 @@ def test_a_new_owner_rebuilds_chains_and_fires_nothing_twice(log: DecisionLog) -
 
 def test_a_firing_is_written_once_even_if_its_events_are_processed_again(log: DecisionLog) -> None:
     engine = plan_with(REPEAT, STALLED)
-    EventStore(log).accept([incoming(e) for e in (event("a", "complaint"), event("a", "complaint", DAY),
+    log.events.accept([incoming(e) for e in (event("a", "complaint"), event("a", "complaint", DAY),
                                                   event("b", "order"), event("c", "order", 30 * DAY))])
     owner = owner_for(log, engine)
     try:
@@ -172,7 +172,7 @@ def test_a_firing_is_written_once_even_if_its_events_are_processed_again(log: De
         assert len(outbox_keys(log)) == 2
         decisions = _count(log, "decisions")
         # As if the progress had never been written: every event is new again to a new engine.
-        with log.engine.begin() as connection:
+        with log.database.engine.begin() as connection:
             connection.exec_driver_sql("UPDATE moment_partitions SET processed_seq = 0, clock = NULL")
         owner._reset()
         owner.held = {p: Progress(0, START) for p in owner.held}
@@ -184,13 +184,13 @@ def test_a_firing_is_written_once_even_if_its_events_are_processed_again(log: De
 
 def test_an_owner_that_lost_its_lease_writes_nothing(log: DecisionLog) -> None:
     engine = plan_with(REPEAT)
-    store = EventStore(log)
+    store = log.events
     a = owner_for(log, engine)
     b = owner_for(log, engine)
     try:
         a.catch_up()
         assert len(a.held) == 16
-        with log.engine.begin() as connection:  # a stalls past its lease; b takes a share over
+        with log.database.engine.begin() as connection:  # a stalls past its lease; b takes a share over
             connection.exec_driver_sql("UPDATE moment_partitions SET lease_expires = 0")
         b.catch_up()
         taken = sorted(b.held)
@@ -209,7 +209,7 @@ def test_an_owner_that_lost_its_lease_writes_nothing(log: DecisionLog) -> None:
 
 def test_a_dead_worker_is_rebuilt_from_the_database_and_nothing_is_lost(log: DecisionLog) -> None:
     engine = plan_with(REPEAT)
-    store = EventStore(log)
+    store = log.events
     owner = owner_for(log, engine)
     try:
         store.accept([incoming(event("a", "complaint"))])
@@ -244,7 +244,7 @@ def test_events_stored_before_partitions_are_numbered_and_count_as_processed(tmp
     old.dispose()
     log = DecisionLog(url)
     try:
-        with log.engine.connect() as connection:
+        with log.database.engine.connect() as connection:
             numbered = connection.exec_driver_sql("SELECT customer_id, occurred_at, partition_no, seq FROM events "
                                                   "ORDER BY partition_no, seq").all()
             processed = dict(connection.exec_driver_sql(
@@ -252,23 +252,23 @@ def test_events_stored_before_partitions_are_numbered_and_count_as_processed(tmp
         assert [(c, t / 86400, s) for c, t, _, s in numbered if c == "a"] == [("a", 1, 1), ("a", 2, 2), ("a", 3, 3)]
         assert all(p == partition_of(c, 16) for c, _, p, _ in numbered)
         assert processed[partition_of("a", 16)] == 3 and processed[partition_of("b", 16)] == 1
-        [late] = EventStore(log).accept([incoming({**event("a", "complaint"), "timestamp": "1970-01-03"})])
+        [late] = log.events.accept([incoming({**event("a", "complaint"), "timestamp": "1970-01-03"})])
         assert isinstance(late, Late)  # the watermark came from the stored events
     finally:
         log.close()
 
 
 def _count(log: DecisionLog, table: str) -> int:
-    with log.engine.connect() as connection:
+    with log.database.engine.connect() as connection:
         return int(connection.exec_driver_sql(f"SELECT COUNT(*) FROM {table}").scalar_one())
 
 
 def test_outbox_ids_commit_in_order_whichever_owner_writes(log: DecisionLog) -> None:
     """Readers follow the outbox by id: a row must never be visible while one with a lower
     id is still to commit (they would skip it)."""
-    store = PartitionStore(log)
-    created = log.row_maker(plan_with(REPEAT).plan).created_at
-    with log.engine.begin() as connection:
+    store = log.partitions
+    created = log.decisions.row_maker(plan_with(REPEAT).plan).created_at
+    with log.database.engine.begin() as connection:
         connection.exec_driver_sql("UPDATE moment_partitions SET owner = 'a' WHERE partition_no = 0")
         connection.exec_driver_sql("UPDATE moment_partitions SET owner = 'b' WHERE partition_no = 1")
 
@@ -283,6 +283,6 @@ def test_outbox_ids_commit_in_order_whichever_owner_writes(log: DecisionLog) -> 
                                                "e-first")])
         second.start()
         second.join(timeout=1)  # the other owner's commit must wait for this one's
-        assert log.outbox() == []
+        assert log.events.outbox() == []
     second.join(timeout=30)
-    assert [item["moment"] for item in log.outbox()] == ["first", "later"]
+    assert [item["moment"] for item in log.events.outbox()] == ["first", "later"]

@@ -12,9 +12,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine import Decision, Engine
+from treatment_engine import Decision, Engine, plan_from_texts
 from treatment_engine.cli import cli
-from treatment_engine.compile import plan_from_texts
 from treatment_engine.errors import PlanError
 from treatment_engine.moments.engine import MomentEngine, replay
 from treatment_engine.moments.events import parse_event

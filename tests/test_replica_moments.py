@@ -50,7 +50,7 @@ def prepared(scratch: Path, url: str) -> Path:
     another change's), which is not what these tests are about."""
     plan = _plan_copy(scratch)
     log = DecisionLog(url)
-    log.remember_plan(Engine.load(plan).plan, read_plan_dir(plan))
+    log.decisions.remember_plan(Engine.load(plan).plan, read_plan_dir(plan))
     log.close()
     return plan
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-Frontier = tuple[float, bool]  # (time, inclusive)
+Frontier = tuple[float, bool]  # (time, inclusive); stored as such by store/partitions.py
 START: Frontier = (float("-inf"), False)
 
 # (deadline, sequence number of the arming event, moment index, customer id)

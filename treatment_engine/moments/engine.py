@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ..compile import CompiledMoment, CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
-from ..evaluate import decide_or_error
+from ..engine import Engine
 from .clock import Deadlines, Frontier
 from .events import Event, EventError, iso, parse_event
 from .rulesets import TICK, deadline_key, spec_of
@@ -86,6 +86,7 @@ class MomentEngine:
         events move only their own domain's clock; without it, one clock for everyone."""
         self.plan = plan
         self._domain_of = domain_of
+        self._deciding = Engine(plan)
         self.profiles = profiles or {}
         self.limits = limits
         self.known_types = plan.event_types
@@ -231,7 +232,7 @@ class MomentEngine:
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()
         fired.profile = profile
         limits = self.limits(fired.customer_id, day) if self.limits is not None else None
-        fired.decision = decide_or_error(self.plan, profile, day.toordinal(), day.isoformat(), limits)
+        fired.decision = self._deciding.decide_or_error(profile, day, limits=limits)
         return fired
 
 

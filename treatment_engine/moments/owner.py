@@ -30,9 +30,10 @@ from typing import Any
 from ..compile import CompiledPlan
 from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
-from ..event_store import EventStore, Stored, dump_json
-from ..partition_store import LeaseLost, PartitionStore, Progress
-from ..store import DecisionLog
+from ..store import DecisionLog, DecisionRepository
+from ..store.events import Stored
+from ..store.partitions import LeaseLost, Progress
+from ..store.rows import to_json
 from .engine import Fired, MomentEngine
 from .events import Event, iso
 from .partitions import Leases, partition_of
@@ -41,14 +42,14 @@ BATCH = 2_000  # events per round trip to the worker in a rebuild
 PASS = 4_000  # events per pass, shared by the partitions: a pass stays short, heartbeats on time
 SPAN = 1 << 16  # an event's position in the engine: seq * SPAN + partition
 CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
-log = logging.getLogger("treatment.moments")
+logger = logging.getLogger("treatment.moments")
 
 
 class CarriedProfiles:
     """Who a fired moment decides: the profile an event carried, else the fields stored with
     the customer's latest logged decision, else just the customer id."""
 
-    def __init__(self, decisions: DecisionLog) -> None:
+    def __init__(self, decisions: DecisionRepository) -> None:
         self.decisions = decisions
         self.carried: dict[str, dict[str, Any]] = {}
         # Read for the firings being decided (authoritative while set: absent means none logged).
@@ -71,20 +72,20 @@ class CarriedProfiles:
 class PartitionOwner:
     """The partition owner of one process (see the module's docstring); a thread of its own."""
 
-    def __init__(self, decisions: DecisionLog, plan_of: Callable[[], CompiledPlan], *, wall_clock: bool,
+    def __init__(self, log: DecisionLog, plan_of: Callable[[], CompiledPlan], *, wall_clock: bool,
                  lease: float = 10.0, poll: float = 0.1,
                  on_fired: Callable[[list[Fired]], None] | None = None) -> None:
         self.id = uuid.uuid4().hex
-        self.decisions = decisions
+        self.decisions = log.decisions
         self.plan_of = plan_of
         self.wall_clock = wall_clock
         self.poll = poll
         self.on_fired = on_fired
-        self.events = EventStore(decisions)
-        self.store = PartitionStore(decisions)
+        self.events = log.events
+        self.store = log.partitions
         self.leases = Leases(self.store, self.id, lease)
         self.count = self.leases.count
-        self.profiles = CarriedProfiles(decisions)
+        self.profiles = CarriedProfiles(log.decisions)
         self.held: dict[int, Progress] = {}  # with what is committed for each
         self.last_error: str | None = None
         self._engine: MomentEngine | None = None
@@ -110,7 +111,7 @@ class PartitionOwner:
         try:
             self.leases.leave()  # others take the partitions over now, not after the lease
         except Exception:  # the database is gone: the leases expire by themselves
-            log.exception("could not give the partitions back")
+            logger.exception("could not give the partitions back")
         self._reset()
 
     def catch_up(self) -> None:
@@ -135,7 +136,7 @@ class PartitionOwner:
                 busy = self._pass()
                 self.last_error = None
             except Exception as error:  # logged; the engine is rebuilt from the database
-                log.exception("a moments pass failed")
+                logger.exception("a moments pass failed")
                 self.last_error = f"{type(error).__name__}: {error}"
                 self._reset()
                 self._stop.wait(min(1.0, self.poll * 10))
@@ -151,7 +152,7 @@ class PartitionOwner:
             if self._engine is not None:
                 self._engine.drop_domain(partition)
         if changes.lost:
-            log.warning("partitions %s were taken over by another owner", sorted(changes.lost))
+            logger.warning("partitions %s were taken over by another owner", sorted(changes.lost))
         if not self.held and not changes.gained:
             self._reset()  # nothing left to correlate: the worker process goes too
         if not changes.gained:
@@ -203,8 +204,10 @@ class PartitionOwner:
         plan = self.plan_of()
         if not plan.moments or not self.held:
             return False
-        engine = self._current(plan)
         heads = self.events.heads()
+        if self._engine is None and not any(heads[p][0] for p in self.held):
+            return False  # nothing stored in these partitions yet: no state, no worker needed
+        engine = self._current(plan)
         new: list[Stored] = []
         cursors: dict[int, int] = {}
         behind = False
@@ -285,7 +288,7 @@ class PartitionOwner:
                        "events": [ids[p] for p in item.events],
                        "decision": item.decision.to_record() if item.decision is not None else None,
                        "decision_id": item.decision_id}
-            outbox.append((item.moment, item.customer_id, item.fired_at, item.decision_id, dump_json(payload),
+            outbox.append((item.moment, item.customer_id, item.fired_at, item.decision_id, to_json(payload),
                            maker.created_at, ids[item.events[-1]]))
         return rows, outbox
 

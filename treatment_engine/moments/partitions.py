@@ -19,7 +19,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 
-from ..partition_store import PartitionStore, Progress
+from ..store.partitions import PartitionRepository, Progress
 
 
 def partition_of(customer_id: str, count: int) -> int:
@@ -34,7 +34,7 @@ class Changes:
 
 
 class Leases:
-    def __init__(self, store: PartitionStore, owner: str, lease: float) -> None:
+    def __init__(self, store: PartitionRepository, owner: str, lease: float) -> None:
         self.store = store
         self.owner = owner
         self.lease = lease

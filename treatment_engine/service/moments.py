@@ -20,10 +20,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..compile import CompiledPlan
-from ..event_store import EventStore, Incoming, Late, Stored
 from ..moments.events import Event, EventError, iso, parse_event
 from ..moments.owner import PartitionOwner
-from ..store import CUSTOMER_ID_MAX
+from ..store import CUSTOMER_ID_MAX, EventRepository
+from ..store.events import Incoming, Late, Stored
 
 WAIT_STEP = 0.02  # seconds between looks at the owners' progress
 
@@ -43,7 +43,7 @@ class EventIntake:
     def __init__(self, plan_of: Callable[[], CompiledPlan], owner: PartitionOwner) -> None:
         self.plan_of = plan_of
         self.owner = owner
-        self.store: EventStore = owner.events
+        self.store: EventRepository = owner.events
 
     async def accept(self, raws: list[Any]) -> Accepted:
         """Check and store; raises :class:`MomentsUnavailable` if the database refuses."""

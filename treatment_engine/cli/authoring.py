@@ -1,0 +1,129 @@
+"""Authoring commands: ``treatment lint``, ``schema``, ``test`` and ``init``."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from ..engine import utc_today
+from .options import as_of_option, default_plan_dir, plan_option
+from .support import fail, load_engine
+
+
+@click.command()
+@plan_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "sarif"]), default="text",
+              show_default=True, help="text for people, json for scripts, sarif for code scanning.")
+@click.option("--strict", is_flag=True, help="Exit 1 when there are warnings (errors always exit 2).")
+def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
+    """Find plan mistakes before customers see them.
+
+    Checks for cells only the default can decide (TP001), rules that can never
+    decide (TP002), equal-priority rules that compete (TP003), delight that never
+    passes the policy (TP004), rules with no reachable channel (TP005), actions of the
+    wrong kind (TP006), unused or unreachable definitions (TP007, TP008), and, when the
+    plan declares its `fields:`, unknown fields and impossible comparisons (TP009,
+    TP010). Each finding has path:line:col, a stable code and a fix hint.
+
+    Exit status: 0 clean (notes allowed), 1 warnings with --strict, 2 errors.
+
+    \b
+    Examples:
+      treatment lint --plan my-plan
+      treatment lint --plan my-plan --strict --format sarif > lint.sarif
+    """
+    from ..lint import lint_plan
+    from ..lint.output import as_json, as_sarif, as_text
+
+    root = plan_dir or default_plan_dir()
+    report = lint_plan(root)
+    if output_format == "json":
+        click.echo(as_json(report))
+    elif output_format == "sarif":
+        click.echo(as_sarif(report, root))
+    else:
+        click.echo(as_text(report))
+    sys.exit(report.exit_code(strict=strict))
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of a plan file, for editors.
+
+    Point your YAML language server at it (VS Code's YAML extension, for one) with a
+    first line in each plan file:
+
+    \b
+      # yaml-language-server: $schema=../docs/plan-schema.json
+
+    \b
+    Example:
+      treatment schema > docs/plan-schema.json
+    """
+    import json
+
+    from ..schema import plan_file_schema
+    click.echo(json.dumps(plan_file_schema(), indent=2))
+
+
+@click.command("test")
+@plan_option
+@as_of_option
+@click.option("--verbose", "-v", is_flag=True, help="List passing cases too.")
+def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
+    """Run the plan's own tests (tests/*.yaml in the plan) and report rule coverage.
+
+    Each case gives a profile and the decision fields it expects; a failure shows
+    expected against actual. Coverage lists the rules no case made decide.
+    Exit status 0 when every case passes, 1 when one fails, 2 for a broken plan or test file.
+
+    \b
+    Example:
+      treatment test --plan my-plan
+    """
+    from ..plantests import load_cases, run_cases
+
+    root = plan_dir or default_plan_dir()
+    engine = load_engine(root)
+    cases = load_cases(root, as_of or utc_today())
+    if not cases:
+        fail(f"no tests found: add tests/*.yaml to {root}")
+    run = run_cases(engine, cases)
+    for result in run.results:
+        name = result.loaded.case.name
+        if result.passed:
+            if verbose:
+                click.echo(f"PASS {name}")
+            continue
+        click.secho(f"FAIL {name}  ({result.loaded.location})", fg="red")
+        for key, (want, got) in result.mismatches.items():
+            click.echo(f"    {key}: expected {want!r}")
+            click.echo(f"    {' ' * len(key)}  actual   {got!r}")
+    covered = len(run.rules) - len(run.uncovered)
+    click.echo(f"rule coverage: {covered}/{len(run.rules)} ({covered / len(run.rules):.0%})"
+               + (f"; never decided: {', '.join(run.uncovered)}" if run.uncovered else ""))
+    failed = len(run.failed)
+    click.echo(f"{len(run.results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Start a new plan: segments, a catalog, two rules and a test, linting clean.
+
+    \b
+    Example:
+      treatment init my-plan && treatment test --plan my-plan
+    """
+    from ..scaffold import write_scaffold
+
+    if directory.exists() and any(directory.iterdir()):
+        fail(f"{directory} is not empty; choose a new directory")
+    for path in write_scaffold(directory):
+        click.echo(f"created {path}")
+    click.echo(f"next: treatment lint --plan {directory} && treatment test --plan {directory}")
+

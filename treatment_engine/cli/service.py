@@ -1,0 +1,194 @@
+"""``treatment serve``: the HTTP decision service."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .options import db_option, default_plan_dir, plan_option
+from .support import fail
+
+if TYPE_CHECKING:
+    from ..store import KeyRepository
+
+
+@click.command()
+@plan_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
+@click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
+              help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
+@click.option("--watch/--no-watch", default=True, show_default=True,
+              help="Reload when a plan file changes (a broken plan is refused and reported).")
+@click.option("--protect-decisions", is_flag=True,
+              help="Require an API key on the decision endpoints too, not only on reload and history.")
+@click.option("--moment-clock", type=click.Choice(["wall", "events"]), default="wall", show_default=True,
+              help="wall: time passes for moments' absence windows as it does outside; events: only "
+                   "events' timestamps move the clock (as replay does).")
+@click.option("--moment-lease", type=click.FloatRange(min=1.0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long a replica's hold on its moments partitions lasts without a heartbeat: when a "
+                   "replica dies, the others take its partitions over within about this long.")
+def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
+          protect_decisions: bool, moment_clock: str, moment_lease: float) -> None:
+    """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
+
+    \b
+    POST /v1/decisions          {"profile": {...}, "as_of": "2026-11-01"}
+    POST /v1/decisions:batch    {"profiles": [...]}   up to 10,000, errors inline
+    POST /v1/explain            {"profile": {...}}    the decision and why
+    GET  /v1/plan               live version, load time, counts, last reload error
+    POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
+    GET  /v1/customers/{id}/decisions   the decision log, newest first
+    POST /v1/decisions/{id}:replay      decide a logged decision again; does it reproduce?
+    POST /v1/events[?wait=S]    {"event": {...}} or {"events": [...]}: stored, 202; moments
+                                fire in the partition owners (?wait: 200 with what fired)
+    GET  /v1/events/{id}        a stored event: processed yet, what it fired
+    GET  /v1/moments            the moments' partitions: owners, leases, lag
+    GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
+    GET  /healthz, /readyz, /metrics (Prometheus)
+
+    Reload, replay, history (and, with --protect-decisions, the decision endpoints)
+    need an API key once any is set: in $TREATMENT_API_KEYS (comma-separated) or
+    created with `treatment keys create NAME --db URL` (stored hashed).
+
+    A plan with policy.contact_caps or delight_cooldown_days counts each customer's
+    contacts from the decision log (--db).
+
+    \b
+    Example:
+      treatment serve --plan my-plan --port 8080
+    """
+    try:
+        import uvicorn
+
+        from ..service import create_app
+    except ImportError:
+        fail("the service needs its extra: pip install 'treatment-engine[service]'")
+    from ..service.app import api_keys_from_env
+    from ..store import DecisionLog
+
+    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
+                                                    background_checkpoints=True)
+    env_keys = api_keys_from_env()
+    if not env_keys and (log is None or not log.keys.api_keys()):
+        click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
+                   "so reload, replay and history need none", err=True)
+    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
+                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
+                     moment_lease=moment_lease)
+    # Collections of the young generation every 700 allocations show up as the slowest
+    # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
+    # the collector's scans and collect less often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command()
+@click.argument("decision_id")
+@db_option("The decision log the service wrote.")
+def replay(decision_id: str, db_url: str) -> None:
+    """Decide a logged decision again, from its stored plan version and inputs.
+
+    Exit status 0 when it reproduces, 1 when it does not (or cannot be found).
+
+    \b
+    Example:
+      treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
+    """
+    from ..replay import ReplayError, replay_decision
+    from ..store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        result = replay_decision(log.decisions, decision_id)
+    except ReplayError as error:
+        fail(error.message)
+    finally:
+        log.close()
+    logged = result.logged
+    click.echo(f"decision {decision_id} for {logged['customer_id']} (plan {logged['plan_version']}, "
+               f"as of {logged['as_of']})")
+    if not result.reproduces:
+        for key, (was, now) in result.differences.items():
+            click.echo(f"  {key}: logged {was!r}, replayed {now!r}")
+        fail("does not reproduce")
+    again = result.replayed
+    click.echo(f"  reproduces: {again['treatment']} by rule '{again['rule']}' via {', '.join(again['channels']) or '-'}")
+
+
+@click.group()
+def keys() -> None:
+    """Manage the service's API keys, kept hashed in the decision log's database.
+
+    A key is shown once, when it is created; only its SHA-256 digest is stored. The
+    service accepts these keys and those in $TREATMENT_API_KEYS, and once any key
+    has been created it requires one for reload, replay and history (revoking the
+    last key leaves them closed).
+
+    \b
+    Examples:
+      treatment keys create ops-team --db sqlite:///treatment.db
+      treatment keys list
+      treatment keys revoke ops-team
+    """
+
+
+_db_option = db_option("The service's database.")
+
+
+@contextmanager
+def _opened(db_url: str) -> Iterator[KeyRepository]:
+    from ..store import DecisionLog
+
+    log = DecisionLog(db_url)
+    try:
+        yield log.keys
+    finally:
+        log.close()
+
+
+@keys.command("create")
+@click.argument("name")
+@_db_option
+def create_key(name: str, db_url: str) -> None:
+    """Create a key named NAME and print it (the only time it is shown)."""
+    with _opened(db_url) as stored_keys:
+        try:
+            key = stored_keys.create_key(name)
+        except ValueError as error:
+            fail(str(error))
+    click.echo(key)
+    click.echo(f"created API key {name!r}; store it now, it cannot be shown again", err=True)
+
+
+@keys.command("list")
+@_db_option
+def list_keys(db_url: str) -> None:
+    """List key names, when each was created, and whether it is revoked."""
+    with _opened(db_url) as stored_keys:
+        stored = stored_keys.api_keys()
+    if not stored:
+        click.echo("no API keys in this database")
+    for key in stored:
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        click.echo(f"{key.name}\tcreated {key.created_at:%Y-%m-%d %H:%M}\t{state}")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@_db_option
+def revoke_key(name: str, db_url: str) -> None:
+    """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
+    with _opened(db_url) as stored_keys:
+        revoked = stored_keys.revoke_key(name)
+    if not revoked:
+        fail(f"no active API key named {name!r}")
+    click.echo(f"revoked API key {name!r}")

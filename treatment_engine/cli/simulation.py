@@ -1,0 +1,166 @@
+"""Whole-base commands: ``treatment simulate`` and ``treatment diff``."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..engine import utc_today
+from ..profiles import Unreadable, open_profiles
+from .options import as_of_option, default_plan_dir, history_option, plan_option
+from .support import fail, limits_from_log, load_engine, profiles_or_sample
+
+
+def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
+                    output: str | None, memory_limit: str, quiet: bool = False,
+                    spark_master: str = "local[2]", limits: Any = None) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..simulation import simulate_duckdb, simulate_python
+    from ..sql.values import Unsupported
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
+                  transient=True, disable=quiet) as bar:
+        task = bar.add_task(f"deciding with {engine_name}", total=1.0, detail="")
+
+        def progress(fraction: float | None, rows: int | None) -> None:
+            if fraction is not None:
+                bar.update(task, completed=fraction, detail=f"{fraction:.0%}")
+            elif rows is not None:
+                bar.update(task, total=None, detail=f"{rows:,} customers")
+
+        if engine_name in ("duckdb", "spark"):
+            try:
+                if engine_name == "spark":
+                    try:
+                        from ..simulation import simulate_spark
+                    except ImportError:
+                        fail("the spark engine needs pyspark: pip install 'treatment-engine[spark]'")
+                    return simulate_spark(plan, path, day, input_format, output, progress, spark_master, limits)
+                return simulate_duckdb(plan, path, day, input_format, output, progress, memory_limit, limits)
+            except Unsupported as reason:
+                summary = simulate_python(plan, path, day, input_format, output, progress, limits)
+                summary.notes.append(f"this plan ran on the python engine: SQL cannot express it exactly ({reason})")
+                return summary
+        return simulate_python(plan, path, day, input_format, output, progress, limits)
+
+
+@click.command()
+@plan_option
+@click.option("--profiles", "profiles_path", metavar="FILE",
+              help="Customers: Parquet, CSV or JSON lines (by suffix, or --input-format).")
+@click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N",
+              help="Simulate N synthetic customers (treatment sample) instead of a file.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
+@as_of_option
+@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark", "python"]), default="duckdb",
+              show_default=True, help="duckdb: the plan compiled to SQL, embedded; spark: the same SQL on "
+                                      "Apache Spark (pip install .[spark]); python: the in-process evaluator.")
+@click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
+              help="With --engine spark: local[N], or a cluster's master URL such as spark://host:7077.")
+@click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
+              show_default=True)
+@click.option("--output", "-o", "output_path", metavar="FILE",
+              help="Also write every decision to one file: .parquet, .csv or .jsonl, by the suffix (folders "
+                   "are created). With a cluster --spark-master: a folder of Parquet part files.")
+@click.option("--report", "report_path", metavar="FILE.html",
+              help="Write a self-contained HTML report with charts.")
+@click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
+@history_option
+def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int,
+             as_of: date | None, engine_name: str, spark_master: str, input_format: str,
+             output_path: str | None, report_path: str | None, memory_limit: str, db_url: str | None) -> None:
+    """What a plan would do to a whole customer base.
+
+    Decides every customer (DuckDB by default: the plan compiled to one SQL query,
+    streaming, memory bounded by --memory-limit) and prints decisions by treatment,
+    by rule, by segment x stage x tier, channel volumes and costs, delight spend by
+    tier, customers left with no permitted channel, and invalid profiles.
+
+    \b
+    Examples:
+      treatment simulate --profiles examples/customers.jsonl --as-of 2026-11-01
+      treatment simulate --sample 100000 --report out/report.html
+      treatment simulate --profiles base.parquet --output out/decisions.parquet
+      treatment simulate --profiles base.parquet --engine spark --spark-master spark://host:7077
+    """
+    engine = load_engine(plan_dir)
+    day = as_of or utc_today()
+    with ExitStack() as stack:
+        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
+        summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit,
+                                  spark_master=spark_master, limits=limits_from_log(engine.plan, db_url, day))
+    from ..report import print_simulation
+    print_simulation(summary)
+    if report_path:
+        from ..html_report import write_report
+        write_report(summary, Path(report_path))
+        click.echo(f"report written to {report_path}", err=True)
+
+
+@click.command("diff")
+@click.option("--base", "base_ref", required=True, metavar="PLAN_DIR|git:REV",
+              help="The plan in production: a directory, or git:REV for --plan as it was at a git revision.")
+@plan_option
+@click.option("--profiles", "profiles_path", metavar="FILE", help="Customers: Parquet, CSV or JSON lines.")
+@click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N", help="N synthetic customers.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
+@as_of_option
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows per table.")
+def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None, sample_size: int | None,
+                 seed: int, as_of: date | None, top: int) -> None:
+    """What changes for customers if the new plan ships.
+
+    Decides every customer with both plans and shows the transitions (from
+    rule/treatment to rule/treatment, with counts and an example customer), how many
+    customers' channels change, the cost delta, and the rules that gain or lose most.
+
+    \b
+    Examples:
+      treatment diff --base git:HEAD~1 --profiles examples/customers.jsonl --as-of 2026-11-01
+      treatment diff --base plans/live --plan plans/candidate --sample 50000
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..plandiff import diff_plans, load_base
+
+    root = plan_dir or default_plan_dir()
+    new = load_engine(root).plan
+    base = load_base(base_ref, root)
+    day = as_of or utc_today()
+    with ExitStack() as stack:
+        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
+        items = [i for i in open_profiles(stack, path) if not isinstance(i, Unreadable)]
+        result = diff_plans(base, new, items, day)
+    console = Console()
+    console.print(f"base plan {result.base_version} -> new plan {result.new_version}, as of {day.isoformat()}")
+    decided = result.total - result.invalid
+    console.print(f"{result.total:,} customers: {result.changed:,} change treatment, rule, actions or channels "
+                  f"({result.changed / (decided or 1):.1%}); {result.unchanged:,} unchanged; "
+                  f"{result.invalid:,} invalid")
+    delta = result.new_cost - result.base_cost
+    console.print(f"channels change for {result.channels_changed:,}; cost {result.base_cost:,.2f} -> "
+                  f"{result.new_cost:,.2f} ({delta:+,.2f}, {delta / (decided or 1):+,.3f} per customer)")
+    table = Table(title="Transitions (base -> new)", title_justify="left")
+    for column in ("from (base)", "to (new)", "customers", "e.g."):
+        table.add_column(column, justify="right" if column == "customers" else "left")
+    for key, count in result.transitions.most_common(top):
+        table.add_row(Text(f"{key[0]} ({key[1]})"), Text(f"{key[2]} ({key[3]})"), f"{count:,}",
+                      Text(result.examples[key]))
+    console.print(table)
+    movers = Table(title="Rules that gain or lose the most customers", title_justify="left")
+    movers.add_column("rule")
+    movers.add_column("change", justify="right")
+    for rule, change in sorted(result.rule_counts.items(), key=lambda i: -abs(i[1]))[:top]:
+        if change:
+            movers.add_row(Text(rule), Text(f"{change:+,}", style="green" if change > 0 else "red"))
+    console.print(movers)
