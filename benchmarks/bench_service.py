@@ -1,6 +1,7 @@
 """The HTTP service under load from a second process, on loopback, with the SQLite decision log.
 
     python benchmarks/bench_service.py [--rate 500] [--seconds 10] [--batches 10]
+                                       [--replicas 1,2] [--events 20000] [--events-pg URL]
 
 1. Single decisions with wrk (Debian's `wrk`; a Python client saturates a core of its own
    and measures itself): unpaced at 1 and 4 connections (capacity, p50/p99), and paced
@@ -13,6 +14,12 @@ profiles, and the endpoint's own work done in-process without HTTP (contact limi
 decisions made, rows committed to a SQLite log), so the ratios show what the durable
 log costs and what HTTP and JSON add to it.
 The server runs in its own process (`treatment serve`); this script is the client.
+3. Events through the partition owners, with each of --replicas replicas on one fresh
+   database (SQLite; also PostgreSQL with --events-pg): generated events posted in batches
+   of 500 by two client threads, each a disjoint half of the customers in time order, to
+   the replicas in turn; timed from the first post to the last event processed by its
+   partition's owner (moments fired, decided, logged, in the outbox). Peer in the same run:
+   the same with one replica.
 """
 
 from __future__ import annotations
@@ -23,14 +30,19 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
-from served import served_default_plan
+from served import served_default_plan, served_replicas
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = date(2026, 11, 1)
@@ -90,11 +102,108 @@ def decide_and_log_in_process(engine: Any, profiles: list[dict[str, object]], ba
     return rate
 
 
+CLIENTS = 2  # posting threads, the same for every replica count
+
+
+def events_run(replicas: int, events: list[dict[str, object]], db_url: str) -> tuple[float, float, int]:
+    """(events/s stored, events/s processed by the owners, moments fired) for ``replicas``
+    servers on the database at ``db_url``."""
+    import zlib
+
+    shares: list[list[dict[str, object]]] = [[] for _ in range(CLIENTS)]
+    for item in events:  # a customer's events stay with one client, in time order
+        shares[zlib.crc32(str(item["customer_id"]).encode()) % CLIENTS].append(item)
+    with served_replicas(replicas, db_url, "--moment-clock", "events") as bases:
+        def post(client_index: int) -> None:
+            with httpx.Client(base_url=bases[client_index % replicas], timeout=120,
+                              headers={"Content-Type": "application/json"}) as client:
+                share = shares[client_index]
+                for start in range(0, len(share), 500):
+                    client.post("/v1/events", content=orjson.dumps({"events": share[start:start + 500]}))\
+                        .raise_for_status()
+
+        wait_for_shares(bases)
+        started = time.perf_counter()
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = time.perf_counter() - started
+        with httpx.Client(base_url=bases[0], timeout=30) as client:
+            while sum(p["lag"] for p in client.get("/v1/moments").json()["partitions"]):
+                time.sleep(0.05)
+            processed = time.perf_counter() - started
+            fired, after = 0, 0  # counted: ids can skip (a PostgreSQL sequence is not rolled back)
+            while page := client.get("/v1/outbox", params={"after": after, "limit": 1000}).json()["items"]:
+                fired, after = fired + len(page), page[-1]["id"]
+    return len(events) / stored, len(events) / processed, fired
+
+
+def wait_for_shares(bases: list[str]) -> None:
+    """Until every partition has an owner and every replica a share (a new replica takes
+    its share from the others within a heartbeat or two)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen = [httpx.get(f"{base}/v1/moments").json() for base in bases]
+        held = [answer["held"] for answer in seen]
+        if sum(map(len, held)) == len(seen[0]["partitions"]) and all(held):
+            return
+        time.sleep(0.2)
+    sys.exit("the replicas did not share the partitions")
+
+
+@contextmanager
+def fresh_database(kind: str, pg_url: str | None) -> Iterator[str]:
+    """An empty SQLite file, or a new database on the PostgreSQL server of ``pg_url``."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as scratch:
+            yield f"sqlite:///{scratch}/events.db"
+        return
+    import sqlalchemy
+
+    assert pg_url is not None
+    base = pg_url.rpartition("/")[0]
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def events_rows(replica_counts: list[int], count: int, pg_url: str | None) -> str:
+    from treatment_engine.sample import generate_events
+
+    events = generate_events(count, max(1, count // 4), seed=13, days=60, until=AS_OF)
+    rows = []
+    for kind in ["sqlite"] + (["postgresql"] if pg_url else []):
+        peer = None
+        for replicas in replica_counts:
+            with fresh_database(kind, pg_url) as url:
+                stored, processed, fired = events_run(replicas, events, url)
+            peer = peer or processed
+            print(f"  events, {kind}, {replicas} replica(s): stored {stored:,.0f}/s, processed {processed:,.0f}/s, "
+                  f"{fired:,} fired", file=sys.stderr)
+            rows.append(f"| events through the partition owners, {replicas} replica(s), {kind}, {count:,} events, "
+                        f"{fired:,} moments fired | {processed:,.0f} events/s processed ({stored:,.0f}/s stored) "
+                        f"| {processed / peer:.2f}x one replica |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--replicas", default="1,2", help="Replica counts for the events part, comma-separated.")
+    parser.add_argument("--events", type=int, default=20_000, help="Events for the events part (0: skip it).")
+    parser.add_argument("--events-pg", metavar="URL", help="Also run the events part on this PostgreSQL server "
+                        "(a database per run is created there and dropped).")
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
@@ -126,6 +235,8 @@ def main() -> None:
         pass
     in_process = len(profiles) * args.batches / (time.perf_counter() - started)
     logged = decide_and_log_in_process(engine, profiles, args.batches)
+    replica_counts = [int(n) for n in args.replicas.split(",")]
+    events = events_rows(replica_counts, args.events, args.events_pg) if args.events else ""
     print(f"""
 | measured ({date.today().isoformat()}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores) | result | ratio |
 |---|---|---|
@@ -133,6 +244,7 @@ def main() -> None:
 | batch endpoint, {args.batches} x 10,000 profiles, SQLite log | {batch_rate:,.0f} decisions/s | {batch_rate / in_process:.2f}x in-process, {batch_rate / logged:.2f}x in-process with the log |
 | peer: in-process `decide_many`, same profiles | {in_process:,.0f} decisions/s | 1.00 |
 | peer: in-process, the endpoint's work without HTTP (limits read, decided, rows committed to a SQLite log) | {logged:,.0f} decisions/s | {logged / in_process:.2f}x in-process |
+{events}
 """)
 
 

@@ -2,7 +2,7 @@
 
 Starlette's TestClient now warns unless the httpx2 package is installed; httpx's own
 ASGI transport needs nothing more, and running the app's lifespan around the requests
-starts and stops what the server would (the commit writer, the moments clock).
+starts and stops what the server would (the commit writer, the moments' partition owner).
 """
 
 from __future__ import annotations

@@ -252,33 +252,3 @@ def test_bundled_events_are_what_the_seeded_generator_makes() -> None:
     fired, errors, _ = replay(Engine.load(REPO).plan, bundled, until=T0.timestamp())
     assert errors == [] and {f.moment for f in fired} == {"repeat-complaint", "detractor", "stalled-install",
                                                            "payment-trouble"}
-
-
-def test_a_failed_worker_refuses_the_request_and_the_next_one_rebuilds_from_the_log(tmp_path: Path) -> None:
-    import asyncio
-
-    pytest.importorskip("fastapi", reason="the service extra is not installed")
-    from treatment_engine.service.moments import MomentHub, MomentsUnavailable
-    from treatment_engine.store import DecisionLog
-
-    engine = plan_with(REPEAT)
-    log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
-    hub = MomentHub(lambda: engine.plan, log.events, wall_clock=False)
-
-    async def run() -> None:
-        fired, refused, accepted = await hub.ingest([event("a", "complaint")])
-        assert (fired, refused, accepted) == ([], [], 1)
-        assert hub._engine is not None and hub._engine._worker is not None
-        hub._engine._worker._process.kill()  # the worker dies between requests
-        hub._engine._worker._process.wait()
-        with pytest.raises(MomentsUnavailable, match="the moments worker stopped"):
-            await hub.ingest([event("b", "complaint")])
-        # Rebuilt from the log: a's first complaint is back; b's refused one never counted.
-        fired, _, _ = await hub.ingest([event("a", "complaint", DAY), event("b", "complaint", DAY)])
-        assert [(f.moment, f.customer_id) for f in fired] == [("repeat", "a")]
-
-    try:
-        asyncio.run(run())
-    finally:
-        hub.close()
-        log.close()

@@ -85,5 +85,12 @@ def post_events(base: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{base}/v1/events", json=body, timeout=EVENTS_TIMEOUT)
 
 
+def post_and_wait(base: str, events: list[dict]) -> dict:
+    """Post events and wait for their partitions' owners: what they fired."""
+    response = httpx.post(f"{base}/v1/events", params={"wait": 30}, json={"events": events}, timeout=60)
+    assert response.status_code == 200 and response.json()["processed"] is True, response.text
+    return dict(response.json())
+
+
 def customer_event(cid: str, kind: str, when: str, **fields: object) -> dict:
     return {"customer_id": cid, "type": kind, "timestamp": when, **fields}

@@ -141,6 +141,8 @@ def test_customer_ids_the_log_cannot_key_are_refused_with_the_reason(served: tup
     assert "longer than 200" in batch["decisions"][0]["error"] and batch["decisions"][1]["id"]
     event = post_events(base, {"event": customer_event(long_id, "complaint", "2026-11-01")})
     assert event.status_code == 422 and "longer than 200" in event.json()["error"]
+    nul = httpx.post(f"{base}/v1/events", json={"event": customer_event("a\x00b", "complaint", "2026-11-01")})
+    assert nul.status_code == 422 and "NUL character" in nul.json()["error"]
 
 
 def test_the_service_reads_numbers_as_the_cli_does(served: tuple[str, Path], tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
-from .server import PROFILE, Server, customer_event, plan_copy, post_events, wait_for  # noqa: E402
+from .server import PROFILE, Server, customer_event, plan_copy, post_and_wait, wait_for  # noqa: E402
 
 
 def _hammer(base: str, stop: threading.Event, acknowledged: list[dict], failures: list[str]) -> None:
@@ -103,17 +103,19 @@ def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
     after = [customer_event("r1", "complaint", "2026-11-10T10:00:00Z"), customer_event("r3", "payment_failed", "2026-11-05T10:00:00Z"),
              customer_event("r4", "complaint", "2026-11-20T10:00:00Z")]  # r4 moves the clock past r2's deadline
 
-    def moments_of(response: httpx.Response) -> list[tuple[str, str, str]]:
-        return sorted((f["moment"], f["customer_id"], f["fired_at"]) for f in response.json()["fired"])
+    def outbox(base: str) -> list[tuple[str, str, str]]:
+        return sorted((f["moment"], f["customer_id"], f["fired_at"]) for f in httpx.get(f"{base}/v1/outbox").json()["items"])
 
-    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    # A short lease: the killed server's partitions are free again soon after.
+    server = Server(plan, "--no-watch", "--moment-clock", "events", "--moment-lease", "1").start()
     try:
-        assert post_events(server.base, {"events": before}).json()["fired"] == []
+        assert post_and_wait(server.base, before)["fired"] == []
     finally:
         server.stop(signal.SIGKILL)  # no orderly shutdown: only what was committed counts
-    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    server = Server(plan, "--no-watch", "--moment-clock", "events", "--moment-lease", "1").start()
     try:
-        split = moments_of(post_events(server.base, {"events": after}))
+        post_and_wait(server.base, after)
+        split = outbox(server.base)
     finally:
         server.stop()
     expected = [("payment-trouble", "r3", "2026-11-05T10:00:00Z"), ("repeat-complaint", "r1", "2026-11-10T10:00:00Z"),
@@ -124,7 +126,8 @@ def test_correlation_state_survives_a_restart(tmp_path: Path) -> None:
     fresh.mkdir()
     server = Server(plan_copy(fresh), "--no-watch", "--moment-clock", "events").start()
     try:
-        post_events(server.base, {"events": before})
-        assert moments_of(post_events(server.base, {"events": after})) == expected
+        post_and_wait(server.base, before)
+        post_and_wait(server.base, after)
+        assert outbox(server.base) == expected
     finally:
         server.stop()

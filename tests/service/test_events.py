@@ -9,7 +9,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
-from .server import PROFILE, Server, customer_event, plan_copy, post_events  # noqa: E402
+from .server import PROFILE, Server, customer_event, plan_copy, post_and_wait, post_events  # noqa: E402
 
 
 def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_path: Path) -> None:
@@ -19,11 +19,13 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         profile = {**PROFILE, "customer_id": "m1"}
         first = post_events(base, {"event": customer_event("m1", "complaint", "2026-11-01T10:00:00Z",
                                                                         profile=profile)})
-        assert first.status_code == 200 and first.json() == {"accepted": 1, "refused": [], "fired": []}
-        second = post_events(base, {"events": [
+        # Stored and acknowledged; the moments are the partition owners' to fire, later.
+        assert first.status_code == 202 and first.json()["accepted"] == 1 and first.json()["refused"] == []
+        [first_id] = first.json()["event_ids"]
+        second = post_and_wait(base, [
             customer_event("m1", "complaint", "2026-11-03T10:00:00Z"), customer_event("m1", "refund", "2026-11-03T11:00:00Z"),
-            {"type": "complaint"}, customer_event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)]}).json()
-        assert second["accepted"] == 2
+            {"type": "complaint"}, customer_event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)])
+        assert second["accepted"] == 2 and [i is None for i in second["event_ids"]] == [False, True, True, False]
         assert [(r["index"], r["error"][:22]) for r in second["refused"]] == [
             (1, "unknown event type 're"), (2, "the event has no custo")]
         fired = {f["moment"]: f for f in second["fired"]}
@@ -32,6 +34,11 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         assert fired["repeat-complaint"]["decision"]["value_tier"] == "gold"  # the carried profile
         late = post_events(base, {"event": customer_event("m1", "complaint", "2026-11-02T00:00:00Z")})
         assert late.status_code == 422 and late.json()["error"].startswith("late event")
+        # Each stored event can be read back: processed, and the moments it completed.
+        looked = httpx.get(f"{base}/v1/events/{second['event_ids'][0]}").json()
+        assert looked["processed"] is True and [f["moment"] for f in looked["fired"]] == ["repeat-complaint"]
+        assert looked["fired"][0]["events"] == [first_id, second["event_ids"][0]]
+        assert httpx.get(f"{base}/v1/events/no-such-event").status_code == 404
         items = httpx.get(f"{base}/v1/outbox").json()["items"]
         assert [i["moment"] for i in items] == ["repeat-complaint", "detractor"] or \
             sorted(i["moment"] for i in items) == ["detractor", "repeat-complaint"]
@@ -44,9 +51,9 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         assert replayed["reproduces"] is True, replayed
         # A moment's decision counts the log's contacts: two days after a delight, the plan's
         # 30-day cooldown holds the next one back.
-        again = post_events(base, {"events": [
-            customer_event("m1", "complaint", "2026-11-05T10:00:00Z"), customer_event("m1", "complaint", "2026-11-05T11:00:00Z")]})
-        [repeat] = again.json()["fired"]
+        again = post_and_wait(base, [customer_event("m1", "complaint", "2026-11-05T10:00:00Z"),
+                                     customer_event("m1", "complaint", "2026-11-05T11:00:00Z")])
+        [repeat] = again["fired"]
         assert repeat["moment"] == "repeat-complaint" and repeat["decision"]["treatment"] != "delight"
         replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:replay").json()
         assert replayed["reproduces"] is True, replayed
@@ -61,7 +68,7 @@ def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
     server = Server(plan, "--no-watch", "--moment-clock", "events").start()
     try:
         def post(events: list[dict]) -> list[str]:
-            return [f["moment"] for f in post_events(server.base, {"events": events}).json()["fired"]]
+            return [f["moment"] for f in post_and_wait(server.base, events)["fired"]]
 
         assert post([customer_event("p1", "complaint", "2026-11-01T00:00:00Z"),
                      customer_event("p1", "complaint", "2026-11-05T00:00:00Z")]) == ["repeat-complaint"]

@@ -12,7 +12,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
-from .server import PROFILE, Server, plan_copy  # noqa: E402
+from .server import PROFILE, Server, customer_event, plan_copy  # noqa: E402
 
 
 def test_history_limit_is_validated(served: tuple[str, Path]) -> None:
@@ -86,5 +86,8 @@ def test_without_a_log_its_endpoints_say_so(tmp_path: Path) -> None:
         decided = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE})
         assert decided.status_code == 200 and "id" not in decided.json()
         assert httpx.get(f"{base}/v1/plan").json()["contact_limits"].startswith("not applied")
+        # Moments are stored and correlated through the database: without one, none.
+        events = httpx.post(f"{base}/v1/events", json={"event": customer_event("n1", "complaint", "2026-11-01")})
+        assert events.status_code == 409 and "moments need the database" in events.json()["detail"]
     finally:
         server.stop()

@@ -13,7 +13,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the service extra is not installed")
 
-from .server import PROFILE, Server, customer_event, plan_copy, post_events  # noqa: E402
+from .server import PROFILE, Server, customer_event, plan_copy, post_and_wait  # noqa: E402
 
 
 @pytest.mark.skipif(not os.environ.get("TREATMENT_TEST_PG_URL"),
@@ -34,9 +34,8 @@ def test_the_service_on_postgresql(tmp_path: Path) -> None:
                                    "--db", server.db_url], capture_output=True, text=True, timeout=60)
         assert replayed.returncode == 0 and "reproduces" in replayed.stdout
         # Events, their decisions and the outbox, through the PostgreSQL driver too.
-        fired = post_events(server.base, {"events": [
-            customer_event(customer, "complaint", "2026-11-01T10:00:00Z"),
-            customer_event(customer, "complaint", "2026-11-02T10:00:00Z")]}).json()["fired"]
+        fired = post_and_wait(server.base, [customer_event(customer, "complaint", "2026-11-01T10:00:00Z"),
+                                            customer_event(customer, "complaint", "2026-11-02T10:00:00Z")])["fired"]
         assert [f["moment"] for f in fired] == ["repeat-complaint"] and fired[0]["decision_id"]
         seen, after = set(), 0
         while page := httpx.get(f"{server.base}/v1/outbox", params={"after": after, "limit": 1000},

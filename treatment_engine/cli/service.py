@@ -31,8 +31,11 @@ if TYPE_CHECKING:
 @click.option("--moment-clock", type=click.Choice(["wall", "events"]), default="wall", show_default=True,
               help="wall: time passes for moments' absence windows as it does outside; events: only "
                    "events' timestamps move the clock (as replay does).")
+@click.option("--moment-lease", type=click.FloatRange(min=1.0), default=10.0, show_default=True, metavar="SECONDS",
+              help="How long a replica's hold on its moments partitions lasts without a heartbeat: when a "
+                   "replica dies, the others take its partitions over within about this long.")
 def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
-          protect_decisions: bool, moment_clock: str) -> None:
+          protect_decisions: bool, moment_clock: str, moment_lease: float) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
 
     \b
@@ -43,7 +46,10 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
     GET  /v1/customers/{id}/decisions   the decision log, newest first
     POST /v1/decisions/{id}:replay      decide a logged decision again; does it reproduce?
-    POST /v1/events             {"event": {...}} or {"events": [...]}: moments of truth
+    POST /v1/events[?wait=S]    {"event": {...}} or {"events": [...]}: stored, 202; moments
+                                fire in the partition owners (?wait: 200 with what fired)
+    GET  /v1/events/{id}        a stored event: processed yet, what it fired
+    GET  /v1/moments            the moments' partitions: owners, leases, lag
     GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
@@ -74,7 +80,8 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, replay and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
-                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock)
+                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
+                     moment_lease=moment_lease)
     # Collections of the young generation every 700 allocations show up as the slowest
     # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
     # the collector's scans and collect less often.

@@ -9,7 +9,6 @@ an event older than the customer's latest one is refused as late.
 
 from __future__ import annotations
 
-import heapq
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -21,6 +20,7 @@ from ..compile import CompiledMoment, CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
 from ..engine import Engine
+from .clock import Deadlines, Frontier
 from .events import Event, EventError, iso, parse_event
 from .rulesets import TICK, deadline_key, spec_of
 from .worker import Post, Worker
@@ -78,10 +78,14 @@ class MomentEngine:
     """Feeds events to a durable-rules worker for one plan and decides what fires."""
 
     def __init__(self, plan: CompiledPlan, profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None,
-                 limits: Callable[[str, date], ContactState] | None = None) -> None:
+                 limits: Callable[[str, date], ContactState] | None = None,
+                 domain_of: Callable[[str], int] | None = None) -> None:
         """``limits`` gives a customer's contact limits on a day (from a decision log), so a
-        moment's decision respects the plan's caps and cooldown like any other."""
+        moment's decision respects the plan's caps and cooldown like any other.
+        ``domain_of`` splits customers into clock domains (moments/clock.py): a customer's
+        events move only their own domain's clock; without it, one clock for everyone."""
         self.plan = plan
+        self._domain_of = domain_of
         self._deciding = Engine(plan)
         self.profiles = profiles or {}
         self.limits = limits
@@ -103,8 +107,7 @@ class MomentEngine:
         self._seq = 0
         self._positions: dict[int, int] = {}  # seq -> input position
         self._latest: dict[str, float] = {}  # customer -> their latest event's time
-        self._deadlines: list[tuple[float, int, int, str]] = []  # (deadline, seq, moment, customer)
-        self.clock = float("-inf")
+        self._deadlines = Deadlines()
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -113,9 +116,11 @@ class MomentEngine:
         ``decide`` is False: a rebuild, whose firings were decided when they first came)."""
         fired: list[Fired] = []
         posts: list[Post] = []
+        domain_of = self._domain_of
         for event in events:
-            self._advance(event.timestamp, posts, inclusive=False)
-            self._post(event, posts)
+            domain = domain_of(event.customer_id) if domain_of is not None else 0
+            self._advance(domain, event.timestamp, posts, inclusive=False)
+            self._post(event, domain, posts)
             if len(posts) >= BATCH:
                 fired += self._send(posts, decide)
                 posts = []
@@ -132,11 +137,33 @@ class MomentEngine:
         self._latest[event.customer_id] = event.timestamp
         return None
 
-    def advance_to(self, until: float) -> list[Fired]:
-        """Let the clock reach ``until``: absences whose deadline passed fire."""
+    def advance_to(self, until: float, *, inclusive: bool = True, decide: bool = True,
+                   domain: int | None = None) -> list[Fired]:
+        """Let the clock reach ``until`` (every domain's, or one's): absences whose deadline
+        passed fire (decided unless ``decide`` is False)."""
         posts: list[Post] = []
-        self._advance(until, posts, inclusive=True)
-        return self._send(posts)
+        for each in self._deadlines.domains() if domain is None else [domain]:
+            self._advance(each, until, posts, inclusive)
+        return self._send(posts, decide)
+
+    def frontier(self, domain: int = 0) -> Frontier:
+        """How far ``domain``'s clock has gone (moments/clock.py)."""
+        return self._deadlines.frontier(domain)
+
+    def drop_domain(self, domain: int) -> None:
+        """Stop keeping time for ``domain``. What durable-rules holds of its customers stays
+        in the worker: their events must never be fed to this engine again."""
+        self._deadlines.drop(domain)
+
+    def decide(self, fired: Fired) -> Fired:
+        """Decide a moment that fired undecided (``decide=False``)."""
+        return self._decide(fired, next(m for m in self.plan.moments if m.id == fired.moment))
+
+    def start(self) -> Worker:
+        """Start the durable-rules worker now, not with the first event (about a second)."""
+        if self._worker is None:
+            self._worker = Worker([spec_of(m) for m in self.plan.moments], self.plan.version)
+        return self._worker
 
     def close(self) -> None:
         if self._worker is not None:
@@ -151,17 +178,13 @@ class MomentEngine:
 
     # -- internals -------------------------------------------------------------------
 
-    def _advance(self, until: float, posts: list[Post], inclusive: bool) -> None:
-        deadlines = self._deadlines
-        while deadlines and (deadlines[0][0] < until or (inclusive and deadlines[0][0] <= until)):
-            deadline, _, moment, customer = heapq.heappop(deadlines)
+    def _advance(self, domain: int, until: float, posts: list[Post], inclusive: bool) -> None:
+        for deadline, _, moment, customer in self._deadlines.pass_time(domain, until, inclusive):
             self._seq += 1
             posts.append((moment, {"sid": "0", "id": self._seq, "cid": customer, "t": TICK, "seq": self._seq,
                                    "ts": deadline + TICK_AFTER}))
-        if until > self.clock:
-            self.clock = until
 
-    def _post(self, event: Event, posts: list[Post]) -> None:
+    def _post(self, event: Event, domain: int, posts: list[Post]) -> None:
         watches = self._watches.get(event.type)
         if not watches:
             return
@@ -189,16 +212,13 @@ class MomentEngine:
                 step, test = watch.arms
                 if test is None or message.get(f"i{step}"):
                     within = self.plan.moments[watch.moment].steps[-1].within or 0
-                    heapq.heappush(self._deadlines, (event.timestamp + within, seq, watch.moment,
-                                                     event.customer_id))
+                    self._deadlines.add(domain, (event.timestamp + within, seq, watch.moment, event.customer_id))
 
     def _send(self, posts: list[Post], decide: bool = True) -> list[Fired]:
         if not posts:
             return []
-        if self._worker is None:
-            self._worker = Worker([spec_of(m) for m in self.plan.moments], self.plan.version)
         found = []
-        for moment, customer, when, seqs in self._worker.run(posts):
+        for moment, customer, when, seqs in self.start().run(posts):
             compiled = self.plan.moments[moment]
             if compiled.steps[-1].absent:  # fired by the deadline's tick: report the deadline
                 when -= TICK_AFTER

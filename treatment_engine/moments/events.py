@@ -47,6 +47,8 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
     if max_customer_id is not None and len(cid) > max_customer_id:
         return EventError(index, cid[:max_customer_id], f"the customer_id is longer than {max_customer_id} "
                                                         f"characters, the decision log's limit")
+    if max_customer_id is not None and "\x00" in cid:  # PostgreSQL's text cannot hold it
+        return EventError(index, None, "the customer_id holds a NUL character, which the database cannot keep")
     kind = raw.get("type")
     if type(kind) is not str or not kind:
         return EventError(index, cid, "the event has no type (a non-empty string)")

@@ -8,8 +8,6 @@ are pydantic models, so a request the service cannot take gets a 4xx with the re
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -18,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from ..store import DecisionLog
 from . import routes
 from .dependencies import ADMIN
 from .errors import EXCEPTION_HANDLERS
 from .middleware import GuardAndMeasure
-from .moments import MomentHub
 from .plans import PlanHolder
 from .state import Service
 
@@ -39,7 +37,7 @@ def api_keys_from_env() -> frozenset[str]:
 
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
-               watch: bool = False, moment_clock: str = "wall") -> FastAPI:
+               watch: bool = False, moment_clock: str = "wall", moment_lease: float = 10.0) -> FastAPI:
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
@@ -48,7 +46,8 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     ``X-API-Key``), and so do the decision endpoints with ``protect_decisions``. With ``watch``, a change under the plan
     directory triggers a reload (a broken plan is refused, as with the endpoint).
     """
-    service = Service(holder or PlanHolder(plan_dir), log, api_keys, wall_clock=moment_clock == "wall")
+    service = Service(holder or PlanHolder(plan_dir), log, api_keys, wall_clock=moment_clock == "wall",
+                      moment_lease=moment_lease)
     app = FastAPI(title="Treatment decision service", version="0.1.0", lifespan=_lifespan(service, watch),
                   description="Decides how to treat each customer from the loaded treatment plan.",
                   exception_handlers=EXCEPTION_HANDLERS)
@@ -65,8 +64,9 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
 
 def _lifespan(service: Service, watch: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The plan watcher and the moments' wall clock run while the app does; at its end
-    pending decisions are committed and the log is closed."""
+    """The plan watcher and the moments' partition owner run while the app does; at its
+    end the owner gives its partitions back, pending decisions are committed and the log
+    is closed."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,25 +76,14 @@ def _lifespan(service: Service, watch: bool) -> Callable[[FastAPI], AbstractAsyn
             watcher = threading.Thread(target=_watch, args=(service.plans.plan_dir, stop, service.reload),
                                        daemon=True)
             watcher.start()
-        clock = asyncio.create_task(_run_clock(service.moments)) if service.wall_clock else None
+        if service.owner is not None:
+            service.owner.start()
         yield
-        if clock is not None:
-            clock.cancel()
         stop.set()
         if watcher is not None:
             watcher.join(timeout=5)
-        service.close()
+        await run_in_threadpool(service.close)  # the owner may finish a pass first
     return lifespan
-
-
-async def _run_clock(moments: MomentHub, every: float = 1.0) -> None:
-    """Time passes for absences even when no event comes: the wall clock moves the moments'."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await moments.tick()
-        except Exception:  # logged, and the next tick tries again; the service stays up
-            logging.getLogger("treatment.moments").exception("the moments clock failed")
 
 
 def _watch(plan_dir: Path, stop: threading.Event, reload: Any) -> None:

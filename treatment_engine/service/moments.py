@@ -1,14 +1,11 @@
-"""The service's moments of truth: events in, fired moments decided, logged and put in the outbox.
+"""The service's moments of truth: any replica takes events, partition owners fire moments.
 
-One :class:`MomentEngine` (one durable-rules worker) per plan version. Requests take
-turns on it (an asyncio lock): correlation is one stream per plan. On a plan change the
-next request starts a new engine, rebuilt from the stored events, and stops the old one
-once nothing uses it (no durable-rules ruleset is ever redefined in a live process).
-
-State after a restart: every acknowledged event is stored with what it fired, in one
-transaction, so a new engine replays the stored events of the last `horizon` (the
-longest a pattern can take) on their own clock to get back exactly the partial matches
-it had, ignoring what they fire (that was emitted already), then carries on.
+``POST /v1/events`` checks each event, stores the good ones (the late-event rule and the
+partitions' sequence numbers are the database's: event_store.py) and answers once they are
+committed, with their ids. Correlation is asynchronous: the owner of each event's
+partition (moments/owner.py, one thread in some replica, maybe this one) processes it,
+decides what fires and writes it to the outbox. A caller that wants the outcome can wait
+for it (:meth:`EventIntake.wait`) or read it later (:meth:`EventIntake.lookup`).
 """
 
 from __future__ import annotations
@@ -16,163 +13,86 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..compile import CompiledPlan
-from ..contacts import NO_LIMITS, ContactState
-from ..decision import Decision
-from ..moments.engine import Fired, MomentEngine
-from ..moments.events import Event, EventError, parse_event
-from ..store import CUSTOMER_ID_MAX, DecisionRepository, EventRepository
+from ..moments.events import Event, EventError, iso, parse_event
+from ..moments.owner import PartitionOwner
+from ..store import CUSTOMER_ID_MAX, EventRepository
+from ..store.events import Incoming, Late, Stored
+
+WAIT_STEP = 0.02  # seconds between looks at the owners' progress
 
 
 class MomentsUnavailable(Exception):
-    """The moments worker failed; the request was not taken and may be sent again."""
+    """The events could not be stored; nothing of the request was kept, it may be sent again."""
 
 
-CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
+@dataclass
+class Accepted:
+    ids: list[str | None] = field(default_factory=list)  # per event of the request; None: refused
+    refused: list[EventError] = field(default_factory=list)
+    stored: list[Stored] = field(default_factory=list)
 
 
-class _Profiles:
-    """Who a fired moment decides: the profile an event carried, else the fields stored with
-    the customer's latest logged decision, else just the customer id."""
-
-    def __init__(self, log: DecisionRepository | None) -> None:
-        self.log = log
-        self.carried: dict[str, dict[str, Any]] = {}
-
-    def carry(self, customer_id: str, profile: dict[str, Any]) -> None:
-        self.carried.pop(customer_id, None)  # re-inserted last: the dict keeps recency order
-        self.carried[customer_id] = {**profile, "customer_id": customer_id}
-        if len(self.carried) > CARRIED_MAX:
-            del self.carried[next(iter(self.carried))]
-
-    def get(self, customer_id: str, /) -> dict[str, Any] | None:
-        if customer_id in self.carried:
-            return self.carried[customer_id]
-        return self.log.latest_inputs(customer_id) if self.log is not None else None
-
-
-class MomentHub:
-    def __init__(self, plan_of: Callable[[], CompiledPlan], log: EventRepository | None,
-                 wall_clock: bool = True) -> None:
+class EventIntake:
+    def __init__(self, plan_of: Callable[[], CompiledPlan], owner: PartitionOwner) -> None:
         self.plan_of = plan_of
-        self.log = log
-        self.wall_clock = wall_clock
-        self.profiles = _Profiles(log.decisions if log is not None else None)
-        self._engine: MomentEngine | None = None
-        self._lock = asyncio.Lock()
+        self.owner = owner
+        self.store: EventRepository = owner.events
 
-    async def ingest(self, raws: list[Any]) -> tuple[list[Fired], list[EventError], int]:
-        """Accept what can be accepted; (fired, refused, accepted count). Raises
-        :class:`MomentsUnavailable` when the worker fails (nothing of the request is kept)."""
-        async with self._lock:
-            # Off the event loop: a rebuild after a plan change, the round trip to the worker
-            # and the commit; the lock keeps requests in turn on the engine meanwhile.
-            return await run_in_threadpool(self._ingest, raws)
-
-    async def tick(self) -> list[Fired]:
-        """Let the wall clock move the engine's clock: absences whose deadline passed fire."""
-        async with self._lock:
-            engine = self._engine
-            if engine is None or not self.wall_clock:
-                return []
-            return await run_in_threadpool(self._guarded, self._advance_and_store, engine, time.time())
-
-    def _ingest(self, raws: list[Any]) -> tuple[list[Fired], list[EventError], int]:
-        engine = self._guarded(self._current)
-        errors: list[EventError] = []
-        accepted: list[Event] = []
+    async def accept(self, raws: list[Any]) -> Accepted:
+        """Check and store; raises :class:`MomentsUnavailable` if the database refuses."""
+        known = self.plan_of().event_types
+        answer = Accepted(ids=[None] * len(raws))
+        parsed: list[Event] = []
         for index, raw in enumerate(raws):
-            parsed = parse_event(raw, index, engine.known_types,
-                                 CUSTOMER_ID_MAX if self.log is not None else None)
-            if isinstance(parsed, Event):
-                problem = engine.check(parsed)
-                if problem is None:
-                    accepted.append(parsed)
-                    carried = parsed.fields.get("profile")
-                    if isinstance(carried, dict):
-                        self.profiles.carry(parsed.customer_id, carried)
-                    continue
-                parsed = problem
-            errors.append(parsed)
-        fired = self._guarded(self._feed_and_store, engine, accepted)
-        return fired, errors, len(accepted)
-
-    def _guarded(self, work: Callable[..., Any], *args: Any) -> Any:
-        """Run ``work``; if the worker fails, drop the engine (the next request rebuilds one
-        from the stored events, so nothing acknowledged is lost) and say so."""
+            item = parse_event(raw, index, known, CUSTOMER_ID_MAX)
+            if isinstance(item, EventError):
+                answer.refused.append(item)
+            else:
+                parsed.append(item)
+        incoming = [Incoming(e.customer_id, e.type, e.timestamp, e.fields, self.owner.partition(e.customer_id))
+                    for e in parsed]
         try:
-            return work(*args)
-        except Exception as error:  # the worker, or the database: the engine may be ahead of the log
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
-            raise MomentsUnavailable(str(error)) from None
+            outcomes = await run_in_threadpool(self.store.accept, incoming)
+        except SQLAlchemyError as error:
+            raise MomentsUnavailable(str(error).splitlines()[0]) from None
+        for event, outcome in zip(parsed, outcomes, strict=True):
+            if isinstance(outcome, Late):
+                answer.refused.append(EventError(
+                    event.index, event.customer_id,
+                    f"late event: {iso(event.timestamp)} is before this customer's latest event "
+                    f"({iso(outcome.latest)}); events of a customer must arrive in time order"))
+            else:
+                answer.ids[event.index] = outcome.id
+                answer.stored.append(outcome)
+        answer.refused.sort(key=lambda error: error.index)
+        if answer.stored:
+            self.owner.wake()
+        return answer
 
-    def _feed_and_store(self, engine: MomentEngine, events: list[Event]) -> list[Fired]:
-        fired = engine.feed(events)
-        self._store(engine.plan, events, fired)
-        return fired
+    async def wait(self, stored: list[Stored], seconds: float) -> bool:
+        """Wait until the owners of these events' partitions have processed them (at most
+        ``seconds``); whether they have."""
+        needed: dict[int, int] = {}
+        for item in stored:
+            needed[item.partition] = max(item.seq, needed.get(item.partition, 0))
+        deadline = time.monotonic() + seconds
+        while True:
+            done = await run_in_threadpool(self.store.processed, needed)
+            if all(done.get(p, 0) >= seq for p, seq in needed.items()):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(WAIT_STEP)
 
-    def _advance_and_store(self, engine: MomentEngine, until: float) -> list[Fired]:
-        fired = engine.advance_to(until)
-        self._store(engine.plan, [], fired)
-        return fired
+    async def fired_by(self, stored: list[Stored]) -> list[dict[str, Any]]:
+        return await run_in_threadpool(self.store.fired_by, [item.id for item in stored])
 
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-
-    def _current(self) -> MomentEngine:
-        plan = self.plan_of()
-        if self._engine is not None and self._engine.plan.version == plan.version:
-            return self._engine
-        old, self._engine = self._engine, MomentEngine(plan, self.profiles, self._limits_for(plan))
-        self._rebuild(self._engine)
-        if old is not None:
-            old.close()  # requests take turns under the lock: nothing is using it any more
-        return self._engine
-
-    def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
-        """A moment's decision counts the customer's logged contacts, as the decision
-        endpoints do; decisions committed in the same request are not yet among them."""
-        rules, log = plan.contact_rules, self.log.decisions if self.log is not None else None
-        if rules is None or log is None:
-            return None
-
-        def limits(customer_id: str, day: date) -> ContactState:
-            return log.limits([customer_id], day, rules).get(customer_id, NO_LIMITS)
-        return limits
-
-    def _rebuild(self, engine: MomentEngine) -> None:
-        if self.log is None or not engine.plan.moments:
-            return
-        latest = self.log.latest_event_time()
-        if latest is None:
-            return
-        horizon = max(m.horizon for m in engine.plan.moments)
-        replayed = []
-        for index, raw in enumerate(self.log.events_since(latest - horizon)):
-            parsed = parse_event(raw, index, engine.known_types)
-            if isinstance(parsed, Event) and engine.check(parsed) is None:
-                replayed.append(parsed)
-        engine.feed(replayed, decide=False)  # what they fire was decided when they first came
-
-    def _store(self, plan: CompiledPlan, events: list[Event], fired: list[Fired]) -> None:
-        if self.log is None or (not events and not fired):
-            return
-        items = []
-        for item in fired:
-            # The profile the moment was decided with, its fields included, so that the
-            # logged inputs replay the decision.
-            profile = item.profile or {"customer_id": item.customer_id}
-            decision = item.decision if isinstance(item.decision, Decision) else None
-            items.append((profile, decision, item.fired_at, item.to_record()))
-        ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events], items)
-        for item, decision_id in zip(fired, ids, strict=True):
-            item.decision_id = decision_id
+    async def lookup(self, event_id: str) -> dict[str, Any] | None:
+        return await run_in_threadpool(self.store.lookup, event_id)

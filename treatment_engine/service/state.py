@@ -4,18 +4,23 @@ part gets the one it needs), the group committer, the moments, the API keys, the
 
 from __future__ import annotations
 
+from ..compile import CompiledPlan
+from ..moments.engine import Fired
+from ..moments.owner import PartitionOwner
 from ..store import DecisionLog
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
-from .moments import MomentHub
+from .moments import EventIntake
 from .plans import PlanHolder
 
 
 class Service:
     def __init__(self, plans: PlanHolder, log: DecisionLog | None, api_keys: frozenset[str] = frozenset(),
-                 *, wall_clock: bool = True) -> None:
-        """``wall_clock``: the moments' clock moves with the wall clock, not only with events."""
+                 *, wall_clock: bool = True, moment_lease: float = 10.0) -> None:
+        """``wall_clock``: the moments' clock moves with the wall clock, not only with events;
+        ``moment_lease``: how long this process's hold on its moments partitions lasts
+        without a heartbeat (docs/design.md, "Replicas")."""
         self.plans = plans
         self.log = log
         self.wall_clock = wall_clock
@@ -26,8 +31,19 @@ class Service:
         if self.decisions is not None:
             self.writer = LoopCommitter(self.decisions) if self.decisions.local else GroupCommitter(self.decisions)
             self.decisions.remember_plan(plans.current.engine.plan, plans.current.files)
-        self.moments = MomentHub(lambda: self.plans.current.engine.plan, self.events, wall_clock=wall_clock)
+        # Moments: this process stores events and owns its share of the partitions (all of
+        # them when it runs alone); they need the database.
+        self.owner = None if log is None else PartitionOwner(log, self.plan, wall_clock=wall_clock,
+                                                             lease=moment_lease, on_fired=self._fired)
+        self.intake = None if self.owner is None else EventIntake(self.plan, self.owner)
         self.keys = KeyChecker(api_keys, log.keys if log is not None else None)
+
+    def plan(self) -> CompiledPlan:
+        return self.plans.current.engine.plan
+
+    def _fired(self, items: list[Fired]) -> None:  # called by the owner's thread
+        for item in items:
+            self.metrics.moments.labels(item.moment).inc()
 
     def reload(self) -> tuple[bool, list[str] | None]:
         """Load the plan directory again (a broken plan is refused); a new version is logged."""
@@ -39,7 +55,8 @@ class Service:
 
     def close(self) -> None:
         """Stop the moments, commit what is pending, close the log: the end of the lifespan."""
-        self.moments.close()
+        if self.owner is not None:
+            self.owner.stop()  # its partitions go to the other replicas at once
         if self.writer is not None:
             self.writer.close()
         if self.log is not None:

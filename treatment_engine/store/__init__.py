@@ -5,7 +5,9 @@ each part of the service is handed only the one it needs:
 
 - :mod:`.tables`: the tables; :mod:`.connection`: the engine, SQLite's settings, migrations
 - :mod:`.decisions`: plan versions, decisions recorded and read back, contact limits
-- :mod:`.events`: customer events, the decisions of the moments they fire, the outbox
+- :mod:`.events`: customer events (the late rule, per-partition order), what their
+  moments fired, the outbox
+- :mod:`.partitions`: moments' partition leases and their owners' progress and writes
 - :mod:`.keys`: the service's API keys, kept as digests
 - :mod:`.rows`: decisions as rows (ids, the profile fields kept, JSON)
 """
@@ -16,13 +18,14 @@ from .connection import Database, upgrade
 from .decisions import DecisionRepository, InputsPolicy
 from .events import EventRepository
 from .keys import KeyRepository, key_digest
+from .partitions import PartitionRepository
 from .rows import Inputs, RowMaker, new_ids, row_record, unflatten
 from .tables import CUSTOMER_ID_MAX, INSERT_COLUMNS, ApiKey, DecisionRow, EventRow, OutboxRow, PlanVersion
 
 
 class DecisionLog:
     """The service's database, opened and migrated once, and its repositories:
-    ``decisions``, ``events`` (with their outbox) and ``keys``."""
+    ``decisions``, ``events`` (with their outbox), ``partitions`` and ``keys``."""
 
     def __init__(self, url: str, inputs: InputsPolicy = "fields", *,
                  background_checkpoints: bool = False) -> None:
@@ -32,6 +35,7 @@ class DecisionLog:
         self.database = Database(url, background_checkpoints=background_checkpoints)
         self.decisions = DecisionRepository(self.database, inputs)
         self.events = EventRepository(self.decisions)
+        self.partitions = PartitionRepository(self.decisions)
         self.keys = KeyRepository(self.database)
 
     def close(self) -> None:
@@ -42,5 +46,5 @@ class DecisionLog:
 __all__ = [
     "CUSTOMER_ID_MAX", "INSERT_COLUMNS", "ApiKey", "Database", "DecisionLog", "DecisionRepository",
     "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "OutboxRow",
-    "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten", "upgrade",
+    "PartitionRepository", "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten", "upgrade",
 ]

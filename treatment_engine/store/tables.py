@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Index
+from sqlalchemy import BigInteger, Index
 from sqlmodel import Field, SQLModel
 
 # The log keys decisions and events by customer id; longer ids are refused by the service
@@ -57,7 +57,9 @@ class ApiKey(SQLModel, table=True):
 
 class EventRow(SQLModel, table=True):
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_occurred", "occurred_at"),)
+    __table_args__ = (Index("ux_events_partition_seq", "partition_no", "seq", unique=True),
+                      Index("ix_events_partition_time", "partition_no", "occurred_at"),
+                      Index("ix_events_customer_time", "customer_id", "occurred_at"))
 
     id: str = Field(primary_key=True, max_length=36)  # a UUIDv7, like decisions
     customer_id: str = Field(max_length=CUSTOMER_ID_MAX)
@@ -65,12 +67,15 @@ class EventRow(SQLModel, table=True):
     occurred_at: float  # seconds since the epoch: the event's own clock
     body: str  # the event as received (JSON)
     received_at: datetime
+    partition_no: int  # moments/partitions.py; its owner processes it in `seq` order
+    seq: int = Field(sa_type=BigInteger)
 
 
 class OutboxRow(SQLModel, table=True):
     """A fired moment and its decision, for downstream services to poll in id order."""
 
     __tablename__ = "outbox"
+    __table_args__ = (Index("ux_outbox_firing", "event_id", "moment", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     moment: str
@@ -79,3 +84,54 @@ class OutboxRow(SQLModel, table=True):
     decision_id: str | None = Field(default=None, max_length=36)
     payload: str  # JSON: the fired moment with its decision
     created_at: datetime
+    # The event that completed the moment (for an absence, armed it): a moment fires at most
+    # once per event, so this and `moment` identify a firing (ux_outbox_firing).
+    event_id: str | None = Field(default=None, max_length=36)
+
+
+# Moments partitioned through the database (migration 0007; docs/design.md): events are
+# numbered per partition under the partition's row lock, customers' watermarks enforce the
+# late-event rule, and each partition has one owner at a time (a lease on the database's
+# clock) who records how far it has processed.
+
+
+class EventPartition(SQLModel, table=True):
+    """Per partition: the last sequence number given to an event, and the latest event time."""
+
+    __tablename__ = "event_partitions"
+
+    partition_no: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    next_seq: int = Field(sa_type=BigInteger)
+    latest: float | None = None
+
+
+class CustomerWatermark(SQLModel, table=True):
+    """A customer's latest accepted event time: an older event is late."""
+
+    __tablename__ = "customer_watermarks"
+
+    customer_id: str = Field(primary_key=True, max_length=CUSTOMER_ID_MAX)
+    latest: float
+    previous: float | None = None  # `latest` before the last update (returned by the upsert)
+
+
+class MomentPartition(SQLModel, table=True):
+    """Who owns a partition, until when, how far it has processed, and its clock's frontier."""
+
+    __tablename__ = "moment_partitions"
+
+    partition_no: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    owner: str | None = Field(default=None, max_length=64)
+    lease_expires: float | None = None  # seconds since the epoch, on the database's clock
+    processed_seq: int = Field(sa_type=BigInteger)
+    clock: float | None = None
+    clock_inclusive: bool
+
+
+class MomentOwner(SQLModel, table=True):
+    """A live process taking part in the partitions; each takes a fair share of them."""
+
+    __tablename__ = "moment_owners"
+
+    owner: str = Field(primary_key=True, max_length=64)
+    expires_at: float

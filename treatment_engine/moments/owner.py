@@ -1,0 +1,325 @@
+"""A partition owner: correlates the stored events of the partitions this process holds.
+
+One thread per process, one :class:`MomentEngine` (one durable-rules worker) per plan
+version for all the partitions it holds, each partition its own clock domain. A pass:
+
+1. read every partition's last sequence number and latest event time (one snapshot);
+2. feed each held partition's events after its cursor, in sequence order;
+3. once caught up, let every held partition's clock reach the latest event time seen in
+   step 1 (exclusively, as an event at that time would) and, with the wall clock, now;
+4. in one transaction *fenced* on the leases (partition_store.py): record each touched
+   partition's cursor and clock frontier, skip firings the outbox holds already (an event
+   completes a moment at most once), decide the rest and write their decisions and outbox
+   rows. If a lease was lost, nothing is written and the engine is rebuilt.
+
+Taking a partition over (a new owner, a restart, a plan change) rebuilds its state from
+the stored events up to its recorded cursor (event_store.chains), on their own clock, up
+to its recorded frontier, without deciding: what they fired was written with the cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from ..compile import CompiledPlan
+from ..contacts import NO_LIMITS, ContactState
+from ..decision import Decision
+from ..store import DecisionLog, DecisionRepository
+from ..store.events import Stored
+from ..store.partitions import LeaseLost, Progress
+from ..store.rows import to_json
+from .engine import Fired, MomentEngine
+from .events import Event, iso
+from .partitions import Leases, partition_of
+
+BATCH = 2_000  # events per round trip to the worker in a rebuild
+PASS = 4_000  # events per pass, shared by the partitions: a pass stays short, heartbeats on time
+SPAN = 1 << 16  # an event's position in the engine: seq * SPAN + partition
+CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
+logger = logging.getLogger("treatment.moments")
+
+
+class CarriedProfiles:
+    """Who a fired moment decides: the profile an event carried, else the fields stored with
+    the customer's latest logged decision, else just the customer id."""
+
+    def __init__(self, decisions: DecisionRepository) -> None:
+        self.decisions = decisions
+        self.carried: dict[str, dict[str, Any]] = {}
+        # Read for the firings being decided (authoritative while set: absent means none logged).
+        self.logged: dict[str, dict[str, Any]] | None = None
+
+    def carry(self, customer_id: str, profile: dict[str, Any]) -> None:
+        self.carried.pop(customer_id, None)  # re-inserted last: the dict keeps recency order
+        self.carried[customer_id] = {**profile, "customer_id": customer_id}
+        if len(self.carried) > CARRIED_MAX:
+            del self.carried[next(iter(self.carried))]
+
+    def get(self, customer_id: str, /) -> dict[str, Any] | None:
+        if customer_id in self.carried:
+            return self.carried[customer_id]
+        if self.logged is not None:
+            return self.logged.get(customer_id)
+        return self.decisions.latest_inputs(customer_id)
+
+
+class PartitionOwner:
+    """The partition owner of one process (see the module's docstring); a thread of its own."""
+
+    def __init__(self, log: DecisionLog, plan_of: Callable[[], CompiledPlan], *, wall_clock: bool,
+                 lease: float = 10.0, poll: float = 0.1,
+                 on_fired: Callable[[list[Fired]], None] | None = None) -> None:
+        self.id = uuid.uuid4().hex
+        self.decisions = log.decisions
+        self.plan_of = plan_of
+        self.wall_clock = wall_clock
+        self.poll = poll
+        self.on_fired = on_fired
+        self.events = log.events
+        self.store = log.partitions
+        self.leases = Leases(self.store, self.id, lease)
+        self.count = self.leases.count
+        self.profiles = CarriedProfiles(log.decisions)
+        self.held: dict[int, Progress] = {}  # with what is committed for each
+        self.last_error: str | None = None
+        self._engine: MomentEngine | None = None
+        self._fed: set[int] = set()  # partitions the current engine has state for
+        self._limits: dict[tuple[str, date], ContactState] = {}  # read for the firings being decided
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="moments-owner", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Events were stored here: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        try:
+            self.leases.leave()  # others take the partitions over now, not after the lease
+        except Exception:  # the database is gone: the leases expire by themselves
+            logger.exception("could not give the partitions back")
+        self._reset()
+
+    def catch_up(self) -> None:
+        """Heartbeat now and process everything stored in the partitions held, in the calling
+        thread (tools and tests; not while the owner's own thread runs)."""
+        self._beat()
+        self._beat()  # the first only joins (see Leases.beat)
+        while self._pass():
+            pass
+
+    def partition(self, customer_id: str) -> int:
+        return partition_of(customer_id, self.count)
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            busy = False
+            try:
+                if self.leases.due():
+                    self._beat()
+                busy = self._pass()
+                self.last_error = None
+            except Exception as error:  # logged; the engine is rebuilt from the database
+                logger.exception("a moments pass failed")
+                self.last_error = f"{type(error).__name__}: {error}"
+                self._reset()
+                self._stop.wait(min(1.0, self.poll * 10))
+            if not busy:
+                self._wake.wait(self.poll)
+                self._wake.clear()
+
+    def _beat(self) -> None:
+        plan = self.plan_of()
+        changes = self.leases.beat(set(self.held), bool(plan.moments))
+        for partition in changes.lost | changes.released:
+            del self.held[partition]
+            if self._engine is not None:
+                self._engine.drop_domain(partition)
+        if changes.lost:
+            logger.warning("partitions %s were taken over by another owner", sorted(changes.lost))
+        if not self.held and not changes.gained:
+            self._reset()  # nothing left to correlate: the worker process goes too
+        if not changes.gained:
+            return
+        self.held.update(changes.gained)
+        if self._engine is not None:
+            if changes.gained.keys() & self._fed:  # it still holds their old state: start afresh
+                self._reset()
+            else:
+                self._rebuild(self._engine, sorted(changes.gained))
+
+    def _current(self, plan: CompiledPlan) -> MomentEngine:
+        if self._engine is not None and self._engine.plan.version == plan.version:
+            return self._engine
+        self._reset()
+        engine = self._engine = MomentEngine(plan, self.profiles, self._limits_for(plan),
+                                             domain_of=self.partition)
+        engine.start()
+        self._rebuild(engine, sorted(self.held))
+        return engine
+
+    def _reset(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._fed = set()
+
+    def _rebuild(self, engine: MomentEngine, partitions: list[int]) -> None:
+        horizon = max((m.horizon for m in engine.plan.moments), default=0)
+        heads = self.events.heads()
+        for partition in partitions:
+            done = self.held[partition]
+            clock, inclusive = done.frontier
+            latest = heads[partition][1]
+            # A customer's future events can still match their events of a horizon before
+            # them; one more horizon covers customers whose events arrive up to that far
+            # behind the clock (a source that lags). Earlier customers are chained in.
+            since = min(clock, latest if latest is not None else clock) - 2 * horizon
+            stored = self.events.chains(partition, done.seq, since, horizon)
+            for start in range(0, len(stored), BATCH):
+                engine.feed(self._as_events(stored[start:start + BATCH]), decide=False)
+                if self.leases.due():  # a long rebuild keeps its leases (lost ones show at the next beat)
+                    self.leases.renew()
+            engine.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
+            self._fed.add(partition)
+
+    def _pass(self) -> bool:
+        """Process what is new; True when more is waiting (no pause before the next pass)."""
+        plan = self.plan_of()
+        if not plan.moments or not self.held:
+            return False
+        heads = self.events.heads()
+        if self._engine is None and not any(heads[p][0] for p in self.held):
+            return False  # nothing stored in these partitions yet: no state, no worker needed
+        engine = self._current(plan)
+        new: list[Stored] = []
+        cursors: dict[int, int] = {}
+        behind = False
+        share = max(100, PASS // len(self.held))
+        for partition in sorted(self.held):
+            last = heads[partition][0]
+            if last <= self.held[partition].seq:
+                continue
+            stored = self.events.after(partition, self.held[partition].seq, share)
+            new += stored
+            cursors[partition] = stored[-1].seq
+            behind = behind or stored[-1].seq < last
+        # One feed for all: partitions are clock domains of their own, so their events need
+        # no order between them (fewer round trips to the worker).
+        fired = engine.feed(self._as_events(new), decide=False)
+        self._fed |= cursors.keys()
+        if not behind:
+            latest = [t for _, t in heads.values() if t is not None]
+            if latest:
+                fired += engine.advance_to(max(latest), inclusive=False, decide=False)
+            if self.wall_clock:
+                fired += engine.advance_to(time.time(), inclusive=True, decide=False)
+        if cursors or fired:
+            self._commit(engine, fired, cursors)
+        return behind
+
+    # -- writing what fired ------------------------------------------------------------------
+
+    def _commit(self, engine: MomentEngine, fired: list[Fired], cursors: dict[int, int]) -> None:
+        touched = set(cursors) | {self.partition(item.customer_id) for item in fired}
+        progress = {p: Progress(cursors.get(p, self.held[p].seq), engine.frontier(p)) for p in touched}
+        ids = self._event_ids(fired)
+        try:
+            with self.store.fenced(self.id, self.leases.lease, progress) as connection:
+                keys = [(ids[item.events[-1]], item.moment) for item in fired]
+                written = self.store.already_fired(connection, keys)
+                fresh = [item for item, key in zip(fired, keys, strict=True) if key not in written]
+                decided = self._decide(engine, fresh)
+                decisions, outbox = self._rows(engine.plan, decided, ids)
+                self.store.insert_firings(connection, decisions, outbox)
+        except LeaseLost:
+            self._reset()  # it has fed events it may no longer write for
+            self._beat()
+            raise
+        self.held.update(progress)
+        if fresh and self.on_fired is not None:
+            self.on_fired(fresh)
+
+    def _decide(self, engine: MomentEngine, fired: list[Fired]) -> list[Fired]:
+        """The one place a fired moment is decided, inside the owner's transaction: the
+        customers' logged contacts (the plan's caps and cooldown) and latest profiles are
+        read, one query per day for all of them, and the plan decides each."""
+        customers = {item.customer_id for item in fired}
+        self.profiles.logged = self.store.latest_inputs(customers - self.profiles.carried.keys())
+        rules = engine.plan.contact_rules
+        if rules is not None:
+            days: dict[date, set[str]] = {}
+            for item in fired:
+                days.setdefault(_day(item.fired_at), set()).add(item.customer_id)
+            self._limits = {(cid, day): state for day, ids in days.items()
+                            for cid, state in self.decisions.limits(ids, day, rules).items()}
+        try:
+            return [engine.decide(item) for item in fired]
+        finally:
+            self.profiles.logged, self._limits = None, {}
+
+    def _rows(self, plan: CompiledPlan, fired: list[Fired],
+              ids: dict[int, str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        maker = self.decisions.row_maker(plan)
+        decided = [(item.profile or {"customer_id": item.customer_id}, item.decision) for item in fired
+                   if isinstance(item.decision, Decision)]
+        rows = maker.rows(decided)
+        decision_ids = iter(row[0] for row in rows)
+        outbox = []
+        for item in fired:
+            item.decision_id = next(decision_ids) if isinstance(item.decision, Decision) else None
+            payload = {"moment": item.moment, "customer_id": item.customer_id, "fired_at": iso(item.fired_at),
+                       "events": [ids[p] for p in item.events],
+                       "decision": item.decision.to_record() if item.decision is not None else None,
+                       "decision_id": item.decision_id}
+            outbox.append((item.moment, item.customer_id, item.fired_at, item.decision_id, to_json(payload),
+                           maker.created_at, ids[item.events[-1]]))
+        return rows, outbox
+
+    def _event_ids(self, fired: list[Fired]) -> dict[int, str]:
+        """The stored ids of the events the firings matched, by engine position."""
+        wanted: dict[int, set[int]] = {}
+        for item in fired:
+            for position in item.events:
+                wanted.setdefault(position % SPAN, set()).add(position // SPAN)
+        ids: dict[int, str] = {}
+        for partition, seqs in wanted.items():
+            ids.update({seq * SPAN + partition: row_id for seq, row_id in self.events.ids_of(partition, seqs).items()})
+        return ids
+
+    def _as_events(self, stored: list[Stored]) -> list[Event]:
+        events = []
+        for item in stored:
+            carried = item.body.get("profile")
+            if isinstance(carried, dict):
+                self.profiles.carry(item.customer_id, carried)
+            events.append(Event(item.customer_id, item.type, item.timestamp, item.body, item.seq * SPAN + item.partition))
+        return events
+
+    def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
+        if plan.contact_rules is None:
+            return None
+
+        def limits(customer_id: str, day: date) -> ContactState:  # read beforehand by _decide
+            return self._limits.get((customer_id, day), NO_LIMITS)
+        return limits
+
+
+def _day(seconds: float) -> date:
+    return datetime.fromtimestamp(seconds, UTC).date()
