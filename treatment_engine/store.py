@@ -16,18 +16,22 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 import orjson
 from sqlalchemy import Connection, Index, event, inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from .compile import CompiledPlan
 from .contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
 from .decision import Decision
 from .expressions.values import lookup
+from .locks import hold_schema_lock
 from .sql.compiler import required_fields
 from .wal import Checkpointer
 
@@ -141,6 +145,7 @@ class DecisionLog:
             pragmas = _SQLITE_PRAGMAS + (("PRAGMA wal_autocheckpoint=0",) if self._checkpointer else ())
             event.listen(self.engine, "connect", lambda connection, _record: _run_pragmas(connection, pragmas))
         with self.engine.begin() as connection:
+            hold_schema_lock(connection)  # replicas starting at once migrate one at a time
             upgrade(connection)
         self.inputs = inputs
         self._inputs: dict[str, Inputs | None] = {}  # what each plan version's decisions keep
@@ -161,12 +166,17 @@ class DecisionLog:
         if self._checkpointer is not None:
             self._checkpointer.committed()
 
-    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
-        with Session(self.engine) as session:
-            if session.get(PlanVersion, plan.version) is None:
-                session.add(PlanVersion(version=plan.version, files=json.dumps(dict(files)),
-                                        loaded_at=_now()))
-                session.commit()
+    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str], connection: Connection | None = None) -> None:
+        """Store a plan version's files once: replicas storing one at the same moment
+        leave one row and no error (in ``connection``'s transaction, if given)."""
+        row = {"version": plan.version, "files": json.dumps(dict(files)), "loaded_at": _now()}
+        with nullcontext(connection) if connection is not None else self.engine.begin() as writing:
+            dialect = writing.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(PlanVersion)
+                writing.execute(insert.values(**row).on_conflict_do_nothing(index_elements=["version"]))
+            elif writing.execute(select(PlanVersion.version).where(PlanVersion.version == plan.version)).first() is None:
+                writing.execute(PlanVersion.__table__.insert().values(**row))  # type: ignore[attr-defined]
 
     def record(self, plan: CompiledPlan, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[str]:
         """Commit decisions (with their profiles' plan-read fields) in one transaction; ids back."""
@@ -477,7 +487,8 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000")
+# The busy timeout first: switching to WAL waits for a lock another process may hold.
+_SQLITE_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
 def _run_pragmas(connection: Any, pragmas: Sequence[str]) -> None:
