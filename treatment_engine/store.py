@@ -162,7 +162,8 @@ class DecisionLog:
         if self._checkpointer is not None:
             self._checkpointer.close()
 
-    def _committed(self) -> None:
+    def committed(self) -> None:
+        """Tell the log a transaction of its caller's committed (SQLite: a checkpoint may be due)."""
         if self._checkpointer is not None:
             self._checkpointer.committed()
 
@@ -191,15 +192,19 @@ class DecisionLog:
         return RowMaker(inputs=self._inputs[plan.version], created_at=self._bind("created_at", _now()),
                         dates_as_text=self.local)
 
-    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's)."""
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]], connection: Connection | None = None) -> None:
+        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's), or
+        insert them in ``connection``'s transaction, which the caller commits."""
         if not rows:
+            return
+        if connection is not None:
+            connection.exec_driver_sql(self._insert_sql, rows)
             return
         # One executemany of plain tuples in one transaction: a 10,000-decision batch is
         # one commit, and no per-row work by SQLAlchemy.
         with self.engine.begin() as connection:
             connection.exec_driver_sql(self._insert_sql, rows)
-        self._committed()
+        self.committed()
 
     def _bind(self, column: str, value: Any) -> Any:
         """``value`` as the driver takes it for ``column`` (SQLAlchemy's own conversion)."""
@@ -218,13 +223,14 @@ class DecisionLog:
             return [row_record(row) for row in found]
 
     def limits(self, customer_ids: Iterable[str] | None, as_of: date, rules: ContactRules,
-               before: datetime | None = None) -> dict[str, ContactState]:
+               before: datetime | None = None, connection: Connection | None = None) -> dict[str, ContactState]:
         """What each customer's logged contacts rule out on ``as_of``, for the customers
         with a limit in force (the rest have none): :func:`~.contacts.contact_state` over
         the decisions logged for them, with the windows counted by the database.
 
         Only customers at a cap or in a cooldown come back, so a batch of ten thousand
         customers costs one indexed scan, not ten thousand histories built in Python.
+        With ``connection``, counted inside its transaction (its own inserts included).
         """
         wanted = None if customer_ids is None else sorted(set(customer_ids))
         today = as_of.toordinal()
@@ -253,9 +259,9 @@ class DecisionLog:
         found: dict[str, ContactState] = {}
         states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
-        with self.engine.connect() as connection:
+        with nullcontext(connection) if connection is not None else self.engine.connect() as reading:
             # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
-            cursor = connection.connection.cursor()
+            cursor = reading.connection.cursor()
             for chunk in chunks:  # IN lists of 500 stay well under every database's limit
                 chosen = [] if chunk is None else [f"customer_id IN ({', '.join([mark] * len(chunk))})"]
                 # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.
@@ -280,37 +286,43 @@ class DecisionLog:
     # -- events and the outbox ------------------------------------------------------------
 
     def record_events(self, plan: CompiledPlan, events: Sequence[tuple[str, str, float, Mapping[str, Any]]],
-                      fired: Sequence[tuple[Mapping[str, Any], Any, float, dict[str, Any]]]) -> list[str | None]:
+                      fired: Sequence[tuple[Mapping[str, Any], Any, float, dict[str, Any]]],
+                      connection: Connection | None = None,
+                      decision_ids: Sequence[str | None] | None = None) -> list[str | None]:
         """Events (customer, type, time, body), and the moments they fired (profile,
         decision or None, time, outbox payload) with their decisions, in one transaction: an
         acknowledged event and everything it caused are stored together or not at all.
-        The decision ids come back, in the order of ``fired``."""
+        The decision ids come back, in the order of ``fired``. With ``decision_ids`` (in
+        that order), the decisions are in the transaction of ``connection`` already (made
+        under their customers' locks: serialize.py), which the caller commits."""
         received = self._bind("created_at", _now())
         event_rows = [(row_id, cid, kind, when, _json(dict(body)), received)
                       for row_id, (cid, kind, when, body) in zip(new_ids(len(events)), events, strict=True)]
         decided = [(profile, decision) for profile, decision, _, _ in fired if decision is not None]
-        decision_rows = self.row_maker(plan).rows(decided) if decided else []
-        decision_ids = iter(row[0] for row in decision_rows)
+        decision_rows = self.row_maker(plan).rows(decided) if decided and decision_ids is None else []
+        made_ids = iter(row[0] for row in decision_rows)
         outbox_rows = []
         ids: list[str | None] = []
-        for _, decision, fired_at, payload in fired:
-            decision_id = next(decision_ids) if decision is not None else None
+        for index, (_, decision, fired_at, payload) in enumerate(fired):
+            decision_id = (decision_ids[index] if decision_ids is not None
+                           else next(made_ids) if decision is not None else None)
             ids.append(decision_id)
             outbox_rows.append((payload["moment"], payload["customer_id"], fired_at, decision_id,
                                 _json({**payload, "decision_id": decision_id}), received))
         mark = self._mark
-        with self.engine.begin() as connection:
+        with nullcontext(connection) if connection is not None else self.engine.begin() as used:
             if event_rows:
-                connection.exec_driver_sql(
+                used.exec_driver_sql(
                     f"INSERT INTO events (id, customer_id, type, occurred_at, body, received_at) "
                     f"VALUES ({', '.join([mark] * 6)})", event_rows)
             if decision_rows:
-                connection.exec_driver_sql(self._insert_sql, decision_rows)
+                used.exec_driver_sql(self._insert_sql, decision_rows)
             if outbox_rows:
-                connection.exec_driver_sql(
+                used.exec_driver_sql(
                     f"INSERT INTO outbox (moment, customer_id, fired_at, decision_id, payload, created_at) "
                     f"VALUES ({', '.join([mark] * 6)})", outbox_rows)
-        self._committed()
+        if connection is None:
+            self.committed()
         return ids
 
     def events_since(self, since: float) -> list[dict[str, Any]]:

@@ -24,10 +24,11 @@ from ..engine import Engine
 from ..errors import ProfileError
 from ..evaluate import customer_id_of
 from ..replay import ReplayError, replay_decision
+from ..serialize import Job, serialized
 from ..store import DecisionLog
-from .batch import INVALID, UNLOGGABLE, decide_batch, unloggable
+from .batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
 from .bodies import body_schema, json_body
-from .group_commit import GroupCommitter, LoopCommitter
+from .group_commit import CommitFailed, GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
 from .middleware import GuardAndMeasure
@@ -154,12 +155,18 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     app.add_middleware(GuardAndMeasure, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
 
+    @app.exception_handler(CommitFailed)
+    async def not_committed(_: Request, error: CommitFailed) -> JSONResponse:
+        logging.getLogger("treatment.service").error("%s", error)
+        return JSONResponse({"detail": f"{error}; nothing was acknowledged, send the request again"},
+                            status_code=503, headers={"Retry-After": "1"})
+
     async def limits_of(engine: Engine, profiles: list[Any], day: date) -> dict[str, ContactState]:
         """What the logged contacts rule out for these customers under the plan's caps and
         cooldown (only customers held back by one are named).
 
-        They count decisions committed before this request: two requests for the same
-        customer at the same moment do not see each other (documented in the plan format)."""
+        For explain, which logs nothing: read without the customers' locks (decisions that
+        are logged read their limits under them, serialize.py)."""
         rules = engine.plan.contact_rules
         if rules is None or log is None:
             return {}
@@ -175,15 +182,21 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     @app.post("/v1/decisions", summary="Decide one profile", dependencies=deciding,
               openapi_extra=body_schema(DecideRequest))
-    async def decide(body: SingleBody) -> JSONResponse:
+    async def decide(body: SingleBody) -> Response:
         engine = plans.current.engine
         day = body.as_of or engine.today()
         if log is not None and unloggable(customer_id_of(body.profile)):
             metrics.invalid.inc()
             return JSONResponse({"customer_id": None, "error": UNLOGGABLE}, status_code=422)
-        limits = await limits_for(engine, body.profile, day)
-        try:
-            decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
+        if writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under a lock
+            job = Job(engine.plan, [body.profile], day)
+            await writer.record(job)
+            decided = batch_of_results(job.results, job.ids)
+            tally(decided.tally)
+            return Response(decided.records, status_code=422 if INVALID in decided.tally else 200,
+                            media_type="application/json")
+        try:  # no log, or a plan without contact limits: nothing to read first
+            decision = engine.decide(body.profile, day)  # microseconds: fine on the loop
             record = decision.to_record()
             if log is not None and writer is not None:  # answered only once committed, with others' decisions
                 rows = log.row_maker(engine.plan).rows([(body.profile, decision)])
@@ -201,10 +214,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     async def batch(body: BatchBody) -> Response:
         engine = plans.current.engine
         day = body.as_of or engine.today()
-        limits = await limits_of(engine, body.profiles, day)
-        decided = decide_batch(engine.plan, body.profiles, day, limits,
-                               log.row_maker(engine.plan) if log is not None else None)
-        if writer is not None:  # committed (in one transaction) before answering
+        if writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under locks
+            job = Job(engine.plan, body.profiles, day)
+            await writer.record(job)
+            decided = batch_of_results(job.results, job.ids)
+        else:  # no log, or a plan without contact limits: nothing to read first
+            decided = decide_batch(engine.plan, body.profiles, day, {},
+                                   log.row_maker(engine.plan) if log is not None else None)
+        if writer is not None and decided.rows:  # committed (in one transaction) before answering
             await writer.record(decided.rows)
         tally(decided.tally)
         return Response(decided.answer(engine.version), media_type="application/json")

@@ -26,6 +26,7 @@ from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
+from ..serialize import moments_locked
 from ..store import CUSTOMER_ID_MAX, DecisionLog
 
 
@@ -166,13 +167,16 @@ class MomentHub:
     def _store(self, plan: CompiledPlan, events: list[Event], fired: list[Fired]) -> None:
         if self.log is None or (not events and not fired):
             return
-        items = []
-        for item in fired:
-            # The profile the moment was decided with, its fields included, so that the
-            # logged inputs replay the decision.
-            profile = item.profile or {"customer_id": item.customer_id}
-            decision = item.decision if isinstance(item.decision, Decision) else None
-            items.append((profile, decision, item.fired_at, item.to_record()))
-        ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events], items)
+        # Contacts counted under the customers' locks, as the decision endpoints do (serialize.py).
+        with moments_locked(self.log, plan, fired) as (connection, decided_ids):
+            items = []
+            for item in fired:
+                # The profile the moment was decided with, its fields included, so that the
+                # logged inputs replay the decision.
+                profile = item.profile or {"customer_id": item.customer_id}
+                decision = item.decision if isinstance(item.decision, Decision) else None
+                items.append((profile, decision, item.fired_at, item.to_record()))
+            ids = self.log.record_events(plan, [(e.customer_id, e.type, e.timestamp, e.fields) for e in events],
+                                         items, connection, decided_ids)
         for item, decision_id in zip(fired, ids, strict=True):
             item.decision_id = decision_id
