@@ -33,6 +33,7 @@ from .keys import KeyChecker
 from .metrics import Metrics
 from .middleware import GuardAndMeasure
 from .moments import MomentHub, MomentsUnavailable
+from .plan_sync import DEFAULT_MAX_RULE_DROP, DEFAULT_POLL_SECONDS, PlanSync
 from .plans import PlanHolder
 
 KEYS_ENV = "TREATMENT_API_KEYS"
@@ -83,47 +84,46 @@ EventsBody = Annotated[EventsRequest, Depends(json_body(EventsRequest))]
 
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
-               watch: bool = False, moment_clock: str = "wall") -> FastAPI:
+               watch: bool = False, moment_clock: str = "wall", plan_poll: float = DEFAULT_POLL_SECONDS,
+               max_rule_drop: float = DEFAULT_MAX_RULE_DROP) -> FastAPI:
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
     sent, and every loaded plan version is kept. With ``api_keys`` (or keys created in the
     log's database), reload, replay and history need one (``Authorization: Bearer KEY`` or
     ``X-API-Key``), and so do the decision endpoints with ``protect_decisions``. With ``watch``, a change under the plan
-    directory triggers a reload (a broken plan is refused, as with the endpoint).
+    directory triggers a reload (a broken plan is refused, as with the endpoint). With a log,
+    the replica serves the newest plan any replica released, polled every ``plan_poll``
+    seconds (plan_sync.py); a reload dropping more than ``max_rule_drop`` of the rules is held.
     """
     plans = holder or PlanHolder(plan_dir)
     metrics = Metrics()
     writer: GroupCommitter | LoopCommitter | None = None
     if log is not None:
         writer = LoopCommitter(log) if log.local else GroupCommitter(log)
-    if log is not None:
-        log.remember_plan(plans.current.engine.plan, plans.current.files)
+    sync = PlanSync(plans, log, poll_seconds=plan_poll, max_rule_drop=max_rule_drop,
+                    counted=lambda outcome: metrics.reloads.labels(outcome).inc())
+    sync.start()  # the directory's plan stored and released
 
     moments = MomentHub(lambda: plans.current.engine.plan, log, wall_clock=moment_clock == "wall")
-
-    def do_reload() -> tuple[bool, list[str] | None]:
-        loaded, problems = plans.reload()
-        metrics.reloads.labels("loaded" if loaded else "refused").inc()
-        if loaded and log is not None:
-            log.remember_plan(plans.current.engine.plan, plans.current.files)
-        return loaded, problems
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        watcher = None
-        if watch:
-            watcher = threading.Thread(target=_watch, args=(plans.plan_dir, stop, do_reload), daemon=True)
-            watcher.start()
+        threads = ([threading.Thread(target=sync.run_watcher, args=(stop,), name="plan-watcher", daemon=True)]
+                   if watch else [])
+        if log is not None and plan_poll > 0:
+            threads.append(threading.Thread(target=sync.run_poller, args=(stop,), name="plan-poller", daemon=True))
+        for thread in threads:
+            thread.start()
         clock = asyncio.create_task(_run_clock(moments)) if moment_clock == "wall" else None
         yield
         if clock is not None:
             clock.cancel()
         moments.close()
         stop.set()
-        if watcher is not None:
-            watcher.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
         if writer is not None:
             writer.close()
         if log is not None:
@@ -248,17 +248,17 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
         return {"plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
                 "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
                 "reloads": plans.reloads, "last_reload_error": plans.last_error,
-                "contact_limits": limits}
+                "contact_limits": limits, **sync.status()}
 
     @app.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
               dependencies=admin)
-    def reload() -> JSONResponse:
-        loaded, problems = do_reload()
-        version = plans.current.engine.version
-        if loaded:
-            return JSONResponse({"reloaded": True, "plan_version": version})
-        return JSONResponse({"reloaded": False, "plan_version": version, "errors": problems},
-                            status_code=409)
+    def reload(force: bool = Query(False, description="Load even a plan that drops more rules than "
+                                                      "the service's --max-rule-drop share.")) -> JSONResponse:
+        done = sync.reload(force=force)
+        if done.loaded:
+            return JSONResponse({"reloaded": True, "plan_version": done.plan_version})
+        return JSONResponse({"reloaded": False, "plan_version": done.plan_version, "errors": done.errors,
+                             "held": done.outcome == "held"}, status_code=503 if done.outcome == "failed" else 409)
 
     @app.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first",
              dependencies=admin)
@@ -333,10 +333,3 @@ async def _run_clock(moments: MomentHub, every: float = 1.0) -> None:
         except Exception:  # logged, and the next tick tries again; the service stays up
             logging.getLogger("treatment.moments").exception("the moments clock failed")
 
-
-def _watch(plan_dir: Path, stop: threading.Event, reload: Any) -> None:
-    """Reload when files under the plan change; watchfiles debounces bursts of writes."""
-    from watchfiles import watch
-
-    for _changes in watch(plan_dir, stop_event=stop, debounce=300, yield_on_timeout=False):
-        reload()
