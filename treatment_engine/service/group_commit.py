@@ -54,7 +54,10 @@ def _commit_group(log: DecisionLog, works: list[Work]) -> list[Exception | None]
         log.insert_rows(rows)
     except Exception as error:
         failed = error
-    job_errors = iter(decide_jobs(log, jobs) if jobs else [])
+    try:
+        job_errors = iter(decide_jobs(log, jobs) if jobs else [])
+    except Exception as error:  # a bug, not the database: the jobs fail, the committer carries on
+        job_errors = iter([error] * len(jobs))
     return [next(job_errors) if isinstance(work, Job) else failed for work in works]
 
 

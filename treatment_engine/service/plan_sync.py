@@ -216,17 +216,19 @@ class PlanSync:
         ends this loop but ``stop``: a failure is logged, shown, and watching resumes."""
         from watchfiles import watch
 
+        failures = 0
         while not stop.is_set():
             try:
                 for _changes in watch(self.holder.plan_dir, stop_event=stop, debounce=300, yield_on_timeout=False):
                     files = self.settled_files(stop)
                     if files is not None:
                         self.reload(files=files)
-                    self.watch_error = None
+                    self.watch_error, failures = None, 0
             except Exception as error:
+                failures += 1
                 self.watch_error = f"watching {self.holder.plan_dir} failed: {error}"
                 LOG.exception("watching the plan directory failed; watching again")
-                stop.wait(1.0)
+                stop.wait(min(30.0, 2.0 ** failures))  # a directory gone for good is not retried in a loop
 
     def settled_files(self, stop: threading.Event) -> dict[str, str] | None:
         """The plan files once two reads ``SETTLE_SECONDS`` apart agree; None if they kept
