@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 class Post:
     base: str  # http://host:port
     path: str
-    body: Any  # JSON
+    body: Any  # JSON; None: no body
 
 
 def post_at_once(posts: list[Post], timeout: float = 60) -> list[tuple[int, Any]]:
@@ -38,8 +38,8 @@ def post_at_once(posts: list[Post], timeout: float = 60) -> list[tuple[int, Any]
             answers[index] = (0, repr(error))
         barrier.wait()
         try:
-            connection.request("POST", post.path, body=json.dumps(post.body),
-                               headers={"Content-Type": "application/json"})
+            body = None if post.body is None else json.dumps(post.body)
+            connection.request("POST", post.path, body=body, headers={"Content-Type": "application/json"})
             response = connection.getresponse()
             answers[index] = (response.status, json.loads(response.read() or b"null"))
         except (OSError, http.client.HTTPException, ValueError) as error:

@@ -4,7 +4,7 @@ Two kinds, both released by the end of the transaction that took them (a replica
 dies mid-transaction holds nothing once its connection drops):
 
 - **the schema lock**: migrations run one replica at a time, so any number of replicas
-  may start at once on a fresh database;
+  may start at once on a fresh database (and a like lock for plan releases);
 - **customer locks**: reading a customer's contact limits, deciding and logging the
   decision happen under the customer's lock (see :mod:`treatment_engine.serialize`),
   so caps and the cooldown hold whatever the interleaving, while different customers
@@ -28,6 +28,7 @@ from sqlalchemy import Connection
 # "treatment" in ASCII: the schema's key, far from any customer's by chance only as much
 # as any two 64-bit hashes are (a collision would make one wait, never decide wrong).
 SCHEMA_LOCK_KEY = 0x74726561746D656E
+RELEASE_LOCK_KEY = SCHEMA_LOCK_KEY + 1  # plan releases (service/plan_sync.py)
 # How long a replica waits for the SQLite writer lock before its commit fails. Migrations
 # may hold it for as long as an index takes to build on a big log: start-up waits longer.
 SQLITE_BUSY_MS = 5_000
@@ -51,6 +52,15 @@ def hold_schema_lock(connection: Connection) -> None:
         connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_MIGRATION_BUSY_MS}")
         connection.exec_driver_sql("BEGIN EXCLUSIVE")
         connection.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+
+def hold_release_lock(connection: Connection) -> None:
+    """Make ``connection``'s transaction the only one releasing a plan, so replicas that
+    load the same version at once release it once. Call it first in the transaction."""
+    if dialect_of(connection) == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({RELEASE_LOCK_KEY})")
+    else:
+        begin_writing(connection)
 
 
 def begin_writing(connection: Connection) -> None:

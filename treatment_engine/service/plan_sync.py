@@ -35,6 +35,7 @@ from sqlalchemy import insert, text
 from ..engine import Engine
 from ..errors import PlanError
 from ..load import read_plan_dir
+from ..locks import hold_release_lock
 from ..store import DecisionLog, PlanRelease
 from .plans import LiveVersion, PlanHolder
 
@@ -86,6 +87,7 @@ def publish(log: DecisionLog, engine: Engine, files: dict[str, str]) -> int:
     """Store the version's files and release it, unless it is the newest release already;
     the newest release's id."""
     with log.engine.begin() as connection:
+        hold_release_lock(connection)  # replicas loading one version at once release it once
         log.remember_plan(engine.plan, files, connection)
         newest = connection.execute(_NEWEST).first()
         if newest is not None and newest.version == engine.version:
