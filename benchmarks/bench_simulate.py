@@ -65,6 +65,23 @@ def make_profiles(rows: int) -> Path:
     return path
 
 
+READERS = {"parquet": "read_parquet('{}')", "csv": "read_csv('{}')",
+           "jsonl": "read_json('{}', format = 'newline_delimited')"}
+
+
+def same_customers_as(kind: str, source: Path) -> Path:
+    """The customers of ``source`` (Parquet) as CSV (consent.email columns) or JSON lines."""
+    import duckdb
+
+    target = source.with_suffix(f".{kind}")
+    if kind == "parquet" or target.exists():
+        return source if kind == "parquet" else target
+    columns = "* EXCLUDE (consent), consent.email AS \"consent.email\", consent.sms AS \"consent.sms\""
+    select = f"SELECT {columns} FROM read_parquet('{source}')" if kind == "csv" else f"SELECT * FROM read_parquet('{source}')"
+    duckdb.connect().execute(f"COPY ({select}) TO '{target}' ({'FORMAT CSV, HEADER' if kind == 'csv' else 'FORMAT JSON'})")
+    return target
+
+
 def floor_sql(rules: list, source: Path, target: Path) -> str:
     from plangen import GenRule
 
@@ -83,7 +100,7 @@ def floor_sql(rules: list, source: Path, target: Path) -> str:
                 tests.append(f"{atom.field} {'=' if atom.op == '==' else atom.op} {atom.value!r}")
         whens.append(f"WHEN {' AND '.join(tests)} THEN '{rule.id}'")
     return (f"COPY (SELECT customer_id, CASE {' '.join(whens)} ELSE 'default' END AS rule "
-            f"FROM read_parquet('{source}')) TO '{target}' (FORMAT PARQUET)")
+            f"FROM {READERS[source.suffix.lstrip('.')].format(source)}) TO '{target}' (FORMAT PARQUET)")
 
 
 def run_one(kind: str, source: Path, rows: int) -> dict:
@@ -103,6 +120,10 @@ def run_one(kind: str, source: Path, rows: int) -> dict:
             duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{source}') LIMIT {rows}) "
                                      f"TO '{sliced}' (FORMAT PARQUET)")
         source = sliced
+    if kind.startswith("format-"):  # format-<floor|duckdb>-<parquet|csv|jsonl>
+        _, who, fmt = kind.split("-")
+        source = same_customers_as(fmt, source)
+        kind = who
     started = time.perf_counter()
     if kind == "floor":
         import duckdb
@@ -159,18 +180,40 @@ def measure(kind: str, source: Path, rows: int = 0) -> dict:
     return result
 
 
+def compare_formats(rows: int) -> None:
+    """The DuckDB engine (summary tables) against the floor, per input format, same customers."""
+    source = make_profiles(rows)
+    lines = []
+    for fmt in ("parquet", "csv", "jsonl"):
+        size = same_customers_as(fmt, source).stat().st_size / 1e6
+        floor = measure(f"format-floor-{fmt}", source)
+        engine = measure(f"format-duckdb-{fmt}", source)
+        lines.append(f"| {fmt}, {size:.0f} MB | {floor['seconds']:.2f} s | {engine['seconds']:.2f} s "
+                     f"({engine['peak_rss_mb']:.0f} MB peak) | **{engine['seconds'] / floor['seconds']:.2f}x** |")
+    print(f"""
+| {rows:,} customers ({date.today().isoformat()}, {os.cpu_count()} cores) | floor: hand-written query | DuckDB engine | ratio |
+|---|---|---|---|
+""" + "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--python-rows", type=int, default=1_000_000)
     parser.add_argument("--spark", action="store_true",
                         help="also run Spark local mode on the --python-rows slice and compare every row with DuckDB")
+    parser.add_argument("--formats", type=int, default=0, metavar="N",
+                        help="only compare input formats: the first N customers as Parquet, CSV and JSON lines, "
+                             "the engine against the hand-written floor over the same file")
     parser.add_argument("--child")
     parser.add_argument("--source")
     parser.add_argument("--slice", type=int, default=0)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_one(args.child, Path(args.source), args.slice)))
+        return
+    if args.formats:
+        compare_formats(args.formats)
         return
     started = time.perf_counter()
     source = make_profiles(args.rows)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from treatment_engine.service import plan_sync
 from treatment_engine.service.plan_sync import PlanSync
 from treatment_engine.service.plans import PlanHolder
-from treatment_engine.store import DecisionLog
+from treatment_engine.store import DecisionLog, DecisionRepository
 
 from .conftest import REPO
 
@@ -44,19 +44,19 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[DecisionLog]:
+def log(tmp_path: Path) -> Iterator[DecisionRepository]:
     opened = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
-    yield opened
+    yield opened.decisions
     opened.close()
 
 
-def _replica(root: Path, log: DecisionLog) -> PlanSync:
+def _replica(root: Path, log: DecisionRepository) -> PlanSync:
     sync = PlanSync(PlanHolder(_plan_copy(root)), log, poll_seconds=0.1)
     sync.start()
     return sync
 
 
-def test_the_newest_release_wins_wherever_it_came_from(tmp_path: Path, log: DecisionLog) -> None:
+def test_the_newest_release_wins_wherever_it_came_from(tmp_path: Path, log: DecisionRepository) -> None:
     a, b = _replica(tmp_path / "a", log), _replica(tmp_path / "b", log)
     assert a.release == b.release  # the same version: released once
     _edit(b.holder.plan_dir, "0.02")
@@ -71,10 +71,10 @@ def test_the_newest_release_wins_wherever_it_came_from(tmp_path: Path, log: Deci
     assert a.source == "directory" and a.release == b.release
 
 
-def test_a_release_that_does_not_load_here_is_shown_once_and_skipped(tmp_path: Path, log: DecisionLog) -> None:
+def test_a_release_that_does_not_load_here_is_shown_once_and_skipped(tmp_path: Path, log: DecisionRepository) -> None:
     a = _replica(tmp_path / "a", log)
     serving = a.holder.current.engine.version
-    with log.engine.begin() as connection:  # a release whose stored files this engine refuses
+    with log.database.engine.begin() as connection:  # a release whose stored files this engine refuses
         connection.execute(text("INSERT INTO plan_versions (version, files, loaded_at) VALUES ('broken', :f, :t)"),
                            {"f": json.dumps({"rules/r.yaml": "rules: 5\n"}), "t": datetime.now(UTC)})
         connection.execute(text("INSERT INTO plan_releases (version, released_at, released_by) "
@@ -85,7 +85,7 @@ def test_a_release_that_does_not_load_here_is_shown_once_and_skipped(tmp_path: P
     assert "does not load here" in fleet["error"] and fleet["release"] == a.release
 
 
-def test_failures_are_shown_and_neither_the_watcher_nor_the_poller_stops(tmp_path: Path, log: DecisionLog,
+def test_failures_are_shown_and_neither_the_watcher_nor_the_poller_stops(tmp_path: Path, log: DecisionRepository,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     sync = _replica(tmp_path / "a", log)
     first = sync.holder.current.engine.version

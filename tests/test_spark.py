@@ -149,3 +149,50 @@ def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:
         assert got == python_records(engine, batch, AS_OF)
 
     check()
+
+
+def test_spark_reads_the_hostile_corpus_as_python_does(spark, default_engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every hostile line of tests/hostile/profiles: the same rows, reasons included."""
+    from treatment_engine.profiles import read_jsonl
+    from treatment_engine.simulation import decided
+    from treatment_engine.sql.spark_engine import SparkEngine
+
+    from .test_hostile_profiles import check_verdicts, write_corpus
+    path = tmp_path / "hostile.jsonl"
+    rows = write_corpus(path)
+    with open(path, "rb") as stream:
+        want = [r.to_record() for r in decided(default_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
+    got = list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF))
+    check_verdicts(got, rows)
+    assert got == want
+
+
+def test_spark_reads_excel_csv_and_dotted_parquet_as_python_does(spark, default_engine: Engine,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from treatment_engine.sql.spark_engine import SparkEngine
+
+    from .test_files import _python_rows
+    csv_path = tmp_path / "excel.csv"
+    csv_path.write_bytes(b'\xef\xbb\xbf,customer_id,annual_value,region,consent.email\r\n'
+                         b'0,c1,9000,"north, east",true\r\n1,c2,12,south,false\r\n2,,,,\r\n')
+    parquet_path = tmp_path / "dotted.parquet"
+    pq.write_table(pa.Table.from_pylist([{"customer_id": f"c{i}", "annual_value": 9000.0, "status": "porting_out",
+                                          "consent.email": i % 2 == 0} for i in range(6)]), parquet_path)
+    for path in (csv_path, parquet_path):
+        want = _python_rows(default_engine, path)
+        assert list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF)) == want
+    assert sum("email" in r["channels"] for r in _python_rows(default_engine, parquet_path)) == 3
+
+
+def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]
+                                                                   tmp_path: Path) -> None:
+    from treatment_engine.simulation import simulate_python, simulate_spark
+    path = str(REPO / "examples" / "customers.jsonl")
+    for suffix in ("jsonl", "csv", "parquet"):
+        simulate_spark(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / "out" / f"s.{suffix}"))
+        assert (tmp_path / "out" / f"s.{suffix}").is_file()
+    simulate_python(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / "p.jsonl"))
+    assert (tmp_path / "out" / "s.jsonl").read_bytes() == (tmp_path / "p.jsonl").read_bytes()

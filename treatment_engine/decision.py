@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Treatment = Literal["delight", "contain", "none"]
+from .model import Treatment  # what a plan's rules may decide is what a decision holds
 
 
 class ConditionCheck(BaseModel):
@@ -67,12 +68,19 @@ class Decision(BaseModel):
             "customer_id": self.customer_id, "segment": self.segment,
             "lifecycle_stage": self.lifecycle_stage, "value_tier": self.value_tier,
             "treatment": self.treatment, "rule": self.rule, "actions": list(self.actions),
-            "channels": list(self.channels), "cost": self.cost, "plan_version": self.plan_version,
+            "channels": list(self.channels), "cost": cents(self.cost), "plan_version": self.plan_version,
             "as_of": self.as_of,
         }
         if self.trace is not None:
             record["trace"] = self.trace.model_dump()
         return record
+
+
+def cents(amount: float) -> float:
+    """Money as written in every output: to the nearest cent, halves up, worked out in
+    64-bit floats (``floor(x * 100 + 0.5) / 100``) so that SQL engines round identically
+    (0.15000000000000002 is 0.15). Costs are never negative."""
+    return math.floor(amount * 100 + 0.5) / 100
 
 
 class DecisionError(BaseModel):

@@ -1,13 +1,14 @@
-"""Reading profiles from JSON lines and CSV, and writing decisions as JSON lines.
+"""Reading profiles from JSON lines, CSV and Parquet, and writing records as JSON lines.
 
 A line that cannot be read becomes an :class:`Unreadable` marker rather than an
-exception, so one bad line never stops a batch (spec section 5).
+exception, so one bad line never stops a batch (spec section 5). What a JSON line may
+hold is :mod:`treatment_engine.profile_json`'s rule; what a CSV or Parquet column name
+means is :func:`column_paths`'s (docs/plan-format.md, Appendix F).
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import re
 import sys
 from collections.abc import Iterable, Iterator
@@ -18,10 +19,19 @@ from typing import IO, Any
 
 import orjson
 
+from .errors import TreatmentError
+from .profile_json import BOM, NotAProfileLine, is_blank, line_reason, parse_line
+
 # Columns that name things: kept as text even when they look like numbers.
 TEXT_COLUMNS = frozenset({"customer_id", "segment", "lifecycle_stage", "value_tier"})
 _INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+CELL_SPACE = " \t"  # what is trimmed around a CSV cell's true/false/null and blank rows
+_MAX_INT_DIGITS = 4000  # Python refuses wider integer text; such a number reads as a float
+
+
+class ProfileFileError(TreatmentError):
+    """A profiles file that cannot be read at all (not a line of it: the whole file)."""
 
 
 @dataclass(frozen=True)
@@ -32,67 +42,108 @@ class Unreadable:
     reason: str
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def parse_json_line(text: str | bytes) -> Any:
-    """One JSON value. orjson first (fast); the standard library for what orjson refuses
-    but JSON allows (integers wider than 64 bits). NaN and Infinity are not JSON."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text, parse_constant=_reject_constant)
+    """One JSON value by the profile rule (:mod:`.profile_json`); ValueError if it breaks it."""
+    return parse_line(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
 
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[Any]:
-    """Profiles from JSON lines; blank lines are skipped (spec 8)."""
+    """Profiles from JSON lines; blank lines are skipped (spec 8), a leading BOM ignored."""
     for number, raw in enumerate(stream, 1):
-        if not raw.strip():
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if is_blank(raw):
             continue
         try:
-            yield parse_json_line(raw)
-        except (ValueError, RecursionError) as error:
-            yield Unreadable(number, f"line {number} is not valid JSON: {_first_line(error)}")
+            yield parse_line(raw)
+        except NotAProfileLine as error:
+            yield Unreadable(number, line_reason(number, error))
 
 
-def read_csv(stream: IO[str]) -> Iterator[Any]:
-    """Profiles from CSV with a header row.
+def column_paths(names: list[str], source: str = "the file") -> list[tuple[str, ...] | None]:
+    """The field path of each column (``consent.email`` -> ``("consent", "email")``), or
+    None for a column without a name (the index column pandas writes), for CSV and Parquet
+    alike. A name given twice, or both as a field and as an object (``consent`` and
+    ``consent.email``), would make one cell silently win: such a file is refused."""
+    paths: list[tuple[str, ...] | None] = []
+    seen: dict[tuple[str, ...], str] = {}
+    for name in names:
+        stripped = name.strip()
+        if not stripped:
+            paths.append(None)
+            continue
+        path = tuple(stripped.split("."))
+        for other, other_name in seen.items():
+            if other == path or other[:len(path)] == path or path[:len(other)] == other:
+                raise ProfileFileError(f"{source} has columns {other_name!r} and {name!r}, which name the "
+                                       f"same field: rename one of them")
+        seen[path] = name
+        paths.append(path)
+    return paths
+
+
+def read_csv(stream: IO[str], source: str = "the CSV file") -> Iterator[Any]:
+    """Profiles from CSV with a header row (a byte-order mark is ignored).
 
     ``consent.sms`` columns build nested objects; an empty cell is a missing field;
-    ``true``/``false`` become booleans and numerals numbers, except in id columns.
+    ``true``/``false`` become booleans and numerals numbers, except in id columns; a
+    column without a name (an index column) is left out.
     """
     reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        return
-    paths = [tuple(name.strip().split(".")) for name in header]
-    for number, row in enumerate(reader, 2):
-        if not any(cell.strip() for cell in row):
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        if header and header[0].startswith("\ufeff"):
+            header[0] = header[0][1:]
+        paths = column_paths(header, source)
+        for row in reader:
+            profile = _csv_profile(paths, row, reader.line_num)
+            if profile is not None:
+                yield profile
+    except UnicodeDecodeError:
+        raise ProfileFileError(f"{source} is not UTF-8 text (near line {reader.line_num + 1})") from None
+    except csv.Error as error:
+        raise ProfileFileError(f"{source} line {reader.line_num}: {error}") from None
+
+
+def _csv_profile(paths: list[tuple[str, ...] | None], row: list[str], number: int) -> Any:
+    cells = [(path, cell) for path, cell in zip(paths, row, strict=False) if path is not None]
+    if not any(cell.strip(CELL_SPACE) for _, cell in cells):
+        return None  # a blank row is skipped, as a blank JSON line is
+    if len(row) > len(paths):
+        return Unreadable(number, f"line {number} has {len(row)} cells but the header has {len(paths)}")
+    profile: dict[str, Any] = {}
+    for path, cell in cells:  # a short row leaves fields missing
+        if cell == "":
             continue
-        if len(row) > len(paths):
-            yield Unreadable(number, f"line {number} has {len(row)} cells but the header has {len(paths)}")
-            continue
-        profile: dict[str, Any] = {}
-        for path, cell in zip(paths, row, strict=False):  # a short row leaves fields missing
-            if cell == "":
-                continue
-            value: Any = cell if path[-1] in TEXT_COLUMNS and len(path) == 1 else typed_cell(cell)
-            _put(profile, path, value)
-        yield profile
+        _put(profile, path, cell if len(path) == 1 and path[0] in TEXT_COLUMNS else typed_cell(cell))
+    return profile
 
 
 def read_parquet(path: str, batch_size: int = 65_536) -> Iterator[Any]:
     """Profiles from a Parquet file, batch by batch (bounded memory).
 
     Values become what JSON would have given: dates and timestamps ISO text (as the
-    SQL engines cast them), decimals floats, nulls absent-equivalent None.
+    SQL engines cast them), decimals floats, nulls absent-equivalent None. Columns named
+    ``consent.email`` nest as CSV columns do (a null cell leaves the field out).
     """
     import pyarrow.parquet as pq
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+    try:
+        file = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow's own errors name no file; say which one
+        raise ProfileFileError(f"{path} is not a Parquet file ({_first_line(error)})") from None
+    paths = column_paths(file.schema_arrow.names, path)
+    nested = [(name, p) for name, p in zip(file.schema_arrow.names, paths, strict=True)
+              if p is not None and len(p) > 1]
+    for batch in file.iter_batches(batch_size=batch_size):
         for row in batch.to_pylist():
-            yield {key: _plain(value) for key, value in row.items()}
+            profile = {key: _plain(value) for key, value in row.items() if "." not in key and key.strip()}
+            for name, field_path in nested:
+                if row[name] is not None:
+                    _put(profile, field_path, _plain(row[name]))
+            yield profile
 
 
 def _plain(value: Any) -> Any:
@@ -127,14 +178,14 @@ def open_profiles(stack: ExitStack, path: str, declared: str = "auto") -> Iterat
     if kind == "parquet":
         return read_parquet(path)
     if kind == "csv":
-        text = sys.stdin if path == "-" else stack.enter_context(open(path, encoding="utf-8", newline=""))  # noqa: SIM115
-        return read_csv(text)
+        text = sys.stdin if path == "-" else stack.enter_context(open(path, encoding="utf-8-sig", newline=""))  # noqa: SIM115
+        return read_csv(text, path)
     binary = sys.stdin.buffer if path == "-" else stack.enter_context(open(path, "rb"))  # noqa: SIM115
     return read_jsonl(binary)
 
 
 def typed_cell(cell: str) -> Any:
-    lowered = cell.strip().lower()
+    lowered = cell.strip(CELL_SPACE).lower()
     if lowered == "true":
         return True
     if lowered == "false":
@@ -142,7 +193,7 @@ def typed_cell(cell: str) -> Any:
     if lowered == "null":
         return None
     if _INTEGER.fullmatch(cell):
-        return int(cell)
+        return int(cell) if len(cell) <= _MAX_INT_DIGITS else float(cell)
     if _DECIMAL.fullmatch(cell):
         return float(cell)
     return cell

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 REGIONS = ("capital", "north", "east", "south", "west")
@@ -24,9 +25,42 @@ CSV_COLUMNS = (
 )
 
 
-def generate(count: int, *, seed: int = 7, as_of: date) -> list[dict[str, Any]]:
+def generate(count: int, *, seed: int = 7, as_of: date, typed: bool = False,
+             progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    """``count`` customers. ``typed`` keeps every field one type (for Parquet, whose columns
+    hold one): a number is then never written as text; all else is the same customers.
+    ``progress`` is told how many are made, every 10,000."""
     rng = random.Random(seed)
-    return [_customer(rng, index, as_of) for index in range(count)]
+    customers = []
+    for index in range(count):
+        customers.append(_customer(rng, index, as_of, typed))
+        if progress is not None and (index + 1) % 10_000 == 0:
+            progress(index + 1)
+    return customers
+
+
+def write_file(path: Path, count: int, seed: int, as_of: date,
+               progress: Callable[[int], None] | None = None) -> None:
+    """Sample customers in the format ``path``'s suffix names (.jsonl, .csv or .parquet)."""
+    from .outputs import output_format
+    from .profiles import dumps
+
+    kind = output_format(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    customers = generate(count, seed=seed, as_of=as_of, typed=kind == "parquet", progress=progress)
+    if kind == "csv":
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            write_csv(customers, stream)
+    elif kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        names = list(dict.fromkeys(name for customer in customers for name in customer))
+        pq.write_table(pa.table({name: [c.get(name) for c in customers] for name in names}), path)
+    else:
+        with open(path, "wb") as out:
+            for customer in customers:
+                out.write(dumps(customer))
 
 
 def _pick(rng: random.Random, weighted: Iterable[tuple[Any, float]]) -> Any:
@@ -38,7 +72,7 @@ def _day(as_of: date, days_ago: int) -> str:
     return (as_of - timedelta(days=days_ago)).isoformat()
 
 
-def _customer(rng: random.Random, index: int, as_of: date) -> dict[str, Any]:
+def _customer(rng: random.Random, index: int, as_of: date, typed: bool = False) -> dict[str, Any]:
     plan_type = _pick(rng, (("postpaid", 58), ("prepaid", 25), ("business", 10), ("student", 7)))
     age = rng.randint(18, 26) if plan_type == "student" else rng.randint(18, 90)
     household = _pick(rng, ((1, 30), (2, 30), (3, 18), (4, 14), (5, 5), (6, 3)))
@@ -82,17 +116,18 @@ def _customer(rng: random.Random, index: int, as_of: date) -> dict[str, Any]:
         customer["last_purchase_date"] = _day(as_of, min(days, _pick(rng, ((rng.randint(0, 60), 80),
                                                                           (rng.randint(61, 200), 20)))))
         customer["contract_end_date"] = _day(as_of, rng.randint(-400, 60))
-    _mess_up(rng, customer)
+    _mess_up(rng, customer, typed)
     return customer
 
 
-def _mess_up(rng: random.Random, customer: dict[str, Any]) -> None:
+def _mess_up(rng: random.Random, customer: dict[str, Any], typed: bool = False) -> None:
     """A little of what real exports contain; the engine must treat it by the spec."""
     roll = rng.random()
     if roll < 0.02:
         customer[rng.choice(("nps", "age", "annual_value", "churn_risk"))] = None
     elif roll < 0.03 and "nps" in customer:
-        customer["nps"] = str(customer["nps"])  # a number as text is not a number
+        if not typed:
+            customer["nps"] = str(customer["nps"])  # a number as text is not a number
     elif roll < 0.04 and "last_purchase_date" in customer:
         year, month, day = customer["last_purchase_date"].split("-")
         customer["last_purchase_date"] = f"{day}/{month}/{year}"  # not ISO 8601: no date

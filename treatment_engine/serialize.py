@@ -27,10 +27,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from .compile import CompiledPlan
+from .day import Day
 from .decision import Decision, DecisionError
-from .evaluate import customer_id_of, decide_many, decide_or_error
+from .engine import Engine
 from .locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
-from .store import CUSTOMER_ID_MAX, DecisionLog
+from .semantics import customer_id_of
+from .store import CUSTOMER_ID_MAX, DecisionRepository
 
 Result = Decision | DecisionError | None  # None: the customer id is longer than the log keeps
 
@@ -40,9 +42,9 @@ class Job:
     """One request's profiles, to be decided and logged under their customers' locks;
     ``results`` and ``ids`` (the logged decisions' ids) are filled once committed."""
 
-    plan: CompiledPlan
+    engine: Engine
     profiles: Sequence[Any]
-    day: date
+    day: Day | date
     results: list[Result] = field(default_factory=list)
     ids: list[str | None] = field(default_factory=list)
 
@@ -51,30 +53,30 @@ class Job:
 class _Item:
     job: int
     position: int
-    plan: CompiledPlan
+    engine: Engine
     profile: Any
-    day: date
+    day: Day
     customer_id: str
 
 
-def serialized(plan: CompiledPlan, log: DecisionLog | None) -> bool:
+def serialized(plan: CompiledPlan, log: DecisionRepository | None) -> bool:
     """Whether ``plan``'s decisions go through the serialized path: they read contacts."""
     return log is not None and plan.contact_rules is not None
 
 
 @contextmanager
-def locked(log: DecisionLog, customer_ids: Sequence[str]) -> Iterator[Connection]:
+def locked(log: DecisionRepository, customer_ids: Sequence[str]) -> Iterator[Connection]:
     """A transaction holding the customers' locks, committed when the block ends well
     (rolled back, locks released, when it raises)."""
-    with log.engine.connect() as connection:
+    with log.database.engine.connect() as connection:
         begin_writing(connection)
         lock_customers(connection, customer_ids)
         yield connection
         connection.commit()
-    log.committed()
+    log.database.committed()
 
 
-def decide_jobs(log: DecisionLog, jobs: Sequence[Job]) -> list[Exception | None]:
+def decide_jobs(log: DecisionRepository, jobs: Sequence[Job]) -> list[Exception | None]:
     """Decide and log every job's profiles, each customer's in the jobs' order; per job,
     None once all its decisions are committed, or the error that stopped it.
 
@@ -83,14 +85,16 @@ def decide_jobs(log: DecisionLog, jobs: Sequence[Job]) -> list[Exception | None]
     items: list[_Item] = []
     for index, job in enumerate(jobs):
         job.results, job.ids = [None] * len(job.profiles), [None] * len(job.profiles)
+        day = job.engine.day(job.day)
         for position, profile in enumerate(job.profiles):
             customer_id = customer_id_of(profile)
             if customer_id is None:  # not decidable: its error record needs no history
-                job.results[position] = decide_or_error(job.plan, profile, job.day.toordinal(), job.day.isoformat())
+                job.results[position] = job.engine.decide_or_error(profile, day)
             elif len(customer_id) <= CUSTOMER_ID_MAX:
-                items.append(_Item(index, position, job.plan, profile, job.day, customer_id))
+                items.append(_Item(index, position, job.engine, profile, day, customer_id))
     errors: list[Exception | None] = [None] * len(jobs)
-    for chunk in _chunks(items, MAX_CUSTOMER_LOCKS if log.engine.dialect.name == "postgresql" else None):
+    postgresql = log.database.engine.dialect.name == "postgresql"
+    for chunk in _chunks(items, MAX_CUSTOMER_LOCKS if postgresql else None):
         try:
             with locked(log, [item.customer_id for item in chunk]) as connection:
                 decided = decide_in_rounds(log, connection, chunk)
@@ -104,7 +108,7 @@ def decide_jobs(log: DecisionLog, jobs: Sequence[Job]) -> list[Exception | None]
     return errors
 
 
-def decide_in_rounds(log: DecisionLog, connection: Connection,
+def decide_in_rounds(log: DecisionRepository, connection: Connection,
                      items: Sequence[_Item]) -> list[tuple[Decision | DecisionError, str | None]]:
     """Decide ``items`` in ``connection``'s transaction, whose locks cover their customers:
     (decision, logged id) per item. A customer's decisions are made in the items' order,
@@ -112,18 +116,18 @@ def decide_in_rounds(log: DecisionLog, connection: Connection,
     out: dict[int, tuple[Decision | DecisionError, str | None]] = {}
     for round_ in _rounds(items):
         rows: list[tuple[Any, ...]] = []
-        groups: dict[tuple[str, date], list[int]] = {}  # one limits query per plan and day
+        groups: dict[tuple[str, Day], list[int]] = {}  # one limits query per plan and day
         for index in round_:
-            groups.setdefault((items[index].plan.version, items[index].day), []).append(index)
+            groups.setdefault((items[index].engine.version, items[index].day), []).append(index)
         for indexes in groups.values():
-            plan, day = items[indexes[0]].plan, items[indexes[0]].day
-            rules = plan.contact_rules
-            limits = (log.limits([items[i].customer_id for i in indexes], day, rules, connection=connection)
+            engine, day = items[indexes[0]].engine, items[indexes[0]].day
+            rules = engine.plan.contact_rules
+            limits = (log.limits([items[i].customer_id for i in indexes], day.date, rules, connection=connection)
                       if rules is not None else {})
-            decided = list(decide_many(plan, [items[i].profile for i in indexes], day, limits or None))
+            decided = list(engine.decide_many([items[i].profile for i in indexes], day, limits=limits or None))
             # Made now, under the locks: a customer's rows are in the order its decisions were made.
-            made = iter(log.row_maker(plan).rows([(items[i].profile, d) for i, d in zip(indexes, decided, strict=True)
-                                                  if type(d) is Decision]))
+            made = iter(log.row_maker(engine.plan).rows([(items[i].profile, d) for i, d
+                                                         in zip(indexes, decided, strict=True) if type(d) is Decision]))
             for index, decision in zip(indexes, decided, strict=True):
                 row = next(made) if type(decision) is Decision else None
                 if row is not None:
@@ -178,7 +182,7 @@ class FiredLike(Protocol):
 
 
 @contextmanager
-def moments_locked(log: DecisionLog, plan: CompiledPlan,
+def moments_locked(log: DecisionRepository, plan: CompiledPlan,
                    fired: Sequence[FiredLike]) -> Iterator[tuple[Connection | None, list[str | None] | None]]:
     """For storing fired moments: under a plan with contact limits, a transaction holding
     the customers' locks, the moments' decisions made again and logged in it (their ids,
@@ -190,17 +194,17 @@ def moments_locked(log: DecisionLog, plan: CompiledPlan,
         yield connection, decide_fired(log, connection, plan, fired)
 
 
-def decide_fired(log: DecisionLog, connection: Connection, plan: CompiledPlan,
+def decide_fired(log: DecisionRepository, connection: Connection, plan: CompiledPlan,
                  fired: Sequence[FiredLike]) -> list[str | None]:
     """Decide the fired moments again inside ``connection``'s transaction, under their
     customers' locks, and log those decisions; the ids, in ``fired``'s order. Their
     decisions were made before the locks were held (the correlation runs first), so
     the one kept is the one made under them."""
-    items = []
+    engine, items = Engine(plan), []
     for index, moment in enumerate(fired):
         if moment.decision is not None and moment.profile is not None:
-            day = datetime.fromtimestamp(moment.fired_at, UTC).date()
-            items.append(_Item(0, index, plan, moment.profile, day, moment.customer_id))
+            day = engine.day(datetime.fromtimestamp(moment.fired_at, UTC).date())  # as the moments engine does
+            items.append(_Item(0, index, engine, moment.profile, day, moment.customer_id))
     ids: list[str | None] = [None] * len(fired)
     for item, (decision, row_id) in zip(items, decide_in_rounds(log, connection, items), strict=True):
         fired[item.position].decision = decision

@@ -11,19 +11,22 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from .compile import CompiledPlan, CompiledRule
 from .contacts import ContactState
-from .decision import Decision
-from .evaluate import decide_many
+from .decision import Decision, DecisionError
+from .engine import Engine
+from .outputs import DecisionWriter, OutputError, convert, metadata, prepare
 from .profiles import Unreadable, open_profiles
-from .sql.compiler import PERMITTED_PREFIX, permitted_flags
+from .shape_check import ShapeCheck
+from .sql.compiler import PERMITTED_PREFIX, permitted_flags, required_fields
 
 Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so far)
 
@@ -95,21 +98,43 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
                     limits: Mapping[str, ContactState] | None = None) -> Summary:
     summary = new_summary("python", plan, as_of)
     started = time.perf_counter()
-    writer = _Writer(output) if output else None
     with ExitStack() as stack:
+        writer = stack.enter_context(DecisionWriter(output, metadata(plan.version, as_of.isoformat(), "python"))) \
+            if output else None
         items = open_profiles(stack, path, fmt)
-        readable = (item for item in items if not isinstance(item, Unreadable) or _count_unreadable(summary))
-        _decide_into(plan, readable, as_of, summary, writer, progress, limits)
-    if writer:
-        writer.close()
+        check = ShapeCheck(required_fields(plan))
+        expected = expected_rows(path, fmt) if progress else None
+        _decide_into(plan, items, as_of, summary, writer, progress, limits, check, expected)
+    summary.notes.extend(check.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def decided(plan: CompiledPlan, items: Iterable[Any], as_of: date,
+            limits: Mapping[str, ContactState] | None = None,
+            check: ShapeCheck | None = None) -> Iterator[Decision | DecisionError]:
+    """A result per item, in order: an unreadable line is an error row, never left out.
+    ``check`` sees every profile (see :mod:`.shape_check`)."""
+    for unreadable, run in groupby(items, key=lambda item: isinstance(item, Unreadable)):
+        if unreadable:
+            yield from (DecisionError(customer_id=None, error=item.reason) for item in run)
+        else:
+            readable: Iterable[Any] = run if check is None else _observed(run, check)  # noqa: B031 - one use
+            yield from Engine(plan).decide_many(readable, as_of, limits=limits)
+
+
+def _observed(profiles: Iterable[Any], check: ShapeCheck) -> Iterator[Any]:
+    observe = check.observe
+    for profile in profiles:
+        observe(profile)
+        yield profile
+
+
 def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summary: Summary,
-                 writer: _Writer | None, progress: Progress | None,
-                 limits: Mapping[str, ContactState] | None = None) -> None:
-    for result in decide_many(plan, profiles, as_of, limits):
+                 writer: DecisionWriter | None, progress: Progress | None,
+                 limits: Mapping[str, ContactState] | None = None, check: ShapeCheck | None = None,
+                 expected: int | None = None) -> None:
+    for result in decided(plan, profiles, as_of, limits, check):
         summary.total += 1
         if isinstance(result, Decision):
             first = result.channels[0] if result.channels else None
@@ -120,100 +145,60 @@ def _decide_into(plan: CompiledPlan, profiles: Iterable[Any], as_of: date, summa
         if writer:
             writer.write(result.to_record())
         if progress and summary.total % 10_000 == 0:
-            progress(None, summary.total)
+            progress(min(summary.total / expected, 1.0) if expected else None, summary.total)
 
 
-def _count_unreadable(summary: Summary) -> bool:
-    summary.total += 1
-    summary.invalid += 1
-    return False
+def expected_rows(path: str, fmt: str = "auto") -> int | None:
+    """About how many rows a file holds, for a percentage: its lines (a CSV header and
+    blank lines make it a little high), or a Parquet file's own count."""
+    from .profiles import detect_format
 
-
-def _decision_schema() -> Any:
-    import pyarrow as pa
-
-    text = pa.string()
-    return pa.schema([("customer_id", text), ("segment", text), ("lifecycle_stage", text),
-                      ("value_tier", text), ("treatment", text), ("rule", text),
-                      ("actions", pa.list_(text)), ("channels", pa.list_(text)), ("cost", pa.float64()),
-                      ("error", text)])
-
-
-class _Writer:
-    def __init__(self, output: str) -> None:
-        self.suffix = Path(output).suffix.lower()
-        self.output = output
-        self.rows: list[dict[str, Any]] = []
-        self.stream = open(output, "wb") if self.suffix not in (".parquet", ".csv") else None  # noqa: SIM115
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self.stream is not None:
-            from .profiles import dumps
-            self.stream.write(dumps(record))
-        else:
-            self.rows.append(record)
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-            return
-        import pyarrow as pa
-
-        schema = _decision_schema()
-
-        columns = ["customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                   "actions", "channels", "cost", "error"]
-        rows = [{c: r.get(c) for c in columns} for r in self.rows]
-        if self.suffix == ".parquet":
-            import pyarrow.parquet as pq
-            pq.write_table(pa.Table.from_pylist(rows, schema=schema), self.output)
-        else:
-            import pyarrow.csv as pcsv
-            for row in rows:  # CSV cells hold no lists: space-separated, as the DuckDB engine writes them
-                for key in ("actions", "channels"):
-                    items = row[key]
-                    row[key] = " ".join(items) if isinstance(items, (list, tuple)) else None
-            flat = pa.schema([f if f.name not in ("actions", "channels") else pa.field(f.name, pa.string())
-                              for f in schema])
-            pcsv.write_csv(pa.Table.from_pylist(rows, schema=flat), self.output)
+    if path == "-":
+        return None
+    if detect_format(path, fmt) == "parquet":
+        import pyarrow.parquet as pq
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    lines = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 22):
+            lines += chunk.count(b"\n")
+    return lines or None
 
 
 def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                     output: str | None = None, progress: Progress | None = None,
                     memory_limit: str = "1GB", limits: Mapping[str, ContactState] | None = None) -> Summary:
-    from .sql.duckdb_engine import DuckDBEngine, Settings, connect
+    from .sql.duckdb_engine import DuckDBEngine, Settings, copy_parquet
 
     summary = new_summary("duckdb", plan, as_of)
     started = time.perf_counter()
     engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit), limits=limits)
-    connection = connect(engine.settings)
     if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
-        query = engine.sql(path, as_of, fmt, connection, consent_columns=True)
         flags = permitted_flags(plan, engine.limits_relation)
         grouped: list[Any] = []
         # Group by rule position and the consent flags rather than by rule id, channel and
         # cost: every row of such a group has the same rule, first permitted channel and
         # cost, which are worked out once per group here instead of once per row in SQL.
-        _run_with_progress(connection, lambda: grouped.extend(connection.execute(
-            f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
-            f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress)
+        engine.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
+            connection, lambda: grouped.extend(connection.execute(
+                f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
+                f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress),
+            consent_columns=True)
         ordered = (*plan.rules, plan.default)  # the positions __rule counts
         _add_groups([_group_outcome(plan, ordered, row, flags) for row in grouped], plan, summary)
+        summary.notes.extend(engine.shape.warnings(required_fields(plan)))
         summary.seconds = time.perf_counter() - started
         return summary
+    kind = prepare(output)
+    meta = metadata(plan.version, as_of.isoformat(), "duckdb")
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
-        target = output if output and output.lower().endswith(".parquet") else str(Path(scratch) / "decisions.parquet")
-        _run_with_progress(connection, lambda: engine.write(path, as_of, target, fmt, connection), progress)
-        _summarize(connection, target, plan, summary)
-        if output and output != target:
-            options = "FORMAT CSV, HEADER" if output.lower().endswith(".csv") else "FORMAT JSON"
-            columns = "customer_id, segment, lifecycle_stage, value_tier, treatment, rule, actions, channels, cost, error"
-            if options.startswith("FORMAT CSV"):
-                columns = ("customer_id, segment, lifecycle_stage, value_tier, treatment, rule, "
-                           "array_to_string(actions, ' ') AS actions, array_to_string(channels, ' ') AS channels, "
-                           "cost, error")
-            connection.execute(f"COPY (SELECT {columns} FROM read_parquet(?)) TO '{output.replace(chr(39), chr(39) * 2)}' ({options})",
-                               [target])
+        target = output if kind == "parquet" else str(Path(scratch) / "decisions.parquet")
+        engine.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
+            connection, lambda: copy_parquet(connection, engine.shaped_sql(query, as_of), target, meta), progress))
+        _summarize(target, plan, summary)
+        if target != output:
+            convert(target, output, meta)
+    summary.notes.extend(engine.shape.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -228,14 +213,26 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
 
     summary = new_summary("spark", plan, as_of)
     started = time.perf_counter()
-    decisions = SparkEngine(plan, master=master, limits=limits).decisions(path, as_of, fmt)
+    on_cluster = not master.startswith("local")
+    if output and on_cluster and Path(output).suffix:
+        raise OutputError(f"a cluster run writes a folder of Parquet part files where its executors can reach "
+                          f"it: give --output a folder (no suffix), not {output}")
+    if output and not on_cluster:
+        prepare(output)
+    engine = SparkEngine(plan, master=master, limits=limits)
+    decisions = engine.decisions(path, as_of, fmt)
     if progress:
         progress(None, None)
-    if output:  # Spark writes a directory of part files under this name
-        decisions.drop("__order").write.mode("overwrite").parquet(output)
+    if output and on_cluster:
+        engine.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
+    elif output:  # Spark writes a folder of part files; they become the one file asked for
+        with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
+            engine.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
+            convert(Path(scratch) / "parts", output, metadata(plan.version, as_of.isoformat(), "spark"))
     grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel").agg(
         F.count(F.lit(1)), F.sum("cost"), F.count("error")).collect()
     _add_groups([tuple(row) for row in grouped], plan, summary)
+    summary.notes.extend(engine.count_shapes(path, fmt).warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -269,9 +266,11 @@ def _run_with_progress(connection: Any, work: Callable[[], None], progress: Prog
     progress(1.0, None)
 
 
-def _summarize(connection: Any, decisions: str, plan: CompiledPlan, summary: Summary) -> None:
-    rows = connection.execute(
-        "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channel, count(*), sum(cost), "
+def _summarize(decisions: str, plan: CompiledPlan, summary: Summary) -> None:
+    import duckdb
+
+    rows = duckdb.connect().execute(
+        "SELECT segment, lifecycle_stage, value_tier, treatment, rule, channels[1], count(*), sum(cost), "
         "count(error) FROM read_parquet(?) GROUP BY ALL", [decisions]).fetchall()
     _add_groups(rows, plan, summary)
 

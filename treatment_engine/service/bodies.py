@@ -11,22 +11,24 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from ..profile_json import NotAProfileLine, parse_document
+
 Model = TypeVar("Model", bound=BaseModel)
+MAX_BATCH = 10_000  # the most profiles or events one request may hold
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
     async def read(request: Request) -> Model:
         raw = await request.body()
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise RequestValidationError([{"type": "json_invalid", "loc": ("body", error.pos),
-                                           "msg": f"JSON decode error: {error.msg}", "input": {}}]) from None
+        try:  # the profile rule of every engine (1e400, wide integers, NaN refused)
+            data = parse_document(raw)
+        except NotAProfileLine as error:
+            raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
+                                           "msg": f"the body {error.reason}", "input": {}}]) from None
         try:
             return model.model_validate(data)
         except ValidationError as error:

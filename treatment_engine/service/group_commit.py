@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..serialize import Job, decide_jobs
-from ..store import DecisionLog
+from ..store import DecisionRepository
 
 Rows = list[tuple[Any, ...]]  # made by the log's RowMaker
 Work = Rows | Job  # rows to insert, or profiles to decide and log under their customers' locks
@@ -44,7 +44,7 @@ class _Pending:
     loop: asyncio.AbstractEventLoop
 
 
-def _commit_group(log: DecisionLog, works: list[Work]) -> list[Exception | None]:
+def _commit_group(log: DecisionRepository, works: list[Work]) -> list[Exception | None]:
     """Commit a group's work: the plain rows in one transaction, the jobs in theirs; per
     work, None when committed or the error that stopped it."""
     rows = [row for work in works if not isinstance(work, Job) for row in work]
@@ -62,7 +62,7 @@ def _commit_group(log: DecisionLog, works: list[Work]) -> list[Exception | None]
 
 
 class GroupCommitter:
-    def __init__(self, log: DecisionLog) -> None:
+    def __init__(self, log: DecisionRepository) -> None:
         self.log = log
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
@@ -103,7 +103,7 @@ class GroupCommitter:
 
 
 class LoopCommitter:
-    def __init__(self, log: DecisionLog) -> None:
+    def __init__(self, log: DecisionRepository) -> None:
         self.log = log
         self._pending: list[tuple[Work, asyncio.Future[None]]] = []
         self._scheduled = False

@@ -27,7 +27,7 @@ from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
 from ..serialize import moments_locked
-from ..store import CUSTOMER_ID_MAX, DecisionLog
+from ..store import CUSTOMER_ID_MAX, DecisionRepository, EventRepository
 
 
 class MomentsUnavailable(Exception):
@@ -41,7 +41,7 @@ class _Profiles:
     """Who a fired moment decides: the profile an event carried, else the fields stored with
     the customer's latest logged decision, else just the customer id."""
 
-    def __init__(self, log: DecisionLog | None) -> None:
+    def __init__(self, log: DecisionRepository | None) -> None:
         self.log = log
         self.carried: dict[str, dict[str, Any]] = {}
 
@@ -58,12 +58,12 @@ class _Profiles:
 
 
 class MomentHub:
-    def __init__(self, plan_of: Callable[[], CompiledPlan], log: DecisionLog | None,
+    def __init__(self, plan_of: Callable[[], CompiledPlan], log: EventRepository | None,
                  wall_clock: bool = True) -> None:
         self.plan_of = plan_of
         self.log = log
         self.wall_clock = wall_clock
-        self.profiles = _Profiles(log)
+        self.profiles = _Profiles(log.decisions if log is not None else None)
         self._engine: MomentEngine | None = None
         self._lock = asyncio.Lock()
 
@@ -142,7 +142,7 @@ class MomentHub:
     def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
         """A moment's decision counts the customer's logged contacts, as the decision
         endpoints do; decisions committed in the same request are not yet among them."""
-        rules, log = plan.contact_rules, self.log
+        rules, log = plan.contact_rules, self.log.decisions if self.log is not None else None
         if rules is None or log is None:
             return None
 
@@ -168,7 +168,7 @@ class MomentHub:
         if self.log is None or (not events and not fired):
             return
         # Contacts counted under the customers' locks, as the decision endpoints do (serialize.py).
-        with moments_locked(self.log, plan, fired) as (connection, decided_ids):
+        with moments_locked(self.log.decisions, plan, fired) as (connection, decided_ids):
             items = []
             for item in fired:
                 # The profile the moment was decided with, its fields included, so that the

@@ -36,7 +36,7 @@ from ..engine import Engine
 from ..errors import PlanError
 from ..load import read_plan_dir
 from ..locks import hold_release_lock
-from ..store import DecisionLog, PlanRelease
+from ..store import DecisionRepository, PlanRelease
 from .plans import LiveVersion, PlanHolder
 
 LOG = logging.getLogger("treatment.plan")
@@ -83,10 +83,10 @@ def dropped_rules(live: Engine, new: Engine) -> tuple[str, ...]:
     return tuple(rule.id for rule in live.plan.rules if rule.id not in kept)
 
 
-def publish(log: DecisionLog, engine: Engine, files: dict[str, str]) -> int:
+def publish(log: DecisionRepository, engine: Engine, files: dict[str, str]) -> int:
     """Store the version's files and release it, unless it is the newest release already;
     the newest release's id."""
-    with log.engine.begin() as connection:
+    with log.database.engine.begin() as connection:
         hold_release_lock(connection)  # replicas loading one version at once release it once
         log.remember_plan(engine.plan, files, connection)
         newest = connection.execute(_NEWEST).first()
@@ -97,8 +97,8 @@ def publish(log: DecisionLog, engine: Engine, files: dict[str, str]) -> int:
         return int(added.inserted_primary_key[0])  # type: ignore[index]  # one row inserted: never None
 
 
-def newest_release(log: DecisionLog) -> tuple[int, str] | None:
-    with log.engine.connect() as connection:
+def newest_release(log: DecisionRepository) -> tuple[int, str] | None:
+    with log.database.engine.connect() as connection:
         row = connection.execute(_NEWEST).first()
     return None if row is None else (int(row.id), str(row.version))
 
@@ -107,7 +107,7 @@ class PlanSync:
     """Keeps one replica's live plan (a :class:`PlanHolder`) in step with its plan
     directory and with the other replicas on the same decision log."""
 
-    def __init__(self, holder: PlanHolder, log: DecisionLog | None, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
+    def __init__(self, holder: PlanHolder, log: DecisionRepository | None, *, poll_seconds: float = DEFAULT_POLL_SECONDS,
                  max_rule_drop: float = DEFAULT_MAX_RULE_DROP,
                  counted: Callable[[Outcome], None] = lambda _: None) -> None:
         self.holder = holder
@@ -203,6 +203,15 @@ class PlanSync:
                 return
             self._serve(engine, files, "database", release)
             LOG.info("serving plan %s, released by another replica (release %d)", version, release)
+
+    def threads(self, stop: threading.Event, watch: bool) -> list[threading.Thread]:
+        """The threads that keep the plan in step until ``stop``: the watcher (with
+        ``watch``) and the poller (with a log and a poll interval), not started."""
+        threads = [threading.Thread(target=self.run_watcher, args=(stop,), name="plan-watcher", daemon=True)
+                   ] if watch else []
+        if self.log is not None and self.poll_seconds > 0:
+            threads.append(threading.Thread(target=self.run_poller, args=(stop,), name="plan-poller", daemon=True))
+        return threads
 
     def run_poller(self, stop: threading.Event) -> None:
         """Poll until ``stop``; a failed poll is logged and shown, and the next one tries again."""

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from .. import outputs
 from ..compile import CompiledPlan
 from ..contacts import ContactState
-from ..profiles import detect_format
+from ..profiles import ProfileFileError, detect_format
+from ..shape_check import ShapeCheck
+from . import json_lines
 from . import limits as sql_limits
 from .compiler import decision_query, required_fields
 from .sources import build_source
 
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
+_DECIDED_ONLY = ("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions", "channels")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,9 @@ def connect(settings: Settings = Settings()) -> Any:
     connection = duckdb.connect(":memory:")
     connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
     connection.execute("SET preserve_insertion_order = true")  # decisions in input order
+    # The limits table is joined to the profiles; DuckDB would make the smaller side the
+    # one it probes with, and then rows come out in the limits' order (found with read_json).
+    connection.execute("SET disabled_optimizers = 'build_side_probe_side'")
     if settings.threads:
         connection.execute(f"SET threads = {int(settings.threads)}")
     if settings.temp_directory:
@@ -52,12 +59,26 @@ class DuckDBEngine:
         self.settings = settings
         self.limits = limits
         self.limits_relation = sql_limits.relation(plan) if limits is not None and plan.contact_rules else None
+        self.shape = ShapeCheck(required_fields(plan))  # what the last run found (see ..shape_check)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
-            consent_columns: bool = False) -> str:
-        """The decision query for one profiles file, as DuckDB SQL text."""
+            consent_columns: bool = False, careful: bool = False) -> str:
+        """The decision query for one profiles file, as DuckDB SQL text. ``careful`` reads
+        JSON lines line by line in Python (see :mod:`.json_lines`); it registers the
+        lines as a stream on ``connection``, so such a query runs once."""
         own = connection or connect(self.settings)
-        source = build_source(own, str(path), required_fields(self.plan), detect_format(path, fmt))
+        kind = detect_format(path, fmt)
+        if kind == "jsonl" and careful:
+            import pyarrow as pa
+            # An Arrow stream carries no batch order DuckDB could restore after a join:
+            # one thread keeps the rows in line order (Python makes them one at a time anyway).
+            own.execute("SET threads = 1")
+            self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
+            batches = json_lines.careful_batches(str(path), self.shape.observe)
+            first = next(batches)
+            own.register(json_lines.LINES_VIEW, pa.RecordBatchReader.from_batches(
+                first.schema, _chain(first, batches)))
+        source = build_source(own, str(path), required_fields(self.plan), kind, careful)
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
         query = decision_query(self.plan, source.fields, source.relation, as_of,
@@ -65,30 +86,105 @@ class DuckDBEngine:
                                limits=self.limits_relation)
         return query.sql.sql("duckdb")
 
+    def shaped_sql(self, query: str, as_of: date) -> str:
+        """The decisions as every output writes them (:mod:`..outputs`): an invalid row has
+        no decision fields, a decided one its plan version and day, cost in cents."""
+        def decided(expression: str, name: str) -> str:
+            return f"CASE WHEN error IS NULL THEN {expression} END AS {name}"
+        columns = ["customer_id", *(decided(c, c) for c in _DECIDED_ONLY),
+                   decided("floor(cost * 100 + 0.5) / 100", "cost"),
+                   decided(_literal(self.plan.version), "plan_version"),
+                   decided(_literal(as_of.isoformat()), "as_of"), "error"]
+        return f"SELECT {', '.join(columns)} FROM ({query})"
+
+    def careful_first(self, path: str | Path, fmt: str = "auto") -> bool:
+        """Whether a JSON lines file must be read the careful way from the start."""
+        return detect_format(path, fmt) == "jsonl" and not (
+            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path)))
+
+    def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
+            consent_columns: bool = False) -> T:
+        """``action(connection, sql)`` on DuckDB's own reader, and again on the careful one
+        when DuckDB refuses something in a JSON lines file (see :mod:`.json_lines`)."""
+        import duckdb
+
+        kind = detect_format(path, fmt)
+        self._count_shapes(path, kind)
+        if not self.careful_first(path, fmt):
+            connection = connect(self.settings)
+            try:
+                return action(connection, self.sql(path, as_of, fmt, connection, consent_columns))
+            except duckdb.Error as error:
+                if kind != "jsonl":
+                    raise ProfileFileError(f"cannot read {path} as {kind}: {_first_line(error)}") from None
+        connection = connect(self.settings)
+        return action(connection, self.sql(path, as_of, fmt, connection, consent_columns, careful=True))
+
+    def _count_shapes(self, path: str | Path, kind: str) -> None:
+        self.shape = ShapeCheck(required_fields(self.plan))
+        if kind in ("csv", "parquet"):
+            from .shapes import count_wrong_shapes
+            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan))
+
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Decision records in input order, as ``treatment decide`` writes them."""
+        import duckdb
+
+        done = 0
+        self._count_shapes(path, detect_format(path, fmt))
+        for careful in (True,) if self.careful_first(path, fmt) else (False, True):
+            try:
+                for record in self._fetch(path, as_of, fmt, batch, careful, skip=done):
+                    done += 1
+                    yield record
+                return
+            except duckdb.Error as error:  # the careful reading starts again where this one stopped
+                if careful or detect_format(path, fmt) != "jsonl":
+                    raise ProfileFileError(f"cannot read {path}: {_first_line(error)}") from None
+
+    def _fetch(self, path: str | Path, as_of: date, fmt: str, batch: int, careful: bool,
+               skip: int) -> Iterator[dict[str, Any]]:
         connection = connect(self.settings)
-        cursor = connection.execute(self.sql(path, as_of, fmt, connection))
-        version, day = self.plan.version, as_of.isoformat()
+        cursor = connection.execute(self.shaped_sql(self.sql(path, as_of, fmt, connection, careful=careful), as_of))
+        names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
             for row in rows:
-                values = dict(zip(OUTPUT_COLUMNS, row, strict=True))
+                if skip:
+                    skip -= 1
+                    continue
+                values = dict(zip(names, row, strict=True))
                 if values["error"] is not None:
                     yield {"customer_id": values["customer_id"], "error": values["error"]}
                     continue
-                del values["error"], values["channel"]
-                values["plan_version"], values["as_of"] = version, day
+                del values["error"]
                 yield values
 
-    def write(self, path: str | Path, as_of: date, output: str | Path, fmt: str = "auto", connection: Any = None) -> None:
-        """COPY the decisions to Parquet, CSV or JSON lines (by the output's suffix)."""
-        own = connection or connect(self.settings)
-        query = self.sql(path, as_of, fmt, own)
-        suffix = Path(output).suffix.lower()
-        options = {".parquet": "FORMAT PARQUET", ".csv": "FORMAT CSV, HEADER",
-                   ".jsonl": "FORMAT JSON", ".json": "FORMAT JSON"}.get(suffix, "FORMAT PARQUET")
-        own.execute(f"COPY ({query}) TO '{_quote(str(output))}' ({options})")
+    def write(self, path: str | Path, as_of: date, output: str | Path, fmt: str = "auto") -> None:
+        """The decisions of ``path`` in ``output``'s format (by its suffix, :mod:`..outputs`)."""
+        kind = outputs.prepare(output)
+        meta = outputs.metadata(self.plan.version, as_of.isoformat(), self.name)
+        if kind == "parquet":
+            self.run(path, as_of, fmt, lambda c, q: copy_parquet(c, self.shaped_sql(q, as_of), output, meta))
+            return
+        with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
+            staged = Path(scratch) / "decisions.parquet"
+            self.run(path, as_of, fmt, lambda c, q: copy_parquet(c, self.shaped_sql(q, as_of), staged, meta))
+            outputs.convert(staged, output, meta)
 
 
-def _quote(text: str) -> str:
-    return text.replace("'", "''")
+def copy_parquet(connection: Any, query: str, target: str | Path, meta: Mapping[str, str]) -> None:
+    pairs = ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in meta.items())
+    connection.execute(f"COPY ({query}) TO {_literal(str(target))} (FORMAT PARQUET, KV_METADATA {{{pairs}}})")
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -6,23 +6,25 @@ exactly as the Python readers in :mod:`treatment_engine.profiles` type it:
 - Parquet: by column type (a typed column has one component; dates become ISO text);
 - CSV: per cell, as ``profiles.typed_cell`` does (true/false, numerals, else text;
   id columns stay text; an empty cell is missing);
-- JSON lines: per value, by ``json_type``; a line that is not JSON, or not an object,
-  becomes an error row, and blank lines are skipped, so rows match input lines.
+- JSON lines: per value, by ``json_type``, read exactly as the Python reader reads the
+  line (see :mod:`.json_lines`); a line it refuses becomes an error row with its reason,
+  and blank lines are skipped, so rows match input lines.
 
 Rows keep input order: every view is a projection over one scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlglot import exp
 
-from ..profiles import TEXT_COLUMNS
+from ..profiles import CELL_SPACE, TEXT_COLUMNS, ProfileFileError, column_paths
+from . import json_lines
 from .compiler import FieldColumns
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, and_, case, not_, or_, select
+from .values import DOUBLE, VARCHAR, and_, case, not_, or_, select
 
 INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -52,12 +54,16 @@ def _names(index: int) -> tuple[str, str, str, str]:
     return (f"f{index}_n", f"f{index}_s", f"f{index}_b", f"f{index}_o")
 
 
-def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str) -> Source:
+def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], fmt: str,
+                 careful: bool = False) -> Source:
+    """The canonical view of one file. JSON lines are read by DuckDB's own reader unless
+    ``careful`` (then line by line in Python, from the Arrow stream registered as
+    :data:`.json_lines.LINES_VIEW`; see :mod:`.json_lines`)."""
     if fmt == "parquet":
         return _parquet(connection, path, paths)
     if fmt == "csv":
         return _csv(connection, path, paths)
-    return _jsonl(path, paths)
+    return _jsonl(path, paths, careful)
 
 
 def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]],
@@ -84,70 +90,70 @@ def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Ex
 
 # -- JSON lines --------------------------------------------------------------------
 
-def _json_path(path: tuple[str, ...]) -> str:
-    for part in path:
-        if '"' in part or "\\" in part:
-            raise Unsupported(f"a field name with a quote or backslash: {part!r}")
-    return "$" + "".join(f'."{part}"' for part in path)
-
-
-def _jsonl(path: str, paths: Sequence[tuple[str, ...]]) -> Source:
-    # Each line as text (\x01 cannot occur unescaped in valid JSON), so bad lines stay rows.
-    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("columns"), expression=exp.Struct(
-        expressions=[exp.PropertyEQ(this=exp.to_identifier("line"), expression=_lit("VARCHAR"))])),
-        exp.EQ(this=exp.column("header"), expression=exp.false()),
-        exp.EQ(this=exp.column("delim"), expression=_lit("\x01")),
-        exp.EQ(this=exp.column("quote"), expression=_lit("")),
-        exp.EQ(this=exp.column("escape"), expression=_lit("")),
-        exp.EQ(this=exp.column("auto_detect"), expression=exp.false()))
-    line = exp.column("line")
-    valid = _fn("json_valid", line)
-    document = case([(valid, exp.Cast(this=line, to=exp.DataType.build("JSON")))])
-    kind_of_line = _fn("json_type", document)
-    invalid = case([(not_(valid), _lit("the line is not valid JSON")),
-                    (exp.NEQ(this=kind_of_line, expression=_lit("OBJECT")), _lit("the profile is not a JSON object"))])
-    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
-    for field_path in paths:
-        value = _fn("json_extract", document, _lit(_json_path(field_path)))
-        kind = _fn("json_type", value)
-        numeric = exp.In(this=kind, expressions=[_lit(t) for t in ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")])
-        columns.append((field_path, [
-            case([(numeric, exp.Cast(this=value, to=DOUBLE))]),
-            case([(exp.EQ(this=kind, expression=_lit("VARCHAR")), _fn("json_extract_string", value, _lit("$")))]),
-            case([(exp.EQ(this=kind, expression=_lit("BOOLEAN")), exp.Cast(this=value, to=BOOLEAN))]),
-            case([(exp.In(this=kind, expressions=[_lit("OBJECT"), _lit("ARRAY")]), exp.true())]),
-        ]))
-    blank = exp.EQ(this=exp.func("TRIM", exp.func("COALESCE", line, _lit(""))), expression=_lit(""))
-    return _assemble(reader, columns, [exp.alias_(invalid, INVALID_COLUMN, copy=False)], not_(blank))
+def _jsonl(path: str, paths: Sequence[tuple[str, ...]], careful: bool) -> Source:
+    relation, invalid = json_lines.reader(path, paths, careful)
+    columns = [(field_path, json_lines.components(field_path, paths)) for field_path in paths]
+    extra = [exp.alias_(exp.column(invalid), INVALID_COLUMN, copy=False)] if invalid else None
+    return _assemble(relation, columns, extra)
 
 
 # -- CSV ---------------------------------------------------------------------------
 
+def csv_columns(path: str) -> dict[tuple[str, ...], str]:
+    return csv_header(path)[0]
+
+
+def csv_reader(path: str) -> exp.Expr:
+    """``read_csv`` of every cell as text, the columns named c0, c1, ... (see :func:`csv_header`)."""
+    width = csv_header(path)[1]
+    names = exp.Array(expressions=[_lit(f"c{i}") for i in range(max(width, 1))])
+    return _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
+               exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
+               exp.EQ(this=exp.column("null_padding"), expression=exp.true()),
+               exp.EQ(this=exp.column("names"), expression=names))
+
+
+def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
+    """Each field path of a CSV file's header and the column name the engines give it
+    (``c0``, ``c1``, ...): the header is read once, here, by the same rule as the Python
+    reader (a byte-order mark ignored, a column without a name left out, conflicting names
+    refused), so no engine's own header handling can differ."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        try:
+            header = next(csv.reader(stream), [])
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise ProfileFileError(f"{path}: the header cannot be read ({error})") from None
+    return {p: f"c{i}" for i, p in enumerate(column_paths(header, path)) if p is not None}, len(header)
+
+
 def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> Source:
-    reader = _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
-                 exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
-                 exp.EQ(this=exp.column("null_padding"), expression=exp.true()))
-    header = [row[0] for row in connection.execute(
-        f"DESCRIBE SELECT * FROM {select('*').from_(copy=False, expression=reader).sql('duckdb').split(' FROM ', 1)[1]}").fetchall()]
-    columns = [(field_path, csv_parts(field_path, header)) for field_path in paths]
-    cells = [exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))),
-                     expression=_lit("")) for n in header]
+    columns_by_path = csv_columns(path)
+    reader = csv_reader(path)
+    columns = [(field_path, csv_parts(field_path, columns_by_path)) for field_path in paths]
+    cells = [exp.NEQ(this=_trimmed(exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))), expression=_lit(""))
+             for n in columns_by_path.values()]
     return _assemble(reader, columns, where=or_(*cells) if cells else None)
 
 
-def csv_parts(path: tuple[str, ...], header: Sequence[str]) -> list[exp.Expr | None]:
+def _trimmed(cell: exp.Expr) -> exp.Expr:
+    """A cell without the spaces and tabs around it (what profiles.CELL_SPACE trims)."""
+    return exp.Trim(this=cell, expression=_lit(CELL_SPACE))
+
+
+def csv_parts(path: tuple[str, ...], columns: dict[tuple[str, ...], str]) -> list[exp.Expr | None]:
     """A CSV field's components, typed per cell as ``profiles.typed_cell`` does; shared by
-    every engine that reads CSV as text columns named by the header."""
-    by_path = {tuple(name.strip().split(".")): name for name in header}
-    name = by_path.get(path)
+    every engine that reads CSV as text columns (``columns``: field path -> column name)."""
+    name = columns.get(path)
     if name is None:  # only nested columns (consent.sms): an object when any cell is set
-        children = [n for p, n in by_path.items() if p[:len(path)] == path]
+        children = [n for p, n in columns.items() if p[:len(path)] == path]
         present = [not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
         return [None, None, None, case([(or_(*present), exp.true())]) if present else None]
     cell = exp.column(name, quoted=True)
     if len(path) == 1 and path[0] in TEXT_COLUMNS:
         return [None, cell, None, None]
-    word = exp.Lower(this=exp.Trim(this=cell))
+    word = exp.Lower(this=_trimmed(cell))
     numeral = or_(exp.RegexpLike(this=cell, expression=_lit(INTEGER_PATTERN)),
                   exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)))
     special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
@@ -166,22 +172,33 @@ def _parquet(connection: Any, path: str, paths: Sequence[tuple[str, ...]]) -> So
     reader = _fn("read_parquet", _lit(path))
     described = connection.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
     types = {row[0]: row[1] for row in described}
-    columns: list[tuple[tuple[str, ...], list[exp.Expr | None]]] = []
-    for field_path in paths:
-        kind = types.get(field_path[0])
-        if kind is None:
-            columns.append((field_path, [None, None, None, None]))
+    columns = [(field_path, parquet_parts(field_path, types, _struct_field_type, _typed))
+               for field_path in paths]
+    return _assemble(reader, columns)
+
+
+def parquet_parts(path: tuple[str, ...], types: dict[str, str], field_type: Callable[[str, str], str | None],
+                  typed: Callable[[exp.Expr, str | None], list[exp.Expr | None]]) -> list[exp.Expr | None]:
+    """A Parquet field's components, for DuckDB and Spark alike: a column named
+    ``consent.email`` is the field ``consent.email``, as in CSV (``profiles.column_paths``),
+    and struct columns are read into by name."""
+    by_path = {p: name for name, p in zip(types, column_paths(list(types), "the Parquet file"), strict=True)
+               if p is not None}
+    for column_path, name in by_path.items():
+        if path[:len(column_path)] != column_path:
             continue
-        node: exp.Expr = exp.column(field_path[0], quoted=True)
-        for part in field_path[1:]:
-            inner = _struct_field_type(kind, part)
+        node: exp.Expr = exp.column(name, quoted=True)
+        kind: str | None = types[name]
+        for part in path[len(column_path):]:
+            inner = field_type(kind, part) if kind is not None else None
             if inner is None:
-                kind = None
-                break
+                return [None, None, None, None]
             node = exp.Dot(this=node, expression=exp.to_identifier(part, quoted=True))
             kind = inner
-        columns.append((field_path, _typed(node, kind)))
-    return _assemble(reader, columns)
+        return typed(node, kind)
+    children = [n for p, n in by_path.items() if p[:len(path)] == path]
+    present = [not_(exp.Is(this=exp.column(n, quoted=True), expression=exp.Null())) for n in children]
+    return [None, None, None, case([(or_(*present), exp.true())]) if present else None]
 
 
 def _typed(node: exp.Expr, kind: str | None) -> list[exp.Expr | None]:

@@ -9,6 +9,8 @@ end of a list is NULL, as the spec's values want.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -18,20 +20,23 @@ from sqlglot import exp
 
 from ..compile import CompiledPlan
 from ..contacts import ContactState
-from ..profiles import detect_format
+from ..decision import cents
+from ..profiles import CELL_SPACE, detect_format
+from ..shape_check import ShapeCheck
 from . import limits as sql_limits
-from .compiler import FieldColumns, decision_query, required_fields
-from .sources import csv_parts, split_top_level
+from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_query, required_fields
+from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
+from .spark_lines import json_lines_frame
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
 
 def session(master: str = "local[2]") -> Any:
     from pyspark.sql import SparkSession
 
+    if master.startswith("local"):  # Python workers (reading JSON lines) run this interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (SparkSession.builder.master(master).appName("treatment-engine")
              .config("spark.ui.enabled", "false").config("spark.sql.ansi.enabled", "false")
              .config("spark.sql.shuffle.partitions", "4").getOrCreate())
@@ -73,7 +78,37 @@ class SparkEngine:
                 continue
             yield {**{k: values[k] for k in OUTPUT_COLUMNS if k not in ("error", "channel")},
                    "actions": list(values["actions"]), "channels": list(values["channels"]),
-                   "plan_version": version, "as_of": day}
+                   "cost": cents(values["cost"]), "plan_version": version, "as_of": day}
+
+    def count_shapes(self, path: str | Path, fmt: str = "auto") -> ShapeCheck:
+        """Rows whose objects the plan reads into hold something else (see ..shape_check);
+        for JSON lines over the lines :meth:`decisions` read last."""
+        check = ShapeCheck(required_fields(self.plan))
+        kind = detect_format(path, fmt)
+        if kind != "jsonl":
+            from .shapes import count_wrong_shapes
+            count_wrong_shapes(check, str(path), kind, required_fields(self.plan))
+            return check
+        for prefix in check.objects:
+            json_path = "$" + "".join(f"['{part}']" for part in prefix)
+            shape = f"schema_of_variant(variant_get(try_parse_json(doc), '{json_path}'))"
+            row = self.spark.sql(f"SELECT count(*) FILTER (WHERE {shape} NOT LIKE 'OBJECT%' AND {shape} <> 'VOID'), "
+                                 f"max({shape}) FROM raw_profiles").collect()[0]
+            check.add(prefix, int(row[0]), "text" if row[1] == "STRING" else "another kind of value")
+        return check
+
+    def shaped(self, decisions: Any, as_of: date) -> Any:
+        """The decisions in input order and in the row shape of :mod:`...outputs` (an invalid
+        row has no decision fields, cost in cents as :func:`...decision.cents` rounds)."""
+        from pyspark.sql import functions as F
+
+        decided = F.col("error").isNull()
+        columns = [F.col("customer_id"),
+                   *(F.when(decided, F.col(name)).alias(name) for name in OUTPUT_COLUMNS[1:8]),
+                   F.when(decided, F.floor(F.col("cost") * 100 + 0.5) / 100).alias("cost"),
+                   F.when(decided, F.lit(self.plan.version)).alias("plan_version"),
+                   F.when(decided, F.lit(as_of.isoformat())).alias("as_of"), F.col("error")]
+        return decisions.orderBy("__order").select(*columns)
 
     # -- reading files into the canonical view -------------------------------------------
 
@@ -82,21 +117,18 @@ class SparkEngine:
 
         if kind == "parquet":
             frame = self.spark.read.parquet(path)
-        elif kind == "csv":
-            frame = self.spark.read.option("header", True).csv(path)
-        else:
-            frame = self.spark.read.text(path).where(F.trim(F.col("value")) != "")
-        frame = frame.withColumn("__order", F.monotonically_increasing_id())
+        elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them
+            frame = self.spark.read.option("header", True).option("multiLine", True).csv(path)
+            frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
+        else:  # numbered lines read by the profile rule (see spark_lines)
+            frame = json_lines_frame(self.spark, path)
+        if kind != "jsonl":
+            frame = frame.withColumn("__order", F.monotonically_increasing_id())
         frame.createOrReplaceTempView("raw_profiles")
         selected: list[exp.Expr] = [exp.column("__order")]
         invalid = None
         if kind == "jsonl":
-            document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("value")])
-            shape = exp.Anonymous(this="schema_of_variant", expressions=[document])
-            selected.append(exp.alias_(case([
-                (exp.Is(this=document, expression=exp.Null()), exp.Literal.string("the line is not valid JSON")),
-                (not_(exp.Like(this=shape, expression=exp.Literal.string("OBJECT%"))),
-                 exp.Literal.string("the profile is not a JSON object"))]), "__invalid", copy=False))
+            selected.append(exp.column("__invalid"))
             invalid = "__invalid"
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         fields: dict[tuple[str, ...], FieldColumns] = {}
@@ -104,7 +136,7 @@ class SparkEngine:
             if kind == "parquet":
                 parts = self._parquet_parts(field_path, types)
             elif kind == "csv":
-                parts = csv_parts(field_path, list(types))
+                parts = csv_parts(field_path, csv_columns(path))
             else:
                 parts = self._json_parts(field_path)
             names: list[str | None] = []
@@ -118,9 +150,11 @@ class SparkEngine:
             fields[field_path] = FieldColumns(*names)
         where = None
         if kind == "csv":
-            where = or_(*(exp.NEQ(this=exp.func("COALESCE", exp.func("TRIM", exp.column(n, quoted=True)),
-                                                       exp.Literal.string("")), expression=exp.Literal.string(""))
-                              for n in types if n != "__order"))
+            where = or_(*(exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True),
+                                                              exp.Literal.string("")),
+                                                expression=exp.Literal.string(CELL_SPACE)),
+                                  expression=exp.Literal.string(""))
+                          for n in csv_columns(path).values()))
         query = select(*selected).from_(copy=False, expression="raw_profiles")
         if where is not None:
             query = query.where(where, copy=False)
@@ -129,26 +163,7 @@ class SparkEngine:
 
     @staticmethod
     def _parquet_parts(path: tuple[str, ...], types: dict[str, str]) -> list[exp.Expr | None]:
-        kind = types.get(path[0])
-        node: exp.Expr = exp.column(path[0], quoted=True)
-        for part in path[1:]:
-            if kind is None or not kind.startswith("struct<"):
-                return [None, None, None, None]
-            inner = _struct_field(kind, part)
-            node = exp.Dot(this=node, expression=exp.to_identifier(part, quoted=True))
-            kind = inner
-        if kind is None:
-            return [None, None, None, None]
-        base = kind.split("(")[0]
-        if base in _NUMERIC:
-            return [exp.Cast(this=node, to=DOUBLE), None, None, None]
-        if base == "string":
-            return [None, node, None, None]
-        if base == "boolean":
-            return [None, None, node, None]
-        if base in ("date", "timestamp", "timestamp_ntz"):
-            return [None, exp.Cast(this=node, to=VARCHAR), None, None]
-        return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+        return parquet_parts(path, {n: t for n, t in types.items() if n != "__order"}, _struct_field, _typed)
 
     @staticmethod
     def _json_parts(path: tuple[str, ...]) -> list[exp.Expr | None]:
@@ -156,7 +171,7 @@ class SparkEngine:
             if "'" in part or "\\" in part or "]" in part:
                 raise Unsupported(f"a field name with a quote, backslash or bracket: {part!r}")
         json_path = "$" + "".join(f"['{part}']" for part in path)
-        document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("value")])
+        document = exp.Anonymous(this="try_parse_json", expressions=[exp.column("doc")])
         value = exp.Anonymous(this="variant_get", expressions=[document, exp.Literal.string(json_path)])
         shape = exp.Anonymous(this="schema_of_variant", expressions=[value])
 
@@ -175,7 +190,24 @@ class SparkEngine:
         ]
 
 
+def _typed(node: exp.Expr, kind: str | None) -> list[exp.Expr | None]:
+    if kind is None:
+        return [None, None, None, None]
+    base = kind.split("(")[0]
+    if base in _NUMERIC:
+        return [exp.Cast(this=node, to=DOUBLE), None, None, None]
+    if base == "string":
+        return [None, node, None, None]
+    if base == "boolean":
+        return [None, None, node, None]
+    if base in ("date", "timestamp", "timestamp_ntz"):
+        return [None, exp.Cast(this=node, to=VARCHAR), None, None]
+    return [None, None, None, case([(not_(exp.Is(this=node, expression=exp.Null())), exp.true())])]
+
+
 def _struct_field(kind: str, name: str) -> str | None:
+    if not kind.startswith("struct<"):
+        return None
     for part in split_top_level(kind[len("struct<"):-1]):
         field_name, _, field_type = part.partition(":")
         if field_name.strip("`") == name:

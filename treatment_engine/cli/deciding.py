@@ -1,8 +1,5 @@
-"""The ``treatment`` command: a thin click adapter over :class:`Engine`.
-
-Argument parsing, files and printing live here; every decision is the engine's.
-Plan errors print as ``path:line:col: code: message`` lines with exit status 2 and
-no traceback; unreadable inputs print one line and exit 1.
+"""Deciding from the command line: ``treatment decide``, ``validate``, ``explain`` and
+``sample``. Argument parsing, files and printing live here; every decision is the engine's.
 """
 
 from __future__ import annotations
@@ -10,65 +7,33 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
-from .cli_authoring import init, lint, run_tests, schema
-from .cli_events import events
-from .cli_service import keys, replay, serve
-from .cli_simulation import diff_command, simulate
-from .cli_support import (
-    Group,
-    as_of_option,
-    default_plan_dir,
-    fail,
-    history_option,
-    limits_from_log,
-    load_engine,
-    plan_option,
-)
-from .decision import Decision, DecisionError
-from .engine import utc_today
-from .errors import ProfileError
-from .evaluate import customer_id_of, decide_or_error
-from .profiles import Unreadable, dumps, open_profiles, parse_json_line
-
-__all__ = ["cli", "default_plan_dir", "main"]
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="treatment-engine")
-def cli() -> None:
-    """Decide how to treat each customer from a treatment plan.
-
-    A plan is a directory of YAML: segments/ says who a customer is (segment,
-    lifecycle stage, value tier), rules/ says what to do (delight, contain or leave
-    alone, with which actions over which channels).
-
-    \b
-    Examples:
-      treatment validate --plan my-plan
-      treatment decide --profiles customers.jsonl --as-of 2026-11-01
-      treatment explain --profile '{"customer_id": "c1", "annual_value": 900}'
-      treatment sample --n 1000 --seed 7 --output customers.jsonl
-    """
-
+from ..decision import Decision, DecisionError
+from ..engine import utc_today
+from ..errors import ProfileError
+from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
+from ..semantics import customer_id_of
+from .options import as_of_option, history_option, plan_option
+from .support import fail, limits_from_log, load_engine
 
 # -- decide ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profiles", "profiles_path", required=True, metavar="FILE",
               help="Profiles: JSON lines (one object a line), CSV with a header row "
                    "(by the .csv suffix or --input-format), or - for standard input.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write decisions here (JSON lines) instead of standard output.")
+              help="Write decisions here instead of standard output (JSON lines): .jsonl, .csv or "
+                   ".parquet, by the suffix; missing folders are created.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True, help="How to read --profiles; auto goes by the file suffix.")
 @click.option("--stats/--no-stats", default=False,
@@ -96,51 +61,73 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
     limits = limits_from_log(engine.plan, db_url, day) or {}
-    ordinal, text = day.toordinal(), day.isoformat()
+    text = day.isoformat()
     counts: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
     started = time.perf_counter()
     with ExitStack() as stack:
         items: Iterable[Any]
+        from ..shape_check import ShapeCheck
+        check = ShapeCheck(list(engine.plan.profile_fields))
         if engine_name == "duckdb":
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
-            from .sql.duckdb_engine import DuckDBEngine
-            items = _sql_results(DuckDBEngine(engine.plan, limits=limits).records(profiles_path, day, input_format))
+            from ..sql.duckdb_engine import DuckDBEngine
+            sql_engine = DuckDBEngine(engine.plan, limits=limits)
+            items = _sql_results(sql_engine.records(profiles_path, day, input_format))
         else:
-            items = open_profiles(stack, profiles_path, input_format)
-        out: IO[bytes] = (stack.enter_context(open(output_path, "wb")) if output_path
-                          else sys.stdout.buffer)
-        write = out.write
+            items = _observed(open_profiles(stack, profiles_path, input_format), check)
+        write = _record_writer(stack, output_path, engine.version, text, engine_name)
         for item in items:
             if isinstance(item, (Decision, DecisionError)):
                 result: Decision | DecisionError = item
             elif isinstance(item, Unreadable):
                 result = DecisionError(customer_id=None, error=item.reason)
             else:
-                result = decide_or_error(engine.plan, item, ordinal, text,
-                                         limits.get(customer_id_of(item) or "") if limits else None)
+                result = engine.decide_or_error(item, day,
+                                                limits=limits.get(customer_id_of(item) or "") if limits else None)
             if isinstance(result, DecisionError):
                 counts["invalid"] += 1
             else:
                 counts["decided"] += 1
                 if stats:
                     by_rule[(result.treatment, result.rule)] += 1
-            write(dumps(result.to_record()))
-        out.flush()
+            write(result.to_record())
     elapsed = time.perf_counter() - started
+    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(list(engine.plan.profile_fields)):
+        click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
         rate = f", {total / elapsed:,.0f}/s" if elapsed > 0 and total else ""
         click.echo(f"decided {counts['decided']:,}, invalid {counts['invalid']:,} in "
                    f"{elapsed:.2f} s{rate} (plan {engine.version}, as of {text})", err=True)
     if stats:
-        from .report import print_decision_stats
+        from ..report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
 
 
+def _observed(items: Iterable[Any], check: Any) -> Iterable[Any]:
+    for item in items:
+        check.observe(item)
+        yield item
+
+
+def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day: str,
+                   engine_name: str) -> Callable[[dict[str, Any]], None]:
+    """Where decide's records go: a file in its suffix's format, else standard output."""
+    if output_path is None:
+        out = sys.stdout.buffer
+        stack.callback(out.flush)
+
+        def write(record: dict[str, Any]) -> None:
+            out.write(dumps(record))
+        return write
+    from ..outputs import DecisionWriter, metadata
+    return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
+
+
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
-    from .decision import fast_decision
+    from ..decision import fast_decision
     for record in records:
         if "error" in record:
             yield DecisionError(customer_id=record["customer_id"], error=record["error"])
@@ -152,7 +139,7 @@ def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | Decis
 
 # -- validate ----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 def validate(plan_dir: Path | None) -> None:
     """Check a plan and summarise it, or list every problem as path:line:col.
@@ -170,7 +157,7 @@ def validate(plan_dir: Path | None) -> None:
 
 # -- explain -----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profile", "profile_json", metavar="JSON", help="One profile as a JSON object.")
 @click.option("--profiles", "profiles_path", metavar="FILE",
@@ -211,7 +198,7 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
     if output_format == "json":
         click.echo(decision.model_dump_json(indent=2))
         return
-    from .report import print_explanation
+    from ..report import print_explanation
     print_explanation(decision)
 
 
@@ -225,14 +212,15 @@ def _find_profile(path: str, customer_id: str) -> Any:
 
 # -- sample ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @click.option("--n", "count", type=click.IntRange(min=0), default=1000, show_default=True,
               help="How many customers to make.")
 @click.option("--seed", type=int, default=7, show_default=True,
               help="Random seed: the same seed makes the same customers.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here (.jsonl or .csv by suffix) instead of standard output (JSON lines).")
+              help="Write here instead of standard output (JSON lines): .jsonl, .csv or .parquet, by the "
+                   "suffix. Parquet columns hold one type, so there a number written as text stays a number.")
 def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) -> None:
     """Make synthetic customers for the default plan, reproducibly.
 
@@ -243,24 +231,10 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
     """
-    from .sample import generate, write_csv
+    from ..sample import generate, write_file
 
-    customers = generate(count, seed=seed, as_of=as_of or utc_today())
-    if output_path is not None and output_path.suffix.lower() == ".csv":
-        with open(output_path, "w", encoding="utf-8", newline="") as stream:
-            write_csv(customers, stream)
+    if output_path is None:
+        for customer in generate(count, seed=seed, as_of=as_of or utc_today()):
+            sys.stdout.buffer.write(dumps(customer))
         return
-    with ExitStack() as stack:
-        out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
-        for customer in customers:
-            out.write(dumps(customer))
-
-
-
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys, events):
-    cli.add_command(command)
-
-
-def main() -> None:
-    """Entry point of the ``treatment`` console script."""
-    cli(prog_name="treatment")
+    write_file(output_path, count, seed, as_of or utc_today())

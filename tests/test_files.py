@@ -1,0 +1,165 @@
+"""Files in and out: every reader reads a file alike, every writer writes what the suffix says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from treatment_engine import Engine
+from treatment_engine.cli import cli
+from treatment_engine.profiles import ProfileFileError, open_profiles
+from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
+from treatment_engine.sql.duckdb_engine import DuckDBEngine
+
+from .conftest import REPO, SAMPLE_AS_OF
+
+
+def _python_rows(engine: Engine, path: Path) -> list[dict]:
+    from contextlib import ExitStack
+    with ExitStack() as stack:
+        return [r.to_record() for r in decided(engine.plan, open_profiles(stack, str(path)), SAMPLE_AS_OF)]
+
+
+def test_a_pandas_csv_with_bom_crlf_index_and_quoted_commas_reads_alike(default_engine: Engine,
+                                                                       tmp_path: Path) -> None:
+    """What pandas.to_csv(encoding="utf-8-sig") and Excel write: every engine decides all rows."""
+    rows = [json.loads(x) for x in (REPO / "examples" / "customers.jsonl").read_text().splitlines()[:300]]
+    columns = ["customer_id", "plan_type", "region", "status", "annual_value", "nps", "consent.email",
+               "consent.sms"]
+    lines = ["," + ",".join(columns)]
+    for index, row in enumerate(rows):
+        cells = []
+        for column in columns:
+            value: object = row
+            for part in column.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            text = "" if value is None else "true" if value is True else "false" if value is False else str(value)
+            cells.append(f'"{text}, as quoted"' if column == "region" else text)
+        lines.append(f"{index}," + ",".join(cells))
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    python = _python_rows(default_engine, path)
+    assert sum("error" not in r for r in python) == 300
+    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
+
+
+def test_dotted_parquet_columns_nest_as_in_csv(default_engine: Engine, tmp_path: Path) -> None:
+    rows = [{"customer_id": f"c{i}", "annual_value": 9000.0, "status": "porting_out",
+             "consent.email": i % 2 == 0, "consent.phone": None} for i in range(20)]
+    path = tmp_path / "dotted.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    python = _python_rows(default_engine, path)
+    assert ["email" in r["channels"] for r in python] == [i % 2 == 0 for i in range(20)]
+    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
+
+
+def test_columns_that_name_one_field_twice_are_refused(default_engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("customer_id,consent,consent.email\nc1,x,true\n")
+    with pytest.raises(ProfileFileError, match="consent"):
+        _python_rows(default_engine, path)
+    result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--engine", "duckdb"])
+    assert result.exit_code == 1 and "consent" in result.stderr and "Traceback" not in result.output
+
+
+def test_sample_writes_the_format_its_suffix_names(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for name in ("c.parquet", "c.csv", "c.jsonl"):
+        target = tmp_path / "new" / name
+        assert runner.invoke(cli, ["sample", "--n", "50", "-o", str(target)]).exit_code == 0
+    assert pq.ParquetFile(tmp_path / "new" / "c.parquet").metadata.num_rows == 50
+    refused = runner.invoke(cli, ["sample", "--n", "5", "-o", str(tmp_path / "c.txt")])
+    assert refused.exit_code == 1 and ".jsonl" in refused.stderr and "Traceback" not in refused.output
+    run = runner.invoke(cli, ["simulate", "--profiles", str(tmp_path / "new" / "c.parquet"),
+                              "--output", str(tmp_path / "missing" / "dir" / "d.parquet")])
+    assert run.exit_code == 0, run.output
+    assert pq.ParquetFile(tmp_path / "missing" / "dir" / "d.parquet").metadata.num_rows == 50
+
+
+@pytest.mark.parametrize("engine_name", ["python", "duckdb"])
+def test_one_decision_row_shape_in_every_format(default_engine: Engine, engine_name: str, tmp_path: Path) -> None:
+    profiles = tmp_path / "p.jsonl"
+    lines = (REPO / "examples" / "customers.jsonl").read_text().splitlines()[:200]
+    profiles.write_text("\n".join([*lines, "not json", '{"customer_id": "x", "segment": "nope"}']) + "\n")
+    simulate = simulate_python if engine_name == "python" else simulate_duckdb
+    for suffix in ("jsonl", "csv", "parquet"):
+        simulate(default_engine.plan, str(profiles), SAMPLE_AS_OF, output=str(tmp_path / f"d.{suffix}"))
+    rows = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
+    assert len(rows) == 202
+    assert all(set(r) == {"customer_id", "error"} for r in rows[-2:])
+    assert all("error" not in r and r["plan_version"] == default_engine.version and r["as_of"] == "2026-11-01"
+               for r in rows[:200])
+    assert all(round(r["cost"], 2) == r["cost"] for r in rows[:200])
+    table = pq.read_table(tmp_path / "d.parquet")
+    meta = table.schema.metadata
+    assert meta[b"treatment.engine"] == engine_name.encode() and meta[b"treatment.as_of"] == b"2026-11-01"
+    assert table.column("segment").to_pylist()[-2:] == [None, None]
+    csv_text = (tmp_path / "d.csv").read_text()
+    assert csv_text.splitlines()[0].replace('"', "").split(",")[-4:] == ["cost", "plan_version", "as_of", "error"]
+    assert '[""' in csv_text  # lists as JSON arrays
+
+
+def test_outputs_are_the_same_from_both_engines(default_engine: Engine, tmp_path: Path) -> None:
+    path = str(REPO / "examples" / "customers.csv")
+    for suffix in ("jsonl", "csv"):
+        simulate_python(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / f"p.{suffix}"))
+        simulate_duckdb(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / f"d.{suffix}"))
+        assert (tmp_path / f"p.{suffix}").read_bytes() == (tmp_path / f"d.{suffix}").read_bytes()
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_an_object_written_as_text_is_warned_about_once_on_every_engine(default_engine: Engine, suffix: str,
+                                                                       tmp_path: Path) -> None:
+    """A CSV exporter's "{'email': true}" where the plan reads consent.email: the rows read as
+    having no consent, as the spec says, and the run says so once."""
+    rows = [{"customer_id": f"c{i}", "annual_value": 9000.0, "consent": "{'email': True}"} for i in range(12)]
+    path = tmp_path / f"struct-as-text.{suffix}"
+    if suffix == "csv":
+        path.write_text("customer_id,annual_value,consent\n" + "".join(
+            f'{r["customer_id"]},9000,"{r["consent"]}"\n' for r in rows))
+    elif suffix == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    for engine_name in ("python", "duckdb"):
+        result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--engine", engine_name, "-q",
+                                          "-o", str(tmp_path / "d.jsonl")])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("warning: consent is text, not an object, in 12 rows") == 1, result.stderr
+    summaries = [simulate(default_engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_python, simulate_duckdb)]
+    assert all(any("consent is text" in n for n in s.notes) for s in summaries)
+    few = tmp_path / f"few.{suffix}"
+    if suffix == "jsonl":
+        few.write_text("".join(json.dumps(r) + "\n" for r in rows[:3]))
+        assert not any("consent" in n for n in simulate_python(default_engine.plan, str(few), SAMPLE_AS_OF).notes)
+
+
+@pytest.mark.parametrize("careful", [False, True])
+def test_rows_keep_input_order_when_limits_are_joined(default_engine: Engine, careful: bool, tmp_path: Path) -> None:
+    """Found by the contact-history differential: DuckDB made the few customers with limits
+    the join's probe side, and their rows came out first."""
+    from treatment_engine.contacts import Contact
+    lines = [json.dumps({"customer_id": f"c{i % 7}", "annual_value": i * 100}) for i in range(40)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + ("\n[1]\n" if careful else "\n"))  # a list line: read the careful way
+    day = SAMPLE_AS_OF.toordinal()
+    limits = {c: default_engine.limits([Contact(day - 1, "delight", "sms")], SAMPLE_AS_OF) for c in ("c1", "c5")}
+    got = [r["customer_id"] for r in DuckDBEngine(default_engine.plan, limits=limits).records(path, SAMPLE_AS_OF)]
+    assert got == [f"c{i % 7}" for i in range(40)] + ([None] if careful else [])
+
+
+def test_progress_has_a_percentage_and_sampling_reports_progress(default_engine: Engine, tmp_path: Path) -> None:
+    from treatment_engine.sample import generate, write_file
+    made: list[int] = []
+    write_file(tmp_path / "s.jsonl", 25_000, 7, SAMPLE_AS_OF, progress=made.append)
+    assert made == [10_000, 20_000]
+    assert generate(3, as_of=SAMPLE_AS_OF) == generate(3, as_of=SAMPLE_AS_OF, progress=made.append)
+    seen: list[tuple[float | None, int | None]] = []
+    simulate_python(default_engine.plan, str(tmp_path / "s.jsonl"), SAMPLE_AS_OF,
+                    progress=lambda fraction, rows: seen.append((fraction, rows)))
+    assert [fraction for fraction, _ in seen] == [0.4, 0.8]

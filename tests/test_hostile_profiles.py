@@ -1,0 +1,164 @@
+"""Hostile profile lines (tests/hostile/profiles/lines.yaml) on every engine, and generated ones.
+
+Every engine reads every line by one rule (docs/plan-format.md, Appendix F): the same
+lines invalid with the same reasons, one output row per non-blank line, the rest decided
+identically; no engine stops on a bad line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from treatment_engine import Engine
+from treatment_engine.cli import cli
+from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
+from treatment_engine.sql.duckdb_engine import DuckDBEngine
+
+from .conftest import SAMPLE_AS_OF
+
+CORPUS = Path(__file__).parent / "hostile" / "profiles" / "lines.yaml"
+CASES: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
+
+
+def line_bytes(case: dict[str, Any]) -> bytes:
+    if "hex" in case:
+        return bytes.fromhex(case["hex"])
+    text = case["text"]
+    if "fill" in case:
+        text = text.replace("{fill}", case["fill"] * case["times"] + case.get("close", "") * case["times"])
+    return text.encode("utf-8", "surrogatepass")
+
+
+def write_corpus(path: Path, cases: list[dict[str, Any]] = CASES) -> list[dict[str, Any]]:
+    """The corpus as one file; the cases that make an output row, with their line numbers."""
+    rows = []
+    with open(path, "wb") as out:
+        for number, case in enumerate(cases, 1):
+            out.write(line_bytes(case) + b"\n")
+            if case["verdict"] != "skipped":
+                rows.append({**case, "line": number})
+    return rows
+
+
+def check_verdicts(records: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+    assert len(records) == len(rows)
+    for record, case in zip(records, rows, strict=True):
+        if case["verdict"] == "invalid":
+            reason = case.get("whole_reason") or f"line {case['line']} {case['reason']}"
+            assert record.get("error") == reason, case["name"]
+            assert set(record) == {"customer_id", "error"}, case["name"]
+            continue
+        assert "error" not in record, (case["name"], record.get("error"))
+        for key, value in (case.get("expect") or {}).items():
+            assert record[key] == value, (case["name"], key)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    path = tmp_path_factory.mktemp("hostile") / "lines.jsonl"
+    return path, write_corpus(path)
+
+
+def _decide(path: Path, engine_name: str, tmp_path: Path) -> list[dict[str, Any]]:
+    out = tmp_path / f"{engine_name}.jsonl"
+    result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--as-of", SAMPLE_AS_OF.isoformat(),
+                                      "--engine", engine_name, "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.mark.parametrize("engine_name", ["python", "duckdb"])
+def test_the_corpus_decides_as_written_on_every_engine(corpus: tuple[Path, list[dict[str, Any]]],
+                                                       engine_name: str, tmp_path: Path) -> None:
+    path, rows = corpus
+    check_verdicts(_decide(path, engine_name, tmp_path), rows)
+
+
+def test_engines_write_the_same_rows_for_the_corpus(corpus: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    path, _ = corpus
+    assert _decide(path, "duckdb", tmp_path) == _decide(path, "python", tmp_path)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_each_line_alone_reads_alike(default_engine: Engine, case: dict[str, Any], tmp_path: Path) -> None:
+    """Each line in a file of its own: DuckDB's own reader must not take a line that the rule
+    reads otherwise (a file of one NaN, one deep line, one trailing comma...)."""
+    path = tmp_path / "one.jsonl"
+    rows = write_corpus(path, [CASES[0], case])
+    from treatment_engine.profiles import read_jsonl
+    with open(path, "rb") as stream:
+        want = [r.to_record() for r in decided(default_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
+    check_verdicts(want, rows)
+    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want
+
+
+def test_simulate_counts_and_writes_every_line_on_both_engines(default_engine: Engine,
+                                                               corpus: tuple[Path, list[dict[str, Any]]],
+                                                               tmp_path: Path) -> None:
+    path, rows = corpus
+    outputs = {}
+    for name, simulate in (("python", simulate_python), ("duckdb", simulate_duckdb)):
+        summary = simulate(default_engine.plan, str(path), SAMPLE_AS_OF, output=str(tmp_path / f"{name}.jsonl"))
+        assert (summary.total, summary.invalid) == (len(rows), sum(r["verdict"] == "invalid" for r in rows))
+        outputs[name] = (tmp_path / f"{name}.jsonl").read_text(encoding="utf-8")
+    assert outputs["python"] == outputs["duckdb"]
+    check_verdicts([json.loads(x) for x in outputs["python"].splitlines()], rows)
+
+
+# -- generated hostile lines -----------------------------------------------------------
+
+_TIERS = st.sampled_from(["1", "150", "2000", "9000", "-5", "1e400", "9" * 30, "0.5", "true", '"900"', "null"])
+_MANGLE = st.sampled_from(["", "NaN", "Infinity", "-Infinity", "nan", "trailing", "dup", "dup-nested", "surrogate",
+                           "deep", "bytes", "control", "bom", "blank", "spaces", "list", "vtab"])
+
+
+@st.composite
+def hostile_lines(draw: st.DrawFn) -> bytes:
+    """A profile line that is valid, then maybe bent in one of the ways the corpus lists."""
+    cid = draw(st.sampled_from(["c1", "c2", "é", "a b", ""]))
+    value = draw(_TIERS)
+    email = draw(st.sampled_from(["true", "false", '"true"', "1"]))
+    line = f'{{"customer_id": {json.dumps(cid)}, "annual_value": {value}, "consent": {{"email": {email}}}}}'
+    mangle = draw(_MANGLE)
+    other = draw(_TIERS)
+    line = {
+        "NaN": line.replace(f'"annual_value": {value}', '"annual_value": NaN'),
+        "Infinity": line.replace(f'"annual_value": {value}', '"annual_value": Infinity'),
+        "-Infinity": line.replace(f'"annual_value": {value}', '"annual_value": [-Infinity]'),
+        "nan": line.replace(f'"annual_value": {value}', '"annual_value": nan'),
+        "trailing": line[:-1] + ",}",
+        "dup": line[:-1] + f', "annual_value": {other}}}',
+        "dup-nested": line.replace('"consent": {', '"consent": {"email": ' + other + ", "),
+        "surrogate": line.replace('"customer_id": "', '"customer_id": "\\udc01'),
+        "deep": line[:-1] + ', "x": ' + "[" * 520 + "]" * 520 + "}",
+        "control": line.replace(", ", ",\x01", 1),
+        "bom": "\ufeff" + line,
+        "blank": " \t",
+        "spaces": "  " + line.replace(", ", " ,\t") + " \r",
+        "list": f"[{line}]",
+        "vtab": line + "\v",
+    }.get(mangle, line)
+    raw = line.encode("utf-8")
+    return raw.replace(b'"c1"', b'"c\xff1"') if mangle == "bytes" else raw
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(hostile_lines(), min_size=1, max_size=25))
+def test_generated_hostile_lines_read_alike_on_python_and_duckdb(default_engine: Engine, tmp_path: Path,
+                                                                 lines: list[bytes]) -> None:
+    path = tmp_path / "generated.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    from treatment_engine.profiles import read_jsonl
+    with open(path, "rb") as stream:
+        items = list(read_jsonl(stream))
+    want = [r.to_record() for r in decided(default_engine.plan, items, SAMPLE_AS_OF)]
+    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want

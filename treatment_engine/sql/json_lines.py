@@ -1,0 +1,248 @@
+"""JSON lines into DuckDB, read line for line as the Python reader reads them.
+
+Two ways in, one canonical view out:
+
+- **fast**: DuckDB's own ``read_json`` with a column per top-level name the plan reads
+  (``JSON``, or a ``STRUCT`` of ``JSON`` for an object the plan reads into). It is taken
+  only when :func:`plain_file` finds nothing in the file that DuckDB's parser would read
+  differently from :mod:`treatment_engine.profile_json` (``NaN``/``Infinity``, trailing
+  commas, nesting past the limit, a byte-order mark), and it stops with an error on
+  everything else the rule refuses or reads otherwise (a line that is not JSON, not UTF-8
+  or not an object, a name repeated in an object the plan reads, a value of the wrong kind
+  where the plan reads into an object). The caller then reads the file the careful way.
+- **careful**: :func:`careful_batches` reads every line in Python by the rule itself and
+  hands DuckDB canonical JSON (or the line's reason), numbered, as an Arrow stream.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlglot import exp
+
+from ..errors import ProfileError
+from ..profile_json import BLANK, BOM, MAX_DEPTH, NotAProfileLine, line_reason, parse_line
+from ..semantics import check_profile
+from .values import Unsupported, case, not_
+
+LINES_VIEW = "__profile_lines"
+
+
+@dataclass
+class _Name:
+    """One name the plan reads, and the names it reads inside it."""
+
+    leaf: bool = False
+    children: dict[str, _Name] = field(default_factory=dict)
+
+    def sql_type(self) -> str:
+        if self.leaf or not self.children:
+            return "JSON"
+        inner = ", ".join(f"{_quote(n)} {child.sql_type()}" for n, child in sorted(self.children.items()))
+        return f"STRUCT({inner})"
+
+    def mixed(self) -> bool:
+        """Read both as a value and as an object: only the careful way reads it exactly."""
+        return (self.leaf and bool(self.children)) or any(c.mixed() for c in self.children.values())
+
+
+def _tree(paths: Sequence[tuple[str, ...]]) -> dict[str, _Name]:
+    top: dict[str, _Name] = {}
+    for path in paths:
+        node = top.setdefault(path[0], _Name())
+        for part in path[1:]:
+            node = node.children.setdefault(part, _Name())
+        node.leaf = True
+    return top
+
+
+def fast_possible(paths: Sequence[tuple[str, ...]]) -> bool:
+    return not any(name.mixed() for name in _tree(paths).values())
+
+
+def plain_file(path: str) -> bool:
+    """True when DuckDB's JSON reader may read ``path`` (see the module's docstring).
+
+    DuckDB scans the lines (in parallel, far faster than Python) for what its JSON
+    reader accepts and the rule does not: ``NaN``/``Infinity`` in any case where a value
+    starts, a comma before a closing bracket, a control character (``\v`` is blank to it),
+    a line of ``null`` (a row of nulls to it), a line nested deeper than the limit (only
+    a line with that many brackets can be), a byte-order mark. A file DuckDB cannot even
+    split into lines (not UTF-8, a line over its size limit) is not plain either."""
+    import duckdb
+
+    lines = (f"read_csv({_text(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
+             f"quote = '', escape = '', auto_detect = false, max_line_size = {_MAX_LINE})")
+    # One regular expression finds every candidate in one pass (half the time of lower()
+    # and contains); the exact tests then run on the few lines it matched. CASE, because
+    # DuckDB evaluates both sides of AND on every row.
+    candidates = r",[ \t\r\n]*[\]}]|[Nn][Aa][Nn]|[Ii][Nn][Ff]|[\x00-\x08\x0b\x0c\x0e-\x1f]"
+    suspicious = " OR ".join([
+        f"CASE WHEN regexp_matches(line, '{candidates}') THEN "
+        r"regexp_matches(line, ',[ \t\r\n]*[\]}]|[\x00-\x08\x0b\x0c\x0e-\x1f]') OR "
+        r"regexp_matches(line, '(?i)[:,\[][ \t\r\n]*[-+]?(nan|inf)') ELSE false END",
+        f"CASE WHEN strlen(line) > {2 * MAX_DEPTH} THEN strlen(line) - strlen(replace(replace(line, '[', ''), "
+        f"'{{', '')) > {MAX_DEPTH} ELSE false END",
+        # a line of null: read_json makes it a row of nulls (no customer_id), the rule says "not an object"
+        r"CASE WHEN strlen(line) < 16 THEN regexp_matches(line, '^[ \t\r]*null[ \t\r]*$') ELSE false END",
+        "starts_with(line, '\ufeff')",
+    ])
+    try:
+        connection = duckdb.connect()
+        connection.execute("SET enable_progress_bar = false")
+        found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {lines}").fetchone()
+    except duckdb.Error:
+        return False
+    return found is not None and found[0] == 0
+
+
+_MAX_LINE = 16 << 20  # read_json's own limit on one value (maximum_object_size)
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
+    """Arrow batches (``n``, ``doc``, ``problem``): each non-blank line's number, its
+    canonical JSON text, or why it is not a profile (the Python engine's words).
+    ``observe`` sees each profile read (a :class:`..shape_check.ShapeCheck`'s)."""
+    import pyarrow as pa
+
+    schema = pa.schema([("n", pa.int64()), ("doc", pa.string()), ("problem", pa.string())])
+    numbers: list[int] = []
+    docs: list[str | None] = []
+    problems: list[str | None] = []
+    with open(path, "rb") as stream:
+        for number, raw in enumerate(stream, 1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
+            if not raw.strip(BLANK):
+                continue
+            doc, problem = canonical_line(number, raw, observe)
+            numbers.append(number)
+            docs.append(doc)
+            problems.append(problem)
+            if len(numbers) >= 65_536:
+                yield pa.RecordBatch.from_arrays([pa.array(numbers, pa.int64()), pa.array(docs, pa.string()),
+                                                  pa.array(problems, pa.string())], schema=schema)
+                numbers, docs, problems = [], [], []
+    yield pa.RecordBatch.from_arrays([pa.array(numbers, pa.int64()), pa.array(docs, pa.string()),
+                                      pa.array(problems, pa.string())], schema=schema)
+
+
+def canonical_line(number: int, raw: bytes,
+                   observe: Callable[[Any], None] | None = None) -> tuple[str | None, str | None]:
+    """One non-blank line as (canonical JSON, None) or (None, why it is no profile)."""
+    try:
+        value = parse_line(raw)
+    except NotAProfileLine as error:
+        return None, line_reason(number, error)
+    if observe is not None:
+        observe(value)
+    try:
+        check_profile(value)
+    except ProfileError as error:
+        if type(value) is not dict:
+            return None, error.message
+    value = _finite(value)
+    try:
+        return orjson.dumps(value).decode(), None
+    except TypeError:  # integers wider than 64 bits, which DuckDB reads as doubles too
+        return json.dumps(value, ensure_ascii=False), None
+
+
+_HUGE = 10**400  # what an infinite number is written as: DuckDB reads it back as infinity
+
+
+def _finite(value: Any) -> Any:
+    """``value`` (freshly parsed, so changed in place) with each infinite float (from 1e400,
+    or a 5,000-digit integer) written as a number DuckDB reads as that infinity (orjson
+    would write null, json Infinity). Iterative: values nest up to 512 levels."""
+    if type(value) is float:
+        return _HUGE if value == math.inf else -_HUGE if value == -math.inf else value
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        keys = node.keys() if type(node) is dict else range(len(node)) if type(node) is list else ()
+        for key in keys:
+            item = node[key]
+            if type(item) is float and item in (math.inf, -math.inf):
+                node[key] = _HUGE if item > 0 else -_HUGE
+            elif type(item) is dict or type(item) is list:
+                pending.append(item)
+    return value
+
+
+def reader(path: str, paths: Sequence[tuple[str, ...]], careful: bool) -> tuple[exp.Expr, str | None]:
+    """The relation to read (with a column per top-level name), and its invalid column."""
+    tree = _tree(paths)
+    types = {name: node.sql_type() for name, node in sorted(tree.items())}
+    if not careful:
+        columns = exp.Struct(expressions=[exp.PropertyEQ(this=exp.Literal.string(n), expression=exp.Literal.string(t))
+                                          for n, t in types.items()])
+        relation = exp.Anonymous(this="read_json", expressions=[
+            exp.Literal.string(path),
+            exp.EQ(this=exp.column("format"), expression=exp.Literal.string("newline_delimited")),
+            exp.EQ(this=exp.column("records"), expression=exp.true()),
+            exp.EQ(this=exp.column("columns"), expression=columns)])
+        return relation, None
+    struct = "{" + ", ".join(f"{json.dumps(n)}: {json.dumps(_json_structure(tree[n]))}" for n in types) + "}"
+    parsed = exp.Anonymous(this="from_json", expressions=[exp.column("doc"), exp.Literal.string(struct)])
+    selected: list[exp.Expr] = [exp.alias_(exp.column("problem"), "__invalid", copy=False)]
+    for name in types:
+        selected.append(exp.alias_(exp.Dot(this=exp.Paren(this=parsed.copy()),
+                                           expression=exp.to_identifier(name, quoted=True)), name, quoted=True))
+    query = exp.select(*selected).from_(exp.to_table(LINES_VIEW))
+    return exp.Subquery(this=query), "__invalid"
+
+
+def _json_structure(node: _Name) -> Any:
+    if node.leaf or not node.children:
+        return "JSON"
+    return {name: _json_structure(child) for name, child in node.children.items()}
+
+
+def components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> list[exp.Expr | None]:
+    """The four components of one field path over the reader's columns."""
+    tree = _tree(paths)
+    node = tree[path[0]]
+    value: exp.Expr = exp.column(path[0], quoted=True)
+    for index, part in enumerate(path[1:], 1):
+        if node.leaf:  # inside a value read as JSON (careful reading only)
+            rest = "$" + "".join(f'."{p}"' for p in path[index:])
+            value = exp.Anonymous(this="json_extract", expressions=[value, exp.Literal.string(rest)])
+            node = _Name(leaf=True)
+            break
+        node = node.children[part]
+        value = exp.Dot(this=value, expression=exp.to_identifier(part, quoted=True))
+    if not node.leaf:  # an object the plan reads into: a STRUCT, set when the JSON had an object
+        return [None, None, None, case([(not_(exp.Is(this=value, expression=exp.Null())), exp.true())])]
+    # DuckDB hands each JSON value over minified, so its first character says its kind;
+    # reading that is far cheaper than json_type, which parses the value again.
+    text = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
+    first = exp.Substring(this=text.copy(), start=exp.Literal.number(1), length=exp.Literal.number(1))
+
+    def first_is(*chars: str) -> exp.Expr:
+        return exp.In(this=first.copy(), expressions=[exp.Literal.string(c) for c in chars])
+    unquoted = exp.Substring(this=text.copy(), start=exp.Literal.number(2),
+                             length=exp.Sub(this=exp.Length(this=text.copy()), expression=exp.Literal.number(2)))
+    escaped = exp.Anonymous(this="contains", expressions=[text.copy(), exp.Literal.string("\\")])
+    return [
+        case([(first_is("-", *"0123456789"), exp.Cast(this=text.copy(), to=exp.DataType.build("DOUBLE")))]),
+        case([(first_is('"'), case([(escaped, exp.Anonymous(this="json_extract_string", expressions=[
+            value, exp.Literal.string("$")]))], unquoted))]),
+        case([(first_is("t"), exp.true()), (first_is("f"), exp.false())]),
+        case([(first_is("{", "["), exp.true())]),
+    ]
+
+
+def _quote(name: str) -> str:
+    if "\x00" in name:
+        raise Unsupported(f"a field name with a NUL character: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
