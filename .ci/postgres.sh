@@ -12,5 +12,7 @@ pg_lsclusters -h | grep -q "^$version main" || pg_createcluster "$version" main 
 pg_ctlcluster "$version" main start </dev/null >/dev/null 2>&1 3>&- || true
 for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 su postgres -c "psql -q -c \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'treatment') THEN CREATE ROLE treatment LOGIN PASSWORD 'treatment'; END IF; END\\\$\\\$;\""
+# The replica tests give each test a database of its own (tests/replicas.py).
+su postgres -c "psql -q -c 'ALTER ROLE treatment CREATEDB'"
 su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname = 'treatment_test'\" | grep -q 1 || psql -q -c 'CREATE DATABASE treatment_test OWNER treatment'"
 echo "postgresql+psycopg://treatment:treatment@127.0.0.1:5432/treatment_test" >&3

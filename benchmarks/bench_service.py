@@ -26,6 +26,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -67,23 +68,23 @@ def wrk_runs(base: str, scratch: Path, rate: int, seconds: float) -> str:
     return "\n".join(rows)
 
 
-def decide_and_log_in_process(engine: object, profiles: list[dict[str, object]], batches: int) -> float:
+def decide_and_log_in_process(engine: Any, profiles: list[dict[str, object]], batches: int) -> float:
     """Decisions/s for what the batch endpoint does, in this process with no HTTP: read the
     customers' contact limits, decide, make the rows, commit them to a fresh SQLite log."""
     import tempfile
 
-    from treatment_engine.evaluate import customer_id_of
+    from treatment_engine.semantics import customer_id_of
     from treatment_engine.service.batch import decide_batch
     from treatment_engine.store import DecisionLog
 
-    plan = engine.plan  # type: ignore[attr-defined]
+    plan = engine.plan
     with tempfile.TemporaryDirectory() as scratch:
         log = DecisionLog(f"sqlite:///{scratch}/log.db", background_checkpoints=True)
         ids = [cid for p in profiles if (cid := customer_id_of(p)) is not None]
         started = time.perf_counter()
         for _ in range(batches):
-            limits = log.limits(ids, AS_OF, plan.contact_rules) if plan.contact_rules else {}
-            log.insert_rows(decide_batch(plan, profiles, AS_OF, limits, log.row_maker(plan)).rows)
+            limits = log.decisions.limits(ids, AS_OF, plan.contact_rules) if plan.contact_rules else {}
+            log.decisions.insert_rows(decide_batch(engine, profiles, AS_OF, limits, log.decisions.row_maker(plan)).rows)
         rate = len(profiles) * batches / (time.perf_counter() - started)
         log.close()
     return rate

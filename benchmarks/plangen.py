@@ -92,8 +92,9 @@ def generate_rules(count: int, seed: int = 1) -> list[GenRule]:
     return rules
 
 
-def plan_files(rules: list[GenRule], files: int = 5) -> dict[str, str]:
-    """Our plan format: given segment/stage/tier ids, a catalog, a policy and the rules."""
+def plan_files(rules: list[GenRule], files: int = 5, when: bool = True) -> dict[str, str]:
+    """Our plan format: given segment/stage/tier ids, a catalog, a policy and the rules
+    (without their ``when`` constraints if ``when`` is False)."""
     catalog = {
         "channels": CHANNELS, "actions": ACTIONS,
         "policy": {"value_field": "annual_value", "delight_max_cost_ratio": 0.02},
@@ -112,19 +113,22 @@ def plan_files(rules: list[GenRule], files: int = 5) -> dict[str, str]:
     for start in range(0, len(rules), per_file):
         chunk = []
         for rule in rules[start:start + per_file]:
-            when: dict[str, Any] = {}
+            constraints: dict[str, Any] = {}
             if rule.segments:
-                when["segment"] = list(rule.segments)
+                constraints["segment"] = list(rule.segments)
             if rule.stages:
-                when["lifecycle_stage"] = list(rule.stages)
+                constraints["lifecycle_stage"] = list(rule.stages)
             if rule.tiers:
-                when["value_tier"] = list(rule.tiers)
-            when["if"] = " and ".join(atom.text() for atom in rule.atoms)
+                constraints["value_tier"] = list(rule.tiers)
+            constraints["if"] = " and ".join(atom.text() for atom in rule.atoms)
             then: dict[str, Any] = {"treatment": rule.treatment}
             if rule.treatment != "none":
                 then["actions"] = list(rule.actions)
                 then["channels"] = list(rule.channels)
-            chunk.append({"id": rule.id, "priority": rule.priority, "when": when, "then": then})
+            written: dict[str, Any] = {"id": rule.id, "priority": rule.priority}
+            if when:
+                written["when"] = constraints
+            chunk.append({**written, "then": then})
         out[f"rules/{10 + start // per_file:02d}-rules.yaml"] = yaml.safe_dump({"rules": chunk}, sort_keys=False)
     return out
 

@@ -86,3 +86,72 @@ def plans(draw: st.DrawFn) -> dict[str, str]:
                                                     {"id": "silver", "min": 10},
                                                     {"id": "bronze", "min": -5}]}}),
     }
+
+
+# -- plans with extreme numbers (docs/plan-format.md, appendix E) ---------------------------
+
+WHOLE_EDGES = (0, 1, -1, 2, 10, 11, 36_500, 36_501, 1_000_000, 1_000_001, 10**9, 10**9 + 1, -(10**9),
+               -(10**9) - 1, 2**53 - 1, 2**53, 2**63, -(2**63), 10**20, 10**400)
+NUMBER_EDGES = (0.5, -0.5, 1e6, 1e6 + 0.5, 1e9, 1e9 + 1, 1e300, -1e300, 1.7976931348623157e308,
+                float("inf"), float("-inf"), float("nan"))
+DURATIONS = ("1s", "30d", "366d", "367d", "8784h", "8785h", "527040m", "527041m", "31622400s", "31622401s",
+             "9" * 20 + "d")
+LITERALS = ("0", "1.5", "9" * 308, "1" + "0" * 308, "9" * 309, "9" * 400, "9" * 5000, "0." + "0" * 400 + "1")
+whole_numbers = st.one_of(st.sampled_from(WHOLE_EDGES), st.integers(-(2**64), 2**64))
+numbers = st.one_of(whole_numbers, st.sampled_from(NUMBER_EDGES), st.floats())
+
+
+@st.composite
+def extreme_plans(draw: st.DrawFn) -> tuple[dict[str, str], list[tuple[str, object]]]:
+    """A plan of :func:`plans` with numbers replaced by extremes, in range or not, and the
+    replacements as (key of appendix E's table, value): the test judges them by the docs."""
+    files = draw(plans())
+    catalog = yaml.safe_load(files["rules/catalog.yaml"])
+    rules = yaml.safe_load(files["rules/a.yaml"])
+    who = yaml.safe_load(files["segments/who.yaml"])
+    drawn: list[tuple[str, object]] = []
+
+    def maybe(key: str, strategy: st.SearchStrategy, current: object) -> object:
+        if draw(st.integers(0, 2)):  # a third of the numbers: a third of the plans stay in range
+            return current
+        value = draw(strategy)
+        drawn.append((key, value))
+        return value
+
+    for kind in ("channels", "actions"):
+        for entry in catalog[kind].values():
+            entry["cost"] = maybe("cost", numbers, entry.get("cost", 0))
+    policy = catalog.setdefault("policy", {})
+    if "value_field" in policy:
+        policy["delight_max_cost_ratio"] = maybe("delight_max_cost_ratio", numbers,
+                                                 policy["delight_max_cost_ratio"])
+    for cap in policy.get("contact_caps", {}).values():
+        cap["max"] = maybe("max", whole_numbers, cap["max"])
+        cap["per_days"] = maybe("per_days", whole_numbers, cap["per_days"])
+    if "delight_cooldown_days" in policy:
+        policy["delight_cooldown_days"] = maybe("delight_cooldown_days", whole_numbers,
+                                                policy["delight_cooldown_days"])
+    if not policy:
+        del catalog["policy"]
+    for tier in who["value_tiers"]["tiers"]:
+        tier["min"] = maybe("min", numbers, tier["min"])
+    who["value_tiers"]["tiers"].sort(key=lambda t: -t["min"] if t["min"] == t["min"] else 0)
+    for rule in rules["rules"]:
+        rule["priority"] = maybe("priority", whole_numbers, rule["priority"])
+    literal = maybe("numbers in if", st.sampled_from(LITERALS), "1")
+    rules["rules"].append({"id": "literal", "when": {"if": f"n > {literal}"}, "then": {"treatment": "none"}})
+    steps: list[dict] = []
+    for index in range(draw(st.integers(1, 3))):
+        step: dict = {"event": "e"}
+        if draw(st.booleans()):
+            step["count"] = maybe("count", st.one_of(st.sampled_from([2, 10, 11, 10**8]), whole_numbers), 2)
+        if index or "count" in step:
+            step["within"] = maybe("within", st.sampled_from(DURATIONS), "1d")
+        steps.append(step)
+    drawn.append(("steps", len(steps)))
+    drawn.append(("events", sum(s["count"] if type(s.get("count")) is int else 1 for s in steps)))
+    catalog["moments"] = [{"id": "m", "pattern": steps,
+                           "set": {"moment": "m", "score": maybe("set values", numbers, 1)}}]
+    files.update({"rules/catalog.yaml": yaml.safe_dump(catalog), "rules/a.yaml": yaml.safe_dump(rules),
+                  "segments/who.yaml": yaml.safe_dump(who)})
+    return files, drawn

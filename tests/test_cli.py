@@ -149,3 +149,31 @@ def test_root_cli_py_is_the_same_command() -> None:
     run = subprocess.run([sys.executable, str(REPO / "cli.py"), "validate", "--plan", str(REPO)],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.startswith("valid plan")
+
+
+def test_without_plan_the_variable_or_the_bundled_plan_is_used(runner: CliRunner, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from treatment_engine import Engine
+
+    monkeypatch.chdir(tmp_path)  # not a plan: no rules/ or segments/ here
+    monkeypatch.delenv("TREATMENT_PLAN", raising=False)
+    assert f"valid plan {Engine.load(REPO).version}:" in invoke(runner, "validate").output
+    monkeypatch.setenv("TREATMENT_PLAN", str(TELECOM / "plan"))
+    assert f"valid plan {Engine.load(TELECOM / 'plan').version}:" in invoke(runner, "validate").output
+
+
+def test_db_defaults_for_the_service_commands_only(runner: CliRunner, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """serve, replay and keys open $TREATMENT_DB_URL, else sqlite:///treatment.db; decide and
+    simulate read contact history only from a --db they are given."""
+    pytest.importorskip("sqlmodel", reason="the service extra is not installed")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TREATMENT_DB_URL", raising=False)
+    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "treatment.db").is_file()
+    monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'named.db'}")
+    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "named.db").is_file()
+    monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'absent.db'}")
+    profiles = tmp_path / "p.jsonl"
+    profiles.write_text('{"customer_id": "c1", "annual_value": 2400}\n')
+    decided = invoke(runner, "decide", "--plan", str(REPO), "--profiles", str(profiles), "-q")
+    assert decided.exit_code == 0 and not (tmp_path / "absent.db").exists()

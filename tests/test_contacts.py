@@ -122,7 +122,7 @@ def logged(tmp_path: Path, engine: Engine) -> tuple[Path, str]:
     for day, profile in ((AS_OF - timedelta(days=1), {"customer_id": "c1", "sms_ok": True}),
                          (AS_OF - timedelta(days=3), {"customer_id": "c1", "sms_ok": True}),
                          (AS_OF - timedelta(days=3), {**VIP, "customer_id": "c2"})):
-        log.record(engine.plan, [(profile, engine.decide(profile, day))])
+        log.decisions.record(engine.plan, [(profile, engine.decide(profile, day))])
     log.close()
     return plan, url
 
@@ -153,7 +153,7 @@ def test_decide_and_simulate_with_db_apply_the_caps(tmp_path: Path, logged: tupl
     result = runner.invoke(cli, ["simulate", "--plan", str(plan), "--profiles", str(profiles), "--as-of",
                                  AS_OF.isoformat(), "--db", url])
     assert result.exit_code == 0, result.output
-    from treatment_engine.cli_support import limits_from_log
+    from treatment_engine.cli.support import limits_from_log
     from treatment_engine.simulation import simulate_duckdb, simulate_python
 
     limits = limits_from_log(Engine.load(plan).plan, url, AS_OF)

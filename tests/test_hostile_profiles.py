@@ -1,6 +1,6 @@
 """Hostile profile lines (tests/hostile/profiles/lines.yaml) on every engine, and generated ones.
 
-Every engine reads every line by one rule (docs/plan-format.md, Appendix D): the same
+Every engine reads every line by one rule (docs/plan-format.md, Appendix F): the same
 lines invalid with the same reasons, one output row per non-blank line, the rest decided
 identically; no engine stops on a bad line.
 """

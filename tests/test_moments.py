@@ -12,9 +12,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine import Decision, Engine
+from treatment_engine import Decision, Engine, plan_from_texts
 from treatment_engine.cli import cli
-from treatment_engine.compile import plan_from_texts
 from treatment_engine.errors import PlanError
 from treatment_engine.moments.engine import MomentEngine, replay
 from treatment_engine.moments.events import parse_event
@@ -264,7 +263,7 @@ def test_a_failed_worker_refuses_the_request_and_the_next_one_rebuilds_from_the_
 
     engine = plan_with(REPEAT)
     log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
-    hub = MomentHub(lambda: engine.plan, log, wall_clock=False)
+    hub = MomentHub(lambda: engine.plan, log.events, wall_clock=False)
 
     async def run() -> None:
         fired, refused, accepted = await hub.ingest([event("a", "complaint")])

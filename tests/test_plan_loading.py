@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine import Engine, PlanError
-from treatment_engine.compile import plan_from_texts
+from treatment_engine import Engine, PlanError, plan_from_texts
+from treatment_engine.load import LoadBudget, parse_plan_texts, read_plan_dir
 
-from .conftest import write_plan
+from . import plans as plan_strategies
+from .conftest import REPO, write_plan
 
 CATALOG = """\
 channels:
@@ -60,14 +61,15 @@ def test_a_minimal_plan_loads_with_defaults() -> None:
      "the key 'id' is repeated"),
     ("rules:\n  - {id: r, then: {treatment: none}\n", "rules/r.yaml", "invalid YAML"),
     ("actions:\n  x: {cost: 1}\n", "rules/r.yaml:2:3", "'kind' is required"),
-    ("actions:\n  x: {kind: delight, cost: -1}\n", "rules/r.yaml:2:22", "must not be negative"),
+    ("actions:\n  x: {kind: delight, cost: -1}\n", "rules/r.yaml:2:22",
+     "out-of-range: 'cost' must be a number from 0 to 1,000,000,000, got -1"),
     ("policy: {value_field: v}\n", "rules/r.yaml:1:1", "'value_field' needs 'delight_max_cost_ratio' too"),
     ("policy:\n  contact_caps:\n    smss: {max: 2, per_days: 7}\n", "rules/r.yaml:3:5",
      "unknown channel 'smss' in policy.contact_caps"),
     ("policy:\n  contact_caps:\n    any: {max: 0, per_days: 7}\n", "rules/r.yaml:3:11",
-     "'max' must be greater than or equal to 1, got 0"),
+     "'max' must be a whole number from 1 to 1,000,000, got 0"),
     ("policy:\n  delight_cooldown_days: 0\n", "rules/r.yaml:2:3",
-     "'delight_cooldown_days' must be greater than or equal to 1, got 0"),
+     "'delight_cooldown_days' must be a whole number from 1 to 36,500, got 0"),
 ])
 def test_plan_errors_point_at_the_offending_key(text: str, where: str, fragment: str) -> None:
     lines = errors({"rules/catalog.yaml": CATALOG, "rules/r.yaml": text})
@@ -192,3 +194,86 @@ def test_any_yaml_loads_or_raises_only_plan_error(document: object) -> None:
 def test_any_text_loads_or_raises_only_plan_error(text: str) -> None:
     with contextlib.suppress(PlanError):
         plan_from_texts({"rules/r.yaml": text})
+
+
+# -- what one load may read (docs/plan-format.md, appendix E) ----------------------------
+
+def budget_errors(files: dict[str, str], budget: LoadBudget) -> list[str]:
+    with pytest.raises(PlanError) as raised:
+        parse_plan_texts(files, "<memory>", budget)
+    return raised.value.lines()
+
+
+ALIASED = """\
+channels:
+  email: &free {cost: 0}
+  fax: *free
+  telex: *free
+"""
+
+
+def test_aliases_count_what_they_stand_for() -> None:
+    plan = plan_from_texts({"rules/catalog.yaml": ALIASED})
+    assert plan.channels["telex"].cost == 0
+    lines = budget_errors({"rules/catalog.yaml": ALIASED}, LoadBudget(alias_nodes=5))
+    assert lines == ["rules/catalog.yaml:4:10: too-many-aliases: aliases in this file stand for more than 5 "
+                     "values (write the values out, or use fewer aliases)"]
+
+
+def test_nesting_and_values_past_the_budget_are_located() -> None:
+    deep = "rules:\n  - id: r\n    when: {segment: [[[x]]]}\n"
+    assert budget_errors({"rules/r.yaml": deep}, LoadBudget(depth=5))[0].startswith("rules/r.yaml:3:22: too-deep:")
+    files = {"rules/a.yaml": "channels: {email: {cost: 1}}\n", "rules/b.yaml": "actions: {gift: {kind: delight}}\n"}
+    # 7 values a file (3 mappings, 3 keys, 1 scalar): b.yaml's key 'gift' is the 11th
+    lines = budget_errors(files, LoadBudget(nodes=10))
+    assert lines[0].startswith("rules/b.yaml:1:11: too-many-values: the plan holds more than 10 values"), lines
+    parse_plan_texts(files, "<memory>", LoadBudget(nodes=14))
+
+
+def test_bytes_and_files_past_the_budget(tmp_path: Path) -> None:
+    write_plan(tmp_path, {"rules/catalog.yaml": CATALOG, "rules/small.yaml": "rules: []\n"})
+    with pytest.raises(PlanError, match=r"rules/catalog.yaml: too-big: the file is larger than 100 bytes"):
+        read_plan_dir(tmp_path, LoadBudget(file_bytes=100))
+    with pytest.raises(PlanError, match=r"rules/small.yaml: too-big: the plan's files come to more than 145 bytes"):
+        read_plan_dir(tmp_path, LoadBudget(plan_bytes=145))
+    with pytest.raises(PlanError, match="the plan has more than 1 files"):
+        read_plan_dir(tmp_path, LoadBudget(files=1))
+    assert budget_errors({"rules/catalog.yaml": CATALOG}, LoadBudget(file_bytes=100)) == [
+        "rules/catalog.yaml: too-big: the file is larger than 100 bytes (split it into smaller files)"]
+
+
+def test_loads_share_no_yaml_state_and_keep_none() -> None:
+    import gc
+    import threading
+
+    import yaml
+
+    files = read_plan_dir(REPO)
+    versions: list[str] = []
+    workers = [threading.Thread(target=lambda: versions.append(Engine.from_texts(files).version))
+               for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len(versions) == 4 and len(set(versions)) == 1
+    gc.collect()
+    # A constructor shared by every load kept each scalar it ever built (929 more per load
+    # of the default plan): none may outlive the load that made it.
+    kept = [o for o in gc.get_objects() if isinstance(o, yaml.constructor.BaseConstructor) and o.constructed_objects]
+    assert kept == []
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan_strategies.plans())
+def test_the_rule_index_holds_what_each_cell_can_match(files: dict[str, str]) -> None:
+    """The index is filled rule by rule; each cell must list the rules a brute-force test
+    admits, in evaluation order."""
+    import itertools
+
+    from treatment_engine.semantics import admits as can_match
+
+    plan = plan_from_texts(files)
+    dimensions = [[None, *sorted(ids)] for ids in (plan.segment_ids, plan.stage_ids, plan.tier_ids)]
+    for key in itertools.product(*dimensions):
+        assert plan.candidates(key) == tuple(rule for rule in plan.rules if can_match(rule, key))

@@ -195,7 +195,7 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
 
     from treatment_engine.store import DecisionLog, DecisionRow
     log = DecisionLog(f"sqlite:///{plan / 'decisions.db'}")
-    with Session(log.engine) as session:  # committed before the 200: visible to another connection
+    with Session(log.database.engine) as session:  # committed before the 200: visible to another connection
         row = session.exec(select(DecisionRow).where(DecisionRow.id == acknowledged["id"])).one()
     log.close()
     assert row.rule == acknowledged["rule"] and "never stored" not in (row.inputs or "")
@@ -248,6 +248,37 @@ def test_api_keys_guard_reload_and_history(tmp_path: Path) -> None:
         assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "wrong"}).status_code == 401
         assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "k1"}).status_code == 200
         assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_protect_decisions_puts_the_decision_and_event_endpoints_behind_a_key(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch", "--protect-decisions",
+                    env={"TREATMENT_API_KEYS": "k1"}).start()
+    try:
+        for path, body in (("/v1/decisions", {"profile": PROFILE}), ("/v1/decisions:batch", {"profiles": [PROFILE]}),
+                           ("/v1/explain", {"profile": PROFILE}), ("/v1/events", {"events": []})):
+            assert httpx.post(f"{server.base}{path}", json=body).status_code == 401, path
+            assert httpx.post(f"{server.base}{path}", json=body, headers={"X-API-Key": "k1"}).status_code == 200, path
+        assert httpx.get(f"{server.base}/v1/plan").status_code == 200  # reading the plan needs no key
+    finally:
+        server.stop()
+
+
+def test_without_a_log_its_endpoints_say_so(tmp_path: Path) -> None:
+    server = Server(_plan_copy(tmp_path), "--no-watch")
+    server.db_url = "none"
+    server.start()
+    try:
+        base = server.base
+        for response in (httpx.get(f"{base}/v1/customers/c1/decisions"), httpx.post(f"{base}/v1/decisions/x:replay"),
+                         httpx.get(f"{base}/v1/outbox")):
+            assert response.status_code == 404 and "keeps no decision log" in response.json()["detail"]
+        # A bad query is still a 422: FastAPI checks it before the route looks for the log.
+        assert httpx.get(f"{base}/v1/customers/c1/decisions", params={"limit": 0}).status_code == 422
+        decided = httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE})
+        assert decided.status_code == 200 and "id" not in decided.json()
+        assert httpx.get(f"{base}/v1/plan").json()["contact_limits"].startswith("not applied")
     finally:
         server.stop()
 
@@ -345,7 +376,7 @@ def test_every_acknowledged_decision_survives_a_kill(tmp_path: Path) -> None:
 
         from treatment_engine.store import DecisionLog, DecisionRow
         log = DecisionLog(server.db_url)
-        with Session(log.engine) as session:
+        with Session(log.database.engine) as session:
             stored = set(session.exec(select(DecisionRow.id)).all())
         log.close()
         missing = [d["id"] for d in acknowledged if d["id"] not in stored]
@@ -598,7 +629,7 @@ def test_customer_ids_the_log_cannot_key_are_refused_with_the_reason(served: tup
 
 def test_the_service_reads_numbers_as_the_cli_does(served: tuple[str, Path], tmp_path: Path) -> None:
     """1e400 and a 4,000-digit integer are numbers (infinite as doubles) for the CLI and the
-    service alike; NaN is refused by both (docs/plan-format.md, Appendix D)."""
+    service alike; NaN is refused by both (docs/plan-format.md, Appendix F)."""
     from click.testing import CliRunner
 
     from treatment_engine.cli import cli

@@ -56,6 +56,28 @@ def test_engines_agree_on_parquet_with_invalid_rows(default_engine: Engine, tmp_
     assert a.invalid == 2 and a.total == 3000
 
 
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_decision_files_take_their_columns_from_the_query(default_engine: Engine, tmp_path: Path, suffix: str) -> None:
+    import duckdb
+
+    from treatment_engine.simulation import FILE_COLUMNS
+    from treatment_engine.sql.compiler import OUTPUT_COLUMNS
+
+    path = str(REPO / "examples" / "customers.jsonl")
+    written = {}
+    for engine, simulate in (("python", simulate_python), ("duckdb", simulate_duckdb)):
+        out = tmp_path / f"{engine}.{suffix}"
+        simulate(default_engine.plan, path, SAMPLE_AS_OF, output=str(out))
+        reader = "read_parquet" if suffix == "parquet" else "read_csv"
+        relation = duckdb.connect().sql(f"SELECT * FROM {reader}('{out}')")
+        written[engine] = (tuple(relation.columns), sorted(map(str, relation.fetchall())))
+    assert written["python"][0] == FILE_COLUMNS == tuple(c for c in OUTPUT_COLUMNS if c != "channel")
+    if suffix == "csv":
+        assert written["python"] == written["duckdb"]
+    else:  # DuckDB writes its query's own columns to Parquet, `channel` included
+        assert written["duckdb"][0] == OUTPUT_COLUMNS
+
+
 def test_simulate_cli_tables_outputs_and_report(tmp_path: Path) -> None:
     runner = CliRunner()
     for suffix in ("parquet", "csv", "jsonl"):

@@ -41,33 +41,58 @@ def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DecisionLog]
 def test_decisions_round_trip_and_replay(log: DecisionLog) -> None:
     files = read_plan_dir(REPO)
     engine = Engine.from_texts(files)
-    log.remember_plan(engine.plan, files)
-    log.remember_plan(engine.plan, files)  # a version is stored once
+    log.decisions.remember_plan(engine.plan, files)
+    log.decisions.remember_plan(engine.plan, files)  # a version is stored once
     customer = f"store-{uuid.uuid4()}"
     profile = {"customer_id": customer, "annual_value": 2400, "nps": 4, "open_complaints": 1,
                "first_purchase_date": "2024-01-10", "consent": {"phone": True}, "secret": "x"}
     decision = engine.decide(profile, date(2026, 11, 1))
-    [row_id] = log.record(engine.plan, [(profile, decision)])
+    [row_id] = log.decisions.record(engine.plan, [(profile, decision)])
     second = engine.decide({**profile, "nps": 10}, date(2026, 11, 2))
-    log.record(engine.plan, [({**profile, "nps": 10}, second)])
+    log.decisions.record(engine.plan, [({**profile, "nps": 10}, second)])
 
-    history = log.history(customer)
+    history = log.decisions.history(customer)
     assert [h["as_of"] for h in history] == ["2026-11-02", "2026-11-01"]  # newest first
-    row = log.decision(row_id)
+    row = log.decisions.decision(row_id)
     assert row is not None and row.rule == decision.rule and row.plan_version == engine.version
     stored = json.loads(row.inputs or "{}")
     assert "secret" not in stored and stored["consent"]["phone"] is True
-    replayed = Engine.from_texts(log.plan_files(row.plan_version) or {}).decide(
+    replayed = Engine.from_texts(log.decisions.plan_files(row.plan_version) or {}).decide(
         {**unflatten(stored), "customer_id": customer}, row.as_of)
     assert (replayed.rule, replayed.channels, replayed.cost) == (decision.rule, decision.channels, decision.cost)
+
+
+FIELDS_PLAN = {
+    "segments/who.yaml": "segments:\n  - {id: north, if: region == \"north\"}\n  - {id: rest}\n"
+                         "lifecycle:\n  - {id: new, if: days_since(joined) < 30}\n  - {id: old}\n"
+                         "value_tiers:\n  field: spend.annual\n  tiers:\n    - {id: top, min: 100}\n",
+    "rules/catalog.yaml": "channels:\n  sms: {cost: 0.1, consent: consent.sms}\n  email: {cost: 0.01}\n"
+                          "actions:\n  gift: {kind: delight, cost: 1}\n  note: {kind: contain}\n"
+                          "policy: {value_field: margin, delight_max_cost_ratio: 0.1}\n"
+                          "default: {treatment: contain, actions: [note], channels: [email]}\n",
+    "rules/rules.yaml": "rules:\n  - id: r\n    priority: 1\n    when: {if: segment == \"north\" and vip}\n"
+                        "    then: {treatment: delight, actions: [gift], channels: [sms]}\n",
+}
+
+
+def test_a_compiled_plan_names_every_field_its_decisions_read() -> None:
+    """What the log keeps to replay a decision: ids, conditions' fields (a rule's segment is
+    the resolved one, not a profile field it reads), consent, the value and tier fields."""
+    plan = Engine.from_texts(FIELDS_PLAN).plan
+    assert plan.profile_fields == (("consent", "sms"), ("customer_id",), ("joined",), ("lifecycle_stage",),
+                                   ("margin",), ("region",), ("segment",), ("spend", "annual"),
+                                   ("value_tier",), ("vip",))
+    kept = Inputs(plan.profile_fields).json({"customer_id": "c", "vip": True, "spend": {"annual": 5, "x": 1},
+                                             "secret": 1})
+    assert json.loads(kept) == {"customer_id": "c", "vip": True, "spend": {"annual": 5}}
 
 
 def test_no_inputs_policy_keeps_no_profile_data(tmp_path: Path) -> None:
     log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}", inputs="none")
     engine = Engine.load(REPO)
     profile = {"customer_id": "c", "annual_value": 10}
-    [row_id] = log.record(engine.plan, [(profile, engine.decide(profile, date(2026, 11, 1)))])
-    row = log.decision(row_id)
+    [row_id] = log.decisions.record(engine.plan, [(profile, engine.decide(profile, date(2026, 11, 1)))])
+    row = log.decisions.decision(row_id)
     log.close()
     assert row is not None and row.inputs is None
 
@@ -77,7 +102,7 @@ def test_migrations_build_exactly_the_models_schema(log: DecisionLog) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    with log.engine.connect() as connection:
+    with log.database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
 
@@ -102,11 +127,11 @@ def test_a_log_made_before_migrations_is_stamped_and_upgraded(tmp_path: Path) ->
     old.dispose()
     upgraded = DecisionLog(url)
     try:
-        with upgraded.engine.connect() as connection:
+        with upgraded.database.engine.connect() as connection:
             assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
-        assert upgraded.history("c1")[0]["id"] == "d1"  # nothing lost
+        assert upgraded.decisions.history("c1")[0]["id"] == "d1"  # nothing lost
         sms_cap = compile_contact_rules({"sms": (1, 7)}, None, ("sms",))
-        assert sms_cap is not None and upgraded.limits(["c1"], date(2026, 11, 3), sms_cap)["c1"].blocked == {"sms"}
+        assert sms_cap is not None and upgraded.decisions.limits(["c1"], date(2026, 11, 3), sms_cap)["c1"].blocked == {"sms"}
     finally:
         upgraded.close()
 
@@ -115,34 +140,34 @@ def test_limits_read_the_window_and_only_the_customers_asked(log: DecisionLog) -
     a, b = f"a-{uuid.uuid4()}", f"b-{uuid.uuid4()}"
     rows = [_history_row(cid, Contact(date(2026, 11, day).toordinal(), "contain", "email"), index)
             for index, (cid, day) in enumerate(((a, 1), (a, 5), (a, 9), (b, 2)))]
-    with log.engine.begin() as connection:
+    with log.database.engine.begin() as connection:
         connection.execute(DecisionRow.__table__.insert(),  # type: ignore[attr-defined]
                            [dict(zip(INSERT_COLUMNS, row, strict=True)) for row in rows])
     one_a_week = compile_contact_rules({"any": (1, 7)}, None, ("email", "sms"))
     assert one_a_week is not None
-    found = log.limits([a], date(2026, 11, 8), one_a_week)  # days 2..8: the 5th; the 9th is later
+    found = log.decisions.limits([a], date(2026, 11, 8), one_a_week)  # days 2..8: the 5th; the 9th is later
     assert found[a].blocked == {"email", "sms"} and "1 contact on any channel" in found[a].reasons["sms"]
     assert b not in found  # not asked
-    assert set(log.limits([a, b], date(2026, 11, 8), one_a_week)) == {a, b}
-    assert log.limits([a, b], date(2026, 11, 16), one_a_week) == {}  # days 10..16: nothing
+    assert set(log.decisions.limits([a, b], date(2026, 11, 8), one_a_week)) == {a, b}
+    assert log.decisions.limits([a, b], date(2026, 11, 16), one_a_week) == {}  # days 10..16: nothing
     two_a_week = compile_contact_rules({"any": (2, 7)}, None, ("email", "sms"))
-    assert two_a_week is not None and log.limits(None, date(2026, 11, 9), two_a_week).keys() >= {a}
+    assert two_a_week is not None and log.decisions.limits(None, date(2026, 11, 9), two_a_week).keys() >= {a}
 
 
 def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None:
     name = f"ops-{uuid.uuid4()}"
-    key = log.create_key(name)
-    assert log.key_is_valid(key) and not log.key_is_valid(key[:-1]) and not log.key_is_valid("")
-    stored = next(k for k in log.api_keys() if k.name == name)
+    key = log.keys.create_key(name)
+    assert log.keys.key_is_valid(key) and not log.keys.key_is_valid(key[:-1]) and not log.keys.key_is_valid("")
+    stored = next(k for k in log.keys.api_keys() if k.name == name)
     assert key not in stored.digest and len(stored.digest) == 64
     with pytest.raises(ValueError, match="exists already"):
-        log.create_key(name)
-    assert log.revoke_key(name) and not log.key_is_valid(key)
-    assert not log.revoke_key(name)
+        log.keys.create_key(name)
+    assert log.keys.revoke_key(name) and not log.keys.key_is_valid(key)
+    assert not log.keys.revoke_key(name)
     from sqlmodel import Session
 
     from treatment_engine.store import ApiKey
-    with Session(log.engine) as session:  # the PostgreSQL database outlives the test: leave no key
+    with Session(log.database.engine) as session:  # the PostgreSQL database outlives the test: leave no key
         session.delete(session.get(ApiKey, name))
         session.commit()
 
@@ -178,18 +203,18 @@ def test_limits_counted_by_the_database_match_contact_state(log: DecisionLog, ru
     rows = [_history_row(cid, contact, index) for index, (cid, contact) in
             enumerate((cid, c) for cid, contacts in histories.items() for c in contacts)]
     if rows:
-        with log.engine.begin() as connection:
+        with log.database.engine.begin() as connection:
             connection.execute(DecisionRow.__table__.insert(), [dict(zip(INSERT_COLUMNS, row, strict=True))  # type: ignore[attr-defined]
                                                                 for row in rows])
     expected = {cid: state for cid, contacts in histories.items()
                 if (state := contact_state(rules, contacts, as_of)) is not NO_LIMITS}
-    assert log.limits(ids, as_of, rules) == expected
+    assert log.decisions.limits(ids, as_of, rules) == expected
     # ``before`` sees only what was logged earlier: here, the first three rows.
     earlier = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=3)
     first = [(row[1], Contact(row[9].toordinal(), row[4], row[7])) for row in rows[:3]]
     expected_before = {cid: state for cid in ids
                        if (state := contact_state(rules, [c for k, c in first if k == cid], as_of)) is not NO_LIMITS}
-    assert log.limits(ids, as_of, rules, before=earlier) == expected_before
+    assert log.decisions.limits(ids, as_of, rules, before=earlier) == expected_before
 
 
 def test_background_checkpoints_fold_the_write_ahead_log_into_the_database(tmp_path: Path) -> None:
@@ -198,11 +223,11 @@ def test_background_checkpoints_fold_the_write_ahead_log_into_the_database(tmp_p
     path = tmp_path / "log.db"
     log = DecisionLog(f"sqlite:///{path}", background_checkpoints=True)
     engine = Engine.load(REPO)
-    with log.engine.connect() as connection:  # the service's connections leave checkpoints to the thread
+    with log.database.engine.connect() as connection:  # the service's connections leave checkpoints to the thread
         assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
     profiles = [{"customer_id": f"c{i}", "annual_value": 100 + i} for i in range(3_000)]
     for _ in range(3):
-        log.record(engine.plan, [(p, engine.decide(p, date(2026, 11, 1))) for p in profiles])
+        log.decisions.record(engine.plan, [(p, engine.decide(p, date(2026, 11, 1))) for p in profiles])
     wal = Path(f"{path}-wal")
     # With automatic checkpoints off, only the thread copies pages into the database file:
     # until it does, the file holds little more than the schema.

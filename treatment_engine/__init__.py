@@ -7,14 +7,17 @@
 ('contain', 'default', ['self_service'])
 """
 
-from .compile import CompiledPlan, load_plan, plan_from_texts
+from .compile import CompiledPlan
+from .day import Day
 from .decision import Decision, DecisionError, Trace
 from .engine import Engine
 from .errors import ExpressionError, Location, PlanError, PlanIssue, ProfileError, TreatmentError
 from .expressions.parser import parse as parse_expression
+from .plan import load_plan, plan_from_texts
 
 __all__ = [
     "CompiledPlan",
+    "Day",
     "Decision",
     "DecisionError",
     "Engine",

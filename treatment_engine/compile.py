@@ -10,7 +10,7 @@ carries the parsed expressions and locations for the SQL compiler and the explai
 from __future__ import annotations
 
 import dataclasses
-import itertools
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -18,11 +18,11 @@ from typing import Any
 
 from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
-from .expressions.ast import Expression
+from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
-from .load import PlanSource, load_plan_source, parse_plan_texts
 from .model import Outcome, ids, seconds
-from .validate import ValidatedPlan, validate
+from .semantics import admits
+from .validate import ValidatedPlan
 
 # An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the
 # index is filled per cell on first use (still correct, still thread-safe).
@@ -140,19 +140,28 @@ class CompiledPlan:
                 "channels": len(self.channels), "actions": len(self.action_costs),
                 **({"moments": len(self.moments)} if self.moments else {})}
 
-
-def load_plan(path: str) -> CompiledPlan:
-    """Read, validate and compile the plan directory at ``path``. Raises PlanError."""
-    return compile_plan(validate(load_plan_source(path)))
-
-
-def plan_from_texts(texts: Mapping[str, str], root: str = "<memory>") -> CompiledPlan:
-    """Compile a plan given as {relative path: YAML text}, e.g. from git or a test."""
-    source: PlanSource = parse_plan_texts(texts, root)
-    return compile_plan(validate(source))
+    @functools.cached_property
+    def profile_fields(self) -> tuple[tuple[str, ...], ...]:
+        """Every profile field path the plan's decisions read, ids included, sorted: what a
+        decision log keeps to replay a decision, and what the SQL back ends select."""
+        paths: set[tuple[str, ...]] = {("customer_id",), *((name,) for name in RESOLVED_NAMES)}
+        for entry in (*self.segments, *self.lifecycle):
+            if entry.expression is not None:
+                paths |= {tuple(name.split(".")) for name in fields_read(entry.expression)}
+        for rule in self.rules:  # rules read the resolved segment, stage and tier, not the profile's
+            if rule.expression is not None:
+                paths |= {tuple(name.split(".")) for name in fields_read(rule.expression)
+                          if name not in RESOLVED_NAMES}
+        paths |= {c.consent for c in self.channels.values() if c.consent}
+        if self.policy is not None:
+            paths.add(self.policy.value_field)
+        if self.tier_field is not None:
+            paths.add(self.tier_field)
+        return tuple(sorted(paths))
 
 
 def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
+    """The immutable plan every back end reads. Loading lives in :mod:`.plan`."""
     channels = {
         name: CompiledChannel(name, entry.value.cost,
                               tuple(entry.value.consent.split(".")) if entry.value.consent else None)
@@ -263,12 +272,23 @@ def _static_channels(treatment: str, channels: tuple[CompiledChannel, ...]) -> t
     return None
 
 
-def can_match(rule: CompiledRule, key: IndexKey) -> bool:
-    """Whether a rule's structural constraints admit a (segment, stage, tier) cell."""
-    segment, stage, tier = key
-    return ((rule.segments is None or segment in rule.segments)
-            and (rule.stages is None or stage in rule.stages)
-            and (rule.tiers is None or tier in rule.tiers))
+def _fill(rules: tuple[CompiledRule, ...], dimensions: list[list[str | None]]) -> dict[IndexKey, tuple[CompiledRule, ...]]:
+    """The rules each cell admits (semantics.admits, filled by rule), in evaluation order: each rule put in its cells in one
+    pass (testing every cell against every rule, cells x rules, was most of a big plan's
+    load), nested by dimension so that the inner loop allocates nothing (a key tuple per
+    rule and cell kept the garbage collector busy)."""
+    filling: dict[str | None, dict[str | None, dict[str | None, list[CompiledRule]]]] = {
+        s: {t: {u: [] for u in dimensions[2]} for t in dimensions[1]} for s in dimensions[0]}
+    for rule in rules:
+        tiers = dimensions[2] if rule.tiers is None else rule.tiers
+        for segment in dimensions[0] if rule.segments is None else rule.segments:
+            by_stage = filling[segment]
+            for stage in dimensions[1] if rule.stages is None else rule.stages:
+                by_tier = by_stage[stage]
+                for tier in tiers:
+                    by_tier[tier].append(rule)
+    return {(s, t, u): tuple(found) for s, by_stage in filling.items()
+            for t, by_tier in by_stage.items() for u, found in by_tier.items()}
 
 
 def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
@@ -276,12 +296,15 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
     dimensions = ([None, *sorted(segment_ids)], [None, *sorted(stage_ids)], [None, *sorted(tier_ids)])
     cells = len(dimensions[0]) * len(dimensions[1]) * len(dimensions[2])
     if cells <= EAGER_INDEX_LIMIT:
+        # A dimension no rule constrains gives each of its values the same rules: one
+        # representative cell is filled and its tuple shared (a plan without `when`
+        # shares one tuple among all its cells instead of holding cells x rules).
+        free = tuple(all(getattr(rule, name) is None for rule in rules) for name in ("segments", "stages", "tiers"))
+        filled = _fill(rules, [[None] if free[i] else dimensions[i] for i in range(3)])
         # Only the bound __getitem__ escapes, so the table stays read-only without the
         # cost of a MappingProxyType lookup on every decision.
-        table = {
-            key: tuple(rule for rule in rules if can_match(rule, key))
-            for key in itertools.product(*dimensions)
-        }
+        table = {(s, t, u): filled[(None if free[0] else s, None if free[1] else t, None if free[2] else u)]
+                 for s in dimensions[0] for t in dimensions[1] for u in dimensions[2]}
         return table.__getitem__
     memo: dict[IndexKey, tuple[CompiledRule, ...]] = {}
 
@@ -289,6 +312,6 @@ def _build_index(rules: tuple[CompiledRule, ...], segment_ids: frozenset[str],
         # Filling a dict entry is atomic, and two threads computing one cell agree.
         found = memo.get(key)
         if found is None:
-            found = memo[key] = tuple(rule for rule in rules if can_match(rule, key))
+            found = memo[key] = tuple(rule for rule in rules if admits(rule, key))
         return found
     return lookup

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-Treatment = Literal["delight", "contain", "none"]
+from .model import Treatment  # what a plan's rules may decide is what a decision holds
 
 
 class ConditionCheck(BaseModel):

@@ -1,4 +1,10 @@
-"""The embedding API: load a plan once, then decide, explain and stream."""
+"""The embedding API, and the one door to deciding: load a plan once, then decide,
+explain and stream.
+
+Adapters (the CLI, the service, simulations, moments) decide through an
+:class:`Engine`; none calls the evaluator directly. The day arrives as a :class:`Day`
+(or a date, made into one here), worked out once per call rather than per decision.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from . import evaluate, explain
-from .compile import CompiledPlan, load_plan, plan_from_texts
+from .compile import CompiledPlan
 from .contacts import NO_LIMITS, Contact, ContactState, contact_state
+from .day import Day
 from .decision import Decision, DecisionError
+from .plan import load_plan, plan_from_texts
 
 
 def utc_today() -> date:
@@ -24,6 +32,9 @@ class Engine:
     An Engine is immutable and safe to share between threads: ``decide`` reads the
     compiled plan and writes nothing. To change the plan, load a new Engine and swap
     the reference; decisions in flight finish on the plan they started with.
+
+    Every call takes the day as ``as_of``: a :class:`Day`, a ``date``, or None for
+    today by the engine's clock.
 
     >>> engine = Engine.load("path/to/plan")                     # doctest: +SKIP
     >>> engine.decide({"customer_id": "c1", "annual_value": 900}).treatment  # doctest: +SKIP
@@ -48,12 +59,18 @@ class Engine:
         """The ``as_of`` used when a caller gives none."""
         return self._clock()
 
+    def day(self, as_of: Day | date | None = None) -> Day:
+        """The Day a call decides for: ``as_of``, or today by the engine's clock."""
+        if type(as_of) is Day:
+            return as_of
+        return Day.of(as_of or self._clock())
+
     @property
     def version(self) -> str:
         """The plan's content hash, recorded in every decision."""
         return self.plan.version
 
-    def decide(self, profile: Mapping[str, Any], as_of: date | None = None, *,
+    def decide(self, profile: Mapping[str, Any], as_of: Day | date | None = None, *,
                trace: bool = False, history: Iterable[Contact] = (),
                limits: ContactState | None = None) -> Decision:
         """Decide one profile. Raises :class:`ProfileError` for an invalid one.
@@ -63,18 +80,23 @@ class Engine:
         ``limits`` is what they rule out, when the caller worked it out already
         (:meth:`DecisionLog.limits <treatment_engine.store.DecisionLog.limits>`).
         """
-        day = as_of or self._clock()
-        state = limits if limits is not None else self.limits(history, day)
+        day = as_of if type(as_of) is Day else Day.of(as_of or self._clock())  # self.day, inlined
+        state = limits if limits is not None else self._limits(history, day)
         if trace:
             return explain.explain(self.plan, profile, day, state)
         return evaluate.decide(self.plan, profile, day, state)
 
-    def explain(self, profile: Mapping[str, Any], as_of: date | None = None, *,
+    def decide_or_error(self, profile: Any, as_of: Day | date | None = None, *,
+                        limits: ContactState | None = None) -> Decision | DecisionError:
+        """One profile's decision, or the error record that stands in for an invalid one."""
+        return evaluate.decide_or_error(self.plan, profile, self.day(as_of), limits)
+
+    def explain(self, profile: Mapping[str, Any], as_of: Day | date | None = None, *,
                 history: Iterable[Contact] = (), limits: ContactState | None = None) -> Decision:
         """The decision with its trace: resolution steps and every rule's fate."""
         return self.decide(profile, as_of, trace=True, history=history, limits=limits)
 
-    def decide_many(self, profiles: Iterable[Any], as_of: date | None = None, *,
+    def decide_many(self, profiles: Iterable[Any], as_of: Day | date | None = None, *,
                     histories: Mapping[str, Iterable[Contact]] | None = None,
                     limits: Mapping[str, ContactState] | None = None) -> Iterator[Decision | DecisionError]:
         """Decide a stream lazily and in order; an invalid profile yields a DecisionError.
@@ -82,12 +104,15 @@ class Engine:
         ``histories`` maps customer ids to their past contacts (see :meth:`decide`);
         ``limits`` maps them to what those rule out (a customer it leaves out has none).
         """
-        day = as_of or self._clock()
+        day = self.day(as_of)
         if limits is None and histories:
-            limits = {cid: self.limits(h, day) for cid, h in histories.items()}
+            limits = {cid: self._limits(h, day) for cid, h in histories.items()}
         return evaluate.decide_many(self.plan, profiles, day, limits or None)
 
-    def limits(self, history: Iterable[Contact], as_of: date) -> ContactState:
+    def limits(self, history: Iterable[Contact], as_of: Day | date) -> ContactState:
         """What a customer's past contacts rule out on ``as_of`` under this plan."""
+        return self._limits(history, self.day(as_of))
+
+    def _limits(self, history: Iterable[Contact], day: Day) -> ContactState:
         rules = self.plan.contact_rules
-        return NO_LIMITS if rules is None else contact_state(rules, history, as_of)
+        return NO_LIMITS if rules is None else contact_state(rules, history, day.ordinal)

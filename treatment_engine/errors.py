@@ -72,8 +72,6 @@ class ExpressionError(TreatmentError):
 class PlanError(TreatmentError):
     """A plan that must not load. ``issues`` holds every problem found, sorted."""
 
-    exit_code = 2
-
     def __init__(self, issues: Iterable[PlanIssue]) -> None:
         self.issues: tuple[PlanIssue, ...] = tuple(sorted(issues, key=lambda i: i.location))
         if not self.issues:

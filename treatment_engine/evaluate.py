@@ -1,111 +1,46 @@
 """The decision of spec section 4 for one profile: the fast path, with no tracing.
 
-Every function here is pure: a compiled plan, a profile and a date in, a decision out.
-:mod:`treatment_engine.explain` walks the same compiled plan step by step for a trace.
+Every function here is pure: a compiled plan, a profile and a day in, a decision out.
+What a decision means is written in :mod:`.semantics`; this module calls it, or inlines
+a piece of it where a call per decision would cost too much, and each inlined piece
+names the function it mirrors. :mod:`.explain` walks the same plan step by step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import date
 from typing import Any
 
-from .compile import CompiledChannel, CompiledPlan, CompiledRule
+from .compile import CompiledPlan, CompiledRule
 from .contacts import NO_LIMITS, ContactState
+from .day import Day
 from .decision import Decision, DecisionError, fast_decision
 from .errors import ProfileError
-from .expressions.values import lookup, to_float
+from .semantics import (
+    SEGMENT,
+    STAGE,
+    TIER,
+    TOO_DEEP,
+    check_profile,
+    customer_id_of,
+    given,
+    permitted,
+    profitable,
+    tier_for,
+    uncapped,
+)
 
-RESOLVED = ("segment", "lifecycle_stage", "value_tier")
 
-
-def customer_id_of(profile: object) -> str | None:
-    """The profile's id when it is a non-empty string, else None (spec 8)."""
-    if type(profile) is dict:
-        cid = profile.get("customer_id")
-        if type(cid) is str and cid:
-            return cid
-    return None
-
-
-def check_profile(profile: object) -> str:
-    """The customer id of a decidable profile; ProfileError otherwise."""
-    if type(profile) is not dict:
-        raise ProfileError(f"a profile must be a JSON object, got {_json_kind(profile)}")
-    cid = profile.get("customer_id")
+def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | None = None) -> Decision:
+    """Decide one profile; ProfileError for an invalid one (spec 5). ``limits``: what the
+    customer's history rules out (:mod:`.contacts`); without it caps see no history."""
+    cid = profile.get("customer_id") if type(profile) is dict else None
     if type(cid) is not str or not cid:
-        raise ProfileError("the profile has no customer_id (a non-empty string)")
-    return cid
-
-
-def given(profile: dict[str, Any], key: str, defined: frozenset[str], noun: str, cid: str) -> str | None:
-    """A segment/stage/tier the profile states itself; an undefined one makes it invalid."""
-    value = profile.get(key)
-    if value is None:
-        return None
-    if type(value) is not str or value not in defined:
-        raise ProfileError(f"the profile gives {key} {value!r}, which the plan does not define "
-                           f"as a {noun}", cid)
-    return value
-
-
-def tier_for(plan: CompiledPlan, profile: dict[str, Any]) -> str | None:
-    field = plan.tier_field
-    value = profile.get(field[0]) if field is not None and len(field) == 1 else lookup(profile, field or ())
-    if type(value) is not int and type(value) is not float:
-        return None
-    number = to_float(value)
-    for tier in plan.tiers:
-        if tier.min <= number:
-            return tier.id
-    return None
-
-
-def number_at(profile: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    value = profile.get(path[0]) if len(path) == 1 else lookup(profile, path)
-    return to_float(value) if type(value) is int or type(value) is float else None
-
-
-def profitable(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]) -> bool:
-    policy = plan.policy
-    if policy is None:
-        return True
-    value = number_at(profile, policy.value_field)
-    return value is not None and rule.action_cost <= policy.delight_max_cost_ratio * value
-
-
-def decide(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState | None = None) -> Decision:
-    """Decide one profile. Raises ProfileError for an invalid profile (spec section 5).
-
-    ``limits`` is what the customer's history rules out (:mod:`.contacts`); without it
-    the plan's contact caps and cooldown see no history.
-    """
-    return decide_ordinal(plan, profile, as_of.toordinal(), as_of.isoformat(), limits)
-
-
-def permitted(profile: dict[str, Any], channels: tuple[CompiledChannel, ...]) -> tuple[str, ...]:
-    """The ids of the channels this profile consented to, in the rule's order."""
-    ids = []
-    for channel in channels:
-        consent = channel.consent
-        if consent is None or (profile.get(consent[0]) if len(consent) == 1
-                               else lookup(profile, consent)) is True:
-            ids.append(channel.id)
-    return tuple(ids)
-
-
-def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_text: str,
-                   limits: ContactState | None = None) -> Decision:
-    """The hot path: what :func:`resolve` and the rule walk do, inlined for speed."""
-    if type(profile) is not dict:
-        check_profile(profile)  # raises with the reason
-    cid = profile.get("customer_id")
-    if type(cid) is not str or not cid:
-        check_profile(profile)
-    env = (None, None, None, as_of_ordinal)
-
-    # Segment and stage resolve alike, written out twice on purpose: a shared helper
-    # costs two calls per decision on the hottest path (explain.py has the plain form).
+        cid = check_profile(profile)  # semantics.check_profile: here it raises with the reason
+    ordinal = day.ordinal
+    env = (None, None, None, ordinal)
+    # semantics.given, then semantics.derived when nothing is given. Segment and stage are
+    # written out twice on purpose: a shared helper costs two calls per decision.
     segment = profile.get("segment")
     if segment is None:
         for entry in plan.segments:
@@ -113,7 +48,7 @@ def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_t
                 segment = entry.id
                 break
     elif type(segment) is not str or segment not in plan.segment_ids:
-        given(profile, "segment", plan.segment_ids, "segment", cid)
+        given(profile, SEGMENT, plan.segment_ids, cid)  # raises with the reason
     stage = profile.get("lifecycle_stage")
     if stage is None:
         for entry in plan.lifecycle:
@@ -121,43 +56,45 @@ def decide_ordinal(plan: CompiledPlan, profile: Any, as_of_ordinal: int, as_of_t
                 stage = entry.id
                 break
     elif type(stage) is not str or stage not in plan.stage_ids:
-        given(profile, "lifecycle_stage", plan.stage_ids, "lifecycle stage", cid)
+        given(profile, STAGE, plan.stage_ids, cid)
+    # semantics.given, then semantics.tier_for.
     tier = profile.get("value_tier")
     if tier is None:
         if plan.tier_field is not None:
             tier = tier_for(plan, profile)
     elif type(tier) is not str or tier not in plan.tier_ids:
-        given(profile, "value_tier", plan.tier_ids, "value tier", cid)
-
-    env = (segment, stage, tier, as_of_ordinal)
+        given(profile, TIER, plan.tier_ids, cid)
+    env = (segment, stage, tier, ordinal)
     if limits is NO_LIMITS:
         limits = None  # the common case keeps the loop below free of history checks
+    # The index holds, per cell, the rules semantics.admits lets through, in order.
     for rule in plan.candidates((segment, stage, tier)):
         test = rule.test
         if test is not None and test(profile, env) is not True:
             continue
+        # semantics.skip_reason, in its order: profit, consent, cooldown, caps.
         if rule.needs_profit_check and not profitable(plan, rule, profile):
             continue
-        channels = rule.static_channels
+        channels = rule.static_channels  # semantics.permitted, worked out at compile time
         if channels is None:
             channels = permitted(profile, rule.channels)
             if not channels:
                 continue
         if limits is not None:
-            if limits.cooling_down and rule.treatment == "delight":
+            if limits.cooling_down and rule.treatment == "delight":  # semantics.cooling_down
                 continue
-            if channels and limits.blocked:
+            if channels and limits.blocked:  # semantics.uncapped
                 channels = tuple(c for c in channels if c not in limits.blocked)
                 if not channels:
                     continue
-        return _decision(plan, cid, segment, stage, tier, rule, channels, as_of_text)
-    default = plan.default
+        return _decision(plan, cid, segment, stage, tier, rule, channels, day.text)
+    default = plan.default  # semantics.contacted: the default always decides (spec 8)
     channels = default.static_channels
     if channels is None:
         channels = permitted(profile, default.channels)
-    if limits is not None and limits.blocked:
-        channels = tuple(c for c in channels if c not in limits.blocked)
-    return _decision(plan, cid, segment, stage, tier, default, channels, as_of_text)
+    if limits is not None:
+        channels = uncapped(channels, limits)
+    return _decision(plan, cid, segment, stage, tier, default, channels, day.text)
 
 
 def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | None,
@@ -167,56 +104,41 @@ def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | No
         "customer_id": cid, "segment": segment, "lifecycle_stage": stage, "value_tier": tier,
         "treatment": rule.treatment, "rule": rule.id, "actions": rule.actions,
         "channels": channels,
+        # semantics.cost
         "cost": rule.action_cost + plan.channels[channels[0]].cost if channels else rule.action_cost,
         "plan_version": plan.version, "as_of": as_of_text, "trace": None,
     })
 
 
-def decide_or_error(plan: CompiledPlan, profile: Any, as_of_ordinal: int,
-                    as_of_text: str, limits: ContactState | None = None) -> Decision | DecisionError:
+def decide_or_error(plan: CompiledPlan, profile: Any, day: Day,
+                    limits: ContactState | None = None) -> Decision | DecisionError:
     """One profile's decision, or the error record that stands in for it (spec 5)."""
     try:
-        return decide_ordinal(plan, profile, as_of_ordinal, as_of_text, limits)
+        return decide(plan, profile, day, limits)
     except (ProfileError, RecursionError) as error:
         return error_record(profile, error)
 
 
-def decide_many(plan: CompiledPlan, profiles: Iterable[Any], as_of: date,
+def decide_many(plan: CompiledPlan, profiles: Iterable[Any], day: Day,
                 limits: Mapping[str, ContactState] | None = None) -> Iterator[Decision | DecisionError]:
     """Decide a stream of profiles lazily, in order; an invalid one yields a DecisionError.
 
     ``limits`` maps a customer id to what its history rules out; a customer it does not
     name has no history.
     """
-    ordinal, text = as_of.toordinal(), as_of.isoformat()
-    decide_one = decide_ordinal
+    decide_one = decide
     for profile in profiles:
         # The body of decide_or_error, inlined: a call per profile is a tenth of the work.
         try:
             state = None
             if limits and type(profile) is dict and type(cid := profile.get("customer_id")) is str:
                 state = limits.get(cid)
-            yield decide_one(plan, profile, ordinal, text, state)
+            yield decide_one(plan, profile, day, state)
         except (ProfileError, RecursionError) as error:
             yield error_record(profile, error)
 
 
 def error_record(profile: Any, error: Exception) -> DecisionError:
-    if isinstance(error, ProfileError):
-        return DecisionError(customer_id=customer_id_of(profile), error=error.message)
-    return DecisionError(customer_id=customer_id_of(profile),
-                         error="the profile is nested too deeply to read")
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if value is None:
-        return "null"
-    return type(value).__name__
+    """The DecisionError for a profile that raised ``error`` while being decided."""
+    message = error.message if isinstance(error, ProfileError) else TOO_DEEP
+    return DecisionError(customer_id=customer_id_of(profile), error=message)

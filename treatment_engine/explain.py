@@ -2,41 +2,58 @@
 
 The fast path (:mod:`evaluate`) skips rules the index rules out and stops at the first
 rule that applies; here every rule is visited in evaluation order and its fate
-recorded, so an author can see which constraint failed. Tests check that the two
-paths always reach the same decision.
+recorded, so an author can see which constraint failed. Both take what a decision
+means from :mod:`.semantics`; this module only traces and words it. Tests check that
+the two paths always reach the same decision.
 """
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any, cast
 
 from .compile import CompiledCondition, CompiledPlan, CompiledRule
 from .contacts import NO_LIMITS, ContactState
-from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace, Treatment
-from .evaluate import check_profile, given, number_at, permitted, tier_for
+from .day import Day
+from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace
 from .expressions.closures import Env
 from .expressions.unparse import unparse
+from .model import Treatment
+from .semantics import (
+    DIMENSIONS,
+    SEGMENT,
+    STAGE,
+    TIER,
+    check_profile,
+    constraints,
+    contacted,
+    cost,
+    excluded_by,
+    given,
+    number_at,
+    permitted,
+    skip_reason,
+    tier_for,
+)
 
 
-def explain(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState = NO_LIMITS) -> Decision:
+def explain(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState = NO_LIMITS) -> Decision:
     """Decide ``profile`` and attach a full trace. Raises ProfileError like ``decide``."""
     cid = check_profile(profile)
-    ordinal = as_of.toordinal()
+    ordinal = day.ordinal
     env: Env = (None, None, None, ordinal)
     steps: list[Resolution] = []
 
-    segment = given(profile, "segment", plan.segment_ids, "segment", cid)
+    segment = given(profile, SEGMENT, plan.segment_ids, cid)
     steps.append(_first_match("segment", segment, plan.segments, profile, env))
-    stage = given(profile, "lifecycle_stage", plan.stage_ids, "lifecycle stage", cid)
+    stage = given(profile, STAGE, plan.stage_ids, cid)
     steps.append(_first_match("lifecycle_stage", stage, plan.lifecycle, profile, env))
-    tier = given(profile, "value_tier", plan.tier_ids, "value tier", cid)
+    tier = given(profile, TIER, plan.tier_ids, cid)
     steps.append(_tier_step(plan, profile, tier))
     segment, stage, tier = (step.value for step in steps)
 
     env = (segment, stage, tier, ordinal)
     checks: list[RuleCheck] = []
-    decided: tuple[CompiledRule, list[str]] | None = None
+    decided: tuple[CompiledRule, tuple[str, ...]] | None = None
     for rule in plan.rules:
         if decided is not None:
             checks.append(_check(rule, "not reached", f"rule '{decided[0].id}' decided first"))
@@ -50,17 +67,16 @@ def explain(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState 
             if result is not True:
                 checks.append(_check(rule, "not matched", f"if {_shown(result)}: {_source(rule)}"))
                 continue
-        skip = _why_skipped(plan, rule, profile, limits)
+        skip = skip_reason(plan, rule, profile, limits)
         if skip:
             checks.append(_check(rule, "skipped", skip))
             continue
-        channels = [] if rule.treatment == "none" else _permitted(rule, profile, limits)
         checks.append(_check(rule, "decided", _matched_because(rule)))
-        decided = (rule, channels)
+        decided = (rule, contacted(rule, profile, limits))
 
     if decided is None:
         rule = plan.default
-        channels = _permitted(rule, profile, limits)
+        channels = contacted(rule, profile, limits)
         capped = [f"{c}: {limits.reasons[c]}" for c in permitted(profile, rule.channels) if c in limits.blocked]
         checks.append(_check(rule, "decided", "no rule applied, so the default decides"
                              + ("" if channels else "; consent and contact caps leave it no channel")
@@ -68,17 +84,17 @@ def explain(plan: CompiledPlan, profile: Any, as_of: date, limits: ContactState 
         decided = (rule, channels)
 
     rule, channel_ids = decided
-    first_cost = plan.channels[channel_ids[0]].cost if channel_ids else 0.0
     return Decision(
         customer_id=cid, segment=segment, lifecycle_stage=stage, value_tier=tier,
-        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=rule.actions, channels=tuple(channel_ids),
-        cost=rule.action_cost + first_cost, plan_version=plan.version, as_of=as_of.isoformat(),
+        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=rule.actions, channels=channel_ids,
+        cost=cost(plan, rule, channel_ids), plan_version=plan.version, as_of=day.text,
         trace=Trace(resolution=steps, rules=checks),
     )
 
 
 def _first_match(dimension: Any, value: str | None, entries: tuple[CompiledCondition, ...],
                  profile: dict[str, Any], env: Env) -> Resolution:
+    """semantics.derived, with every definition tried recorded."""
     if value is not None:
         return Resolution(dimension=dimension, value=value, how="given",
                           detail=f"the profile gives {dimension} '{value}'")
@@ -97,6 +113,7 @@ def _first_match(dimension: Any, value: str | None, entries: tuple[CompiledCondi
 
 
 def _tier_step(plan: CompiledPlan, profile: dict[str, Any], tier: str | None) -> Resolution:
+    """semantics.tier_for, with the number it read."""
     if tier is not None:
         return Resolution(dimension="value_tier", value=tier, how="given",
                           detail=f"the profile gives value_tier '{tier}'")
@@ -119,52 +136,19 @@ def _tier_step(plan: CompiledPlan, profile: dict[str, Any], tier: str | None) ->
 
 def _structural_miss(rule: CompiledRule, segment: str | None, stage: str | None,
                      tier: str | None) -> str | None:
-    for name, allowed, value in (("segment", rule.segments, segment),
-                                 ("lifecycle_stage", rule.stages, stage),
-                                 ("value_tier", rule.tiers, tier)):
-        if allowed is not None and value not in allowed:
-            shown = "null" if value is None else f"'{value}'"
-            return f"{name} {shown} is not in [{', '.join(sorted(allowed))}]"
-    return None
-
-
-def _why_skipped(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any],
-                 limits: ContactState) -> str | None:
-    if rule.needs_profit_check and plan.policy is not None:
-        field = ".".join(plan.policy.value_field)
-        value = number_at(profile, plan.policy.value_field)
-        ratio = plan.policy.delight_max_cost_ratio
-        if value is None:
-            return f"unprofitable: {field} is missing, null or not a number"
-        if rule.action_cost > ratio * value:
-            return (f"unprofitable: actions cost {rule.action_cost:g} > "
-                    f"{ratio:g} x {field} {value:g} = {ratio * value:g}")
-    if rule.treatment != "none" and not _permitted(rule, profile, NO_LIMITS):
-        needs = ", ".join(f"{c.id} (needs {'.'.join(c.consent)} = true)" if c.consent else c.id
-                          for c in rule.channels)
-        return f"no permitted channel: {needs}"
-    if rule.treatment == "delight" and limits.cooling_down:
-        days = plan.contact_rules.cooldown_days if plan.contact_rules else None
-        return (f"cooling down: delighted on {limits.last_delight}, within "
-                f"delight_cooldown_days {days}")
-    if rule.treatment != "none" and not _permitted(rule, profile, limits):
-        capped = "; ".join(f"{c}: {limits.reasons[c]}" for c in permitted(profile, rule.channels))
-        return f"no permitted channel: {capped}"
-    return None
-
-
-def _permitted(rule: CompiledRule, profile: dict[str, Any], limits: ContactState) -> list[str]:
-    return [c for c in permitted(profile, rule.channels) if c not in limits.blocked]
+    """semantics.excluded_by, in words."""
+    key = (segment, stage, tier)
+    dimension = excluded_by(rule, key)
+    if dimension is None:
+        return None
+    position = DIMENSIONS.index(dimension)
+    allowed, value = constraints(rule)[position] or frozenset(), key[position]
+    shown = "null" if value is None else f"'{value}'"
+    return f"{dimension.key} {shown} is not in [{', '.join(sorted(allowed))}]"
 
 
 def _matched_because(rule: CompiledRule) -> str:
-    parts = []
-    if rule.segments is not None:
-        parts.append("segment")
-    if rule.stages is not None:
-        parts.append("lifecycle_stage")
-    if rule.tiers is not None:
-        parts.append("value_tier")
+    parts = [d.key for d, allowed in zip(DIMENSIONS, constraints(rule), strict=True) if allowed is not None]
     if rule.expression is not None:
         parts.append(f"if {_source(rule)}")
     return ("matched on " + ", ".join(parts)) if parts else "matches every customer"

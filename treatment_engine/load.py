@@ -1,55 +1,49 @@
-"""Plan directory to plain Python values that remember where each value came from.
+"""A plan directory to parsed files: which files, read within a budget, in the spec's order.
 
-``yaml.safe_load`` throws positions away, so we compose the node graph and build the
-values ourselves, recording the line and column of every key and value under its
-path (``("rules", 3, "then")``). Validation errors then point at the offending key.
+Which files (docs/plan-format.md, appendix E): every ``*.yaml`` / ``*.yml`` under
+``rules/`` and ``segments/``, names starting with ``.`` left out. A symbolic link, to a
+file or a folder, is followed only when it resolves inside the plan directory; a link
+out of it, a dangling or looping link, and a YAML-named entry that is not a regular
+file (a FIFO would block the read forever) are located errors, never silently skipped.
+
+How much (appendix E): a :class:`LoadBudget` bounds the bytes of each file and of the
+plan, the number of files, the values (aliases counted as what they stand for) and the
+nesting, so no plan can hang or exhaust the loader. Each file's YAML is read by
+:mod:`treatment_engine.sourcefile`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from .errors import Location, PlanError, PlanIssue
+from .sourcefile import FileLimits, Path_, SourceFile, parse_yaml_file
+
+__all__ = ["DEFAULT_BUDGET", "LoadBudget", "Path_", "PlanSource", "SourceFile", "load_plan_source",
+           "parse_plan_texts", "parse_yaml_file", "plan_files", "plan_version", "read_plan_dir"]
 
 PLAN_FOLDERS = ("rules", "segments")
 SUFFIXES = (".yaml", ".yml")
-
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C speed if built
-_constructor = yaml.constructor.SafeConstructor()
-
-Path_ = tuple[Any, ...]  # keys and list indexes from the root of a file
+MiB = 1024 * 1024
 
 
-@dataclass
-class SourceFile:
-    """One plan file's values, with the positions of its keys and values by path."""
+@dataclass(frozen=True)
+class LoadBudget:
+    """How much one plan load may read; past any of these the plan is refused."""
 
-    path: str
-    data: dict[str, Any]
-    value_at: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    key_at: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    # For string scalars: where the text itself starts, and whether it sits on one line
-    # (only then can a column inside the text be turned into a column in the file).
-    text_at: dict[Path_, tuple[int, int, bool]] = field(default_factory=dict)
+    file_bytes: int = 32 * MiB
+    plan_bytes: int = 128 * MiB
+    files: int = 10_000
+    nodes: int = 5_000_000  # values in the whole plan: keys, items, what aliases stand for
+    alias_nodes: int = 100_000  # values the aliases of one file stand for, together
+    depth: int = 64  # lists and mappings nested in each other
 
-    def locate(self, path: Path_, *, prefer_key: bool = True) -> Location:
-        """The most precise known position of ``path``, walking up to its nearest ancestor."""
-        probe = tuple(path)
-        while True:
-            table_order = (self.key_at, self.value_at) if prefer_key else (self.value_at, self.key_at)
-            for table in table_order:
-                if probe in table:
-                    line, column = table[probe]
-                    return Location(self.path, line, column)
-            if not probe:
-                return Location(self.path, 1, 1)
-            probe = probe[:-1]
+
+DEFAULT_BUDGET = LoadBudget()
 
 
 @dataclass(frozen=True)
@@ -61,24 +55,88 @@ class PlanSource:
     root: str
 
 
-def plan_files(root: Path) -> list[tuple[str, Path]]:
-    """The plan's YAML files as (relative POSIX path, absolute path), in string order."""
-    found: list[tuple[str, Path]] = []
+def plan_files(root: Path) -> tuple[list[tuple[str, Path]], list[PlanIssue]]:
+    """The plan's YAML files as (relative POSIX path, path to read), in string order, and
+    the links and entries refused on the way (see the module's docstring)."""
+    real_root = Path(os.path.realpath(root))
+    walk = _Walk(real_root)
     for folder in PLAN_FOLDERS:
-        base = root / folder
-        if not base.is_dir():
-            continue
-        for candidate in base.rglob("*"):
-            relative = candidate.relative_to(root)
-            if any(part.startswith(".") for part in relative.parts):
+        if os.path.lexists(root / folder):
+            walk.entry(root / folder, folder, (real_root,))
+    return sorted(walk.found, key=lambda item: item[0]), walk.issues
+
+
+class _Walk:
+    """Depth-first over the plan's folders without recursion (a deep tree cannot overflow)."""
+
+    def __init__(self, real_root: Path) -> None:
+        self.real_root = real_root
+        self.found: list[tuple[str, Path]] = []
+        self.issues: list[PlanIssue] = []
+        self.pending: list[tuple[Path, str, tuple[Path, ...]]] = []
+
+    def entry(self, path: Path, relative: str, chain: tuple[Path, ...]) -> None:
+        """Look at one entry; folders are queued, and the queue is emptied here."""
+        self._look(path, relative, chain)
+        while self.pending:
+            folder, folder_relative, folder_chain = self.pending.pop()
+            try:
+                children = sorted(os.scandir(folder), key=lambda child: child.name)
+            except OSError as error:
+                self._refuse(folder_relative, "unreadable", f"cannot read the folder: {error.strerror}")
                 continue
-            if candidate.is_file() and candidate.suffix in SUFFIXES:
-                found.append((relative.as_posix(), candidate))
-    return sorted(found, key=lambda item: item[0])
+            for child in children:
+                if not child.name.startswith("."):
+                    self._look(Path(child.path), f"{folder_relative}/{child.name}", folder_chain)
+
+    def _look(self, path: Path, relative: str, chain: tuple[Path, ...]) -> None:
+        yaml_named = path.suffix in SUFFIXES
+        if path.is_symlink():
+            real = self._link_target(path, relative)
+            if real is None:
+                return
+            if real.is_dir():
+                if any(real == folder or folder.is_relative_to(real) for folder in chain):
+                    self._refuse(relative, "symlink-loop", "this link leads back to a folder it is in",
+                                 "links are followed inside the plan, but never in a circle")
+                    return
+                self.pending.append((real, relative, (*chain, real)))
+                return
+            path = real
+        elif path.is_dir():
+            self.pending.append((path, relative, (*chain, Path(os.path.realpath(path)))))
+            return
+        if not yaml_named:
+            return  # notes.txt and the like are not plan files (spec 1)
+        if not path.is_file():
+            self._refuse(relative, "not-a-file", "not a regular file (a device, FIFO or socket): not read",
+                         "a plan file is a plain file")
+            return
+        self.found.append((relative, path))
+
+    def _link_target(self, path: Path, relative: str) -> Path | None:
+        try:
+            real = path.resolve(strict=True)
+        except FileNotFoundError:
+            self._refuse(relative, "symlink-dangling", "this link points to nothing",
+                         "remove it, or make it point to a file in the plan")
+            return None
+        except (RuntimeError, OSError):  # ELOOP: a link that leads back to itself
+            self._refuse(relative, "symlink-loop", "this link leads back to itself")
+            return None
+        if not real.is_relative_to(self.real_root):
+            self._refuse(relative, "symlink-outside", "this link points outside the plan directory: "
+                         "not followed", "copy the file into the plan; links are followed only inside it")
+            return None
+        return real
+
+    def _refuse(self, relative: str, code: str, message: str, hint: str | None = None) -> None:
+        self.issues.append(PlanIssue(Location(relative), code, message, hint))
 
 
-def read_plan_dir(root: str | Path) -> dict[str, str]:
-    """The text of each plan file by relative path. Raises PlanError if there is no plan."""
+def read_plan_dir(root: str | Path, budget: LoadBudget = DEFAULT_BUDGET) -> dict[str, str]:
+    """The text of each plan file by relative path. Raises PlanError if there is no plan,
+    a file is refused, or the plan is past ``budget``."""
     root_path = Path(root)
     if not root_path.is_dir():
         raise PlanError([PlanIssue(Location(str(root)), "plan-not-found",
@@ -87,13 +145,28 @@ def read_plan_dir(root: str | Path) -> dict[str, str]:
         raise PlanError([PlanIssue(Location(str(root)), "plan-not-found",
                                    "not a plan directory: it has neither rules/ nor segments/",
                                    "a plan is a folder holding segments/*.yaml and rules/*.yaml")])
+    found, issues = plan_files(root_path)
+    if len(found) > budget.files:
+        issues.append(_too_many_files(budget))
+        raise PlanError(issues)
     texts: dict[str, str] = {}
-    issues: list[PlanIssue] = []
-    for relative, absolute in plan_files(root_path):
+    total = 0
+    for relative, path in found:
         try:
-            texts[relative] = absolute.read_text(encoding="utf-8")
+            size = path.stat().st_size
+            if size > budget.file_bytes:
+                issues.append(_too_big(relative, budget))
+                continue
+            total += size
+            if total > budget.plan_bytes:
+                issues.append(_plan_too_big(relative, budget))
+                break
+            # Text mode, as Path.read_text: the same files give the same version as always.
+            with open(path, encoding="utf-8") as stream:
+                texts[relative] = stream.read(budget.file_bytes + 1)  # a file that grew is caught below
         except (OSError, UnicodeDecodeError) as error:
-            issues.append(PlanIssue(Location(relative), "unreadable", f"cannot read the file: {error}"))
+            reason = getattr(error, "strerror", None) or str(error)
+            issues.append(PlanIssue(Location(relative), "unreadable", f"cannot read the file: {reason}"))
     if issues:
         raise PlanError(issues)
     return texts
@@ -109,114 +182,58 @@ def plan_version(texts: Mapping[str, str]) -> str:
     return digest.hexdigest()[:16]
 
 
-def parse_plan_texts(texts: Mapping[str, str], root: str = "") -> PlanSource:
-    """Parse every file; collect YAML problems of all files before failing."""
-    files: list[SourceFile] = []
+def parse_plan_texts(texts: Mapping[str, str], root: str = "", budget: LoadBudget = DEFAULT_BUDGET) -> PlanSource:
+    """Parse every file within ``budget``; collect the problems of all files before failing."""
     issues: list[PlanIssue] = []
+    if len(texts) > budget.files:
+        raise PlanError([_too_many_files(budget)])
+    total = 0
     for relative in sorted(texts):
+        size = len(texts[relative].encode("utf-8"))
+        total += size
+        if size > budget.file_bytes:
+            issues.append(_too_big(relative, budget))
+        elif total > budget.plan_bytes:
+            issues.append(_plan_too_big(relative, budget))
+            break
+    if issues:
+        raise PlanError(issues)
+    files: list[SourceFile] = []
+    used = 0
+    for relative in sorted(texts):
+        limits = FileLimits(nodes=budget.nodes - used, alias_nodes=budget.alias_nodes, depth=budget.depth,
+                            plan_nodes=budget.nodes)
         try:
-            files.append(_parse_file(relative, texts[relative]))
+            parsed = parse_yaml_file(relative, texts[relative], limits)
         except PlanError as error:
             issues.extend(error.issues)
+            if any(issue.code == "too-many-values" for issue in error.issues):
+                break  # the plan's budget is spent: later files cannot be read either
+            continue
+        used += parsed.nodes
+        files.append(parsed)
     if issues:
         raise PlanError(issues)
     return PlanSource(tuple(files), plan_version(texts), root)
 
 
-def load_plan_source(root: str | Path) -> PlanSource:
-    return parse_plan_texts(read_plan_dir(root), str(root))
+def load_plan_source(root: str | Path, budget: LoadBudget = DEFAULT_BUDGET) -> PlanSource:
+    return parse_plan_texts(read_plan_dir(root, budget), str(root), budget)
 
 
-def parse_yaml_file(relative: str, text: str) -> SourceFile:
-    """One YAML file into values with positions; PlanError on bad YAML or a non-mapping."""
-    return _parse_file(relative, text)
+def _too_big(relative: str, budget: LoadBudget) -> PlanIssue:
+    return PlanIssue(Location(relative), "too-big", f"the file is larger than {_size(budget.file_bytes)}",
+                     "split it into smaller files")
 
 
-def _parse_file(relative: str, text: str) -> SourceFile:
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or "invalid YAML"
-        raise PlanError([PlanIssue(Location(relative, line, column), "yaml-syntax",
-                                   f"invalid YAML: {problem}")]) from None
-    except yaml.YAMLError as error:
-        raise PlanError([PlanIssue(Location(relative, 1, 1), "yaml-syntax",
-                                   f"invalid YAML: {error}")]) from None
-    source = SourceFile(relative, {})
-    if node is None:  # an empty file is an empty mapping
-        return source
-    issues: list[PlanIssue] = []
-    data = _build(node, (), source, issues)
-    if issues:
-        raise PlanError(issues)
-    if not isinstance(data, dict):
-        raise PlanError([PlanIssue(source.locate(()), "not-a-mapping",
-                                   f"a plan file must be a mapping of keys, not a {_yaml_kind(data)}",
-                                   "start the file with keys such as 'rules:' or 'segments:'")])
-    source.data = data
-    return source
+def _plan_too_big(relative: str, budget: LoadBudget) -> PlanIssue:
+    return PlanIssue(Location(relative), "too-big",
+                     f"the plan's files come to more than {_size(budget.plan_bytes)} by this one")
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _too_many_files(budget: LoadBudget) -> PlanIssue:
+    return PlanIssue(Location("rules"), "too-big", f"the plan has more than {budget.files:,} files")
 
 
-def _build(node: yaml.Node, path: Path_, source: SourceFile, issues: list[PlanIssue]) -> Any:
-    source.value_at[path] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        mapping: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _build_key(key_node)
-            if not isinstance(key, (str, int, float, bool)) and key is not None:
-                line, column = _mark(key_node)
-                issues.append(PlanIssue(Location(source.path, line, column), "bad-key",
-                                        "a key must be a plain word"))
-                continue
-            if key in mapping:
-                line, column = _mark(key_node)
-                first_line, _ = source.key_at[path + (key,)]
-                issues.append(PlanIssue(Location(source.path, line, column), "duplicate-key",
-                                        f"the key '{key}' is repeated in one mapping "
-                                        f"(first at line {first_line})",
-                                        "YAML would silently keep only the last one; remove one"))
-                continue
-            source.key_at[path + (key,)] = _mark(key_node)
-            mapping[key] = _build(value_node, path + (key,), source, issues)
-        return mapping
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (index,), source, issues) for index, item in enumerate(node.value)]
-    try:
-        value = _constructor.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError, OverflowError) as error:
-        # e.g. an unquoted `2026-13-01` (an impossible timestamp) or YAML's `=` tag
-        line, column = _mark(node)
-        problem = getattr(error, "problem", None) or str(error)
-        issues.append(PlanIssue(Location(source.path, line, column), "yaml-value",
-                                f"cannot read this value: {problem}", "quote it to make it text"))
-        return None
-    if isinstance(value, str):
-        line, column = _mark(node)
-        style = getattr(node, "style", None)
-        quoted = style in ("'", '"')
-        one_line = node.start_mark.line == node.end_mark.line and style in (None, "", "'", '"')
-        source.text_at[path] = (line, column + (1 if quoted else 0), one_line)
-    return value
-
-
-def _build_key(node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        try:
-            return _constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError):
-            return object()
-    return object()  # a mapping or list used as a key: reported as a bad key
-
-
-def _yaml_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    return type(value).__name__
+def _size(limit: int) -> str:
+    return f"{limit // MiB} MiB" if limit % MiB == 0 else f"{limit:,} bytes"

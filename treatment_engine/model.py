@@ -9,12 +9,76 @@ a 5) and forbid unknown keys, and an explicit null is the same as leaving a key 
 from __future__ import annotations
 
 import itertools
+import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a plan key takes (docs/plan-format.md, appendix E): wide enough for any
+    real plan, narrow enough that every back end can compute with them (a window's first
+    day stays in the calendar, sums stay finite, a moment's pattern stays small)."""
+
+    low: float | None  # None: no bound but finiteness
+    high: float | None
+    whole: bool = False
+
+    def field(self) -> Any:
+        if self.whole:
+            return Field(ge=self.low, le=self.high)
+        return Field(ge=self.low, le=self.high, allow_inf_nan=False)
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        if self.low is None or self.high is None:
+            return f"a finite {kind.removeprefix('a ')}"
+        return f"{kind} from {_show_bound(self.low)} to {_show_bound(self.high)}"
+
+
+def _show_bound(bound: float) -> str:
+    return f"{int(bound):,}" if bound == int(bound) else f"{bound:g}"
+
+
+DAYS = Range(1, 36_500, whole=True)  # 100 years: the earliest window start stays a date
+RANGES: dict[str, Range] = {
+    "priority": Range(-1_000_000_000, 1_000_000_000, whole=True),
+    "cost": Range(0, 1_000_000_000),  # a channel's or an action's, in the plan's money
+    "delight_max_cost_ratio": Range(0, 1_000_000),
+    "min": Range(None, None),  # a value tier's threshold
+    "max": Range(1, 1_000_000, whole=True),  # contacts under a cap
+    "per_days": DAYS,
+    "delight_cooldown_days": DAYS,
+    "count": Range(2, 10, whole=True),  # events of one moment step
+}
+# A moment's firing joins every event it names in durable-rules, whose cost grows
+# exponentially with them: 14 took 3 s, 15 took 21 s, 16 took 141 s, and 17 fail (its
+# error 304), measured. Ten leaves a wide margin.
+MAX_PATTERN_EVENTS = 10
+MAX_PATTERN_STEPS = 10
+MAX_WITHIN_SECONDS = 366 * 86_400  # a moment's step window, 366d at most in any unit
+MAX_SET_INTEGER = 2**53 - 1  # whole numbers a moment sets stay exact in JSON and a double
+
 
 Id = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
-Cost = Annotated[float, Field(ge=0)]
+Priority = Annotated[int, RANGES["priority"].field()]
+Cost = Annotated[float, RANGES["cost"].field()]
+CostRatio = Annotated[float, RANGES["delight_max_cost_ratio"].field()]
+TierMin = Annotated[float, RANGES["min"].field()]
+CapMax = Annotated[int, RANGES["max"].field()]
+Days = Annotated[int, DAYS.field()]
+StepCount = Annotated[int, RANGES["count"].field()]
 Treatment = Literal["delight", "contain", "none"]
 ActionKind = Literal["delight", "contain"]
 FieldType = Literal["number", "string", "boolean", "date", "object"]
@@ -40,7 +104,7 @@ class Condition(_Strict):
 
 class Tier(_Strict):
     id: Id
-    min: float
+    min: TierMin
 
 
 class ValueTiers(_Strict):
@@ -72,17 +136,17 @@ class Action(_Strict):
 class ContactCap(_Strict):
     """At most ``max`` contacts in any ``per_days`` days (the decision's day included)."""
 
-    max: Annotated[int, Field(ge=1)]  # 0 would be "never": leave the channel out of the rules instead
-    per_days: Annotated[int, Field(ge=1)]
+    max: CapMax  # 0 would be "never": leave the channel out of the rules instead
+    per_days: Days
 
 
 class Policy(_Strict):
     # The profitability test (spec 3) needs both; a policy may hold only contact limits.
     value_field: Id | None = None
-    delight_max_cost_ratio: Annotated[float, Field(ge=0)] | None = None
+    delight_max_cost_ratio: CostRatio | None = None
     # Extensions (docs/plan-format.md, appendix C): limits read from the decision history.
     contact_caps: dict[Id, ContactCap] | None = None  # by channel id, or "any"
-    delight_cooldown_days: Annotated[int, Field(ge=1)] | None = None
+    delight_cooldown_days: Days | None = None
 
     @model_validator(mode="after")
     def _profitability_needs_both(self) -> Policy:
@@ -121,19 +185,30 @@ class Outcome(_Strict):
 class Rule(_Strict):
     id: Id
     description: str | None = None
-    priority: int = 0
+    priority: Priority = 0
     when: When = When()
     then: Outcome
 
 
 # -- moments of truth (docs/plan-format.md, appendix D) ---------------------------------
 
-Duration = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$")]  # 30d, 12h, 15m, 90s
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def seconds(duration: str) -> int:
     return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
+
+
+def _bounded_window(duration: str) -> str:
+    # The length first: int() of thousands of digits would fail (or take long) on its own.
+    if len(duration) > 12 or seconds(duration) > MAX_WITHIN_SECONDS:
+        raise PydanticCustomError("out_of_range", f"'within' must be at most {MAX_WITHIN_SECONDS // 86_400}d (in any unit), "
+                         f"got {duration if len(duration) <= 24 else duration[:20] + '...'}")
+    return duration
+
+
+Duration = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$"),  # 30d, 12h, 15m, 90s
+                     AfterValidator(_bounded_window)]
 
 
 class EventMatch(_Strict):
@@ -146,7 +221,7 @@ class PatternStep(_Strict):
 
     event: Id | None = None
     if_: str | None = Field(default=None, alias="if")
-    count: Annotated[int, Field(ge=2)] | None = None
+    count: StepCount | None = None
     within: Duration | None = None
     not_: EventMatch | None = Field(default=None, alias="not")
 
@@ -164,8 +239,19 @@ class PatternStep(_Strict):
 class Moment(_Strict):
     id: Id
     description: str | None = None
-    pattern: Annotated[list[PatternStep], Field(min_length=1)]
+    pattern: Annotated[list[PatternStep], Field(min_length=1, max_length=MAX_PATTERN_STEPS)]
     set: Annotated[dict[Id, str | bool | int | float], Field(min_length=1)]
+
+    @field_validator("set")
+    @classmethod
+    def _json_numbers(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        for name, value in fields.items():
+            if type(value) is int and abs(value) > MAX_SET_INTEGER:
+                raise PydanticCustomError("out_of_range", f"'{name}' must be a whole number from -{MAX_SET_INTEGER:,} to "
+                                 f"{MAX_SET_INTEGER:,} (exact in JSON), got a {len(str(abs(value)))}-digit one")
+            if type(value) is float and not math.isfinite(value):
+                raise PydanticCustomError("out_of_range", f"'{name}' must be a finite number, got {value}")
+        return fields
 
     @model_validator(mode="after")
     def _shape(self) -> Moment:
@@ -182,6 +268,10 @@ class Moment(_Strict):
         for step in self.pattern[:-1]:
             if step.not_ is not None:
                 raise ValueError("an absence ('not') can only be the last step")
+        events = sum(step.count or 1 for step in self.pattern if step.not_ is None)
+        if events > MAX_PATTERN_EVENTS:
+            raise PydanticCustomError("out_of_range", f"the pattern names {events} events in all (counts included): at most "
+                             f"{MAX_PATTERN_EVENTS}, which is what one firing may hold")
         return self
 
 

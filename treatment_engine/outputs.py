@@ -2,7 +2,7 @@
 
 The suffix names the format: ``.jsonl`` / ``.ndjson`` (JSON lines), ``.csv`` or
 ``.parquet``; anything else is refused before any work is done. Parent folders are
-created. The row shape (docs/plan-format.md, Appendix E):
+created. The row shape (docs/plan-format.md, Appendix G):
 
 - JSON lines: a decided row is the decision record (``customer_id`` ... ``cost``,
   ``plan_version``, ``as_of``); an invalid row is ``{"customer_id", "error"}`` only.

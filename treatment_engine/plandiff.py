@@ -10,11 +10,12 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .compile import CompiledPlan, load_plan, plan_from_texts
+from .compile import CompiledPlan
 from .decision import Decision
+from .engine import Engine
 from .errors import Location, PlanError, PlanIssue
-from .evaluate import decide_many
 from .load import PLAN_FOLDERS, SUFFIXES
+from .plan import load_plan, plan_from_texts
 
 GIT_PREFIX = "git:"
 
@@ -71,7 +72,8 @@ class PlanDiff:
 def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], as_of: date) -> PlanDiff:
     result = PlanDiff(base.version, new.version)
     items = list(profiles) if not isinstance(profiles, list) else profiles
-    for old, fresh in zip(decide_many(base, items, as_of), decide_many(new, items, as_of), strict=True):
+    for old, fresh in zip(Engine(base).decide_many(items, as_of), Engine(new).decide_many(items, as_of),
+                          strict=True):
         result.total += 1
         if not isinstance(old, Decision) or not isinstance(fresh, Decision):
             result.invalid += 1

@@ -1,4 +1,4 @@
-"""What a JSON profile is: the one rule every reader follows (docs/plan-format.md, Appendix D).
+"""What a JSON profile is: the one rule every reader follows (docs/plan-format.md, Appendix F).
 
 The Python engine reads every line with :func:`parse_line`; the SQL engines read most lines
 with their own JSON parsers and hand this module every line whose reading could differ

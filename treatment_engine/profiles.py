@@ -3,7 +3,7 @@
 A line that cannot be read becomes an :class:`Unreadable` marker rather than an
 exception, so one bad line never stops a batch (spec section 5). What a JSON line may
 hold is :mod:`treatment_engine.profile_json`'s rule; what a CSV or Parquet column name
-means is :func:`column_paths`'s (docs/plan-format.md, Appendix D).
+means is :func:`column_paths`'s (docs/plan-format.md, Appendix F).
 """
 
 from __future__ import annotations

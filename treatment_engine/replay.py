@@ -12,7 +12,7 @@ from typing import Any
 
 from .contacts import NO_LIMITS
 from .engine import Engine
-from .store import DecisionLog, row_record, unflatten
+from .store import DecisionRepository, row_record, unflatten
 
 COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
 
@@ -42,7 +42,7 @@ class Replay:
                 "differences": {k: {"logged": a, "replayed": b} for k, (a, b) in self.differences.items()}}
 
 
-def replay_decision(log: DecisionLog, decision_id: str) -> Replay:
+def replay_decision(log: DecisionRepository, decision_id: str) -> Replay:
     row = log.decision(decision_id)
     if row is None:
         raise ReplayError(f"no decision {decision_id!r} in the log", not_found=True)

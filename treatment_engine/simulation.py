@@ -22,7 +22,7 @@ from typing import Any
 from .compile import CompiledPlan, CompiledRule
 from .contacts import ContactState
 from .decision import Decision, DecisionError
-from .evaluate import decide_many
+from .engine import Engine
 from .outputs import DecisionWriter, OutputError, convert, metadata, prepare
 from .profiles import Unreadable, open_profiles
 from .shape_check import ShapeCheck
@@ -120,7 +120,7 @@ def decided(plan: CompiledPlan, items: Iterable[Any], as_of: date,
             yield from (DecisionError(customer_id=None, error=item.reason) for item in run)
         else:
             readable: Iterable[Any] = run if check is None else _observed(run, check)  # noqa: B031 - one use
-            yield from decide_many(plan, readable, as_of, limits)
+            yield from Engine(plan).decide_many(readable, as_of, limits=limits)
 
 
 def _observed(profiles: Iterable[Any], check: ShapeCheck) -> Iterator[Any]:

@@ -9,6 +9,7 @@ Stages, in order (each adds issues; none stops the others from running):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +21,7 @@ from .expressions.ast import Expression
 from .expressions.parser import parse
 from .load import Path_, PlanSource, SourceFile
 from .model import (
+    RANGES,
     Action,
     Channel,
     Condition,
@@ -33,6 +35,7 @@ from .model import (
 )
 
 T = TypeVar("T")
+RANGE_HINT = "the range of every number is in docs/plan-format.md, appendix E"
 
 KNOWN_KEYS = (
     "segments", "lifecycle", "value_tiers", "channels", "actions", "policy", "rules", "default",
@@ -89,10 +92,11 @@ def validate(source: PlanSource) -> ValidatedPlan:
     combined.run()
     if not shape_failed:  # with a file missing, every id it defines would look unknown
         _check_references(combined, issues)
-    segment_conditions = _parse_all(combined.segments, ("if",), issues)
-    lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues)
-    rule_conditions = _parse_all(combined.rules, ("when", "if"), issues)
-    moment_conditions = tuple(_parse_steps(moment, issues) for moment in combined.moments)
+    parse_once = _ParseOnce()
+    segment_conditions = _parse_all(combined.segments, ("if",), issues, parse_once)
+    lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
+    rule_conditions = _parse_all(combined.rules, ("when", "if"), issues, parse_once)
+    moment_conditions = tuple(_parse_steps(moment, issues, parse_once) for moment in combined.moments)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -129,8 +133,8 @@ def _describe(file: SourceFile, error: ValidationError) -> list[PlanIssue]:
         else:
             message, hint = _message(kind, name, given, detail["msg"], path)
         prefer_key = kind in ("extra_forbidden", "missing") or len(path) >= 1
-        issues.append(PlanIssue(file.locate(path, prefer_key=prefer_key), kind.replace("_", "-"),
-                                message, hint))
+        code = "out-of-range" if _out_of_range(kind, name, given) else kind.replace("_", "-")
+        issues.append(PlanIssue(file.locate(path, prefer_key=prefer_key), code, message, hint))
     return issues
 
 
@@ -150,6 +154,8 @@ def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> Path_:
 
 
 def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[str, str | None]:
+    if _out_of_range(kind, name, given):
+        return f"'{name}' must be {RANGES[name].describe()}, got {_show(given)}", RANGE_HINT
     if kind == "extra_forbidden":
         where = "top-level key" if len(path) == 1 else "key"
         hint = did_you_mean(name, KNOWN_KEYS)
@@ -169,15 +175,23 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
         return f"'{name}' must be a list, got {_show(given)}", None
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"'{name}' must be a mapping of keys, got {_show(given)}", None
-    if kind == "greater_than_equal":
-        if text.endswith("equal to 0"):
-            return f"'{name}' must not be negative, got {_show(given)}", None
+    if kind in ("greater_than_equal", "less_than_equal"):
         return f"'{name}' must be {text.removeprefix('Input should be ')}, got {_show(given)}", None
     if kind == "string_too_short":
         return f"'{name}' must not be empty", None
     if kind == "value_error":
         return text.removeprefix("Value error, "), None
+    if kind == "out_of_range":  # raised by the model's own range checks, message and all
+        return text, RANGE_HINT
+    if kind == "too_long" and (counts := re.search(r"at most (\d+) items?.* (\d+)$", text)):
+        return f"'{name}' may hold at most {counts[1]} items, got {counts[2]}", RANGE_HINT
     return f"'{name}': {text}", None
+
+
+def _out_of_range(kind: str, name: str, given: Any) -> bool:
+    """A number outside the range documented for its key (an int past a double's too)."""
+    return name in RANGES and (kind in ("greater_than_equal", "less_than_equal", "finite_number")
+                               or (kind == "float_type" and type(given) is int))
 
 
 def _show(value: Any) -> str:
@@ -320,7 +334,28 @@ def _defined(names: list[str]) -> str:
 
 # -- stage 4: parse ------------------------------------------------------------------
 
-def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+class _ParseOnce:
+    """Each distinct text parsed once per plan: big plans repeat their conditions, and
+    the parsed trees are immutable, so entries with the same text share one."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Expression | tuple[str, int, str | None]] = {}
+
+    def __call__(self, text: str) -> Expression:
+        found = self.known.get(text)
+        if found is None:
+            try:
+                found = parse(text)
+            except ExpressionError as error:
+                found = (error.message, error.column, error.hint)
+            self.known[text] = found
+        if isinstance(found, tuple):
+            raise ExpressionError(*found)  # a new one each time: a raised error keeps its traceback
+        return found
+
+
+def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: list[PlanIssue],
+               parse_once: _ParseOnce) -> tuple[Expression | None, ...]:
     parsed: list[Expression | None] = []
     for entry in entries:
         holder = entry.value
@@ -332,7 +367,7 @@ def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: l
             continue
         path = entry.path + key_path
         try:
-            parsed.append(parse(text))
+            parsed.append(parse_once(text))
         except ExpressionError as error:
             issues.append(PlanIssue(_expression_location(entry.source, path, error.column),
                                     "bad-expression", f"invalid expression: {error.message}",
@@ -341,7 +376,8 @@ def _parse_all(entries: list[Located[Any]], key_path: tuple[str, ...], issues: l
     return tuple(parsed)
 
 
-def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expression | None, ...]:
+def _parse_steps(moment: Located[Moment], issues: list[PlanIssue],
+                 parse_once: _ParseOnce) -> tuple[Expression | None, ...]:
     parsed: list[Expression | None] = []
     for index, step in enumerate(moment.value.pattern):
         text, key = (step.not_.if_, ("pattern", index, "not", "if")) if step.not_ is not None \
@@ -350,7 +386,7 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expr
             parsed.append(None)
             continue
         try:
-            parsed.append(parse(text))
+            parsed.append(parse_once(text))
         except ExpressionError as error:
             path = moment.path + key
             issues.append(PlanIssue(_expression_location(moment.source, path, error.column),
@@ -360,7 +396,8 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue]) -> tuple[Expr
 
 
 def _expression_location(source: SourceFile, path: Path_, column: int) -> Location:
-    if path in source.text_at:
-        line, start, one_line = source.text_at[path]
+    known = source.text_position(path)
+    if known is not None:
+        line, start, one_line = known
         return Location(source.path, line, start + column - 1 if one_line else start)
     return source.locate(path, prefer_key=False)

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import values
 from .ast import (
+    FLIPPED,
     RESOLVED_NAMES,
     Arithmetic,
     Call,
@@ -30,6 +31,7 @@ from .ast import (
     Membership,
     Negate,
     Not,
+    Visitor,
 )
 
 Env = tuple[Any, Any, Any, int]
@@ -39,7 +41,6 @@ _EXACT_INT = 2**53  # integers up to this magnitude are exact as floats
 _ORDER_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
-_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 
 
 def compile_expression(node: Expression, *, resolved_names: bool) -> Compiled:
@@ -48,37 +49,35 @@ def compile_expression(node: Expression, *, resolved_names: bool) -> Compiled:
     return _Compiler(resolved_names).compile(node)
 
 
-class _Compiler:
+class _Compiler(Visitor[Compiled]):
     def __init__(self, resolved_names: bool) -> None:
         self.resolved_names = resolved_names
 
     def compile(self, node: Expression) -> Compiled:
-        if isinstance(node, Literal):
-            value = node.value
-            return lambda p, e: value
-        if isinstance(node, ListLiteral):
-            items = node.items
-            return lambda p, e: list(items)
-        if isinstance(node, Field):
-            return self.getter(node)
-        if isinstance(node, Call):
-            return self.call(node)
-        if isinstance(node, Not):
-            return _not(self.compile(node.operand))
-        if isinstance(node, Negate):
-            return _negate(self.compile(node.operand))
-        if isinstance(node, Logical):
-            parts = [self.compile(operand) for operand in node.operands]
-            return _and(parts) if node.operator == "and" else _or(parts)
-        if isinstance(node, Arithmetic):
-            return _arithmetic(node.operator, self.compile(node.left), self.compile(node.right))
-        if isinstance(node, Comparison):
-            return self.comparison(node)
-        if isinstance(node, Membership):
-            return self.membership(node)
-        raise TypeError(f"not an expression node: {node!r}")  # pragma: no cover
+        return node.accept(self)
 
-    def getter(self, node: Field) -> Compiled:
+    def visit_literal(self, node: Literal) -> Compiled:
+        value = node.value
+        return lambda p, e: value
+
+    def visit_list_literal(self, node: ListLiteral) -> Compiled:
+        items = node.items
+        return lambda p, e: list(items)
+
+    def visit_not(self, node: Not) -> Compiled:
+        return _not(self.compile(node.operand))
+
+    def visit_negate(self, node: Negate) -> Compiled:
+        return _negate(self.compile(node.operand))
+
+    def visit_logical(self, node: Logical) -> Compiled:
+        parts = [self.compile(operand) for operand in node.operands]
+        return _and(parts) if node.operator == "and" else _or(parts)
+
+    def visit_arithmetic(self, node: Arithmetic) -> Compiled:
+        return _arithmetic(node.operator, self.compile(node.left), self.compile(node.right))
+
+    def visit_field(self, node: Field) -> Compiled:
         path = node.path
         if self.resolved_names and len(path) == 1 and path[0] in RESOLVED_NAMES:
             index = RESOLVED_NAMES.index(path[0])
@@ -95,7 +94,7 @@ class _Compiler:
             return node.path[0]
         return None
 
-    def call(self, node: Call) -> Compiled:
+    def visit_call(self, node: Call) -> Compiled:
         name = self.top_level_name(node.argument)
         if node.function == "missing":
             if name is not None:
@@ -114,10 +113,10 @@ class _Compiler:
 
         return days_since
 
-    def comparison(self, node: Comparison) -> Compiled:
+    def visit_comparison(self, node: Comparison) -> Compiled:
         op, left, right = node.operator, node.left, node.right
         if isinstance(left, Literal) and not isinstance(right, Literal):
-            op, left, right = _FLIPPED[op], right, left
+            op, left, right = FLIPPED[op], right, left
         if isinstance(right, Literal):
             return self.compare_to_literal(op, left, right.value)
         left_fn, right_fn = self.compile(left), self.compile(right)
@@ -154,7 +153,7 @@ class _Compiler:
             return _compare_field_to_number(op, name, values.to_float(literal))
         return _compare_number(op, get, values.to_float(literal))
 
-    def membership(self, node: Membership) -> Compiled:
+    def visit_membership(self, node: Membership) -> Compiled:
         element = self.compile(node.element)
         negated = node.negated
         if not isinstance(node.container, ListLiteral):

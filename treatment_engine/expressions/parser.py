@@ -7,6 +7,7 @@ columns for error messages. Nothing here ever executes author text.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, Tree, v_args
@@ -180,6 +181,11 @@ def _flatten(operator: str, operands: tuple[Expression, ...]) -> tuple[Expressio
 
 def _number(token: Token) -> int | float:
     text = str(token)
+    # Numbers are 64-bit floats (spec 6); float() reads any length, int() stops at 4,300 digits.
+    if not math.isfinite(float(text)):
+        shown = text if len(text) <= 24 else f"{text[:12]}...{text[-4:]} ({len(text)} characters)"
+        raise ExpressionError(f"the number {shown} is too large: numbers are 64-bit, at most about 1.8e308",
+                              token.column or 1)
     return float(text) if "." in text else int(text)
 
 
@@ -250,7 +256,7 @@ def parse(text: str) -> Expression:
         original = getattr(error, "orig_exc", None)
         if isinstance(original, ExpressionError):
             raise original from None
-        raise ExpressionError(f"cannot parse: {error}") from None
+        raise ExpressionError("cannot parse: " + " ".join(str(original or error).split())) from None
     if isinstance(result, Tree):  # pragma: no cover - the grammar always reduces to a node
         raise ExpressionError("cannot parse the expression")
     return result

@@ -7,23 +7,18 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..compile import CompiledPlan, CompiledRule, can_match
+from ..compile import CompiledPlan, CompiledRule
 from ..errors import Location, did_you_mean
 from ..expressions.ast import (
     RESOLVED_NAMES,
-    Call,
-    Comparison,
     Expression,
-    Field,
-    ListLiteral,
-    Literal,
-    Membership,
     fields_read,
-    walk,
 )
+from ..semantics import admits, always_applies
 from ..validate import ValidatedPlan
 from .findings import Finding
 from .logic import disjoint, implies
+from .patterns import literals_compared_to_resolved, type_mismatches_in
 
 MAX_GAP_FINDINGS = 20
 
@@ -56,7 +51,7 @@ def gaps(context: Context) -> Iterator[Finding]:
     tiers: list[str | None] = [*sorted(plan.tier_ids)] or [None]
     uncovered: dict[tuple[str | None, tuple[str | None, ...]], list[str | None]] = {}
     for stage, segment in itertools.product(stages, segments):
-        missing = tuple(t for t in tiers if not any(can_match(r, (segment, stage, t)) for r in plan.rules))
+        missing = tuple(t for t in tiers if not any(admits(r, (segment, stage, t)) for r in plan.rules))
         if missing:
             uncovered.setdefault((stage, missing), []).append(segment)
     where = plan.default.location
@@ -82,20 +77,13 @@ def _admits_all(outer: frozenset[str] | None, inner: frozenset[str] | None) -> b
     return outer is None or (inner is not None and inner <= outer)
 
 
-def _always_applies(rule: CompiledRule) -> bool:
-    """Whether a rule that matches is sure to decide (no consent or profit test can skip it)."""
-    if rule.treatment == "none":
-        return True
-    return not rule.needs_profit_check and any(c.consent is None for c in rule.channels)
-
-
 def shadowed_rules(context: Context) -> Iterator[Finding]:
     rules = context.plan.rules
     for index, later in enumerate(rules):
         maybe: CompiledRule | None = None
         for earlier in rules[:index]:
             if not (_admits_all(earlier.segments, later.segments) and _admits_all(earlier.stages, later.stages)
-                    and _admits_all(earlier.tiers, later.tiers) and _always_applies(earlier)):
+                    and _admits_all(earlier.tiers, later.tiers) and always_applies(earlier)):
                 continue
             verdict = implies(later.expression, earlier.expression)
             if verdict is True:
@@ -243,7 +231,7 @@ def unused(context: Context) -> Iterator[Finding]:
                                 ("value_tier", rule.tiers)):
             named[key] |= constraint or set()
         if rule.expression is not None:
-            for key, compared in _literals_compared_to_resolved(rule.expression).items():
+            for key, compared in literals_compared_to_resolved(rule.expression).items():
                 named[key] |= compared
     for key, entries in (("segment", [(s.value.id, s.location) for s in validated.segments]),
                          ("lifecycle_stage", [(s.value.id, s.location) for s in validated.lifecycle])):
@@ -258,18 +246,6 @@ def unused(context: Context) -> Iterator[Finding]:
                 yield Finding("info", "TP007", validated.value_tiers.location,
                               f"value tier '{tier.id}' is named by no rule (it still labels decisions "
                               f"and reports)")
-
-
-def _literals_compared_to_resolved(expression: Expression) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for node in walk(expression):
-        if (isinstance(node, Comparison) and isinstance(node.left, Field) and isinstance(node.right, Literal)
-                and node.left.name in RESOLVED_NAMES and isinstance(node.right.value, str)):
-            found.setdefault(node.left.name, set()).add(node.right.value)
-        if isinstance(node, Membership) and isinstance(node.element, Field) \
-                and node.element.name in RESOLVED_NAMES and isinstance(node.container, ListLiteral):
-            found.setdefault(node.element.name, set()).update(str(i) for i in node.container.items)
-    return found
 
 
 def unreachable_definitions(context: Context) -> Iterator[Finding]:
@@ -327,47 +303,10 @@ def unknown_fields(context: Context) -> Iterator[Finding]:
                           f"declared in `fields:`", did_you_mean(name, names) or "declare it")
 
 
-_LITERAL_TYPES = {bool: "boolean", int: "number", float: "number", str: "string"}
-
-
 def type_mismatches(context: Context) -> Iterator[Finding]:
     declared = {name: entry.value for name, entry in context.validated.fields.items()}
     if not declared:
         return
     for expression, location, _ in _expressions(context.validated):
-        for node in walk(expression):
-            if isinstance(node, Comparison):
-                pair = (node.left, node.right) if isinstance(node.left, Field) else (node.right, node.left)
-                field, literal = pair
-                if isinstance(field, Field) and isinstance(literal, Literal) and literal.value is not None:
-                    want = declared.get(field.name)
-                    have = _LITERAL_TYPES[type(literal.value)]
-                    if want is not None and not _compatible(want, have, node.operator):
-                        always = "always true" if node.operator == "!=" else "never true"
-                        yield Finding("warning", "TP010", location,
-                                      f"'{field.name}' is declared {want}, so comparing it with "
-                                      f"{have} {literal.value!r} ({node.operator}) is {always}",
-                                      f"compare with a {want} value")
-            elif isinstance(node, Membership) and isinstance(node.element, Field) \
-                    and isinstance(node.container, ListLiteral):
-                want = declared.get(node.element.name)
-                kinds = {_LITERAL_TYPES[type(i)] for i in node.container.items}
-                if want is not None and kinds and not any(_compatible(want, k, "==") for k in kinds):
-                    yield Finding("warning", "TP010", location,
-                                  f"'{node.element.name}' is declared {want}, but the list holds "
-                                  f"{', '.join(sorted(kinds))} values only")
-            elif isinstance(node, Call) and node.function == "days_since" and isinstance(node.argument, Field):
-                want = declared.get(node.argument.name)
-                if want is not None and want not in ("date", "string"):
-                    yield Finding("warning", "TP010", location,
-                                  f"days_since() needs a date, but '{node.argument.name}' is declared {want}")
-
-
-def _compatible(declared: str, literal: str, operator: str) -> bool:
-    if declared in ("date", "string"):
-        return literal == "string"
-    if declared == "object":
-        return False
-    if declared == "boolean":
-        return literal == "boolean" and operator in ("==", "!=")
-    return declared == literal
+        for message, hint in type_mismatches_in(expression, declared):
+            yield Finding("warning", "TP010", location, message, hint)

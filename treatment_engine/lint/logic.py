@@ -13,6 +13,9 @@ import math
 from dataclasses import dataclass
 
 from ..expressions.ast import (
+    FLIPPED,
+    Arithmetic,
+    Call,
     Comparison,
     Expression,
     Field,
@@ -20,6 +23,9 @@ from ..expressions.ast import (
     Literal,
     Logical,
     Membership,
+    Negate,
+    Not,
+    Visitor,
     fields_read,
 )
 from ..expressions.unparse import unparse
@@ -55,14 +61,16 @@ class Range:
 Meaning = tuple[str, object]
 
 
-def _atom(node: Expression) -> tuple[str, Meaning] | None:
-    if isinstance(node, Field):  # a bare field holds only when it is the boolean true
-        return node.name, ("boolean", frozenset([True]))
-    if isinstance(node, Comparison):
+class _Atom(Visitor[tuple[str, Meaning] | None]):
+    """A node's meaning as one field's constraint, when it is an atom lint reasons about."""
+
+    def visit_field(self, node: Field) -> tuple[str, Meaning] | None:
+        return node.name, ("boolean", frozenset([True]))  # a bare field holds only when it is true
+
+    def visit_comparison(self, node: Comparison) -> tuple[str, Meaning] | None:
         left, right, op = node.left, node.right, node.operator
         if isinstance(left, Literal) and isinstance(right, Field):
-            flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-            left, right, op = right, left, flipped[op]
+            left, right, op = right, left, FLIPPED[op]
         if not (isinstance(left, Field) and isinstance(right, Literal)):
             return None
         value = right.value
@@ -78,12 +86,39 @@ def _atom(node: Expression) -> tuple[str, Meaning] | None:
         if op == "==":
             return left.name, ("text", frozenset([value]))
         return None
-    if isinstance(node, Membership) and not node.negated and isinstance(node.element, Field) \
-            and isinstance(node.container, ListLiteral):
+
+    def visit_membership(self, node: Membership) -> tuple[str, Meaning] | None:
+        if node.negated or not isinstance(node.element, Field) or not isinstance(node.container, ListLiteral):
+            return None
         items = node.container.items
         if items and all(isinstance(i, str) for i in items):
             return node.element.name, ("text", frozenset(items))
-    return None
+        return None
+
+    # Anything else is no atom: lint cannot tell (or, not, arithmetic, functions, constants).
+    def visit_literal(self, node: Literal) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_list_literal(self, node: ListLiteral) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_call(self, node: Call) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_not(self, node: Not) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_negate(self, node: Negate) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_logical(self, node: Logical) -> tuple[str, Meaning] | None:
+        return None
+
+    def visit_arithmetic(self, node: Arithmetic) -> tuple[str, Meaning] | None:
+        return None
+
+
+_ATOM = _Atom()
 
 
 def _constraints(expression: Expression) -> dict[str, Meaning] | None:
@@ -92,7 +127,7 @@ def _constraints(expression: Expression) -> dict[str, Meaning] | None:
         else (expression,)
     found: dict[str, Meaning] = {}
     for part in parts:
-        atom = _atom(part)
+        atom = part.accept(_ATOM)
         if atom is None:
             return None
         name, (kind, value) = atom

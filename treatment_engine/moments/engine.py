@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from ..compile import CompiledMoment, CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
-from ..evaluate import decide_or_error
+from ..engine import Engine
 from .events import Event, EventError, iso, parse_event
 from .rulesets import TICK, deadline_key, spec_of
 from .worker import Post, Worker
@@ -82,6 +82,7 @@ class MomentEngine:
         """``limits`` gives a customer's contact limits on a day (from a decision log), so a
         moment's decision respects the plan's caps and cooldown like any other."""
         self.plan = plan
+        self._deciding = Engine(plan)
         self.profiles = profiles or {}
         self.limits = limits
         self.known_types = plan.event_types
@@ -211,7 +212,7 @@ class MomentEngine:
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()
         fired.profile = profile
         limits = self.limits(fired.customer_id, day) if self.limits is not None else None
-        fired.decision = decide_or_error(self.plan, profile, day.toordinal(), day.isoformat(), limits)
+        fired.decision = self._deciding.decide_or_error(profile, day, limits=limits)
         return fired
 
 

@@ -7,15 +7,22 @@ posting (wrong results in batches, measured here), and posting from several thre
 fails (#291). So: one worker process per plan version, one thread in it, its host's
 background threads switched off, fed through a pipe. A new plan means a new worker;
 stopping the old one frees everything durable-rules held.
+
+A worker never outlives its server: a closed pipe ends it between batches, and a thread
+of its own ends it within a fraction of a second once the server is gone (even killed
+with SIGKILL) while a long batch is still being worked through.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import struct
 import subprocess
 import sys
+import threading
+import time
 from typing import IO, Any
 
 from .rulesets import StepSpec, definition, positive_names
@@ -38,6 +45,23 @@ def _receive(stream: IO[bytes]) -> Any:
         raise EOFError("the other side closed the pipe")
     (size,) = struct.unpack(">I", header)
     return pickle.loads(stream.read(size))
+
+
+def exit_with(parent: int, every: float = 0.2) -> threading.Thread:
+    """Watch the server (``parent``) on a daemon thread; end this process once it is gone.
+
+    Its children are handed to another process when it dies, so the parent id changes.
+    Polled, not signalled: Linux's PR_SET_PDEATHSIG fires when the *thread* that started
+    the worker ends, and the service starts workers from a pool whose threads come and go.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)  # nothing to save: the server that wanted the answers is gone
+
+    watcher = threading.Thread(target=watch, name="exit-with-server", daemon=True)
+    watcher.start()
+    return watcher
 
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
@@ -92,8 +116,9 @@ class Worker:
     """
 
     def __init__(self, moments: list[tuple[StepSpec, ...]], version: str) -> None:
-        self._process = subprocess.Popen([sys.executable, "-m", "treatment_engine.moments.worker"],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        command = [sys.executable, "-m", "treatment_engine.moments.worker", str(os.getpid())]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE)
         assert self._process.stdin is not None and self._process.stdout is not None
         self._requests, self._replies = self._process.stdin, self._process.stdout
         _send(self._requests, (moments, version))
@@ -132,4 +157,5 @@ class Worker:
 
 
 if __name__ == "__main__":
+    exit_with(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
     serve(sys.stdin.buffer, sys.stdout.buffer)

@@ -14,10 +14,10 @@ from typing import Any
 
 import orjson
 
-from ..compile import CompiledPlan
 from ..contacts import ContactState
+from ..day import Day
 from ..decision import Decision
-from ..evaluate import decide_many
+from ..engine import Engine
 from ..store import CUSTOMER_ID_MAX, RowMaker
 
 UNLOGGABLE = f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the decision log's limit"
@@ -40,7 +40,7 @@ class DecidedBatch:
         return b'{"plan_version":' + orjson.dumps(plan_version) + b',"decisions":[' + self.records + b"]}"
 
 
-def decide_batch(plan: CompiledPlan, profiles: list[Any], as_of: date,
+def decide_batch(engine: Engine, profiles: list[Any], as_of: Day | date,
                  limits: Mapping[str, ContactState], rows: RowMaker | None) -> DecidedBatch:
     """Decide ``profiles``; with ``rows`` (a decision log), each decision gets its log id
     and row, and a customer id the log cannot keep is refused inline with the reason."""
@@ -48,7 +48,7 @@ def decide_batch(plan: CompiledPlan, profiles: list[Any], as_of: date,
     logged: list[tuple[Any, Decision]] = []
     logged_records: list[dict[str, Any]] = []
     tally: Counter[tuple[str, str]] = Counter()
-    for profile, result in zip(profiles, decide_many(plan, profiles, as_of, limits or None), strict=True):
+    for profile, result in zip(profiles, engine.decide_many(profiles, as_of, limits=limits or None), strict=True):
         if type(result) is not Decision:
             records.append(result.to_record())
             tally[INVALID] += 1

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from ..profile_json import NotAProfileLine, parse_document
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_BATCH = 10_000  # the most profiles or events one request may hold
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:

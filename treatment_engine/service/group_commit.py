@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..store import DecisionLog
+from ..store import DecisionRepository
 
 Rows = list[tuple[Any, ...]]  # made by the log's RowMaker
 
@@ -33,7 +33,7 @@ class _Pending:
 
 
 class GroupCommitter:
-    def __init__(self, log: DecisionLog) -> None:
+    def __init__(self, log: DecisionRepository) -> None:
         self.log = log
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="decision-log-writer", daemon=True)
@@ -79,7 +79,7 @@ class GroupCommitter:
 
 
 class LoopCommitter:
-    def __init__(self, log: DecisionLog) -> None:
+    def __init__(self, log: DecisionRepository) -> None:
         self.log = log
         self._pending: list[tuple[Rows, asyncio.Future[None]]] = []
         self._scheduled = False

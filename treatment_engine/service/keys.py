@@ -12,13 +12,13 @@ import hmac
 import threading
 import time
 
-from ..store import DecisionLog, key_digest
+from ..store import KeyRepository, key_digest
 
 CACHE_SECONDS = 10.0
 
 
 class KeyChecker:
-    def __init__(self, env_keys: frozenset[str], log: DecisionLog | None,
+    def __init__(self, env_keys: frozenset[str], log: KeyRepository | None,
                  cache_seconds: float = CACHE_SECONDS) -> None:
         self.env_digests = frozenset(key_digest(k) for k in env_keys)
         self.log = log

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from .batch import INVALID
 
 
 class Metrics:
@@ -23,3 +27,11 @@ class Metrics:
                                registry=self.registry)
         self.reloads = Counter("treatment_plan_reloads_total", "Plan reloads by result",
                                ["result"], registry=self.registry)
+
+    def tally(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Count decisions by (treatment, rule); under INVALID, the profiles not decided."""
+        for (treatment, rule), times in counts.items():
+            if (treatment, rule) == INVALID:
+                self.invalid.inc(times)
+            else:
+                self.decisions.labels(treatment, rule).inc(times)

@@ -26,7 +26,7 @@ from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
 from ..moments.engine import Fired, MomentEngine
 from ..moments.events import Event, EventError, parse_event
-from ..store import CUSTOMER_ID_MAX, DecisionLog
+from ..store import CUSTOMER_ID_MAX, DecisionRepository, EventRepository
 
 
 class MomentsUnavailable(Exception):
@@ -40,7 +40,7 @@ class _Profiles:
     """Who a fired moment decides: the profile an event carried, else the fields stored with
     the customer's latest logged decision, else just the customer id."""
 
-    def __init__(self, log: DecisionLog | None) -> None:
+    def __init__(self, log: DecisionRepository | None) -> None:
         self.log = log
         self.carried: dict[str, dict[str, Any]] = {}
 
@@ -57,12 +57,12 @@ class _Profiles:
 
 
 class MomentHub:
-    def __init__(self, plan_of: Callable[[], CompiledPlan], log: DecisionLog | None,
+    def __init__(self, plan_of: Callable[[], CompiledPlan], log: EventRepository | None,
                  wall_clock: bool = True) -> None:
         self.plan_of = plan_of
         self.log = log
         self.wall_clock = wall_clock
-        self.profiles = _Profiles(log)
+        self.profiles = _Profiles(log.decisions if log is not None else None)
         self._engine: MomentEngine | None = None
         self._lock = asyncio.Lock()
 
@@ -141,7 +141,7 @@ class MomentHub:
     def _limits_for(self, plan: CompiledPlan) -> Callable[[str, date], ContactState] | None:
         """A moment's decision counts the customer's logged contacts, as the decision
         endpoints do; decisions committed in the same request are not yet among them."""
-        rules, log = plan.contact_rules, self.log
+        rules, log = plan.contact_rules, self.log.decisions if self.log is not None else None
         if rules is None or log is None:
             return None
 

@@ -19,8 +19,6 @@ from . import limits as sql_limits
 from .compiler import decision_query, required_fields
 from .sources import build_source
 
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
 _DECIDED_ONLY = ("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions", "channels")
 T = TypeVar("T")
 

@@ -26,9 +26,9 @@ import orjson
 from sqlglot import exp
 
 from ..errors import ProfileError
-from ..evaluate import check_profile
 from ..expressions.values import to_float
 from ..profile_json import BLANK, BOM, MAX_DEPTH, NotAProfileLine, line_reason, parse_line
+from ..semantics import check_profile
 from .values import Unsupported, case, not_
 
 LINES_VIEW = "__profile_lines"

@@ -1,4 +1,4 @@
-"""Per-customer contact limits as a table the decision query joins (see compiler.LimitsRelation).
+"""Per-customer contact limits as a table the decision query joins (see decision_query.LimitsRelation).
 
 The limits are worked out by :func:`treatment_engine.contacts.contact_state`, once per
 customer with a history, so SQL applies exactly what the in-process evaluator applies;
@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from ..compile import CompiledPlan
 from ..contacts import ANY_CHANNEL, ContactState
-from .compiler import LimitsRelation
+from .decision_query import LimitsRelation
 
 TABLE = "__limits"
 CUSTOMER_ID = "__limits_customer_id"

@@ -24,13 +24,11 @@ from ..decision import cents
 from ..profiles import CELL_SPACE, detect_format
 from ..shape_check import ShapeCheck
 from . import limits as sql_limits
-from .compiler import FieldColumns, decision_query, required_fields
+from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_query, required_fields
 from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
 from .spark_lines import json_lines_frame
 from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
-OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
 

@@ -101,6 +101,11 @@ def case(branches: list[tuple[exp.Expr, exp.Expr]],
                     default=default if default is not None else None)
 
 
+def present(*parts: exp.Expr) -> list[exp.Expr]:
+    """One ``x IS NOT NULL`` test per component."""
+    return [not_(exp.Is(this=_paren(p), expression=exp.Null())) for p in parts]
+
+
 def holds(condition: exp.Expr) -> exp.Expr:
     """A condition as a two-valued test: TRUE only when it is true (spec 6)."""
     return exp.func("COALESCE", _paren(condition), exp.false())

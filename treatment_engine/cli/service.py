@@ -6,20 +6,22 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .cli_support import default_plan_dir, fail, plan_option
+from .options import db_option, default_plan_dir, plan_option
+from .support import fail
+
+if TYPE_CHECKING:
+    from ..store import KeyRepository
 
 
 @click.command()
 @plan_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
-              metavar="URL", help="The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). "
-                                  "'none' keeps no log.")
+@db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
               help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
@@ -59,16 +61,16 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     try:
         import uvicorn
 
-        from .service import create_app
+        from ..service import create_app
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
-    from .service.app import api_keys_from_env
-    from .store import DecisionLog
+    from ..service.app import api_keys_from_env
+    from ..store import DecisionLog
 
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
                                                     background_checkpoints=True)
     env_keys = api_keys_from_env()
-    if not env_keys and (log is None or not log.api_keys()):
+    if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, replay and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
@@ -84,8 +86,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
 
 @click.command()
 @click.argument("decision_id")
-@click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db", show_default=True,
-              metavar="URL", help="The decision log the service wrote.")
+@db_option("The decision log the service wrote.")
 def replay(decision_id: str, db_url: str) -> None:
     """Decide a logged decision again, from its stored plan version and inputs.
 
@@ -95,12 +96,12 @@ def replay(decision_id: str, db_url: str) -> None:
     Example:
       treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
     """
-    from .replay import ReplayError, replay_decision
-    from .store import DecisionLog
+    from ..replay import ReplayError, replay_decision
+    from ..store import DecisionLog
 
     log = DecisionLog(db_url)
     try:
-        result = replay_decision(log, decision_id)
+        result = replay_decision(log.decisions, decision_id)
     except ReplayError as error:
         fail(error.message)
     finally:
@@ -133,17 +134,16 @@ def keys() -> None:
     """
 
 
-_db_option = click.option("--db", "db_url", envvar="TREATMENT_DB_URL", default="sqlite:///treatment.db",
-                          show_default=True, metavar="URL", help="The service's database.")
+_db_option = db_option("The service's database.")
 
 
 @contextmanager
-def _opened(db_url: str) -> Iterator[Any]:
-    from .store import DecisionLog
+def _opened(db_url: str) -> Iterator[KeyRepository]:
+    from ..store import DecisionLog
 
     log = DecisionLog(db_url)
     try:
-        yield log
+        yield log.keys
     finally:
         log.close()
 
@@ -153,9 +153,9 @@ def _opened(db_url: str) -> Iterator[Any]:
 @_db_option
 def create_key(name: str, db_url: str) -> None:
     """Create a key named NAME and print it (the only time it is shown)."""
-    with _opened(db_url) as log:
+    with _opened(db_url) as stored_keys:
         try:
-            key = log.create_key(name)
+            key = stored_keys.create_key(name)
         except ValueError as error:
             fail(str(error))
     click.echo(key)
@@ -166,8 +166,8 @@ def create_key(name: str, db_url: str) -> None:
 @_db_option
 def list_keys(db_url: str) -> None:
     """List key names, when each was created, and whether it is revoked."""
-    with _opened(db_url) as log:
-        stored = log.api_keys()
+    with _opened(db_url) as stored_keys:
+        stored = stored_keys.api_keys()
     if not stored:
         click.echo("no API keys in this database")
     for key in stored:
@@ -180,8 +180,8 @@ def list_keys(db_url: str) -> None:
 @_db_option
 def revoke_key(name: str, db_url: str) -> None:
     """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
-    with _opened(db_url) as log:
-        revoked = log.revoke_key(name)
+    with _opened(db_url) as stored_keys:
+        revoked = stored_keys.revoke_key(name)
     if not revoked:
         fail(f"no active API key named {name!r}")
     click.echo(f"revoked API key {name!r}")

@@ -9,7 +9,8 @@ from typing import IO, Any
 
 import click
 
-from .cli_support import fail, load_engine, plan_option
+from .options import plan_option
+from .support import fail, load_engine
 
 
 @click.group()
@@ -50,9 +51,9 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
       treatment events replay events.jsonl --profiles examples/customers.jsonl
       treatment events replay events.jsonl --until 2026-12-31 -o fired.jsonl
     """
-    from .moments.engine import replay
-    from .moments.events import parse_timestamp
-    from .profiles import dumps, open_profiles, read_jsonl
+    from ..moments.engine import replay
+    from ..moments.events import parse_timestamp
+    from ..profiles import dumps, open_profiles, read_jsonl
 
     engine = load_engine(plan_dir)
     if not engine.plan.moments:
@@ -85,7 +86,7 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
         with open(errors_path, "wb") as out:
             for refused in errors:
                 out.write(dumps(refused.to_record()))
-    from .report import print_moments
+    from ..report import print_moments
     print_moments(summary, errors[:5])
 
 
@@ -109,8 +110,8 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
       treatment events sample --n 2000 --until 2026-11-01 -o events.jsonl
       treatment events replay events.jsonl --profiles examples/customers.jsonl --until 2026-11-01
     """
-    from .profiles import dumps
-    from .sample import generate_events
+    from ..profiles import dumps
+    from ..sample import generate_events
 
     made = generate_events(count, customers, seed=seed, days=days, until=until_day.date())
     with ExitStack() as stack:

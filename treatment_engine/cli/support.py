@@ -1,7 +1,8 @@
-"""What every ``treatment`` command shares: where the plan is, dates, error handling.
+"""What every ``treatment`` command shares besides its options: error handling, the
+engine, profiles to read, and contact history from a decision log.
 
 Kept apart so that each command module stays about one job (deciding, authoring,
-simulating) and none holds decision logic.
+simulating) and none holds decision logic. The shared options are in :mod:`.options`.
 """
 
 from __future__ import annotations
@@ -15,24 +16,11 @@ from typing import Any, NoReturn
 
 import click
 
-from .engine import Engine
-from .errors import PlanError, TreatmentError
+from ..engine import Engine
+from ..errors import PlanError, TreatmentError
+from .options import default_plan_dir
 
-PLAN_ENV = "TREATMENT_PLAN"
-
-
-def default_plan_dir() -> Path:
-    """Where a plan is looked for when ``--plan`` is not given.
-
-    ``$TREATMENT_PLAN``; else the current directory if it holds a plan; else the plan
-    bundled at the root of this repository.
-    """
-    if os.environ.get(PLAN_ENV):
-        return Path(os.environ[PLAN_ENV])
-    here = Path.cwd()
-    if (here / "rules").is_dir() or (here / "segments").is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent
+PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
 
 
 class Group(click.Group):
@@ -46,7 +34,7 @@ class Group(click.Group):
                 click.echo(line, err=True)
             click.echo(f"the plan was not loaded: {len(error.issues)} problem"
                        f"{'s' if len(error.issues) != 1 else ''}", err=True)
-            ctx.exit(PlanError.exit_code)
+            ctx.exit(PLAN_ERROR_EXIT)
         except TreatmentError as error:
             fail(str(error))
         except BrokenPipeError:
@@ -62,28 +50,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in the form YYYY-MM-DD") from None
-
-
-plan_option = click.option(
-    "--plan", "plan_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Plan directory (holding segments/ and rules/). Default: $TREATMENT_PLAN, the "
-         "current directory if it is a plan, else the bundled default plan.")
-as_of_option = click.option(
-    "--as-of", callback=parse_as_of, metavar="YYYY-MM-DD",
-    help="The day decisions are made for (default: today, UTC). Fix it to reproduce a run.")
-
-
 def load_engine(plan_dir: Path | None) -> Engine:
     return Engine.load(plan_dir or default_plan_dir())
-
-
 
 
 def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size: int | None, seed: int,
@@ -100,7 +68,7 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
-    from .sample import write_file
+    from ..sample import write_file
 
     scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="treatment-")))
     target = scratch / "sample.jsonl"
@@ -111,27 +79,19 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     return str(target)
 
 
-
-def history_option(function: Any) -> Any:
-    return click.option(
-        "--db", "db_url", metavar="URL", default=None,
-        help="Read contact history from this decision log (the service's --db URL), so the plan's "
-             "contact_caps and delight_cooldown_days apply. Without it no history is assumed.")(function)
-
-
 def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any] | None:
     """Each logged customer's contact limits on ``as_of`` (None without --db or limits)."""
     rules = plan.contact_rules
     if db_url is None or rules is None:
         return None
     try:
-        from .store import DecisionLog
+        from ..store import DecisionLog
     except ImportError:
         fail("--db needs the service extra: pip install 'treatment-engine[service]'")
     if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
         fail(f"no decision log at {db_url}")
     log = DecisionLog(db_url)
     try:
-        return log.limits(None, as_of, rules)
+        return log.decisions.limits(None, as_of, rules)
     finally:
         log.close()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from .cli_support import as_of_option, default_plan_dir, fail, load_engine, plan_option
-from .engine import utc_today
+from ..engine import utc_today
+from .options import as_of_option, default_plan_dir, plan_option
+from .support import fail, load_engine
 
 
 @click.command()
@@ -34,8 +35,8 @@ def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
       treatment lint --plan my-plan
       treatment lint --plan my-plan --strict --format sarif > lint.sarif
     """
-    from .lint import lint_plan
-    from .lint.output import as_json, as_sarif, as_text
+    from ..lint import lint_plan
+    from ..lint.output import as_json, as_sarif, as_text
 
     root = plan_dir or default_plan_dir()
     report = lint_plan(root)
@@ -64,7 +65,7 @@ def schema() -> None:
     """
     import json
 
-    from .schema import plan_file_schema
+    from ..schema import plan_file_schema
     click.echo(json.dumps(plan_file_schema(), indent=2))
 
 
@@ -83,7 +84,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     Example:
       treatment test --plan my-plan
     """
-    from .plantests import load_cases, run_cases
+    from ..plantests import load_cases, run_cases
 
     root = plan_dir or default_plan_dir()
     engine = load_engine(root)
@@ -118,7 +119,7 @@ def init(directory: Path) -> None:
     Example:
       treatment init my-plan && treatment test --plan my-plan
     """
-    from .scaffold import write_scaffold
+    from ..scaffold import write_scaffold
 
     if directory.exists() and any(directory.iterdir()):
         fail(f"{directory} is not empty; choose a new directory")

@@ -9,18 +9,10 @@ from typing import Any
 
 import click
 
-from .cli_support import (
-    as_of_option,
-    default_plan_dir,
-    fail,
-    history_option,
-    limits_from_log,
-    load_engine,
-    plan_option,
-    profiles_or_sample,
-)
-from .engine import utc_today
-from .profiles import Unreadable, open_profiles
+from ..engine import utc_today
+from ..profiles import Unreadable, open_profiles
+from .options import as_of_option, default_plan_dir, history_option, plan_option
+from .support import fail, limits_from_log, load_engine, profiles_or_sample
 
 
 def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
@@ -29,8 +21,8 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .simulation import simulate_duckdb, simulate_python
-    from .sql.values import Unsupported
+    from ..simulation import simulate_duckdb, simulate_python
+    from ..sql.values import Unsupported
 
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -48,7 +40,7 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
             try:
                 if engine_name == "spark":
                     try:
-                        from .simulation import simulate_spark
+                        from ..simulation import simulate_spark
                     except ImportError:
                         fail("the spark engine needs pyspark: pip install 'treatment-engine[spark]'")
                     return simulate_spark(plan, path, day, input_format, output, progress, spark_master, limits)
@@ -105,10 +97,10 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
         summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit,
                                   spark_master=spark_master, limits=limits_from_log(engine.plan, db_url, day))
-    from .report import print_simulation
+    from ..report import print_simulation
     print_simulation(summary)
     if report_path:
-        from .html_report import write_report
+        from ..html_report import write_report
         write_report(summary, Path(report_path))
         click.echo(f"report written to {report_path}", err=True)
 
@@ -139,7 +131,7 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     from rich.table import Table
     from rich.text import Text
 
-    from .plandiff import diff_plans, load_base
+    from ..plandiff import diff_plans, load_base
 
     root = plan_dir or default_plan_dir()
     new = load_engine(root).plan

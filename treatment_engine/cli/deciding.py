@@ -1,8 +1,5 @@
-"""The ``treatment`` command: a thin click adapter over :class:`Engine`.
-
-Argument parsing, files and printing live here; every decision is the engine's.
-Plan errors print as ``path:line:col: code: message`` lines with exit status 2 and
-no traceback; unreadable inputs print one line and exit 1.
+"""Deciding from the command line: ``treatment decide``, ``validate``, ``explain`` and
+``sample``. Argument parsing, files and printing live here; every decision is the engine's.
 """
 
 from __future__ import annotations
@@ -18,50 +15,17 @@ from typing import Any
 
 import click
 
-from .cli_authoring import init, lint, run_tests, schema
-from .cli_events import events
-from .cli_service import keys, replay, serve
-from .cli_simulation import diff_command, simulate
-from .cli_support import (
-    Group,
-    as_of_option,
-    default_plan_dir,
-    fail,
-    history_option,
-    limits_from_log,
-    load_engine,
-    plan_option,
-)
-from .decision import Decision, DecisionError
-from .engine import utc_today
-from .errors import ProfileError
-from .evaluate import customer_id_of, decide_or_error
-from .profiles import Unreadable, dumps, open_profiles, parse_json_line
-
-__all__ = ["cli", "default_plan_dir", "main"]
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="treatment-engine")
-def cli() -> None:
-    """Decide how to treat each customer from a treatment plan.
-
-    A plan is a directory of YAML: segments/ says who a customer is (segment,
-    lifecycle stage, value tier), rules/ says what to do (delight, contain or leave
-    alone, with which actions over which channels).
-
-    \b
-    Examples:
-      treatment validate --plan my-plan
-      treatment decide --profiles customers.jsonl --as-of 2026-11-01
-      treatment explain --profile '{"customer_id": "c1", "annual_value": 900}'
-      treatment sample --n 1000 --seed 7 --output customers.jsonl
-    """
-
+from ..decision import Decision, DecisionError
+from ..engine import utc_today
+from ..errors import ProfileError
+from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
+from ..semantics import customer_id_of
+from .options import as_of_option, history_option, plan_option
+from .support import fail, limits_from_log, load_engine
 
 # -- decide ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profiles", "profiles_path", required=True, metavar="FILE",
               help="Profiles: JSON lines (one object a line), CSV with a header row "
@@ -97,19 +61,18 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
     limits = limits_from_log(engine.plan, db_url, day) or {}
-    ordinal, text = day.toordinal(), day.isoformat()
+    text = day.isoformat()
     counts: Counter[str] = Counter()
     by_rule: Counter[tuple[str, str]] = Counter()
     started = time.perf_counter()
     with ExitStack() as stack:
         items: Iterable[Any]
-        from .shape_check import ShapeCheck
-        from .sql.compiler import required_fields
-        check = ShapeCheck(required_fields(engine.plan))
+        from ..shape_check import ShapeCheck
+        check = ShapeCheck(list(engine.plan.profile_fields))
         if engine_name == "duckdb":
             if profiles_path == "-":
                 raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
-            from .sql.duckdb_engine import DuckDBEngine
+            from ..sql.duckdb_engine import DuckDBEngine
             sql_engine = DuckDBEngine(engine.plan, limits=limits)
             items = _sql_results(sql_engine.records(profiles_path, day, input_format))
         else:
@@ -121,8 +84,8 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
             elif isinstance(item, Unreadable):
                 result = DecisionError(customer_id=None, error=item.reason)
             else:
-                result = decide_or_error(engine.plan, item, ordinal, text,
-                                         limits.get(customer_id_of(item) or "") if limits else None)
+                result = engine.decide_or_error(item, day,
+                                                limits=limits.get(customer_id_of(item) or "") if limits else None)
             if isinstance(result, DecisionError):
                 counts["invalid"] += 1
             else:
@@ -131,7 +94,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
                     by_rule[(result.treatment, result.rule)] += 1
             write(result.to_record())
     elapsed = time.perf_counter() - started
-    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(required_fields(engine.plan)):
+    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(list(engine.plan.profile_fields)):
         click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
@@ -139,7 +102,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
         click.echo(f"decided {counts['decided']:,}, invalid {counts['invalid']:,} in "
                    f"{elapsed:.2f} s{rate} (plan {engine.version}, as of {text})", err=True)
     if stats:
-        from .report import print_decision_stats
+        from ..report import print_decision_stats
         print_decision_stats(by_rule, counts["invalid"])
 
 
@@ -159,12 +122,12 @@ def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day
         def write(record: dict[str, Any]) -> None:
             out.write(dumps(record))
         return write
-    from .outputs import DecisionWriter, metadata
+    from ..outputs import DecisionWriter, metadata
     return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
-    from .decision import fast_decision
+    from ..decision import fast_decision
     for record in records:
         if "error" in record:
             yield DecisionError(customer_id=record["customer_id"], error=record["error"])
@@ -176,7 +139,7 @@ def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | Decis
 
 # -- validate ----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 def validate(plan_dir: Path | None) -> None:
     """Check a plan and summarise it, or list every problem as path:line:col.
@@ -194,7 +157,7 @@ def validate(plan_dir: Path | None) -> None:
 
 # -- explain -----------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @plan_option
 @click.option("--profile", "profile_json", metavar="JSON", help="One profile as a JSON object.")
 @click.option("--profiles", "profiles_path", metavar="FILE",
@@ -235,7 +198,7 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
     if output_format == "json":
         click.echo(decision.model_dump_json(indent=2))
         return
-    from .report import print_explanation
+    from ..report import print_explanation
     print_explanation(decision)
 
 
@@ -249,7 +212,7 @@ def _find_profile(path: str, customer_id: str) -> Any:
 
 # -- sample ------------------------------------------------------------------------
 
-@cli.command()
+@click.command()
 @click.option("--n", "count", type=click.IntRange(min=0), default=1000, show_default=True,
               help="How many customers to make.")
 @click.option("--seed", type=int, default=7, show_default=True,
@@ -268,19 +231,10 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
     """
-    from .sample import generate, write_file
+    from ..sample import generate, write_file
 
     if output_path is None:
         for customer in generate(count, seed=seed, as_of=as_of or utc_today()):
             sys.stdout.buffer.write(dumps(customer))
         return
     write_file(output_path, count, seed, as_of or utc_today())
-
-
-for command in (lint, schema, run_tests, init, simulate, diff_command, serve, replay, keys, events):
-    cli.add_command(command)
-
-
-def main() -> None:
-    """Entry point of the ``treatment`` console script."""
-    cli(prog_name="treatment")

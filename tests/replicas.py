@@ -1,0 +1,147 @@
+"""Several real `treatment serve` processes on loopback, sharing one decision log.
+
+The scale-out guarantees (contact caps, exactly-once moments, plan versions) are about
+separate processes on one database, so their tests start real replicas, not app objects:
+
+    with fleet(plan_dir, db_url, replicas=2) as servers:
+        httpx.post(f"{servers[0].base}/v1/decisions", json=...)
+
+Databases: :func:`fresh_database` gives each test an empty one, a SQLite file or a new
+PostgreSQL database on the server named by $TREATMENT_TEST_PG_URL (its role needs
+CREATEDB, which .ci/postgres.sh grants), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+PG_URL = os.environ.get("TREATMENT_TEST_PG_URL")
+START_SECONDS = 90  # a replica that is not ready by then failed to start
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Replica:
+    """One `treatment serve` process on a free loopback port; its stderr goes to a file."""
+
+    def __init__(self, plan: Path, db_url: str, *options: str, env: dict[str, str] | None = None,
+                 name: str = "replica") -> None:
+        self.plan = plan
+        self.db_url = db_url
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.options = options
+        self.env = {**os.environ, **(env or {})}
+        self.log_path = plan.parent / f"{plan.name}-{name}-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def launch(self) -> Replica:
+        """Start the process without waiting for it (replicas start at the same moment)."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "treatment_engine", "serve", "--plan", str(self.plan),
+                 "--host", "127.0.0.1", "--port", str(self.port), "--db", self.db_url, *self.options],
+                stdout=subprocess.DEVNULL, stderr=log, env=self.env, start_new_session=True)
+        return self
+
+    def wait_ready(self, seconds: float = START_SECONDS) -> Replica:
+        """Block until /readyz answers 200; raise with the server's log if it died or hung."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
+                code = None if self.process is None else self.process.poll()
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"replica on port {self.port} did not become ready (exit {code}):\n"
+                                   f"{self.log()}")
+            time.sleep(0.1)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Signal the process (SIGKILL simulates a crash) and wait for it to end."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextmanager
+def fleet(plan: Path, db_url: str, replicas: int = 2, *options: str,
+          env: dict[str, str] | None = None) -> Iterator[list[Replica]]:
+    """``replicas`` servers on one plan and one database, all launched before any is awaited."""
+    servers = [Replica(plan, db_url, *options, env=env, name=f"r{index}") for index in range(replicas)]
+    try:
+        for server in servers:
+            server.launch()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def _admin(url: str) -> tuple[str, str]:
+    """(URL of the server's maintenance database, the test database's base URL)."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/postgres", base
+
+
+@contextmanager
+def fresh_database(kind: str, scratch: Path) -> Iterator[str]:
+    """An empty database of ``kind`` ("sqlite" or "postgresql") as a SQLAlchemy URL.
+
+    Skips the test (pytest.skip) when PostgreSQL is asked for and not configured."""
+    if kind == "sqlite":
+        yield f"sqlite:///{scratch / f'log-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    import pytest
+    import sqlalchemy
+
+    if not PG_URL:
+        pytest.skip("TREATMENT_TEST_PG_URL is not set (.ci/run starts a PostgreSQL and sets it)")
+    admin_url, base = _admin(PG_URL)
+    name = f"treatment_t_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def database_kinds() -> Sequence[str]:
+    """The kinds a replica test runs on: SQLite always, PostgreSQL when configured (it is
+    still listed without one, so the skip says why)."""
+    return ("sqlite", "postgresql")

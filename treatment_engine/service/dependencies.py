@@ -1,0 +1,73 @@
+"""What the routes share, as FastAPI dependencies: the service, the engine a request uses,
+the decision log's repositories, and the API key check.
+
+Dependencies are resolved once per request (FastAPI caches them), so a request reads the
+live engine once and keeps it to the end: a reload never changes a decision in flight.
+The cheap ones are ``async`` so that they run on the event loop, not in a thread.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Request
+
+from ..engine import Engine
+from ..store import DecisionRepository, EventRepository
+from .state import Service
+
+
+class NoDecisionLog(Exception):
+    """The route reads the decision log and this service keeps none (answered 404)."""
+
+
+async def service_of(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(service_of)]
+
+
+async def live_engine(service: ServiceDep) -> Engine:
+    return service.plans.current.engine
+
+
+LiveEngine = Annotated[Engine, Depends(live_engine)]
+
+
+async def decisions_if_kept(service: ServiceDep) -> DecisionRepository | None:
+    return service.decisions
+
+
+async def events_if_kept(service: ServiceDep) -> EventRepository | None:
+    return service.events
+
+
+KeptDecisions = Annotated[DecisionRepository | None, Depends(decisions_if_kept)]  # None without a log
+KeptEvents = Annotated[EventRepository | None, Depends(events_if_kept)]
+
+Repository = TypeVar("Repository")
+
+
+def kept(repository: Repository | None) -> Repository:
+    """The log's repository, or :class:`NoDecisionLog` (a 404) for a service without one.
+    Called in the route, after FastAPI has checked the query: a bad query stays a 422."""
+    if repository is None:
+        raise NoDecisionLog
+    return repository
+
+
+def require_key(request: Request, service: ServiceDep) -> None:
+    """401 unless the request carries a valid key, once any key is configured. A plain
+    function: FastAPI runs it in a thread, as the check may read the database."""
+    keys = service.keys
+    if not keys.required():
+        return
+    header = request.headers.get("authorization", "")
+    given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not keys.valid(given):
+        raise HTTPException(status_code=401, detail="an API key is required (Authorization: Bearer KEY)")
+
+
+ADMIN = [Depends(require_key)]  # reload, history, replay, outbox (and decisions with --protect-decisions)

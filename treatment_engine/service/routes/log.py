@@ -1,0 +1,24 @@
+"""The decision log: a customer's decisions, and a logged decision decided again.
+
+Both need an API key once any is configured (the router is included with the check)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from ...replay import replay_decision
+from ..dependencies import KeptDecisions, kept
+
+router = APIRouter()
+
+
+@router.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first")
+def history(customer_id: str, log: KeptDecisions, limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
+    return JSONResponse({"customer_id": customer_id, "decisions": kept(log).history(customer_id, limit)})
+
+
+@router.post("/v1/decisions/{decision_id}:replay",
+             summary="Decide a logged decision again from its stored plan, inputs and history")
+def replay(decision_id: str, log: KeptDecisions) -> JSONResponse:
+    return JSONResponse(replay_decision(kept(log), decision_id).to_record())

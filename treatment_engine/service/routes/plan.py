@@ -1,0 +1,37 @@
+"""The live plan: what is serving, and loading the plan directory again (``/v1/plan``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from ..dependencies import ADMIN, ServiceDep
+
+router = APIRouter()
+
+
+@router.get("/v1/plan", summary="The live plan: version, load time, counts, last reload error")
+def plan_info(service: ServiceDep) -> dict[str, Any]:
+    plans = service.plans
+    live = plans.current
+    limits = None
+    if live.engine.plan.contact_rules is not None:
+        limits = ("applied from the decision log" if service.log is not None
+                  else "not applied: this service keeps no decision log (start it with --db)")
+    return {"plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
+            "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
+            "reloads": plans.reloads, "last_reload_error": plans.last_error,
+            "contact_limits": limits}
+
+
+@router.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
+             dependencies=ADMIN)
+def reload(service: ServiceDep) -> JSONResponse:
+    loaded, problems = service.reload()
+    version = service.plans.current.engine.version
+    if loaded:
+        return JSONResponse({"reloaded": True, "plan_version": version})
+    return JSONResponse({"reloaded": False, "plan_version": version, "errors": problems},
+                        status_code=409)

@@ -1,0 +1,373 @@
+"""A compiled plan as one SQL query: one decision per source row, in input order.
+
+The query reads a canonical view (see :mod:`.sources`) in which each profile field the
+plan reads is four typed components (:mod:`.values`), and yields every MUST field of
+spec section 4. It is a projection only (no joins but the optional limits, no windows
+or sorts), so engines can stream it with bounded memory. It is built in four stages,
+one SELECT each, around the one before:
+
+1. resolved: the customer id, segment, lifecycle stage, value tier, and the error of a
+   row that cannot be decided;
+2. chosen: the first rule that applies, as its position (``__rule``);
+3. decided: the channels the customer may be contacted on;
+4. the outputs, read from constant lists by the rule's position.
+
+Each clause reproduces a function of :mod:`treatment_engine.semantics`, named in the
+method that builds it; the invalid-profile messages come from its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from sqlglot import exp
+
+from .. import semantics
+from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
+from ..expressions.ast import RESOLVED_NAMES
+from ..semantics import Dimension
+from .expressions import ExpressionCompiler, FieldColumns
+from .values import (
+    NULL,
+    Value,
+    and_,
+    case,
+    holds,
+    not_,
+    null_boolean,
+    number,
+    or_,
+    paren,
+    present,
+    select,
+    string,
+)
+
+IN_LIST_LIMIT = 4  # see one_of
+PERMITTED_PREFIX = "permitted__"  # the per-channel flags of consent_columns=True
+# The query's columns, in order (before any carried or flag columns).
+OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
+                  "actions", "channels", "channel", "cost", "error")
+TEXT_ARRAY = "ARRAY<VARCHAR>"
+
+Branch = tuple[exp.Expr, exp.Expr]  # (WHEN, THEN) of a CASE
+
+
+def required_fields(plan: CompiledPlan) -> list[tuple[str, ...]]:
+    """Every profile field path a plan's decisions read, ids included, in a stable order
+    (the compiled plan knows: :attr:`CompiledPlan.profile_fields`)."""
+    return list(plan.profile_fields)
+
+
+@dataclass(frozen=True)
+class LimitsRelation:
+    """Per-customer contact limits (:mod:`treatment_engine.contacts`) as a relation the
+    query LEFT JOINs by customer id; a customer it lacks has no limits. Build it with
+    :mod:`.limits`, which names the columns."""
+
+    relation: exp.Expr  # a table expression, aliased
+    customer_id: str
+    cooling_down: str  # BOOLEAN: delight rules do not apply
+    blocked: Mapping[str, str]  # channel id -> BOOLEAN column: its cap is reached
+
+
+@dataclass(frozen=True)
+class DecisionQuery:
+    sql: exp.Select
+    rules: tuple[CompiledRule, ...]  # by the index the query's __rule column holds
+
+
+def one_of(value: exp.Expr, ids: list[str]) -> exp.Expr:
+    """TRUE when ``value`` is one of ``ids``; NULL or FALSE otherwise (used where both fail).
+
+    Past a few items DuckDB turns ``x IN (...)`` (and ARRAY_CONTAINS of a constant list)
+    into a hash join against the list (a MARK join) that every row probes; a simple CASE
+    stays a comparison in the projection.
+    """
+    if len(ids) <= IN_LIST_LIMIT:
+        return exp.In(this=paren(value), expressions=[string(i) for i in ids])
+    return exp.Case(this=paren(value), ifs=[exp.If(this=string(i), true=exp.true()) for i in ids],
+                    default=exp.false())
+
+
+def permitted_flags(plan: CompiledPlan, limits: LimitsRelation | None = None) -> list[str]:
+    """The flag columns of ``consent_columns=True``: a channel not permitted to everyone."""
+    return [f"{PERMITTED_PREFIX}{n}" for n in sorted(plan.channels)
+            if plan.channels[n].consent is not None or (limits is not None and n in limits.blocked)]
+
+
+def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns],
+                   source: exp.Expr, as_of: date, *, invalid_column: str | None = None,
+                   list_base: int = 1, carry: tuple[str, ...] = (),
+                   consent_columns: bool = False, limits: LimitsRelation | None = None) -> DecisionQuery:
+    """One row per source row: the OUTPUT_COLUMNS. ``invalid_column`` names a source column
+    holding a reason the row is no profile at all (bad JSON, not an object); ``list_base``
+    is the engine's first array index; ``carry`` names source columns passed through (an
+    order key, say); ``consent_columns`` adds a TRUE/FALSE column per channel not permitted
+    to everyone, and ``__rule``, for summaries; ``limits`` brings in contact caps and the
+    delight cooldown, for a plan that sets them."""
+    return DecisionQueryBuilder(plan, fields, as_of, limits).build(
+        source, invalid_column=invalid_column, list_base=list_base, carry=carry,
+        consent_columns=consent_columns)
+
+
+class DecisionQueryBuilder:
+    """Builds :func:`decision_query` for one plan over one canonical view."""
+
+    def __init__(self, plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns], as_of: date,
+                 limits: LimitsRelation | None) -> None:
+        self.plan = plan
+        self.fields = fields
+        self.limits = limits
+        self.plain = ExpressionCompiler(fields, as_of)  # segment and stage conditions
+        self.in_rules = ExpressionCompiler(fields, as_of, {name: exp.column(name) for name in RESOLVED_NAMES})
+        self.all_rules = (*plan.rules, plan.default)
+        self.channel_ids = sorted(plan.channels)
+        self.cid = self.field(("customer_id",))
+
+    def field(self, path: tuple[str, ...]) -> Value:
+        columns = self.fields.get(path)
+        return columns.value() if columns else NULL
+
+    def build(self, source: exp.Expr, *, invalid_column: str | None, list_base: int,
+              carry: tuple[str, ...], consent_columns: bool) -> DecisionQuery:
+        kept = [exp.column(c) for c in carry]
+        flags = permitted_flags(self.plan, self.limits) if consent_columns else []
+        index: exp.Expr = exp.column("__rule")  # the rule's position, 0-based
+        if list_base:
+            index = exp.Add(this=index, expression=exp.Literal.number(list_base))
+        lists = _RuleLists(self.all_rules, index)
+        resolved = self.resolved_stage(source, kept, invalid_column)
+        chosen = self.chosen_stage(resolved)
+        decided = self.decided_stage(chosen, lists, kept, flags)
+        return DecisionQuery(self.output_stage(decided, lists, kept, flags, list_base, consent_columns),
+                             self.all_rules)
+
+    # -- stage 1: who the customer is -----------------------------------------------
+
+    def customer_id_ok(self) -> exp.Expr:
+        """semantics.check_profile (the id half) and semantics.customer_id_of."""
+        cid = self.cid.s
+        return and_(*present(cid), exp.NEQ(this=cid, expression=string(""))) if cid else exp.false()
+
+    def given_or_derived(self, dimension: Dimension, entries: tuple[CompiledCondition, ...],
+                         ids: frozenset[str]) -> tuple[exp.Expr, Branch | None]:
+        """semantics.given, else semantics.derived: the value, and the error branch of a row
+        whose given value the plan does not define (None when the source never gives one)."""
+        derived = case([(self.plain.condition(e.expression) if e.expression is not None else exp.true(),
+                         string(e.id)) for e in entries], exp.Null())
+        return self.given_else(dimension, ids, derived)
+
+    def tier(self) -> tuple[exp.Expr, Branch | None]:
+        """semantics.given, else semantics.tier_for (tiers are sorted by descending min)."""
+        plan = self.plan
+        value = self.field(plan.tier_field).n if plan.tier_field is not None else None
+        derived = case([(exp.GTE(this=paren(value), expression=number(t.min)), string(t.id))
+                        for t in plan.tiers], exp.Null()) if value is not None else exp.Null()
+        return self.given_else(semantics.TIER, plan.tier_ids, derived)
+
+    def given_else(self, dimension: Dimension, ids: frozenset[str],
+                   derived: exp.Expr) -> tuple[exp.Expr, Branch | None]:
+        given = self.field((dimension.key,))
+        if not given.parts():
+            return derived, None
+        defined = one_of(given.s, sorted(ids)) if given.s is not None and ids else exp.false()
+        bad = and_(given.is_not_null(), not_(holds(defined)))
+        # COALESCE, not CASE on the given value: the same for every row that is decided (a
+        # given value that is not text makes the row an error row, whose rule is never
+        # picked) and cheaper, which counts because engines inline it into every rule test.
+        value = exp.func("COALESCE", given.s, derived) if given.s is not None else derived
+        return value, (bad, self.undefined_message(dimension, given))
+
+    def undefined_message(self, dimension: Dimension, given: Value) -> exp.Expr:
+        """semantics.undefined_given, by the component that holds the given value."""
+        branches: list[Branch] = []
+        if given.s is not None:
+            before, after = semantics.undefined_text_parts(dimension)
+            branches.append((present(given.s)[0],
+                             exp.Concat(expressions=[string(before), given.s, string(after)])))
+        for component in ("n", "b", "o"):
+            part = getattr(given, component)
+            if part is not None:
+                branches.append((present(part)[0], string(semantics.undefined_kind(dimension, component))))
+        # One component (a text column, say) needs no CASE: the value is known to be present.
+        return branches[0][1] if len(branches) == 1 else case(branches)
+
+    def error(self, invalid_column: str | None, undefined: list[Branch | None]) -> exp.Expr:
+        """The first reason a row cannot be decided, in semantics.check_profile's order and
+        then semantics.DIMENSIONS'; NULL for a row that is decided."""
+        branches: list[Branch] = []
+        if invalid_column:
+            branches.append((not_(exp.Is(this=exp.column(invalid_column), expression=exp.Null())),
+                             exp.column(invalid_column)))
+        branches.append((not_(self.customer_id_ok()), string(semantics.NO_CUSTOMER_ID)))
+        branches += [branch for branch in undefined if branch is not None]
+        return case(branches, exp.Null())
+
+    def resolved_stage(self, source: exp.Expr, kept: list[exp.Column], invalid_column: str | None) -> exp.Select:
+        plan, limits = self.plan, self.limits
+        segment, bad_segment = self.given_or_derived(semantics.SEGMENT, plan.segments, plan.segment_ids)
+        stage, bad_stage = self.given_or_derived(semantics.STAGE, plan.lifecycle, plan.stage_ids)
+        tier, bad_tier = self.tier()
+        needed = sorted({c for f in self.fields.values() for c in (f.n, f.s, f.b, f.o) if c})
+        if limits is not None:
+            needed += [limits.cooling_down, *sorted(limits.blocked.values())]
+        query = select(
+            *kept,  # source columns passed through, e.g. an order key
+            *(exp.column(c) for c in needed),
+            exp.alias_(case([(self.customer_id_ok(), self.cid.s or exp.Null())], exp.Null()), "customer_id",
+                       copy=False),
+            exp.alias_(self.error(invalid_column, [bad_segment, bad_stage, bad_tier]), "error", copy=False),
+            exp.alias_(segment, "segment", copy=False), exp.alias_(stage, "lifecycle_stage", copy=False),
+            exp.alias_(tier, "value_tier", copy=False),
+        ).from_(copy=False, expression=source)
+        if limits is not None:
+            query = query.join(limits.relation, on=exp.EQ(this=exp.column(limits.customer_id),
+                                                         expression=self.cid.s or exp.Null()),
+                               join_type="left", copy=False)
+        return query
+
+    # -- stage 2: the rule ----------------------------------------------------------------
+
+    def unless(self, column: str | None) -> exp.Expr | None:
+        # A customer missing from the limits relation has NULL here: no limit.
+        return not_(exp.func("COALESCE", exp.column(column), exp.false())) if column else None
+
+    def consented(self, channel: CompiledChannel) -> exp.Expr:
+        """semantics.permitted and semantics.uncapped for one channel: TRUE when the customer
+        may be contacted on it; NULL or FALSE otherwise."""
+        if channel.consent is None:
+            consent: exp.Expr = exp.true()
+        else:
+            flag = self.field(channel.consent).b
+            consent = paren(flag) if flag is not None else exp.false()
+        uncapped = self.unless(self.limits.blocked.get(channel.id)) if self.limits else None
+        if uncapped is None:
+            return consent
+        return uncapped if channel.consent is None else paren(and_(consent, uncapped))
+
+    def applies(self, rule: CompiledRule) -> exp.Expr:
+        """Whether a rule decides a row: semantics.admits, its condition, then what
+        semantics.skip_reason checks (profitable, cooling_down, permitted and uncapped)."""
+        # Only ever used as a CASE WHEN test, which a NULL fails like FALSE; so the
+        # conjunction needs no COALESCE (and SQL's AND/OR are the spec's three-valued ones).
+        tests: list[exp.Expr] = []
+        for name, allowed in zip(RESOLVED_NAMES, semantics.constraints(rule), strict=True):
+            if allowed is not None:
+                tests.append(one_of(exp.column(name), sorted(allowed)))
+        if rule.expression is not None:
+            tests.append(paren(self.in_rules.value(rule.expression).b or null_boolean()))
+        policy = self.plan.policy
+        if rule.needs_profit_check and policy is not None:  # semantics.profitable
+            value = self.field(policy.value_field).n
+            tests.append(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
+                this=number(policy.delight_max_cost_ratio), expression=paren(value)))
+                if value is not None else exp.false())
+        if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
+            tests.append(self.unless(self.limits.cooling_down) or exp.true())
+        if rule.treatment != "none":  # semantics.permitted and semantics.uncapped
+            tests.append(paren(or_(*(self.consented(c) for c in rule.channels))) if rule.channels
+                         else exp.false())
+        return and_(*tests) if tests else exp.true()
+
+    def chosen_stage(self, resolved: exp.Select) -> exp.Select:
+        rules = self.plan.rules
+        chosen = case([(self.applies(rule), exp.Literal.number(i)) for i, rule in enumerate(rules)],
+                      exp.Literal.number(len(rules)))  # the default's position
+        error_row = not_(exp.Is(this=exp.column("error"), expression=exp.Null()))
+        return select("*", exp.alias_(case([(error_row, exp.Null())], chosen), "__rule", copy=False)).from_(
+            copy=False, expression=exp.alias_(exp.Subquery(this=resolved), "resolved", table=True, copy=False))
+
+    # -- stage 3: the channels ----------------------------------------------------------
+
+    def permitted_channels(self, rule_channels: exp.Expr) -> exp.Expr:
+        """semantics.contacted: the rule's channels the customer may be contacted on."""
+        if not self.channel_ids:  # every list is empty: nothing to filter (and a CASE needs a WHEN)
+            return rule_channels
+        allowed = exp.Case(this=exp.column("ch"), default=exp.false(), ifs=[
+            exp.If(this=string(name), true=self.consented(self.plan.channels[name])) for name in self.channel_ids])
+        return exp.ArrayFilter(this=rule_channels, expression=exp.Lambda(
+            this=exp.func("COALESCE", allowed, exp.false()), expressions=[exp.to_identifier("ch")]))
+
+    def decided_stage(self, chosen: exp.Select, lists: _RuleLists, kept: list[exp.Column],
+                      flags: list[str]) -> exp.Select:
+        channels = self.permitted_channels(lists.channels())
+        # With consent_columns, one TRUE/FALSE per channel that is not permitted to everyone
+        # (consent or a cap), so that a summary can group by them and name each group's
+        # channel without running the filter.
+        return select(
+            *(exp.alias_(exp.func("COALESCE", self.consented(self.plan.channels[name.removeprefix(PERMITTED_PREFIX)]),
+                                  exp.false()), name, copy=False) for name in flags),
+            *(k.copy() for k in kept),
+            *(exp.column(c) for c in ("customer_id", "segment", "lifecycle_stage", "value_tier", "error", "__rule")),
+            exp.alias_(channels, "channels", copy=False),
+        ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=chosen), "chosen", table=True, copy=False))
+
+    # -- stage 4: the outputs -------------------------------------------------------------
+
+    def first_cost(self, first: exp.Expr, list_base: int) -> exp.Expr:
+        """The first channel's cost (semantics.cost's second term), by its position in
+        constant lists: one reference to the filtered channel list (a CASE on it is
+        expanded per branch, re-running the filter)."""
+        if not self.channel_ids:
+            return number(0.0)
+        position: exp.Expr = exp.ArrayPosition(this=_text_list(self.channel_ids), expression=first)
+        if list_base != 1:
+            position = exp.Sub(this=position, expression=exp.Literal.number(1 - list_base))
+        costs = exp.Array(expressions=[number(self.plan.channels[n].cost) for n in self.channel_ids])
+        return exp.Bracket(this=costs, expressions=[position])
+
+    def output_stage(self, decided: exp.Select, lists: _RuleLists, kept: list[exp.Column], flags: list[str],
+                     list_base: int, consent_columns: bool) -> exp.Select:
+        first = exp.Bracket(this=exp.column("channels"), expressions=[exp.Literal.number(0)])
+        cost = exp.Add(this=lists.costs(), expression=exp.func("COALESCE", self.first_cost(first, list_base),
+                                                               number(0.0)))  # semantics.cost
+        columns: dict[str, exp.Expr] = {
+            "treatment": lists.treatments(), "rule": lists.ids(), "actions": lists.actions(),
+            "channel": first, "cost": cost,
+        }
+        return select(
+            *(exp.alias_(columns[name], name, copy=False) if name in columns else exp.column(name)
+              for name in OUTPUT_COLUMNS),
+            *(k.copy() for k in kept),
+            *(exp.column(name) for name in flags),
+            # For summaries: grouping by the rule's position is cheaper than by its id and
+            # treatment, which are looked up per row.
+            *([exp.column("__rule")] if consent_columns else []),
+        ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=decided), "decided", table=True, copy=False))
+
+
+class _RuleLists:
+    """Outputs read from constant lists by the chosen rule's position: one reference to
+    the position per output, where a 500-way CASE would be re-evaluated per branch
+    wherever the engine inlines the projection."""
+
+    def __init__(self, rules: tuple[CompiledRule, ...], index: exp.Expr) -> None:
+        self.rules = rules
+        self.index = index
+
+    def lookup(self, values: list[exp.Expr]) -> exp.Expr:
+        return exp.Bracket(this=exp.Array(expressions=values), expressions=[self.index])
+
+    def treatments(self) -> exp.Expr:
+        return self.lookup([string(r.treatment) for r in self.rules])
+
+    def ids(self) -> exp.Expr:
+        return self.lookup([string(r.id) for r in self.rules])
+
+    def actions(self) -> exp.Expr:
+        return self.lookup([_text_list(r.actions) for r in self.rules])
+
+    def costs(self) -> exp.Expr:
+        return self.lookup([number(r.action_cost) for r in self.rules])
+
+    def channels(self) -> exp.Expr:
+        """Each rule's listed channels; none for a `none` rule (semantics.contacted)."""
+        return self.lookup([_text_list([c.id for c in r.channels] if r.treatment != "none" else [])
+                            for r in self.rules])
+
+
+def _text_list(items: tuple[str, ...] | list[str]) -> exp.Expr:
+    return exp.Cast(this=exp.Array(expressions=[string(i) for i in items]), to=exp.DataType.build(TEXT_ARRAY))

@@ -1,0 +1,46 @@
+"""The decision log (sqlmodel, alembic): SQLite by default, any SQLAlchemy URL.
+
+One :class:`DecisionLog` opens the database and holds a repository per kind of record;
+each part of the service is handed only the one it needs:
+
+- :mod:`.tables`: the tables; :mod:`.connection`: the engine, SQLite's settings, migrations
+- :mod:`.decisions`: plan versions, decisions recorded and read back, contact limits
+- :mod:`.events`: customer events, the decisions of the moments they fire, the outbox
+- :mod:`.keys`: the service's API keys, kept as digests
+- :mod:`.rows`: decisions as rows (ids, the profile fields kept, JSON)
+"""
+
+from __future__ import annotations
+
+from .connection import Database, upgrade
+from .decisions import DecisionRepository, InputsPolicy
+from .events import EventRepository
+from .keys import KeyRepository, key_digest
+from .rows import Inputs, RowMaker, new_ids, row_record, unflatten
+from .tables import CUSTOMER_ID_MAX, INSERT_COLUMNS, ApiKey, DecisionRow, EventRow, OutboxRow, PlanVersion
+
+
+class DecisionLog:
+    """The service's database, opened and migrated once, and its repositories:
+    ``decisions``, ``events`` (with their outbox) and ``keys``."""
+
+    def __init__(self, url: str, inputs: InputsPolicy = "fields", *,
+                 background_checkpoints: bool = False) -> None:
+        """``url``: any SQLAlchemy URL; ``inputs``: which profile fields a decision keeps;
+        ``background_checkpoints``: on SQLite, checkpoint on a thread of its own (the
+        service's setting; see wal.py)."""
+        self.database = Database(url, background_checkpoints=background_checkpoints)
+        self.decisions = DecisionRepository(self.database, inputs)
+        self.events = EventRepository(self.decisions)
+        self.keys = KeyRepository(self.database)
+
+    def close(self) -> None:
+        """Close the pooled connections (the service does so when it shuts down)."""
+        self.database.close()
+
+
+__all__ = [
+    "CUSTOMER_ID_MAX", "INSERT_COLUMNS", "ApiKey", "Database", "DecisionLog", "DecisionRepository",
+    "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "OutboxRow",
+    "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten", "upgrade",
+]

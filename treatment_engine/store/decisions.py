@@ -1,0 +1,153 @@
+"""The decisions repository: plan versions, decisions recorded and read back, and the
+contact limits the logged decisions impose.
+
+Every decision the service acknowledges is committed before the response goes out (one
+transaction per request; a batch is one transaction), so an acknowledged decision
+survives a crash. Every plan the service loads is stored by version, files included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlmodel import Session, select
+
+from ..compile import CompiledPlan
+from ..contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
+from ..decision import Decision
+from .connection import Database, now
+from .rows import Inputs, RowMaker, row_record, unflatten
+from .tables import INSERT_COLUMNS, DecisionRow, PlanVersion
+
+InputsPolicy = Literal["fields", "none"]
+
+
+class DecisionRepository:
+    def __init__(self, database: Database, inputs: InputsPolicy = "fields") -> None:
+        """``inputs``: which profile fields each decision keeps (see :mod:`.rows`)."""
+        self.database = database
+        self.inputs = inputs
+        self._inputs: dict[str, Inputs | None] = {}  # what each plan version's decisions keep
+        self.insert_sql = (f"INSERT INTO decisions ({', '.join(INSERT_COLUMNS)}) "
+                           f"VALUES ({database.placeholders(len(INSERT_COLUMNS))})")
+
+    @property
+    def local(self) -> bool:
+        """A file on this machine (SQLite): no network round trip to a query."""
+        return self.database.local
+
+    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
+        with Session(self.database.engine) as session:
+            if session.get(PlanVersion, plan.version) is None:
+                session.add(PlanVersion(version=plan.version, files=json.dumps(dict(files)),
+                                        loaded_at=now()))
+                session.commit()
+
+    def plan_files(self, version: str) -> dict[str, str] | None:
+        with Session(self.database.engine) as session:
+            stored = session.get(PlanVersion, version)
+            return None if stored is None else dict(json.loads(stored.files))
+
+    def record(self, plan: CompiledPlan, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[str]:
+        """Commit decisions (with their profiles' plan-read fields) in one transaction; ids back."""
+        rows = self.row_maker(plan).rows(pairs)
+        self.insert_rows(rows)
+        return [row[0] for row in rows]
+
+    def row_maker(self, plan: CompiledPlan) -> RowMaker:
+        """How this log stores ``plan``'s decisions made now (see :class:`RowMaker`)."""
+        if plan.version not in self._inputs:
+            self._inputs[plan.version] = Inputs(plan.profile_fields) if self.inputs == "fields" else None
+        return RowMaker(inputs=self._inputs[plan.version], created_at=self.database.bind("created_at", now()),
+                        dates_as_text=self.database.local)
+
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's)."""
+        if not rows:
+            return
+        # One executemany of plain tuples in one transaction: a 10,000-decision batch is
+        # one commit, and no per-row work by SQLAlchemy.
+        with self.database.engine.begin() as connection:
+            connection.exec_driver_sql(self.insert_sql, rows)
+        self.database.committed()
+
+    def decision(self, decision_id: str) -> DecisionRow | None:
+        with Session(self.database.engine) as session:
+            return session.get(DecisionRow, decision_id)
+
+    def history(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        with Session(self.database.engine) as session:
+            found = session.exec(select(DecisionRow).where(DecisionRow.customer_id == customer_id)
+                                 .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
+            return [row_record(row) for row in found]
+
+    def latest_inputs(self, customer_id: str) -> dict[str, Any] | None:
+        """The profile fields stored with the customer's latest logged decision, if any."""
+        with self.database.engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                f"SELECT inputs FROM decisions WHERE customer_id = {self.database.mark} AND inputs IS NOT NULL "
+                f"ORDER BY created_at DESC, id DESC LIMIT 1", (customer_id,)).scalar()
+        return None if found is None else unflatten(json.loads(found))
+
+    def limits(self, customer_ids: Iterable[str] | None, as_of: date, rules: ContactRules,
+               before: datetime | None = None) -> dict[str, ContactState]:
+        """What each customer's logged contacts rule out on ``as_of``, for the customers
+        with a limit in force (the rest have none): :func:`~.contacts.contact_state` over
+        the decisions logged for them, with the windows counted by the database.
+
+        Only customers at a cap or in a cooldown come back, so a batch of ten thousand
+        customers costs one indexed scan, not ten thousand histories built in Python.
+        """
+        wanted = None if customer_ids is None else sorted(set(customer_ids))
+        today = as_of.toordinal()
+        mark, bind = self.database.mark, self.database.bind
+
+        def since(days: int) -> Any:  # the first day of a window of ``days`` ending on as_of
+            return bind("as_of", date.fromordinal(today - days + 1))
+
+        columns: list[str] = ["customer_id"]
+        column_values: list[Any] = []
+        held: list[str] = []  # the customers some limit holds back; the rest need no state
+        for index, cap in enumerate(rules.caps):
+            which = "channel IS NOT NULL" if cap.key == ANY_CHANNEL else f"channel = {mark}"
+            columns.append(f"SUM(CASE WHEN {which} AND as_of >= {mark} THEN 1 ELSE 0 END) AS cap{index}")
+            column_values.extend(([] if cap.key == ANY_CHANNEL else [cap.key]) + [since(cap.per_days)])
+            held.append(f"cap{index} >= {cap.max}")
+        if rules.cooldown_days is not None:
+            columns.append(f"MAX(CASE WHEN treatment = 'delight' AND as_of >= {mark} THEN as_of END) AS delight")
+            column_values.append(since(rules.cooldown_days))
+            held.append("delight IS NOT NULL")
+        where = [f"as_of >= {mark}", f"as_of <= {mark}"]
+        values: list[Any] = [*column_values, since(rules.lookback_days), bind("as_of", as_of)]
+        if before is not None:
+            where.append(f"created_at < {mark}")
+            values.append(bind("created_at", before))
+        found: dict[str, ContactState] = {}
+        states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
+        chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
+        with self.database.engine.connect() as connection:
+            # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
+            cursor = connection.connection.cursor()
+            for chunk in chunks:  # IN lists of 500 stay well under every database's limit
+                chosen = [] if chunk is None else [f"customer_id IN ({', '.join([mark] * len(chunk))})"]
+                # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.
+                query = (f"SELECT * FROM (SELECT {', '.join(columns)} FROM decisions "
+                         f"WHERE {' AND '.join(where + chosen)} GROUP BY customer_id) AS counted "
+                         f"WHERE {' OR '.join(held)}")
+                cursor.execute(query, (*values, *(chunk or ())))
+                for row in cursor.fetchall():
+                    counts = tuple(row[1:])
+                    state = states.get(counts)
+                    if state is None:
+                        used = [int(n) for n in counts[:len(rules.caps)]]
+                        last = counts[-1] if rules.cooldown_days is not None else None
+                        if isinstance(last, str):
+                            last = date.fromisoformat(last)
+                        state = states[counts] = state_from_counts(
+                            rules, used, None if last is None else last.toordinal())
+                    found[row[0]] = state
+            cursor.close()
+        return found

@@ -1,0 +1,138 @@
+"""Decisions as the log's rows and back: ids, the kept profile fields, JSON encoding.
+
+Profiles are not stored whole: with the ``fields`` policy only the fields the plan reads
+are kept (enough to replay the decision), with ``none`` nothing is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from ..decision import Decision
+from ..expressions.values import lookup
+from .tables import DecisionRow
+
+
+class Inputs:
+    """The part of a profile that the plan reads, kept with each decision so it can be
+    replayed: a JSON object shaped like the profile, holding only those fields."""
+
+    def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
+        read = set(paths)
+        paths = sorted(read)
+        # A field read whole holds whatever is read inside it.
+        self.top = tuple(p[0] for p in paths if len(p) == 1)
+        self.nested = tuple(p for p in paths if len(p) > 1 and not any(p[:i] in read for i in range(1, len(p))))
+        inner: dict[str, set[str]] = {}
+        for path in self.nested:
+            inner.setdefault(path[0], set()).add(path[1])
+        self.allowed = frozenset(self.top) | inner.keys()
+        # Two levels at most (the common shape: consent.email): a profile made only of read
+        # fields is kept as it is, with one containment check instead of a walk per field.
+        self.shallow = (None if any(len(p) > 2 for p in self.nested)
+                        else tuple((root, frozenset(names)) for root, names in sorted(inner.items())))
+
+    def json(self, profile: Mapping[str, Any]) -> str:
+        readable = profile if isinstance(profile, dict) else dict(profile)
+        if self.shallow is not None and readable.keys() <= self.allowed:
+            for root, names in self.shallow:
+                value = readable.get(root)
+                if value is not None and (type(value) is not dict or not value.keys() <= names):
+                    break
+            else:
+                return to_json(readable)
+        kept: dict[str, Any] = {name: v for name in self.top if (v := readable.get(name)) is not None}
+        for path in self.nested:
+            if (v := lookup(readable, path)) is not None:
+                node = kept
+                for part in path[:-1]:  # dicts of our own: no prefix of a nested path is kept whole
+                    node = node.setdefault(part, {})
+                node[path[-1]] = v
+        return to_json(kept)
+
+
+@dataclass(frozen=True)
+class RowMaker:
+    """Decisions as decision-log rows (:data:`~.tables.INSERT_COLUMNS`), for one plan and one
+    moment: ``inputs`` (None: keep none), ``created_at`` already as the driver takes it."""
+
+    inputs: Inputs | None
+    created_at: Any
+    dates_as_text: bool  # SQLite: days as ISO text, what its driver would store
+
+    def rows(self, pairs: Iterable[tuple[Mapping[str, Any], Decision]]) -> list[tuple[Any, ...]]:
+        inputs, now = self.inputs, self.created_at
+        days: dict[str, Any] = {}
+        lists: dict[tuple[str, ...], str] = {}  # a rule's actions and channels repeat: encode once
+        rows: list[tuple[Any, ...]] = []
+        pairs = list(pairs)
+        for row_id, (profile, decision) in zip(new_ids(len(pairs)), pairs, strict=True):
+            day = days.get(decision.as_of)
+            if day is None:
+                day = days[decision.as_of] = (decision.as_of if self.dates_as_text
+                                              else date.fromisoformat(decision.as_of))
+            actions, channels = decision.actions, decision.channels
+            if (actions_json := lists.get(actions)) is None:
+                actions_json = lists[actions] = to_json(list(actions))
+            if (channels_json := lists.get(channels)) is None:
+                channels_json = lists[channels] = to_json(list(channels))
+            rows.append((row_id, decision.customer_id, decision.plan_version, decision.rule,
+                         decision.treatment, actions_json, channels_json,
+                         channels[0] if channels else None, decision.cost, day, now,
+                         inputs.json(profile) if inputs is not None else None))
+        return rows
+
+
+_id_counter = itertools.count()
+_id_node = secrets.randbits(54)  # random per process: ids from two processes never meet
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` UUIDv7s (RFC 9562): a millisecond timestamp, then this process's random
+    bits and a counter, so ids are unique and grow with time; new rows land at the end of
+    the primary-key index instead of at random places in it."""
+    # 48 bits time | version 7 | 12 bits counter (high) | variant 10 | 8 bits counter (low)
+    # | 54 random bits. Only the counter changes within a call: the rest is formatted once.
+    stamp = (time.time_ns() // 1_000_000) & 0xFFFFFFFFFFFF
+    head = f"{stamp >> 16:08x}-{stamp & 0xFFFF:04x}-7"
+    node_high, tail = _id_node >> 48, f"{_id_node & 0xFFFFFFFFFFFF:012x}"
+    ids = []
+    for _ in range(count):
+        tick = next(_id_counter) & 0xFFFFF  # 20 bits
+        ids.append(f"{head}{tick >> 8:03x}-{0x8000 | (tick & 0xFF) << 6 | node_high:04x}-{tail}")
+    return ids
+
+
+def to_json(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (integers beyond 64 bits), the standard library takes
+        return json.dumps(value)
+
+
+def row_record(row: DecisionRow) -> dict[str, Any]:
+    return {"id": row.id, "customer_id": row.customer_id, "plan_version": row.plan_version,
+            "rule": row.rule, "treatment": row.treatment, "actions": json.loads(row.actions),
+            "channels": json.loads(row.channels), "cost": row.cost, "as_of": row.as_of.isoformat(),
+            "created_at": row.created_at.isoformat()}
+
+
+def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored dotted fields back into a nested profile."""
+    profile: dict[str, Any] = {}
+    for dotted, value in fields.items():
+        node = profile
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return profile
