@@ -2,16 +2,14 @@
 serves the newest one (plan_sync.py), so replicas on one database converge on one plan.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-# 0007 is the moments' partitions (a branch in progress): whichever of the two lands on
-# main second points its down_revision at the other.
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
