@@ -163,3 +163,10 @@ def test_progress_has_a_percentage_and_sampling_reports_progress(default_engine:
     simulate_python(default_engine.plan, str(tmp_path / "s.jsonl"), SAMPLE_AS_OF,
                     progress=lambda fraction, rows: seen.append((fraction, rows)))
     assert [fraction for fraction, _ in seen] == [0.4, 0.8]
+
+
+def test_duckdb_never_prints_its_own_progress_bar_into_standard_output() -> None:
+    """DuckDB draws a bar on stdout for a query past two seconds, even into a pipe, where
+    `decide --engine duckdb` writes its JSON lines."""
+    from treatment_engine.sql.duckdb_engine import connect
+    assert connect().execute("SELECT current_setting('enable_progress_bar_print')").fetchone() == (False,)

@@ -58,9 +58,11 @@ def test_engines_agree_on_parquet_with_invalid_rows(default_engine: Engine, tmp_
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])
 def test_decision_files_take_their_columns_from_the_query(default_engine: Engine, tmp_path: Path, suffix: str) -> None:
+    """One row shape (outputs.DECISION_COLUMNS): the query's columns less `channel` (the
+    first of `channels`), plus the plan version and day, from every engine."""
     import duckdb
 
-    from treatment_engine.simulation import FILE_COLUMNS
+    from treatment_engine.outputs import DECISION_COLUMNS
     from treatment_engine.sql.compiler import OUTPUT_COLUMNS
 
     path = str(REPO / "examples" / "customers.jsonl")
@@ -71,11 +73,10 @@ def test_decision_files_take_their_columns_from_the_query(default_engine: Engine
         reader = "read_parquet" if suffix == "parquet" else "read_csv"
         relation = duckdb.connect().sql(f"SELECT * FROM {reader}('{out}')")
         written[engine] = (tuple(relation.columns), sorted(map(str, relation.fetchall())))
-    assert written["python"][0] == FILE_COLUMNS == tuple(c for c in OUTPUT_COLUMNS if c != "channel")
-    if suffix == "csv":
-        assert written["python"] == written["duckdb"]
-    else:  # DuckDB writes its query's own columns to Parquet, `channel` included
-        assert written["duckdb"][0] == OUTPUT_COLUMNS
+    assert written["python"][0] == DECISION_COLUMNS
+    assert [c for c in DECISION_COLUMNS if c not in ("plan_version", "as_of")] == \
+        [c for c in OUTPUT_COLUMNS if c != "channel"]
+    assert written["python"] == written["duckdb"]
 
 
 def test_simulate_cli_tables_outputs_and_report(tmp_path: Path) -> None:

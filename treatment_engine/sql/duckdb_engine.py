@@ -36,6 +36,9 @@ def connect(settings: Settings = Settings()) -> Any:
     connection = duckdb.connect(":memory:")
     connection.execute(f"SET memory_limit = '{settings.memory_limit}'")
     connection.execute("SET preserve_insertion_order = true")  # decisions in input order
+    # DuckDB prints its own bar on standard output past two seconds, even into a pipe
+    # (decide writes JSON lines there); simulate reads query_progress() for its own bar.
+    connection.execute("SET enable_progress_bar_print = false")
     # The limits table is joined to the profiles; DuckDB would make the smaller side the
     # one it probes with, and then rows come out in the limits' order (found with read_json).
     connection.execute("SET disabled_optimizers = 'build_side_probe_side'")

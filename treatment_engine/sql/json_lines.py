@@ -95,7 +95,7 @@ def plain_file(path: str) -> bool:
     ])
     try:
         connection = duckdb.connect()
-        connection.execute("SET enable_progress_bar = false")
+        connection.execute("SET enable_progress_bar_print = false")
         found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {lines}").fetchone()
     except duckdb.Error:
         return False
