@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..bodies import MAX_BATCH, body_schema, json_body
 from ..dependencies import ADMIN, KeptEvents, LiveEngine, ServiceDep, kept
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 class EventsRequest(BaseModel):
