@@ -42,3 +42,26 @@ def test_no_generated_request_gets_a_5xx(served: tuple[str, Path]) -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "generated" in run.stdout and " failed" not in run.stdout.split("SUMMARY")[-1]
+
+
+OPERATIONS = [  # (method, path, operationId): what clients generated from the schema call
+    ("POST", "/v1/decisions", "decide_v1_decisions_post"),
+    ("POST", "/v1/decisions:batch", "batch_v1_decisions_batch_post"),
+    ("POST", "/v1/explain", "explain_v1_explain_post"),
+    ("GET", "/v1/plan", "plan_info_v1_plan_get"),
+    ("POST", "/v1/plan:reload", "reload_v1_plan_reload_post"),
+    ("GET", "/v1/customers/{customer_id}/decisions", "history_v1_customers__customer_id__decisions_get"),
+    ("POST", "/v1/decisions/{decision_id}:replay", "replay_v1_decisions__decision_id__replay_post"),
+    ("POST", "/v1/events", "post_events_v1_events_post"),
+    ("GET", "/v1/outbox", "outbox_v1_outbox_get"),
+    ("GET", "/healthz", "healthz_healthz_get"),
+    ("GET", "/readyz", "readyz_readyz_get"),
+]
+
+
+def test_the_openapi_operations_stay_the_same(served: tuple[str, Path]) -> None:
+    """The routers split by resource keep every operation's path, method and id, in order."""
+    base, _ = served
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    assert [(method.upper(), path, operation["operationId"])
+            for path, operations in paths.items() for method, operation in operations.items()] == OPERATIONS

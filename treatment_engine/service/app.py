@@ -57,11 +57,11 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     app.state.service = service
     app.state.plans = service.plans
     deciding = ADMIN if protect_decisions else []  # the decision and event endpoints
-    app.include_router(routes.decisions.router, dependencies=deciding)
-    app.include_router(routes.plan.router)
-    app.include_router(routes.log.router, dependencies=ADMIN)
-    app.include_router(routes.events.router, dependencies=deciding)
-    app.include_router(routes.ops.router)
+    routes.add_routes(app, routes.decisions.router, deciding)
+    routes.add_routes(app, routes.plan.router)
+    routes.add_routes(app, routes.log.router, ADMIN)
+    routes.add_routes(app, routes.events.router, deciding)
+    routes.add_routes(app, routes.ops.router)
     app.add_middleware(GuardAndMeasure, metrics=service.metrics, max_body_bytes=MAX_BODY_BYTES)
     return app
 

@@ -3,7 +3,9 @@ the decision log's repositories, and the API key check.
 
 Dependencies are resolved once per request (FastAPI caches them), so a request reads the
 live engine once and keeps it to the end: a reload never changes a decision in flight.
-The cheap ones are ``async`` so that they run on the event loop, not in a thread.
+The cheap ones are ``async`` so that they run on the event loop, not in a thread. FastAPI
+spends some microseconds on every dependency of every request, cached or not, so the
+decision routes take theirs in one (:class:`~.routes.decisions.Deciding`).
 """
 
 from __future__ import annotations
@@ -21,27 +23,31 @@ class NoDecisionLog(Exception):
     """The route reads the decision log and this service keeps none (answered 404)."""
 
 
-async def service_of(request: Request) -> Service:
+def current_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
+
+
+async def service_of(request: Request) -> Service:
+    return current_service(request)
 
 
 ServiceDep = Annotated[Service, Depends(service_of)]
 
 
-async def live_engine(service: ServiceDep) -> Engine:
-    return service.plans.current.engine
+async def live_engine(request: Request) -> Engine:
+    return current_service(request).plans.current.engine
 
 
 LiveEngine = Annotated[Engine, Depends(live_engine)]
 
 
-async def decisions_if_kept(service: ServiceDep) -> DecisionRepository | None:
-    return service.decisions
+async def decisions_if_kept(request: Request) -> DecisionRepository | None:
+    return current_service(request).decisions
 
 
-async def events_if_kept(service: ServiceDep) -> EventRepository | None:
-    return service.events
+async def events_if_kept(request: Request) -> EventRepository | None:
+    return current_service(request).events
 
 
 KeptDecisions = Annotated[DecisionRepository | None, Depends(decisions_if_kept)]  # None without a log
@@ -58,10 +64,10 @@ def kept(repository: Repository | None) -> Repository:
     return repository
 
 
-def require_key(request: Request, service: ServiceDep) -> None:
+def require_key(request: Request) -> None:
     """401 unless the request carries a valid key, once any key is configured. A plain
     function: FastAPI runs it in a thread, as the check may read the database."""
-    keys = service.keys
+    keys = current_service(request).keys
     if not keys.required():
         return
     header = request.headers.get("authorization", "")

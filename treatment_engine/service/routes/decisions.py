@@ -6,10 +6,12 @@ committer reads the limits, decides and logs, per customer in turn (serialize.py
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,9 +24,11 @@ from ...serialize import Job, serialized
 from ...store import DecisionRepository
 from ..batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
 from ..bodies import MAX_BATCH, body_schema, json_body
-from ..dependencies import KeptDecisions, LiveEngine, ServiceDep
+from ..dependencies import current_service
+from ..state import Service
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 class DecideRequest(BaseModel):
@@ -42,31 +46,46 @@ class BatchRequest(BaseModel):
     as_of: date | None = None
 
 
-# Bodies read with orjson, validated by the models (see bodies.py).
-SingleBody = Annotated[DecideRequest, Depends(json_body(DecideRequest))]
-BatchBody = Annotated[BatchRequest, Depends(json_body(BatchRequest))]
+Body = TypeVar("Body", DecideRequest, BatchRequest)
 
 
-async def single_day(body: SingleBody, engine: LiveEngine) -> date:
-    return body.as_of or engine.today()
+@dataclass(frozen=True, slots=True)
+class Deciding(Generic[Body]):
+    """What a decision route works with, resolved in one dependency (FastAPI's cost is
+    per dependency, and these routes are the hot ones): the body, read with orjson and
+    validated by its model (see bodies.py); the service; the live engine, read once, so
+    a reload never changes a decision in flight; the day (the body's as_of, else the
+    engine's today); and the decision log's repository (None without a log)."""
+
+    body: Body
+    service: Service
+    engine: Engine
+    day: date
+    log: DecisionRepository | None
 
 
-async def batch_day(body: BatchBody, engine: LiveEngine) -> date:
-    return body.as_of or engine.today()
+def decision_dependency(model: type[Body]) -> Callable[[Request], Awaitable[Deciding[Body]]]:
+    read = json_body(model)
+
+    async def resolve(request: Request) -> Deciding[Body]:
+        body = await read(request)
+        service = current_service(request)
+        engine = service.plans.current.engine
+        return Deciding(body, service, engine, body.as_of or engine.today(), service.decisions)
+    return resolve
 
 
-SingleDay = Annotated[date, Depends(single_day)]  # the request's as_of, else the engine's today
-BatchDay = Annotated[date, Depends(batch_day)]
+Single = Annotated[Deciding[DecideRequest], Depends(decision_dependency(DecideRequest))]
+Batch = Annotated[Deciding[BatchRequest], Depends(decision_dependency(BatchRequest))]
 
 
-async def limits_of(log: DecisionRepository | None, engine: Engine, profiles: list[Any],
-                    day: date) -> dict[str, ContactState]:
+async def limits_of(deciding: Deciding[Any], profiles: list[Any]) -> dict[str, ContactState]:
     """What the logged contacts rule out for these customers under the plan's caps and
     cooldown (only customers held back by one are named).
 
     For explain, which logs nothing: read without the customers' locks (decisions that
     are logged read their limits under them, serialize.py)."""
-    rules = engine.plan.contact_rules
+    rules, log, day = deciding.engine.plan.contact_rules, deciding.log, deciding.day
     if rules is None or log is None:
         return {}
     ids = [cid for p in profiles if (cid := customer_id_of(p)) is not None]
@@ -77,47 +96,50 @@ async def limits_of(log: DecisionRepository | None, engine: Engine, profiles: li
     return await run_in_threadpool(log.limits, ids, day, rules)
 
 
-async def limits_for(log: DecisionRepository | None, engine: Engine, profile: Any, day: date) -> ContactState:
-    return (await limits_of(log, engine, [profile], day)).get(customer_id_of(profile) or "", NO_LIMITS)
+async def limits_for(deciding: Deciding[DecideRequest]) -> ContactState:
+    profile = deciding.body.profile
+    return (await limits_of(deciding, [profile])).get(customer_id_of(profile) or "", NO_LIMITS)
 
 
 @router.post("/v1/decisions", summary="Decide one profile", openapi_extra=body_schema(DecideRequest))
-async def decide(body: SingleBody, engine: LiveEngine, day: SingleDay, log: KeptDecisions,
-                 service: ServiceDep) -> Response:
-    if log is not None and unloggable(customer_id_of(body.profile)):
-        service.metrics.invalid.inc()
+async def decide(deciding: Single) -> Response:
+    engine, day, log, profile = deciding.engine, deciding.day, deciding.log, deciding.body.profile
+    service, metrics = deciding.service, deciding.service.metrics
+    if log is not None and unloggable(customer_id_of(profile)):
+        metrics.invalid.inc()
         raise ProfileError(UNLOGGABLE)
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under a lock
-        job = Job(engine, [body.profile], day)
+        job = Job(engine, [profile], day)
         await service.writer.record(job)
         decided = batch_of_results(job.results, job.ids)
-        service.metrics.tally(decided.tally)
+        metrics.tally(decided.tally)
         return Response(decided.records, status_code=422 if INVALID in decided.tally else 200,
                         media_type="application/json")
     try:  # no log, or a plan without contact limits: nothing to read first
-        decision = engine.decide(body.profile, day)  # microseconds: fine on the loop
+        decision = engine.decide(profile, day)  # microseconds: fine on the loop
     except ProfileError:
-        service.metrics.invalid.inc()
+        metrics.invalid.inc()
         raise
     record = decision.to_record()
     if log is not None and service.writer is not None:  # answered only once committed, with others' decisions
-        rows = log.row_maker(engine.plan).rows([(body.profile, decision)])
+        rows = log.row_maker(engine.plan).rows([(profile, decision)])
         await service.writer.record(rows)
         record["id"] = rows[0][0]
-    service.metrics.tally({(decision.treatment, decision.rule): 1})
+    metrics.tally({(decision.treatment, decision.rule): 1})
     return JSONResponse(record)
 
 
 @router.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline",
              response_class=Response, openapi_extra=body_schema(BatchRequest))
-async def batch(body: BatchBody, engine: LiveEngine, day: BatchDay, log: KeptDecisions,
-                service: ServiceDep) -> Response:
+async def batch(deciding: Batch) -> Response:
+    engine, day, log, profiles, service = (deciding.engine, deciding.day, deciding.log,
+                                           deciding.body.profiles, deciding.service)
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under locks
-        job = Job(engine, body.profiles, day)
+        job = Job(engine, profiles, day)
         await service.writer.record(job)
         decided = batch_of_results(job.results, job.ids)
     else:  # no log, or a plan without contact limits: nothing to read first
-        decided = decide_batch(engine, body.profiles, day, {}, log.row_maker(engine.plan) if log is not None else None)
+        decided = decide_batch(engine, profiles, day, {}, log.row_maker(engine.plan) if log is not None else None)
     if service.writer is not None and decided.rows:  # committed (in one transaction) before answering
         await service.writer.record(decided.rows)
     service.metrics.tally(decided.tally)
@@ -125,6 +147,6 @@ async def batch(body: BatchBody, engine: LiveEngine, day: BatchDay, log: KeptDec
 
 
 @router.post("/v1/explain", summary="Decide one profile and say why", openapi_extra=body_schema(DecideRequest))
-async def explain(body: SingleBody, engine: LiveEngine, day: SingleDay, log: KeptDecisions) -> JSONResponse:
-    limits = await limits_for(log, engine, body.profile, day)
-    return JSONResponse(engine.explain(body.profile, day, limits=limits).to_record())
+async def explain(deciding: Single) -> JSONResponse:
+    limits = await limits_for(deciding)
+    return JSONResponse(deciding.engine.explain(deciding.body.profile, deciding.day, limits=limits).to_record())

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,8 +22,9 @@ from ..bodies import MAX_BATCH, body_schema, json_body
 from ..dependencies import ADMIN, KeptEvents, LiveEngine, ServiceDep, kept
 from ..moments import EventIntake
 from ..state import Service
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 EVENT_ID = re.compile(r"[0-9a-f-]{36}")  # a UUID: anything else is not one of ours
 MAX_WAIT = 60.0
 NO_DATABASE = "moments need the database (start the service with --db): events are stored and correlated through it"

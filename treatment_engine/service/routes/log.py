@@ -1,16 +1,17 @@
 """The decision log: a customer's decisions, and a logged decision decided again.
 
-Both need an API key once any is configured (the router is included with the check)."""
+Both need an API key once any is configured (create_app adds them with the check)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from ...replay import replay_decision
 from ..dependencies import KeptDecisions, kept
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 @router.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..dependencies import LiveEngine, ServiceDep
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

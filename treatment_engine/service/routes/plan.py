@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import JSONResponse
 
 from ..dependencies import ADMIN, ServiceDep
+from .resource import ResourceRouter
 
-router = APIRouter()
+router = ResourceRouter()
 
 
 @router.get("/v1/plan", summary="The live plan: version, load time, counts, last reload error")
