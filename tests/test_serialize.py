@@ -1,5 +1,5 @@
 """Decisions under a plan with contact limits, read-decided-logged per customer in turn
-(serialize.py, locks.py), on SQLite and on a real PostgreSQL of the test's own."""
+(service/serialize.py, store/locks.py), on SQLite and on a real PostgreSQL of the test's own."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("sqlmodel", reason="the service extra is not installed")
 
-from treatment_engine import Engine, serialize
-from treatment_engine.locks import customer_lock_key, lock_customers
-from treatment_engine.moments.engine import Fired
-from treatment_engine.serialize import Job, decide_jobs, moments_locked
+from treatment_engine import Engine
+from treatment_engine.service import serialize
+from treatment_engine.service.serialize import Job, decide_jobs
 from treatment_engine.store import DecisionLog, DecisionRepository
+from treatment_engine.store.locks import customer_lock_key, lock_customers
 
 from .replicas import database_kinds, fresh_database
 from .test_replica_caps import PLAN
@@ -116,16 +116,3 @@ def test_customer_locks_in_any_order_never_deadlock(tmp_path: Path) -> None:
     assert customer_lock_key("a") == customer_lock_key("a") != customer_lock_key("b")
     assert -(2**63) <= customer_lock_key("\ud800x") < 2**63  # any id the API takes has a key
 
-
-def test_moments_decisions_count_contacts_under_the_locks(opened: DecisionLog, engine: Engine) -> None:
-    log = opened.decisions
-    fired = [Fired("m", "v", 1_793_491_200.0 + n, (n,), engine.decide(_vip("v"), DAY), None, _vip("v"))
-             for n in range(3)]  # 2026-11-01, all decided before the locks: three delights
-    assert [f.decision.treatment for f in fired] == ["delight"] * 3  # type: ignore[union-attr]
-    with moments_locked(log, engine.plan, fired) as (connection, ids):
-        assert connection is not None and ids is not None and all(ids)
-        opened.events.record_events(engine.plan, [], [(f.profile, f.decision, f.fired_at, f.to_record())
-                                                      for f in fired], connection, ids)
-    assert _shape([f.decision for f in fired]) == SEQUENCE[:3]
-    outbox = opened.events.outbox(0, 10)
-    assert [item["decision_id"] for item in outbox] == ids

@@ -2,7 +2,7 @@
 
 With a decision log, each decision is committed before it is answered and each profile's
 logged contacts count against the plan's caps and cooldown: under such a plan the group
-committer reads the limits, decides and logs, per customer in turn (serialize.py)."""
+committer reads the limits, decides and logs, per customer in turn (service/serialize.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from ...contacts import NO_LIMITS, ContactState
 from ...engine import Engine
 from ...errors import ProfileError
 from ...semantics import customer_id_of
-from ...serialize import Job, serialized
 from ...store import DecisionRepository
 from ..batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
 from ..bodies import MAX_BATCH, body_schema, json_body
 from ..dependencies import KeptDecisions, LiveEngine, ServiceDep
+from ..serialize import Job, serialized
 
 router = APIRouter()
 
@@ -65,7 +65,7 @@ async def limits_of(log: DecisionRepository | None, engine: Engine, profiles: li
     cooldown (only customers held back by one are named).
 
     For explain, which logs nothing: read without the customers' locks (decisions that
-    are logged read their limits under them, serialize.py)."""
+    are logged read their limits under them, service/serialize.py)."""
     rules = engine.plan.contact_rules
     if rules is None or log is None:
         return {}

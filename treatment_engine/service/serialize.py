@@ -4,7 +4,7 @@ Under a plan with contact caps or a delight cooldown a decision reads the custom
 logged contacts. Two decisions for one customer made at once, by one replica or two,
 would each read a history without the other and both contact the customer. So for such
 plans the limits are read, the profiles decided and the rows inserted inside one
-transaction that holds the customers' locks (:mod:`treatment_engine.locks`), and the
+transaction that holds the customers' locks (:mod:`treatment_engine.store.locks`), and the
 callers are answered once it commits: a customer's next decision, wherever it is made,
 waits for the lock and then counts this one.
 
@@ -21,18 +21,18 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection
 
-from .compile import CompiledPlan
-from .day import Day
-from .decision import Decision, DecisionError
-from .engine import Engine
-from .locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
-from .semantics import customer_id_of
-from .store import CUSTOMER_ID_MAX, DecisionRepository
+from ..compile import CompiledPlan
+from ..day import Day
+from ..decision import Decision, DecisionError
+from ..engine import Engine
+from ..semantics import customer_id_of
+from ..store import CUSTOMER_ID_MAX, DecisionRepository
+from ..store.locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
 
 Result = Decision | DecisionError | None  # None: the customer id is longer than the log keeps
 
@@ -168,45 +168,3 @@ def _chunks(items: Sequence[_Item], most: int | None) -> Iterator[list[_Item]]:
     if run:
         yield run
 
-
-# -- moments: the decisions fired moments cause ----------------------------------------------
-
-
-class FiredLike(Protocol):
-    """What a fired moment offers here (moments.engine.Fired)."""
-
-    customer_id: str
-    profile: dict[str, Any] | None
-    fired_at: float
-    decision: Decision | DecisionError | None
-
-
-@contextmanager
-def moments_locked(log: DecisionRepository, plan: CompiledPlan,
-                   fired: Sequence[FiredLike]) -> Iterator[tuple[Connection | None, list[str | None] | None]]:
-    """For storing fired moments: under a plan with contact limits, a transaction holding
-    the customers' locks, the moments' decisions made again and logged in it (their ids,
-    in ``fired``'s order); (None, None) otherwise, for the store's own transaction."""
-    if not serialized(plan, log) or not any(item.decision is not None for item in fired):
-        yield None, None
-        return
-    with locked(log, [item.customer_id for item in fired]) as connection:
-        yield connection, decide_fired(log, connection, plan, fired)
-
-
-def decide_fired(log: DecisionRepository, connection: Connection, plan: CompiledPlan,
-                 fired: Sequence[FiredLike]) -> list[str | None]:
-    """Decide the fired moments again inside ``connection``'s transaction, under their
-    customers' locks, and log those decisions; the ids, in ``fired``'s order. Their
-    decisions were made before the locks were held (the correlation runs first), so
-    the one kept is the one made under them."""
-    engine, items = Engine(plan), []
-    for index, moment in enumerate(fired):
-        if moment.decision is not None and moment.profile is not None:
-            day = engine.day(datetime.fromtimestamp(moment.fired_at, UTC).date())  # as the moments engine does
-            items.append(_Item(0, index, engine, moment.profile, day, moment.customer_id))
-    ids: list[str | None] = [None] * len(fired)
-    for item, (decision, row_id) in zip(items, decide_in_rounds(log, connection, items), strict=True):
-        fired[item.position].decision = decision
-        ids[item.position] = row_id
-    return ids
