@@ -1,5 +1,5 @@
 """Decisions under a plan with contact limits, read-decided-logged per customer in turn
-(serialize.py, locks.py), on SQLite and on a real PostgreSQL of the test's own."""
+(service/serialize.py, store/locks.py), on SQLite and on a real PostgreSQL of the test's own."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import pytest
 
 pytest.importorskip("sqlmodel", reason="the service extra is not installed")
 
-from treatment_engine import Engine, serialize
-from treatment_engine.locks import customer_lock_key, lock_customers
-from treatment_engine.serialize import Job, decide_jobs
+from treatment_engine import Engine
+from treatment_engine.service import serialize
+from treatment_engine.service.serialize import Job, decide_jobs
 from treatment_engine.store import DecisionLog, DecisionRepository
+from treatment_engine.store.locks import customer_lock_key, lock_customers
 
 from .replicas import database_kinds, fresh_database
 from .test_replica_caps import PLAN

@@ -32,9 +32,9 @@ from sqlalchemy import Connection
 from ..compile import CompiledPlan
 from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
-from ..locks import lock_customers
 from ..store import DecisionLog, DecisionRepository
 from ..store.events import Stored
+from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
 from ..store.rows import to_json
 from .engine import Fired, MomentEngine
@@ -249,7 +249,7 @@ class PartitionOwner:
                 written = self.store.already_fired(connection, keys)
                 fresh = [item for item, key in zip(fired, keys, strict=True) if key not in written]
                 if engine.plan.contact_rules is not None:
-                    # Under the customers' locks, as the decision endpoints decide (serialize.py):
+                    # Under the customers' locks, as the decision endpoints decide (service/serialize.py):
                     # a moment's contact and a request's for one customer never both count
                     # a history without the other.
                     lock_customers(connection, [item.customer_id for item in fresh])

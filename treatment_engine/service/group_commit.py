@@ -12,8 +12,8 @@ a millisecond, less than the two thread hand-offs it saves (each one a wake-up o
 idle thread and a wait for the GIL).
 
 Under a plan with contact limits a request hands over its profiles instead (a
-:class:`~treatment_engine.serialize.Job`): the committer reads limits, decides and
-inserts in the group's transaction, under the customers' locks (serialize.py).
+:class:`~treatment_engine.service.serialize.Job`): the committer reads limits, decides and
+inserts in the group's transaction, under the customers' locks (serialize.py, beside this module).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from ..serialize import Job, decide_jobs
 from ..store import DecisionRepository
+from .serialize import Job, decide_jobs
 
 Rows = list[tuple[Any, ...]]  # made by the log's RowMaker
 Work = Rows | Job  # rows to insert, or profiles to decide and log under their customers' locks

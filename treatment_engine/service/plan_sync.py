@@ -35,8 +35,8 @@ from sqlalchemy import insert, text
 from ..engine import Engine
 from ..errors import PlanError
 from ..load import read_plan_dir
-from ..locks import hold_release_lock
 from ..store import DecisionRepository, PlanRelease
+from ..store.locks import hold_release_lock
 from .plans import LiveVersion, PlanHolder
 
 LOG = logging.getLogger("treatment.plan")

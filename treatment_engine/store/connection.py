@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Connection, event, inspect
 from sqlmodel import create_engine
 
-from ..locks import hold_schema_lock
 from ..wal import Checkpointer
+from .locks import hold_schema_lock
 from .tables import DecisionRow
 
 

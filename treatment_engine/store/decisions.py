@@ -2,8 +2,9 @@
 contact limits the logged decisions impose.
 
 Every decision the service acknowledges is committed before the response goes out (one
-transaction per request; a batch is one transaction), so an acknowledged decision
-survives a crash. Every plan the service loads is stored by version, files included.
+transaction per group of requests; a batch is one transaction, or one per 500 customers
+under a plan with contact limits on PostgreSQL: service/serialize.py), so an acknowledged
+decision survives a crash. Every plan the service loads is stored by version, files included.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 With a decision log, each decision is committed before it is answered and each profile's
 logged contacts count against the plan's caps and cooldown: under such a plan the group
-committer reads the limits, decides and logs, per customer in turn (serialize.py)."""
+committer reads the limits, decides and logs, per customer in turn (service/serialize.py)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from ...contacts import NO_LIMITS, ContactState
 from ...engine import Engine
 from ...errors import ProfileError
 from ...semantics import customer_id_of
-from ...serialize import Job, serialized
 from ...store import DecisionRepository
 from ..batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
 from ..bodies import MAX_BATCH, body_schema, json_body
 from ..dependencies import current_service
+from ..serialize import Job, serialized
 from ..state import Service
 from .resource import ResourceRouter
 

@@ -4,7 +4,7 @@ Under a plan with contact caps or a delight cooldown a decision reads the custom
 logged contacts. Two decisions for one customer made at once, by one replica or two,
 would each read a history without the other and both contact the customer. So for such
 plans the limits are read, the profiles decided and the rows inserted inside one
-transaction that holds the customers' locks (:mod:`treatment_engine.locks`), and the
+transaction that holds the customers' locks (:mod:`treatment_engine.store.locks`), and the
 callers are answered once it commits: a customer's next decision, wherever it is made,
 waits for the lock and then counts this one.
 
@@ -26,13 +26,13 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from .compile import CompiledPlan
-from .day import Day
-from .decision import Decision, DecisionError
-from .engine import Engine
-from .locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
-from .semantics import customer_id_of
-from .store import CUSTOMER_ID_MAX, DecisionRepository
+from ..compile import CompiledPlan
+from ..day import Day
+from ..decision import Decision, DecisionError
+from ..engine import Engine
+from ..semantics import customer_id_of
+from ..store import CUSTOMER_ID_MAX, DecisionRepository
+from ..store.locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
 
 Result = Decision | DecisionError | None  # None: the customer id is longer than the log keeps
 

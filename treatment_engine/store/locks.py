@@ -6,7 +6,7 @@ dies mid-transaction holds nothing once its connection drops):
 - **the schema lock**: migrations run one replica at a time, so any number of replicas
   may start at once on a fresh database (and a like lock for plan releases);
 - **customer locks**: reading a customer's contact limits, deciding and logging the
-  decision happen under the customer's lock (see :mod:`treatment_engine.serialize`),
+  decision happen under the customer's lock (see :mod:`treatment_engine.service.serialize`),
   so caps and the cooldown hold whatever the interleaving, while different customers
   never wait for each other.
 
