@@ -237,7 +237,7 @@ class PartitionOwner:
     def _keep_leases(self) -> None:
         """In the middle of a pass, renew the leases if a heartbeat is due: a slow pass (a
         busy machine) must not let them expire under it."""
-        if self.leases.due():
+        if self.leases.renewal_due():
             self.leases.renew()
 
     # -- writing what fired ------------------------------------------------------------------
