@@ -1,7 +1,8 @@
 """The HTTP service under load from a second process, on loopback, with the SQLite decision log.
 
     python benchmarks/bench_service.py [--rate 500] [--seconds 10] [--batches 10]
-                                       [--replicas 1,2] [--events 20000] [--events-pg URL]
+                                       [--event-replicas 1,2] [--events 20000] [--events-pg URL]
+    python benchmarks/bench_service.py --replicas 1,2 [--pg URL] [--seconds 10]
 
 1. Single decisions with wrk (Debian's `wrk`; a Python client saturates a core of its own
    and measures itself): unpaced at 1 and 4 connections (capacity, p50/p99), and paced
@@ -14,12 +15,17 @@ profiles, and the endpoint's own work done in-process without HTTP (contact limi
 decisions made, rows committed to a SQLite log), so the ratios show what the durable
 log costs and what HTTP and JSON add to it.
 The server runs in its own process (`treatment serve`); this script is the client.
-3. Events through the partition owners, with each of --replicas replicas on one fresh
+3. Events through the partition owners, with each of --event-replicas replicas on one fresh
    database (SQLite; also PostgreSQL with --events-pg): generated events posted in batches
    of 500 by two client threads, each a disjoint half of the customers in time order, to
    the replicas in turn; timed from the first post to the last event processed by its
    partition's owner (moments fired, decided, logged, in the outbox). Peer in the same run:
    the same with one replica.
+
+With --replicas (see replica_runs): single decisions on 1, 2, ... replicas sharing one
+decision log (SQLite, and PostgreSQL with --pg), with the default plan's contact caps on
+(each customer's decisions serialized through the database) and off; one wrk per
+replica, as a load balancer would spread them.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -42,6 +49,7 @@ from typing import Any
 
 import httpx
 import orjson
+from fleet import fresh_postgresql, served_fleet
 from served import served_default_plan, served_replicas
 
 REPO = Path(__file__).resolve().parent.parent
@@ -195,16 +203,174 @@ def events_rows(replica_counts: list[int], count: int, pg_url: str | None) -> st
     return "\n".join(rows)
 
 
+def plan_without_limits(scratch: Path) -> Path:
+    """The bundled plan with its contact caps and delight cooldown taken out."""
+    import yaml
+
+    plan = scratch / "caps-off"
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, plan / folder)
+    policy_file = plan / "rules" / "policy.yaml"
+    policy = yaml.safe_load(policy_file.read_text())
+    for key in ("contact_caps", "delight_cooldown_days"):
+        policy["policy"].pop(key)
+    policy_file.write_text(yaml.safe_dump(policy))
+    return plan
+
+
+def wrk_spread(bases: list[str], scratch: Path, connections: int, seconds: float,
+               customers: int) -> tuple[float, float, float, bool]:
+    """One unpaced wrk per replica, ``connections`` in all, started together: (requests/s
+    summed, worst p50 ms, worst p99 ms, any errors). Each request is for a random one of
+    ``customers`` customers."""
+    body = ('{"profile": {"customer_id": "c%d", "annual_value": 2400, "nps": 4, "open_complaints": 1, '
+            '"first_purchase_date": "2024-01-10", "consent": {"phone": true, "email": true}}, "as_of": "2026-11-01"}')
+    script = scratch / f"wrk-spread-{customers}.lua"
+    script.write_text(f"wrk.method = 'POST'\nwrk.headers['Content-Type'] = 'application/json'\n"
+                      f"request = function() return wrk.format(nil, nil, nil, "
+                      f"string.format('{body}', math.random(1, {customers}))) end\n")
+    each = max(1, connections // len(bases))
+    runs = [subprocess.Popen(["wrk", "-t1", f"-c{each}", f"-d{seconds:g}s", "--latency", "-s", str(script),
+                              f"{base}/v1/decisions"], stdout=subprocess.PIPE, text=True) for base in bases]
+    rate, p50, p99, errors = 0.0, 0.0, 0.0, False
+    for run in runs:
+        out, _ = run.communicate()
+        found = {line.split()[0]: line.split()[1] for line in out.splitlines()
+                 if line.strip().startswith(("50%", "99%", "Requests/sec:"))}
+        rate += float(found["Requests/sec:"])
+        p50, p99 = max(p50, _ms(found["50%"])), max(p99, _ms(found["99%"]))
+        errors = errors or "Non-2xx" in out or "Socket errors" in out
+    return rate, p50, p99, errors
+
+
+def _ms(text: str) -> float:
+    """wrk's latency (``812.00us``, ``3.41ms``, ``1.02s``) in milliseconds."""
+    for unit, scale in (("us", 0.001), ("ms", 1.0), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+
+
+Run = tuple[float, float, float, bool]  # requests/s, p50 ms, p99 ms, any errors
+Config = tuple[str, str, int, str]  # log kind, caps "on"/"off", replicas, code "this"/"before"
+
+
+def replica_runs(replicas: list[int], pg_url: str | None, seconds: float, connections: int,
+                 customers: int, repeats: int, baseline: Path | None) -> str:
+    """Single decisions, caps on and off, on each count of replicas sharing one fresh log
+    per run, every configuration run ``repeats`` times in turn (the machine's speed drifts:
+    interleaving spreads the drift over all of them); a markdown table of medians with
+    ratios against the first replica count and against caps off. With ``baseline`` (a
+    checkout of the code before), its caps-on single replica is measured too."""
+    import statistics
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-replicas-"))
+    plans = {"on": REPO, "off": plan_without_limits(scratch)}
+    configs: list[Config] = [(kind, caps, count, "this") for kind in ["sqlite"] + (["postgresql"] if pg_url else [])
+                             for caps in plans for count in replicas]
+    if baseline is not None:
+        configs += [(kind, "on", replicas[0], "before") for kind in ("sqlite", "postgresql") if kind == "sqlite" or pg_url]
+    measured: dict[Config, list[Run]] = {config: [] for config in configs}
+    for repeat in range(repeats):
+        for config in configs:
+            measured[config].append(_measure(config, plans, scratch / f"run-{repeat}", pg_url, baseline,
+                                             (connections, seconds, customers)))
+            print(f"  {config}: {measured[config][-1]}", file=sys.stderr)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+    def median(config: Config, field: int = 0) -> float:
+        return statistics.median(run[field] for run in measured[config])
+
+    rows = []
+    for config in configs:
+        kind, caps, count, code = config
+        rates = [run[0] for run in measured[config]]
+        one, off = median((kind, caps, replicas[0], "this")), median((kind, "off", count, "this"))
+        rows.append(f"| {kind} | {caps}{'' if code == 'this' else ' (code before)'} | {count} | "
+                    f"{median(config):,.0f} req/s ({min(rates):,.0f}-{max(rates):,.0f}) | {median(config, 1):.2f} ms | "
+                    f"{median(config, 2):.2f} ms | {median(config) / one:.2f}x | {median(config) / off:.2f}x | "
+                    f"{'errors' if any(run[3] for run in measured[config]) else 'none'} |")
+    return (f"| log | caps | replicas | single decisions, median of {repeats} (range), {connections} connections "
+            f"in all | p50 | p99 | vs {replicas[0]} replica(s) | vs caps off | errors |\n"
+            f"|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def _measure(config: Config, plans: dict[str, Path], scratch: Path, pg_url: str | None, baseline: Path | None,
+             load: tuple[int, float, int]) -> Run:
+    """One run of one configuration on a fresh log (a new SQLite file, or a new database)."""
+    from contextlib import nullcontext
+
+    kind, caps, count, code = config
+    scratch.mkdir(parents=True, exist_ok=True)
+    sqlite_url = f"sqlite:///{scratch / f'log-{kind}-{caps}-{count}-{code}.db'}"
+    database = fresh_postgresql(pg_url) if kind == "postgresql" and pg_url else nullcontext(sqlite_url)
+    # The code before: its package first on the path, from a directory that is not this checkout.
+    env = {"PYTHONPATH": str(baseline)} if code == "before" and baseline else None
+    with database as db_url, served_fleet(plans[caps], db_url, count, env=env, cwd=scratch if env else None) as bases:
+        for base in bases:  # warm up
+            with httpx.Client(base_url=base) as client:
+                for n in range(100):
+                    client.post("/v1/decisions", json={"profile": {"customer_id": f"w{n}"}})
+        connections, seconds, customers = load
+        return wrk_spread(bases, scratch, connections, seconds, customers)
+
+
+def plan_convergence(db_url: str, replicas: int, poll: float, edits: int) -> list[float]:
+    """Seconds from a reload answered on one replica until every other replica serves the
+    new version (polling the plan releases every ``poll`` seconds), for ``edits`` edits."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-converge-"))
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, scratch / folder)
+    policy = scratch / "rules" / "policy.yaml"
+    original = policy.read_text()
+    delays = []
+    with served_fleet(scratch, db_url, replicas, "--plan-poll", str(poll)) as bases, httpx.Client(timeout=30) as client:
+        for edit in range(edits):
+            policy.write_text(original.replace("ratio: 0.03", f"ratio: 0.0{edit + 1}5"))
+            version = client.post(f"{bases[0]}/v1/plan:reload").json()["plan_version"]
+            started = time.perf_counter()
+            while any(client.get(f"{base}/v1/plan").json()["plan_version"] != version for base in bases[1:]):
+                time.sleep(0.02)
+            delays.append(time.perf_counter() - started)
+            time.sleep(random.uniform(0, poll))  # the next edit lands at a random point of the poll cycle
+    shutil.rmtree(scratch, ignore_errors=True)
+    return delays
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--batches", type=int, default=10)
-    parser.add_argument("--replicas", default="1,2", help="Replica counts for the events part, comma-separated.")
+    parser.add_argument("--event-replicas", default="1,2", help="Replica counts for the events part, comma-separated.")
     parser.add_argument("--events", type=int, default=20_000, help="Events for the events part (0: skip it).")
     parser.add_argument("--events-pg", metavar="URL", help="Also run the events part on this PostgreSQL server "
                         "(a database per run is created there and dropped).")
+    parser.add_argument("--replicas", help="e.g. 1,2: compare replica counts (caps on and off) instead")
+    parser.add_argument("--pg", metavar="URL", help="with --replicas: also on this PostgreSQL server "
+                        "(its role needs CREATEDB; a fresh database per run)")
+    parser.add_argument("--connections", type=int, default=8, help="with --replicas: wrk connections in all")
+    parser.add_argument("--customers", type=int, default=100_000,
+                        help="with --replicas: requests pick one of this many customers at random")
+    parser.add_argument("--repeats", type=int, default=3, help="with --replicas: runs of each configuration")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="with --replicas: also the caps-on single replica of the code in DIR (a checkout)")
     args = parser.parse_args()
+    if args.replicas:
+        counts = [int(n) for n in args.replicas.split(",")]
+        table = replica_runs(counts, args.pg, args.seconds, args.connections, args.customers, args.repeats,
+                             args.baseline)
+        print(f"\nmeasured {date.today().isoformat()}, Python {platform.python_version()}, {platform.machine()}, "
+              f"{os.cpu_count()} cores, {args.seconds:g} s per run\n\n{table}")
+        if args.pg:
+            with fresh_postgresql(args.pg) as db_url:
+                delays = sorted(plan_convergence(db_url, max(counts), 2.0, 10))
+            print(f"\nplan convergence, {max(counts)} replicas polling every 2 s on PostgreSQL, 10 edits: "
+                  f"median {delays[len(delays) // 2]:.2f} s, max {delays[-1]:.2f} s")
+        return
 
     sys.path.insert(0, str(REPO))
     from treatment_engine import Engine
@@ -235,7 +401,7 @@ def main() -> None:
         pass
     in_process = len(profiles) * args.batches / (time.perf_counter() - started)
     logged = decide_and_log_in_process(engine, profiles, args.batches)
-    replica_counts = [int(n) for n in args.replicas.split(",")]
+    replica_counts = [int(n) for n in args.event_replicas.split(",")]
     events = events_rows(replica_counts, args.events, args.events_pg) if args.events else ""
     print(f"""
 | measured ({date.today().isoformat()}, Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cores) | result | ratio |

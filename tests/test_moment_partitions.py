@@ -297,3 +297,37 @@ def test_renewing_leases_in_a_long_pass_does_not_put_off_the_heartbeat(log: Deci
     assert leases.due() and leases.renewal_due()
     leases.renew()
     assert leases.due() and not leases.renewal_due()
+
+
+def test_an_owners_firings_for_one_customer_count_each_other_under_caps(log: DecisionLog) -> None:
+    """Two moments fire for one customer in one pass (a second and a third complaint at
+    once): under a cap of one call and a delight cooldown, the second firing is decided
+    after the first is logged, in the owner's transaction, so only one delight and one
+    call go out (replay, which keeps no log, would send both)."""
+    import yaml
+
+    from .test_moments import CATALOG, THREE
+
+    catalog = {**CATALOG, "policy": {"contact_caps": {"call": {"max": 1, "per_days": 30}},
+                                     "delight_cooldown_days": 30}}
+    rules = [{"id": "moment-call", "priority": 10, "when": {"if": "not missing(moment)"},
+              "then": {"treatment": "delight", "actions": ["apology"], "channels": ["call", "email"]}}]
+    engine = Engine.from_texts({
+        "rules/catalog.yaml": yaml.safe_dump(catalog),
+        "rules/moments.yaml": yaml.safe_dump({"moments": [REPEAT, THREE], "rules": rules}),
+        "segments/who.yaml": yaml.safe_dump({"segments": [{"id": "everyone"}]})})
+    stream = [event("cap-a", "complaint"), event("cap-a", "complaint"), event("cap-a", "complaint")]
+    fired, _, _ = replay(engine.plan, stream)
+    assert [f.decision.treatment for f in fired if f.decision is not None] == ["delight", "delight"]
+    log.events.accept([incoming(e) for e in stream])
+    owner = owner_for(log, engine)
+    try:
+        owner.catch_up()
+    finally:
+        owner.stop()
+    decided = [json.loads(item["payload"]) if isinstance(item.get("payload"), str) else item
+               for item in log.events.outbox(limit=1000)]
+    decisions = [item["decision"] for item in decided if item["customer_id"] == "cap-a"]
+    assert len(decisions) == 2
+    assert [d["treatment"] for d in decisions].count("delight") == 1
+    assert sum(1 for d in decisions if d["channels"] and d["channels"][0] == "call") == 1

@@ -27,7 +27,7 @@ from treatment_engine.store import DecisionLog
 
 from .conftest import REPO
 from .replicas import Replica, database_kinds, fleet, fresh_database
-from .test_service import _plan_copy
+from .service.server import plan_copy as _plan_copy
 
 # One client for all requests: making an httpx client loads a TLS context, which costs more
 # (over 100 ms on a busy machine) than the request itself.

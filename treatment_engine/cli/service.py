@@ -34,8 +34,14 @@ if TYPE_CHECKING:
 @click.option("--moment-lease", type=click.FloatRange(min=1.0), default=10.0, show_default=True, metavar="SECONDS",
               help="How long a replica's hold on its moments partitions lasts without a heartbeat: when a "
                    "replica dies, the others take its partitions over within about this long.")
+@click.option("--plan-poll", type=click.FloatRange(0, 3600), default=2.0, show_default=True, metavar="SECONDS",
+              help="How often to look for a plan another replica released (0: never); with a --db.")
+@click.option("--max-rule-drop", type=click.FloatRange(0, 1), default=0.05, show_default=True, metavar="SHARE",
+              help="Hold a reload that drops more than this share of the live plan's rules until it is "
+                   "forced (POST /v1/plan:reload?force=true).")
 def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
-          protect_decisions: bool, moment_clock: str, moment_lease: float) -> None:
+          protect_decisions: bool, moment_clock: str, moment_lease: float, plan_poll: float,
+          max_rule_drop: float) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
 
     \b
@@ -58,7 +64,11 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     created with `treatment keys create NAME --db URL` (stored hashed).
 
     A plan with policy.contact_caps or delight_cooldown_days counts each customer's
-    contacts from the decision log (--db).
+    contacts from the decision log (--db), one decision per customer at a time, so caps
+    hold under concurrent requests and across replicas (docs/deploying.md).
+
+    Replicas on one --db serve the newest plan any of them released (a start, a reload or
+    a watched edit), each within --plan-poll seconds.
 
     \b
     Example:
@@ -81,7 +91,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
                    "so reload, replay and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
                      protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
-                     moment_lease=moment_lease)
+                     moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
     # Collections of the young generation every 700 allocations show up as the slowest
     # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
     # the collector's scans and collect less often.

@@ -27,9 +27,12 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from ..compile import CompiledPlan
 from ..contacts import NO_LIMITS, ContactState
 from ..decision import Decision
+from ..locks import lock_customers
 from ..store import DecisionLog, DecisionRepository
 from ..store.events import Stored
 from ..store.partitions import LeaseLost, Progress
@@ -251,9 +254,15 @@ class PartitionOwner:
                 keys = [(ids[item.events[-1]], item.moment) for item in fired]
                 written = self.store.already_fired(connection, keys)
                 fresh = [item for item, key in zip(fired, keys, strict=True) if key not in written]
-                decided = self._decide(engine, fresh)
-                decisions, outbox = self._rows(engine.plan, decided, ids)
-                self.store.insert_firings(connection, decisions, outbox)
+                if engine.plan.contact_rules is not None:
+                    # Under the customers' locks, as the decision endpoints decide (serialize.py):
+                    # a moment's contact and a request's for one customer never both count
+                    # a history without the other.
+                    lock_customers(connection, [item.customer_id for item in fresh])
+                for round_ in _rounds(fresh):  # a customer's second firing counts its first
+                    decided = self._decide(engine, round_, connection)
+                    decisions, outbox = self._rows(engine.plan, decided, ids)
+                    self.store.insert_firings(connection, decisions, outbox)
         except LeaseLost:
             self._reset()  # it has fed events it may no longer write for
             self._beat()
@@ -262,7 +271,7 @@ class PartitionOwner:
         if fresh and self.on_fired is not None:
             self.on_fired(fresh)
 
-    def _decide(self, engine: MomentEngine, fired: list[Fired]) -> list[Fired]:
+    def _decide(self, engine: MomentEngine, fired: list[Fired], connection: Connection) -> list[Fired]:
         """The one place a fired moment is decided, inside the owner's transaction: the
         customers' logged contacts (the plan's caps and cooldown) and latest profiles are
         read, one query per day for all of them, and the plan decides each."""
@@ -274,7 +283,7 @@ class PartitionOwner:
             for item in fired:
                 days.setdefault(_day(item.fired_at), set()).add(item.customer_id)
             self._limits = {(cid, day): state for day, ids in days.items()
-                            for cid, state in self.decisions.limits(ids, day, rules).items()}
+                            for cid, state in self.decisions.limits(ids, day, rules, connection=connection).items()}
         try:
             return [engine.decide(item) for item in fired]
         finally:
@@ -329,3 +338,16 @@ class PartitionOwner:
 
 def _day(seconds: float) -> date:
     return datetime.fromtimestamp(seconds, UTC).date()
+
+
+def _rounds(fired: list[Fired]) -> list[list[Fired]]:
+    """Round n holds each customer's n-th firing, in firing order: a round's decisions are
+    logged before the next round reads the customers' contacts (in the same transaction)."""
+    rounds: list[list[Fired]] = []
+    seen: dict[str, int] = {}
+    for item in fired:
+        n = seen[item.customer_id] = seen.get(item.customer_id, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(item)
+    return rounds

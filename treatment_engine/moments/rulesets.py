@@ -54,9 +54,7 @@ def deadline_key(step: int) -> str:
 
 def _within(name: str, step: int) -> dict[str, Any]:
     # Against a deadline the event carries (its time plus the window, added before posting),
-    # not durable-rules' own arithmetic ($add on a matched event's field): with that, its
-    # C engine crashed the worker (segmentation fault, measured) on an event outside the
-    # window, depending on memory layout.
+    # not durable-rules' own arithmetic ($add on a matched event's field).
     return {"$lte": {"ts": {name: deadline_key(step)}}}
 
 
@@ -68,6 +66,25 @@ def _and(tests: list[dict[str, Any]]) -> dict[str, Any]:
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
+def _join(tests: list[dict[str, Any]], guard: dict[str, Any]) -> dict[str, Any]:
+    """The tests of a term that joins earlier events, closed by ``guard``: a test that holds
+    whenever the tests before it do.
+
+    durable-rules (2.0.28, ``reduceExpressionSequence`` in its events.c) steps one test too
+    far when a test of an ``$and`` is false, so a false *last* test sends it past the
+    group's end marker, reading beyond the expression list (valgrind: invalid read). That
+    crashed the worker (segmentation fault) or matched wrongly, depending on memory layout:
+    an event just outside a window did it. A last test that is never false when reached
+    keeps every skip inside the list.
+    """
+    return {"$and": [*tests, guard]}
+
+
+def _later_than(name: str) -> dict[str, Any]:
+    """A guard for tests that include ``_after(name)``: it holds whenever they do."""
+    return {"$gte": {"seq": {name: "seq"}}}
+
+
 def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> dict[str, Any]:
     """The rule (``r_0``) of one moment's ruleset; matched events are named e0, e1, ..."""
     terms: list[dict[str, Any]] = []
@@ -75,12 +92,13 @@ def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> di
     for index, step in enumerate(steps):
         if step.absent:
             last = names[-1]
-            terms.append({"tick": _and([{"t": TICK}, {"cid": {last: "cid"}},
-                                        {"$gt": {"ts": {last: deadline_key(index)}}}])})
+            deadline = {"$gt": {"ts": {last: deadline_key(index)}}}
+            terms.append({"tick": _join([{"t": TICK}, {"cid": {last: "cid"}}, deadline],
+                                        {"$gte": {"ts": {last: deadline_key(index)}}})})
             # Last in the list: durable-rules checks a `none` when the terms before it are
             # all matched (here, when the deadline's tick arrives), against what is stored.
-            terms.append({f"m_{len(terms)}$not": _and(
-                _matches(index, step) + _after(last) + [_within(last, index)])})
+            terms.append({f"m_{len(terms)}$not": _join(
+                _matches(index, step) + _after(last) + [_within(last, index)], _later_than(last))})
             continue
         group_first = None
         for _ in range(step.count):
@@ -94,7 +112,7 @@ def definition(steps: tuple[StepSpec, ...], action: Callable[[Any], None]) -> di
                     tests.append(_within(names[-1], index))
             if group_first is None:
                 group_first = name
-            terms.append({name: _and(tests)})
+            terms.append({name: _join(tests, _later_than(names[-1])) if names else _and(tests)})
             names.append(name)
     return {"r_0": {"all": terms, "run": action}}
 

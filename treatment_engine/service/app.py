@@ -13,7 +13,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from . import routes
 from .dependencies import ADMIN
 from .errors import EXCEPTION_HANDLERS
 from .middleware import GuardAndMeasure
+from .plan_sync import DEFAULT_MAX_RULE_DROP, DEFAULT_POLL_SECONDS
 from .plans import PlanHolder
 from .state import Service
 
@@ -37,17 +37,20 @@ def api_keys_from_env() -> frozenset[str]:
 
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
-               watch: bool = False, moment_clock: str = "wall", moment_lease: float = 10.0) -> FastAPI:
+               watch: bool = False, moment_clock: str = "wall", moment_lease: float = 10.0,
+               plan_poll: float = DEFAULT_POLL_SECONDS, max_rule_drop: float = DEFAULT_MAX_RULE_DROP) -> FastAPI:
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
     sent, and every loaded plan version is kept. With ``api_keys`` (or keys created in the
     log's database), reload, replay and history need one (``Authorization: Bearer KEY`` or
     ``X-API-Key``), and so do the decision endpoints with ``protect_decisions``. With ``watch``, a change under the plan
-    directory triggers a reload (a broken plan is refused, as with the endpoint).
+    directory triggers a reload (a broken plan is refused, as with the endpoint). With a log,
+    the replica serves the newest plan any replica released, polled every ``plan_poll``
+    seconds (plan_sync.py); a reload dropping more than ``max_rule_drop`` of the rules is held.
     """
     service = Service(holder or PlanHolder(plan_dir), log, api_keys, wall_clock=moment_clock == "wall",
-                      moment_lease=moment_lease)
+                      moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
     app = FastAPI(title="Treatment decision service", version="0.1.0", lifespan=_lifespan(service, watch),
                   description="Decides how to treat each customer from the loaded treatment plan.",
                   exception_handlers=EXCEPTION_HANDLERS)
@@ -64,31 +67,21 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
 
 def _lifespan(service: Service, watch: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """The plan watcher and the moments' partition owner run while the app does; at its
-    end the owner gives its partitions back, pending decisions are committed and the log
-    is closed."""
+    """The plan watcher and poller and the moments' partition owner run while the app does;
+    at its end the owner gives its partitions back, pending decisions are committed and the
+    log is closed."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        watcher = None
-        if watch:
-            watcher = threading.Thread(target=_watch, args=(service.plans.plan_dir, stop, service.reload),
-                                       daemon=True)
-            watcher.start()
+        threads = service.sync.threads(stop, watch)
+        for thread in threads:
+            thread.start()
         if service.owner is not None:
             service.owner.start()
         yield
         stop.set()
-        if watcher is not None:
-            watcher.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
         await run_in_threadpool(service.close)  # the owner may finish a pass first
     return lifespan
-
-
-def _watch(plan_dir: Path, stop: threading.Event, reload: Any) -> None:
-    """Reload when files under the plan change; watchfiles debounces bursts of writes."""
-    from watchfiles import watch
-
-    for _changes in watch(plan_dir, stop_event=stop, debounce=300, yield_on_timeout=False):
-        reload()

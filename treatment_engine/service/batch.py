@@ -7,7 +7,7 @@ the records encoded once by orjson (FastAPI's generic encoder costs more than de
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,7 +16,7 @@ import orjson
 
 from ..contacts import ContactState
 from ..day import Day
-from ..decision import Decision
+from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..store import CUSTOMER_ID_MAX, RowMaker
 
@@ -67,3 +67,21 @@ def decide_batch(engine: Engine, profiles: list[Any], as_of: Day | date,
     for record, row in zip(logged_records, made, strict=True):
         record["id"] = row[0]
     return DecidedBatch(made, orjson.dumps(records)[1:-1], dict(tally))
+
+
+def batch_of_results(results: Sequence[Decision | DecisionError | None], ids: Sequence[str | None]) -> DecidedBatch:
+    """The answer to a batch decided and logged already (under its customers' locks:
+    serialize.py); ``None`` stands for a customer id the log cannot keep."""
+    records: list[dict[str, Any]] = []
+    tally: Counter[tuple[str, str]] = Counter()
+    for result, row_id in zip(results, ids, strict=True):
+        if result is None:
+            records.append({"customer_id": None, "error": UNLOGGABLE})
+            tally[INVALID] += 1
+        elif type(result) is not Decision:
+            records.append(result.to_record())
+            tally[INVALID] += 1
+        else:
+            records.append({**result.to_record(), "id": row_id})
+            tally[(result.treatment, result.rule)] += 1
+    return DecidedBatch([], orjson.dumps(records)[1:-1], dict(tally))

@@ -3,6 +3,7 @@ try again) with the reason; FastAPI's own handle HTTPException and invalid reque
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from ..errors import ProfileError
 from ..replay import ReplayError
 from .dependencies import NoDecisionLog
+from .group_commit import CommitFailed
 from .moments import MomentsUnavailable
 
 NO_LOG = "this service keeps no decision log (start it with --db)"
@@ -30,6 +32,13 @@ async def not_replayed(_: Request, error: ReplayError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=404 if error.not_found else 409)
 
 
+async def not_committed(_: Request, error: CommitFailed) -> JSONResponse:
+    """The decision log could not commit (the database is unreachable, say)."""
+    logging.getLogger("treatment.service").error("%s", error)
+    return JSONResponse({"detail": f"{error}; nothing was acknowledged, send the request again"},
+                        status_code=503, headers={"Retry-After": "1"})
+
+
 async def moments_unavailable(_: Request, error: MomentsUnavailable) -> JSONResponse:
     return JSONResponse({"detail": f"events cannot be taken right now, send them again: {error}"},
                         status_code=503, headers={"Retry-After": "1"})
@@ -41,4 +50,5 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     NoDecisionLog: no_decision_log,
     ReplayError: not_replayed,
     MomentsUnavailable: moments_unavailable,
+    CommitFailed: not_committed,
 }

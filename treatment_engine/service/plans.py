@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ..engine import Engine, utc_today
-from ..errors import PlanError
 from ..load import read_plan_dir
 
 
@@ -23,31 +21,16 @@ class LiveVersion:
 class PlanHolder:
     """Holds the engine requests use. A request reads ``current`` once and keeps that
     engine to the end, so a reload never changes a decision in flight; a plan that does
-    not load leaves the live one serving and is reported by ``last_error``."""
+    not load leaves the live one serving and is reported by ``last_error``. Reloads are
+    made by :class:`~treatment_engine.service.plan_sync.PlanSync`, one at a time."""
 
     def __init__(self, plan_dir: Path, clock: Callable[[], date] = utc_today) -> None:
         self.plan_dir = plan_dir
         self.clock = clock
-        self._lock = threading.Lock()  # one reload at a time; readers never wait
         self.last_error: list[str] | None = None
         self.last_reload_at: datetime | None = None
         self.reloads = 0
         self.current = self._load()
-
-    def reload(self) -> tuple[bool, list[str] | None]:
-        """Load the plan directory aside and swap it in if it is valid."""
-        with self._lock:
-            self.last_reload_at = _now()
-            try:
-                loaded = self._load()
-            except PlanError as error:
-                self.last_error = error.lines()
-                return False, self.last_error
-            self.current = loaded  # one reference assignment: atomic
-            self.last_error = None
-            self.reloads += 1
-            return True, None
-
 
     def _load(self) -> LiveVersion:
         files = read_plan_dir(self.plan_dir)

@@ -12,15 +12,18 @@ from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
 from .moments import EventIntake
+from .plan_sync import DEFAULT_MAX_RULE_DROP, DEFAULT_POLL_SECONDS, PlanSync
 from .plans import PlanHolder
 
 
 class Service:
     def __init__(self, plans: PlanHolder, log: DecisionLog | None, api_keys: frozenset[str] = frozenset(),
-                 *, wall_clock: bool = True, moment_lease: float = 10.0) -> None:
+                 *, wall_clock: bool = True, moment_lease: float = 10.0, plan_poll: float = DEFAULT_POLL_SECONDS,
+                 max_rule_drop: float = DEFAULT_MAX_RULE_DROP) -> None:
         """``wall_clock``: the moments' clock moves with the wall clock, not only with events;
         ``moment_lease``: how long this process's hold on its moments partitions lasts
-        without a heartbeat (docs/design.md, "Replicas")."""
+        without a heartbeat (docs/design.md, "Replicas"); ``plan_poll`` and
+        ``max_rule_drop``: how plans are kept in step (:class:`PlanSync`)."""
         self.plans = plans
         self.log = log
         self.wall_clock = wall_clock
@@ -30,7 +33,9 @@ class Service:
         self.writer: GroupCommitter | LoopCommitter | None = None
         if self.decisions is not None:
             self.writer = LoopCommitter(self.decisions) if self.decisions.local else GroupCommitter(self.decisions)
-            self.decisions.remember_plan(plans.current.engine.plan, plans.current.files)
+        self.sync = PlanSync(plans, self.decisions, poll_seconds=plan_poll, max_rule_drop=max_rule_drop,
+                             counted=lambda outcome: self.metrics.reloads.labels(outcome).inc())
+        self.sync.start()  # the directory's plan stored and released
         # Moments: this process stores events and owns its share of the partitions (all of
         # them when it runs alone); they need the database.
         self.owner = None if log is None else PartitionOwner(log, self.plan, wall_clock=wall_clock,
@@ -44,14 +49,6 @@ class Service:
     def _fired(self, items: list[Fired]) -> None:  # called by the owner's thread
         for item in items:
             self.metrics.moments.labels(item.moment).inc()
-
-    def reload(self) -> tuple[bool, list[str] | None]:
-        """Load the plan directory again (a broken plan is refused); a new version is logged."""
-        loaded, problems = self.plans.reload()
-        self.metrics.reloads.labels("loaded" if loaded else "refused").inc()
-        if loaded and self.decisions is not None:
-            self.decisions.remember_plan(self.plans.current.engine.plan, self.plans.current.files)
-        return loaded, problems
 
     def close(self) -> None:
         """Stop the moments, commit what is pending, close the log: the end of the lifespan."""

@@ -26,6 +26,7 @@ import orjson
 from sqlglot import exp
 
 from ..errors import ProfileError
+from ..expressions.values import to_float
 from ..profile_json import BLANK, BOM, MAX_DEPTH, NotAProfileLine, line_reason, parse_line
 from ..semantics import check_profile
 from .values import Unsupported, case, not_
@@ -161,21 +162,31 @@ _HUGE = 10**400  # what an infinite number is written as: DuckDB reads it back a
 
 
 def _finite(value: Any) -> Any:
-    """``value`` (freshly parsed, so changed in place) with each infinite float (from 1e400,
-    or a 5,000-digit integer) written as a number DuckDB reads as that infinity (orjson
-    would write null, json Infinity). Iterative: values nest up to 512 levels."""
-    if type(value) is float:
-        return _HUGE if value == math.inf else -_HUGE if value == -math.inf else value
+    """``value`` (freshly parsed, so changed in place) with every number the way the SQL
+    engines read it back exactly: an integer wider than 64 bits as the double it compares
+    as (Spark's parser refuses numbers of over 1,000 digits), and an infinite one (1e400, a
+    5,000-digit integer) as 10**400, which both read as that infinity (orjson would write
+    null, json Infinity). Iterative: values nest up to 512 levels."""
+    if not isinstance(value, (dict, list)):
+        return _plain_number(value)
     pending = [value]
     while pending:
         node = pending.pop()
-        keys = node.keys() if type(node) is dict else range(len(node)) if type(node) is list else ()
+        keys = node.keys() if type(node) is dict else range(len(node))
         for key in keys:
             item = node[key]
-            if type(item) is float and item in (math.inf, -math.inf):
-                node[key] = _HUGE if item > 0 else -_HUGE
-            elif type(item) is dict or type(item) is list:
+            if type(item) is dict or type(item) is list:
                 pending.append(item)
+            elif type(item) is int or type(item) is float:
+                node[key] = _plain_number(item)
+    return value
+
+
+def _plain_number(value: Any) -> Any:
+    if type(value) is int and not -(2**63) <= value < 2**64:
+        value = to_float(value)
+    if type(value) is float and value in (math.inf, -math.inf):
+        return _HUGE if value > 0 else -_HUGE
     return value
 
 

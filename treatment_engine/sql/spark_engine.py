@@ -90,8 +90,8 @@ class SparkEngine:
             count_wrong_shapes(check, str(path), kind, required_fields(self.plan))
             return check
         for prefix in check.objects:
-            json_path = "$" + "".join(f"['{part}']" for part in prefix)
-            shape = f"schema_of_variant(variant_get(try_parse_json(doc), '{json_path}'))"
+            json_path = exp.Literal.string("$" + "".join(f"['{part}']" for part in prefix)).sql("spark")
+            shape = f"schema_of_variant(variant_get(try_parse_json(doc), {json_path}))"
             row = self.spark.sql(f"SELECT count(*) FILTER (WHERE {shape} NOT LIKE 'OBJECT%' AND {shape} <> 'VOID'), "
                                  f"max({shape}) FROM raw_profiles").collect()[0]
             check.add(prefix, int(row[0]), "text" if row[1] == "STRING" else "another kind of value")

@@ -32,7 +32,8 @@ def json_lines_frame(spark: Any, path: str) -> Any:
     within = F.col("mid") - F.shiftleft(F.col("pid").cast("long"), 33)
     offset = F.element_at(F.array(*(F.lit(o) for o in offsets or [0])), F.col("pid") + 1)
     # A lambda: PySpark warns when a UDF's own type hints are not pandas types.
-    read = F.udf(lambda number, line: canonical_row(number, line), "struct<doc: string, problem: string>")
+    read = F.udf(lambda number, line: canonical_row(number, line), "struct<doc: string, problem: string>",
+                 useArrow=False)  # Arrow UDFs need pandas
     lines = raw.select((offset + within + 1).alias("__order"), read(offset + within + 1, "raw").alias("line"))
     return lines.where(F.col("line").isNotNull()).select("__order", F.col("line.doc").alias("doc"),
                                                          F.col("line.problem").alias("__invalid"))

@@ -20,7 +20,16 @@ from .events import EventRepository
 from .keys import KeyRepository, key_digest
 from .partitions import PartitionRepository
 from .rows import Inputs, RowMaker, new_ids, row_record, unflatten
-from .tables import CUSTOMER_ID_MAX, INSERT_COLUMNS, ApiKey, DecisionRow, EventRow, OutboxRow, PlanVersion
+from .tables import (
+    CUSTOMER_ID_MAX,
+    INSERT_COLUMNS,
+    ApiKey,
+    DecisionRow,
+    EventRow,
+    OutboxRow,
+    PlanRelease,
+    PlanVersion,
+)
 
 
 class DecisionLog:
@@ -46,5 +55,6 @@ class DecisionLog:
 __all__ = [
     "CUSTOMER_ID_MAX", "INSERT_COLUMNS", "ApiKey", "Database", "DecisionLog", "DecisionRepository",
     "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "OutboxRow",
-    "PartitionRepository", "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten", "upgrade",
+    "PartitionRepository", "PlanRelease", "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten",
+    "upgrade",
 ]

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, event, inspect
 from sqlmodel import create_engine
 
+from ..locks import hold_schema_lock
 from ..wal import Checkpointer
 from .tables import DecisionRow
 
@@ -56,6 +57,7 @@ class Database:
             pragmas = _SQLITE_PRAGMAS + (("PRAGMA wal_autocheckpoint=0",) if self._checkpointer else ())
             event.listen(self.engine, "connect", lambda connection, _record: _run_pragmas(connection, pragmas))
         with self.engine.begin() as connection:
+            hold_schema_lock(connection)  # replicas starting at once migrate one at a time
             upgrade(connection)
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
         if mark is None:  # pragma: no cover - every driver we document uses one of those
@@ -88,7 +90,8 @@ class Database:
         return value
 
 
-_SQLITE_PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000")
+# The busy timeout first: switching to WAL waits for a lock another process may hold.
+_SQLITE_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 
 
 def _run_pragmas(connection: Any, pragmas: Sequence[str]) -> None:

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any, Literal
 
+from sqlalchemy import Connection
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from ..compile import CompiledPlan
@@ -39,12 +43,17 @@ class DecisionRepository:
         """A file on this machine (SQLite): no network round trip to a query."""
         return self.database.local
 
-    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str]) -> None:
-        with Session(self.database.engine) as session:
-            if session.get(PlanVersion, plan.version) is None:
-                session.add(PlanVersion(version=plan.version, files=json.dumps(dict(files)),
-                                        loaded_at=now()))
-                session.commit()
+    def remember_plan(self, plan: CompiledPlan, files: Mapping[str, str], connection: Connection | None = None) -> None:
+        """Store a plan version's files once: replicas storing one at the same moment
+        leave one row and no error (in ``connection``'s transaction, if given)."""
+        row = {"version": plan.version, "files": json.dumps(dict(files)), "loaded_at": now()}
+        with nullcontext(connection) if connection is not None else self.database.engine.begin() as writing:
+            dialect = writing.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(PlanVersion)
+                writing.execute(insert.values(**row).on_conflict_do_nothing(index_elements=["version"]))
+            elif writing.execute(select(PlanVersion.version).where(PlanVersion.version == plan.version)).first() is None:
+                writing.execute(PlanVersion.__table__.insert().values(**row))  # type: ignore[attr-defined]
 
     def plan_files(self, version: str) -> dict[str, str] | None:
         with Session(self.database.engine) as session:
@@ -64,9 +73,13 @@ class DecisionRepository:
         return RowMaker(inputs=self._inputs[plan.version], created_at=self.database.bind("created_at", now()),
                         dates_as_text=self.database.local)
 
-    def insert_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's)."""
+    def insert_rows(self, rows: Sequence[tuple[Any, ...]], connection: Connection | None = None) -> None:
+        """Commit rows made by a :class:`RowMaker` in one transaction (a group commit's), or
+        insert them in ``connection``'s transaction, which the caller commits."""
         if not rows:
+            return
+        if connection is not None:
+            connection.exec_driver_sql(self.insert_sql, rows)
             return
         # One executemany of plain tuples in one transaction: a 10,000-decision batch is
         # one commit, and no per-row work by SQLAlchemy.
@@ -93,13 +106,14 @@ class DecisionRepository:
         return None if found is None else unflatten(json.loads(found))
 
     def limits(self, customer_ids: Iterable[str] | None, as_of: date, rules: ContactRules,
-               before: datetime | None = None) -> dict[str, ContactState]:
+               before: datetime | None = None, connection: Connection | None = None) -> dict[str, ContactState]:
         """What each customer's logged contacts rule out on ``as_of``, for the customers
         with a limit in force (the rest have none): :func:`~.contacts.contact_state` over
         the decisions logged for them, with the windows counted by the database.
 
         Only customers at a cap or in a cooldown come back, so a batch of ten thousand
         customers costs one indexed scan, not ten thousand histories built in Python.
+        With ``connection``, counted inside its transaction (its own inserts included).
         """
         wanted = None if customer_ids is None else sorted(set(customer_ids))
         today = as_of.toordinal()
@@ -128,9 +142,9 @@ class DecisionRepository:
         found: dict[str, ContactState] = {}
         states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
-        with self.database.engine.connect() as connection:
+        with nullcontext(connection) if connection is not None else self.database.engine.connect() as reading:
             # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
-            cursor = connection.connection.cursor()
+            cursor = reading.connection.cursor()
             for chunk in chunks:  # IN lists of 500 stay well under every database's limit
                 chosen = [] if chunk is None else [f"customer_id IN ({', '.join([mark] * len(chunk))})"]
                 # Filtered outside the grouping: PostgreSQL's HAVING cannot name the aliases.

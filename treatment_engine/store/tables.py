@@ -20,6 +20,17 @@ class PlanVersion(SQLModel, table=True):
     loaded_at: datetime
 
 
+class PlanRelease(SQLModel, table=True):
+    """A plan version put live by a replica; every replica serves the newest (service/plan_sync.py)."""
+
+    __tablename__ = "plan_releases"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=32)
+    released_at: datetime
+    released_by: str = Field(max_length=200)  # host:pid of the replica that loaded it
+
+
 class DecisionRow(SQLModel, table=True):
     __tablename__ = "decisions"
     # Covering: contact limits count a window from the index alone (migration 0006).

@@ -1,7 +1,8 @@
 """Deciding: one profile, a batch, or one with the reasons (``/v1/decisions``, ``/v1/explain``).
 
 With a decision log, each decision is committed before it is answered and each profile's
-logged contacts count against the plan's caps and cooldown."""
+logged contacts count against the plan's caps and cooldown: under such a plan the group
+committer reads the limits, decides and logs, per customer in turn (serialize.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from ...contacts import NO_LIMITS, ContactState
 from ...engine import Engine
 from ...errors import ProfileError
 from ...semantics import customer_id_of
+from ...serialize import Job, serialized
 from ...store import DecisionRepository
-from ..batch import UNLOGGABLE, decide_batch, unloggable
+from ..batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
 from ..bodies import MAX_BATCH, body_schema, json_body
 from ..dependencies import KeptDecisions, LiveEngine, ServiceDep
 
@@ -62,8 +64,8 @@ async def limits_of(log: DecisionRepository | None, engine: Engine, profiles: li
     """What the logged contacts rule out for these customers under the plan's caps and
     cooldown (only customers held back by one are named).
 
-    They count decisions committed before this request: two requests for the same
-    customer at the same moment do not see each other (documented in the plan format)."""
+    For explain, which logs nothing: read without the customers' locks (decisions that
+    are logged read their limits under them, serialize.py)."""
     rules = engine.plan.contact_rules
     if rules is None or log is None:
         return {}
@@ -81,13 +83,19 @@ async def limits_for(log: DecisionRepository | None, engine: Engine, profile: An
 
 @router.post("/v1/decisions", summary="Decide one profile", openapi_extra=body_schema(DecideRequest))
 async def decide(body: SingleBody, engine: LiveEngine, day: SingleDay, log: KeptDecisions,
-                 service: ServiceDep) -> JSONResponse:
+                 service: ServiceDep) -> Response:
     if log is not None and unloggable(customer_id_of(body.profile)):
         service.metrics.invalid.inc()
         raise ProfileError(UNLOGGABLE)
-    limits = await limits_for(log, engine, body.profile, day)
-    try:
-        decision = engine.decide(body.profile, day, limits=limits)  # microseconds: fine on the loop
+    if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under a lock
+        job = Job(engine, [body.profile], day)
+        await service.writer.record(job)
+        decided = batch_of_results(job.results, job.ids)
+        service.metrics.tally(decided.tally)
+        return Response(decided.records, status_code=422 if INVALID in decided.tally else 200,
+                        media_type="application/json")
+    try:  # no log, or a plan without contact limits: nothing to read first
+        decision = engine.decide(body.profile, day)  # microseconds: fine on the loop
     except ProfileError:
         service.metrics.invalid.inc()
         raise
@@ -104,10 +112,13 @@ async def decide(body: SingleBody, engine: LiveEngine, day: SingleDay, log: Kept
              response_class=Response, openapi_extra=body_schema(BatchRequest))
 async def batch(body: BatchBody, engine: LiveEngine, day: BatchDay, log: KeptDecisions,
                 service: ServiceDep) -> Response:
-    limits = await limits_of(log, engine, body.profiles, day)
-    decided = decide_batch(engine, body.profiles, day, limits,
-                           log.row_maker(engine.plan) if log is not None else None)
-    if service.writer is not None:  # committed (in one transaction) before answering
+    if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under locks
+        job = Job(engine, body.profiles, day)
+        await service.writer.record(job)
+        decided = batch_of_results(job.results, job.ids)
+    else:  # no log, or a plan without contact limits: nothing to read first
+        decided = decide_batch(engine, body.profiles, day, {}, log.row_maker(engine.plan) if log is not None else None)
+    if service.writer is not None and decided.rows:  # committed (in one transaction) before answering
         await service.writer.record(decided.rows)
     service.metrics.tally(decided.tally)
     return Response(decided.answer(engine.version), media_type="application/json")

@@ -1,10 +1,11 @@
-"""The live plan: what is serving, and loading the plan directory again (``/v1/plan``)."""
+"""The live plan: what is serving, and loading the plan directory again (``/v1/plan``);
+how the replicas keep one plan is :mod:`..plan_sync`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from ..dependencies import ADMIN, ServiceDep
@@ -23,15 +24,15 @@ def plan_info(service: ServiceDep) -> dict[str, Any]:
     return {"plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
             "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
             "reloads": plans.reloads, "last_reload_error": plans.last_error,
-            "contact_limits": limits}
+            "contact_limits": limits, **service.sync.status()}
 
 
 @router.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
              dependencies=ADMIN)
-def reload(service: ServiceDep) -> JSONResponse:
-    loaded, problems = service.reload()
-    version = service.plans.current.engine.version
-    if loaded:
-        return JSONResponse({"reloaded": True, "plan_version": version})
-    return JSONResponse({"reloaded": False, "plan_version": version, "errors": problems},
-                        status_code=409)
+def reload(service: ServiceDep, force: bool = Query(False, description="Load even a plan that drops more "
+                                                   "rules than the service's --max-rule-drop share.")) -> JSONResponse:
+    done = service.sync.reload(force=force)  # stored and released to the other replicas when loaded
+    if done.loaded:
+        return JSONResponse({"reloaded": True, "plan_version": done.plan_version})
+    return JSONResponse({"reloaded": False, "plan_version": done.plan_version, "errors": done.errors,
+                         "held": done.outcome == "held"}, status_code=503 if done.outcome == "failed" else 409)

@@ -1,0 +1,84 @@
+"""The events router: /v1/events fires moments that are decided and logged, /v1/outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+from .server import PROFILE, Server, customer_event, plan_copy, post_and_wait, post_events  # noqa: E402
+
+
+def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_path: Path) -> None:
+    server = Server(plan_copy(tmp_path), "--no-watch", "--moment-clock", "events").start()
+    try:
+        base = server.base
+        profile = {**PROFILE, "customer_id": "m1"}
+        first = post_events(base, {"event": customer_event("m1", "complaint", "2026-11-01T10:00:00Z",
+                                                                        profile=profile)})
+        # Stored and acknowledged; the moments are the partition owners' to fire, later.
+        assert first.status_code == 202 and first.json()["accepted"] == 1 and first.json()["refused"] == []
+        [first_id] = first.json()["event_ids"]
+        second = post_and_wait(base, [
+            customer_event("m1", "complaint", "2026-11-03T10:00:00Z"), customer_event("m1", "refund", "2026-11-03T11:00:00Z"),
+            {"type": "complaint"}, customer_event("m2", "survey_response", "2026-11-03T12:00:00Z", score=3)])
+        assert second["accepted"] == 2 and [i is None for i in second["event_ids"]] == [False, True, True, False]
+        assert [(r["index"], r["error"][:22]) for r in second["refused"]] == [
+            (1, "unknown event type 're"), (2, "the event has no custo")]
+        fired = {f["moment"]: f for f in second["fired"]}
+        assert set(fired) == {"repeat-complaint", "detractor"}
+        assert fired["repeat-complaint"]["decision"]["rule"] == "moment-repeat-complaint"
+        assert fired["repeat-complaint"]["decision"]["value_tier"] == "gold"  # the carried profile
+        late = post_events(base, {"event": customer_event("m1", "complaint", "2026-11-02T00:00:00Z")})
+        assert late.status_code == 422 and late.json()["error"].startswith("late event")
+        # Each stored event can be read back: processed, and the moments it completed.
+        looked = httpx.get(f"{base}/v1/events/{second['event_ids'][0]}").json()
+        assert looked["processed"] is True and [f["moment"] for f in looked["fired"]] == ["repeat-complaint"]
+        assert looked["fired"][0]["events"] == [first_id, second["event_ids"][0]]
+        assert httpx.get(f"{base}/v1/events/no-such-event").status_code == 404
+        items = httpx.get(f"{base}/v1/outbox").json()["items"]
+        assert [i["moment"] for i in items] == ["repeat-complaint", "detractor"] or \
+            sorted(i["moment"] for i in items) == ["detractor", "repeat-complaint"]
+        assert all(i["decision_id"] for i in items)
+        assert httpx.get(f"{base}/v1/outbox", params={"after": items[-1]["id"]}).json()["items"] == []
+        logged = httpx.get(f"{base}/v1/customers/m1/decisions").json()["decisions"]
+        assert fired["repeat-complaint"]["decision_id"] in {d["id"] for d in logged}
+        # Logged with the moment's fields among its inputs: the decision replays.
+        replayed = httpx.post(f"{base}/v1/decisions/{fired['repeat-complaint']['decision_id']}:replay").json()
+        assert replayed["reproduces"] is True, replayed
+        # A moment's decision counts the log's contacts: two days after a delight, the plan's
+        # 30-day cooldown holds the next one back.
+        again = post_and_wait(base, [customer_event("m1", "complaint", "2026-11-05T10:00:00Z"),
+                                     customer_event("m1", "complaint", "2026-11-05T11:00:00Z")])
+        [repeat] = again["fired"]
+        assert repeat["moment"] == "repeat-complaint" and repeat["decision"]["treatment"] != "delight"
+        replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:replay").json()
+        assert replayed["reproduces"] is True, replayed
+        assert post_events(base, {"event": {}, "events": []}).status_code == 422
+        assert 'treatment_moments_fired_total{moment="detractor"} 1.0' in httpx.get(f"{base}/metrics").text
+    finally:
+        server.stop()
+
+
+def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
+    plan = plan_copy(tmp_path)
+    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    try:
+        def post(events: list[dict]) -> list[str]:
+            return [f["moment"] for f in post_and_wait(server.base, events)["fired"]]
+
+        assert post([customer_event("p1", "complaint", "2026-11-01T00:00:00Z"),
+                     customer_event("p1", "complaint", "2026-11-05T00:00:00Z")]) == ["repeat-complaint"]
+        moments = plan / "rules" / "moments.yaml"
+        moments.write_text(moments.read_text().replace("{event: complaint, within: 30d}",
+                                                       "{event: complaint, within: 1d}"))
+        assert httpx.post(f"{server.base}/v1/plan:reload").json()["reloaded"] is True
+        # The new plan's window is a day: four days apart no longer make a repeat complaint.
+        assert post([customer_event("p2", "complaint", "2026-11-06T00:00:00Z"),
+                     customer_event("p2", "complaint", "2026-11-10T00:00:00Z")]) == []
+        assert post([customer_event("p2", "complaint", "2026-11-10T12:00:00Z")]) == ["repeat-complaint"]
+    finally:
+        server.stop()

@@ -1,0 +1,65 @@
+"""API keys: which routes need one, from $TREATMENT_API_KEYS or the database."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+from .server import EVENTS_TIMEOUT, PROFILE, Server, plan_copy  # noqa: E402
+
+
+def test_api_keys_guard_reload_and_history(tmp_path: Path) -> None:
+    server = Server(plan_copy(tmp_path), "--no-watch", env={"TREATMENT_API_KEYS": "k1, k2"}).start()
+    try:
+        assert httpx.post(f"{server.base}/v1/plan:reload").status_code == 401
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"Authorization": "Bearer k2"}).status_code == 200
+        assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert httpx.get(f"{server.base}/v1/customers/c1/decisions", headers={"X-API-Key": "k1"}).status_code == 200
+        assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+
+
+def test_protect_decisions_puts_the_decision_and_event_endpoints_behind_a_key(tmp_path: Path) -> None:
+    server = Server(plan_copy(tmp_path), "--no-watch", "--protect-decisions",
+                    env={"TREATMENT_API_KEYS": "k1"}).start()
+    try:
+        for path, body in (("/v1/decisions", {"profile": PROFILE}), ("/v1/decisions:batch", {"profiles": [PROFILE]}),
+                           ("/v1/explain", {"profile": PROFILE}), ("/v1/events", {"events": []})):
+            assert httpx.post(f"{server.base}{path}", json=body).status_code == 401, path
+            # The first events start the moments worker: seconds on a busy machine.
+            answered = httpx.post(f"{server.base}{path}", json=body, headers={"X-API-Key": "k1"},
+                                  timeout=EVENTS_TIMEOUT).status_code
+            assert answered == (202 if path == "/v1/events" else 200), path
+        assert httpx.get(f"{server.base}/v1/plan").status_code == 200  # reading the plan needs no key
+    finally:
+        server.stop()
+
+
+def test_keys_created_in_the_database_are_required_and_revocable(tmp_path: Path) -> None:
+    plan = plan_copy(tmp_path)
+    db = f"sqlite:///{plan / 'decisions.db'}"
+    command = [sys.executable, "-m", "treatment_engine", "keys"]
+    created = subprocess.run([*command, "create", "ops", "--db", db], capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    server = Server(plan, "--no-watch").start()
+    try:
+        assert httpx.post(f"{server.base}/v1/plan:reload").status_code == 401
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"X-API-Key": key}).status_code == 200
+        assert httpx.post(f"{server.base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+    finally:
+        server.stop()
+    assert subprocess.run([*command, "revoke", "ops", "--db", db], timeout=60).returncode == 0
+    server = Server(plan, "--no-watch").start()
+    try:
+        # Revoked, and the last key: the endpoints stay closed rather than fall open.
+        assert httpx.post(f"{server.base}/v1/plan:reload", headers={"X-API-Key": key}).status_code == 401
+    finally:
+        server.stop()

@@ -1,0 +1,44 @@
+"""Replicas started at the same moment on a fresh database all start (migrations take a
+database lock; a plan version is stored and released once, whoever comes first)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+import sqlalchemy
+
+from .conftest import REPO
+from .replicas import database_kinds, fleet, fresh_database
+
+TRIALS = 10
+
+
+def _plan_copy(root: Path) -> Path:
+    import shutil
+
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", database_kinds())
+def test_three_replicas_start_at_once_on_a_fresh_database(kind: str, tmp_path: Path) -> None:
+    plan = _plan_copy(tmp_path / "plan")
+    for trial in range(TRIALS):
+        with fresh_database(kind, tmp_path) as db_url:
+            # fleet raises, with the failed replica's log, unless all three become ready.
+            with fleet(plan, db_url, 3, "--no-watch") as servers:
+                assert all(server.alive() for server in servers), f"trial {trial}"
+            engine = sqlalchemy.create_engine(db_url)
+            try:
+                with engine.connect() as connection:
+                    stored = [connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
+                              for table in ("plan_versions", "plan_releases")]
+            finally:
+                engine.dispose()
+            assert stored == [1, 1], f"trial {trial}: one version stored and released once"
