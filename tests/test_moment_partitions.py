@@ -18,7 +18,7 @@ from treatment_engine.moments.clock import START
 from treatment_engine.moments.engine import replay
 from treatment_engine.moments.events import parse_timestamp
 from treatment_engine.moments.owner import PartitionOwner
-from treatment_engine.moments.partitions import partition_of
+from treatment_engine.moments.partitions import Leases, partition_of
 from treatment_engine.store import DecisionLog
 from treatment_engine.store.events import Incoming, Late, Stored
 from treatment_engine.store.partitions import LeaseLost, Progress
@@ -286,6 +286,17 @@ def test_outbox_ids_commit_in_order_whichever_owner_writes(log: DecisionLog) -> 
         assert log.events.outbox() == []
     second.join(timeout=30)
     assert [item["moment"] for item in log.events.outbox()] == ["first", "later"]
+
+
+def test_renewing_leases_in_a_long_pass_does_not_put_off_the_heartbeat(log: DecisionLog) -> None:
+    """A busy owner renews its leases inside its passes, but still beats on time: the beat
+    is where it gives partitions to a replica that joined, and learns which it lost."""
+    leases = Leases(log.partitions, "busy", lease=0.4)  # a beat every 0.1 s
+    leases.beat(set(), eligible=True)
+    time.sleep(0.15)
+    assert leases.due() and leases.renewal_due()
+    leases.renew()
+    assert leases.due() and not leases.renewal_due()
 
 
 def test_an_owners_firings_for_one_customer_count_each_other_under_caps(log: DecisionLog) -> None:

@@ -197,8 +197,7 @@ class PartitionOwner:
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
                 engine.feed(self._as_events(stored[start:start + BATCH]), decide=False)
-                if self.leases.due():  # a long rebuild keeps its leases (lost ones show at the next beat)
-                    self.leases.renew()
+                self._keep_leases()  # a long rebuild too (leases lost meanwhile show at the next beat)
             engine.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
             self._fed.add(partition)
 
@@ -227,6 +226,7 @@ class PartitionOwner:
         # no order between them (fewer round trips to the worker).
         fired = engine.feed(self._as_events(new), decide=False)
         self._fed |= cursors.keys()
+        self._keep_leases()
         if not behind:
             latest = [t for _, t in heads.values() if t is not None]
             if latest:
@@ -236,6 +236,12 @@ class PartitionOwner:
         if cursors or fired:
             self._commit(engine, fired, cursors)
         return behind
+
+    def _keep_leases(self) -> None:
+        """In the middle of a pass, renew the leases if a heartbeat is due: a slow pass (a
+        busy machine) must not let them expire under it."""
+        if self.leases.renewal_due():
+            self.leases.renew()
 
     # -- writing what fired ------------------------------------------------------------------
 

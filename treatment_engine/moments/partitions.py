@@ -40,11 +40,15 @@ class Leases:
         self.lease = lease
         self.every = lease / 4
         self.count = store.count()
-        self._next = 0.0
+        self._next = 0.0  # the next heartbeat
+        self._renewed = 0.0  # the last time the leases were renewed (by a heartbeat or not)
         self._joined = False
 
     def due(self) -> bool:
         return time.monotonic() >= self._next
+
+    def renewal_due(self) -> bool:
+        return time.monotonic() >= self._renewed + self.every
 
     def beat(self, held: set[int], eligible: bool) -> Changes:
         """One heartbeat. ``eligible``: this process can correlate (its plan has moments);
@@ -58,6 +62,7 @@ class Leases:
             self._next = time.monotonic() + self.every
             return changes
         live, mine = self.store.heartbeat(self.owner, self.lease)
+        self._renewed = time.monotonic()
         changes.lost = held - mine
         stray = mine - held  # ours in the database, unknown here (a claim whose answer was lost)
         if stray:
@@ -79,9 +84,10 @@ class Leases:
         return changes
 
     def renew(self) -> None:
-        """Only renew (in the middle of long work): no claims, no releases."""
+        """Only renew (in the middle of long work): no claims, no releases; the next
+        heartbeat stays due when it was."""
         self.store.heartbeat(self.owner, self.lease)
-        self._next = time.monotonic() + self.every
+        self._renewed = time.monotonic()
 
     def leave(self) -> None:
         if self._joined:

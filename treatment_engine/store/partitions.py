@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from .decisions import DecisionRepository
+from .events import retrying
 from .rows import unflatten
 
 # How far a partition's clock has gone (moments/clock.py): (time, inclusive).
@@ -61,8 +62,15 @@ class PartitionRepository:
 
     # -- membership and leases ------------------------------------------------------------
 
+    # The lease operations below lock several partition rows. Two processes can reach for
+    # the same rows in different orders during a takeover (one renewing what the other is
+    # claiming); PostgreSQL then aborts one of them, which is retried (``retrying``).
+
     def heartbeat(self, owner: str, ttl: float) -> tuple[int, set[int]]:
         """Say this process is alive, renew its leases; (live processes, partitions still its)."""
+        return retrying(lambda: self._heartbeat(owner, ttl))
+
+    def _heartbeat(self, owner: str, ttl: float) -> tuple[int, set[int]]:
         mark = self.mark
         with self.engine.begin() as connection:
             now = self.now(connection)
@@ -80,8 +88,11 @@ class PartitionRepository:
         return live, {int(p) for (p,) in mine}
 
     def claim(self, owner: str, ttl: float, wanted: int) -> dict[int, Progress]:
-        """Take up to ``wanted`` partitions that nobody holds (or whose lease expired), in a
-        random order so that two claimants rarely reach for the same; with their progress."""
+        """Take up to ``wanted`` partitions that nobody holds (or whose lease expired), a
+        random choice so that two claimants rarely reach for the same; with their progress."""
+        return retrying(lambda: self._claim(owner, ttl, wanted))
+
+    def _claim(self, owner: str, ttl: float, wanted: int) -> dict[int, Progress]:
         mark = self.mark
         taken: dict[int, Progress] = {}
         with self.engine.begin() as connection:
@@ -89,8 +100,7 @@ class PartitionRepository:
             free = [int(p) for (p,) in connection.exec_driver_sql(
                 f"SELECT partition_no FROM moment_partitions WHERE owner IS NULL OR lease_expires < {mark}",
                 (now,)).all()]
-            random.shuffle(free)
-            for partition in free[:wanted]:
+            for partition in sorted(random.sample(free, min(wanted, len(free)))):  # rows locked in order
                 # The condition again, on the row itself: whoever updates it first takes it.
                 row = connection.exec_driver_sql(
                     f"UPDATE moment_partitions SET owner = {mark}, lease_expires = {mark} WHERE partition_no = {mark} "
@@ -104,18 +114,24 @@ class PartitionRepository:
         if not partitions:
             return
         mark = self.mark
-        with self.engine.begin() as connection:
-            connection.exec_driver_sql(
-                f"UPDATE moment_partitions SET owner = NULL, lease_expires = NULL WHERE owner = {mark} "
-                f"AND partition_no IN ({', '.join([mark] * len(partitions))})", (owner, *partitions))
+
+        def release() -> None:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"UPDATE moment_partitions SET owner = NULL, lease_expires = NULL WHERE owner = {mark} "
+                    f"AND partition_no IN ({', '.join([mark] * len(partitions))})", (owner, *partitions))
+        retrying(release)
 
     def leave(self, owner: str) -> None:
         """Let the partitions go at once (an orderly shutdown): others need not wait for expiry."""
         mark = self.mark
-        with self.engine.begin() as connection:
-            connection.exec_driver_sql(
-                f"UPDATE moment_partitions SET owner = NULL, lease_expires = NULL WHERE owner = {mark}", (owner,))
-            connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = {mark}", (owner,))
+
+        def leave() -> None:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql(
+                    f"UPDATE moment_partitions SET owner = NULL, lease_expires = NULL WHERE owner = {mark}", (owner,))
+                connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = {mark}", (owner,))
+        retrying(leave)
 
     def status(self) -> list[dict[str, Any]]:
         """Every partition: owner, lease, how far processed, how far numbered (the lag)."""
