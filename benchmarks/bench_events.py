@@ -4,7 +4,7 @@
 
 Generated events for the default plan's moments (complaints, surveys, orders and
 installs, failed payments) over 60 days for --customers customers, seeded.
-- replay: `treatment_engine.moments.engine.replay` end to end: parse and check every
+- replay: `treatment_engine.moments.correlator.replay` end to end: parse and check every
   event, correlate in the durable-rules worker, decide every fired moment.
 - peer, same run: the same events posted straight to durable-rules in one process with
   the same rulesets and nothing else (no checks, no clock, no decisions), so the ratio
@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from treatment_engine import Engine
-    from treatment_engine.moments.engine import replay
+    from treatment_engine.moments.correlator import replay
 
     plan = Engine.load(REPO).plan
     events = generate(args.events, args.customers)

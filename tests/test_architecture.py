@@ -19,7 +19,7 @@ CORE = ("load", "sourcefile", "model", "validate", "compile", "plan", "semantics
         "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions")
 # The adapters around it (and what they pull in), which the core must never import.
 ADAPTERS = {"cli", "service", "store", "sql", "moments", "migrations", "report", "html_report",
-            "simulation", "plandiff", "replay", "wal", "outputs", "profiles", "sample", "scaffold",
+            "simulation", "plandiff", "reproduce", "wal", "outputs", "profiles", "sample", "scaffold",
             "plantests", "lint", "shape_check"}
 ADAPTER_LIBRARIES = {"click", "fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "alembic",
                      "duckdb", "pyspark", "sqlglot", "durable", "rich", "pyarrow", "prometheus_client",

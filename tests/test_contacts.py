@@ -134,12 +134,12 @@ def test_decide_and_simulate_with_db_apply_the_caps(tmp_path: Path, logged: tupl
         {"customer_id": "c1", "sms_ok": True}, {**VIP, "customer_id": "c2"}, {**VIP, "customer_id": "c3"})) + "\n")
     runner = CliRunner()
     outputs = {}
-    for engine_name in ("python", "duckdb"):
-        out = tmp_path / f"{engine_name}.jsonl"
+    for backend in ("python", "duckdb"):
+        out = tmp_path / f"{backend}.jsonl"
         result = runner.invoke(cli, ["decide", "--plan", str(plan), "--profiles", str(profiles), "--as-of",
-                                     AS_OF.isoformat(), "--db", url, "--engine", engine_name, "-o", str(out), "-q"])
+                                     AS_OF.isoformat(), "--db", url, "--backend", backend, "-o", str(out), "-q"])
         assert result.exit_code == 0, result.output
-        outputs[engine_name] = [json.loads(x) for x in out.read_text().splitlines()]
+        outputs[backend] = [json.loads(x) for x in out.read_text().splitlines()]
     decided = [(d["customer_id"], d["rule"], d["channels"]) for d in outputs["python"]]
     assert decided == [("c1", "default", ["email"]), ("c2", "default", ["sms", "email"]),
                        ("c3", "vip-gift", ["sms", "call"])]

@@ -14,7 +14,7 @@ from treatment_engine import Engine
 from treatment_engine.cli import cli
 from treatment_engine.profiles import ProfileFileError, open_profiles
 from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
-from treatment_engine.sql.duckdb_engine import DuckDBEngine
+from treatment_engine.sql.duckdb_backend import DuckDBBackend
 
 from .conftest import REPO, SAMPLE_AS_OF
 
@@ -45,7 +45,7 @@ def test_a_pandas_csv_with_bom_crlf_index_and_quoted_commas_reads_alike(default_
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
     python = _python_rows(default_engine, path)
     assert sum("error" not in r for r in python) == 300
-    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
+    assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
 
 
 def test_dotted_parquet_columns_nest_as_in_csv(default_engine: Engine, tmp_path: Path) -> None:
@@ -55,7 +55,7 @@ def test_dotted_parquet_columns_nest_as_in_csv(default_engine: Engine, tmp_path:
     pq.write_table(pa.Table.from_pylist(rows), path)
     python = _python_rows(default_engine, path)
     assert ["email" in r["channels"] for r in python] == [i % 2 == 0 for i in range(20)]
-    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
+    assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
 
 
 def test_columns_that_name_one_field_twice_are_refused(default_engine: Engine, tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_columns_that_name_one_field_twice_are_refused(default_engine: Engine, t
     path.write_text("customer_id,consent,consent.email\nc1,x,true\n")
     with pytest.raises(ProfileFileError, match="consent"):
         _python_rows(default_engine, path)
-    result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--engine", "duckdb"])
+    result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--backend", "duckdb"])
     assert result.exit_code == 1 and "consent" in result.stderr and "Traceback" not in result.output
 
 
@@ -81,12 +81,12 @@ def test_sample_writes_the_format_its_suffix_names(tmp_path: Path) -> None:
     assert pq.ParquetFile(tmp_path / "missing" / "dir" / "d.parquet").metadata.num_rows == 50
 
 
-@pytest.mark.parametrize("engine_name", ["python", "duckdb"])
-def test_one_decision_row_shape_in_every_format(default_engine: Engine, engine_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["python", "duckdb"])
+def test_one_decision_row_shape_in_every_format(default_engine: Engine, backend: str, tmp_path: Path) -> None:
     profiles = tmp_path / "p.jsonl"
     lines = (REPO / "examples" / "customers.jsonl").read_text().splitlines()[:200]
     profiles.write_text("\n".join([*lines, "not json", '{"customer_id": "x", "segment": "nope"}']) + "\n")
-    simulate = simulate_python if engine_name == "python" else simulate_duckdb
+    simulate = simulate_python if backend == "python" else simulate_duckdb
     for suffix in ("jsonl", "csv", "parquet"):
         simulate(default_engine.plan, str(profiles), SAMPLE_AS_OF, output=str(tmp_path / f"d.{suffix}"))
     rows = [json.loads(x) for x in (tmp_path / "d.jsonl").read_text().splitlines()]
@@ -97,7 +97,7 @@ def test_one_decision_row_shape_in_every_format(default_engine: Engine, engine_n
     assert all(round(r["cost"], 2) == r["cost"] for r in rows[:200])
     table = pq.read_table(tmp_path / "d.parquet")
     meta = table.schema.metadata
-    assert meta[b"treatment.engine"] == engine_name.encode() and meta[b"treatment.as_of"] == b"2026-11-01"
+    assert meta[b"treatment.backend"] == backend.encode() and meta[b"treatment.as_of"] == b"2026-11-01"
     assert table.column("segment").to_pylist()[-2:] == [None, None]
     csv_text = (tmp_path / "d.csv").read_text()
     assert csv_text.splitlines()[0].replace('"', "").split(",")[-4:] == ["cost", "plan_version", "as_of", "error"]
@@ -126,8 +126,8 @@ def test_an_object_written_as_text_is_warned_about_once_on_every_engine(default_
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     else:
         pq.write_table(pa.Table.from_pylist(rows), path)
-    for engine_name in ("python", "duckdb"):
-        result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--engine", engine_name, "-q",
+    for backend in ("python", "duckdb"):
+        result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--backend", backend, "-q",
                                           "-o", str(tmp_path / "d.jsonl")])
         assert result.exit_code == 0, result.output
         assert result.stderr.count("warning: consent is text, not an object, in 12 rows") == 1, result.stderr
@@ -149,7 +149,7 @@ def test_rows_keep_input_order_when_limits_are_joined(default_engine: Engine, ca
     path.write_text("\n".join(lines) + ("\n[1]\n" if careful else "\n"))  # a list line: read the careful way
     day = SAMPLE_AS_OF.toordinal()
     limits = {c: default_engine.limits([Contact(day - 1, "delight", "sms")], SAMPLE_AS_OF) for c in ("c1", "c5")}
-    got = [r["customer_id"] for r in DuckDBEngine(default_engine.plan, limits=limits).records(path, SAMPLE_AS_OF)]
+    got = [r["customer_id"] for r in DuckDBBackend(default_engine.plan, limits=limits).records(path, SAMPLE_AS_OF)]
     assert got == [f"c{i % 7}" for i in range(40)] + ([None] if careful else [])
 
 
@@ -167,6 +167,6 @@ def test_progress_has_a_percentage_and_sampling_reports_progress(default_engine:
 
 def test_duckdb_never_prints_its_own_progress_bar_into_standard_output() -> None:
     """DuckDB draws a bar on stdout for a query past two seconds, even into a pipe, where
-    `decide --engine duckdb` writes its JSON lines."""
-    from treatment_engine.sql.duckdb_engine import connect
+    `decide --backend duckdb` writes its JSON lines."""
+    from treatment_engine.sql.duckdb_backend import connect
     assert connect().execute("SELECT current_setting('enable_progress_bar_print')").fetchone() == (False,)

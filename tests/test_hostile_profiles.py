@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from treatment_engine import Engine
 from treatment_engine.cli import cli
 from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
-from treatment_engine.sql.duckdb_engine import DuckDBEngine
+from treatment_engine.sql.duckdb_backend import DuckDBBackend
 
 from .conftest import SAMPLE_AS_OF
 
@@ -67,19 +67,19 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[st
     return path, write_corpus(path)
 
 
-def _decide(path: Path, engine_name: str, tmp_path: Path) -> list[dict[str, Any]]:
-    out = tmp_path / f"{engine_name}.jsonl"
+def _decide(path: Path, backend: str, tmp_path: Path) -> list[dict[str, Any]]:
+    out = tmp_path / f"{backend}.jsonl"
     result = CliRunner().invoke(cli, ["decide", "--profiles", str(path), "--as-of", SAMPLE_AS_OF.isoformat(),
-                                      "--engine", engine_name, "-o", str(out), "-q"])
+                                      "--backend", backend, "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("engine_name", ["python", "duckdb"])
+@pytest.mark.parametrize("backend", ["python", "duckdb"])
 def test_the_corpus_decides_as_written_on_every_engine(corpus: tuple[Path, list[dict[str, Any]]],
-                                                       engine_name: str, tmp_path: Path) -> None:
+                                                       backend: str, tmp_path: Path) -> None:
     path, rows = corpus
-    check_verdicts(_decide(path, engine_name, tmp_path), rows)
+    check_verdicts(_decide(path, backend, tmp_path), rows)
 
 
 def test_engines_write_the_same_rows_for_the_corpus(corpus: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
@@ -97,7 +97,7 @@ def test_each_line_alone_reads_alike(default_engine: Engine, case: dict[str, Any
     with open(path, "rb") as stream:
         want = [r.to_record() for r in decided(default_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
     check_verdicts(want, rows)
-    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want
+    assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == want
 
 
 def test_simulate_counts_and_writes_every_line_on_both_engines(default_engine: Engine,
@@ -161,4 +161,4 @@ def test_generated_hostile_lines_read_alike_on_python_and_duckdb(default_engine:
     with open(path, "rb") as stream:
         items = list(read_jsonl(stream))
     want = [r.to_record() for r in decided(default_engine.plan, items, SAMPLE_AS_OF)]
-    assert list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)) == want
+    assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == want

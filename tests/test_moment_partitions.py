@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from treatment_engine import Engine
 from treatment_engine.moments.clock import START
-from treatment_engine.moments.engine import replay
+from treatment_engine.moments.correlator import replay
 from treatment_engine.moments.events import parse_timestamp
 from treatment_engine.moments.owner import PartitionOwner
 from treatment_engine.moments.partitions import Leases, partition_of
@@ -214,9 +214,9 @@ def test_a_dead_worker_is_rebuilt_from_the_database_and_nothing_is_lost(log: Dec
     try:
         store.accept([incoming(event("a", "complaint"))])
         owner.catch_up()
-        assert owner._engine is not None and owner._engine._worker is not None
-        owner._engine._worker._process.kill()  # the worker dies between passes
-        owner._engine._worker._process.wait()
+        assert owner._correlator is not None and owner._correlator._worker is not None
+        owner._correlator._worker._process.kill()  # the worker dies between passes
+        owner._correlator._worker._process.wait()
         store.accept([incoming(event("a", "complaint", DAY)), incoming(event("b", "complaint", DAY))])
         with pytest.raises(RuntimeError, match="the moments worker stopped"):
             owner._pass()

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from treatment_engine import Decision, Engine, plan_from_texts
 from treatment_engine.cli import cli
 from treatment_engine.errors import PlanError
-from treatment_engine.moments.engine import MomentEngine, replay
+from treatment_engine.moments.correlator import Correlator, replay
 from treatment_engine.moments.events import parse_event
 
 from .conftest import REPO
@@ -150,7 +150,7 @@ def test_bad_events_are_refused_one_by_one_and_the_rest_go_on() -> None:
 
 def test_a_late_event_is_refused_with_the_reason() -> None:
     engine = plan_with(REPEAT)
-    with MomentEngine(engine.plan) as moments:
+    with Correlator(engine.plan) as moments:
         first = parse_event(event("a", "complaint", DAY), 0, engine.plan.event_types)
         late = parse_event(event("a", "complaint"), 1, engine.plan.event_types)
         other = parse_event(event("b", "complaint"), 2, engine.plan.event_types)

@@ -21,7 +21,7 @@ import pytest
 
 from treatment_engine import Engine
 from treatment_engine.load import read_plan_dir
-from treatment_engine.moments.engine import replay
+from treatment_engine.moments.correlator import replay
 from treatment_engine.sample import generate_events
 from treatment_engine.store import DecisionLog
 

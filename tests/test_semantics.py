@@ -20,8 +20,8 @@ from treatment_engine import Day, DecisionError, Engine, ProfileError, semantics
 from treatment_engine.expressions import values
 from treatment_engine.expressions.ast import FLIPPED
 from treatment_engine.profiles import read_csv
-from treatment_engine.sql.duckdb_engine import DuckDBEngine
-from treatment_engine.sql.values import Unsupported
+from treatment_engine.sql.duckdb_backend import DuckDBBackend
+from treatment_engine.sql.fragments import Unsupported
 
 from .plans import SEGMENTS, STAGES, TIERS, plans
 from .strategies import profiles, scalars
@@ -60,7 +60,7 @@ def python_errors(engine: Engine, batch: list) -> list[tuple[str | None, str | N
 
 def duckdb_errors(engine: Engine, path: Path) -> list[tuple[str | None, str | None]]:
     try:
-        records = list(DuckDBEngine(engine.plan).records(path, AS_OF))
+        records = list(DuckDBBackend(engine.plan).records(path, AS_OF))
     except Unsupported:
         assume(False)  # documented: such plans run on the python engine
         raise

@@ -97,7 +97,7 @@ def test_simulate_cli_tables_outputs_and_report(tmp_path: Path) -> None:
 
 
 def test_simulate_a_sample_on_python(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["simulate", "--sample", "500", "--engine", "python", "--as-of", "2026-11-01"],
+    result = CliRunner().invoke(cli, ["simulate", "--sample", "500", "--backend", "python", "--as-of", "2026-11-01"],
                                 env={"COLUMNS": "160"})
     assert result.exit_code == 0 and "customers  500" in result.output
 
@@ -183,3 +183,14 @@ def test_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
     shot = subprocess.run([CHROMIUM, *flags, "--window-size=1200,1900", f"--screenshot={out / 'report.png'}",
                            report.as_uri()], capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0 and (out / "report.png").stat().st_size > 10_000
+
+
+def test_backend_is_the_option_and_engine_its_deprecated_name() -> None:
+    runner = CliRunner()
+    new = runner.invoke(cli, ["simulate", "--sample", "200", "--backend", "python", "--as-of", "2026-11-01"])
+    old = runner.invoke(cli, ["simulate", "--sample", "200", "--engine", "python", "--as-of", "2026-11-01"])
+    assert new.exit_code == 0 and old.exit_code == 0, new.output + old.output
+    assert "deprecated" in old.output.lower() and "deprecated" not in new.output.lower()
+    clash = runner.invoke(cli, ["simulate", "--sample", "200", "--backend", "duckdb", "--engine", "python"])
+    assert clash.exit_code == 2 and "disagree" in clash.output
+    assert "--engine" not in runner.invoke(cli, ["simulate", "--help"]).output

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark need
 
 @pytest.fixture(scope="module")
 def spark():  # type: ignore[no-untyped-def]
-    from treatment_engine.sql.spark_engine import session
+    from treatment_engine.sql.spark_backend import session
     spark = session("local[2]")
     yield spark
     spark.stop()
@@ -34,27 +34,27 @@ def _must(records: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if (p / "expected.jsonl").exists()),
                          ids=lambda p: p.name)
 def test_conformance_cases_on_spark(spark, case: Path) -> None:  # type: ignore[no-untyped-def]
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.spark_backend import SparkBackend
     as_of = date.fromisoformat((case / "as_of").read_text().strip())
-    got = list(SparkEngine(Engine.load(case / "plan").plan, spark).records(case / "profiles.jsonl", as_of))
+    got = list(SparkBackend(Engine.load(case / "plan").plan, spark).records(case / "profiles.jsonl", as_of))
     want = [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
     assert_matches_expected(got, want)
 
 
 @pytest.mark.parametrize("name", ["customers.jsonl", "customers.csv"])
 def test_spark_agrees_with_duckdb_on_the_sample(spark, default_engine: Engine, name: str) -> None:  # type: ignore[no-untyped-def]
-    from treatment_engine.sql.duckdb_engine import DuckDBEngine
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.duckdb_backend import DuckDBBackend
+    from treatment_engine.sql.spark_backend import SparkBackend
     path = REPO / "examples" / name
-    assert _must(list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF))) == \
-        _must(list(DuckDBEngine(default_engine.plan).records(path, SAMPLE_AS_OF)))
+    assert _must(list(SparkBackend(default_engine.plan, spark).records(path, SAMPLE_AS_OF))) == \
+        _must(list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)))
 
 
 def test_spark_applies_contact_limits_as_python_does(spark, default_engine: Engine) -> None:  # type: ignore[no-untyped-def]
     """The default plan's caps and cooldown, from a history: the same limits table on Spark."""
     from treatment_engine.contacts import Contact
     from treatment_engine.profiles import read_jsonl
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.spark_backend import SparkBackend
     path = REPO / "examples" / "customers.jsonl"
     with open(path, "rb") as stream:
         profiles = list(read_jsonl(stream))
@@ -66,7 +66,7 @@ def test_spark_applies_contact_limits_as_python_does(spark, default_engine: Engi
     limits = {cid: default_engine.limits(h, SAMPLE_AS_OF) for cid, h in histories.items()}
     assert sum(1 for state in limits.values() if state.blocked or state.cooling_down) > 100
     want = [r.to_record() for r in default_engine.decide_many(profiles, SAMPLE_AS_OF, histories=histories)]
-    got = list(SparkEngine(default_engine.plan, spark, limits=limits).records(path, SAMPLE_AS_OF))
+    got = list(SparkBackend(default_engine.plan, spark, limits=limits).records(path, SAMPLE_AS_OF))
     assert _must(got) == _must(want)
     assert _must(got) != _must([r.to_record() for r in default_engine.decide_many(profiles, SAMPLE_AS_OF)])
 
@@ -78,8 +78,8 @@ def test_spark_agrees_with_duckdb_on_generated_parquet(spark, tmp_path: Path) ->
     from bench_simulate import make_profiles  # noqa: F401 - the same generator the benchmark uses
     from plangen import generate_rules, plan_files
 
-    from treatment_engine.sql.duckdb_engine import DuckDBEngine
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.duckdb_backend import DuckDBBackend
+    from treatment_engine.sql.spark_backend import SparkBackend
     plan = Engine.from_texts(plan_files(generate_rules(120, seed=3))).plan
     path = tmp_path / "p.parquet"
     duckdb.connect().execute(f"""COPY (SELECT 'c' || range AS customer_id,
@@ -89,8 +89,8 @@ def test_spark_agrees_with_duckdb_on_generated_parquet(spark, tmp_path: Path) ->
         CASE WHEN range % 31 = 0 THEN NULL ELSE range % 11 END AS nps, (range % 100) / 100.0 AS churn_risk,
         (range * 37) % 10000 AS annual_value, range % 6 AS open_complaints, 18 + range % 70 AS age, range % 90 AS days_overdue
         FROM range(20000)) TO '{path}' (FORMAT PARQUET)""")
-    spark_rows = _must(list(SparkEngine(plan, spark).records(path, SAMPLE_AS_OF)))
-    assert spark_rows == _must(list(DuckDBEngine(plan).records(path, SAMPLE_AS_OF)))
+    spark_rows = _must(list(SparkBackend(plan, spark).records(path, SAMPLE_AS_OF)))
+    assert spark_rows == _must(list(DuckDBBackend(plan).records(path, SAMPLE_AS_OF)))
     assert len(spark_rows) == 20000
 
 
@@ -106,30 +106,30 @@ def test_simulate_on_spark_matches_duckdb(spark, default_engine: Engine) -> None
 def test_conditions_that_can_only_be_null(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found by the generated-plan test below: Spark refused `CASE WHEN NULL` (an untyped
     NULL) for a rule whose condition can only be null; DuckDB accepted it."""
-    from treatment_engine.sql.duckdb_engine import DuckDBEngine
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.duckdb_backend import DuckDBBackend
+    from treatment_engine.sql.spark_backend import SparkBackend
     rules = "".join(f"  - {{id: r{i}, when: {{if: '{text}'}}, then: {{treatment: none}}}}\n"
                     for i, text in enumerate(["n == null", "n < true", "n in 5", "not (n == null)"]))
     engine = Engine.from_texts({"rules/r.yaml": "rules:\n" + rules})
     path = tmp_path / "p.jsonl"
     path.write_text('{"customer_id": "a", "n": 1}\n{"customer_id": "b"}\n')
-    want = _must(list(DuckDBEngine(engine.plan).records(path, SAMPLE_AS_OF)))
-    assert _must(list(SparkEngine(engine.plan, spark).records(path, SAMPLE_AS_OF))) == want
+    want = _must(list(DuckDBBackend(engine.plan).records(path, SAMPLE_AS_OF)))
+    assert _must(list(SparkBackend(engine.plan, spark).records(path, SAMPLE_AS_OF))) == want
     assert [r["rule"] for r in want] == ["default", "default"]
 
 
 def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The hypothesis differential test of test_sql_engine, on Spark, with a smaller budget
+    """The hypothesis differential test of test_sql_backends, on Spark, with a smaller budget
     (each example starts a Spark job)."""
     from hypothesis import HealthCheck, assume, given, settings
     from hypothesis import strategies as st
 
-    from treatment_engine.sql.spark_engine import SparkEngine
-    from treatment_engine.sql.values import Unsupported
+    from treatment_engine.sql.fragments import Unsupported
+    from treatment_engine.sql.spark_backend import SparkBackend
 
     from .plans import plans
     from .strategies import profiles
-    from .test_sql_engine import AS_OF, python_records
+    from .test_sql_backends import AS_OF, python_records
 
     counter = iter(range(10**6))
 
@@ -143,7 +143,7 @@ def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:
         path = tmp_path / f"p{next(counter)}.jsonl"
         path.write_text("".join(json.dumps(p) + "\n" for p in batch))
         try:
-            got = _must(list(SparkEngine(engine.plan, spark).records(path, AS_OF)))
+            got = _must(list(SparkBackend(engine.plan, spark).records(path, AS_OF)))
         except Unsupported:
             assume(False)
         assert got == python_records(engine, batch, AS_OF)
@@ -155,14 +155,14 @@ def test_spark_reads_the_hostile_corpus_as_python_does(spark, default_engine: En
     """Every hostile line of tests/hostile/profiles: the same rows, reasons included."""
     from treatment_engine.profiles import read_jsonl
     from treatment_engine.simulation import decided
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.spark_backend import SparkBackend
 
     from .test_hostile_profiles import check_verdicts, write_corpus
     path = tmp_path / "hostile.jsonl"
     rows = write_corpus(path)
     with open(path, "rb") as stream:
         want = [r.to_record() for r in decided(default_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
-    got = list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF))
+    got = list(SparkBackend(default_engine.plan, spark).records(path, SAMPLE_AS_OF))
     check_verdicts(got, rows)
     assert got == want
 
@@ -172,7 +172,7 @@ def test_spark_reads_excel_csv_and_dotted_parquet_as_python_does(spark, default_
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from treatment_engine.sql.spark_engine import SparkEngine
+    from treatment_engine.sql.spark_backend import SparkBackend
 
     from .test_files import _python_rows
     csv_path = tmp_path / "excel.csv"
@@ -183,7 +183,7 @@ def test_spark_reads_excel_csv_and_dotted_parquet_as_python_does(spark, default_
                                           "consent.email": i % 2 == 0} for i in range(6)]), parquet_path)
     for path in (csv_path, parquet_path):
         want = _python_rows(default_engine, path)
-        assert list(SparkEngine(default_engine.plan, spark).records(path, SAMPLE_AS_OF)) == want
+        assert list(SparkBackend(default_engine.plan, spark).records(path, SAMPLE_AS_OF)) == want
     assert sum("email" in r["channels"] for r in _python_rows(default_engine, parquet_path)) == 3
 
 

@@ -78,7 +78,7 @@ class Decision(BaseModel):
 
 def cents(amount: float) -> float:
     """Money as written in every output: to the nearest cent, halves up, worked out in
-    64-bit floats (``floor(x * 100 + 0.5) / 100``) so that SQL engines round identically
+    64-bit floats (``floor(x * 100 + 0.5) / 100``) so that SQL back ends round identically
     (0.15000000000000002 is 0.15). Costs are never negative."""
     return math.floor(amount * 100 + 0.5) / 100
 

@@ -96,7 +96,7 @@ def render(summary: Any) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
 <body>
 <h1>Treatment plan simulation</h1>
-<p class="meta">plan {_e(summary.plan_version)} &middot; as of {_e(summary.as_of)} &middot; engine {_e(summary.engine)}
+<p class="meta">plan {_e(summary.plan_version)} &middot; as of {_e(summary.as_of)} &middot; backend {_e(summary.backend)}
 &middot; {summary.total:,} customers ({summary.invalid:,} invalid) &middot; {summary.seconds:.2f} s</p>
 <div class="kpis">{treatments}
 <div class="kpi">delight spend<b>{total_spend:,.0f}</b>total</div>

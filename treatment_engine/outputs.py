@@ -12,7 +12,7 @@ created. The row shape (docs/plan-format.md, Appendix G):
   them lists and carries the plan version, ``as_of`` and engine as file metadata.
 - ``cost`` is rounded to cents everywhere (:func:`treatment_engine.decision.cents`).
 
-The Python engine writes rows as it decides them; the SQL engines write a Parquet file of
+The Python back end writes rows as it decides them; the SQL back ends write a Parquet file of
 the same columns and :func:`convert` turns it into the format asked for.
 """
 
@@ -66,9 +66,9 @@ def schema(lists_as_text: bool = False) -> Any:
                       for name in DECISION_COLUMNS])
 
 
-def metadata(plan_version: str, as_of: str, engine: str) -> dict[str, str]:
+def metadata(plan_version: str, as_of: str, backend: str) -> dict[str, str]:
     """What a Parquet decisions file says about itself (key-value file metadata)."""
-    return {"treatment.plan_version": plan_version, "treatment.as_of": as_of, "treatment.engine": engine}
+    return {"treatment.plan_version": plan_version, "treatment.as_of": as_of, "treatment.backend": backend}
 
 
 class DecisionWriter:

@@ -1,8 +1,8 @@
 """What a JSON profile is: the one rule every reader follows (docs/plan-format.md, Appendix F).
 
-The Python engine reads every line with :func:`parse_line`; the SQL engines read most lines
+The Python back end reads every line with :func:`parse_line`; the SQL back ends read most lines
 with their own JSON parsers and hand this module every line whose reading could differ
-(see :mod:`treatment_engine.sql.lines`), so all engines agree line for line. The service
+(see :mod:`treatment_engine.sql.lines`), so all back ends agree line for line. The service
 reads request bodies with :func:`parse_document`, the same rule without the line parts.
 
 The rule: a profile line is UTF-8 text holding one JSON value (RFC 8259: no ``NaN`` or

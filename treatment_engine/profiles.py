@@ -125,7 +125,7 @@ def read_parquet(path: str, batch_size: int = 65_536) -> Iterator[Any]:
     """Profiles from a Parquet file, batch by batch (bounded memory).
 
     Values become what JSON would have given: dates and timestamps ISO text (as the
-    SQL engines cast them), decimals floats, nulls absent-equivalent None. Columns named
+    SQL back ends cast them), decimals floats, nulls absent-equivalent None. Columns named
     ``consent.email`` nest as CSV columns do (a null cell leaves the field out).
     """
     import pyarrow.parquet as pq

@@ -98,7 +98,7 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_row("customers", f"{summary.total:,}", "decided", f"{summary.decided:,}",
                  "invalid profiles", f"{summary.invalid:,}")
-    head.add_row("engine", summary.engine, "plan", summary.plan_version, "as of", summary.as_of)
+    head.add_row("backend", summary.backend, "plan", summary.plan_version, "as of", summary.as_of)
     head.add_row("elapsed", f"{summary.seconds:.2f} s", "rate",
                  f"{summary.total / summary.seconds:,.0f}/s" if summary.seconds else "-",
                  "no permitted channel", f"{summary.no_channel:,}")

@@ -1,6 +1,6 @@
 """Simulate a plan over a whole customer base: decisions out, outcome tables back.
 
-Two engines give the same numbers: ``duckdb`` (the compiled SQL query, streaming from
+Two back ends give the same numbers: ``duckdb`` (the compiled SQL query, streaming from
 Parquet / CSV / JSON lines) and ``python`` (the in-process evaluator). Plans the SQL
 compiler cannot express exactly run on ``python`` with a notice.
 """
@@ -33,7 +33,7 @@ Progress = Callable[[float | None, int | None], None]  # (fraction done, rows so
 
 @dataclass
 class Summary:
-    engine: str
+    backend: str
     plan_version: str
     as_of: str
     total: int = 0
@@ -85,11 +85,11 @@ def _ordered(present: set[str | None], order: list[str]) -> list[str | None]:
 JOURNEY = ("awareness", "acquisition", "consolidation", "maturity", "decline", "exit")
 
 
-def new_summary(engine: str, plan: CompiledPlan, as_of: date) -> Summary:
+def new_summary(backend: str, plan: CompiledPlan, as_of: date) -> Summary:
     # Stages are listed in first-match order (exit first); people read them as a journey.
     stages = sorted((s.id for s in plan.lifecycle),
                     key=lambda s: JOURNEY.index(s) if s in JOURNEY else len(JOURNEY))
-    return Summary(engine, plan.version, as_of.isoformat(), stage_order=stages,
+    return Summary(backend, plan.version, as_of.isoformat(), stage_order=stages,
                    tier_order=[t.id for t in plan.tiers])
 
 
@@ -168,37 +168,37 @@ def expected_rows(path: str, fmt: str = "auto") -> int | None:
 def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                     output: str | None = None, progress: Progress | None = None,
                     memory_limit: str = "1GB", limits: Mapping[str, ContactState] | None = None) -> Summary:
-    from .sql.duckdb_engine import DuckDBEngine, Settings, copy_parquet
+    from .sql.duckdb_backend import DuckDBBackend, Settings, copy_parquet
 
     summary = new_summary("duckdb", plan, as_of)
     started = time.perf_counter()
-    engine = DuckDBEngine(plan, Settings(memory_limit=memory_limit), limits=limits)
+    backend = DuckDBBackend(plan, Settings(memory_limit=memory_limit), limits=limits)
     if output is None:  # nothing to keep: aggregate as the rows are decided, in one pass
-        flags = permitted_flags(plan, engine.limits_relation)
+        flags = permitted_flags(plan, backend.limits_relation)
         grouped: list[Any] = []
         # Group by rule position and the consent flags rather than by rule id, channel and
         # cost: every row of such a group has the same rule, first permitted channel and
         # cost, which are worked out once per group here instead of once per row in SQL.
-        engine.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
+        backend.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
             connection, lambda: grouped.extend(connection.execute(
                 f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
                 f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress),
             consent_columns=True)
         ordered = (*plan.rules, plan.default)  # the positions __rule counts
         _add_groups([_group_outcome(plan, ordered, row, flags) for row in grouped], plan, summary)
-        summary.notes.extend(engine.shape.warnings(required_fields(plan)))
+        summary.notes.extend(backend.shape.warnings(required_fields(plan)))
         summary.seconds = time.perf_counter() - started
         return summary
     kind = prepare(output)
     meta = metadata(plan.version, as_of.isoformat(), "duckdb")
     with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
         target = output if kind == "parquet" else str(Path(scratch) / "decisions.parquet")
-        engine.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
-            connection, lambda: copy_parquet(connection, engine.shaped_sql(query, as_of), target, meta), progress))
+        backend.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
+            connection, lambda: copy_parquet(connection, backend.shaped_sql(query, as_of), target, meta), progress))
         _summarize(target, plan, summary)
         if target != output:
             convert(target, output, meta)
-    summary.notes.extend(engine.shape.warnings(required_fields(plan)))
+    summary.notes.extend(backend.shape.warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -209,7 +209,7 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
     """The same query on Spark: local mode here, or a cluster's master URL."""
     from pyspark.sql import functions as F
 
-    from .sql.spark_engine import SparkEngine
+    from .sql.spark_backend import SparkBackend
 
     summary = new_summary("spark", plan, as_of)
     started = time.perf_counter()
@@ -219,20 +219,20 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
                           f"it: give --output a folder (no suffix), not {output}")
     if output and not on_cluster:
         prepare(output)
-    engine = SparkEngine(plan, master=master, limits=limits)
-    decisions = engine.decisions(path, as_of, fmt)
+    backend = SparkBackend(plan, master=master, limits=limits)
+    decisions = backend.decisions(path, as_of, fmt)
     if progress:
         progress(None, None)
     if output and on_cluster:
-        engine.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
+        backend.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
     elif output:  # Spark writes a folder of part files; they become the one file asked for
         with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
-            engine.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
+            backend.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
             convert(Path(scratch) / "parts", output, metadata(plan.version, as_of.isoformat(), "spark"))
     grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel").agg(
         F.count(F.lit(1)), F.sum("cost"), F.count("error")).collect()
     _add_groups([tuple(row) for row in grouped], plan, summary)
-    summary.notes.extend(engine.count_shapes(path, fmt).warnings(required_fields(plan)))
+    summary.notes.extend(backend.count_shapes(path, fmt).warnings(required_fields(plan)))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -304,5 +304,5 @@ def _add_groups(rows: list[Any], plan: CompiledPlan, summary: Summary) -> None:
             summary.channel_cost[channel] += costs[channel] * int(count)
 
 
-ENGINES: dict[str, Callable[..., Summary]] = {"python": simulate_python, "duckdb": simulate_duckdb,
+BACKENDS: dict[str, Callable[..., Summary]] = {"python": simulate_python, "duckdb": simulate_duckdb,
                                                "spark": simulate_spark}

@@ -47,7 +47,7 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
         logged = httpx.get(f"{base}/v1/customers/m1/decisions").json()["decisions"]
         assert fired["repeat-complaint"]["decision_id"] in {d["id"] for d in logged}
         # Logged with the moment's fields among its inputs: the decision replays.
-        replayed = httpx.post(f"{base}/v1/decisions/{fired['repeat-complaint']['decision_id']}:replay").json()
+        replayed = httpx.post(f"{base}/v1/decisions/{fired['repeat-complaint']['decision_id']}:reproduce").json()
         assert replayed["reproduces"] is True, replayed
         # A moment's decision counts the log's contacts: two days after a delight, the plan's
         # 30-day cooldown holds the next one back.
@@ -55,7 +55,7 @@ def test_events_fire_moments_that_are_decided_logged_and_put_in_the_outbox(tmp_p
                                      customer_event("m1", "complaint", "2026-11-05T11:00:00Z")])
         [repeat] = again["fired"]
         assert repeat["moment"] == "repeat-complaint" and repeat["decision"]["treatment"] != "delight"
-        replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:replay").json()
+        replayed = httpx.post(f"{base}/v1/decisions/{repeat['decision_id']}:reproduce").json()
         assert replayed["reproduces"] is True, replayed
         assert post_events(base, {"event": {}, "events": []}).status_code == 422
         assert 'treatment_moments_fired_total{moment="detractor"} 1.0' in httpx.get(f"{base}/metrics").text

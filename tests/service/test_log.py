@@ -42,15 +42,16 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
     history = httpx.get(f"{base}/v1/customers/logged-1/decisions").json()["decisions"]
     assert {acknowledged["id"], batch["decisions"][0]["id"]} <= {d["id"] for d in history}
 
-    replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
+    replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "reproduce", acknowledged["id"],
                                "--db", f"sqlite:///{plan / 'decisions.db'}"], capture_output=True, text=True,
                               timeout=60)
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert "reproduces: delight by rule 'gold-detractor-recovery'" in replayed.stdout
-    missing = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", "no-such-id",
+    missing = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", "no-such-id",  # the old name
                               "--db", f"sqlite:///{plan / 'decisions.db'}"], capture_output=True, text=True,
                              timeout=60)
     assert missing.returncode == 1 and "no decision 'no-such-id'" in missing.stderr
+    assert "deprecated" in missing.stderr.lower()
 
 
 def test_contact_limits_count_the_log_and_replay_reproduces_them(served: tuple[str, Path]) -> None:
@@ -66,9 +67,10 @@ def test_contact_limits_count_the_log_and_replay_reproduces_them(served: tuple[s
     later = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [profile], "as_of": "2026-12-01"}).json()
     assert later["decisions"][0]["treatment"] == "delight"  # 30 days on, the cooldown is over
     for decision in (first, second):  # each replays against the history it was decided with
-        replay = httpx.post(f"{base}/v1/decisions/{decision['id']}:replay")
+        replay = httpx.post(f"{base}/v1/decisions/{decision['id']}:reproduce")
         assert replay.status_code == 200 and replay.json()["reproduces"] is True, replay.text
-    assert httpx.post(f"{base}/v1/decisions/nope:replay").status_code == 404
+    assert httpx.post(f"{base}/v1/decisions/nope:reproduce").status_code == 404
+    assert httpx.post(f"{base}/v1/decisions/{first['id']}:replay").json()["reproduces"] is True  # the old name
     assert httpx.get(f"{base}/v1/plan").json()["contact_limits"] == "applied from the decision log"
 
 

@@ -30,7 +30,7 @@ def test_the_service_on_postgresql(tmp_path: Path) -> None:
         history = httpx.get(f"{server.base}/v1/customers/{customer}/decisions",
                             headers={"X-API-Key": "pg-test-key"}).json()["decisions"]
         assert [h["id"] for h in history] == [acknowledged["id"]]
-        replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "replay", acknowledged["id"],
+        replayed = subprocess.run([sys.executable, "-m", "treatment_engine", "reproduce", acknowledged["id"],
                                    "--db", server.db_url], capture_output=True, text=True, timeout=60)
         assert replayed.returncode == 0 and "reproduces" in replayed.stdout
         # Events, their decisions and the outbox, through the PostgreSQL driver too.

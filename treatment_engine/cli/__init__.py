@@ -15,7 +15,7 @@ from .authoring import init, lint, run_tests, schema
 from .deciding import decide, explain, sample, validate
 from .events import events
 from .options import default_plan_dir
-from .service import keys, replay, serve
+from .service import keys, replay_alias, reproduce, serve
 from .simulation import diff_command, simulate
 from .support import Group
 
@@ -41,7 +41,7 @@ def cli() -> None:
 
 
 for command in (decide, validate, explain, sample, lint, schema, run_tests, init, simulate, diff_command,
-                serve, replay, keys, events):
+                serve, reproduce, replay_alias, keys, events):
     cli.add_command(command)
 
 

@@ -20,7 +20,7 @@ from ..engine import utc_today
 from ..errors import ProfileError
 from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
 from ..semantics import customer_id_of
-from .options import as_of_option, history_option, plan_option
+from .options import as_of_option, backend_option, history_option, plan_option
 from .support import fail, limits_from_log, load_engine
 
 # -- decide ------------------------------------------------------------------------
@@ -39,12 +39,11 @@ from .support import fail, limits_from_log, load_engine
 @click.option("--stats/--no-stats", default=False,
               help="After the run, print tables of decisions by treatment and by rule.")
 @click.option("--quiet", "-q", is_flag=True, help="No summary line on standard error.")
-@click.option("--engine", "engine_name", type=click.Choice(["python", "duckdb"]), default="python",
-              show_default=True, help="python: the in-process evaluator; duckdb: the plan compiled to SQL "
-                                      "(files only, not standard input).")
+@backend_option(["python", "duckdb"], "python", "python: the in-process evaluator; duckdb: the plan "
+                "compiled to SQL (files only, not standard input).")
 @history_option
 def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output_path: Path | None,
-           input_format: str, stats: bool, quiet: bool, engine_name: str, db_url: str | None) -> None:
+           input_format: str, stats: bool, quiet: bool, backend: str, db_url: str | None) -> None:
     """Decide a treatment for every profile in a file.
 
     Writes one JSON decision per input profile, in input order. A profile that
@@ -69,15 +68,15 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
         items: Iterable[Any]
         from ..shape_check import ShapeCheck
         check = ShapeCheck(list(engine.plan.profile_fields))
-        if engine_name == "duckdb":
+        if backend == "duckdb":
             if profiles_path == "-":
-                raise click.UsageError("--engine duckdb reads files; use --engine python for standard input")
-            from ..sql.duckdb_engine import DuckDBEngine
-            sql_engine = DuckDBEngine(engine.plan, limits=limits)
+                raise click.UsageError("--backend duckdb reads files; use --backend python for standard input")
+            from ..sql.duckdb_backend import DuckDBBackend
+            sql_engine = DuckDBBackend(engine.plan, limits=limits)
             items = _sql_results(sql_engine.records(profiles_path, day, input_format))
         else:
             items = _observed(open_profiles(stack, profiles_path, input_format), check)
-        write = _record_writer(stack, output_path, engine.version, text, engine_name)
+        write = _record_writer(stack, output_path, engine.version, text, backend)
         for item in items:
             if isinstance(item, (Decision, DecisionError)):
                 result: Decision | DecisionError = item
@@ -94,7 +93,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
                     by_rule[(result.treatment, result.rule)] += 1
             write(result.to_record())
     elapsed = time.perf_counter() - started
-    for warning in (sql_engine.shape if engine_name == "duckdb" else check).warnings(list(engine.plan.profile_fields)):
+    for warning in (sql_engine.shape if backend == "duckdb" else check).warnings(list(engine.plan.profile_fields)):
         click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
@@ -113,7 +112,7 @@ def _observed(items: Iterable[Any], check: Any) -> Iterable[Any]:
 
 
 def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day: str,
-                   engine_name: str) -> Callable[[dict[str, Any]], None]:
+                   backend: str) -> Callable[[dict[str, Any]], None]:
     """Where decide's records go: a file in its suffix's format, else standard output."""
     if output_path is None:
         out = sys.stdout.buffer
@@ -123,7 +122,7 @@ def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day
             out.write(dumps(record))
         return write
     from ..outputs import DecisionWriter, metadata
-    return stack.enter_context(DecisionWriter(output_path, metadata(version, day, engine_name))).write
+    return stack.enter_context(DecisionWriter(output_path, metadata(version, day, backend))).write
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:

@@ -51,7 +51,7 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
       treatment events replay events.jsonl --profiles examples/customers.jsonl
       treatment events replay events.jsonl --until 2026-12-31 -o fired.jsonl
     """
-    from ..moments.engine import replay
+    from ..moments.correlator import replay
     from ..moments.events import parse_timestamp
     from ..profiles import dumps, open_profiles, read_jsonl
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from datetime import date
@@ -62,3 +63,22 @@ def db_option(help_text: str, *, history_only: bool = False) -> Decorator:
 history_option = db_option(
     "Read contact history from this decision log (the service's --db URL), so the plan's "
     "contact_caps and delight_cooldown_days apply. Without it no history is assumed.", history_only=True)
+
+
+def backend_option(choices: list[str], default: str, help_text: str) -> Decorator:
+    """``--backend NAME`` as ``backend``: which back end decides (the in-process
+    evaluator, DuckDB or Spark). ``--engine``, its name before "engine" came to mean only
+    :class:`~treatment_engine.Engine`, is still taken, hidden and deprecated."""
+    choice = click.Choice(choices)
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def resolved(*args: Any, backend: str | None, engine_alias: str | None, **kwargs: Any) -> Any:
+            if backend is not None and engine_alias is not None and backend != engine_alias:
+                raise click.UsageError(f"--backend {backend} and --engine {engine_alias} disagree; give --backend only")
+            return function(*args, backend=backend or engine_alias or default, **kwargs)
+        with_alias = click.option("--engine", "engine_alias", type=choice, default=None, hidden=True,
+                                  deprecated="use --backend")(resolved)
+        return click.option("--backend", "backend", type=choice, default=None,
+                            help=f"{help_text} Default: {default}.")(with_alias)
+    return decorate

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
-              help="fields: keep the profile fields the plan reads (enough to replay); none: keep none.")
+              help="fields: keep the profile fields the plan reads (enough to reproduce a decision); none: keep none.")
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="Reload when a plan file changes (a broken plan is refused and reported).")
 @click.option("--protect-decisions", is_flag=True,
@@ -51,7 +51,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/plan               live version, load time, counts, last reload error
     POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
     GET  /v1/customers/{id}/decisions   the decision log, newest first
-    POST /v1/decisions/{id}:replay      decide a logged decision again; does it reproduce?
+    POST /v1/decisions/{id}:reproduce   decide a logged decision again; does it reproduce?
     POST /v1/events[?wait=S]    {"event": {...}} or {"events": [...]}: stored, 202; moments
                                 fire in the partition owners (?wait: 200 with what fired)
     GET  /v1/events/{id}        a stored event: processed yet, what it fired
@@ -59,7 +59,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
-    Reload, replay, history (and, with --protect-decisions, the decision endpoints)
+    Reload, reproduce, history (and, with --protect-decisions, the decision endpoints)
     need an API key once any is set: in $TREATMENT_API_KEYS (comma-separated) or
     created with `treatment keys create NAME --db URL` (stored hashed).
 
@@ -88,7 +88,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     env_keys = api_keys_from_env()
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
-                   "so reload, replay and history need none", err=True)
+                   "so reload, reproduce and history need none", err=True)
     app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
                      protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
                      moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
@@ -104,22 +104,22 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
 @click.command()
 @click.argument("decision_id")
 @db_option("The decision log the service wrote.")
-def replay(decision_id: str, db_url: str) -> None:
+def reproduce(decision_id: str, db_url: str) -> None:
     """Decide a logged decision again, from its stored plan version and inputs.
 
     Exit status 0 when it reproduces, 1 when it does not (or cannot be found).
 
     \b
     Example:
-      treatment replay 6f0c2f2e-... --db sqlite:///treatment.db
+      treatment reproduce 6f0c2f2e-... --db sqlite:///treatment.db
     """
-    from ..replay import ReplayError, replay_decision
+    from ..reproduce import ReproduceError, reproduce_decision
     from ..store import DecisionLog
 
     log = DecisionLog(db_url)
     try:
-        result = replay_decision(log.decisions, decision_id)
-    except ReplayError as error:
+        result = reproduce_decision(log.decisions, decision_id)
+    except ReproduceError as error:
         fail(error.message)
     finally:
         log.close()
@@ -128,10 +128,16 @@ def replay(decision_id: str, db_url: str) -> None:
                f"as of {logged['as_of']})")
     if not result.reproduces:
         for key, (was, now) in result.differences.items():
-            click.echo(f"  {key}: logged {was!r}, replayed {now!r}")
+            click.echo(f"  {key}: logged {was!r}, now {now!r}")
         fail("does not reproduce")
-    again = result.replayed
+    again = result.again
     click.echo(f"  reproduces: {again['treatment']} by rule '{again['rule']}' via {', '.join(again['channels']) or '-'}")
+
+
+# The command's name before "replay" came to mean only feeding events through the
+# moments (``treatment events replay``): still taken, hidden, and it says so.
+replay_alias = click.Command("replay", callback=reproduce.callback, params=reproduce.params, hidden=True,
+                             deprecated="use 'treatment reproduce'", help=reproduce.help)
 
 
 @click.group()
@@ -140,7 +146,7 @@ def keys() -> None:
 
     A key is shown once, when it is created; only its SHA-256 digest is stored. The
     service accepts these keys and those in $TREATMENT_API_KEYS, and once any key
-    has been created it requires one for reload, replay and history (revoking the
+    has been created it requires one for reload, reproduce and history (revoking the
     last key leaves them closed).
 
     \b

@@ -11,24 +11,24 @@ import click
 
 from ..engine import utc_today
 from ..profiles import Unreadable, open_profiles
-from .options import as_of_option, default_plan_dir, history_option, plan_option
+from .options import as_of_option, backend_option, default_plan_dir, history_option, plan_option
 from .support import fail, limits_from_log, load_engine, profiles_or_sample
 
 
-def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_format: str,
+def _run_simulation(plan: Any, path: str, day: date, backend: str, input_format: str,
                     output: str | None, memory_limit: str, quiet: bool = False,
                     spark_master: str = "local[2]", limits: Any = None) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ..simulation import simulate_duckdb, simulate_python
-    from ..sql.values import Unsupported
+    from ..sql.fragments import Unsupported
 
     console = Console(stderr=True)
     with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                   TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
                   transient=True, disable=quiet) as bar:
-        task = bar.add_task(f"deciding with {engine_name}", total=1.0, detail="")
+        task = bar.add_task(f"deciding with {backend}", total=1.0, detail="")
 
         def progress(fraction: float | None, rows: int | None) -> None:
             if fraction is not None:
@@ -36,13 +36,13 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
             elif rows is not None:
                 bar.update(task, total=None, detail=f"{rows:,} customers")
 
-        if engine_name in ("duckdb", "spark"):
+        if backend in ("duckdb", "spark"):
             try:
-                if engine_name == "spark":
+                if backend == "spark":
                     try:
                         from ..simulation import simulate_spark
                     except ImportError:
-                        fail("the spark engine needs pyspark: pip install 'treatment-engine[spark]'")
+                        fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
                     return simulate_spark(plan, path, day, input_format, output, progress, spark_master, limits)
                 return simulate_duckdb(plan, path, day, input_format, output, progress, memory_limit, limits)
             except Unsupported as reason:
@@ -60,11 +60,10 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
               help="Simulate N synthetic customers (treatment sample) instead of a file.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
 @as_of_option
-@click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark", "python"]), default="duckdb",
-              show_default=True, help="duckdb: the plan compiled to SQL, embedded; spark: the same SQL on "
-                                      "Apache Spark (pip install .[spark]); python: the in-process evaluator.")
+@backend_option(["duckdb", "spark", "python"], "duckdb", "duckdb: the plan compiled to SQL, embedded; spark: "
+                "the same SQL on Apache Spark (pip install .[spark]); python: the in-process evaluator.")
 @click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
-              help="With --engine spark: local[N], or a cluster's master URL such as spark://host:7077.")
+              help="With --backend spark: local[N], or a cluster's master URL such as spark://host:7077.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
               show_default=True)
 @click.option("--output", "-o", "output_path", metavar="FILE",
@@ -75,7 +74,7 @@ def _run_simulation(plan: Any, path: str, day: date, engine_name: str, input_for
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
 @history_option
 def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int,
-             as_of: date | None, engine_name: str, spark_master: str, input_format: str,
+             as_of: date | None, backend: str, spark_master: str, input_format: str,
              output_path: str | None, report_path: str | None, memory_limit: str, db_url: str | None) -> None:
     """What a plan would do to a whole customer base.
 
@@ -89,13 +88,13 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --profiles examples/customers.jsonl --as-of 2026-11-01
       treatment simulate --sample 100000 --report out/report.html
       treatment simulate --profiles base.parquet --output out/decisions.parquet
-      treatment simulate --profiles base.parquet --engine spark --spark-master spark://host:7077
+      treatment simulate --profiles base.parquet --backend spark --spark-master spark://host:7077
     """
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
-        summary = _run_simulation(engine.plan, path, day, engine_name, input_format, output_path, memory_limit,
+        summary = _run_simulation(engine.plan, path, day, backend, input_format, output_path, memory_limit,
                                   spark_master=spark_master, limits=limits_from_log(engine.plan, db_url, day))
     from ..report import print_simulation
     print_simulation(summary)

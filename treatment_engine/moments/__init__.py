@@ -5,7 +5,7 @@ fired moments -> a decision for the customer's profile with the moment's `set` a
 See docs/plan-format.md (appendix D) and docs/design.md for the design and its limits.
 """
 
-from .engine import Fired, MomentEngine, ReplaySummary
+from .correlator import Correlator, Fired, ReplaySummary
 from .events import Event, EventError, parse_event
 
-__all__ = ["Event", "EventError", "Fired", "MomentEngine", "ReplaySummary", "parse_event"]
+__all__ = ["Correlator", "Event", "EventError", "Fired", "ReplaySummary", "parse_event"]

@@ -1,6 +1,6 @@
 """A partition owner: correlates the stored events of the partitions this process holds.
 
-One thread per process, one :class:`MomentEngine` (one durable-rules worker) per plan
+One thread per process, one :class:`Correlator` (one durable-rules worker) per plan
 version for all the partitions it holds, each partition its own clock domain. A pass:
 
 1. read every partition's last sequence number and latest event time (one snapshot);
@@ -10,7 +10,7 @@ version for all the partitions it holds, each partition its own clock domain. A 
 4. in one transaction *fenced* on the leases (partition_store.py): record each touched
    partition's cursor and clock frontier, skip firings the outbox holds already (an event
    completes a moment at most once), decide the rest and write their decisions and outbox
-   rows. If a lease was lost, nothing is written and the engine is rebuilt.
+   rows. If a lease was lost, nothing is written and the correlator is rebuilt.
 
 Taking a partition over (a new owner, a restart, a plan change) rebuilds its state from
 the stored events up to its recorded cursor (event_store.chains), on their own clock, up
@@ -37,13 +37,13 @@ from ..store.events import Stored
 from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
 from ..store.rows import to_json
-from .engine import Fired, MomentEngine
+from .correlator import Correlator, Fired
 from .events import Event, iso
 from .partitions import Leases, partition_of
 
 BATCH = 2_000  # events per round trip to the worker in a rebuild
 PASS = 4_000  # events per pass, shared by the partitions: a pass stays short, heartbeats on time
-SPAN = 1 << 16  # an event's position in the engine: seq * SPAN + partition
+SPAN = 1 << 16  # an event's position in the correlator: seq * SPAN + partition
 CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
 logger = logging.getLogger("treatment.moments")
 
@@ -91,8 +91,8 @@ class PartitionOwner:
         self.profiles = CarriedProfiles(log.decisions)
         self.held: dict[int, Progress] = {}  # with what is committed for each
         self.last_error: str | None = None
-        self._engine: MomentEngine | None = None
-        self._fed: set[int] = set()  # partitions the current engine has state for
+        self._correlator: Correlator | None = None
+        self._fed: set[int] = set()  # partitions the current correlator has state for
         self._limits: dict[tuple[str, date], ContactState] = {}  # read for the firings being decided
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -138,7 +138,7 @@ class PartitionOwner:
                     self._beat()
                 busy = self._pass()
                 self.last_error = None
-            except Exception as error:  # logged; the engine is rebuilt from the database
+            except Exception as error:  # logged; the correlator is rebuilt from the database
                 logger.exception("a moments pass failed")
                 self.last_error = f"{type(error).__name__}: {error}"
                 self._reset()
@@ -152,8 +152,8 @@ class PartitionOwner:
         changes = self.leases.beat(set(self.held), bool(plan.moments))
         for partition in changes.lost | changes.released:
             del self.held[partition]
-            if self._engine is not None:
-                self._engine.drop_domain(partition)
+            if self._correlator is not None:
+                self._correlator.drop_domain(partition)
         if changes.lost:
             logger.warning("partitions %s were taken over by another owner", sorted(changes.lost))
         if not self.held and not changes.gained:
@@ -161,30 +161,30 @@ class PartitionOwner:
         if not changes.gained:
             return
         self.held.update(changes.gained)
-        if self._engine is not None:
+        if self._correlator is not None:
             if changes.gained.keys() & self._fed:  # it still holds their old state: start afresh
                 self._reset()
             else:
-                self._rebuild(self._engine, sorted(changes.gained))
+                self._rebuild(self._correlator, sorted(changes.gained))
 
-    def _current(self, plan: CompiledPlan) -> MomentEngine:
-        if self._engine is not None and self._engine.plan.version == plan.version:
-            return self._engine
+    def _current(self, plan: CompiledPlan) -> Correlator:
+        if self._correlator is not None and self._correlator.plan.version == plan.version:
+            return self._correlator
         self._reset()
-        engine = self._engine = MomentEngine(plan, self.profiles, self._limits_for(plan),
+        correlator = self._correlator = Correlator(plan, self.profiles, self._limits_for(plan),
                                              domain_of=self.partition)
-        engine.start()
-        self._rebuild(engine, sorted(self.held))
-        return engine
+        correlator.start()
+        self._rebuild(correlator, sorted(self.held))
+        return correlator
 
     def _reset(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-        self._engine = None
+        if self._correlator is not None:
+            self._correlator.close()
+        self._correlator = None
         self._fed = set()
 
-    def _rebuild(self, engine: MomentEngine, partitions: list[int]) -> None:
-        horizon = max((m.horizon for m in engine.plan.moments), default=0)
+    def _rebuild(self, correlator: Correlator, partitions: list[int]) -> None:
+        horizon = max((m.horizon for m in correlator.plan.moments), default=0)
         heads = self.events.heads()
         for partition in partitions:
             done = self.held[partition]
@@ -196,9 +196,9 @@ class PartitionOwner:
             since = min(clock, latest if latest is not None else clock) - 2 * horizon
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
-                engine.feed(self._as_events(stored[start:start + BATCH]), decide=False)
+                correlator.feed(self._as_events(stored[start:start + BATCH]), decide=False)
                 self._keep_leases()  # a long rebuild too (leases lost meanwhile show at the next beat)
-            engine.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
+            correlator.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
             self._fed.add(partition)
 
     def _pass(self) -> bool:
@@ -207,9 +207,9 @@ class PartitionOwner:
         if not plan.moments or not self.held:
             return False
         heads = self.events.heads()
-        if self._engine is None and not any(heads[p][0] for p in self.held):
+        if self._correlator is None and not any(heads[p][0] for p in self.held):
             return False  # nothing stored in these partitions yet: no state, no worker needed
-        engine = self._current(plan)
+        correlator = self._current(plan)
         new: list[Stored] = []
         cursors: dict[int, int] = {}
         behind = False
@@ -224,17 +224,17 @@ class PartitionOwner:
             behind = behind or stored[-1].seq < last
         # One feed for all: partitions are clock domains of their own, so their events need
         # no order between them (fewer round trips to the worker).
-        fired = engine.feed(self._as_events(new), decide=False)
+        fired = correlator.feed(self._as_events(new), decide=False)
         self._fed |= cursors.keys()
         self._keep_leases()
         if not behind:
             latest = [t for _, t in heads.values() if t is not None]
             if latest:
-                fired += engine.advance_to(max(latest), inclusive=False, decide=False)
+                fired += correlator.advance_to(max(latest), inclusive=False, decide=False)
             if self.wall_clock:
-                fired += engine.advance_to(time.time(), inclusive=True, decide=False)
+                fired += correlator.advance_to(time.time(), inclusive=True, decide=False)
         if cursors or fired:
-            self._commit(engine, fired, cursors)
+            self._commit(correlator, fired, cursors)
         return behind
 
     def _keep_leases(self) -> None:
@@ -245,23 +245,23 @@ class PartitionOwner:
 
     # -- writing what fired ------------------------------------------------------------------
 
-    def _commit(self, engine: MomentEngine, fired: list[Fired], cursors: dict[int, int]) -> None:
+    def _commit(self, correlator: Correlator, fired: list[Fired], cursors: dict[int, int]) -> None:
         touched = set(cursors) | {self.partition(item.customer_id) for item in fired}
-        progress = {p: Progress(cursors.get(p, self.held[p].seq), engine.frontier(p)) for p in touched}
+        progress = {p: Progress(cursors.get(p, self.held[p].seq), correlator.frontier(p)) for p in touched}
         ids = self._event_ids(fired)
         try:
             with self.store.fenced(self.id, self.leases.lease, progress) as connection:
                 keys = [(ids[item.events[-1]], item.moment) for item in fired]
                 written = self.store.already_fired(connection, keys)
                 fresh = [item for item, key in zip(fired, keys, strict=True) if key not in written]
-                if engine.plan.contact_rules is not None:
+                if correlator.plan.contact_rules is not None:
                     # Under the customers' locks, as the decision endpoints decide (service/serialize.py):
                     # a moment's contact and a request's for one customer never both count
                     # a history without the other.
                     lock_customers(connection, [item.customer_id for item in fresh])
                 for round_ in _rounds(fresh):  # a customer's second firing counts its first
-                    decided = self._decide(engine, round_, connection)
-                    decisions, outbox = self._rows(engine.plan, decided, ids)
+                    decided = self._decide(correlator, round_, connection)
+                    decisions, outbox = self._rows(correlator.plan, decided, ids)
                     self.store.insert_firings(connection, decisions, outbox)
         except LeaseLost:
             self._reset()  # it has fed events it may no longer write for
@@ -271,13 +271,13 @@ class PartitionOwner:
         if fresh and self.on_fired is not None:
             self.on_fired(fresh)
 
-    def _decide(self, engine: MomentEngine, fired: list[Fired], connection: Connection) -> list[Fired]:
+    def _decide(self, correlator: Correlator, fired: list[Fired], connection: Connection) -> list[Fired]:
         """The one place a fired moment is decided, inside the owner's transaction: the
         customers' logged contacts (the plan's caps and cooldown) and latest profiles are
         read, one query per day for all of them, and the plan decides each."""
         customers = {item.customer_id for item in fired}
         self.profiles.logged = self.store.latest_inputs(customers - self.profiles.carried.keys())
-        rules = engine.plan.contact_rules
+        rules = correlator.plan.contact_rules
         if rules is not None:
             days: dict[date, set[str]] = {}
             for item in fired:
@@ -285,7 +285,7 @@ class PartitionOwner:
             self._limits = {(cid, day): state for day, ids in days.items()
                             for cid, state in self.decisions.limits(ids, day, rules, connection=connection).items()}
         try:
-            return [engine.decide(item) for item in fired]
+            return [correlator.decide(item) for item in fired]
         finally:
             self.profiles.logged, self._limits = None, {}
 
@@ -308,7 +308,7 @@ class PartitionOwner:
         return rows, outbox
 
     def _event_ids(self, fired: list[Fired]) -> dict[int, str]:
-        """The stored ids of the events the firings matched, by engine position."""
+        """The stored ids of the events the firings matched, by correlator position."""
         wanted: dict[int, set[int]] = {}
         for item in fired:
             for position in item.events:

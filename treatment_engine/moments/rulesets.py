@@ -8,7 +8,7 @@ All customers share one session (``sid``) and every join also requires the same
 that, measured here) and deleting a session's state crashes the process (#136), so
 per-customer sessions would not scale; the ``cid`` condition keeps customers apart.
 
-Each step's ``if`` is evaluated by this engine's own expression evaluator before the
+Each step's ``if`` is evaluated by the plan's own expression evaluator before the
 event is posted (a flag ``i<step>`` on the message), so conditions mean exactly what
 the plan format says; durable-rules correlates: order (``seq``), windows (``ts``),
 and absence (``none``, checked when a clock tick for the deadline arrives).

@@ -43,7 +43,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
 
     With ``log``, every acknowledged decision is committed to it before the response is
     sent, and every loaded plan version is kept. With ``api_keys`` (or keys created in the
-    log's database), reload, replay and history need one (``Authorization: Bearer KEY`` or
+    log's database), reload, reproduce and history need one (``Authorization: Bearer KEY`` or
     ``X-API-Key``), and so do the decision endpoints with ``protect_decisions``. With ``watch``, a change under the plan
     directory triggers a reload (a broken plan is refused, as with the endpoint). With a log,
     the replica serves the newest plan any replica released, polled every ``plan_poll``

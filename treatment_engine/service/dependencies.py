@@ -76,4 +76,4 @@ def require_key(request: Request) -> None:
         raise HTTPException(status_code=401, detail="an API key is required (Authorization: Bearer KEY)")
 
 
-ADMIN = [Depends(require_key)]  # reload, history, replay, outbox (and decisions with --protect-decisions)
+ADMIN = [Depends(require_key)]  # reload, history, reproduce, outbox (and decisions with --protect-decisions)

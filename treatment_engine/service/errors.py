@@ -11,7 +11,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import ProfileError
-from ..replay import ReplayError
+from ..reproduce import ReproduceError
 from .dependencies import NoDecisionLog
 from .group_commit import CommitFailed
 from .moments import MomentsUnavailable
@@ -28,7 +28,7 @@ async def no_decision_log(_: Request, error: NoDecisionLog) -> JSONResponse:
     return JSONResponse({"detail": NO_LOG}, status_code=404)
 
 
-async def not_replayed(_: Request, error: ReplayError) -> JSONResponse:
+async def not_reproducible(_: Request, error: ReproduceError) -> JSONResponse:
     return JSONResponse({"detail": error.message}, status_code=404 if error.not_found else 409)
 
 
@@ -48,7 +48,7 @@ Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     ProfileError: profile_refused,
     NoDecisionLog: no_decision_log,
-    ReplayError: not_replayed,
+    ReproduceError: not_reproducible,
     MomentsUnavailable: moments_unavailable,
     CommitFailed: not_committed,
 }

@@ -6,7 +6,7 @@ files and appends a row to ``plan_releases`` in one transaction. Every replica p
 newest release every ``poll_seconds`` and, when it names another version, loads that
 version's stored files: replicas converge on the newest release within one poll
 interval plus a plan compile. A version is stored before it serves a decision, so every
-logged decision's plan can be replayed.
+logged decision's plan can be decided again.
 
 **Guarded reloads.** The watcher reads the plan files until two reads ``SETTLE_SECONDS``
 apart agree (an editor that truncates a file and then writes it shows an empty file

@@ -5,7 +5,7 @@ part gets the one it needs), the group committer, the moments, the API keys, the
 from __future__ import annotations
 
 from ..compile import CompiledPlan
-from ..moments.engine import Fired
+from ..moments.correlator import Fired
 from ..moments.owner import PartitionOwner
 from ..store import DecisionLog
 from .group_commit import GroupCommitter, LoopCommitter

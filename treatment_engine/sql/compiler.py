@@ -2,7 +2,7 @@
 
 The work is split by job: :mod:`.expressions` compiles conditions (a visitor over the
 expression tree), :mod:`.decision_query` builds the plan's query around them, and
-:mod:`.values` holds the typed-component helpers both use.
+:mod:`.fragments` holds the typed-component helpers both use.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A compiled plan as one SQL query: one decision per source row, in input order.
 
 The query reads a canonical view (see :mod:`.sources`) in which each profile field the
-plan reads is four typed components (:mod:`.values`), and yields every MUST field of
+plan reads is four typed components (:mod:`.fragments`), and yields every MUST field of
 spec section 4. It is a projection only (no joins but the optional limits, no windows
-or sorts), so engines can stream it with bounded memory. It is built in four stages,
+or sorts), so back ends can stream it with bounded memory. It is built in four stages,
 one SELECT each, around the one before:
 
 1. resolved: the customer id, segment, lifecycle stage, value tier, and the error of a
@@ -29,7 +29,7 @@ from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, Compiled
 from ..expressions.ast import RESOLVED_NAMES
 from ..semantics import Dimension
 from .expressions import ExpressionCompiler, FieldColumns
-from .values import (
+from .fragments import (
     NULL,
     Value,
     and_,
@@ -177,7 +177,7 @@ class DecisionQueryBuilder:
         bad = and_(given.is_not_null(), not_(holds(defined)))
         # COALESCE, not CASE on the given value: the same for every row that is decided (a
         # given value that is not text makes the row an error row, whose rule is never
-        # picked) and cheaper, which counts because engines inline it into every rule test.
+        # picked) and cheaper, which counts because back ends inline it into every rule test.
         value = exp.func("COALESCE", given.s, derived) if given.s is not None else derived
         return value, (bad, self.undefined_message(dimension, given))
 

@@ -1,7 +1,7 @@
 """Expressions as SQL: each node of a condition compiled to typed value components.
 
 Spec section 6 in SQL, over the canonical view of :mod:`.sources` (each field four
-components, :mod:`.values`). Where SQL engines differ from the spec (division by zero,
+components, :mod:`.fragments`). Where SQL back ends differ from the spec (division by zero,
 NaN, year 0000) the SQL written here says what the spec says.
 """
 
@@ -14,7 +14,7 @@ from datetime import date
 from sqlglot import exp
 
 from ..expressions import ast
-from .values import (
+from .fragments import (
     DOUBLE,
     NULL,
     Unsupported,
@@ -144,7 +144,7 @@ class ExpressionCompiler(ast.Visitor[Value]):
             return exp.Sub(this=a, expression=b)
         if node.operator == "*":
             return exp.Mul(this=a, expression=b)
-        # Division by zero is null (SQL engines disagree: DuckDB gives inf).
+        # Division by zero is null (SQL back ends disagree: DuckDB gives inf).
         return case([(exp.NEQ(this=b, expression=number(0.0)), exp.Div(this=a, expression=b))])
 
     def comparison(self, node: ast.Comparison) -> exp.Expr:

@@ -29,7 +29,7 @@ from ..errors import ProfileError
 from ..expressions.values import to_float
 from ..profile_json import BLANK, BOM, MAX_DEPTH, NotAProfileLine, line_reason, parse_line
 from ..semantics import check_profile
-from .values import Unsupported, case, not_
+from .fragments import Unsupported, case, not_
 
 LINES_VIEW = "__profile_lines"
 
@@ -111,7 +111,7 @@ def _text(value: str) -> str:
 
 def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
     """Arrow batches (``n``, ``doc``, ``problem``): each non-blank line's number, its
-    canonical JSON text, or why it is not a profile (the Python engine's words).
+    canonical JSON text, or why it is not a profile (the Python back end's words).
     ``observe`` sees each profile read (a :class:`..shape_check.ShapeCheck`'s)."""
     import pyarrow as pa
 
@@ -163,7 +163,7 @@ _HUGE = 10**400  # what an infinite number is written as: DuckDB reads it back a
 
 def _finite(value: Any) -> Any:
     """``value`` (freshly parsed, so changed in place) with every number the way the SQL
-    engines read it back exactly: an integer wider than 64 bits as the double it compares
+    back ends read it back exactly: an integer wider than 64 bits as the double it compares
     as (Spark's parser refuses numbers of over 1,000 digits), and an infinite one (1e400, a
     5,000-digit integer) as 10**400, which both read as that infinity (orjson would write
     null, json Infinity). Iterative: values nest up to 512 levels."""

@@ -2,7 +2,7 @@
 
 In CSV and Parquet the shape is the file's: a ``consent`` column of text (or of numbers)
 where the plan reads ``consent.email`` makes every row read that field as missing. The
-engines ask here once per file and add the rows that hold a value in such a column.
+back ends ask here once per file and add the rows that hold a value in such a column.
 """
 
 from __future__ import annotations

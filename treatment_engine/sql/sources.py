@@ -1,6 +1,6 @@
 """Profile files as the canonical view the decision query reads (DuckDB).
 
-Each field path the plan reads becomes the components of :class:`.values.Value`, typed
+Each field path the plan reads becomes the components of :class:`.fragments.Value`, typed
 exactly as the Python readers in :mod:`treatment_engine.profiles` type it:
 
 - Parquet: by column type (a typed column has one component; dates become ISO text);
@@ -24,7 +24,7 @@ from sqlglot import exp
 from ..profiles import CELL_SPACE, TEXT_COLUMNS, ProfileFileError, column_paths
 from . import json_lines
 from .compiler import FieldColumns
-from .values import DOUBLE, VARCHAR, and_, case, not_, or_, select
+from .fragments import DOUBLE, VARCHAR, and_, case, not_, or_, select
 
 INTEGER_PATTERN = r"^-?(0|[1-9][0-9]*)$"
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$"
@@ -114,7 +114,7 @@ def csv_reader(path: str) -> exp.Expr:
 
 
 def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
-    """Each field path of a CSV file's header and the column name the engines give it
+    """Each field path of a CSV file's header and the column name the back ends give it
     (``c0``, ``c1``, ...): the header is read once, here, by the same rule as the Python
     reader (a byte-order mark ignored, a column without a name left out, conflicting names
     refused), so no engine's own header handling can differ."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import Query
 from fastapi.responses import JSONResponse
 
-from ...replay import replay_decision
+from ...reproduce import reproduce_decision
 from ..dependencies import KeptDecisions, kept
 from .resource import ResourceRouter
 
@@ -19,7 +19,13 @@ def history(customer_id: str, log: KeptDecisions, limit: int = Query(100, ge=1, 
     return JSONResponse({"customer_id": customer_id, "decisions": kept(log).history(customer_id, limit)})
 
 
-@router.post("/v1/decisions/{decision_id}:replay",
+@router.post("/v1/decisions/{decision_id}:reproduce",
              summary="Decide a logged decision again from its stored plan, inputs and history")
+def reproduce(decision_id: str, log: KeptDecisions) -> JSONResponse:
+    return JSONResponse(reproduce_decision(kept(log), decision_id).to_record())
+
+
+@router.post("/v1/decisions/{decision_id}:replay", deprecated=True,
+             summary="Deprecated name of :reproduce (the same call)")
 def replay(decision_id: str, log: KeptDecisions) -> JSONResponse:
-    return JSONResponse(replay_decision(kept(log), decision_id).to_record())
+    return reproduce(decision_id, log)

@@ -74,7 +74,7 @@ class ProfileSource(Protocol):
     def get(self, customer_id: str, /) -> Mapping[str, Any] | None: ...
 
 
-class MomentEngine:
+class Correlator:
     """Feeds events to a durable-rules worker for one plan and decides what fires."""
 
     def __init__(self, plan: CompiledPlan, profiles: ProfileSource | Mapping[str, Mapping[str, Any]] | None = None,
@@ -152,7 +152,7 @@ class MomentEngine:
 
     def drop_domain(self, domain: int) -> None:
         """Stop keeping time for ``domain``. What durable-rules holds of its customers stays
-        in the worker: their events must never be fed to this engine again."""
+        in the worker: their events must never be fed to this correlator again."""
         self._deadlines.drop(domain)
 
     def decide(self, fired: Fired) -> Fired:
@@ -170,7 +170,7 @@ class MomentEngine:
             self._worker.stop()
             self._worker = None
 
-    def __enter__(self) -> MomentEngine:
+    def __enter__(self) -> Correlator:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -251,17 +251,17 @@ def replay(plan: CompiledPlan, raw_events: Iterable[Any], profiles: ProfileSourc
         else:
             valid.append(parsed)
     valid.sort(key=lambda e: (e.timestamp, e.index))
-    with MomentEngine(plan, profiles) as engine:
+    with Correlator(plan, profiles) as correlator:
         accepted = []
         for event in valid:
-            problem = engine.check(event)
+            problem = correlator.check(event)
             if problem is None:
                 accepted.append(event)
             else:  # pragma: no cover - sorted input is never late
                 errors.append(problem)
-        fired = engine.feed(accepted)
+        fired = correlator.feed(accepted)
         if until is not None:
-            fired += engine.advance_to(until)
+            fired += correlator.advance_to(until)
     summary.invalid = len(errors)
     for item in fired:
         summary.fired[item.moment] += 1

@@ -49,7 +49,7 @@ def connect(settings: Settings = Settings()) -> Any:
     return connection
 
 
-class DuckDBEngine:
+class DuckDBBackend:
     """The SQL back end: the same compiled plan, run as one DuckDB query per file."""
 
     name = "duckdb"

@@ -1,6 +1,6 @@
 """Decide a logged decision again, from its stored plan version, inputs and history.
 
-Used by ``treatment replay`` and the service's replay endpoint: both report whether
+Used by ``treatment reproduce`` and the service's ``:reproduce`` endpoint: both report whether
 the decision reproduces, field by field.
 """
 
@@ -17,8 +17,8 @@ from .store import DecisionRepository, row_record, unflatten
 COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
 
 
-class ReplayError(Exception):
-    """The decision cannot be replayed; the message says why."""
+class ReproduceError(Exception):
+    """The decision cannot be decided again; the message says why."""
 
     def __init__(self, message: str, *, not_found: bool = False) -> None:
         super().__init__(message)
@@ -27,10 +27,10 @@ class ReplayError(Exception):
 
 
 @dataclass(frozen=True)
-class Replay:
+class Reproduction:
     logged: dict[str, Any]
-    replayed: dict[str, Any]
-    differences: dict[str, tuple[Any, Any]]  # field -> (logged, replayed)
+    again: dict[str, Any]
+    differences: dict[str, tuple[Any, Any]]  # field -> (logged, decided again)
 
     @property
     def reproduces(self) -> bool:
@@ -38,20 +38,20 @@ class Replay:
 
     def to_record(self) -> dict[str, Any]:
         return {"id": self.logged["id"], "reproduces": self.reproduces, "logged": self.logged,
-                "replayed": {k: self.replayed[k] for k in ("customer_id", *COMPARED)},
-                "differences": {k: {"logged": a, "replayed": b} for k, (a, b) in self.differences.items()}}
+                "again": {k: self.again[k] for k in ("customer_id", *COMPARED)},
+                "differences": {k: {"logged": a, "again": b} for k, (a, b) in self.differences.items()}}
 
 
-def replay_decision(log: DecisionRepository, decision_id: str) -> Replay:
+def reproduce_decision(log: DecisionRepository, decision_id: str) -> Reproduction:
     row = log.decision(decision_id)
     if row is None:
-        raise ReplayError(f"no decision {decision_id!r} in the log", not_found=True)
+        raise ReproduceError(f"no decision {decision_id!r} in the log", not_found=True)
     files = log.plan_files(row.plan_version)
     if files is None:
-        raise ReplayError(f"plan version {row.plan_version} is not stored in the log")
+        raise ReproduceError(f"plan version {row.plan_version} is not stored in the log")
     if row.inputs is None:
-        raise ReplayError("this decision was logged without inputs (--store-inputs none), "
-                          "so it cannot be replayed")
+        raise ReproduceError("this decision was logged without inputs (--store-inputs none), "
+                          "so it cannot be decided again")
     engine = Engine.from_texts(files)
     profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
     limits = NO_LIMITS
@@ -61,4 +61,4 @@ def replay_decision(log: DecisionRepository, decision_id: str) -> Replay:
     again = engine.decide(profile, row.as_of, limits=limits).to_record()
     logged = row_record(row)
     differences = {k: (logged[k], again[k]) for k in COMPARED if logged[k] != again[k]}
-    return Replay(logged, again, differences)
+    return Reproduction(logged, again, differences)

@@ -25,9 +25,9 @@ from ..profiles import CELL_SPACE, detect_format
 from ..shape_check import ShapeCheck
 from . import limits as sql_limits
 from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_query, required_fields
+from .fragments import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
 from .spark_lines import json_lines_frame
-from .values import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
@@ -44,14 +44,14 @@ def session(master: str = "local[2]") -> Any:
     return spark
 
 
-class SparkEngine:
+class SparkBackend:
     name = "spark"
 
     def __init__(self, plan: CompiledPlan, spark: Any = None, master: str = "local[2]",
                  limits: Mapping[str, ContactState] | None = None) -> None:
         self.plan = plan
         self.spark = spark or session(master)
-        self.limits = limits  # see DuckDBEngine
+        self.limits = limits  # see DuckDBBackend
 
     def decisions(self, path: str | Path, as_of: date, fmt: str = "auto") -> Any:
         """A DataFrame of decisions, one per profile, with ``__order`` for input order."""

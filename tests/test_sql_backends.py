@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from treatment_engine import Engine
 from treatment_engine.profiles import read_csv
-from treatment_engine.sql.duckdb_engine import DuckDBEngine
-from treatment_engine.sql.values import Unsupported
+from treatment_engine.sql.duckdb_backend import DuckDBBackend
+from treatment_engine.sql.fragments import Unsupported
 
 from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
 from .plans import histories, plans
@@ -35,7 +35,7 @@ def python_records(engine: Engine, items: list, as_of: date, histories: dict | N
 def sql_records(engine: Engine, path: Path, as_of: date, histories: dict | None = None) -> list[dict]:
     limits = {cid: engine.limits(h, as_of) for cid, h in histories.items()} if histories is not None else None
     return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r[k] for k in MUST}
-            for r in DuckDBEngine(engine.plan, limits=limits).records(path, as_of)]
+            for r in DuckDBBackend(engine.plan, limits=limits).records(path, as_of)]
 
 
 @pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if (p / "expected.jsonl").exists()),
@@ -44,7 +44,7 @@ def test_conformance_cases_on_duckdb(case: Path) -> None:
     as_of = date.fromisoformat((case / "as_of").read_text().strip())
     engine = Engine.load(case / "plan")
     want = [json.loads(x) for x in (case / "expected.jsonl").read_text().splitlines() if x.strip()]
-    assert_matches_expected(list(DuckDBEngine(engine.plan).records(case / "profiles.jsonl", as_of)), want)
+    assert_matches_expected(list(DuckDBBackend(engine.plan).records(case / "profiles.jsonl", as_of)), want)
 
 
 def test_default_plan_and_sample_on_every_input_format(default_engine: Engine, tmp_path: Path) -> None:
