@@ -31,9 +31,13 @@ demo: $(STAMP)
 	@echo "fired moments and their decisions written to out/moments.jsonl"
 
 ## The whole suite: unit, property, conformance and CLI tests.
+# On TEST_WORKERS processes (pytest-xdist), a test file to a worker, so that a file's
+# fixtures (a Spark session, a served plan) are built once; many tests wait on servers
+# they start, so one worker more than cores keeps the cores busy.
 # pytest's exit 5 means it collected nothing (say, a filter matched no test): not a failure.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); code=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$code
 
 lint: $(STAMP)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -10,6 +11,31 @@ from treatment_engine import Engine
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "conformance" / "cases"
 SAMPLE_AS_OF = date(2026, 11, 1)  # the day examples/customers.* were generated for
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs the suite on several workers) each worker
+    gets a PostgreSQL database of its own, made empty at its start: tests that use the
+    shared $TREATMENT_TEST_PG_URL (moments' partitions, leases, API keys) then see only
+    their own worker's rows, as they would in a serial run."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("TREATMENT_TEST_PG_URL")
+    if worker and url:
+        os.environ["TREATMENT_TEST_PG_URL"] = _worker_database(url, worker)
+
+
+def _worker_database(url: str, worker: str) -> str:
+    import sqlalchemy
+
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{own}"')
+    finally:
+        admin.dispose()
+    return f"{base}/{own}"
 
 
 @pytest.fixture(scope="session")
