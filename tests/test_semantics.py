@@ -67,9 +67,9 @@ def duckdb_errors(engine: Engine, path: Path) -> list[tuple[str | None, str | No
     return [(r["customer_id"], r.get("error")) for r in records]
 
 
-@settings(max_examples=150, deadline=None,
+@settings(max_examples=50, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(plans(), st.lists(invalid_leaning_profiles(), min_size=1, max_size=12))
+@given(plans(), st.lists(invalid_leaning_profiles(), min_size=1, max_size=40))
 def test_python_and_duckdb_give_the_same_error_text(tmp_path: Path, files: dict[str, str], batch: list[dict]) -> None:
     engine = Engine.from_texts(files)
     for index, profile in enumerate(batch):
