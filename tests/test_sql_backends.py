@@ -74,8 +74,8 @@ def _write_jsonl(path: Path, batch: list) -> None:
             stream.write(json.dumps(item) + "\n")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(plans(), st.lists(profiles(), min_size=1, max_size=12))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(plans(), st.lists(profiles(), min_size=1, max_size=30))
 def test_duckdb_matches_python_on_generated_plans(tmp_path: Path, files: dict[str, str], batch: list[dict]) -> None:
     engine = Engine.from_texts(files)
     for index, profile in enumerate(batch):
@@ -90,8 +90,8 @@ def test_duckdb_matches_python_on_generated_plans(tmp_path: Path, files: dict[st
     assert got == python_records(engine, batch, AS_OF)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(plans(), st.lists(profiles(), min_size=1, max_size=12), st.data())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(plans(), st.lists(profiles(), min_size=1, max_size=30), st.data())
 def test_duckdb_matches_python_with_contact_history(tmp_path: Path, files: dict[str, str], batch: list[dict],
                                                    data: st.DataObject) -> None:
     engine = Engine.from_texts(files)
@@ -110,7 +110,7 @@ def test_duckdb_matches_python_with_contact_history(tmp_path: Path, files: dict[
     assert [{k: r[k] for k in MUST} for r in explained] == [r for r in got if "error" not in r]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=10))
 def test_duckdb_matches_python_on_csv(tmp_path: Path, files: dict[str, str], batch: list[dict]) -> None:
     engine = Engine.from_texts(files)

@@ -87,7 +87,7 @@ class DuckDBBackend:
         query = decision_query(self.plan, source.fields, source.relation, as_of,
                                invalid_column=source.invalid_column, consent_columns=consent_columns,
                                limits=self.limits_relation)
-        return query.sql.sql("duckdb")
+        return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
 
     def shaped_sql(self, query: str, as_of: date) -> str:
         """The decisions as every output writes them (:mod:`..outputs`): an invalid row has

@@ -67,7 +67,7 @@ class SparkBackend:
             frame.createOrReplaceTempView(sql_limits.TABLE)
         query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, list_base=0,
                                carry=("__order",), limits=relation)
-        return self.spark.sql(query.sql.sql("spark"))
+        return self.spark.sql(query.sql.sql("spark", copy=False))
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto") -> Iterator[dict[str, Any]]:
         version, day = self.plan.version, as_of.isoformat()
