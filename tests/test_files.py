@@ -100,7 +100,8 @@ def test_one_decision_row_shape_in_every_format(default_engine: Engine, backend:
     assert meta[b"treatment.backend"] == backend.encode() and meta[b"treatment.as_of"] == b"2026-11-01"
     assert table.column("segment").to_pylist()[-2:] == [None, None]
     csv_text = (tmp_path / "d.csv").read_text()
-    assert csv_text.splitlines()[0].replace('"', "").split(",")[-4:] == ["cost", "plan_version", "as_of", "error"]
+    assert csv_text.splitlines()[0].replace('"', "").split(",")[-8:] == ["cost", "plan_version", "as_of", "arm", "experiment",
+                                                                  "bucket", "would_have", "error"]
     assert '[""' in csv_text  # lists as JSON arrays
 
 

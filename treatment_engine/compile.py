@@ -18,6 +18,7 @@ from typing import Any
 
 from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
+from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
 from .model import Outcome, ids, seconds
@@ -74,6 +75,7 @@ class CompiledRule:
     # The channel ids when no channel needs consent (so they are the same for everyone,
     # and `none` rules have ()); None when consent must be checked per profile.
     static_channels: tuple[str, ...] | None = None
+    experiment: CompiledExperiment | None = None  # its holdout and challengers (appendix H)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,8 @@ class CompiledPlan:
     tier_ids: frozenset[str]
     candidates: Callable[[IndexKey], tuple[CompiledRule, ...]]
     moments: tuple[CompiledMoment, ...] = ()
+    holdout: CompiledHoldout | None = None  # the universal holdout (appendix H)
+    expected_customers: int | None = None  # how many customers the plan expects (lint's power check)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -198,13 +202,17 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
             static_channels=_static_channels(outcome.treatment, rule_channels),
         )
 
+    def ranked_rule(order: int, i: int) -> CompiledRule:
+        written = plan.rules[i].value
+        rule = outcome_rule(written.id, order, written.priority, written.description, written.when,
+                            plan.rule_conditions[i], written.then, plan.rules[i].location)
+        experiment = compile_experiment(written, rule, lambda then: dataclasses.replace(
+            outcome_rule(written.id, order, written.priority, written.description, written.when,
+                         plan.rule_conditions[i], then, plan.rules[i].location), test=rule.test))
+        return rule if experiment is None else dataclasses.replace(rule, experiment=experiment)
+
     ranked = sorted(range(len(plan.rules)), key=lambda i: -plan.rules[i].value.priority)
-    rules = tuple(
-        outcome_rule(plan.rules[i].value.id, order, plan.rules[i].value.priority,
-                     plan.rules[i].value.description, plan.rules[i].value.when,
-                     plan.rule_conditions[i], plan.rules[i].value.then, plan.rules[i].location)
-        for order, i in enumerate(ranked)
-    )
+    rules = tuple(ranked_rule(order, i) for order, i in enumerate(ranked))
     if plan.default is not None:
         default = outcome_rule("default", len(rules), 0, "the plan's default", None, None,
                                plan.default.value, plan.default.location)
@@ -237,6 +245,9 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         candidates=_build_index(rules, segment_ids, stage_ids, tier_ids),
         moments=tuple(_moment(m, conditions) for m, conditions in zip(plan.moments, plan.moment_conditions,
                                                                        strict=True)),
+        holdout=compile_holdout(plan.policy.value if plan.policy else None,
+                                plan.policy.location if plan.policy else Location(plan.root)),
+        expected_customers=plan.policy.value.expected_customers if plan.policy else None,
     )
 
 

@@ -39,9 +39,37 @@ class RuleCheck(BaseModel):
     location: str
 
 
+class ExperimentCheck(BaseModel):
+    """How an experiment assigned the customer (appendix H)."""
+
+    experiment: str
+    salt: str
+    bucket: int
+    arms: str  # every arm's bucket range, e.g. "holdout 0-999, sms-first 1000-3999, champion 4000-9999"
+    arm: str
+    reason: str
+
+
 class Trace(BaseModel):
     resolution: list[Resolution]
     rules: list[RuleCheck]
+    experiments: list[ExperimentCheck] = []
+
+
+class WouldHave(BaseModel):
+    """What the champion would have given a customer an experiment's arm treated otherwise."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    treatment: Treatment
+    actions: tuple[str, ...]
+    channels: tuple[str, ...]
+    cost: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {"rule": self.rule, "treatment": self.treatment, "actions": list(self.actions),
+                "channels": list(self.channels), "cost": cents(self.cost)}
 
 
 class Decision(BaseModel):
@@ -61,16 +89,28 @@ class Decision(BaseModel):
     plan_version: str
     as_of: str
     trace: Trace | None = None
+    # Experiments (appendix H): the arm decided by ("champion" outside any experiment),
+    # the experiment and the customer's bucket in it, and what the champion would have given.
+    arm: str = "champion"
+    experiment: str | None = None
+    bucket: int | None = None
+    would_have: WouldHave | None = None
 
     def to_record(self) -> dict[str, Any]:
-        """The JSON object of spec section 4 (``trace`` only when one was asked for)."""
+        """The JSON object of spec section 4 (``trace`` only when one was asked for), with
+        ``arm``; ``experiment`` and ``bucket`` in an experiment, ``would_have`` off its champion."""
         record: dict[str, Any] = {
             "customer_id": self.customer_id, "segment": self.segment,
             "lifecycle_stage": self.lifecycle_stage, "value_tier": self.value_tier,
             "treatment": self.treatment, "rule": self.rule, "actions": list(self.actions),
             "channels": list(self.channels), "cost": cents(self.cost), "plan_version": self.plan_version,
-            "as_of": self.as_of,
+            "as_of": self.as_of, "arm": self.arm,
         }
+        if self.experiment is not None:
+            record["experiment"] = self.experiment
+            record["bucket"] = self.bucket
+        if self.would_have is not None:
+            record["would_have"] = self.would_have.to_record()
         if self.trace is not None:
             record["trace"] = self.trace.model_dump()
         return record

@@ -16,6 +16,7 @@ from .contacts import NO_LIMITS, ContactState
 from .day import Day
 from .decision import Decision, DecisionError, fast_decision
 from .errors import ProfileError
+from .experiments.assign import Env, assign
 from .semantics import (
     SEGMENT,
     STAGE,
@@ -87,6 +88,8 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
                 channels = tuple(c for c in channels if c not in limits.blocked)
                 if not channels:
                     continue
+        if rule.experiment is not None or plan.holdout is not None:
+            return _in_experiments(plan, profile, env, limits, cid, rule, channels, day.text)
         return _decision(plan, cid, segment, stage, tier, rule, channels, day.text)
     default = plan.default  # semantics.contacted: the default always decides (spec 8)
     channels = default.static_channels
@@ -94,7 +97,22 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
         channels = permitted(profile, default.channels)
     if limits is not None:
         channels = uncapped(channels, limits)
+    if plan.holdout is not None:
+        return _in_experiments(plan, profile, env, limits, cid, default, channels, day.text)
     return _decision(plan, cid, segment, stage, tier, default, channels, day.text)
+
+
+def _in_experiments(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: ContactState | None,
+                    cid: str, champion: CompiledRule, channels: tuple[str, ...], as_of_text: str) -> Decision:
+    """The decision of a customer some experiment may treat otherwise (experiments.assign)."""
+    given = assign(plan, profile, env, limits, cid, champion, channels)
+    return fast_decision({
+        "customer_id": cid, "segment": env[0], "lifecycle_stage": env[1], "value_tier": env[2],
+        "treatment": given.treatment, "rule": given.rule_id, "actions": given.actions,
+        "channels": given.channels, "cost": given.cost, "plan_version": plan.version, "as_of": as_of_text,
+        "trace": None, "arm": given.arm, "experiment": given.experiment, "bucket": given.bucket,
+        "would_have": given.would_have,
+    })
 
 
 def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | None,
@@ -107,6 +125,7 @@ def _decision(plan: CompiledPlan, cid: str, segment: str | None, stage: str | No
         # semantics.cost
         "cost": rule.action_cost + plan.channels[channels[0]].cost if channels else rule.action_cost,
         "plan_version": plan.version, "as_of": as_of_text, "trace": None,
+        "arm": "champion", "experiment": None, "bucket": None, "would_have": None,
     })
 
 

@@ -15,6 +15,7 @@ from .compile import CompiledCondition, CompiledPlan, CompiledRule
 from .contacts import NO_LIMITS, ContactState
 from .day import Day
 from .decision import ConditionCheck, Decision, Resolution, RuleCheck, Trace
+from .experiments.assign import assign
 from .expressions.closures import Env
 from .expressions.unparse import unparse
 from .model import Treatment
@@ -26,7 +27,6 @@ from .semantics import (
     check_profile,
     constraints,
     contacted,
-    cost,
     excluded_by,
     given,
     number_at,
@@ -84,11 +84,15 @@ def explain(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState = N
         decided = (rule, channels)
 
     rule, channel_ids = decided
+    # The champion decided; an experiment may treat the customer otherwise (appendix H).
+    given_ = assign(plan, profile, env, limits, cid, rule, channel_ids, explaining=True)
     return Decision(
         customer_id=cid, segment=segment, lifecycle_stage=stage, value_tier=tier,
-        treatment=cast(Treatment, rule.treatment), rule=rule.id, actions=rule.actions, channels=channel_ids,
-        cost=cost(plan, rule, channel_ids), plan_version=plan.version, as_of=day.text,
-        trace=Trace(resolution=steps, rules=checks),
+        treatment=cast(Treatment, given_.treatment), rule=given_.rule_id, actions=given_.actions,
+        channels=given_.channels, cost=given_.cost, plan_version=plan.version, as_of=day.text,
+        trace=Trace(resolution=steps, rules=checks,
+                    experiments=[given_.check] if given_.check is not None else []),
+        arm=given_.arm, experiment=given_.experiment, bucket=given_.bucket, would_have=given_.would_have,
     )
 
 

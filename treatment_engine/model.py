@@ -17,8 +17,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -34,16 +36,21 @@ class Range:
     low: float | None  # None: no bound but finiteness
     high: float | None
     whole: bool = False
+    open: bool = False  # both bounds excluded (a share: more than 0, less than 1)
 
     def field(self) -> Any:
         if self.whole:
             return Field(ge=self.low, le=self.high)
+        if self.open:
+            return Field(gt=self.low, lt=self.high, allow_inf_nan=False)
         return Field(ge=self.low, le=self.high, allow_inf_nan=False)
 
     def describe(self) -> str:
         kind = "a whole number" if self.whole else "a number"
         if self.low is None or self.high is None:
             return f"a finite {kind.removeprefix('a ')}"
+        if self.open:
+            return f"{kind} between {_show_bound(self.low)} and {_show_bound(self.high)}, both excluded"
         return f"{kind} from {_show_bound(self.low)} to {_show_bound(self.high)}"
 
 
@@ -61,6 +68,12 @@ RANGES: dict[str, Range] = {
     "per_days": DAYS,
     "delight_cooldown_days": DAYS,
     "count": Range(2, 10, whole=True),  # events of one moment step
+    # Experiments (appendix H): a share of customers, and the smallest uplift worth
+    # detecting, as fractions; the customers a plan expects, for lint's power check.
+    "share": Range(0, 1, open=True),
+    "holdout": Range(0, 1, open=True),  # `holdout: 0.1`, a share written bare
+    "detect": Range(0, 1, open=True),
+    "expected_customers": Range(1, 10_000_000_000, whole=True),
 }
 # A moment's firing joins every event it names in durable-rules, whose cost grows
 # exponentially with them: 14 took 3 s, 15 took 21 s, 16 took 141 s, and 17 fail (its
@@ -79,6 +92,9 @@ TierMin = Annotated[float, RANGES["min"].field()]
 CapMax = Annotated[int, RANGES["max"].field()]
 Days = Annotated[int, DAYS.field()]
 StepCount = Annotated[int, RANGES["count"].field()]
+Share = Annotated[float, RANGES["share"].field()]
+Detect = Annotated[float, RANGES["detect"].field()]
+ExpectedCustomers = Annotated[int, RANGES["expected_customers"].field()]
 Treatment = Literal["delight", "contain", "none"]
 ActionKind = Literal["delight", "contain"]
 FieldType = Literal["number", "string", "boolean", "date", "object"]
@@ -140,6 +156,21 @@ class ContactCap(_Strict):
     per_days: Days
 
 
+class Holdout(_Strict):
+    """A share of customers, chosen by hash, kept from a treatment as its control group
+    (appendix H). ``detect``: the smallest absolute uplift worth knowing, for lint."""
+
+    share: Share
+    salt: str | None = None
+    detect: Detect | None = None
+
+
+class RuleHoldout(Holdout):
+    """A rule's holdout: its customers get the next applicable rule (``next``) or nothing."""
+
+    control: Literal["next", "none"] = "next"
+
+
 class Policy(_Strict):
     # The profitability test (spec 3) needs both; a policy may hold only contact limits.
     value_field: Id | None = None
@@ -147,6 +178,9 @@ class Policy(_Strict):
     # Extensions (docs/plan-format.md, appendix C): limits read from the decision history.
     contact_caps: dict[Id, ContactCap] | None = None  # by channel id, or "any"
     delight_cooldown_days: Days | None = None
+    # Extensions (appendix H): the universal holdout, and the volume lint sizes arms by.
+    holdout: Holdout | None = None
+    expected_customers: ExpectedCustomers | None = None
 
     @model_validator(mode="after")
     def _profitability_needs_both(self) -> Policy:
@@ -182,12 +216,52 @@ class Outcome(_Strict):
         return self
 
 
+# The tags of a union whose form the value's type picks: pydantic puts them in an error's
+# location, where the plan has no such key (validate leaves them out).
+BARE_SHARE, LONG_FORM = "<a share>", "<a mapping>"
+UNION_TAGS = frozenset({BARE_SHARE, LONG_FORM})
+
+
+class RuleOutcome(Outcome):
+    """A rule's ``then``: an outcome, and optionally a holdout (appendix H)."""
+
+    # A bare share is short for {share: ...}; the discriminator picks the form by the
+    # value's type, so an error names the form written, not both.
+    holdout: Annotated[Annotated[Share, Tag(BARE_SHARE)] | Annotated[RuleHoldout, Tag(LONG_FORM)],
+                       Discriminator(lambda v: LONG_FORM if isinstance(v, dict | RuleHoldout) else BARE_SHARE)] | None = None
+
+    @property
+    def held_out(self) -> RuleHoldout | None:
+        """The holdout in its long form."""
+        return RuleHoldout(share=self.holdout) if isinstance(self.holdout, float) else self.holdout
+
+
+class Challenger(_Strict):
+    """Another ``then`` a hashed share of a rule's customers gets instead (appendix H)."""
+
+    id: Id
+    description: str | None = None
+    share: Share
+    then: Outcome
+
+
 class Rule(_Strict):
     id: Id
     description: str | None = None
     priority: Priority = 0
     when: When = When()
-    then: Outcome
+    then: RuleOutcome
+    challengers: Annotated[list[Challenger], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _arms_fit(self) -> Rule:
+        holdout = self.then.held_out
+        shares = [holdout.share if holdout is not None else 0.0,
+                  *(c.share for c in self.challengers or ())]
+        if sum(shares) > 1 + 1e-9:
+            raise PydanticCustomError("shares_over_one", f"the shares of this rule's holdout and challengers "
+                                      f"add up to {sum(shares):g}, more than 1: each customer is in one arm")
+        return self
 
 
 # -- moments of truth (docs/plan-format.md, appendix D) ---------------------------------

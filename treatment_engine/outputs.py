@@ -5,11 +5,12 @@ The suffix names the format: ``.jsonl`` / ``.ndjson`` (JSON lines), ``.csv`` or
 created. The row shape (docs/plan-format.md, Appendix G):
 
 - JSON lines: a decided row is the decision record (``customer_id`` ... ``cost``,
-  ``plan_version``, ``as_of``); an invalid row is ``{"customer_id", "error"}`` only.
+  ``plan_version``, ``as_of``, ``arm``, and in an experiment ``experiment``, ``bucket``
+  and off its champion ``would_have``); an invalid row is ``{"customer_id", "error"}`` only.
 - CSV and Parquet: the columns :data:`DECISION_COLUMNS`; an invalid row leaves every
   decision column empty and fills ``error``; a decided row leaves ``error`` empty. CSV
-  writes ``actions`` and ``channels`` as JSON arrays (``["email","sms"]``); Parquet keeps
-  them lists and carries the plan version, ``as_of`` and engine as file metadata.
+  writes ``actions``, ``channels`` and ``would_have`` as JSON (``["email","sms"]``); Parquet
+  keeps lists and a struct, and carries the plan version, ``as_of`` and back end as file metadata.
 - ``cost`` is rounded to cents everywhere (:func:`treatment_engine.decision.cents`).
 
 The Python back end writes rows as it decides them; the SQL back ends write a Parquet file of
@@ -28,7 +29,11 @@ import orjson
 from .errors import TreatmentError
 
 DECISION_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                    "actions", "channels", "cost", "plan_version", "as_of", "error")
+                    "actions", "channels", "cost", "plan_version", "as_of", "arm", "experiment", "bucket",
+                    "would_have", "error")
+# In a decision record these appear only when set (appendix H): outside an experiment
+# there is no experiment or bucket, and on the champion's arm nothing it would have given.
+ONLY_WHEN_SET = ("experiment", "bucket", "would_have")
 _LISTS = ("actions", "channels")
 SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _BATCH = 65_536
@@ -62,8 +67,10 @@ def schema(lists_as_text: bool = False) -> Any:
 
     text = pa.string()
     listed = text if lists_as_text else pa.list_(text)
-    return pa.schema([(name, pa.float64() if name == "cost" else listed if name in _LISTS else text)
-                      for name in DECISION_COLUMNS])
+    would_have = text if lists_as_text else pa.struct([("rule", text), ("treatment", text), ("actions", listed),
+                                                       ("channels", listed), ("cost", pa.float64())])
+    kinds = {"cost": pa.float64(), "bucket": pa.int64(), "would_have": would_have}
+    return pa.schema([(name, kinds.get(name, listed if name in _LISTS else text)) for name in DECISION_COLUMNS])
 
 
 def metadata(plan_version: str, as_of: str, backend: str) -> dict[str, str]:
@@ -145,7 +152,7 @@ def _lists_as_json(batch: Any) -> Any:
     columns = []
     for name in DECISION_COLUMNS:
         column = batch.column(name)
-        if name in _LISTS:
+        if name in _LISTS or name == "would_have":
             column = pa.array([None if items is None else orjson.dumps(items).decode()
                                for items in column.to_pylist()], pa.string())
         columns.append(column)
@@ -155,7 +162,8 @@ def _lists_as_json(batch: Any) -> Any:
 def _json_row(row: dict[str, Any]) -> dict[str, Any]:
     if row.get("error") is not None:
         return {"customer_id": row["customer_id"], "error": row["error"]}
-    return {name: row[name] for name in DECISION_COLUMNS if name != "error"}
+    return {name: row[name] for name in DECISION_COLUMNS
+            if name != "error" and (row[name] is not None or name not in ONLY_WHEN_SET)}
 
 
 def convert(decisions: str | Path, output: str | Path, meta: Mapping[str, str]) -> None:

@@ -17,11 +17,13 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
+from .experiments.checks import check_experiments
 from .expressions.ast import Expression
 from .expressions.parser import parse
 from .load import Path_, PlanSource, SourceFile
 from .model import (
     RANGES,
+    UNION_TAGS,
     Action,
     Channel,
     Condition,
@@ -143,6 +145,8 @@ def _real_path(data: Any, loc: tuple[Any, ...], kind: str) -> Path_:
     path: list[str | int] = []
     node = data
     for part in loc:
+        if part in UNION_TAGS:
+            continue
         if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
             path.append(part)
             node = node[part]
@@ -183,6 +187,8 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
         return text.removeprefix("Value error, "), None
     if kind == "out_of_range":  # raised by the model's own range checks, message and all
         return text, RANGE_HINT
+    if kind == "shares_over_one":  # a rule's experiment arms (model.Rule)
+        return text, "lower a share, or drop an arm"
     if kind == "too_long" and (counts := re.search(r"at most (\d+) items?.* (\d+)$", text)):
         return f"'{name}' may hold at most {counts[1]} items, got {counts[2]}", RANGE_HINT
     return f"'{name}': {text}", None
@@ -190,7 +196,8 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
 
 def _out_of_range(kind: str, name: str, given: Any) -> bool:
     """A number outside the range documented for its key (an int past a double's too)."""
-    return name in RANGES and (kind in ("greater_than_equal", "less_than_equal", "finite_number")
+    return name in RANGES and (kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than",
+                                        "finite_number")
                                or (kind == "float_type" and type(given) is int))
 
 
@@ -305,6 +312,8 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
     if default is not None:
         _check_outcome(default.value, default.source, default.path, plan, issues, "the default")
     policy = plan.singles.get("policy")
+    check_experiments(plan.rules, policy, lambda outcome, source, path, owner: _check_outcome(
+        outcome, source, path, plan, issues, owner), issues)
     if policy is not None:
         capped = [*plan.channels, "any"]
         for name in policy.value.contact_caps or {}:

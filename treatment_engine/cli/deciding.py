@@ -126,13 +126,18 @@ def _record_writer(stack: ExitStack, output_path: Path | None, version: str, day
 
 
 def _sql_results(records: Iterable[dict[str, Any]]) -> Iterable[Decision | DecisionError]:
-    from ..decision import fast_decision
+    from ..decision import WouldHave, fast_decision
+    from ..outputs import ONLY_WHEN_SET
     for record in records:
         if "error" in record:
             yield DecisionError(customer_id=record["customer_id"], error=record["error"])
         else:
             record["actions"], record["channels"] = tuple(record["actions"]), tuple(record["channels"])
             record["trace"] = None
+            for name in ONLY_WHEN_SET:  # a record leaves them out when unset; a Decision holds None
+                record.setdefault(name, None)
+            if record["would_have"] is not None:
+                record["would_have"] = WouldHave.model_validate(record["would_have"])
             yield fast_decision(record)
 
 

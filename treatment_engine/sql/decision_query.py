@@ -28,6 +28,7 @@ from .. import semantics
 from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
 from ..expressions.ast import RESOLVED_NAMES
 from ..semantics import Dimension
+from .experiments import WOULD_HAVE_COLUMNS, ExperimentStages, has_experiments
 from .expressions import ExpressionCompiler, FieldColumns
 from .fragments import (
     NULL,
@@ -49,7 +50,8 @@ IN_LIST_LIMIT = 4  # see one_of
 PERMITTED_PREFIX = "permitted__"  # the per-channel flags of consent_columns=True
 # The query's columns, in order (before any carried or flag columns).
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
-                  "actions", "channels", "channel", "cost", "error")
+                  "actions", "channels", "channel", "cost", "arm", "experiment", "bucket",
+                  *WOULD_HAVE_COLUMNS, "error")
 TEXT_ARRAY = "ARRAY<VARCHAR>"
 
 Branch = tuple[exp.Expr, exp.Expr]  # (WHEN, THEN) of a CASE
@@ -123,7 +125,8 @@ class DecisionQueryBuilder:
         self.limits = limits
         self.plain = ExpressionCompiler(fields, as_of)  # segment and stage conditions
         self.in_rules = ExpressionCompiler(fields, as_of, {name: exp.column(name) for name in RESOLVED_NAMES})
-        self.all_rules = (*plan.rules, plan.default)
+        self.experiments = ExperimentStages(plan, self.applies) if has_experiments(plan) else None
+        self.all_rules = (*plan.rules, plan.default, *(self.experiments.extra if self.experiments else ()))
         self.channel_ids = sorted(plan.channels)
         self.cid = self.field(("customer_id",))
 
@@ -141,7 +144,10 @@ class DecisionQueryBuilder:
         lists = _RuleLists(self.all_rules, index)
         resolved = self.resolved_stage(source, kept, invalid_column)
         chosen = self.chosen_stage(resolved)
-        decided = self.decided_stage(chosen, lists, kept, flags)
+        if self.experiments is not None:  # the champion, then the arm that decides
+            stages = self.experiments
+            chosen = stages.assigned(stages.bucketed(stages.hashed(chosen, list_base)), list_base)
+        decided = self.decided_stage(chosen, lists, kept, flags, list_base)
         return DecisionQuery(self.output_stage(decided, lists, kept, flags, list_base, consent_columns),
                              self.all_rules)
 
@@ -277,7 +283,8 @@ class DecisionQueryBuilder:
         chosen = case([(self.applies(rule), exp.Literal.number(i)) for i, rule in enumerate(rules)],
                       exp.Literal.number(len(rules)))  # the default's position
         error_row = not_(exp.Is(this=exp.column("error"), expression=exp.Null()))
-        return select("*", exp.alias_(case([(error_row, exp.Null())], chosen), "__rule", copy=False)).from_(
+        name = "__champion" if self.experiments is not None else "__rule"
+        return select("*", exp.alias_(case([(error_row, exp.Null())], chosen), name, copy=False)).from_(
             copy=False, expression=exp.alias_(exp.Subquery(this=resolved), "resolved", table=True, copy=False))
 
     # -- stage 3: the channels ----------------------------------------------------------
@@ -292,8 +299,13 @@ class DecisionQueryBuilder:
             this=exp.func("COALESCE", allowed, exp.false()), expressions=[exp.to_identifier("ch")]))
 
     def decided_stage(self, chosen: exp.Select, lists: _RuleLists, kept: list[exp.Column],
-                      flags: list[str]) -> exp.Select:
+                      flags: list[str], list_base: int) -> exp.Select:
         channels = self.permitted_channels(lists.channels())
+        experiment_columns: list[exp.Expr] = []
+        if self.experiments is not None:  # and the champion's channels, for would_have
+            champion = _RuleLists(self.all_rules, _based(exp.column("__champion"), list_base))
+            experiment_columns = [exp.column(c) for c in ("__champion", "__arm", "__experiment", "__bucket")]
+            experiment_columns.append(exp.alias_(self.permitted_channels(champion.channels()), "__wh_channels"))
         # With consent_columns, one TRUE/FALSE per channel that is not permitted to everyone
         # (consent or a cap), so that a summary can group by them and name each group's
         # channel without running the filter.
@@ -303,6 +315,7 @@ class DecisionQueryBuilder:
             *(k.copy() for k in kept),
             *(exp.column(c) for c in ("customer_id", "segment", "lifecycle_stage", "value_tier", "error", "__rule")),
             exp.alias_(channels, "channels", copy=False),
+            *experiment_columns,
         ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=chosen), "chosen", table=True, copy=False))
 
     # -- stage 4: the outputs -------------------------------------------------------------
@@ -326,7 +339,7 @@ class DecisionQueryBuilder:
                                                                number(0.0)))  # semantics.cost
         columns: dict[str, exp.Expr] = {
             "treatment": lists.treatments(), "rule": lists.ids(), "actions": lists.actions(),
-            "channel": first, "cost": cost,
+            "channel": first, "cost": cost, **self.experiment_outputs(list_base),
         }
         return select(
             *(exp.alias_(columns[name], name, copy=False) if name in columns else exp.column(name)
@@ -337,6 +350,27 @@ class DecisionQueryBuilder:
             # treatment, which are looked up per row.
             *([exp.column("__rule")] if consent_columns else []),
         ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=decided), "decided", table=True, copy=False))
+
+
+    def experiment_outputs(self, list_base: int) -> dict[str, exp.Expr]:
+        """arm, experiment, bucket and would_have's parts (NULL on the champion's arm)."""
+        if self.experiments is None:
+            return {"arm": string("champion"), "experiment": exp.Null(), "bucket": exp.Null(),
+                    **{name: exp.Null() for name in WOULD_HAVE_COLUMNS}}
+        champion = _RuleLists(self.all_rules, _based(exp.column("__champion"), list_base))
+        first = exp.Bracket(this=exp.column("__wh_channels"), expressions=[exp.Literal.number(0)])
+        off = exp.NEQ(this=exp.column("__arm"), expression=string("champion"))
+        parts = {"rule": champion.ids(), "treatment": champion.treatments(), "actions": champion.actions(),
+                 "channels": exp.column("__wh_channels"),
+                 "cost": exp.Add(this=champion.costs(), expression=exp.func(
+                     "COALESCE", self.first_cost(first, list_base), number(0.0)))}
+        return {"arm": exp.column("__arm"), "experiment": exp.column("__experiment"),
+                "bucket": exp.column("__bucket"),
+                **{f"would_have_{key}": case([(off.copy(), value)], exp.Null()) for key, value in parts.items()}}
+
+
+def _based(column: exp.Expr, list_base: int) -> exp.Expr:
+    return exp.Add(this=column, expression=exp.Literal.number(list_base)) if list_base else column
 
 
 class _RuleLists:

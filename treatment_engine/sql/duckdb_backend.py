@@ -94,10 +94,17 @@ class DuckDBBackend:
         no decision fields, a decided one its plan version and day, cost in cents."""
         def decided(expression: str, name: str) -> str:
             return f"CASE WHEN error IS NULL THEN {expression} END AS {name}"
+        would_have = ("struct_pack(rule := would_have_rule, treatment := would_have_treatment, "
+                      "actions := would_have_actions, channels := would_have_channels, "
+                      "cost := floor(would_have_cost * 100 + 0.5) / 100)")
         columns = ["customer_id", *(decided(c, c) for c in _DECIDED_ONLY),
                    decided("floor(cost * 100 + 0.5) / 100", "cost"),
                    decided(_literal(self.plan.version), "plan_version"),
-                   decided(_literal(as_of.isoformat()), "as_of"), "error"]
+                   decided(_literal(as_of.isoformat()), "as_of"),
+                   decided("arm", "arm"), decided("experiment", "experiment"),
+                   decided("CAST(bucket AS BIGINT)", "bucket"),
+                   f"CASE WHEN error IS NULL AND would_have_rule IS NOT NULL THEN {would_have} END AS would_have",
+                   "error"]
         return f"SELECT {', '.join(columns)} FROM ({query})"
 
     def careful_first(self, path: str | Path, fmt: str = "auto") -> bool:
@@ -160,6 +167,9 @@ class DuckDBBackend:
                     yield {"customer_id": values["customer_id"], "error": values["error"]}
                     continue
                 del values["error"]
+                for name in outputs.ONLY_WHEN_SET:
+                    if values[name] is None:
+                        del values[name]
                 yield values
 
     def write(self, path: str | Path, as_of: date, output: str | Path, fmt: str = "auto") -> None:

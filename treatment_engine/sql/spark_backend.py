@@ -76,9 +76,18 @@ class SparkBackend:
             if values["error"] is not None:
                 yield {"customer_id": values["customer_id"], "error": values["error"]}
                 continue
-            yield {**{k: values[k] for k in OUTPUT_COLUMNS if k not in ("error", "channel")},
-                   "actions": list(values["actions"]), "channels": list(values["channels"]),
-                   "cost": cents(values["cost"]), "plan_version": version, "as_of": day}
+            record = {**{k: values[k] for k in OUTPUT_COLUMNS[:10] if k != "channel"},
+                      "actions": list(values["actions"]), "channels": list(values["channels"]),
+                      "cost": cents(values["cost"]), "plan_version": version, "as_of": day, "arm": values["arm"]}
+            if values["experiment"] is not None:
+                record["experiment"], record["bucket"] = values["experiment"], int(values["bucket"])
+            if values["would_have_rule"] is not None:
+                record["would_have"] = {"rule": values["would_have_rule"],
+                                        "treatment": values["would_have_treatment"],
+                                        "actions": list(values["would_have_actions"]),
+                                        "channels": list(values["would_have_channels"]),
+                                        "cost": cents(values["would_have_cost"])}
+            yield record
 
     def count_shapes(self, path: str | Path, fmt: str = "auto") -> ShapeCheck:
         """Rows whose objects the plan reads into hold something else (see ..shape_check);
@@ -107,7 +116,14 @@ class SparkBackend:
                    *(F.when(decided, F.col(name)).alias(name) for name in OUTPUT_COLUMNS[1:8]),
                    F.when(decided, F.floor(F.col("cost") * 100 + 0.5) / 100).alias("cost"),
                    F.when(decided, F.lit(self.plan.version)).alias("plan_version"),
-                   F.when(decided, F.lit(as_of.isoformat())).alias("as_of"), F.col("error")]
+                   F.when(decided, F.lit(as_of.isoformat())).alias("as_of"),
+                   F.when(decided, F.col("arm")).alias("arm"), F.when(decided, F.col("experiment")).alias("experiment"),
+                   F.when(decided, F.col("bucket").cast("bigint")).alias("bucket"),
+                   F.when(decided & F.col("would_have_rule").isNotNull(), F.struct(
+                       F.col("would_have_rule").alias("rule"), F.col("would_have_treatment").alias("treatment"),
+                       F.col("would_have_actions").alias("actions"), F.col("would_have_channels").alias("channels"),
+                       (F.floor(F.col("would_have_cost") * 100 + 0.5) / 100).alias("cost"))).alias("would_have"),
+                   F.col("error")]
         return decisions.orderBy("__order").select(*columns)
 
     # -- reading files into the canonical view -------------------------------------------
