@@ -28,16 +28,31 @@ def _subset(options: tuple[str, ...]) -> st.SearchStrategy:
 
 @st.composite
 def rule(draw: st.DrawFn, index: int) -> dict:
-    treatment = draw(st.sampled_from(["delight", "contain", "none"]))
     when = {key: value for key, value in (
         ("segment", draw(_subset(SEGMENTS))), ("lifecycle_stage", draw(_subset(STAGES))),
         ("value_tier", draw(_subset(TIERS))),
         ("if", draw(st.one_of(st.none(), expressions.map(unparse))))) if value is not None}
+    then = draw(outcomes())
+    written = {"id": f"r{index}", "priority": draw(st.integers(0, 3)), "when": when, "then": then}
+    # Experiments (appendix H), with shares large enough that small batches reach every arm.
+    if draw(st.booleans()):
+        then["holdout"] = draw(st.one_of(st.sampled_from([0.2, 0.5]), st.fixed_dictionaries(
+            {"share": st.sampled_from([0.15, 0.4])}, optional={"control": st.sampled_from(["next", "none"]),
+                                                               "salt": st.sampled_from([f"{index}", f"é x{index}", f"s{index}"])})))
+    if draw(st.booleans()):
+        written["challengers"] = [{"id": f"c{n}", "share": share, "then": draw(outcomes())}
+                                  for n, share in enumerate(draw(st.sampled_from([[0.3], [0.2, 0.25], [0.00001]])))]
+    return written
+
+
+@st.composite
+def outcomes(draw: st.DrawFn) -> dict:
+    treatment = draw(st.sampled_from(["delight", "contain", "none"]))
     then: dict = {"treatment": treatment}
     if treatment != "none":
         then["actions"] = draw(st.lists(st.sampled_from(sorted(ACTIONS)), max_size=2))
         then["channels"] = draw(st.lists(st.sampled_from(sorted(CHANNELS)), min_size=1, max_size=3))
-    return {"id": f"r{index}", "priority": draw(st.integers(0, 3)), "when": when, "then": then}
+    return then
 
 
 @st.composite
@@ -71,6 +86,8 @@ def plans(draw: st.DrawFn) -> dict[str, str]:
             policy["contact_caps"] = caps
         if draw(st.booleans()):
             policy["delight_cooldown_days"] = draw(st.integers(1, 30))
+    if draw(st.booleans()):  # a universal holdout
+        policy["holdout"] = {"share": draw(st.sampled_from([0.1, 0.3])), "salt": draw(st.sampled_from(["uh", "ü"]))}
     if policy:
         catalog["policy"] = policy
     if draw(st.booleans()):

@@ -203,33 +203,71 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
         return out
 
     resolved = {"segment": segment, "lifecycle_stage": stage, "value_tier": tier}
-    ranked = sorted(enumerate(merged["rules"]), key=lambda p: (-(p[1].get("priority") or 0), p[0]))
-    chosen, channels = None, []
-    for _, rule in ranked:
+    policy = merged.get("policy") or {}
+
+    def matches(rule: dict) -> bool:
         when = rule.get("when") or {}
-        ok = True
         for key in ("segment", "lifecycle_stage", "value_tier"):
             allowed = when.get(key)
             if allowed is not None:
                 allowed = [allowed] if isinstance(allowed, str) else allowed
-                ok = ok and resolved[key] is not None and resolved[key] in allowed
-        if not ok or not holds(when.get("if"), resolved):
-            continue
-        then = rule["then"]
-        policy = merged.get("policy")
-        if then["treatment"] == "delight" and policy and "value_field" in policy:
+                if resolved[key] is None or resolved[key] not in allowed:
+                    return False
+        return holds(when.get("if"), resolved)
+
+    def channels_if_applies(then: dict) -> list | None:
+        if then["treatment"] == "delight" and "value_field" in policy:
             cost = sum(float(merged["actions"][a].get("cost", 0)) for a in then.get("actions", []))
             value = field(profile, tuple(policy["value_field"].split(".")))
             if not number(value) or not cost <= policy["delight_max_cost_ratio"] * as_double(value):
-                continue
-        if then["treatment"] != "none":
-            channels = permitted(then.get("channels", []))
-            if not channels:
-                continue
-        chosen = (rule["id"], then)
-        break
-    if chosen is None:
+                return None
+        if then["treatment"] == "none":
+            return []
+        return permitted(then.get("channels", [])) or None
+
+    def first_applicable(rules: list) -> tuple[str, dict, list]:
+        for rule in rules:
+            if matches(rule) and (given := channels_if_applies(rule["then"])) is not None:
+                return rule["id"], rule["then"], given
         default = merged.get("default") or {"treatment": "none"}
-        chosen, channels = ("default", default), permitted(default.get("channels", []))
-    return {"customer_id": profile["customer_id"], **resolved, "treatment": chosen[1]["treatment"],
-            "rule": chosen[0], "actions": list(chosen[1].get("actions", [])), "channels": channels}
+        return "default", default, permitted(default.get("channels", [])) if default["treatment"] != "none" else []
+
+    ranked = [rule for _, rule in sorted(enumerate(merged["rules"]), key=lambda p: (-(p[1].get("priority") or 0), p[0]))]
+    rule_id, then, channels = first_applicable(ranked)
+    arm = "champion"
+    held = policy.get("holdout")
+    if held and bucket(held.get("salt", "universal_holdout"), profile["customer_id"]) < round(held["share"] * 10_000):
+        rule_id, then, channels, arm = "holdout", {"treatment": "none"}, [], "universal_holdout"
+    elif rule_id != "default":
+        rule = next(r for r in ranked if r["id"] == rule_id)
+        holdout = rule["then"].get("holdout")
+        holdout = {"share": holdout} if isinstance(holdout, float | int) else holdout
+        arms = ([("holdout", holdout["share"])] if holdout else []) + \
+            [(c["id"], c["share"]) for c in rule.get("challengers") or []]
+        salt = holdout.get("salt", rule_id) if holdout else rule_id
+        number_ = bucket(salt, profile["customer_id"])
+        low = 0
+        for name, share in arms:
+            high = low + round(share * 10_000)
+            if low <= number_ < high:
+                arm = name
+            low = high
+        if arm == "holdout" and holdout.get("control", "next") == "none":
+            then, channels = {"treatment": "none"}, []
+        elif arm == "holdout":
+            rule_id, then, channels = first_applicable(ranked[ranked.index(rule) + 1:])
+        elif arm != "champion":
+            challenger = next(c for c in rule["challengers"] if c["id"] == arm)
+            if (given := channels_if_applies(challenger["then"])) is not None:
+                then, channels = challenger["then"], given
+    return {"customer_id": profile["customer_id"], **resolved, "treatment": then["treatment"],
+            "rule": rule_id, "actions": list(then.get("actions", [])) if then["treatment"] != "none" else [],
+            "channels": channels, "arm": arm}
+
+
+def bucket(salt: str, customer_id: str) -> int:
+    """Appendix H, as its text says: MD5 of salt:id, first 4 bytes big-endian, mod 10,000."""
+    import hashlib
+
+    digest = hashlib.md5((salt + ":" + customer_id).encode("utf-8", "surrogatepass")).hexdigest()
+    return int(digest[:8], 16) % 10_000

@@ -139,4 +139,4 @@ def test_engine_matches_the_reference_decision(files: dict[str, str], batch: lis
             assert isinstance(got, DecisionError), (profile, got)
             continue
         assert isinstance(got, Decision), (profile, got)
-        assert {k: got.to_record()[k] for k in MUST} == {k: want[k] for k in MUST}
+        assert {k: got.to_record()[k] for k in (*MUST, "arm")} == {k: want[k] for k in (*MUST, "arm")}
