@@ -89,7 +89,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     Example:
       treatment test --plan my-plan
     """
-    from ..plantests import load_cases, run_cases
+    from ..plantests import run_cases
 
     root = plan_dir or default_plan_dir()
     engine, cases = _plan_and_cases(root, as_of or utc_today())
