@@ -124,7 +124,7 @@ def load_cases(plan_dir: Path, default_as_of: date) -> list[LoadedCase]:
     return cases
 
 
-_MODELS = {"tests": Case, "expect": Expectation}
+_MODELS: dict[str, type[BaseModel]] = {"tests": Case, "expect": Expectation}
 
 
 def _describe(source: SourceFile, detail: ErrorDetails) -> PlanIssue:
