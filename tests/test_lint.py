@@ -152,6 +152,40 @@ def test_tp009_and_tp010_with_declared_fields(tmp_path: Path) -> None:
         "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: score > 1 and days_since(joined) > 3}") + COVER_ALL})).findings)
 
 
+def test_tp009_and_tp010_point_at_the_field_in_the_expression(tmp_path: Path) -> None:
+    """#13 item 16: the column of the field (or comparison), not the rule's `- id` line."""
+    fields = WHO + "fields: {age: number, tenure: number, value: number, score: number, consent: object}\n"
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG, "segments/who.yaml": fields,
+        "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: age > 1 and scroe > 1}")
+        + "  - id: b\n    priority: 4\n    when:\n      if: >-\n        age > 2 and\n"
+          "        scroe > 2\n    then: {treatment: none}\n"
+        + rule("c", 3, "{if: score > 3 or age == 'old'}") + COVER_ALL}))
+    found = sorted((f.code, str(f.location)) for f in report.findings if f.code in ("TP009", "TP010"))
+    # `when: {if: age > 1 and scroe > 1}`: the text starts at column 16, 'scroe' is its 13th character;
+    # a folded expression points at its start (line 9 of the file), as validate's errors do.
+    assert found == [("TP009", "rules/r.yaml:4:28"), ("TP009", "rules/r.yaml:9:11"),
+                     ("TP010", "rules/r.yaml:15:29")], found
+
+
+@pytest.mark.parametrize("condition, fields, wanted", [
+    ("consent.emial", "", ["TP009 rules/r.yaml:4:16 did you mean 'consent.email'?"]),
+    # Declaring consent as an object does not make every name under it a channel's consent.
+    ("consent.emial == true", "fields: {consent: object, age: number, tenure: number, value: number, score: number}\n",
+     ["TP009 rules/r.yaml:4:16 did you mean 'consent.email'?"]),
+    ("consent.email and not consent.fax", "fields: {consent.fax: boolean, consent: object, age: number, "
+     "tenure: number, value: number, score: number}\n", []),
+    ("consent.email", "", []),
+])
+def test_tp009_consent_names_are_checked_against_the_channels(tmp_path: Path, condition: str, fields: str,
+                                                                wanted: list[str]) -> None:
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO + fields,
+        "rules/r.yaml": "rules:\n" + rule("a", 5, f"{{if: {condition}}}") + COVER_ALL}))
+    found = [f"{f.code} {f.location} {f.hint}" for f in report.findings if f.code == "TP009"]
+    assert found == wanted
+
+
 def test_a_broken_plan_is_an_error() -> None:
     report = lint_plan(CASES / "bad-unknown-key" / "plan")
     assert report.exit_code(strict=False) == 2 and report.findings[0].code == "TP000"
