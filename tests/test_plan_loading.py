@@ -41,7 +41,7 @@ def test_a_minimal_plan_loads_with_defaults() -> None:
 @pytest.mark.parametrize("text, where, fragment", [
     ("rules:\n  - id: r\n    priority: high\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
      "'priority' must be a whole number"),
-    ("rules:\n  - id: r\n    priority: 5.0\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
+    ("rules:\n  - id: r\n    priority: 5.5\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
      "whole number"),
     ("rules:\n  - id: r\n    thne: {treatment: none}\n", "rules/r.yaml:3:5",
      "unknown key 'thne' (did you mean 'then'?)"),
