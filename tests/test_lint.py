@@ -216,3 +216,43 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"].endswith("rules/r.yaml") and location["region"]["startLine"] == 2
     assert runner.invoke(cli, ["lint", "--plan", str(CASES / "bad-unknown-key" / "plan")]).exit_code == 2
+
+
+def _sarif_locations(plan: Path, cwd: Path) -> tuple[Path, list[dict]]:
+    from treatment_engine.lint.output import as_sarif
+
+    run = json.loads(as_sarif(lint_plan(plan), plan, cwd=cwd))["runs"][0]
+    base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    return Path(base.removeprefix("file://")), [r["locations"][0]["physicalLocation"] for r in run["results"]]
+
+
+def test_sarif_paths_are_relative_to_the_repository_root(tmp_path: Path) -> None:
+    """#13 item 18: from a subfolder of the repository, the path is still the file's own."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_plan(repo / "plans" / "p", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+                                      "rules/r.yaml": "rules:\n" + rule("a", 5, "{}", "{treatment: contain, "
+                                                                                      "actions: [gift], channels: [letter]}")})
+    (repo / "docs").mkdir()
+    root, locations = _sarif_locations(repo / "plans" / "p", cwd=repo / "docs")
+    assert root == repo.resolve()
+    uris = {loc["artifactLocation"]["uri"] for loc in locations}
+    assert "plans/p/rules/r.yaml" in uris and all(loc["artifactLocation"]["uriBaseId"] == "%SRCROOT%" for loc in locations)
+    assert all((root / uri).exists() for uri in uris), uris
+
+
+def test_sarif_paths_outside_the_repository_are_absolute_uris(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    plan = write_plan(tmp_path / "elsewhere", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+                                               "rules/r.yaml": "rules:\n" + rule("a", 5, "{}")})
+    _, locations = _sarif_locations(plan, cwd=tmp_path / "repo")
+    uris = {loc["artifactLocation"]["uri"] for loc in locations}
+    assert uris and all(uri.startswith("file:///") and "uriBaseId" not in loc["artifactLocation"]
+                        for uri, loc in zip(uris, locations, strict=False))
+    assert (plan / "rules" / "catalog.yaml").resolve().as_uri() in uris
+
+
+def test_an_empty_plan_names_its_folder_in_sarif_not_a_made_up_path(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path / "empty", {"rules/empty.yaml": ""})
+    _, locations = _sarif_locations(plan, cwd=tmp_path)
+    assert locations == [{"artifactLocation": {"uri": "empty/", "uriBaseId": "%SRCROOT%"}}]
