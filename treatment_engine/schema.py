@@ -30,7 +30,7 @@ def plan_file_schema() -> dict[str, Any]:
     channels = schema["properties"]["channels"]["anyOf"][0]
     channels["additionalProperties"] = {"anyOf": [channels["additionalProperties"], {"type": "null"}]}
     _optional_keys_take_null(schema)
-    schema = _nullable_as_type_lists(schema, schema["$defs"])
+    schema = dict(_nullable_as_type_lists(schema, schema["$defs"]))
     _refuse_merge_keys(schema)
     # An empty file (or one holding only comments) is a plan file with nothing in it.
     schema["type"] = ["object", "null"]
@@ -89,8 +89,8 @@ def _resolve(branch: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     ref = branch.get("$ref")
     if ref is None:
         return branch
-    target = copy.deepcopy(defs[ref.removeprefix("#/$defs/")])
-    return _nullable_as_type_lists(target, defs) | {key: v for key, v in branch.items() if key != "$ref"}
+    target: dict[str, Any] = _nullable_as_type_lists(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]), defs)
+    return target | {key: v for key, v in branch.items() if key != "$ref"}
 
 
 def _merge_by_type(branches: list[dict[str, Any]]) -> dict[str, Any] | None:
