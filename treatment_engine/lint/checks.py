@@ -306,15 +306,22 @@ def unknown_fields(context: Context) -> Iterator[Finding]:
     fields no channel asks for (`consent.emial` when the email channel reads consent.email)."""
     validated = context.validated
     declared = {name: entry.value for name, entry in validated.fields.items()}
-    consent = sorted({".".join(c.consent) for c in context.plan.channels.values() if c.consent})
-    consent_groups = {name.rsplit(".", 1)[0] for name in consent if "." in name}
+    # Consent fields grouped under their parent (consent.email, consent.sms -> consent): a
+    # condition reading another name in such a group most likely misspells one of them.
+    groups: dict[str, list[str]] = {}
+    for channel in context.plan.channels.values():
+        if channel.consent and len(channel.consent) > 1:
+            name = ".".join(channel.consent)
+            groups.setdefault(name.rsplit(".", 1)[0], []).append(name)
     for condition in _conditions(validated):
         for node in _fields_in(condition):
             name = node.name
-            if name.rsplit(".", 1)[0] in consent_groups and name not in consent and name not in declared:
+            siblings = sorted(set(groups.get(name.rsplit(".", 1)[0], ())))
+            if siblings and name not in siblings and name not in declared:
                 yield Finding("warning", "TP009", condition.at(node.column),
-                              f"field '{name}' is no channel's consent field ({', '.join(consent)})",
-                              did_you_mean(name, consent) or "declare it in `fields:`, or fix the name")
+                              f"field '{name}' is no channel's consent field (the channels read "
+                              f"{', '.join(siblings)})",
+                              did_you_mean(name, siblings) or "declare it in `fields:`, or fix the name")
             elif declared and not _is_known(name, frozenset(declared), declared):
                 yield Finding("warning", "TP009", condition.at(node.column),
                               f"field '{name}' is not declared in `fields:`",
