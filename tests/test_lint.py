@@ -256,3 +256,12 @@ def test_an_empty_plan_names_its_folder_in_sarif_not_a_made_up_path(tmp_path: Pa
     plan = write_plan(tmp_path / "empty", {"rules/empty.yaml": ""})
     _, locations = _sarif_locations(plan, cwd=tmp_path)
     assert locations == [{"artifactLocation": {"uri": "empty/", "uriBaseId": "%SRCROOT%"}}]
+
+
+def test_a_broken_plan_and_a_broken_test_file_are_reported_together(tmp_path: Path) -> None:
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/r.yaml": "actions: []\n",
+        "tests/t.yaml": "tests:\n  - {name: x, profile: {customer_id: c}, expect: {treatmnt: none}}\n"}))
+    assert [(f.code, str(f.location)) for f in report.findings] == [("TP000", "rules/r.yaml:1:1"),
+                                                                    ("TP000", "tests/t.yaml:2:51")]
+    assert "did you mean 'treatment'?" == report.findings[1].hint
