@@ -264,4 +264,4 @@ def test_a_broken_plan_and_a_broken_test_file_are_reported_together(tmp_path: Pa
         "tests/t.yaml": "tests:\n  - {name: x, profile: {customer_id: c}, expect: {treatmnt: none}}\n"}))
     assert [(f.code, str(f.location)) for f in report.findings] == [("TP000", "rules/r.yaml:1:1"),
                                                                     ("TP000", "tests/t.yaml:2:51")]
-    assert "did you mean 'treatment'?" == report.findings[1].hint
+    assert report.findings[1].hint == "did you mean 'treatment'?"

@@ -308,6 +308,14 @@ def test_a_rule_with_five_mistakes_reports_all_five_in_one_run() -> None:
     ({"rules/catalog.yaml": CATALOG, "segments/s.yaml": "segments: {vip: 1}\n",
       "rules/r.yaml": "rules:\n  - id: r\n    when: {segment: vip, if: 'a >'}\n    then: {treatment: none}\n"},
      ["rules/r.yaml:3:34: bad-expression", "segments/s.yaml:1:1: list-type"]),
+    # An unknown top-level key defines nothing rules name: references are still checked...
+    ({"rules/catalog.yaml": CATALOG + "colour: red\n",
+      "rules/r.yaml": "rules:\n  - id: r\n    then: {treatment: contain, actions: [nudg]}\n"},
+     ["rules/catalog.yaml:7:1: extra-forbidden", "rules/r.yaml:3:42: unknown-ref"]),
+    # ... unless it looks like a misspelt list of definitions.
+    ({"rules/catalog.yaml": CATALOG.replace("actions:", "actoins:"),
+      "rules/r.yaml": "rules:\n  - id: r\n    then: {treatment: contain, actions: [nudge]}\n"},
+     ["rules/catalog.yaml:4:1: extra-forbidden"]),
     # A cut entry keeps later entries at their own lines.
     ({"rules/catalog.yaml": CATALOG,
       "rules/r.yaml": "rules:\n  - id: a\n  - id: b\n    when: {if: 'x >'}\n    then: {treatment: none}\n"},

@@ -23,6 +23,7 @@ problem pydantic can see.
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from .model import PlanFile
 MAX_PASSES = 20
 TOP_LEVEL_LISTS = ("segments", "lifecycle", "rules", "moments")
 KEYED_DEFINITIONS = ("channels", "actions", "fields")
+DEFINING_KEYS = ("segments", "lifecycle", "value_tiers", "channels", "actions")  # what rules refer to
 
 
 @dataclass
@@ -47,7 +49,8 @@ class Salvaged:
     # Per top-level list: the original index of each entry that was kept, in order.
     kept: dict[str, list[int]]
     cut_words: set[str] = field(default_factory=set)
-    # False when a whole top-level key was cut: then every id it defined is unknown, and
+    # False when a whole top-level key that defines ids was cut (or one misspelling such a
+    # key, `segmnets:`): then every id it defined is unknown, and
     # checking references against what is left would report each of them.
     definitions_whole: bool = True
 
@@ -80,10 +83,14 @@ def salvage(data: Any, real_path: Callable[[Any, tuple[Any, ...], str], Path_]) 
                      for detail in error.errors()}
         if () in paths:
             return None
-        whole = whole and not any(len(path) == 1 for path in paths)
+        whole = whole and not any(len(path) == 1 and _defines_ids(path[0]) for path in paths)
         for path in sorted(paths, key=len, reverse=True):  # deepest first: parents stay in place
             cut_words |= set(_words(path, _cut(work, path)))
     return None
+
+
+def _defines_ids(key: str | int) -> bool:
+    return isinstance(key, str) and bool(difflib.get_close_matches(key, DEFINING_KEYS, n=1, cutoff=0.75))
 
 
 def _without_cut_entries(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[int]]]:
