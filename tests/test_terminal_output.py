@@ -129,3 +129,13 @@ def test_every_option_of_every_command_has_help_text() -> None:
     assert len(options) > 60  # the walk reaches the subcommands of groups too
     missing = [f"{path} {option.opts[0]}" for path, option in options if not (option.help or "").strip()]
     assert not missing, missing
+
+
+def test_simulate_quiet_is_quiet_on_a_terminal_too() -> None:
+    """On a terminal the progress bars (making sample customers, deciding) would show."""
+    terminal = {"COLUMNS": "80", "FORCE_COLOR": "1", "TTY_INTERACTIVE": "1"}
+    args = ["simulate", "--sample", "3000", "--as-of", AS_OF, "--backend", "python", "--plan", str(REPO)]
+    loud = CliRunner(env=terminal).invoke(cli, args)
+    assert loud.exit_code == 0 and "making 3,000 sample customers" in loud.stderr  # the check can fail
+    quiet = CliRunner(env=terminal).invoke(cli, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
