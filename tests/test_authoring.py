@@ -92,6 +92,30 @@ def test_bad_test_files_are_located(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "tests/t.yaml:4:" in result.stderr and "colour" in result.stderr
 
 
+@pytest.mark.parametrize("plan_text, wanted, summary", [
+    ("actions: {}\n", ["tests/t.yaml:4:14: bad-test: unknown key 'treatmnt' in 'expect' of a test "
+                       "(did you mean 'treatment'?)",
+                       "tests/t.yaml:5:51: bad-test: 'treatment' must be 'delight', 'contain' or 'none', "
+                       "got 'delite' (tests.1.expect.treatment)"],
+     "the plan's tests were not loaded: 2 problems"),
+    # A broken plan and broken tests: both, in one run, and said so.
+    ("actions: []\n", ["rules/r.yaml:1:1: dict-type", "tests/t.yaml:4:14: bad-test", "tests/t.yaml:5:51: bad-test"],
+     "the plan and its tests were not loaded: 3 problems"),
+])
+def test_mistakes_in_plan_tests_say_the_fix_and_the_file(tmp_path: Path, plan_text: str, wanted: list[str],
+                                                         summary: str) -> None:
+    """#13 item 15: not "the plan was not loaded" for a typo in a test file."""
+    write_plan(tmp_path, {"rules/r.yaml": plan_text,
+                          "tests/t.yaml": "tests:\n  - name: x\n    profile: {customer_id: c}\n"
+                                          "    expect: {treatmnt: contain}\n"
+                                          "  - {name: y, profile: {customer_id: d}, expect: {treatment: delite}}\n"})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path)])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == 2 and lines[-1] == summary, result.stderr
+    assert all(line.startswith(want) for line, want in zip(lines, wanted, strict=False)), lines
+    assert len(lines) == len(wanted) + 1
+
+
 def test_an_expected_refusal(tmp_path: Path) -> None:
     write_plan(tmp_path, {"rules/r.yaml": "actions: {}\n", "tests/t.yaml":
                           "tests:\n  - {name: no id, profile: {a: 1}, expect: {error: true}}\n"

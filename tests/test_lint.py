@@ -152,6 +152,40 @@ def test_tp009_and_tp010_with_declared_fields(tmp_path: Path) -> None:
         "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: score > 1 and days_since(joined) > 3}") + COVER_ALL})).findings)
 
 
+def test_tp009_and_tp010_point_at_the_field_in_the_expression(tmp_path: Path) -> None:
+    """#13 item 16: the column of the field (or comparison), not the rule's `- id` line."""
+    fields = WHO + "fields: {age: number, tenure: number, value: number, score: number, consent: object}\n"
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG, "segments/who.yaml": fields,
+        "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: age > 1 and scroe > 1}")
+        + "  - id: b\n    priority: 4\n    when:\n      if: >-\n        age > 2 and\n"
+          "        scroe > 2\n    then: {treatment: none}\n"
+        + rule("c", 3, "{if: score > 3 or age == 'old'}") + COVER_ALL}))
+    found = sorted((f.code, str(f.location)) for f in report.findings if f.code in ("TP009", "TP010"))
+    # `when: {if: age > 1 and scroe > 1}`: the text starts at column 16, 'scroe' is its 13th character;
+    # a folded expression points at its start (line 9 of the file), as validate's errors do.
+    assert found == [("TP009", "rules/r.yaml:4:28"), ("TP009", "rules/r.yaml:9:11"),
+                     ("TP010", "rules/r.yaml:15:29")], found
+
+
+@pytest.mark.parametrize("condition, fields, wanted", [
+    ("consent.emial", "", ["TP009 rules/r.yaml:4:16 did you mean 'consent.email'?"]),
+    # Declaring consent as an object does not make every name under it a channel's consent.
+    ("consent.emial == true", "fields: {consent: object, age: number, tenure: number, value: number, score: number}\n",
+     ["TP009 rules/r.yaml:4:16 did you mean 'consent.email'?"]),
+    ("consent.email and not consent.fax", "fields: {consent.fax: boolean, consent: object, age: number, "
+     "tenure: number, value: number, score: number}\n", []),
+    ("consent.email", "", []),
+])
+def test_tp009_consent_names_are_checked_against_the_channels(tmp_path: Path, condition: str, fields: str,
+                                                                wanted: list[str]) -> None:
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO + fields,
+        "rules/r.yaml": "rules:\n" + rule("a", 5, f"{{if: {condition}}}") + COVER_ALL}))
+    found = [f"{f.code} {f.location} {f.hint}" for f in report.findings if f.code == "TP009"]
+    assert found == wanted
+
+
 def test_a_broken_plan_is_an_error() -> None:
     report = lint_plan(CASES / "bad-unknown-key" / "plan")
     assert report.exit_code(strict=False) == 2 and report.findings[0].code == "TP000"
@@ -182,3 +216,52 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     location = result["locations"][0]["physicalLocation"]
     assert location["artifactLocation"]["uri"].endswith("rules/r.yaml") and location["region"]["startLine"] == 2
     assert runner.invoke(cli, ["lint", "--plan", str(CASES / "bad-unknown-key" / "plan")]).exit_code == 2
+
+
+def _sarif_locations(plan: Path, cwd: Path) -> tuple[Path, list[dict]]:
+    from treatment_engine.lint.output import as_sarif
+
+    run = json.loads(as_sarif(lint_plan(plan), plan, cwd=cwd))["runs"][0]
+    base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    return Path(base.removeprefix("file://")), [r["locations"][0]["physicalLocation"] for r in run["results"]]
+
+
+def test_sarif_paths_are_relative_to_the_repository_root(tmp_path: Path) -> None:
+    """#13 item 18: from a subfolder of the repository, the path is still the file's own."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    write_plan(repo / "plans" / "p", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+                                      "rules/r.yaml": "rules:\n" + rule("a", 5, "{}", "{treatment: contain, "
+                                                                                      "actions: [gift], channels: [letter]}")})
+    (repo / "docs").mkdir()
+    root, locations = _sarif_locations(repo / "plans" / "p", cwd=repo / "docs")
+    assert root == repo.resolve()
+    uris = {loc["artifactLocation"]["uri"] for loc in locations}
+    assert "plans/p/rules/r.yaml" in uris and all(loc["artifactLocation"]["uriBaseId"] == "%SRCROOT%" for loc in locations)
+    assert all((root / uri).exists() for uri in uris), uris
+
+
+def test_sarif_paths_outside_the_repository_are_absolute_uris(tmp_path: Path) -> None:
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    plan = write_plan(tmp_path / "elsewhere", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+                                               "rules/r.yaml": "rules:\n" + rule("a", 5, "{}")})
+    _, locations = _sarif_locations(plan, cwd=tmp_path / "repo")
+    uris = {loc["artifactLocation"]["uri"] for loc in locations}
+    assert uris and all(uri.startswith("file:///") and "uriBaseId" not in loc["artifactLocation"]
+                        for uri, loc in zip(uris, locations, strict=False))
+    assert (plan / "rules" / "catalog.yaml").resolve().as_uri() in uris
+
+
+def test_an_empty_plan_names_its_folder_in_sarif_not_a_made_up_path(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path / "empty", {"rules/empty.yaml": ""})
+    _, locations = _sarif_locations(plan, cwd=tmp_path)
+    assert locations == [{"artifactLocation": {"uri": "empty/", "uriBaseId": "%SRCROOT%"}}]
+
+
+def test_a_broken_plan_and_a_broken_test_file_are_reported_together(tmp_path: Path) -> None:
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/r.yaml": "actions: []\n",
+        "tests/t.yaml": "tests:\n  - {name: x, profile: {customer_id: c}, expect: {treatmnt: none}}\n"}))
+    assert [(f.code, str(f.location)) for f in report.findings] == [("TP000", "rules/r.yaml:1:1"),
+                                                                    ("TP000", "tests/t.yaml:2:51")]
+    assert report.findings[1].hint == "did you mean 'treatment'?"

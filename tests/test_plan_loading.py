@@ -41,7 +41,7 @@ def test_a_minimal_plan_loads_with_defaults() -> None:
 @pytest.mark.parametrize("text, where, fragment", [
     ("rules:\n  - id: r\n    priority: high\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
      "'priority' must be a whole number"),
-    ("rules:\n  - id: r\n    priority: 5.0\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
+    ("rules:\n  - id: r\n    priority: 5.5\n    then: {treatment: none}\n", "rules/r.yaml:3:5",
      "whole number"),
     ("rules:\n  - id: r\n    thne: {treatment: none}\n", "rules/r.yaml:3:5",
      "unknown key 'thne' (did you mean 'then'?)"),
@@ -277,3 +277,49 @@ def test_the_rule_index_holds_what_each_cell_can_match(files: dict[str, str]) ->
     dimensions = [[None, *sorted(ids)] for ids in (plan.segment_ids, plan.stage_ids, plan.tier_ids)]
     for key in itertools.product(*dimensions):
         assert plan.candidates(key) == tuple(rule for rule in plan.rules if can_match(rule, key))
+
+
+def test_a_rule_with_five_mistakes_reports_all_five_in_one_run() -> None:
+    """Shape errors do not hide the references and expressions of the same rule (#13 item 14)."""
+    lines = errors({
+        "rules/catalog.yaml": CATALOG,
+        "segments/s.yaml": "segments:\n  - id: vip\n    if: nps >= 9\n  - id: rest\n",
+        "rules/r.yaml": "rules:\n  - id: first\n    then: {treatment: contain, actions: [nudge]}\n"
+                        "  - id: five\n    priority: high\n    colour: red\n"
+                        "    when:\n      segment: vipp\n      if: (churn_risk >= 0.8\n"
+                        "    then:\n      treatment: contain\n      actions: [nudgee]\n",
+    })
+    assert [line.split(": ")[0] for line in lines] == [
+        "rules/r.yaml:5:5", "rules/r.yaml:6:5", "rules/r.yaml:8:16", "rules/r.yaml:9:29", "rules/r.yaml:12:17"]
+    assert "'priority' must be a whole number" in lines[0] and "unknown key 'colour'" in lines[1]
+    assert "unknown segment 'vipp'" in lines[2] and "did you mean 'vip'" in lines[2]
+    assert "invalid expression" in lines[3] and "unknown action 'nudgee'" in lines[4]
+
+
+@pytest.mark.parametrize("files, wanted", [
+    # An entry cut for its own mistake still defines its id: no "unknown" echo where it is used.
+    ({"rules/catalog.yaml": CATALOG.replace("gift: {kind: delight, cost: 10}", "gift: {kind: delight, cost: free}"),
+      "rules/r.yaml": "rules:\n  - id: r\n    then: {treatment: delight, actions: [gift]}\n"},
+     ["rules/catalog.yaml:6:25: float-type"]),
+    ({"rules/catalog.yaml": CATALOG, "segments/s.yaml": "segments:\n  - if: x > 1\n  - id: rest\n",
+      "rules/r.yaml": "rules:\n  - id: r\n    when: {segment: [rest, nope]}\n    then: {treatment: none}\n"},
+     ["rules/r.yaml:3:28: unknown-ref", "segments/s.yaml:2:5: missing"]),
+    # A whole list of definitions unreadable: references wait until it is fixed.
+    ({"rules/catalog.yaml": CATALOG, "segments/s.yaml": "segments: {vip: 1}\n",
+      "rules/r.yaml": "rules:\n  - id: r\n    when: {segment: vip, if: 'a >'}\n    then: {treatment: none}\n"},
+     ["rules/r.yaml:3:34: bad-expression", "segments/s.yaml:1:1: list-type"]),
+    # An unknown top-level key defines nothing rules name: references are still checked...
+    ({"rules/catalog.yaml": CATALOG + "colour: red\n",
+      "rules/r.yaml": "rules:\n  - id: r\n    then: {treatment: contain, actions: [nudg]}\n"},
+     ["rules/catalog.yaml:7:1: extra-forbidden", "rules/r.yaml:3:42: unknown-ref"]),
+    # ... unless it looks like a misspelt list of definitions.
+    ({"rules/catalog.yaml": CATALOG.replace("actions:", "actoins:"),
+      "rules/r.yaml": "rules:\n  - id: r\n    then: {treatment: contain, actions: [nudge]}\n"},
+     ["rules/catalog.yaml:4:1: extra-forbidden"]),
+    # A cut entry keeps later entries at their own lines.
+    ({"rules/catalog.yaml": CATALOG,
+      "rules/r.yaml": "rules:\n  - id: a\n  - id: b\n    when: {if: 'x >'}\n    then: {treatment: none}\n"},
+     ["rules/r.yaml:2:5: missing", "rules/r.yaml:4:20: bad-expression"]),
+])
+def test_problems_past_a_shape_error_are_located_without_echoes(files: dict[str, str], wanted: list[str]) -> None:
+    assert [":".join(line.split(":")[:4]) for line in errors(files)] == wanted

@@ -117,3 +117,38 @@ def render(summary: Any) -> str:
 def write_report(summary: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(summary), encoding="utf-8")
+
+
+def render_diff(result: Any, as_of: str) -> str:
+    """``treatment diff --report``: the plan diff as one page (KPIs, rules that move, transitions)."""
+    delta = result.new_cost - result.base_cost
+    kpis = "".join(f'<div class="kpi">{_e(label)}<b>{value}</b>{_e(note)}</div>' for label, value, note in (
+        ("customers changed", f"{result.changed:,}", f"of {result.decided:,} decided"),
+        ("channels changed", f"{result.channels_changed:,}", "customers"),
+        ("cost change", f"{delta:+,.2f}", f"{delta / (result.decided or 1):+,.3f} per customer"),
+        ("invalid profiles", f"{result.invalid:,}", "in both plans")))
+    movers = [(f"{rule} ({change:+,})", float(abs(change)), "#2e8b57" if change > 0 else "#c0392b")
+              for rule, change in result.movers()]
+    rows = "".join(f"<tr><td>{_e(key[0])} ({_e(key[1])})</td><td>{_e(key[2])} ({_e(key[3])})</td>"
+                   f"<td>{count:,}</td><td>{_e(result.examples[key])}</td></tr>"
+                   for key, count in result.transitions.most_common())
+    body = ("<p><b>No differences</b>: both plans decide every customer alike.</p>" if not result.changed else
+            f"<h2>Rules that gain or lose customers</h2>{bar_chart('rule-changes', movers, width=900)}"
+            f"<h2>Transitions (base &rarr; new)</h2><table><thead><tr><th>from (base)</th><th>to (new)</th>"
+            f"<th>customers</th><th>e.g.</th></tr></thead><tbody>{rows}</tbody></table>")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Treatment plan diff {_e(result.base_version)} -&gt; {_e(result.new_version)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
+<body>
+<h1>Treatment plan diff</h1>
+<p class="meta">base plan {_e(result.base_version)} &rarr; new plan {_e(result.new_version)} &middot; as of {_e(as_of)}
+&middot; {result.total:,} customers &middot; cost {result.base_cost:,.2f} &rarr; {result.new_cost:,.2f}</p>
+<div class="kpis">{kpis}</div>
+{body}
+</body></html>
+"""
+
+
+def write_diff_report(result: Any, as_of: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_diff(result, as_of), encoding="utf-8")

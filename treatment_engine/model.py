@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -84,17 +85,24 @@ MAX_WITHIN_SECONDS = 366 * 86_400  # a moment's step window, 366d at most in any
 MAX_SET_INTEGER = 2**53 - 1  # whole numbers a moment sets stay exact in JSON and a double
 
 
+def _whole_float_as_int(value: Any) -> Any:
+    # `priority: 10.0` is the whole number 10, as JSON Schema (and so every editor) says;
+    # 10.5 stays a float and is refused as not whole.
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+Whole = BeforeValidator(_whole_float_as_int)
 Id = Annotated[str, StringConstraints(min_length=1, strip_whitespace=False)]
-Priority = Annotated[int, RANGES["priority"].field()]
+Priority = Annotated[int, RANGES["priority"].field(), Whole]
 Cost = Annotated[float, RANGES["cost"].field()]
 CostRatio = Annotated[float, RANGES["delight_max_cost_ratio"].field()]
 TierMin = Annotated[float, RANGES["min"].field()]
-CapMax = Annotated[int, RANGES["max"].field()]
-Days = Annotated[int, DAYS.field()]
-StepCount = Annotated[int, RANGES["count"].field()]
+CapMax = Annotated[int, RANGES["max"].field(), Whole]
+Days = Annotated[int, DAYS.field(), Whole]
+StepCount = Annotated[int, RANGES["count"].field(), Whole]
 Share = Annotated[float, RANGES["share"].field()]
 Detect = Annotated[float, RANGES["detect"].field()]
-ExpectedCustomers = Annotated[int, RANGES["expected_customers"].field()]
+ExpectedCustomers = Annotated[int, RANGES["expected_customers"].field(), Whole]
 Treatment = Literal["delight", "contain", "none"]
 ActionKind = Literal["delight", "contain"]
 FieldType = Literal["number", "string", "boolean", "date", "object"]

@@ -68,6 +68,32 @@ class PlanDiff:
     def changed(self) -> int:
         return self.total - self.invalid - self.unchanged
 
+    @property
+    def decided(self) -> int:
+        return self.total - self.invalid
+
+    def movers(self, top: int | None = None) -> list[tuple[str, int]]:
+        """Rules whose customer count changes, the largest change first."""
+        moved = sorted(((rule, change) for rule, change in self.rule_counts.items() if change),
+                       key=lambda item: (-abs(item[1]), item[0]))
+        return moved if top is None else moved[:top]
+
+    def as_json(self, as_of: date) -> dict[str, Any]:
+        """Everything the diff found, for scripts (``treatment diff --format json``)."""
+        delta = self.new_cost - self.base_cost
+        return {
+            "base_plan_version": self.base_version, "new_plan_version": self.new_version,
+            "as_of": as_of.isoformat(), "customers": self.total, "invalid": self.invalid,
+            "changed": self.changed, "unchanged": self.unchanged, "channels_changed": self.channels_changed,
+            "cost": {"base": round(self.base_cost, 2), "new": round(self.new_cost, 2), "delta": round(delta, 2),
+                     "delta_per_customer": round(delta / (self.decided or 1), 4)},
+            "transitions": [{"from": {"rule": key[0], "treatment": key[1]},
+                             "to": {"rule": key[2], "treatment": key[3]},
+                             "customers": count, "example_customer": self.examples[key]}
+                            for key, count in self.transitions.most_common()],
+            "rule_changes": dict(self.movers()),
+        }
+
 
 def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], as_of: date) -> PlanDiff:
     result = PlanDiff(base.version, new.version)

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import ErrorDetails
 
 from .decision import Decision
 from .engine import Engine
-from .errors import Location, PlanError, PlanIssue, ProfileError
-from .load import parse_yaml_file
+from .errors import Location, PlanError, PlanIssue, ProfileError, did_you_mean
+from .load import SourceFile, parse_yaml_file
 
 TESTS_FOLDER = "tests"
 
@@ -113,10 +114,7 @@ def load_cases(plan_dir: Path, default_as_of: date) -> list[LoadedCase]:
             issues.extend(error.issues)
             continue
         except ValidationError as error:
-            for detail in error.errors():
-                loc = tuple(p for p in detail["loc"] if isinstance(p, (str, int)))
-                issues.append(PlanIssue(source.locate(loc), "bad-test",
-                                        f"{'.'.join(map(str, loc)) or 'file'}: {detail['msg']}"))
+            issues.extend(_describe(source, detail) for detail in error.errors())
             continue
         for index, case in enumerate(parsed.tests):
             cases.append(LoadedCase(case, case.as_of or parsed.as_of or default_as_of,
@@ -124,6 +122,29 @@ def load_cases(plan_dir: Path, default_as_of: date) -> list[LoadedCase]:
     if issues:
         raise PlanError(issues)
     return cases
+
+
+_MODELS: dict[str, type[BaseModel]] = {"tests": Case, "expect": Expectation}
+
+
+def _describe(source: SourceFile, detail: ErrorDetails) -> PlanIssue:
+    """One pydantic error of a test file as an issue at the key, with the fix when known."""
+    loc = tuple(p for p in detail["loc"] if isinstance(p, (str, int)))
+    where = ".".join(map(str, loc)) or "file"
+    name = str(loc[-1]) if loc else "file"
+    if detail["type"] == "extra_forbidden":
+        owner = next((str(p) for p in reversed(loc[:-1]) if isinstance(p, str)), "")
+        known = list(_MODELS.get(owner, CaseFile).model_fields)
+        place = f"in '{owner}' of a test" if owner else "at the top of a test file"
+        return PlanIssue(source.locate(loc), "bad-test", f"unknown key '{name}' {place}",
+                         did_you_mean(name, known) or f"known: {', '.join(known)}")
+    if detail["type"] == "missing":
+        return PlanIssue(source.locate(loc[:-1]), "bad-test", f"'{name}' is required here ({where})")
+    given = detail.get("input")
+    shown = "" if isinstance(given, (dict, list)) or given is None else f", got {given!r}"
+    text = detail["msg"]
+    text = f"must be {text.removeprefix('Input should be ')}" if text.startswith("Input should be ") else text
+    return PlanIssue(source.locate(loc), "bad-test", f"'{name}' {text}{shown} ({where})")
 
 
 def run_cases(engine: Engine, cases: list[LoadedCase]) -> SuiteResult:

@@ -1,10 +1,18 @@
-"""Readable terminal output with rich: decision statistics and explanations."""
+"""Readable terminal output with rich: decision statistics and explanations.
+
+Every table reads at 80 columns, on a terminal or piped (rich then takes ``$COLUMNS``,
+else 80): ids (rules, segments, stages, tiers, customers) fold onto a second line rather
+than being cut to an ellipsis that makes two rules look alike, numbers never wrap, a
+title keeps its table at least as wide as itself, and the stage x tier grid turns into
+one row per cell when its columns would not fit side by side.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -14,6 +22,23 @@ from .decision import Decision
 _TREATMENT_STYLE = {"delight": "bold green", "contain": "yellow", "none": "dim"}
 _OUTCOME_STYLE = {"decided": "bold green", "not matched": "dim", "skipped": "magenta",
                   "not reached": "dim"}
+
+
+Kind = Literal["id", "number", "text"]
+
+
+def table(title: str, *columns: tuple[str, Kind]) -> Table:
+    """A titled table whose columns behave at any width: ids fold, numbers stay whole,
+    text wraps at spaces."""
+    made = Table(title=title, title_justify="left", min_width=cell_len(title))
+    for name, kind in columns:
+        if kind == "number":
+            made.add_column(name, justify="right", no_wrap=True)
+        elif kind == "id":
+            made.add_column(name, overflow="fold")
+        else:
+            made.add_column(name, overflow="fold", ratio=1)
+    return made
 
 
 def print_decision_stats(by_rule: Counter[tuple[str, str]], invalid: int,
@@ -27,10 +52,7 @@ def print_decision_stats(by_rule: Counter[tuple[str, str]], invalid: int,
     for (treatment, _), count in by_rule.items():
         by_treatment[treatment] += count
 
-    mix = Table(title="Decisions by treatment", title_justify="left")
-    mix.add_column("treatment")
-    mix.add_column("customers", justify="right")
-    mix.add_column("share", justify="right")
+    mix = table("Decisions by treatment", ("treatment", "id"), ("customers", "number"), ("share", "number"))
     for treatment, count in by_treatment.most_common():
         mix.add_row(Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")),
                     f"{count:,}", f"{count / total:.1%}")
@@ -38,11 +60,8 @@ def print_decision_stats(by_rule: Counter[tuple[str, str]], invalid: int,
         mix.add_row(Text("invalid profile", style="red"), f"{invalid:,}", "")
     console.print(mix)
 
-    rules = Table(title="Decisions by rule", title_justify="left")
-    rules.add_column("rule")
-    rules.add_column("treatment")
-    rules.add_column("customers", justify="right")
-    rules.add_column("share", justify="right")
+    rules = table("Decisions by rule", ("rule", "id"), ("treatment", "id"), ("customers", "number"),
+                  ("share", "number"))
     for (treatment, rule), count in sorted(by_rule.items(), key=lambda item: (-item[1], item[0])):
         rules.add_row(Text(rule), Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")),
                       f"{count:,}", f"{count / total:.1%}")
@@ -65,19 +84,13 @@ def print_explanation(decision: Decision, console: Console | None = None) -> Non
     if trace is None:
         return
 
-    who = Table(title="Who the customer is", title_justify="left")
-    who.add_column("dimension")
-    who.add_column("value")
-    who.add_column("how")
+    who = table("Who the customer is", ("dimension", "id"), ("value", "id"), ("how", "text"))
     for step in trace.resolution:
         who.add_row(step.dimension, Text(step.value or "null"), Text(step.detail))
     console.print(who)
 
-    rules = Table(title="Rules, in evaluation order", title_justify="left")
-    rules.add_column("priority", justify="right")
-    rules.add_column("rule")
-    rules.add_column("outcome")
-    rules.add_column("why")
+    rules = table("Rules, in evaluation order", ("priority", "number"), ("rule", "id"), ("outcome", "id"),
+                  ("why", "text"))
     not_reached = 0
     for check in trace.rules:
         if check.outcome == "not reached":
@@ -104,41 +117,25 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
                  "no permitted channel", f"{summary.no_channel:,}")
     console.print(head)
 
-    mix = Table(title="Decisions by treatment", title_justify="left")
-    for column, justify in (("treatment", "left"), ("customers", "right"), ("share", "right"),
-                            ("total cost", "right"), ("cost per customer", "right")):
-        mix.add_column(column, justify=justify)  # type: ignore[arg-type]
+    mix = table("Decisions by treatment", ("treatment", "id"), ("customers", "number"), ("share", "number"),
+                ("total cost", "number"), ("per customer", "number"))
     for treatment, count in summary.by_treatment.most_common():
         cost = summary.cost_by_treatment[treatment]
         mix.add_row(Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), f"{count:,}",
                     f"{count / decided:.1%}", f"{cost:,.2f}", f"{cost / count:,.2f}")
     console.print(mix)
 
-    rules = Table(title="Decisions by rule", title_justify="left")
-    for column, justify in (("rule", "left"), ("treatment", "left"), ("customers", "right"), ("share", "right")):
-        rules.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rules = table("Decisions by rule", ("rule", "id"), ("treatment", "id"), ("customers", "number"),
+                  ("share", "number"))
     for (rule, treatment), count in sorted(summary.by_rule.items(), key=lambda i: (-i[1], i[0])):
         rules.add_row(Text(rule), Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")),
                       f"{count:,}", f"{count / decided:.1%}")
     console.print(rules)
 
-    stages, tiers = summary.stages(), summary.tiers()
-    grid = Table(title="Delight share by lifecycle stage x value tier (customers)", title_justify="left")
-    grid.add_column("stage \\ tier")
-    for tier in tiers:
-        grid.add_column(tier or "(none)", justify="right")
-    for stage in stages:
-        cells = []
-        for tier in tiers:
-            total = sum(v for k, v in summary.by_cell.items() if k[1] == stage and k[2] == tier)
-            delight = sum(v for k, v in summary.by_cell.items() if k[1] == stage and k[2] == tier and k[3] == "delight")
-            cells.append(f"{delight / total:.0%} of {total:,}" if total else "-")
-        grid.add_row(Text(stage or "(none)"), *cells)
-    console.print(grid)
+    console.print(_stage_tier_grid(summary, console.width))
 
-    top_cells = Table(title="Customers by segment x stage x tier (top 15)", title_justify="left")
-    for column in ("segment", "stage", "tier", "delight", "contain", "none"):
-        top_cells.add_column(column, justify="right" if column in ("delight", "contain", "none") else "left")
+    top_cells = table("Customers by segment x stage x tier (top 15)", ("segment", "id"), ("stage", "id"),
+                      ("tier", "id"), ("delight", "number"), ("contain", "number"), ("none", "number"))
     combined: Counter[tuple[Any, Any, Any]] = Counter()
     for (segment, stage, tier, _), count in summary.by_cell.items():
         combined[(segment, stage, tier)] += count
@@ -147,16 +144,13 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
                       *(f"{summary.by_cell.get((*key, t), 0):,}" for t in ("delight", "contain", "none")))
     console.print(top_cells)
 
-    channels = Table(title="Channel volumes (first permitted channel) and cost", title_justify="left")
-    for column, justify in (("channel", "left"), ("contacts", "right"), ("contact cost", "right")):
-        channels.add_column(column, justify=justify)  # type: ignore[arg-type]
+    channels = table("Contacts and cost by first permitted channel", ("channel", "id"), ("contacts", "number"),
+                     ("contact cost", "number"))
     for channel, count in summary.by_channel.most_common():
         channels.add_row(Text(channel), f"{count:,}", f"{summary.channel_cost[channel]:,.2f}")
     console.print(channels)
 
-    spend = Table(title="Delight spend by value tier", title_justify="left")
-    for column, justify in (("tier", "left"), ("spend", "right"), ("share", "right")):
-        spend.add_column(column, justify=justify)  # type: ignore[arg-type]
+    spend = table("Delight spend by value tier", ("tier", "id"), ("spend", "number"), ("share", "number"))
     total_spend = sum(summary.delight_spend_by_tier.values()) or 1
     for tier, amount in sorted(summary.delight_spend_by_tier.items(), key=lambda i: -i[1]):
         spend.add_row(Text(tier or "(none)"), f"{amount:,.2f}", f"{amount / total_spend:.1%}")
@@ -166,6 +160,63 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
         console.print(Text(f"note: {note}", style="yellow"))
 
 
+def _stage_tier_grid(summary: Any, width: int) -> Table:
+    """Delight share per lifecycle stage x value tier: a grid with a column per tier when
+    the tiers fit side by side, else one row per cell (which fits any width)."""
+    stages, tiers = summary.stages(), summary.tiers()
+    cells: dict[tuple[Any, Any], tuple[int, int]] = {}
+    for (_, stage, tier, treatment), count in summary.by_cell.items():
+        delight, total = cells.get((stage, tier), (0, 0))
+        cells[(stage, tier)] = (delight + count * (treatment == "delight"), total + count)
+    shown = {key: f"{delight / total:.0%} of {total:,}" for key, (delight, total) in cells.items()}
+    first = max([cell_len("stage \\ tier"), *(cell_len(s or "(none)") for s in stages)])
+    need = first + 4 + sum(3 + max([cell_len(t or "(none)"), *(cell_len(shown.get((s, t), "-")) for s in stages)])
+                           for t in tiers)
+    title = "Delight share by lifecycle stage x value tier (customers)"
+    if need <= width:
+        grid = table(title, ("stage \\ tier", "id"), *((tier or "(none)", "number") for tier in tiers))
+        for stage in stages:
+            grid.add_row(Text(stage or "(none)"), *(shown.get((stage, tier), "-") for tier in tiers))
+        return grid
+    grid = table(title, ("stage", "id"), ("tier", "id"), ("delight", "number"), ("customers", "number"))
+    for stage in stages:
+        for tier in tiers:
+            if (stage, tier) in cells:
+                delight, total = cells[(stage, tier)]
+                grid.add_row(Text(stage or "(none)"), Text(tier or "(none)"), f"{delight / total:.0%}", f"{total:,}")
+    return grid
+
+
+def print_diff(result: Any, as_of: str, top: int, console: Console | None = None) -> None:
+    """``treatment diff``: what changes, transitions and the rules that move most; a
+    diff with no changes says so instead of printing empty tables."""
+    console = console or Console()
+    console.print(f"base plan {result.base_version} -> new plan {result.new_version}, as of {as_of}",
+                  markup=False)
+    if not result.changed:
+        console.print(f"no differences: no customer's decision changes ({result.decided:,} decided, "
+                      f"{result.invalid:,} invalid)", markup=False)
+        return
+    console.print(f"{result.total:,} customers: {result.changed:,} change treatment, rule, actions or channels "
+                  f"({result.changed / (result.decided or 1):.1%}); {result.unchanged:,} unchanged; "
+                  f"{result.invalid:,} invalid", markup=False)
+    delta = result.new_cost - result.base_cost
+    console.print(f"channels change for {result.channels_changed:,}; cost {result.base_cost:,.2f} -> "
+                  f"{result.new_cost:,.2f} ({delta:+,.2f}, {delta / (result.decided or 1):+,.3f} per customer)",
+                  markup=False)
+    moves = table("Transitions (base -> new)", ("from (base)", "id"), ("to (new)", "id"), ("customers", "number"),
+                  ("e.g.", "id"))
+    for key, count in result.transitions.most_common(top):
+        moves.add_row(Text(f"{key[0]} ({key[1]})"), Text(f"{key[2]} ({key[3]})"), f"{count:,}",
+                      Text(result.examples[key]))
+    console.print(moves)
+    movers = table("Rules that gain or lose the most customers", ("rule", "id"), ("change", "number"))
+    for rule, change in result.movers(top):
+        movers.add_row(Text(rule), Text(f"{change:+,}", style="green" if change > 0 else "red"))
+    if movers.row_count:
+        console.print(movers)
+
+
 def print_moments(summary: Any, first_errors: list[Any], console: Console | None = None) -> None:
     """The replay's summary: moments fired, what they decided, and refused events."""
     console = console or Console(stderr=True)
@@ -173,20 +224,17 @@ def print_moments(summary: Any, first_errors: list[Any], console: Console | None
     console.print(f"{summary.events:,} events ({summary.invalid:,} refused) in {summary.seconds:.2f} s "
                   f"({rate:,.0f}/s); {sum(summary.fired.values()):,} moments fired")
     if summary.fired:
-        table = Table(title="Moments fired and what they decided", title_justify="left")
-        table.add_column("moment")
-        table.add_column("treatment")
-        table.add_column("rule")
-        table.add_column("customers", justify="right")
+        fired = table("Moments fired and what they decided", ("moment", "id"), ("treatment", "id"),
+                      ("rule", "id"), ("customers", "number"))
         ranked = sorted(summary.treatments.items(), key=lambda item: (-summary.fired[item[0][0]], -item[1]))
         shown = [row for index, row in enumerate(ranked)  # per moment, its three commonest outcomes
                  if sum(1 for earlier in ranked[:index] if earlier[0][0] == row[0][0]) < 3]
         for (moment, treatment, rule), count in shown:
-            table.add_row(moment, Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), rule, f"{count:,}")
+            fired.add_row(moment, Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")), rule, f"{count:,}")
         hidden = len(ranked) - len(shown)
         if hidden:
-            table.caption = f"{hidden} less common outcomes not shown (all of them are in --output)"
-        console.print(table)
+            fired.caption = f"{hidden} less common outcomes not shown (all of them are in --output)"
+        console.print(fired)
     for error in first_errors:
         console.print(f"[red]event {error.index}[/red] ({error.customer_id or 'no customer'}): {error.error}")
     if summary.invalid > len(first_errors):

@@ -97,6 +97,28 @@ tests:
 }
 
 
+# yamllint's rules for plan files, the same as the repository's own .yamllint (a test
+# keeps them alike), so that `yamllint .` in a new plan checks it as the project does.
+FILES[".yamllint"] = """\
+# yamllint's configuration for this plan (https://yamllint.readthedocs.io): yamllint .
+extends: default
+
+rules:
+  # A plan file starts with its schema comment and holds one document: no `---` needed.
+  document-start: disable
+  # Catalogs line their values up in columns (`email:   {cost: 0.02, ...}`).
+  colons:
+    max-spaces-after: -1
+  # Conditions and descriptions read better on one line than folded at 80.
+  line-length:
+    max: 120
+  # Plan values are YAML 1.2 words: `yes`/`no`/`on`/`off` are refused as ambiguous.
+  truthy:
+    allowed-values: ["true", "false"]
+    check-keys: true
+"""
+
+
 def write_scaffold(directory: Path) -> list[Path]:
     written = []
     for relative, text in FILES.items():

@@ -35,6 +35,7 @@ from .model import (
     ValueTiers,
     ids,
 )
+from .salvage import Salvaged, salvage
 
 T = TypeVar("T")
 RANGE_HINT = "the range of every number is in docs/plan-format.md, appendix E"
@@ -84,15 +85,25 @@ class ValidatedPlan:
 def validate(source: PlanSource) -> ValidatedPlan:
     issues: list[PlanIssue] = []
     shaped: list[tuple[SourceFile, PlanFile]] = []
+    salvaged: dict[str, Salvaged] = {}
     for file in source.files:
         try:
             shaped.append((file, PlanFile.model_validate(file.data)))
         except ValidationError as error:
             issues.extend(_describe(file, error))
-    shape_failed = bool(issues)
-    combined = _Combiner(shaped, issues)
+            # The rest of the file still goes through the later stages, so that its other
+            # problems (references, expressions) are reported in this run too.
+            rescued = salvage(file.data, _real_path)
+            if rescued is not None:
+                shaped.append((file, rescued.plan))
+                salvaged[file.path] = rescued
+            else:
+                salvaged[file.path] = Salvaged(PlanFile(), {}, definitions_whole=False)
+    combined = _Combiner(shaped, issues, salvaged)
     combined.run()
-    if not shape_failed:  # with a file missing, every id it defines would look unknown
+    # With a whole file or a whole list of definitions unreadable, every id it defines
+    # would look unknown: references are then checked once that is fixed.
+    if all(rescued.definitions_whole for rescued in salvaged.values()):
         _check_references(combined, issues)
     parse_once = _ParseOnce()
     segment_conditions = _parse_all(combined.segments, ("if",), issues, parse_once)
@@ -213,9 +224,14 @@ def _show(value: Any) -> str:
 # -- stage 2: combine -------------------------------------------------------------
 
 class _Combiner:
-    def __init__(self, shaped: list[tuple[SourceFile, PlanFile]], issues: list[PlanIssue]) -> None:
+    def __init__(self, shaped: list[tuple[SourceFile, PlanFile]], issues: list[PlanIssue],
+                 salvaged: dict[str, Salvaged] | None = None) -> None:
         self.shaped = shaped
         self.issues = issues
+        self.salvaged = salvaged or {}
+        # Words of the parts cut from files that failed their shape check: ids they may
+        # define, which references must not call unknown.
+        self.cut_words = {word for rescued in self.salvaged.values() for word in rescued.cut_words}
         self.segments: list[Located[Condition]] = []
         self.lifecycle: list[Located[Condition]] = []
         self.channels: dict[str, Located[Channel]] = {}
@@ -249,8 +265,9 @@ class _Combiner:
     def _listed(self, file: SourceFile, key: str, entries: list[Any] | None,
                 into: list[Located[Any]], noun: str) -> None:
         first_seen = {entry.value.id: entry for entry in into}
+        rescued = self.salvaged.get(file.path)
         for index, entry in enumerate(entries or ()):
-            path = (key, index)
+            path = (key, index if rescued is None else rescued.original_index(key, index))
             located = Located(entry, file.locate(path), file, path)
             earlier = first_seen.get(entry.id)
             if earlier is not None:
@@ -300,7 +317,7 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
         for key in ("segment", "lifecycle_stage", "value_tier"):
             listed = ids(getattr(when, key))
             for position, name in enumerate(listed or ()):
-                if name not in known[key]:
+                if name not in known[key] and name not in plan.cut_words:
                     raw = getattr(when, key)
                     path = rule.path + ("when", key) + ((position,) if isinstance(raw, list) else ())
                     issues.append(PlanIssue(rule.source.locate(path, prefer_key=False), "unknown-ref",
@@ -317,7 +334,7 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
     if policy is not None:
         capped = [*plan.channels, "any"]
         for name in policy.value.contact_caps or {}:
-            if name not in capped:
+            if name not in capped and name not in plan.cut_words:
                 issues.append(PlanIssue(policy.source.locate(policy.path + ("contact_caps", name)),
                                         "unknown-ref", f"unknown channel '{name}' in policy.contact_caps",
                                         did_you_mean(name, capped) or _defined(capped)))
@@ -328,7 +345,7 @@ def _check_outcome(outcome: Outcome, source: SourceFile, path: Path_, plan: _Com
     for key, defined, noun in (("actions", plan.actions, "action"),
                                ("channels", plan.channels, "channel")):
         for position, name in enumerate(getattr(outcome, key)):
-            if name not in defined:
+            if name not in defined and name not in plan.cut_words:
                 issues.append(PlanIssue(source.locate(path + (key, position), prefer_key=False),
                                         "unknown-ref", f"unknown {noun} '{name}' in {owner}",
                                         did_you_mean(name, defined) or _defined(list(defined))))

@@ -5,12 +5,17 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..engine import utc_today
+from ..engine import Engine, utc_today
+from ..errors import PlanError, PlanIssue
 from .options import as_of_option, default_plan_dir, plan_option
-from .support import fail, load_engine
+from .support import PLAN_ERROR_EXIT, fail, load_engine
+
+if TYPE_CHECKING:
+    from ..plantests import LoadedCase
 
 
 @click.command()
@@ -84,11 +89,10 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     Example:
       treatment test --plan my-plan
     """
-    from ..plantests import load_cases, run_cases
+    from ..plantests import run_cases
 
     root = plan_dir or default_plan_dir()
-    engine = load_engine(root)
-    cases = load_cases(root, as_of or utc_today())
+    engine, cases = _plan_and_cases(root, as_of or utc_today())
     if not cases:
         fail(f"no tests found: add tests/*.yaml to {root}")
     run = run_cases(engine, cases)
@@ -108,6 +112,32 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     failed = len(run.failed)
     click.echo(f"{len(run.results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+def _plan_and_cases(root: Path, as_of: date) -> tuple[Engine, list[LoadedCase]]:
+    """The plan and its test cases, or every problem of both (a broken test file is not
+    a broken plan: say which one the author has to fix)."""
+    from ..plantests import load_cases
+
+    issues: list[PlanIssue] = []
+    engine: Engine | None = None
+    cases: list[LoadedCase] = []
+    try:
+        engine = load_engine(root)
+    except PlanError as error:
+        issues.extend(error.issues)
+    try:
+        cases = load_cases(root, as_of)
+    except PlanError as error:
+        issues.extend(error.issues)
+        for line in PlanError(issues).lines():
+            click.echo(line, err=True)
+        what = "the plan and its tests were" if engine is None else "the plan's tests were"
+        click.echo(f"{what} not loaded: {len(issues)} problem{'s' * (len(issues) != 1)}", err=True)
+        sys.exit(PLAN_ERROR_EXIT)
+    if engine is None:
+        raise PlanError(issues)
+    return engine, cases
 
 
 @click.command()

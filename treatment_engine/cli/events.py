@@ -98,7 +98,8 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
               help="Over the N days before --until.")
 @click.option("--until", "until_day", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="The day after the last event (YYYY-MM-DD).")
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="Seed of the random events: the same seed writes the same events.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here (JSON lines) instead of standard output.")
 def sample_events(count: int, customers: int, days: int, until_day: Any, seed: int, output_path: Path | None) -> None:

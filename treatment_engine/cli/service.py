@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 @click.command()
 @plan_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help="The TCP port to listen on.")
 @db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
               help="fields: keep the profile fields the plan reads (enough to reproduce a decision); none: keep none.")

@@ -65,7 +65,7 @@ def _run_simulation(plan: Any, path: str, day: date, backend: str, input_format:
 @click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
               help="With --backend spark: local[N], or a cluster's master URL such as spark://host:7077.")
 @click.option("--input-format", type=click.Choice(["auto", "jsonl", "csv", "parquet"]), default="auto",
-              show_default=True)
+              show_default=True, help="The format of --profiles; auto goes by the file's suffix.")
 @click.option("--output", "-o", "output_path", metavar="FILE",
               help="Also write every decision to one file: .parquet, .csv or .jsonl, by the suffix (folders "
                    "are created). With a cluster --spark-master: a folder of Parquet part files.")
@@ -73,9 +73,12 @@ def _run_simulation(plan: Any, path: str, day: date, backend: str, input_format:
               help="Write a self-contained HTML report with charts.")
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
 @history_option
+@click.option("--quiet", "-q", is_flag=True,
+              help="No progress bar and no tables: only --output, --report, notes and errors (for scripts).")
 def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int,
              as_of: date | None, backend: str, spark_master: str, input_format: str,
-             output_path: str | None, report_path: str | None, memory_limit: str, db_url: str | None) -> None:
+             output_path: str | None, report_path: str | None, memory_limit: str, db_url: str | None,
+             quiet: bool) -> None:
     """What a plan would do to a whole customer base.
 
     Decides every customer (DuckDB by default: the plan compiled to one SQL query,
@@ -89,19 +92,26 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --sample 100000 --report out/report.html
       treatment simulate --profiles base.parquet --output out/decisions.parquet
       treatment simulate --profiles base.parquet --backend spark --spark-master spark://host:7077
+      treatment simulate -q --profiles base.parquet --output out/decisions.parquet
     """
     engine = load_engine(plan_dir)
     day = as_of or utc_today()
     with ExitStack() as stack:
-        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
+        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, quiet=quiet)
         summary = _run_simulation(engine.plan, path, day, backend, input_format, output_path, memory_limit,
-                                  spark_master=spark_master, limits=limits_from_log(engine.plan, db_url, day))
-    from ..report import print_simulation
-    print_simulation(summary)
+                                  quiet=quiet, spark_master=spark_master,
+                                  limits=limits_from_log(engine.plan, db_url, day))
+    if quiet:
+        for note in summary.notes:  # a note changes what the numbers mean: never silenced
+            click.echo(f"note: {note}", err=True)
+    else:
+        from ..report import print_simulation
+        print_simulation(summary)
     if report_path:
         from ..html_report import write_report
         write_report(summary, Path(report_path))
-        click.echo(f"report written to {report_path}", err=True)
+        if not quiet:
+            click.echo(f"report written to {report_path}", err=True)
 
 
 @click.command("diff")
@@ -112,25 +122,31 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
 @click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N", help="N synthetic customers.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
 @as_of_option
-@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Rows per table.")
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Rows per table (text only: JSON and the report hold every row).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: tables for people; json: one object with every transition, for scripts.")
+@click.option("--report", "report_path", metavar="FILE.html",
+              help="Also write a self-contained HTML report of the diff.")
 def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None, sample_size: int | None,
-                 seed: int, as_of: date | None, top: int) -> None:
+                 seed: int, as_of: date | None, top: int, output_format: str, report_path: str | None) -> None:
     """What changes for customers if the new plan ships.
 
     Decides every customer with both plans and shows the transitions (from
     rule/treatment to rule/treatment, with counts and an example customer), how many
     customers' channels change, the cost delta, and the rules that gain or lose most.
+    When nothing changes it says so.
 
     \b
     Examples:
       treatment diff --base git:HEAD~1 --profiles examples/customers.jsonl --as-of 2026-11-01
-      treatment diff --base plans/live --plan plans/candidate --sample 50000
+      treatment diff --base plans/live --plan plans/candidate --sample 50000 --report out/diff.html
+      treatment diff --base git:main --sample 10000 --format json > diff.json
     """
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
+    import json
 
     from ..plandiff import diff_plans, load_base
+    from ..report import print_diff
 
     root = plan_dir or default_plan_dir()
     new = load_engine(root).plan
@@ -140,26 +156,11 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
         items = [i for i in open_profiles(stack, path) if not isinstance(i, Unreadable)]
         result = diff_plans(base, new, items, day)
-    console = Console()
-    console.print(f"base plan {result.base_version} -> new plan {result.new_version}, as of {day.isoformat()}")
-    decided = result.total - result.invalid
-    console.print(f"{result.total:,} customers: {result.changed:,} change treatment, rule, actions or channels "
-                  f"({result.changed / (decided or 1):.1%}); {result.unchanged:,} unchanged; "
-                  f"{result.invalid:,} invalid")
-    delta = result.new_cost - result.base_cost
-    console.print(f"channels change for {result.channels_changed:,}; cost {result.base_cost:,.2f} -> "
-                  f"{result.new_cost:,.2f} ({delta:+,.2f}, {delta / (decided or 1):+,.3f} per customer)")
-    table = Table(title="Transitions (base -> new)", title_justify="left")
-    for column in ("from (base)", "to (new)", "customers", "e.g."):
-        table.add_column(column, justify="right" if column == "customers" else "left")
-    for key, count in result.transitions.most_common(top):
-        table.add_row(Text(f"{key[0]} ({key[1]})"), Text(f"{key[2]} ({key[3]})"), f"{count:,}",
-                      Text(result.examples[key]))
-    console.print(table)
-    movers = Table(title="Rules that gain or lose the most customers", title_justify="left")
-    movers.add_column("rule")
-    movers.add_column("change", justify="right")
-    for rule, change in sorted(result.rule_counts.items(), key=lambda i: -abs(i[1]))[:top]:
-        if change:
-            movers.add_row(Text(rule), Text(f"{change:+,}", style="green" if change > 0 else "red"))
-    console.print(movers)
+    if output_format == "json":
+        click.echo(json.dumps(result.as_json(day), indent=2))
+    else:
+        print_diff(result, day.isoformat(), top)
+    if report_path:
+        from ..html_report import write_diff_report
+        write_diff_report(result, day.isoformat(), Path(report_path))
+        click.echo(f"report written to {report_path}", err=True)

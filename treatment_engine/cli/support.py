@@ -55,7 +55,7 @@ def load_engine(plan_dir: Path | None) -> Engine:
 
 
 def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size: int | None, seed: int,
-                       day: date) -> str:
+                       day: date, quiet: bool = False) -> str:
     """The profiles file to read: the one given, or a seeded sample written to a temp file."""
     if (profiles_path is None) == (sample_size is None):
         raise click.UsageError("give either --profiles FILE or --sample N")
@@ -73,7 +73,7 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="treatment-")))
     target = scratch / "sample.jsonl"
     with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+                  console=Console(stderr=True), transient=True, disable=quiet) as bar:
         task = bar.add_task(f"making {sample_size:,} sample customers", total=sample_size)
         write_file(target, sample_size or 0, seed, day, progress=lambda made: bar.update(task, completed=made))
     return str(target)

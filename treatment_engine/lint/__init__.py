@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from ..compile import compile_plan
-from ..errors import PlanError
+from ..errors import PlanError, PlanIssue
 from ..load import load_plan_source
 from ..plantests import load_cases, profile_fields
 from ..validate import validate
@@ -40,12 +40,19 @@ class LintReport:
 
 def lint_plan(plan_dir: str | Path) -> LintReport:
     root = Path(plan_dir)
+    issues: list[PlanIssue] = []
+    validated = None
     try:
         validated = validate(load_plan_source(root))
+    except PlanError as error:
+        issues.extend(error.issues)
+    try:  # the plan's tests too: one run reports the problems of both
         cases = load_cases(root, date(2000, 1, 1))
     except PlanError as error:
+        issues.extend(error.issues)
+    if issues or validated is None:
         return LintReport(tuple(Finding("error", "TP000", issue.location, f"{issue.code}: {issue.message}",
-                                        issue.hint) for issue in error.issues), None)
+                                        issue.hint) for issue in PlanError(issues).issues), None)
     plan = compile_plan(validated)
     context = Context(validated, plan, profile_fields(cases) if cases else None)
     findings = sorted(run_checks(context), key=lambda f: (f.location, _ORDER[f.severity], f.code))

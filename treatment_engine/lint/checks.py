@@ -6,16 +6,20 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..compile import CompiledPlan, CompiledRule
 from ..errors import Location, did_you_mean
+from ..expressions import ast
 from ..expressions.ast import (
     RESOLVED_NAMES,
     Expression,
     fields_read,
 )
+from ..load import Path_, SourceFile
 from ..semantics import admits, always_applies
-from ..validate import ValidatedPlan
+from ..validate import Located, ValidatedPlan
+from ..validate import _expression_location as expression_location  # where validate puts expression errors
 from .findings import Finding
 from .logic import disjoint, implies
 from .patterns import literals_compared_to_resolved, type_mismatches_in
@@ -263,34 +267,72 @@ def unreachable_definitions(context: Context) -> Iterator[Finding]:
 
 # -- TP009, TP010 ------------------------------------------------------------------
 
-def _expressions(validated: ValidatedPlan) -> Iterator[tuple[Expression, Location, bool]]:
-    groups: tuple[tuple[tuple[Location, ...], tuple[Expression | None, ...], bool], ...] = (
-        (tuple(e.location for e in validated.segments), validated.segment_conditions, False),
-        (tuple(e.location for e in validated.lifecycle), validated.lifecycle_conditions, False),
-        (tuple(e.location for e in validated.rules), validated.rule_conditions, True))
-    for locations, conditions, in_rules in groups:
-        for location, expression in zip(locations, conditions, strict=True):
+@dataclass(frozen=True)
+class _Condition:
+    """A parsed condition and where its text sits, to point a finding at a node in it."""
+
+    expression: Expression
+    source: SourceFile
+    path: Path_  # of the `if` text
+    in_rules: bool
+
+    def at(self, column: int) -> Location:
+        return expression_location(self.source, self.path, column)
+
+
+def _conditions(validated: ValidatedPlan) -> Iterator[_Condition]:
+    groups: tuple[tuple[tuple[Located[Any], ...], tuple[Expression | None, ...], Path_, bool], ...] = (
+        (validated.segments, validated.segment_conditions, ("if",), False),
+        (validated.lifecycle, validated.lifecycle_conditions, ("if",), False),
+        (validated.rules, validated.rule_conditions, ("when", "if"), True))
+    for entries, conditions, key, in_rules in groups:
+        for entry, expression in zip(entries, conditions, strict=True):
             if expression is not None:
-                yield expression, location, in_rules
+                yield _Condition(expression, entry.source, entry.path + key, in_rules)
+
+
+def _fields_in(condition: _Condition) -> Iterator[ast.Field]:
+    """Each field a condition reads, once, at its first mention."""
+    seen: set[str] = set()
+    for node in ast.walk(condition.expression):
+        if isinstance(node, ast.Field) and node.name not in seen:
+            seen.add(node.name)
+            if not (condition.in_rules and node.name in RESOLVED_NAMES):
+                yield node
 
 
 def unknown_fields(context: Context) -> Iterator[Finding]:
+    """Fields a condition reads that the plan's `fields:` does not declare, and consent
+    fields no channel asks for (`consent.emial` when the email channel reads consent.email)."""
     validated = context.validated
-    if not validated.fields:
-        return
     declared = {name: entry.value for name, entry in validated.fields.items()}
-    known = frozenset(declared)
-    names = sorted(declared)
-    reported: set[tuple[str, Location]] = set()
-    for expression, location, in_rules in _expressions(validated):
-        for name in sorted(fields_read(expression)):
-            if in_rules and name in RESOLVED_NAMES:
-                continue
-            if not _is_known(name, known, declared) and (name, location) not in reported:
-                reported.add((name, location))
-                yield Finding("warning", "TP009", location, f"field '{name}' is not declared in `fields:`",
-                              did_you_mean(name, names) or "declare it, or fix the name")
-    plan = context.plan
+    # Consent fields grouped under their parent (consent.email, consent.sms -> consent): a
+    # condition reading another name in such a group most likely misspells one of them.
+    groups: dict[str, list[str]] = {}
+    for channel in context.plan.channels.values():
+        if channel.consent and len(channel.consent) > 1:
+            name = ".".join(channel.consent)
+            groups.setdefault(name.rsplit(".", 1)[0], []).append(name)
+    for condition in _conditions(validated):
+        for node in _fields_in(condition):
+            name = node.name
+            siblings = sorted(set(groups.get(name.rsplit(".", 1)[0], ())))
+            if siblings and name not in siblings and name not in declared:
+                yield Finding("warning", "TP009", condition.at(node.column),
+                              f"field '{name}' is no channel's consent field (the channels read "
+                              f"{', '.join(siblings)})",
+                              did_you_mean(name, siblings) or "declare it in `fields:`, or fix the name")
+            elif declared and not _is_known(name, frozenset(declared), declared):
+                yield Finding("warning", "TP009", condition.at(node.column),
+                              f"field '{name}' is not declared in `fields:`",
+                              did_you_mean(name, sorted(declared)) or "declare it, or fix the name")
+    if declared:
+        yield from _unknown_plan_fields(context, declared)
+
+
+def _unknown_plan_fields(context: Context, declared: dict[str, str]) -> Iterator[Finding]:
+    """The fields channels, the policy and the value tiers read, against `fields:`."""
+    validated, plan = context.validated, context.plan
     referenced = [(".".join(c.consent), validated.channels[c.id].location, f"channel '{c.id}'")
                   for c in plan.channels.values() if c.consent]
     if plan.policy is not None and validated.policy is not None:
@@ -298,15 +340,15 @@ def unknown_fields(context: Context) -> Iterator[Finding]:
     if plan.tier_field is not None and validated.value_tiers is not None:
         referenced.append((".".join(plan.tier_field), validated.value_tiers.location, "value_tiers"))
     for name, location, owner in referenced:
-        if not _is_known(name, known, declared):
+        if not _is_known(name, frozenset(declared), declared):
             yield Finding("warning", "TP009", location, f"{owner} reads field '{name}', which is not "
-                          f"declared in `fields:`", did_you_mean(name, names) or "declare it")
+                          f"declared in `fields:`", did_you_mean(name, sorted(declared)) or "declare it")
 
 
 def type_mismatches(context: Context) -> Iterator[Finding]:
     declared = {name: entry.value for name, entry in context.validated.fields.items()}
     if not declared:
         return
-    for expression, location, _ in _expressions(context.validated):
-        for message, hint in type_mismatches_in(expression, declared):
-            yield Finding("warning", "TP010", location, message, hint)
+    for condition in _conditions(context.validated):
+        for message, hint, column in type_mismatches_in(condition.expression, declared):
+            yield Finding("warning", "TP010", condition.at(column), message, hint)

@@ -32,21 +32,25 @@ def as_json(report: LintReport) -> str:
     }, indent=2)
 
 
-def as_sarif(report: LintReport, plan_dir: Path) -> str:
-    """SARIF 2.1.0; paths are relative to the current directory (the repository root in CI)
-    when the plan lies under it, so that annotations land on the right file."""
-    base = _relative_base(plan_dir)
+def as_sarif(report: LintReport, plan_dir: Path, cwd: Path | None = None) -> str:
+    """SARIF 2.1.0. Each finding's file is named relative to the repository root (the
+    nearest folder above the current directory holding ``.git``, else the current
+    directory), under the base id ``%SRCROOT%``, so that code-scanning annotations land on
+    the right file wherever lint was run from; a file outside that root is an absolute
+    ``file://`` URI. A finding that belongs to no file (an empty plan's coverage gap, a
+    missing plan) names the plan directory itself, never a path made up from it."""
+    root = repository_root(cwd or Path.cwd())
     results: list[dict[str, Any]] = []
     for finding in report.findings:
-        region = {"startLine": max(finding.location.line, 1)}
-        if finding.location.column > 0:
-            region["startColumn"] = finding.location.column
+        artifact = _artifact(plan_dir, finding.location.path, root)
+        physical: dict[str, Any] = {"artifactLocation": artifact}
+        if finding.location.line > 0:
+            physical["region"] = {"startLine": finding.location.line}
+            if finding.location.column > 0:
+                physical["region"]["startColumn"] = finding.location.column
         text = finding.message + (f" ({finding.hint})" if finding.hint else "")
-        results.append({
-            "ruleId": finding.code, "level": _SARIF_LEVEL[finding.severity], "message": {"text": text},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": f"{base}{finding.location.path}"}, "region": region}}],
-        })
+        results.append({"ruleId": finding.code, "level": _SARIF_LEVEL[finding.severity],
+                        "message": {"text": text}, "locations": [{"physicalLocation": physical}]})
     rules = [{"id": check.code, "name": check.name, "shortDescription": {"text": check.summary},
               "helpUri": "https://github.com/treatment-engine/treatment-engine/blob/main/docs/authoring.md"}
              for check in CHECKS.values()]
@@ -55,16 +59,34 @@ def as_sarif(report: LintReport, plan_dir: Path) -> str:
         "runs": [{"tool": {"driver": {"name": "treatment lint", "informationUri":
                                       "https://github.com/treatment-engine/treatment-engine",
                                       "rules": rules}},
+                  "originalUriBaseIds": {SRCROOT: {"uri": root.as_uri() + "/"}},
                   "results": results}],
     }, indent=2)
 
 
-def _relative_base(plan_dir: Path) -> str:
-    here = Path.cwd().resolve()
-    target = plan_dir.resolve()
+SRCROOT = "%SRCROOT%"
+
+
+def repository_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds ``.git`` (a folder, or the file
+    a git worktree has), else ``start`` itself."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return here
+
+
+def _artifact(plan_dir: Path, located: str, root: Path) -> dict[str, str]:
+    """The artifactLocation of a finding's path (relative to the plan directory, or the
+    plan directory itself when a finding has no file of its own)."""
+    plan = plan_dir.resolve()
+    target = (plan / located).resolve()
+    if not located or not target.exists() or target == plan or not target.is_relative_to(plan):
+        target = plan
     try:
-        relative = target.relative_to(here)
+        relative = target.relative_to(root).as_posix()
     except ValueError:
-        return ""
-    prefix = relative.as_posix()
-    return "" if prefix == "." else prefix.rstrip("/") + "/"
+        return {"uri": target.as_uri() + ("/" if target.is_dir() else "")}
+    suffix = "/" if target.is_dir() and relative != "." else ""
+    return {"uri": ("" if relative == "." else relative) + suffix, "uriBaseId": SRCROOT}

@@ -62,7 +62,7 @@ _RESOLVED_LITERALS = _ResolvedLiterals()
 
 _LITERAL_TYPES = {bool: "boolean", int: "number", float: "number", str: "string"}
 
-Mismatch = tuple[str, str | None]  # message, hint
+Mismatch = tuple[str, str | None, int]  # message, hint, column in the expression
 
 
 def type_mismatches_in(expression: ast.Expression, declared: dict[str, str]) -> Iterator[Mismatch]:
@@ -90,7 +90,7 @@ class _TypeMismatch(ast.Visitor[Mismatch | None]):
             return None
         always = "always true" if node.operator == "!=" else "never true"
         return (f"'{field.name}' is declared {want}, so comparing it with {have} {literal.value!r} "
-                f"({node.operator}) is {always}", f"compare with a {want} value")
+                f"({node.operator}) is {always}", f"compare with a {want} value", node.column)
 
     def visit_membership(self, node: ast.Membership) -> Mismatch | None:
         if not (isinstance(node.element, ast.Field) and isinstance(node.container, ast.ListLiteral)):
@@ -100,7 +100,7 @@ class _TypeMismatch(ast.Visitor[Mismatch | None]):
         if want is None or not kinds or any(_compatible(want, k, "==") for k in kinds):
             return None
         return (f"'{node.element.name}' is declared {want}, but the list holds "
-                f"{', '.join(sorted(kinds))} values only", None)
+                f"{', '.join(sorted(kinds))} values only", None, node.column)
 
     def visit_call(self, node: ast.Call) -> Mismatch | None:
         if node.function != "days_since" or not isinstance(node.argument, ast.Field):
@@ -108,7 +108,8 @@ class _TypeMismatch(ast.Visitor[Mismatch | None]):
         want = self.declared.get(node.argument.name)
         if want is None or want in ("date", "string"):
             return None
-        return f"days_since() needs a date, but '{node.argument.name}' is declared {want}", None
+        return (f"days_since() needs a date, but '{node.argument.name}' is declared {want}", None,
+                node.column)
 
     # Other nodes compare nothing with a field.
     def visit_literal(self, node: ast.Literal) -> Mismatch | None:

@@ -1,0 +1,141 @@
+"""Terminal output reads at 80 columns, diff says when nothing changes, and every option
+has help text (#13 item 19)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from rich.cells import cell_len
+
+from treatment_engine.cli import cli
+
+from .conftest import REPO, write_plan
+
+AS_OF = "2026-11-01"
+# Ids as long as real plans grow them: rich's default cuts each to "a-very-long-rule-…",
+# and eight tiers side by side do not fit 80 columns.
+TIERS = "".join(f"    - {{id: tier-number-{i}-of-eight, min: {(8 - i) * 100}}}\n" for i in range(8))
+SEGMENTS = f"""\
+segments:
+  - {{id: customers-with-a-rather-long-segment-name, if: age > 30}}
+  - id: everyone-else-in-the-customer-base
+lifecycle:
+  - {{id: a-lifecycle-stage-with-a-long-name, if: tenure > 100}}
+  - id: another-stage
+value_tiers:
+  field: value
+  tiers:
+{TIERS}"""
+RULES = "channels:\n  a-channel-with-a-long-name: {cost: 1}\nactions:\n  an-action-with-a-long-name: {kind: delight, cost: 2}\n" \
+    "rules:\n" + "".join(
+        f"  - id: a-very-long-rule-identifier-that-says-much-number-{i}\n    priority: {i}\n"
+        f"    when: {{if: 'age > {i * 5} and tenure > {i} and value > {i * 50} and (score >= {i} or missing(score))'}}\n"
+        f"    then: {{treatment: delight, actions: [an-action-with-a-long-name], channels: [a-channel-with-a-long-name]}}\n"
+        for i in range(1, 7))
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("wide")
+    write_plan(root / "plan", {"segments/s.yaml": SEGMENTS, "rules/r.yaml": RULES})
+    write_plan(root / "changed", {"segments/s.yaml": SEGMENTS, "rules/r.yaml": RULES.replace("age > 5 and", "age > 40 and")})
+    shuffle = random.Random(1)
+    rows = [{"customer_id": f"customer-with-a-long-id-{i:05d}", "age": shuffle.randint(18, 90),
+             "tenure": shuffle.randint(0, 400), "value": shuffle.randint(0, 900), "score": shuffle.choice([None, 1, 6])}
+            for i in range(200)]
+    (root / "p.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return root
+
+
+def run80(*args: str) -> click.testing.Result:
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, list(args))
+    assert result.exit_code == 0, result.output + (result.stderr or "")
+    return result
+
+
+def assert_readable_at_80(text: str) -> None:
+    long = [line for line in text.splitlines() if cell_len(line) > 80]
+    assert not long, long
+    assert "…" not in text, "an id was cut short"
+
+
+def test_simulate_reads_at_80_columns(wide: Path) -> None:
+    result = run80("simulate", "--plan", str(wide / "plan"), "--profiles", str(wide / "p.jsonl"),
+                   "--as-of", AS_OF, "--backend", "python")
+    assert_readable_at_80(result.stdout)
+    # eight tiers do not fit side by side: one row per stage x tier instead
+    assert "tier-number-7-of-eight" in result.stdout and "Decisions by rule" in result.stdout
+
+
+def test_explain_reads_at_80_columns(wide: Path) -> None:
+    result = run80("explain", "--plan", str(wide / "plan"), "--profiles", str(wide / "p.jsonl"),
+                   "--customer", "customer-with-a-long-id-00003", "--as-of", AS_OF)
+    assert_readable_at_80(result.stdout)
+    assert "Rules, in evaluation order" in result.stdout
+
+
+def test_the_bundled_plan_reads_at_80_columns() -> None:
+    profiles = str(REPO / "examples" / "customers.jsonl")
+    for args in (["simulate", "--profiles", profiles, "--backend", "python"],
+                 ["explain", "--profiles", profiles, "--customer", "c000000"]):
+        assert_readable_at_80(run80(*args, "--plan", str(REPO), "--as-of", AS_OF).stdout)
+
+
+def test_diff_reads_at_80_columns_and_writes_json_and_a_report(wide: Path, tmp_path: Path) -> None:
+    args = ["diff", "--base", str(wide / "plan"), "--plan", str(wide / "changed"), "--profiles",
+            str(wide / "p.jsonl"), "--as-of", AS_OF]
+    text = run80(*args, "--report", str(tmp_path / "out" / "diff.html"))
+    assert_readable_at_80(text.stdout)
+    assert "Transitions (base -> new)" in text.stdout
+    page = (tmp_path / "out" / "diff.html").read_text()
+    assert page.startswith("<!doctype html>") and 'data-chart="rule-changes"' in page
+    data = json.loads(run80(*args, "--format", "json").stdout)
+    assert data["changed"] == sum(t["customers"] for t in data["transitions"]) > 0
+    assert data["rule_changes"]["default"] == -data["rule_changes"]["a-very-long-rule-identifier-that-says-much-number-1"]
+    assert {"from", "to", "customers", "example_customer"} <= set(data["transitions"][0])
+
+
+def test_diff_without_differences_says_so(wide: Path, tmp_path: Path) -> None:
+    result = run80("diff", "--base", str(wide / "plan"), "--plan", str(wide / "plan"), "--profiles",
+                   str(wide / "p.jsonl"), "--as-of", AS_OF, "--report", str(tmp_path / "same.html"))
+    assert "no differences: no customer's decision changes (200 decided, 0 invalid)" in result.stdout
+    assert "Transitions" not in result.stdout and "No differences" in (tmp_path / "same.html").read_text()
+
+
+def test_simulate_quiet_prints_nothing_but_writes(wide: Path, tmp_path: Path) -> None:
+    out = tmp_path / "d.jsonl"
+    result = run80("simulate", "-q", "--plan", str(wide / "plan"), "--profiles", str(wide / "p.jsonl"),
+                   "--as-of", AS_OF, "--backend", "python", "--output", str(out), "--report", str(tmp_path / "r.html"))
+    assert result.stdout == "" and result.stderr == ""
+    assert len(out.read_text().splitlines()) == 200 and (tmp_path / "r.html").exists()
+
+
+def _options(command: click.Command, path: str) -> list[tuple[str, click.Option]]:
+    found = [(path, p) for p in command.params if isinstance(p, click.Option) and not p.hidden]
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            if not sub.hidden:
+                found.extend(_options(sub, f"{path} {name}"))
+    return found
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    options = _options(cli, "treatment")
+    assert len(options) > 60  # the walk reaches the subcommands of groups too
+    missing = [f"{path} {option.opts[0]}" for path, option in options if not (option.help or "").strip()]
+    assert not missing, missing
+
+
+def test_simulate_quiet_is_quiet_on_a_terminal_too() -> None:
+    """On a terminal the progress bars (making sample customers, deciding) would show."""
+    terminal = {"COLUMNS": "80", "FORCE_COLOR": "1", "TTY_INTERACTIVE": "1"}
+    args = ["simulate", "--sample", "3000", "--as-of", AS_OF, "--backend", "python", "--plan", str(REPO)]
+    loud = CliRunner(env=terminal).invoke(cli, args)
+    assert loud.exit_code == 0 and "making 3,000 sample customers" in loud.stderr  # the check can fail
+    quiet = CliRunner(env=terminal).invoke(cli, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
