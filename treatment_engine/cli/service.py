@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
           protect_decisions: bool, moment_clock: str, moment_lease: float, plan_poll: float,
           max_rule_drop: float) -> None:
-    """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
+    """Serve decisions over HTTP (FastAPI; OpenAPI at /openapi.json, docs at /docs, offline).
 
     \b
     POST /v1/decisions          {"profile": {...}, "as_of": "2026-11-01"}
@@ -59,9 +59,18 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
-    Reload, reproduce, history (and, with --protect-decisions, the decision endpoints)
-    need an API key once any is set: in $TREATMENT_API_KEYS (comma-separated) or
-    created with `treatment keys create NAME --db URL` (stored hashed).
+    \b
+    API keys, once any is set in $TREATMENT_API_KEYS (comma-separated) or created with
+    `treatment keys create NAME --db URL` (stored hashed); sent as
+    `Authorization: Bearer KEY` or `X-API-Key: KEY`:
+      need a key        POST /v1/plan:reload, POST /v1/decisions/{id}:reproduce,
+                        GET /v1/customers/{id}/decisions, GET /v1/events/{id},
+                        GET /v1/outbox, GET /v1/moments
+      open              /v1/decisions, :batch, /v1/explain, POST /v1/events
+                        (these need a key too with --protect-decisions), GET /v1/plan
+                        (its plan directory shown only with a key), /healthz, /readyz,
+                        /metrics, /docs, /openapi.json
+    Every refusal is RFC 9457 problem details (application/problem+json).
 
     A plan with policy.contact_caps or delight_cooldown_days counts each customer's
     contacts from the decision log (--db), one decision per customer at a time, so caps

@@ -79,6 +79,17 @@ def given_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def may_see_server_paths(request: Request) -> bool:
+    """Whether an answer may name the server's files: a request with a valid key, or any
+    request to a service that requires none (its operator chose so). A plain function,
+    for routes that run in a thread: the check may read the database."""
+    keys = current_service(request).keys
+    if not keys.required():
+        return True
+    given = given_key(request)
+    return given is not None and given != "" and keys.valid(given)
+
+
 def require_key(request: Request) -> None:
     """401 unless the request carries a valid key, once any key is configured; a missing
     and a wrong key are told apart (RFC 6750's ``invalid_token`` for the wrong one). A
