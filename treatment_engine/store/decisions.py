@@ -121,7 +121,8 @@ class DecisionRepository:
         mark, bind = self.database.mark, self.database.bind
 
         def since(days: int) -> Any:  # the first day of a window of ``days`` ending on as_of
-            return bind("as_of", date.fromordinal(today - days + 1))
+            # (a window reaching back past 0001-01-01 starts there: nothing is older)
+            return bind("as_of", date.fromordinal(max(1, today - days + 1)))
 
         columns: list[str] = ["customer_id"]
         column_values: list[Any] = []

@@ -16,7 +16,7 @@ from .resource import ResourceRouter
 router = ResourceRouter()
 
 
-@router.get("/v1/customers/{customer_id}/decisions", summary="A customer's logged decisions, newest first",
+@router.get("/v1/customers/{customer_id:path}/decisions", summary="A customer's logged decisions, newest first",
             **operation({200: (schemas.History, "Up to limit decisions")}, {404: "No decision log", 422: None}))
 def history(customer_id: str, log: KeptDecisions, limit: int = Query(100, ge=1, le=1000)) -> JSONResponse:
     return JSONResponse({"customer_id": customer_id, "decisions": kept(log).history(customer_id, limit)})
