@@ -116,3 +116,27 @@ def test_the_date_cache_keeps_only_valid_short_dates() -> None:
     assert len(values._ORDINALS) == kept
     assert values.date_ordinal("1999-12-31") == date(1999, 12, 31).toordinal()
     assert values._ORDINALS.get("1999-12-31") == date(1999, 12, 31).toordinal()
+
+
+def test_a_stored_input_is_bounded(tmp_path: Path) -> None:
+    """A profile whose read fields are 300 kB decides, and the log keeps only their size
+    (--max-stored-input); reproducing it says why it cannot."""
+    import sqlite3
+
+    server = Server(plan_copy(tmp_path), "--no-watch", "--max-stored-input", "4096").start()
+    try:
+        huge = {**PROFILE, "customer_id": "huge-1", "consent": {"email": "x" * 300_000, "phone": True}}
+        small = {**PROFILE, "customer_id": "small-1"}
+        decided = [httpx.post(f"{server.base}/v1/decisions", json={"profile": p}).json() for p in (huge, small)]
+        batch = httpx.post(f"{server.base}/v1/decisions:batch", json={"profiles": [{**huge, "customer_id": "huge-2"}]})
+        assert batch.status_code == 200 and batch.json()["decisions"][0]["id"]
+        with sqlite3.connect(server.plan / "decisions.db") as db:
+            stored = dict(db.execute("SELECT customer_id, inputs FROM decisions").fetchall())
+        assert max(len(text) for text in stored.values()) < 4096
+        assert "_oversized_chars" in stored["huge-1"] and "_oversized_chars" in stored["huge-2"]
+        assert "_oversized_chars" not in stored["small-1"]
+        again = httpx.post(f"{server.base}/v1/decisions/{decided[0]['id']}:reproduce")
+        assert again.status_code == 409 and "over the log's limit" in again.json()["detail"]
+        assert httpx.post(f"{server.base}/v1/decisions/{decided[1]['id']}:reproduce").json()["reproduces"] is True
+    finally:
+        server.stop()
