@@ -140,3 +140,15 @@ def test_a_stored_input_is_bounded(tmp_path: Path) -> None:
         assert httpx.post(f"{server.base}/v1/decisions/{decided[1]['id']}:reproduce").json()["reproduces"] is True
     finally:
         server.stop()
+
+
+def test_a_nul_in_a_customer_id_is_refused_with_the_reason(served: tuple[str, Path]) -> None:
+    """PostgreSQL's text cannot hold a NUL: with a log, such an id is refused at the door
+    (it once reached the database and failed there)."""
+    base, _ = served
+    single = httpx.post(f"{base}/v1/decisions", json={"profile": {**PROFILE, "customer_id": "a\x00b"}})
+    assert single.status_code == 422 and "NUL character" in single.json()["error"]
+    batch = httpx.post(f"{base}/v1/decisions:batch", json={"profiles": [{**PROFILE, "customer_id": "n\x00l"},
+                                                                       {**PROFILE, "customer_id": "nul-ok"}]})
+    first, second = batch.json()["decisions"]
+    assert "NUL character" in first["error"] and second["id"]

@@ -14,9 +14,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from . import problems
 from .metrics import Metrics
 
+CLIENT_CLOSED = 499  # in the metrics: the client closed the connection before its answer
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
@@ -64,6 +67,8 @@ class GuardAndMeasure:
                 raise
             status = 413
             await _too_large(send, self.max_body_bytes)
+        except ClientDisconnect:  # gone before its body was read: no one to answer, not a failure
+            status = status or CLIENT_CLOSED
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(route, str(status or 500)).inc()

@@ -97,13 +97,13 @@ async def limits_for(deciding: Deciding[DecideRequest]) -> ContactState:
 async def decide(deciding: Single) -> Response:
     engine, day, log, profile = deciding.engine, deciding.day, deciding.log, deciding.body.profile
     service, metrics = deciding.service, deciding.service.metrics
-    if log is not None and unloggable(customer_id_of(profile)):
+    if log is not None and (why := unloggable(customer_id_of(profile))) is not None:
         metrics.invalid.inc()
-        raise ProfileError(UNLOGGABLE)
+        raise ProfileError(why)
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under a lock
         job = Job(engine, [profile], day)
         await service.writer.record(job)
-        decided = batch_of_results(job.results, job.ids)
+        decided = batch_of_results(job.results, job.ids, job.profiles)
         metrics.tally(decided.tally)
         refused = job.results[0]
         if refused is None:  # an id the log cannot key
@@ -133,7 +133,7 @@ async def batch(deciding: Batch) -> Response:
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under locks
         job = Job(engine, profiles, day)
         await service.writer.record(job)
-        decided = batch_of_results(job.results, job.ids)
+        decided = batch_of_results(job.results, job.ids, job.profiles)
     else:  # no log, or a plan without contact limits: nothing to read first
         decided = decide_batch(engine, profiles, day, {}, log.row_maker(engine.plan) if log is not None else None)
     if service.writer is not None and decided.rows:  # committed (in one transaction) before answering
