@@ -152,3 +152,53 @@ def test_a_nul_in_a_customer_id_is_refused_with_the_reason(served: tuple[str, Pa
                                                                        {**PROFILE, "customer_id": "nul-ok"}]})
     first, second = batch.json()["decisions"]
     assert "NUL character" in first["error"] and second["id"]
+
+
+def _local_port(response: httpx.Response) -> int:
+    stream = response.extensions["network_stream"]
+    return int(stream.get_extra_info("socket").getsockname()[1])
+
+
+def test_a_500_is_a_problem_and_the_connection_stays_open(tmp_path: Path) -> None:
+    """A bug in a route (a route added here that fails) answers a 500 problem without a
+    traceback, and the client's next request goes over the same connection."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from treatment_engine.service import create_app
+
+    from ..conftest import REPO
+
+    app = create_app(REPO)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", limits=httpx.Limits(max_connections=1)) as client:
+            failed = client.get("/broken")
+            ports = [_local_port(failed)]
+            assert failed.status_code == 500 and failed.headers["content-type"] == "application/problem+json"
+            assert "a bug" not in failed.text and "Traceback" not in failed.text
+            refused = client.post("/v1/decisions", content=b"x=1")
+            ports.append(_local_port(refused))
+            after = client.post("/v1/decisions", json={"profile": PROFILE})
+            ports.append(_local_port(after))
+            assert refused.status_code == 415 and after.status_code == 200
+            assert len(set(ports)) == 1, ports
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

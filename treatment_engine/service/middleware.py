@@ -11,6 +11,7 @@ errors.py, or here if the app had not read it in a route).
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -19,6 +20,7 @@ from starlette.requests import ClientDisconnect
 from . import problems
 from .metrics import Metrics
 
+_log = logging.getLogger("treatment.service")
 CLIENT_CLOSED = 499  # in the metrics: the client closed the connection before its answer
 Scope = dict[str, Any]
 Receive = Any
@@ -69,6 +71,16 @@ class GuardAndMeasure:
             await _too_large(send, self.max_body_bytes)
         except ClientDisconnect:  # gone before its body was read: no one to answer, not a failure
             status = status or CLIENT_CLOSED
+        except Exception:
+            # A bug. Answered here rather than by Starlette's outermost handler, which sends
+            # its 500 and raises again: uvicorn then closes the connection, and a client's
+            # next request on it fails too.
+            if status:
+                raise
+            _log.exception("the service failed on %s %s", scope.get("method"), scope.get("path"))
+            status = 500
+            await _answer(send, 500, problems.problem_body(
+                500, "the service failed on this request; the error is in its log"))
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(route, str(status or 500)).inc()
@@ -92,7 +104,11 @@ def _counted(receive: Receive, limit: int) -> Receive:
 
 async def _too_large(send: Send, limit: int) -> None:
     body = problems.problem_body(413, str(BodyTooLarge(limit)), problems.BODY_TOO_LARGE)
-    await send({"type": "http.response.start", "status": 413,
+    await _answer(send, 413, body, [(b"connection", b"close")])
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", problems.MEDIA_TYPE.encode()),
-                            (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
