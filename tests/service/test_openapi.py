@@ -99,9 +99,11 @@ def test_a_generated_client_calls_every_operation_with_typed_results(keyed: Serv
                          ("replay_v1_decisions_decision_id_replay_post", "/v1/decisions/{decision_id}:replay")):
         again = call(module, "post", path, decision_id=decision.parsed.id)
         assert isinstance(again.parsed, models.Reproduction) and again.parsed.reproduces is True
-    event = models.EventsRequest(events=[customer_event("openapi-1", "complaint", "2026-11-01T09:00:00Z")])
+    event = models.EventsRequest(events=[customer_event("openapi-1", "complaint", "2026-11-01T09:00:00Z"),
+                                         customer_event("openapi-1", "no-such-type", "2026-11-01T09:00:00Z")])
     taken = call("post_events_v1_events_post", "post", "/v1/events", body=event, wait=30)
-    assert isinstance(taken.parsed, models.EventResult) and taken.parsed.accepted == 1 and taken.parsed.event_ids
+    assert isinstance(taken.parsed, models.EventResult) and taken.parsed.accepted == 1
+    assert taken.parsed.event_ids[1] is None and taken.parsed.refused[0].index == 1
     stored = call("get_event_v1_events_event_id_get", "get", "/v1/events/{event_id}",
                   event_id=taken.parsed.event_ids[0])
     assert isinstance(stored.parsed, models.StoredEvent) and stored.parsed.processed is True

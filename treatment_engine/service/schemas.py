@@ -186,7 +186,8 @@ class EventResult(BaseModel):
     saw them processed."""
 
     accepted: int
-    event_ids: list[str]
+    event_ids: list[str | None] = Field(description="One per event of the request, in order; null for a "
+                                                    "refused one.")
     refused: list[RefusedEvent]
     processed: bool | None = None
     fired: list[FiredMoment] | None = None
