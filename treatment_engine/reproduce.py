@@ -13,6 +13,7 @@ from typing import Any
 from .contacts import NO_LIMITS
 from .engine import Engine
 from .store import DecisionRepository, row_record, unflatten
+from .store.rows import OVERSIZED
 
 COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
 
@@ -52,8 +53,12 @@ def reproduce_decision(log: DecisionRepository, decision_id: str) -> Reproductio
     if row.inputs is None:
         raise ReproduceError("this decision was logged without inputs (--store-inputs none), "
                           "so it cannot be decided again")
+    stored = json.loads(row.inputs)
+    if OVERSIZED in stored:
+        raise ReproduceError(f"this decision's inputs ({stored[OVERSIZED]:,} characters of JSON) were over the "
+                             f"log's limit and not kept (--max-stored-input), so it cannot be decided again")
     engine = Engine.from_texts(files)
-    profile = {**unflatten(json.loads(row.inputs)), "customer_id": row.customer_id}
+    profile = {**unflatten(stored), "customer_id": row.customer_id}
     limits = NO_LIMITS
     rules = engine.plan.contact_rules
     if rules is not None:  # the history as it stood when the decision was made

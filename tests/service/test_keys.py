@@ -63,3 +63,33 @@ def test_keys_created_in_the_database_are_required_and_revocable(tmp_path: Path)
         assert httpx.post(f"{server.base}/v1/plan:reload", headers={"X-API-Key": key}).status_code == 401
     finally:
         server.stop()
+
+
+def test_which_endpoints_need_a_key_is_what_the_help_says(tmp_path: Path) -> None:
+    """Reading what was stored (a history, an event, the outbox, the partitions) needs a
+    key; deciding and posting events do not (without --protect-decisions); the plan's
+    directory on the server is shown only with a key."""
+    server = Server(plan_copy(tmp_path), "--no-watch", env={"TREATMENT_API_KEYS": "k1"}).start()
+    try:
+        base, key = server.base, {"X-API-Key": "k1"}
+        locked = [("POST", "/v1/plan:reload"), ("POST", "/v1/decisions/x:reproduce"),
+                  ("GET", "/v1/customers/c1/decisions"), ("GET", "/v1/events/00000000-0000-0000-0000-000000000000"),
+                  ("GET", "/v1/outbox"), ("GET", "/v1/moments")]
+        for method, path in locked:
+            assert httpx.request(method, f"{base}{path}").status_code == 401, path
+            assert httpx.request(method, f"{base}{path}", headers=key, timeout=EVENTS_TIMEOUT).status_code != 401, path
+        assert httpx.post(f"{base}/v1/decisions", json={"profile": PROFILE}).status_code == 200
+        assert httpx.post(f"{base}/v1/events", json={"events": []}, timeout=EVENTS_TIMEOUT).status_code == 202
+        anonymous = httpx.get(f"{base}/v1/plan")
+        assert anonymous.status_code == 200 and "root" not in anonymous.json()
+        assert str(tmp_path) not in anonymous.text
+        assert httpx.get(f"{base}/v1/plan", headers={"Authorization": "Bearer k1"}).json()["root"] == str(server.plan)
+        assert "root" not in httpx.get(f"{base}/v1/plan", headers={"X-API-Key": "wrong"}).json()
+        help_text = subprocess.run([sys.executable, "-m", "treatment_engine", "serve", "--help"], capture_output=True,
+                                   text=True, timeout=60).stdout
+        needs_key = help_text.split("need a key", 1)[1].split("open", 1)[0]
+        documented = ["POST /v1/plan:reload", "POST /v1/decisions/{id}:reproduce", "GET /v1/customers/{id}/decisions",
+                      "GET /v1/events/{id}", "GET /v1/outbox", "GET /v1/moments"]
+        assert all(entry in " ".join(needs_key.split()) for entry in documented), needs_key
+    finally:
+        server.stop()

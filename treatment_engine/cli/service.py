@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 @db_option("The decision log (any SQLAlchemy URL; also $TREATMENT_DB_URL). 'none' keeps no log.")
 @click.option("--store-inputs", type=click.Choice(["fields", "none"]), default="fields", show_default=True,
               help="fields: keep the profile fields the plan reads (enough to reproduce a decision); none: keep none.")
+@click.option("--max-stored-input", type=click.IntRange(min=1024), default=64 * 1024, show_default=True,
+              metavar="CHARS", help="The most JSON a decision's kept profile fields may take in the log; "
+                                    "larger ones keep only their size (and cannot be reproduced).")
 @click.option("--watch/--no-watch", default=True, show_default=True,
               help="Reload when a plan file changes (a broken plan is refused and reported).")
 @click.option("--protect-decisions", is_flag=True,
@@ -40,10 +43,11 @@ if TYPE_CHECKING:
 @click.option("--max-rule-drop", type=click.FloatRange(0, 1), default=0.05, show_default=True, metavar="SHARE",
               help="Hold a reload that drops more than this share of the live plan's rules until it is "
                    "forced (POST /v1/plan:reload?force=true).")
-def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, watch: bool,
+def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, max_stored_input: int,
+          watch: bool,
           protect_decisions: bool, moment_clock: str, moment_lease: float, plan_poll: float,
           max_rule_drop: float) -> None:
-    """Serve decisions over HTTP (FastAPI; OpenAPI docs at /docs).
+    """Serve decisions over HTTP (FastAPI; OpenAPI at /openapi.json, docs at /docs, offline).
 
     \b
     POST /v1/decisions          {"profile": {...}, "as_of": "2026-11-01"}
@@ -60,9 +64,18 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
-    Reload, reproduce, history (and, with --protect-decisions, the decision endpoints)
-    need an API key once any is set: in $TREATMENT_API_KEYS (comma-separated) or
-    created with `treatment keys create NAME --db URL` (stored hashed).
+    \b
+    API keys, once any is set in $TREATMENT_API_KEYS (comma-separated) or created with
+    `treatment keys create NAME --db URL` (stored hashed); sent as
+    `Authorization: Bearer KEY` or `X-API-Key: KEY`:
+      need a key        POST /v1/plan:reload, POST /v1/decisions/{id}:reproduce,
+                        GET /v1/customers/{id}/decisions, GET /v1/events/{id},
+                        GET /v1/outbox, GET /v1/moments
+      open              /v1/decisions, :batch, /v1/explain, POST /v1/events
+                        (these need a key too with --protect-decisions), GET /v1/plan
+                        (its plan directory shown only with a key), /healthz, /readyz,
+                        /metrics, /docs, /openapi.json
+    Every refusal is RFC 9457 problem details (application/problem+json).
 
     A plan with policy.contact_caps or delight_cooldown_days counts each customer's
     contacts from the decision log (--db), one decision per customer at a time, so caps
@@ -85,7 +98,7 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     from ..store import DecisionLog
 
     log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
-                                                    background_checkpoints=True)
+                                                    background_checkpoints=True, max_input_chars=max_stored_input)
     env_keys = api_keys_from_env()
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 # Whole-value ISO 8601: a date, or a date-time whose time part is hh[:mm[:ss[.frac]]]
@@ -34,10 +33,27 @@ def to_float(value: int | float) -> float:
         return float("inf") if value > 0 else float("-inf")
 
 
-@lru_cache(maxsize=65_536)
+_ORDINALS: dict[str, int] = {}  # valid date texts seen, and their ordinals
+_ORDINALS_KEPT = 65_536
+_LONGEST_KEPT = 40  # a date-time with a zone; longer valid texts (long fractions) are not kept
+
+
 def date_ordinal(text: str) -> int | None:
     """The proleptic ordinal of the date a string starts with, or None if the whole
-    string is not a valid ISO 8601 date or date-time (its zone is ignored)."""
+    string is not a valid ISO 8601 date or date-time (its zone is ignored).
+
+    Only valid, short texts are remembered, and at most 65,536 of them: profiles are
+    input, and a cache that kept every string it was shown (a 1 MB "date" per request)
+    grew without bound."""
+    ordinal = _ORDINALS.get(text)
+    if ordinal is None:
+        ordinal = _parse_ordinal(text)
+        if ordinal is not None and len(text) <= _LONGEST_KEPT and len(_ORDINALS) < _ORDINALS_KEPT:
+            _ORDINALS[text] = ordinal
+    return ordinal
+
+
+def _parse_ordinal(text: str) -> int | None:
     match = _ISO_DATE.fullmatch(text)
     if match is None:
         return None

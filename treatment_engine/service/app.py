@@ -16,12 +16,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 
 from ..store import DecisionLog
 from . import routes
-from .dependencies import ADMIN
+from .dependencies import ADMIN, require_key
+from .docs import add_docs
 from .errors import EXCEPTION_HANDLERS
 from .middleware import GuardAndMeasure
+from .openapi import document
 from .plan_sync import DEFAULT_MAX_RULE_DROP, DEFAULT_POLL_SECONDS
 from .plans import PlanHolder
 from .state import Service
@@ -53,7 +56,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
                       moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
     app = FastAPI(title="Treatment decision service", version="0.1.0", lifespan=_lifespan(service, watch),
                   description="Decides how to treat each customer from the loaded treatment plan.",
-                  exception_handlers=EXCEPTION_HANDLERS)
+                  exception_handlers=EXCEPTION_HANDLERS, docs_url=None, redoc_url=None)
     app.state.service = service
     app.state.plans = service.plans
     deciding = ADMIN if protect_decisions else []  # the decision and event endpoints
@@ -62,8 +65,14 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     routes.add_routes(app, routes.log.router, ADMIN)
     routes.add_routes(app, routes.events.router, deciding)
     routes.add_routes(app, routes.ops.router)
+    add_docs(app)
     app.add_middleware(GuardAndMeasure, metrics=service.metrics, max_body_bytes=MAX_BODY_BYTES)
+    app.openapi = document(app, _checks_a_key)  # type: ignore[method-assign]
     return app
+
+
+def _checks_a_key(route: APIRoute) -> bool:
+    return any(depends.dependency is require_key for depends in route.dependencies)
 
 
 def _lifespan(service: Service, watch: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -18,15 +18,22 @@ from ..contacts import ContactState
 from ..day import Day
 from ..decision import Decision, DecisionError
 from ..engine import Engine
+from ..semantics import customer_id_of
 from ..store import CUSTOMER_ID_MAX, RowMaker
 
 UNLOGGABLE = f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the decision log's limit"
+NUL_ID = "the customer_id holds a NUL character, which the decision log cannot keep"
 INVALID = ("", "")  # the tally's key for a profile that could not be decided
 
 
-def unloggable(customer_id: str | None) -> bool:
-    """True for a customer id longer than the decision log keeps (refused with UNLOGGABLE)."""
-    return customer_id is not None and len(customer_id) > CUSTOMER_ID_MAX
+def unloggable(customer_id: str | None) -> str | None:
+    """Why the decision log cannot key ``customer_id`` (too long; a NUL, which PostgreSQL's
+    text refuses), or None."""
+    if customer_id is None:
+        return None
+    if len(customer_id) > CUSTOMER_ID_MAX:
+        return UNLOGGABLE
+    return NUL_ID if "\x00" in customer_id else None
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,8 @@ def decide_batch(engine: Engine, profiles: list[Any], as_of: Day | date,
             records.append(result.to_record())
             tally[INVALID] += 1
             continue
-        if rows is not None and unloggable(result.customer_id):
-            records.append({"customer_id": None, "error": UNLOGGABLE})
+        if rows is not None and (why := unloggable(result.customer_id)) is not None:
+            records.append({"customer_id": None, "error": why})
             tally[INVALID] += 1
             continue
         record = result.to_record()
@@ -69,14 +76,15 @@ def decide_batch(engine: Engine, profiles: list[Any], as_of: Day | date,
     return DecidedBatch(made, orjson.dumps(records)[1:-1], dict(tally))
 
 
-def batch_of_results(results: Sequence[Decision | DecisionError | None], ids: Sequence[str | None]) -> DecidedBatch:
+def batch_of_results(results: Sequence[Decision | DecisionError | None], ids: Sequence[str | None],
+                     profiles: Sequence[Any]) -> DecidedBatch:
     """The answer to a batch decided and logged already (under its customers' locks:
     serialize.py); ``None`` stands for a customer id the log cannot keep."""
     records: list[dict[str, Any]] = []
     tally: Counter[tuple[str, str]] = Counter()
-    for result, row_id in zip(results, ids, strict=True):
+    for result, row_id, profile in zip(results, ids, profiles, strict=True):
         if result is None:
-            records.append({"customer_id": None, "error": UNLOGGABLE})
+            records.append({"customer_id": None, "error": unloggable(customer_id_of(profile)) or UNLOGGABLE})
             tally[INVALID] += 1
         elif type(result) is not Decision:
             records.append(result.to_record())

@@ -3,7 +3,9 @@
 FastAPI's own body handling parses with the standard library's json, which costs more
 than deciding a 10,000-profile batch; this reads the bytes with orjson and validates
 with the model, raising FastAPI's own RequestValidationError (so a bad body is the same
-422 as before). The routes declare the models' schemas for OpenAPI explicitly.
+422 problem as a bad query). A body whose Content-Type is not JSON (a form, text, none)
+is refused with 415 before it is parsed. The routes declare the models' schemas for
+OpenAPI explicitly (openapi.py).
 """
 
 from __future__ import annotations
@@ -16,24 +18,37 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from ..profile_json import NotAProfileLine, parse_document
+from . import problems
+from .problems import Problem
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_BATCH = 10_000  # the most profiles or events one request may hold
+NOT_JSON = "the body must be JSON: send it with Content-Type: application/json"
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json, or any application/*+json, whatever its parameters."""
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def json_body(model: type[Model]) -> Callable[[Request], Awaitable[Model]]:
     async def read(request: Request) -> Model:
+        if not is_json(request.headers.get("content-type")):
+            raise Problem(415, NOT_JSON, problems.NOT_JSON)
         raw = await request.body()
         try:  # the profile rule of every engine (1e400, wide integers, NaN refused)
             data = parse_document(raw)
         except NotAProfileLine as error:
             raise RequestValidationError([{"type": "json_invalid", "loc": ("body",),
-                                           "msg": f"the body {error.reason}", "input": {}}]) from None
+                                           "msg": f"the body {error.reason}"}]) from None
         try:
             return model.model_validate(data)
         except ValidationError as error:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
-                                          for e in error.errors(include_url=False)]) from None
+                                          for e in error.errors(include_url=False, include_input=False)]) from None
     return read
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from ..engine import Engine
 from ..store import DecisionRepository, EventRepository
+from . import problems
+from .problems import Problem
 from .state import Service
 
 
@@ -64,16 +66,44 @@ def kept(repository: Repository | None) -> Repository:
     return repository
 
 
+MISSING_KEY = ("this endpoint needs an API key: send it as Authorization: Bearer KEY "
+               "or as X-API-Key: KEY")
+WRONG_KEY = "the API key is not valid (unknown or revoked)"
+
+
+def given_key(request: Request) -> str | None:
+    """The key a request carries (Authorization: Bearer first, then X-API-Key), or None."""
+    header = request.headers.get("authorization")
+    if header is not None and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def may_see_server_paths(request: Request) -> bool:
+    """Whether an answer may name the server's files: a request with a valid key, or any
+    request to a service that requires none (its operator chose so). A plain function,
+    for routes that run in a thread: the check may read the database."""
+    keys = current_service(request).keys
+    if not keys.required():
+        return True
+    given = given_key(request)
+    return given is not None and given != "" and keys.valid(given)
+
+
 def require_key(request: Request) -> None:
-    """401 unless the request carries a valid key, once any key is configured. A plain
-    function: FastAPI runs it in a thread, as the check may read the database."""
+    """401 unless the request carries a valid key, once any key is configured; a missing
+    and a wrong key are told apart (RFC 6750's ``invalid_token`` for the wrong one). A
+    plain function: FastAPI runs it in a thread, as the check may read the database."""
     keys = current_service(request).keys
     if not keys.required():
         return
-    header = request.headers.get("authorization", "")
-    given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    given = given_key(request)
+    if not given:
+        raise Problem(401, MISSING_KEY, problems.API_KEY, "An API key is required",
+                      {"WWW-Authenticate": 'Bearer realm="treatment"'})
     if not keys.valid(given):
-        raise HTTPException(status_code=401, detail="an API key is required (Authorization: Bearer KEY)")
+        raise Problem(401, WRONG_KEY, problems.API_KEY, "An API key is required",
+                      {"WWW-Authenticate": 'Bearer realm="treatment", error="invalid_token"'})
 
 
-ADMIN = [Depends(require_key)]  # reload, history, reproduce, outbox (and decisions with --protect-decisions)
+ADMIN = [Depends(require_key)]  # reload, history, reproduce, outbox, moments (and decisions with --protect-decisions)

@@ -2,20 +2,36 @@
 
 Plain ASGI rather than Starlette's ``@app.middleware("http")``: that wraps every request
 in a task group and a streamed response, which cost more than deciding the request.
+
+The limit holds for every body: one whose Content-Length is over it is answered 413
+before a byte is read; one sent without a length (chunked) is counted as it streams in,
+and refused as soon as it passes the limit (:class:`BodyTooLarge`, answered 413 by
+errors.py, or here if the app had not read it in a route).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
-import orjson
+from starlette.requests import ClientDisconnect
 
+from . import problems
 from .metrics import Metrics
 
+_log = logging.getLogger("treatment.service")
+CLIENT_CLOSED = 499  # in the metrics: the client closed the connection before its answer
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
+
+
+class BodyTooLarge(Exception):
+    """The request's body passed the limit while it was being read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over {limit // (1024 * 1024)} MiB")
 
 
 class GuardAndMeasure:
@@ -28,12 +44,17 @@ class GuardAndMeasure:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        sized = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
-                await _too_large(send, self.max_body_bytes)
-                return
+            if name == b"content-length":
+                sized = value.isdigit()
+                if sized and int(value) > self.max_body_bytes:
+                    await _too_large(send, self.max_body_bytes)
+                    return
+        if not sized:  # chunked (or no body): count it as it comes
+            receive = _counted(receive, self.max_body_bytes)
         started = time.perf_counter()
-        status = 500  # if the app fails before it starts a response
+        status = 0  # no response started yet
 
         async def send_and_note(message: dict[str, Any]) -> None:
             nonlocal status
@@ -43,14 +64,51 @@ class GuardAndMeasure:
 
         try:
             await self.app(scope, receive, send_and_note)
+        except BodyTooLarge:
+            if status:
+                raise
+            status = 413
+            await _too_large(send, self.max_body_bytes)
+        except ClientDisconnect:  # gone before its body was read: no one to answer, not a failure
+            status = status or CLIENT_CLOSED
+        except Exception:
+            # A bug. Answered here rather than by Starlette's outermost handler, which sends
+            # its 500 and raises again: uvicorn then closes the connection, and a client's
+            # next request on it fails too.
+            if status:
+                raise
+            _log.exception("the service failed on %s %s", scope.get("method"), scope.get("path"))
+            status = 500
+            await _answer(send, 500, problems.problem_body(
+                500, "the service failed on this request; the error is in its log"))
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.requests.labels(route, str(status or 500)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
+def _counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises :class:`BodyTooLarge` once the body read passes ``limit``."""
+    read = 0
+
+    async def counted() -> dict[str, Any]:
+        nonlocal read
+        message: dict[str, Any] = await receive()
+        if message["type"] == "http.request":
+            read += len(message.get("body", b""))
+            if read > limit:
+                raise BodyTooLarge(limit)
+        return message
+    return counted
+
+
 async def _too_large(send: Send, limit: int) -> None:
-    body = orjson.dumps({"detail": f"request body over {limit // (1024 * 1024)} MiB"})
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    body = problems.problem_body(413, str(BodyTooLarge(limit)), problems.BODY_TOO_LARGE)
+    await _answer(send, 413, body, [(b"connection", b"close")])
+
+
+async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", problems.MEDIA_TYPE.encode()),
+                            (b"content-length", str(len(body)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,7 @@ from .decisions import DecisionRepository, InputsPolicy
 from .events import EventRepository
 from .keys import KeyRepository, key_digest
 from .partitions import PartitionRepository
-from .rows import Inputs, RowMaker, new_ids, row_record, unflatten
+from .rows import MAX_INPUT_CHARS, Inputs, RowMaker, new_ids, row_record, unflatten
 from .tables import (
     CUSTOMER_ID_MAX,
     INSERT_COLUMNS,
@@ -37,12 +37,13 @@ class DecisionLog:
     ``decisions``, ``events`` (with their outbox), ``partitions`` and ``keys``."""
 
     def __init__(self, url: str, inputs: InputsPolicy = "fields", *,
-                 background_checkpoints: bool = False) -> None:
+                 background_checkpoints: bool = False, max_input_chars: int = MAX_INPUT_CHARS) -> None:
         """``url``: any SQLAlchemy URL; ``inputs``: which profile fields a decision keeps;
-        ``background_checkpoints``: on SQLite, checkpoint on a thread of its own (the
-        service's setting; see wal.py)."""
+        ``max_input_chars``: the most JSON a decision's kept fields may take (larger ones
+        keep only their size, rows.py); ``background_checkpoints``: on SQLite, checkpoint
+        on a thread of its own (the service's setting; see wal.py)."""
         self.database = Database(url, background_checkpoints=background_checkpoints)
-        self.decisions = DecisionRepository(self.database, inputs)
+        self.decisions = DecisionRepository(self.database, inputs, max_input_chars)
         self.events = EventRepository(self.decisions)
         self.partitions = PartitionRepository(self.decisions)
         self.keys = KeyRepository(self.database)

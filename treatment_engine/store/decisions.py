@@ -24,17 +24,20 @@ from ..compile import CompiledPlan
 from ..contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_counts
 from ..decision import Decision
 from .connection import Database, now
-from .rows import Inputs, RowMaker, row_record, unflatten
+from .rows import MAX_INPUT_CHARS, Inputs, RowMaker, row_record, unflatten
 from .tables import INSERT_COLUMNS, DecisionRow, PlanVersion
 
 InputsPolicy = Literal["fields", "none"]
 
 
 class DecisionRepository:
-    def __init__(self, database: Database, inputs: InputsPolicy = "fields") -> None:
-        """``inputs``: which profile fields each decision keeps (see :mod:`.rows`)."""
+    def __init__(self, database: Database, inputs: InputsPolicy = "fields",
+                 max_input_chars: int = MAX_INPUT_CHARS) -> None:
+        """``inputs``: which profile fields each decision keeps, up to ``max_input_chars``
+        of JSON (see :mod:`.rows`)."""
         self.database = database
         self.inputs = inputs
+        self.max_input_chars = max_input_chars
         self._inputs: dict[str, Inputs | None] = {}  # what each plan version's decisions keep
         self.insert_sql = (f"INSERT INTO decisions ({', '.join(INSERT_COLUMNS)}) "
                            f"VALUES ({database.placeholders(len(INSERT_COLUMNS))})")
@@ -70,7 +73,8 @@ class DecisionRepository:
     def row_maker(self, plan: CompiledPlan) -> RowMaker:
         """How this log stores ``plan``'s decisions made now (see :class:`RowMaker`)."""
         if plan.version not in self._inputs:
-            self._inputs[plan.version] = Inputs(plan.profile_fields) if self.inputs == "fields" else None
+            self._inputs[plan.version] = (Inputs(plan.profile_fields, self.max_input_chars)
+                                           if self.inputs == "fields" else None)
         return RowMaker(inputs=self._inputs[plan.version], created_at=self.database.bind("created_at", now()),
                         dates_as_text=self.database.local)
 
@@ -121,7 +125,8 @@ class DecisionRepository:
         mark, bind = self.database.mark, self.database.bind
 
         def since(days: int) -> Any:  # the first day of a window of ``days`` ending on as_of
-            return bind("as_of", date.fromordinal(today - days + 1))
+            # (a window reaching back past 0001-01-01 starts there: nothing is older)
+            return bind("as_of", date.fromordinal(max(1, today - days + 1)))
 
         columns: list[str] = ["customer_id"]
         column_values: list[Any] = []

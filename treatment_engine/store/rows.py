@@ -1,7 +1,10 @@
 """Decisions as the log's rows and back: ids, the kept profile fields, JSON encoding.
 
 Profiles are not stored whole: with the ``fields`` policy only the fields the plan reads
-are kept (enough to replay the decision), with ``none`` nothing is.
+are kept (enough to replay the decision), with ``none`` nothing is. Kept fields are
+bounded (``max_chars`` of JSON, 64 KiB by default): a decision whose fields are larger
+keeps only a note of their size (:data:`OVERSIZED`), so a profile with a 10 MB string
+cannot make every row of the log 10 MB; such a decision cannot be reproduced.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ from ..decision import Decision
 from ..expressions.values import lookup
 from .tables import DecisionRow
 
+MAX_INPUT_CHARS = 64 * 1024
+OVERSIZED = "_oversized_chars"  # the one key of inputs not kept for their size
+
 
 class Inputs:
     """The part of a profile that the plan reads, kept with each decision so it can be
     replayed: a JSON object shaped like the profile, holding only those fields."""
 
-    def __init__(self, paths: Iterable[tuple[str, ...]]) -> None:
+    def __init__(self, paths: Iterable[tuple[str, ...]], max_chars: int = MAX_INPUT_CHARS) -> None:
+        self.max_chars = max_chars
         read = set(paths)
         paths = sorted(read)
         # A field read whole holds whatever is read inside it.
@@ -42,6 +49,12 @@ class Inputs:
                         else tuple((root, frozenset(names)) for root, names in sorted(inner.items())))
 
     def json(self, profile: Mapping[str, Any]) -> str:
+        kept = self._json(profile)
+        if len(kept) > self.max_chars:
+            return to_json({OVERSIZED: len(kept)})
+        return kept
+
+    def _json(self, profile: Mapping[str, Any]) -> str:
         readable = profile if isinstance(profile, dict) else dict(profile)
         if self.shallow is not None and readable.keys() <= self.allowed:
             for root, names in self.shallow:

@@ -14,36 +14,25 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from ...contacts import NO_LIMITS, ContactState
+from ...decision import DecisionError
 from ...engine import Engine
 from ...errors import ProfileError
 from ...semantics import customer_id_of
 from ...store import DecisionRepository
-from ..batch import INVALID, UNLOGGABLE, batch_of_results, decide_batch, unloggable
-from ..bodies import MAX_BATCH, body_schema, json_body
+from .. import schemas
+from ..batch import UNLOGGABLE, batch_of_results, decide_batch, unloggable
+from ..bodies import json_body
 from ..dependencies import current_service
+from ..errors import profile_problem
+from ..openapi import operation
+from ..schemas import BatchRequest, DecideRequest
 from ..serialize import Job, serialized
 from ..state import Service
 from .resource import ResourceRouter
 
 router = ResourceRouter()
-
-
-class DecideRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    profile: dict[str, Any] = Field(description="One customer profile (a JSON object).")
-    as_of: date | None = Field(default=None, description="The decision day; today (UTC) if absent.")
-
-
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    profiles: list[Any] = Field(max_length=MAX_BATCH, description=f"Up to {MAX_BATCH:,} profiles; "
-                                "each is decided or answered with an inline error.")
-    as_of: date | None = None
 
 
 Body = TypeVar("Body", DecideRequest, BatchRequest)
@@ -101,20 +90,27 @@ async def limits_for(deciding: Deciding[DecideRequest]) -> ContactState:
     return (await limits_of(deciding, [profile])).get(customer_id_of(profile) or "", NO_LIMITS)
 
 
-@router.post("/v1/decisions", summary="Decide one profile", openapi_extra=body_schema(DecideRequest))
+@router.post("/v1/decisions", summary="Decide one profile", **operation(
+    {200: (schemas.Decision, "The decision (with its log id when the service keeps a log)")},
+    {422: "The request is not valid, or the profile cannot be decided (customer_id and error)",
+     503: None}, body=DecideRequest))
 async def decide(deciding: Single) -> Response:
     engine, day, log, profile = deciding.engine, deciding.day, deciding.log, deciding.body.profile
     service, metrics = deciding.service, deciding.service.metrics
-    if log is not None and unloggable(customer_id_of(profile)):
+    if log is not None and (why := unloggable(customer_id_of(profile))) is not None:
         metrics.invalid.inc()
-        raise ProfileError(UNLOGGABLE)
+        raise ProfileError(why)
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under a lock
         job = Job(engine, [profile], day)
         await service.writer.record(job)
-        decided = batch_of_results(job.results, job.ids)
+        decided = batch_of_results(job.results, job.ids, job.profiles)
         metrics.tally(decided.tally)
-        return Response(decided.records, status_code=422 if INVALID in decided.tally else 200,
-                        media_type="application/json")
+        refused = job.results[0]
+        if refused is None:  # an id the log cannot key
+            return profile_problem(UNLOGGABLE, None)
+        if type(refused) is DecisionError:
+            return profile_problem(refused.error, refused.customer_id)
+        return Response(decided.records, media_type="application/json")
     try:  # no log, or a plan without contact limits: nothing to read first
         decision = engine.decide(profile, day)  # microseconds: fine on the loop
     except ProfileError:
@@ -129,15 +125,15 @@ async def decide(deciding: Single) -> Response:
     return JSONResponse(record)
 
 
-@router.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline",
-             response_class=Response, openapi_extra=body_schema(BatchRequest))
+@router.post("/v1/decisions:batch", summary="Decide up to 10,000 profiles; errors inline", **operation(
+    {200: (schemas.BatchResult, "A decision or an error per profile, in order")}, {503: None}, body=BatchRequest))
 async def batch(deciding: Batch) -> Response:
     engine, day, log, profiles, service = (deciding.engine, deciding.day, deciding.log,
                                            deciding.body.profiles, deciding.service)
     if service.writer is not None and serialized(engine.plan, log):  # limits read, decided, logged under locks
         job = Job(engine, profiles, day)
         await service.writer.record(job)
-        decided = batch_of_results(job.results, job.ids)
+        decided = batch_of_results(job.results, job.ids, job.profiles)
     else:  # no log, or a plan without contact limits: nothing to read first
         decided = decide_batch(engine, profiles, day, {}, log.row_maker(engine.plan) if log is not None else None)
     if service.writer is not None and decided.rows:  # committed (in one transaction) before answering
@@ -146,7 +142,9 @@ async def batch(deciding: Batch) -> Response:
     return Response(decided.answer(engine.version), media_type="application/json")
 
 
-@router.post("/v1/explain", summary="Decide one profile and say why", openapi_extra=body_schema(DecideRequest))
+@router.post("/v1/explain", summary="Decide one profile and say why", **operation(
+    {200: (schemas.Explanation, "The decision and its trace")},
+    {422: "The request is not valid, or the profile cannot be decided (customer_id and error)"}, body=DecideRequest))
 async def explain(deciding: Single) -> JSONResponse:
     limits = await limits_for(deciding)
     return JSONResponse(deciding.engine.explain(deciding.body.profile, deciding.day, limits=limits).to_record())

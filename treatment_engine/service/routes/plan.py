@@ -5,35 +5,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Query
-from fastapi.responses import JSONResponse
+from fastapi import Query, Request
+from fastapi.responses import JSONResponse, Response
 
-from ..dependencies import ADMIN, ServiceDep
+from .. import problems, schemas
+from ..dependencies import ADMIN, ServiceDep, may_see_server_paths
+from ..errors import answer
+from ..openapi import operation, reload_refused
 from .resource import ResourceRouter
 
 router = ResourceRouter()
 
 
-@router.get("/v1/plan", summary="The live plan: version, load time, counts, last reload error")
-def plan_info(service: ServiceDep) -> dict[str, Any]:
+@router.get("/v1/plan", summary="The live plan: version, load time, counts, last reload error",
+            **operation({200: (schemas.PlanInfo, "The live plan")}))
+def plan_info(service: ServiceDep, request: Request) -> JSONResponse:
     plans = service.plans
     live = plans.current
     limits = None
     if live.engine.plan.contact_rules is not None:
         limits = ("applied from the decision log" if service.log is not None
                   else "not applied: this service keeps no decision log (start it with --db)")
-    return {"plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
-            "root": str(plans.plan_dir), "counts": live.engine.plan.counts(),
-            "reloads": plans.reloads, "last_reload_error": plans.last_error,
-            "contact_limits": limits, **service.sync.status()}
+    info: dict[str, Any] = {
+        "plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
+        "counts": live.engine.plan.counts(), "reloads": plans.reloads, "last_reload_error": plans.last_error,
+        "contact_limits": limits, **service.sync.status()}
+    if may_see_server_paths(request):  # the server's directory is not for anyone who asks
+        info["root"] = str(plans.plan_dir)
+    return JSONResponse(info)
 
 
 @router.post("/v1/plan:reload", summary="Load the plan directory again; a broken plan is refused",
-             dependencies=ADMIN)
+             dependencies=ADMIN, **operation(
+                 {200: (schemas.Reloaded, "Loaded (or unchanged): the version now live")}, {422: None},
+                 extra={**reload_refused(409, "A broken plan, or a reload held for dropping rules: not loaded"),
+                        **reload_refused(503, "The plan could not be read: not loaded")}))
 def reload(service: ServiceDep, force: bool = Query(False, description="Load even a plan that drops more "
-                                                   "rules than the service's --max-rule-drop share.")) -> JSONResponse:
+                                                   "rules than the service's --max-rule-drop share.")) -> Response:
     done = service.sync.reload(force=force)  # stored and released to the other replicas when loaded
     if done.loaded:
         return JSONResponse({"reloaded": True, "plan_version": done.plan_version})
-    return JSONResponse({"reloaded": False, "plan_version": done.plan_version, "errors": done.errors,
-                         "held": done.outcome == "held"}, status_code=503 if done.outcome == "failed" else 409)
+    held = done.outcome == "held"
+    detail = (done.errors[0] if done.errors else "the plan was not loaded") if not held else (
+        "the reload is held: it drops more rules than --max-rule-drop allows (force=true loads it)")
+    return answer(503 if done.outcome == "failed" else 409, detail, problems.RELOAD_REFUSED,
+                  "The plan was not reloaded", reloaded=False, plan_version=done.plan_version,
+                  errors=done.errors or [], held=held)
