@@ -54,6 +54,16 @@ class EventsRequest(_Request):
         return self
 
 
+class WouldHave(BaseModel):
+    """What the champion would have decided for a customer an experiment treated otherwise."""
+
+    rule: str
+    treatment: Treatment
+    actions: list[str]
+    channels: list[str]
+    cost: float
+
+
 class Decision(BaseModel):
     """How to treat one customer (spec section 4)."""
 
@@ -69,6 +79,13 @@ class Decision(BaseModel):
     plan_version: str
     as_of: str = Field(description="The decision day, ISO 8601.")
     id: str | None = Field(default=None, description="The decision log's id (with a log).")
+    arm: str = Field(default="champion", description="The experiment arm that decided (appendix H): champion, "
+                     "holdout, universal_holdout or a challenger's id.")
+    experiment: str | None = Field(default=None, description="The experiment the customer is in (a rule's id, "
+                                   "or universal_holdout); absent outside experiments.")
+    bucket: int | None = Field(default=None, ge=0, le=9999, description="The customer's bucket in it.")
+    would_have: WouldHave | None = Field(default=None, description="What the champion would have given; "
+                                         "absent on the champion's arm.")
 
 
 class DecisionError(BaseModel):
