@@ -15,7 +15,7 @@ from .engine import Engine
 from .store import DecisionRepository, row_record, unflatten
 from .store.rows import OVERSIZED
 
-COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version")
+COMPARED = ("rule", "treatment", "actions", "channels", "cost", "plan_version", "arm")
 
 
 class ReproduceError(Exception):

@@ -101,7 +101,9 @@ class RowMaker:
             rows.append((row_id, decision.customer_id, decision.plan_version, decision.rule,
                          decision.treatment, actions_json, channels_json,
                          channels[0] if channels else None, decision.cost, day, now,
-                         inputs.json(profile) if inputs is not None else None))
+                         inputs.json(profile) if inputs is not None else None,
+                         decision.arm, decision.experiment, decision.bucket,
+                         to_json(decision.would_have.to_record()) if decision.would_have is not None else None))
         return rows
 
 
@@ -136,7 +138,9 @@ def row_record(row: DecisionRow) -> dict[str, Any]:
     return {"id": row.id, "customer_id": row.customer_id, "plan_version": row.plan_version,
             "rule": row.rule, "treatment": row.treatment, "actions": json.loads(row.actions),
             "channels": json.loads(row.channels), "cost": row.cost, "as_of": row.as_of.isoformat(),
-            "created_at": row.created_at.isoformat()}
+            "created_at": row.created_at.isoformat(), "arm": row.arm,
+            **({"experiment": row.experiment, "bucket": row.bucket} if row.experiment is not None else {}),
+            **({"would_have": json.loads(row.would_have)} if row.would_have is not None else {})}
 
 
 def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -48,11 +48,17 @@ class DecisionRow(SQLModel, table=True):
     as_of: date
     created_at: datetime
     inputs: str | None = None  # JSON object of the fields the plan reads, per the policy
+    # Experiments (appendix H, migration 0009): the arm that decided, the experiment and
+    # the customer's bucket in it, and what the champion would have given (JSON).
+    arm: str = Field(default="champion")
+    experiment: str | None = None
+    bucket: int | None = None
+    would_have: str | None = None
 
 
 # The decisions table's columns in the order a RowMaker's rows hold them.
 INSERT_COLUMNS = ("id", "customer_id", "plan_version", "rule", "treatment", "actions", "channels",
-                  "channel", "cost", "as_of", "created_at", "inputs")
+                  "channel", "cost", "as_of", "created_at", "inputs", "arm", "experiment", "bucket", "would_have")
 
 
 class ApiKey(SQLModel, table=True):

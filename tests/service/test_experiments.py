@@ -1,0 +1,51 @@
+"""Experiments through the service (appendix H): the answer and the decision log carry
+the arm, experiment, bucket and would_have the engine decides, and a logged decision in
+an experiment reproduces, arm included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+import httpx
+
+from treatment_engine import Engine
+
+from ..conftest import write_plan
+from ..test_experiments import CATALOG, RULES, spender
+from .server import Server
+
+
+def test_the_service_answers_and_logs_the_arm(tmp_path: Path) -> None:
+    plan = write_plan(tmp_path, {"rules/catalog.yaml": CATALOG, "rules/rules.yaml": RULES.replace("CONTROL", "none")})
+    engine = Engine.load(plan)
+    server = Server(plan, "--no-watch").start()
+    try:
+        people = [spender(n, sms=n % 3 == 0) for n in range(120)]
+        single = [httpx.post(f"{server.base}/v1/decisions", json={"profile": p, "as_of": "2026-11-01"}).json()
+                  for p in people[:60]]
+        batch = httpx.post(f"{server.base}/v1/decisions:batch",
+                           json={"profiles": people[60:], "as_of": "2026-11-01"}).json()["decisions"]
+        answered = single + batch
+        expected = [d.to_record() for d in engine.decide_many(people, date(2026, 11, 1))]
+        assert [{k: v for k, v in a.items() if k != "id"} for a in answered] == expected
+        assert {a["arm"] for a in answered} == {"champion", "holdout", "sms-first", "universal_holdout"}
+        for answer in answered[:40]:  # the log keeps what was answered, and it reproduces
+            [logged] = httpx.get(f"{server.base}/v1/customers/{answer['customer_id']}/decisions").json()["decisions"]
+            for key in ("arm", "experiment", "bucket", "would_have"):
+                assert logged.get(key) == answer.get(key), key
+            again = httpx.post(f"{server.base}/v1/decisions/{answer['id']}:reproduce").json()
+            assert again["reproduces"] is True and again["again"]["arm"] == answer["arm"]
+        explained = httpx.post(f"{server.base}/v1/explain", json={"profile": people[0], "as_of": "2026-11-01"})
+        assert explained.json()["trace"]["experiments"][0]["arm"] == answered[0]["arm"]
+    finally:
+        server.stop()
+    reproduced = subprocess.run([sys.executable, "-m", "treatment_engine", "reproduce", answered[0]["id"],
+                                 "--db", server.db_url], capture_output=True, text=True, timeout=60)
+    assert reproduced.returncode == 0, reproduced.stdout + reproduced.stderr
