@@ -41,6 +41,7 @@ class Expectation(BaseModel):
     rule: str | None = None
     actions: list[str] | None = None
     channels: list[str] | None = None
+    arm: str | None = None  # an experiment's arm (appendix H): champion, holdout, a challenger's id...
     error: bool | None = None
 
 
