@@ -147,9 +147,28 @@ def test_explain_names_the_bucket_the_arm_and_why(tmp_path: Path) -> None:
         assert check.reason and "champion" in check.arms
 
 
-def test_plans_without_experiments_decide_on_the_champion(default_engine: Engine, sample_profiles: list) -> None:
-    records = [d.to_record() for d in default_engine.decide_many(sample_profiles[:300], AS_OF)]
-    assert all(r.get("arm", "champion") == "champion" for r in records if "error" not in r)
+def test_without_experiments_every_decision_is_the_champion_s(default_engine: Engine,
+                                                               sample_profiles: list) -> None:
+    """The bundled plan with its experiment keys taken out decides every customer as its
+    champion does, with arm champion and no experiment fields."""
+    import yaml
+
+    texts = {}
+    for path in sorted(p for folder in ("rules", "segments") for p in (REPO / folder).rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        (doc.get("policy") or {}).pop("holdout", None)
+        for rule in doc.get("rules") or []:
+            rule.pop("challengers", None)
+            rule["then"].pop("holdout", None)
+        texts[str(path.relative_to(REPO))] = yaml.safe_dump(doc)
+    plain = Engine.from_texts(texts)
+    for with_, without in zip(default_engine.decide_many(sample_profiles, AS_OF),
+                              plain.decide_many(sample_profiles, AS_OF), strict=True):
+        record = without.to_record()
+        assert "error" in record or (record["arm"] == "champion" and "experiment" not in record)
+        if with_.to_record().get("arm") == "champion" and "experiment" not in with_.to_record():
+            assert {k: v for k, v in with_.to_record().items() if k != "plan_version"} == \
+                {k: v for k, v in record.items() if k != "plan_version"}
 
 
 @pytest.mark.parametrize(("rules", "expected"), [

@@ -26,9 +26,12 @@ def spark():  # type: ignore[no-untyped-def]
     spark.stop()
 
 
+EXPERIMENT_KEYS = ("arm", "experiment", "bucket", "would_have")
+
+
 def _must(records: list[dict]) -> list[dict]:
-    return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r[k] for k in MUST}
-            for r in records]
+    return [{"customer_id": r["customer_id"], "error": True} if "error" in r
+            else {k: r.get(k) for k in (*MUST, *EXPERIMENT_KEYS)} for r in records]
 
 
 @pytest.mark.parametrize("case", sorted(p for p in CASES.iterdir() if (p / "expected.jsonl").exists()),
@@ -196,3 +199,18 @@ def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default
         assert (tmp_path / "out" / f"s.{suffix}").is_file()
     simulate_python(default_engine.plan, path, SAMPLE_AS_OF, output=str(tmp_path / "p.jsonl"))
     assert (tmp_path / "out" / "s.jsonl").read_bytes() == (tmp_path / "p.jsonl").read_bytes()
+
+
+def test_spark_computes_the_experiment_vectors_buckets(spark) -> None:  # type: ignore[no-untyped-def]
+    """Appendix H's test vectors, through the query's own bucket expression on Spark."""
+    from sqlglot import exp
+
+    from treatment_engine.sql.experiments import _bucket, _md5
+
+    from .test_experiments import VECTORS
+
+    frame = spark.createDataFrame([(v["salt"], v["customer_id"]) for v in VECTORS], "salt string, cid string")
+    frame.createOrReplaceTempView("vectors")
+    expression = _bucket(_md5(exp.column("salt"), exp.column("cid"))).sql("spark")
+    got = [row[0] for row in spark.sql(f"SELECT {expression} FROM vectors").collect()]
+    assert got == [v["bucket"] for v in VECTORS]

@@ -1,4 +1,5 @@
-"""The SQL back end (DuckDB) against the in-process evaluator: every MUST field, every row."""
+"""The SQL back end (DuckDB) against the in-process evaluator: every MUST field and the
+experiment fields (appendix H), every row."""
 
 from __future__ import annotations
 
@@ -23,18 +24,22 @@ from .strategies import profiles
 AS_OF = date(2026, 6, 15)
 
 
+EXPERIMENT_KEYS = ("arm", "experiment", "bucket", "would_have")  # appendix H: compared too
+
+
 def python_records(engine: Engine, items: list, as_of: date, histories: dict | None = None) -> list[dict]:
     out = []
     for result in engine.decide_many(items, as_of, histories=histories):
         record = result.to_record()
         out.append({"customer_id": record["customer_id"], "error": True} if "error" in record
-                   else {k: record[k] for k in MUST})
+                   else {k: record.get(k) for k in (*MUST, *EXPERIMENT_KEYS)})
     return out
 
 
 def sql_records(engine: Engine, path: Path, as_of: date, histories: dict | None = None) -> list[dict]:
     limits = {cid: engine.limits(h, as_of) for cid, h in histories.items()} if histories is not None else None
-    return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r[k] for k in MUST}
+    return [{"customer_id": r["customer_id"], "error": True} if "error" in r
+            else {k: r.get(k) for k in (*MUST, *EXPERIMENT_KEYS)}
             for r in DuckDBBackend(engine.plan, limits=limits).records(path, as_of)]
 
 

@@ -88,7 +88,7 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
                 channels = tuple(c for c in channels if c not in limits.blocked)
                 if not channels:
                     continue
-        if rule.experiment is not None or plan.holdout is not None:
+        if rule.experiment is not None or (plan.holdout is not None and plan.holdout.holds(cid)[0]):
             return _in_experiments(plan, profile, env, limits, cid, rule, channels, day.text)
         return _decision(plan, cid, segment, stage, tier, rule, channels, day.text)
     default = plan.default  # semantics.contacted: the default always decides (spec 8)
@@ -97,7 +97,7 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
         channels = permitted(profile, default.channels)
     if limits is not None:
         channels = uncapped(channels, limits)
-    if plan.holdout is not None:
+    if plan.holdout is not None and plan.holdout.holds(cid)[0]:
         return _in_experiments(plan, profile, env, limits, cid, default, channels, day.text)
     return _decision(plan, cid, segment, stage, tier, default, channels, day.text)
 

@@ -184,7 +184,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
                 f"SELECT segment, lifecycle_stage, value_tier, __rule, count(*), count(error)"
                 f"{''.join(', ' + f for f in flags)} FROM ({query}) GROUP BY ALL").fetchall()), progress),
             consent_columns=True)
-        ordered = (*plan.rules, plan.default)  # the positions __rule counts
+        ordered = backend.rules  # the positions __rule counts
         _add_groups([_group_outcome(plan, ordered, row, flags) for row in grouped], plan, summary)
         summary.notes.extend(backend.shape.warnings(required_fields(plan)))
         summary.seconds = time.perf_counter() - started

@@ -56,8 +56,7 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
     channels; with ``explaining``, the check that says which bucket and arm, and why."""
     limits = limits or NO_LIMITS
     _check = _checker if explaining else _no_check
-    would_have = WouldHave(rule=champion.id, treatment=cast(Treatment, champion.treatment), actions=champion.actions,
-                           channels=channels, cost=cost(plan, champion, channels))
+    would_have = _WouldHave(champion, channels, cost(plan, champion, channels))
     holdout = plan.holdout
     if holdout is not None:
         held, number = holdout.holds(customer_id)
@@ -65,7 +64,7 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
             check = None if not explaining else ExperimentCheck(experiment=UNIVERSAL, salt=holdout.salt, bucket=number,
                                     arms=f"{UNIVERSAL} 0-{holdout.size - 1}, champion {holdout.size}-{BUCKETS - 1}",
                                     arm=UNIVERSAL, reason="in the universal holdout: no treatment from any rule")
-            return Assignment(HOLDOUT, "none", (), (), 0.0, UNIVERSAL, UNIVERSAL, number, would_have, check)
+            return Assignment(HOLDOUT, "none", (), (), 0.0, UNIVERSAL, UNIVERSAL, number, would_have.model(), check)
     experiment = champion.experiment
     if experiment is None:
         return _as_champion(champion, would_have, None, None, None)
@@ -76,12 +75,12 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
                             _check(experiment, number, CHAMPION, "in the champion's buckets: the rule's own then"))
     if arm.id == HOLDOUT:
         if experiment.control == "none":
-            return Assignment(champion.id, "none", (), (), 0.0, HOLDOUT, experiment.id, number, would_have,
+            return Assignment(champion.id, "none", (), (), 0.0, HOLDOUT, experiment.id, number, would_have.model(),
                               _check(experiment, number, HOLDOUT, "in the rule's holdout (control: none): "
                                                                   "no treatment"))
         rule, given = next_applicable(plan, champion, profile, env, limits)
         return Assignment(rule.id, rule.treatment, rule.actions, given, cost(plan, rule, given), HOLDOUT,
-                          experiment.id, number, would_have,
+                          experiment.id, number, would_have.model(),
                           _check(experiment, number, HOLDOUT, f"in the rule's holdout (control: next): "
                                                               f"decided by the next applicable rule, '{rule.id}'"))
     variant = arm.variant
@@ -91,10 +90,10 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
         kept = _as_champion(champion, would_have, experiment.id, number, _check(
             experiment, number, arm.id, f"challenger '{arm.id}' cannot be given ({reason}): the champion's then"))
         return Assignment(kept.rule_id, kept.treatment, kept.actions, kept.channels, kept.cost, arm.id,
-                          experiment.id, number, would_have, kept.check)
+                          experiment.id, number, would_have.model(), kept.check)
     given = contacted(variant, profile, limits)
     return Assignment(variant.id, variant.treatment, variant.actions, given, cost(plan, variant, given), arm.id,
-                      experiment.id, number, would_have,
+                      experiment.id, number, would_have.model(),
                       _check(experiment, number, arm.id, f"in challenger '{arm.id}': its then"))
 
 
@@ -110,7 +109,22 @@ def next_applicable(plan: CompiledPlan, after: CompiledRule, profile: dict[str, 
     return plan.default, contacted(plan.default, profile, limits)
 
 
-def _as_champion(champion: CompiledRule, would_have: WouldHave, experiment: str | None, number: int | None,
+class _WouldHave:
+    """The champion's decision, made a WouldHave only for a customer off its arm (most
+    are on it, and a pydantic model per decision costs more than the rest of the arm)."""
+
+    __slots__ = ("rule", "channels", "cost")
+
+    def __init__(self, rule: CompiledRule, channels: tuple[str, ...], amount: float) -> None:
+        self.rule, self.channels, self.cost = rule, channels, amount
+
+    def model(self) -> WouldHave:
+        rule = self.rule
+        return WouldHave(rule=rule.id, treatment=cast(Treatment, rule.treatment), actions=rule.actions,
+                         channels=self.channels, cost=self.cost)
+
+
+def _as_champion(champion: CompiledRule, would_have: _WouldHave, experiment: str | None, number: int | None,
                  check: ExperimentCheck | None) -> Assignment:
     return Assignment(champion.id, champion.treatment, champion.actions, would_have.channels, would_have.cost,
                       CHAMPION, experiment, number, None, check)
