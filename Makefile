@@ -41,7 +41,7 @@ test: $(STAMP)
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$code
 
 lint: $(STAMP)
-	$(BIN)/ruff check treatment_engine tests benchmarks cli.py
+	$(BIN)/ruff check treatment_engine tests benchmarks cli.py setup.py
 	$(BIN)/mypy
 
 ## The shared conformance checker against the installed command.

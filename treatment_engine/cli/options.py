@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from ..plan import bundled_plan_dir
+
 PLAN_ENV = "TREATMENT_PLAN"
 DB_ENV = "TREATMENT_DB_URL"
 DEFAULT_DB_URL = "sqlite:///treatment.db"  # the service's decision log, where --db names none
@@ -30,7 +32,7 @@ def default_plan_dir() -> Path:
     here = Path.cwd()
     if (here / "rules").is_dir() or (here / "segments").is_dir():
         return here
-    return Path(__file__).resolve().parents[2]
+    return bundled_plan_dir()
 
 
 def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
