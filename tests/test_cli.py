@@ -82,7 +82,7 @@ def test_decide_stats_tables(runner: CliRunner) -> None:
 def test_validate_summarises_a_good_plan(runner: CliRunner) -> None:
     result = invoke(runner, "validate", "--plan", str(REPO))
     assert result.exit_code == 0
-    assert result.output.startswith("valid plan ") and "29 rules" in result.output and "4 moments" in result.output
+    assert result.stdout.startswith("valid plan ") and "29 rules" in result.stdout and "4 moments" in result.stdout
 
 
 def test_validate_lists_problems_with_locations(runner: CliRunner) -> None:
@@ -100,7 +100,7 @@ def test_explain_text_and_json(runner: CliRunner) -> None:
     assert text.exit_code == 0
     assert "gold-detractor-recovery" in text.output and "lifecycle_stage 'maturity' is not in [exit]" in text.output
     data = json.loads(invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profile", profile,
-                             "--as-of", "2026-11-01", "--format", "json").output)
+                             "--as-of", "2026-11-01", "--format", "json").stdout)
     assert data["rule"] == "gold-detractor-recovery"
     assert [c["outcome"] for c in data["trace"]["rules"]][:2] == ["not matched", "decided"]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from ..engine import utc_today
-from .options import as_of_option, default_plan_dir, plan_option
-from .support import fail, load_engine
+from .options import as_of_option, choose_plan, plan_option
+from .support import announce, fail, load_engine
 
 
 @click.command()
@@ -38,8 +38,10 @@ def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
     from ..lint import lint_plan
     from ..lint.output import as_json, as_sarif, as_text
 
-    root = plan_dir or default_plan_dir()
+    choice = choose_plan(plan_dir)
+    root = choice.path
     report = lint_plan(root)
+    announce(choice, report.plan_version)
     if output_format == "json":
         click.echo(as_json(report))
     elif output_format == "sarif":
@@ -86,8 +88,9 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     """
     from ..plantests import load_cases, run_cases
 
-    root = plan_dir or default_plan_dir()
-    engine = load_engine(root)
+    choice = choose_plan(plan_dir)
+    root = choice.path
+    engine = load_engine(choice)
     cases = load_cases(root, as_of or utc_today())
     if not cases:
         fail(f"no tests found: add tests/*.yaml to {root}")

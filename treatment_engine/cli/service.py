@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .options import db_option, default_plan_dir, plan_option
-from .support import fail
+from ..errors import PlanError
+from .options import choose_plan, db_option, plan_option
+from .support import announce, fail
 
 if TYPE_CHECKING:
     from ..store import KeyRepository
@@ -89,9 +90,15 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, reproduce and history need none", err=True)
-    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
-                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
-                     moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
+    choice = choose_plan(plan_dir)
+    try:
+        app = create_app(choice.path, log=log, api_keys=env_keys,
+                         protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
+                         moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
+    except PlanError:
+        announce(choice, None)
+        raise
+    announce(choice, app.state.plans.current.engine.version)
     # Collections of the young generation every 700 allocations show up as the slowest
     # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
     # the collector's scans and collect less often.

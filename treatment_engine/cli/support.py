@@ -18,7 +18,7 @@ import click
 
 from ..engine import Engine
 from ..errors import PlanError, TreatmentError
-from .options import default_plan_dir
+from .options import PlanChoice, choose_plan
 
 PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
 
@@ -50,8 +50,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def load_engine(plan_dir: Path | None) -> Engine:
-    return Engine.load(plan_dir or default_plan_dir())
+def announce(choice: PlanChoice, version: str | None, *, quiet: bool = False) -> None:
+    """Say on standard error which plan the command uses (standard output is for data).
+    ``quiet`` silences it, except the fallback to the bundled demo plan, which is a warning."""
+    if not quiet or choice.how == "bundled":
+        click.echo(choice.describe(version), err=True)
+
+
+def load_engine(plan: Path | PlanChoice | None, *, quiet: bool = False) -> Engine:
+    """The plan given (or chosen by :func:`~.options.choose_plan`), loaded, and announced."""
+    choice = plan if isinstance(plan, PlanChoice) else choose_plan(plan)
+    try:
+        engine = Engine.load(choice.path)
+    except PlanError:
+        announce(choice, None)  # the problems that follow are located relative to this plan
+        raise
+    announce(choice, engine.version, quiet=quiet)
+    return engine
 
 
 def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size: int | None, seed: int,
