@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,7 +107,27 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    _log_to_stderr()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    listening = config.bind_socket()  # bound before it is announced: the URL printed is the one that answers
+    bound_port = listening.getsockname()[1]
+    click.echo(f"listening on http://{f'[{host}]' if ':' in host else host}:{bound_port} "
+               f"(API docs at /docs)", err=True)
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
+    if not server.started:
+        sys.exit(3)  # uvicorn's own exit status for a service that did not start
+
+
+def _log_to_stderr() -> None:
+    """The service's own log on standard error: each plan reload and each refused one with
+    its errors, replicas' releases, moments' owners. uvicorn's access log stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("treatment")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @click.command()
