@@ -164,14 +164,16 @@ def test_without_plan_the_variable_or_the_bundled_plan_is_used(runner: CliRunner
 
 def test_db_defaults_for_the_service_commands_only(runner: CliRunner, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """serve, replay and keys open $TREATMENT_DB_URL, else sqlite:///treatment.db; decide and
-    simulate read contact history only from a --db they are given."""
+    """serve, reproduce and keys open $TREATMENT_DB_URL, else sqlite:///treatment.db (only
+    serve and keys create make it); decide and simulate read contact history only from a
+    --db they are given."""
     pytest.importorskip("sqlmodel", reason="the service extra is not installed")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TREATMENT_DB_URL", raising=False)
-    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "treatment.db").is_file()
+    assert "no decision log at sqlite:///treatment.db" in invoke(runner, "keys", "list").stderr
+    assert invoke(runner, "keys", "create", "ops").exit_code == 0 and (tmp_path / "treatment.db").is_file()
     monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'named.db'}")
-    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "named.db").is_file()
+    assert invoke(runner, "keys", "create", "ops").exit_code == 0 and (tmp_path / "named.db").is_file()
     monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'absent.db'}")
     profiles = tmp_path / "p.jsonl"
     profiles.write_text('{"customer_id": "c1", "annual_value": 2400}\n')

@@ -14,7 +14,7 @@ import click
 
 from ..errors import PlanError
 from .options import choose_plan, db_option, plan_option
-from .support import announce, fail
+from .support import announce, fail, open_log
 
 if TYPE_CHECKING:
     from ..store import KeyRepository
@@ -143,9 +143,8 @@ def reproduce(decision_id: str, db_url: str) -> None:
       treatment reproduce 6f0c2f2e-... --db sqlite:///treatment.db
     """
     from ..reproduce import ReproduceError, reproduce_decision
-    from ..store import DecisionLog
 
-    log = DecisionLog(db_url)
+    log = open_log(db_url)
     try:
         result = reproduce_decision(log.decisions, decision_id)
     except ReproduceError as error:
@@ -190,10 +189,12 @@ _db_option = db_option("The service's database.")
 
 
 @contextmanager
-def _opened(db_url: str) -> Iterator[KeyRepository]:
+def _opened(db_url: str, *, create: bool = False) -> Iterator[KeyRepository]:
+    """The keys of the log at ``db_url``: an existing log, unless ``create`` (``keys create``
+    may run before the service first starts, so that it never runs without a key)."""
     from ..store import DecisionLog
 
-    log = DecisionLog(db_url)
+    log = DecisionLog(db_url) if create else open_log(db_url)
     try:
         yield log.keys
     finally:
@@ -205,7 +206,7 @@ def _opened(db_url: str) -> Iterator[KeyRepository]:
 @_db_option
 def create_key(name: str, db_url: str) -> None:
     """Create a key named NAME and print it (the only time it is shown)."""
-    with _opened(db_url) as stored_keys:
+    with _opened(db_url, create=True) as stored_keys:
         try:
             key = stored_keys.create_key(name)
         except ValueError as error:
