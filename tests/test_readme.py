@@ -120,6 +120,9 @@ def _environment() -> dict[str, str]:
 @pytest.mark.parametrize("block", RUN, ids=[f"README.md:{block.line}" for block in RUN])
 def test_a_readme_example_runs_as_written(block: Block, clone: Path) -> None:
     for step in block.steps:
+        if "git:HEAD~1" in step.command and subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD~1"],
+                                                          cwd=clone, capture_output=True).returncode:
+            pytest.skip("a shallow clone has no HEAD~1 to compare with")
         run = subprocess.run(["bash", "-o", "pipefail", "-c", step.command], cwd=clone, env=_environment(),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         assert run.returncode == 0, f"README.md:{block.line}: {step.command}\n{run.stdout[-2000:]}"
