@@ -41,12 +41,19 @@ test: $(STAMP)
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$code
 
 lint: $(STAMP)
-	$(BIN)/ruff check treatment_engine tests benchmarks cli.py
+	$(BIN)/ruff check treatment_engine tests benchmarks cli.py setup.py
 	$(BIN)/mypy
 
-## The shared conformance checker against the installed command.
-conformance: $(STAMP)
-	$(PYTHON) ../shared/conformance/check.py --cmd $(BIN)/treatment
+## The shared conformance checker against the installed command. It sits beside the
+## repository (CONFORMANCE=path/to/check.py names another); a clone without it skips,
+## saying so, before setting anything up (the vendored cases run in `make test`).
+CONFORMANCE ?= ../shared/conformance/check.py
+conformance:
+	@if [ -f "$(CONFORMANCE)" ]; then \
+		$(MAKE) --no-print-directory setup && $(PYTHON) "$(CONFORMANCE)" --cmd $(BIN)/treatment; \
+	else \
+		echo "conformance skipped: $(CONFORMANCE) not found (the shared checker sits beside this repository; CONFORMANCE=path/to/check.py names it); tests/conformance/ runs the vendored cases in make test"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -82,7 +82,7 @@ def test_decide_stats_tables(runner: CliRunner) -> None:
 def test_validate_summarises_a_good_plan(runner: CliRunner) -> None:
     result = invoke(runner, "validate", "--plan", str(REPO))
     assert result.exit_code == 0
-    assert result.output.startswith("valid plan ") and "29 rules" in result.output and "4 moments" in result.output
+    assert result.stdout.startswith("valid plan ") and "29 rules" in result.stdout and "4 moments" in result.stdout
 
 
 def test_validate_lists_problems_with_locations(runner: CliRunner) -> None:
@@ -100,7 +100,7 @@ def test_explain_text_and_json(runner: CliRunner) -> None:
     assert text.exit_code == 0
     assert "gold-detractor-recovery" in text.output and "lifecycle_stage 'maturity' is not in [exit]" in text.output
     data = json.loads(invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profile", profile,
-                             "--as-of", "2026-11-01", "--format", "json").output)
+                             "--as-of", "2026-11-01", "--format", "json").stdout)
     assert data["rule"] == "gold-detractor-recovery"
     assert [c["outcome"] for c in data["trace"]["rules"]][:2] == ["not matched", "decided"]
 
@@ -164,14 +164,16 @@ def test_without_plan_the_variable_or_the_bundled_plan_is_used(runner: CliRunner
 
 def test_db_defaults_for_the_service_commands_only(runner: CliRunner, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """serve, replay and keys open $TREATMENT_DB_URL, else sqlite:///treatment.db; decide and
-    simulate read contact history only from a --db they are given."""
+    """serve, reproduce and keys open $TREATMENT_DB_URL, else sqlite:///treatment.db (only
+    serve and keys create make it); decide and simulate read contact history only from a
+    --db they are given."""
     pytest.importorskip("sqlmodel", reason="the service extra is not installed")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TREATMENT_DB_URL", raising=False)
-    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "treatment.db").is_file()
+    assert "no decision log at sqlite:///treatment.db" in invoke(runner, "keys", "list").stderr
+    assert invoke(runner, "keys", "create", "ops").exit_code == 0 and (tmp_path / "treatment.db").is_file()
     monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'named.db'}")
-    assert invoke(runner, "keys", "list").exit_code == 0 and (tmp_path / "named.db").is_file()
+    assert invoke(runner, "keys", "create", "ops").exit_code == 0 and (tmp_path / "named.db").is_file()
     monkeypatch.setenv("TREATMENT_DB_URL", f"sqlite:///{tmp_path / 'absent.db'}")
     profiles = tmp_path / "p.jsonl"
     profiles.write_text('{"customer_id": "c1", "annual_value": 2400}\n')

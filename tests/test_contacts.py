@@ -148,7 +148,7 @@ def test_decide_and_simulate_with_db_apply_the_caps(tmp_path: Path, logged: tupl
 
     without = runner.invoke(cli, ["decide", "--plan", str(plan), "--profiles", str(profiles), "--as-of",
                                   AS_OF.isoformat(), "-q"])
-    assert [json.loads(x)["rule"] for x in without.output.splitlines()][:2] == ["default", "vip-gift"]
+    assert [json.loads(x)["rule"] for x in without.stdout.splitlines()][:2] == ["default", "vip-gift"]
 
     result = runner.invoke(cli, ["simulate", "--plan", str(plan), "--profiles", str(profiles), "--as-of",
                                  AS_OF.isoformat(), "--db", url])

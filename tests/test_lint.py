@@ -207,9 +207,9 @@ def test_cli_formats_and_exit_codes(tmp_path: Path) -> None:
     text = runner.invoke(cli, ["lint", "--plan", str(tmp_path)])
     assert text.exit_code == 0 and "warning[TP006 action-kind-mismatch]" in text.output
     assert runner.invoke(cli, ["lint", "--plan", str(tmp_path), "--strict"]).exit_code == 1
-    data = json.loads(runner.invoke(cli, ["lint", "--plan", str(tmp_path), "--format", "json"]).output)
+    data = json.loads(runner.invoke(cli, ["lint", "--plan", str(tmp_path), "--format", "json"]).stdout)
     assert {f["code"] for f in data["findings"]} >= {"TP006"}
-    sarif = json.loads(runner.invoke(cli, ["lint", "--plan", str(tmp_path), "--format", "sarif"]).output)
+    sarif = json.loads(runner.invoke(cli, ["lint", "--plan", str(tmp_path), "--format", "sarif"]).stdout)
     run = sarif["runs"][0]
     assert sarif["version"] == "2.1.0" and run["tool"]["driver"]["rules"][0]["id"] == "TP000"
     result = next(r for r in run["results"] if r["ruleId"] == "TP006")

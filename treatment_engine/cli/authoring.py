@@ -11,8 +11,8 @@ import click
 
 from ..engine import Engine, utc_today
 from ..errors import PlanError, PlanIssue
-from .options import as_of_option, default_plan_dir, plan_option
-from .support import PLAN_ERROR_EXIT, fail, load_engine
+from .options import PlanChoice, as_of_option, choose_plan, plan_option
+from .support import PLAN_ERROR_EXIT, announce, fail, load_engine
 
 if TYPE_CHECKING:
     from ..plantests import LoadedCase
@@ -43,8 +43,10 @@ def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
     from ..lint import lint_plan
     from ..lint.output import as_json, as_sarif, as_text
 
-    root = plan_dir or default_plan_dir()
+    choice = choose_plan(plan_dir)
+    root = choice.path
     report = lint_plan(root)
+    announce(choice, report.plan_version)
     if output_format == "json":
         click.echo(as_json(report))
     elif output_format == "sarif":
@@ -91,8 +93,9 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     """
     from ..plantests import run_cases
 
-    root = plan_dir or default_plan_dir()
-    engine, cases = _plan_and_cases(root, as_of or utc_today())
+    choice = choose_plan(plan_dir)
+    root = choice.path
+    engine, cases = _plan_and_cases(choice, as_of or utc_today())
     if not cases:
         fail(f"no tests found: add tests/*.yaml to {root}")
     run = run_cases(engine, cases)
@@ -114,7 +117,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
     sys.exit(1 if failed else 0)
 
 
-def _plan_and_cases(root: Path, as_of: date) -> tuple[Engine, list[LoadedCase]]:
+def _plan_and_cases(choice: PlanChoice, as_of: date) -> tuple[Engine, list[LoadedCase]]:
     """The plan and its test cases, or every problem of both (a broken test file is not
     a broken plan: say which one the author has to fix)."""
     from ..plantests import load_cases
@@ -123,11 +126,11 @@ def _plan_and_cases(root: Path, as_of: date) -> tuple[Engine, list[LoadedCase]]:
     engine: Engine | None = None
     cases: list[LoadedCase] = []
     try:
-        engine = load_engine(root)
+        engine = load_engine(choice)
     except PlanError as error:
         issues.extend(error.issues)
     try:
-        cases = load_cases(root, as_of)
+        cases = load_cases(choice.path, as_of)
     except PlanError as error:
         issues.extend(error.issues)
         for line in PlanError(issues).lines():

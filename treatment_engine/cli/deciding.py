@@ -57,7 +57,7 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
       cat customers.jsonl | treatment decide --profiles - > decisions.jsonl
       treatment decide --profiles customers.jsonl --db sqlite:///treatment.db   # with contact caps
     """
-    engine = load_engine(plan_dir)
+    engine = load_engine(plan_dir, quiet=quiet)
     day = as_of or utc_today()
     limits = limits_from_log(engine.plan, db_url, day) or {}
     text = day.isoformat()

@@ -6,11 +6,14 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
+
+from ..plan import bundled_plan_dir, find_plan_dir
 
 PLAN_ENV = "TREATMENT_PLAN"
 DB_ENV = "TREATMENT_DB_URL"
@@ -19,18 +22,52 @@ DEFAULT_DB_URL = "sqlite:///treatment.db"  # the service's decision log, where -
 Decorator = Callable[[Any], Any]
 
 
-def default_plan_dir() -> Path:
-    """Where a plan is looked for when ``--plan`` is not given.
+@dataclass(frozen=True)
+class PlanChoice:
+    """The plan a command uses, and how it was chosen (which every command says)."""
 
-    ``$TREATMENT_PLAN``; else the current directory if it holds a plan; else the plan
-    bundled at the root of this repository.
-    """
-    if os.environ.get(PLAN_ENV):
-        return Path(os.environ[PLAN_ENV])
+    path: Path
+    how: Literal["option", "environment", "found", "bundled"]
+    searched_from: Path  # the current directory when the command started
+
+    def describe(self, version: str | None = None) -> str:
+        """One line for standard error: which plan, its version once loaded, and, for the
+        bundled demo plan, that no plan of the user's was found."""
+        version_text = f" (version {version})" if version else ""
+        if self.how == "bundled":
+            return (f"using the bundled demo plan{version_text} at {self.path}: no plan directory (one holding "
+                    f"rules/ or segments/) in {self.searched_from} or above it; give --plan DIR to use yours")
+        if self.how == "found" and self.path != self.searched_from:
+            return f"using plan {self.path.absolute()}{version_text}, found above the current directory"
+        where = f", from ${PLAN_ENV}" if self.how == "environment" else ""
+        return f"using plan {_shown(self.path, self.searched_from)}{version_text}{where}"
+
+
+def _shown(path: Path, here: Path) -> str:
+    """``path`` as a person reads it best: relative when it is here, below or above here."""
+    path = path.absolute()
+    if path == here or path.is_relative_to(here) or here.is_relative_to(path):
+        return os.path.relpath(path, here)
+    return str(path)
+
+
+def choose_plan(plan_dir: Path | None) -> PlanChoice:
+    """The plan to use: ``--plan``; else $TREATMENT_PLAN; else the nearest plan directory at
+    or above the current directory (as git finds .git); else the bundled demo plan."""
     here = Path.cwd()
-    if (here / "rules").is_dir() or (here / "segments").is_dir():
-        return here
-    return Path(__file__).resolve().parents[2]
+    if plan_dir is not None:
+        return PlanChoice(plan_dir, "option", here)
+    if os.environ.get(PLAN_ENV):
+        return PlanChoice(Path(os.environ[PLAN_ENV]), "environment", here)
+    found = find_plan_dir(here)
+    if found is not None:
+        return PlanChoice(found, "found", here)
+    return PlanChoice(bundled_plan_dir(), "bundled", here)
+
+
+def default_plan_dir() -> Path:
+    """Where a plan is looked for when ``--plan`` is not given (see :func:`choose_plan`)."""
+    return choose_plan(None).path
 
 
 def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -44,8 +81,9 @@ def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -
 
 plan_option = click.option(
     "--plan", "plan_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Plan directory (holding segments/ and rules/). Default: $TREATMENT_PLAN, the "
-         "current directory if it is a plan, else the bundled default plan.")
+    help="Plan directory (holding segments/ and rules/). Default: $TREATMENT_PLAN, else the "
+         "nearest plan directory at or above the current one, else the bundled demo plan. Every "
+         "command says on standard error which plan it used.")
 as_of_option = click.option(
     "--as-of", callback=parse_as_of, metavar="YYYY-MM-DD",
     help="The day decisions are made for (default: today, UTC). Fix it to reproduce a run.")

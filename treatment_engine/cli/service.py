@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .options import db_option, default_plan_dir, plan_option
-from .support import fail
+from ..errors import PlanError
+from .options import choose_plan, db_option, plan_option
+from .support import announce, fail, open_log
 
 if TYPE_CHECKING:
     from ..store import KeyRepository
@@ -103,16 +106,42 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
                    "so reload, reproduce and history need none", err=True)
-    app = create_app(plan_dir or default_plan_dir(), log=log, api_keys=env_keys,
-                     protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
-                     moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
+    choice = choose_plan(plan_dir)
+    try:
+        app = create_app(choice.path, log=log, api_keys=env_keys,
+                         protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
+                         moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
+    except PlanError:
+        announce(choice, None)
+        raise
+    announce(choice, app.state.plans.current.engine.version)
     # Collections of the young generation every 700 allocations show up as the slowest
     # requests; everything loaded so far (plan, libraries) is long-lived: freeze it out of
     # the collector's scans and collect less often.
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    _log_to_stderr()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
+    listening = config.bind_socket()  # bound before it is announced: the URL printed is the one that answers
+    bound_port = listening.getsockname()[1]
+    click.echo(f"listening on http://{f'[{host}]' if ':' in host else host}:{bound_port} "
+               f"(API docs at /docs)", err=True)
+    server = uvicorn.Server(config)
+    server.run(sockets=[listening])
+    if not server.started:
+        sys.exit(3)  # uvicorn's own exit status for a service that did not start
+
+
+def _log_to_stderr() -> None:
+    """The service's own log on standard error: each plan reload and each refused one with
+    its errors, replicas' releases, moments' owners. uvicorn's access log stays off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("treatment")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 @click.command()
@@ -128,9 +157,8 @@ def reproduce(decision_id: str, db_url: str) -> None:
       treatment reproduce 6f0c2f2e-... --db sqlite:///treatment.db
     """
     from ..reproduce import ReproduceError, reproduce_decision
-    from ..store import DecisionLog
 
-    log = DecisionLog(db_url)
+    log = open_log(db_url)
     try:
         result = reproduce_decision(log.decisions, decision_id)
     except ReproduceError as error:
@@ -175,10 +203,12 @@ _db_option = db_option("The service's database.")
 
 
 @contextmanager
-def _opened(db_url: str) -> Iterator[KeyRepository]:
+def _opened(db_url: str, *, create: bool = False) -> Iterator[KeyRepository]:
+    """The keys of the log at ``db_url``: an existing log, unless ``create`` (``keys create``
+    may run before the service first starts, so that it never runs without a key)."""
     from ..store import DecisionLog
 
-    log = DecisionLog(db_url)
+    log = DecisionLog(db_url) if create else open_log(db_url)
     try:
         yield log.keys
     finally:
@@ -190,7 +220,7 @@ def _opened(db_url: str) -> Iterator[KeyRepository]:
 @_db_option
 def create_key(name: str, db_url: str) -> None:
     """Create a key named NAME and print it (the only time it is shown)."""
-    with _opened(db_url) as stored_keys:
+    with _opened(db_url, create=True) as stored_keys:
         try:
             key = stored_keys.create_key(name)
         except ValueError as error:

@@ -11,7 +11,7 @@ import click
 
 from ..engine import utc_today
 from ..profiles import Unreadable, open_profiles
-from .options import as_of_option, backend_option, default_plan_dir, history_option, plan_option
+from .options import as_of_option, backend_option, choose_plan, history_option, plan_option
 from .support import fail, limits_from_log, load_engine, profiles_or_sample
 
 
@@ -148,9 +148,9 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     from ..plandiff import diff_plans, load_base
     from ..report import print_diff
 
-    root = plan_dir or default_plan_dir()
-    new = load_engine(root).plan
-    base = load_base(base_ref, root)
+    choice = choose_plan(plan_dir)
+    new = load_engine(choice).plan
+    base = load_base(base_ref, choice.path)
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)

@@ -12,13 +12,16 @@ import sys
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from ..engine import Engine
 from ..errors import PlanError, TreatmentError
-from .options import default_plan_dir
+from .options import PlanChoice, choose_plan
+
+if TYPE_CHECKING:
+    from ..store import DecisionLog
 
 PLAN_ERROR_EXIT = 2  # the exit status of a command whose plan did not load
 
@@ -50,8 +53,23 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-def load_engine(plan_dir: Path | None) -> Engine:
-    return Engine.load(plan_dir or default_plan_dir())
+def announce(choice: PlanChoice, version: str | None, *, quiet: bool = False) -> None:
+    """Say on standard error which plan the command uses (standard output is for data).
+    ``quiet`` silences it, except the fallback to the bundled demo plan, which is a warning."""
+    if not quiet or choice.how == "bundled":
+        click.echo(choice.describe(version), err=True)
+
+
+def load_engine(plan: Path | PlanChoice | None, *, quiet: bool = False) -> Engine:
+    """The plan given (or chosen by :func:`~.options.choose_plan`), loaded, and announced."""
+    choice = plan if isinstance(plan, PlanChoice) else choose_plan(plan)
+    try:
+        engine = Engine.load(choice.path)
+    except PlanError:
+        announce(choice, None)  # the problems that follow are located relative to this plan
+        raise
+    announce(choice, engine.version, quiet=quiet)
+    return engine
 
 
 def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size: int | None, seed: int,
@@ -79,18 +97,33 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     return str(target)
 
 
-def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any] | None:
-    """Each logged customer's contact limits on ``as_of`` (None without --db or limits)."""
-    rules = plan.contact_rules
-    if db_url is None or rules is None:
-        return None
+LOG_MISSING_EXIT = 2  # the exit status of a command given a decision log that is not there
+
+
+def open_log(db_url: str) -> DecisionLog:
+    """The decision log at ``db_url``, for a command that reads one. Only ``serve`` (and
+    ``keys create``) create a log: a database that does not exist or holds none is refused
+    with exit status 2, and no file is made for a mistyped path."""
     try:
-        from ..store import DecisionLog
+        from ..store import DecisionLog, LogNotFound
     except ImportError:
         fail("--db needs the service extra: pip install 'treatment-engine[service]'")
-    if db_url.startswith("sqlite:///") and not Path(db_url.removeprefix("sqlite:///")).exists():
-        fail(f"no decision log at {db_url}")
-    log = DecisionLog(db_url)
+    try:
+        return DecisionLog(db_url, create=False)
+    except LogNotFound as error:
+        fail(str(error), LOG_MISSING_EXIT)
+
+
+def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any] | None:
+    """Each logged customer's contact limits on ``as_of`` (None without --db or limits).
+    A --db that names no log is refused even when the plan has no limits to read."""
+    if db_url is None:
+        return None
+    log = open_log(db_url)
+    rules = plan.contact_rules
+    if rules is None:
+        log.close()
+        return None
     try:
         return log.decisions.limits(None, as_of, rules)
     finally:

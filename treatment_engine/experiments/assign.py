@@ -113,7 +113,7 @@ class _WouldHave:
     """The champion's decision, made a WouldHave only for a customer off its arm (most
     are on it, and a pydantic model per decision costs more than the rest of the arm)."""
 
-    __slots__ = ("rule", "channels", "cost")
+    __slots__ = ("channels", "cost", "rule")
 
     def __init__(self, rule: CompiledRule, channels: tuple[str, ...], amount: float) -> None:
         self.rule, self.channels, self.cost = rule, channels, amount

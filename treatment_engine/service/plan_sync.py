@@ -14,9 +14,16 @@ in between), and a reload that would drop more than ``max_rule_drop`` of the liv
 rules is held, with a warning in ``GET /v1/plan``, until it is forced
 (``POST /v1/plan:reload?force=true``) or the files change again.
 
+**Only plan changes reload.** The watcher looks at what the loader reads (YAML under
+``rules/`` and ``segments/``): a plan directory that also holds the decision log, a
+virtualenv or an ``out/`` folder must not reload on every decision written. A change
+whose content hash equals the directory's last one (a file saved unchanged, an edit
+undone) is not a reload either: nothing is loaded, counted or logged.
+
 **Failures are shown, never fatal.** A refused plan, a held reload, a database error while
 publishing or polling, a watcher that fails: each is logged, shown in ``GET /v1/plan``,
-and the watcher and the poller carry on.
+and the watcher and the poller carry on. Every reload and every refused one is logged
+(``treatment.plan``) with its errors; ``treatment serve`` prints that log on standard error.
 """
 
 from __future__ import annotations
@@ -28,13 +35,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import insert, text
 
 from ..engine import Engine
 from ..errors import PlanError
-from ..load import read_plan_dir
+from ..load import PLAN_FOLDERS, SUFFIXES, plan_version, read_plan_dir
 from ..store import DecisionRepository, PlanRelease
 from ..store.locks import hold_release_lock
 from .plans import LiveVersion, PlanHolder
@@ -75,6 +83,26 @@ class Held:
                 f"({self.share:.0%}, more than {max_share:.0%}): {', '.join(self.dropped[:10])}"
                 f"{' ...' if len(self.dropped) > 10 else ''}; fix the files or "
                 f"POST /v1/plan:reload?force=true to load it")
+
+
+class PlanFilesFilter:
+    """The watcher's filter: which changed paths under a plan directory can change the plan.
+
+    What the loader reads: YAML files under rules/ and segments/, at any depth, with no
+    hidden name on the way; those folders themselves; and a name without a suffix in
+    them (a folder, or a link to one, moved or removed). Not the decision log, .venv/,
+    out/, the plan's tests/ (they never change what is served) or editors' swap files.
+    """
+
+    def __init__(self, plan_dir: Path) -> None:
+        self.root = os.path.abspath(plan_dir)
+
+    def __call__(self, _change: object, path: str) -> bool:
+        parts = Path(os.path.relpath(os.path.abspath(path), self.root)).parts
+        if not parts or parts[0] not in PLAN_FOLDERS or any(part.startswith(".") for part in parts):
+            return False
+        suffix = os.path.splitext(parts[-1])[1]
+        return len(parts) == 1 or suffix in SUFFIXES or suffix == ""
 
 
 def dropped_rules(live: Engine, new: Engine) -> tuple[str, ...]:
@@ -122,6 +150,9 @@ class PlanSync:
         self.sync_error: str | None = None  # the last poll's failure, cleared by a good one
         self.watch_error: str | None = None
         self.last_poll_at: datetime | None = None
+        # The content hash of the directory's files as last read: a change that leaves it
+        # as it was is not a reload.
+        self.directory_version = plan_version(holder.current.files)
 
     def start(self) -> None:
         """Release the plan this replica loaded from its directory (start-up)."""
@@ -134,21 +165,29 @@ class PlanSync:
         valid, not held by the rule-drop guard (unless ``force``), and stored."""
         with self._lock:
             outcome = self._reload(force, files)
-        self.counted(outcome.outcome)
+        if outcome.outcome != "unchanged":  # the same content is not a reload
+            self.counted(outcome.outcome)
         return outcome
 
     def _reload(self, force: bool, files: dict[str, str] | None) -> Reload:
         live = self.holder.current
-        self.holder.last_reload_at = _now()
         try:
             files = files if files is not None else read_plan_dir(self.holder.plan_dir)
+            self.directory_version = plan_version(files)
+            if self.directory_version == live.engine.version:  # not a reload: nothing to load or log
+                if self.holder.last_error or self.held:
+                    LOG.info("plan files are back to the live plan %s; the last reload's errors are cleared",
+                             live.engine.version)
+                self.holder.last_error, self.held = None, None
+                return Reload("unchanged", live.engine.version)
+            self.holder.last_reload_at = _now()
             engine = Engine.from_texts(files, clock=self.holder.clock)
         except PlanError as error:
+            self.holder.last_reload_at = _now()
             self.holder.last_error = error.lines()
+            LOG.warning("reload refused: the plan in %s does not load; plan %s keeps serving\n%s",
+                        self.holder.plan_dir, live.engine.version, "\n".join(self.holder.last_error))
             return Reload("refused", live.engine.version, self.holder.last_error)
-        if engine.version == live.engine.version:
-            self.holder.last_error, self.held = None, None
-            return Reload("unchanged", engine.version)
         dropped = dropped_rules(live.engine, engine)
         share = len(dropped) / max(1, len(live.engine.plan.rules))
         if share > self.max_rule_drop and not force:
@@ -163,6 +202,8 @@ class PlanSync:
             LOG.error("%s", self.holder.last_error[0])
             return Reload("failed", live.engine.version, self.holder.last_error)
         self._serve(engine, files, "directory", release)
+        LOG.info("reloaded: plan %s serves (was %s), from %s", engine.version, live.engine.version,
+                 self.holder.plan_dir)
         return Reload("loaded", engine.version)
 
     def _serve(self, engine: Engine, files: dict[str, str], source: str, release: int | None) -> None:
@@ -230,9 +271,10 @@ class PlanSync:
         failures = 0
         while not stop.is_set():
             try:
-                for _changes in watch(self.holder.plan_dir, stop_event=stop, debounce=300, yield_on_timeout=False):
+                for _changes in watch(self.holder.plan_dir, watch_filter=PlanFilesFilter(self.holder.plan_dir),
+                                      stop_event=stop, debounce=300, yield_on_timeout=False):
                     files = self.settled_files(stop)
-                    if files is not None:
+                    if files is not None and plan_version(files) != self.directory_version:
                         self.reload(files=files)
                     self.watch_error, failures = None, 0
             except Exception as error:

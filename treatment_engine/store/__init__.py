@@ -14,7 +14,7 @@ each part of the service is handed only the one it needs:
 
 from __future__ import annotations
 
-from .connection import Database, upgrade
+from .connection import Database, LogNotFound, upgrade
 from .decisions import DecisionRepository, InputsPolicy
 from .events import EventRepository
 from .keys import KeyRepository, key_digest
@@ -37,12 +37,15 @@ class DecisionLog:
     ``decisions``, ``events`` (with their outbox), ``partitions`` and ``keys``."""
 
     def __init__(self, url: str, inputs: InputsPolicy = "fields", *,
-                 background_checkpoints: bool = False, max_input_chars: int = MAX_INPUT_CHARS) -> None:
+                 background_checkpoints: bool = False, max_input_chars: int = MAX_INPUT_CHARS,
+                 create: bool = True) -> None:
         """``url``: any SQLAlchemy URL; ``inputs``: which profile fields a decision keeps;
         ``max_input_chars``: the most JSON a decision's kept fields may take (larger ones
         keep only their size, rows.py); ``background_checkpoints``: on SQLite, checkpoint
-        on a thread of its own (the service's setting; see wal.py)."""
-        self.database = Database(url, background_checkpoints=background_checkpoints)
+        on a thread of its own (the service's setting; see wal.py); ``create``: make and
+        migrate the log (the service, ``keys create``), else refuse a database without one
+        (:class:`LogNotFound`)."""
+        self.database = Database(url, background_checkpoints=background_checkpoints, create=create)
         self.decisions = DecisionRepository(self.database, inputs, max_input_chars)
         self.events = EventRepository(self.decisions)
         self.partitions = PartitionRepository(self.decisions)
@@ -55,7 +58,7 @@ class DecisionLog:
 
 __all__ = [
     "CUSTOMER_ID_MAX", "INSERT_COLUMNS", "ApiKey", "Database", "DecisionLog", "DecisionRepository",
-    "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "OutboxRow",
+    "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "LogNotFound", "OutboxRow",
     "PartitionRepository", "PlanRelease", "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten",
     "upgrade",
 ]

@@ -1,6 +1,12 @@
 """One database for the repositories: the SQLAlchemy engine, SQLite's settings, the schema
 brought to the newest migration, and how the driver takes parameters.
 
+Only the service creates and migrates a log (``create=True``, the default). A command
+that reads one (``reproduce``, ``decide --db``, ``keys list``) opens it with
+``create=False``: a database that does not exist, holds no decision log or is at
+another schema revision is refused with :class:`LogNotFound`, and nothing is written
+(SQLAlchemy would otherwise create an empty SQLite file for a mistyped path).
+
 SQLite by default, any SQLAlchemy URL. Every repository commits before it returns, so an
 acknowledged decision survives a crash.
 """
@@ -9,14 +15,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import create_engine
 
+from ..errors import TreatmentError
 from ..wal import Checkpointer
 from .locks import hold_schema_lock
 from .tables import DecisionRow
+
+
+class LogNotFound(TreatmentError):
+    """A database given to read a decision log from holds none that this release can read."""
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "treatment_engine:migrations")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
 
 
 def upgrade(connection: Connection) -> None:
@@ -26,24 +50,55 @@ def upgrade(connection: Connection) -> None:
     with the first revision, which is what it holds, and upgraded from there.
     """
     from alembic import command
-    from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", "treatment_engine:migrations")
-    config.attributes["connection"] = connection
+    config = _alembic_config(connection)
     tables = set(inspect(connection).get_table_names())
     if "decisions" in tables and "alembic_version" not in tables:
         command.stamp(config, "0001")
     command.upgrade(config, "head")
 
 
+def check_existing_log(engine: Engine) -> None:
+    """Refuse (:class:`LogNotFound`) a database that is not a decision log at this release's
+    schema revision, writing nothing: a SQLite file is looked for before it is opened."""
+    from alembic.script import ScriptDirectory
+
+    shown = engine.url.render_as_string(hide_password=True)
+    serve = f"`treatment serve --db {shown}` creates and migrates a log"
+    if engine.url.get_backend_name() == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:" or not Path(database).is_file():
+            raise LogNotFound(f"no decision log at {shown}: {database or 'an in-memory database'} "
+                              f"does not exist ({serve})")
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            revision = (connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                        if "alembic_version" in tables else None)
+    except SQLAlchemyError as error:
+        raise LogNotFound(f"cannot open the decision log at {shown}: {getattr(error, 'orig', None) or error}") from None
+    if "decisions" not in tables or revision is None:
+        raise LogNotFound(f"no decision log at {shown}: the database holds no decision log tables ({serve})")
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if revision != head:
+        raise LogNotFound(f"the decision log at {shown} is at schema revision {revision}, and this release "
+                          f"reads {head}: `treatment serve --db {shown}` upgrades an older log")
+
+
 class Database:
-    def __init__(self, url: str, *, background_checkpoints: bool = False) -> None:
+    def __init__(self, url: str, *, background_checkpoints: bool = False, create: bool = True) -> None:
         """``background_checkpoints``: on SQLite, fold the write-ahead log into the database
-        on a thread of its own instead of inside a commit (the service's setting; see wal.py)."""
+        on a thread of its own instead of inside a commit (the service's setting; see wal.py).
+        ``create``: make and migrate the schema (the service); without it, the database must
+        already hold a log at the newest revision (:func:`check_existing_log`)."""
         self.local = url.startswith("sqlite")  # a file on this machine, no network round trip
         connect_args = {"check_same_thread": False} if self.local else {}
         self.engine = create_engine(url, connect_args=connect_args)
+        if not create:
+            try:
+                check_existing_log(self.engine)
+            finally:
+                self.engine.dispose()  # the next connections get the settings below
         self._checkpointer: Checkpointer | None = None
         if self.local:
             database = self.engine.url.database
@@ -56,9 +111,10 @@ class Database:
             # the checkpointer, connections leave checkpoints to it.
             pragmas = _SQLITE_PRAGMAS + (("PRAGMA wal_autocheckpoint=0",) if self._checkpointer else ())
             event.listen(self.engine, "connect", lambda connection, _record: _run_pragmas(connection, pragmas))
-        with self.engine.begin() as connection:
-            hold_schema_lock(connection)  # replicas starting at once migrate one at a time
-            upgrade(connection)
+        if create:
+            with self.engine.begin() as connection:
+                hold_schema_lock(connection)  # replicas starting at once migrate one at a time
+                upgrade(connection)
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
         if mark is None:  # pragma: no cover - every driver we document uses one of those
             raise ValueError(f"unsupported database driver parameter style {self.engine.dialect.paramstyle}")
