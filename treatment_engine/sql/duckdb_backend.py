@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import outputs
-from ..compile import CompiledPlan
+from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
 from ..profiles import ProfileFileError, detect_format
 from ..shape_check import ShapeCheck
@@ -63,6 +63,8 @@ class DuckDBBackend:
         self.limits = limits
         self.limits_relation = sql_limits.relation(plan) if limits is not None and plan.contact_rules else None
         self.shape = ShapeCheck(required_fields(plan))  # what the last run found (see ..shape_check)
+        # The rules by the position the last query's __rule holds (experiments append theirs).
+        self.rules: tuple[CompiledRule, ...] = (*plan.rules, plan.default)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
             consent_columns: bool = False, careful: bool = False) -> str:
@@ -87,6 +89,7 @@ class DuckDBBackend:
         query = decision_query(self.plan, source.fields, source.relation, as_of,
                                invalid_column=source.invalid_column, consent_columns=consent_columns,
                                limits=self.limits_relation)
+        self.rules = query.rules
         return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
 
     def shaped_sql(self, query: str, as_of: date) -> str:
