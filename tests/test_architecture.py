@@ -19,7 +19,7 @@ CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
         "experiments")
 # The adapters around it (and what they pull in), which the core must never import.
-ADAPTERS = {"cli", "service", "store", "sql", "moments", "migrations", "report", "html_report",
+ADAPTERS = {"cli", "service", "store", "sql", "moments", "migrations", "report", "html_report", "arms",
             "simulation", "plandiff", "reproduce", "wal", "outputs", "profiles", "sample", "scaffold",
             "plantests", "lint", "shape_check"}
 ADAPTER_LIBRARIES = {"click", "fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "alembic",

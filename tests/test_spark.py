@@ -106,6 +106,21 @@ def test_simulate_on_spark_matches_duckdb(spark, default_engine: Engine) -> None
     assert sum(a.cost_by_treatment.values()) == pytest.approx(sum(b.cost_by_treatment.values()))
 
 
+def test_simulate_on_spark_counts_arms_as_duckdb_does(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from treatment_engine.simulation import simulate_duckdb, simulate_spark
+
+    from .conftest import write_plan
+    from .test_simulation import EXPERIMENTS, _experiment_customers
+    plan = Engine.load(write_plan(tmp_path / "plan", {"rules/plan.yaml": EXPERIMENTS})).plan
+    _experiment_customers(tmp_path / "p.jsonl", 2000)
+    a = simulate_spark(plan, str(tmp_path / "p.jsonl"), SAMPLE_AS_OF)
+    b = simulate_duckdb(plan, str(tmp_path / "p.jsonl"), SAMPLE_AS_OF)
+    assert a.arms.customers == b.arms.customers and len(a.arms.customers) == 6
+    for key in b.arms.customers:
+        assert a.arms.champion_cost[key] == pytest.approx(b.arms.champion_cost[key])
+        assert a.arms.cost[key] == pytest.approx(b.arms.cost[key])
+
+
 def test_conditions_that_can_only_be_null(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Found by the generated-plan test below: Spark refused `CASE WHEN NULL` (an untyped
     NULL) for a rule whose condition can only be null; DuckDB accepted it."""

@@ -139,3 +139,65 @@ def test_simulate_quiet_is_quiet_on_a_terminal_too() -> None:
     assert loud.exit_code == 0 and "making 3,000 sample customers" in loud.stderr  # the check can fail
     quiet = CliRunner(env=terminal).invoke(cli, [*args, "-q"])
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+# Experiments with ids as long as real plans grow them (appendix H): a universal holdout,
+# and a rule with a holdout and a challenger.
+EXPERIMENT_RULES = RULES.replace(
+    "rules:\n", "policy:\n  holdout: {share: 0.1, salt: the-universal-holdout-of-2026}\nrules:\n", 1).replace(
+    "channels: [a-channel-with-a-long-name]}\n",
+    "channels: [a-channel-with-a-long-name], holdout: 0.2}\n"
+    "    challengers:\n      - {id: a-challenger-with-a-long-name-too, share: 0.3, then: {treatment: none}}\n", 1)
+
+
+@pytest.fixture(scope="module")
+def experimenting(wide: Path) -> Path:
+    write_plan(wide / "experiments", {"segments/s.yaml": SEGMENTS, "rules/r.yaml": EXPERIMENT_RULES})
+    return wide / "experiments"
+
+
+def test_simulate_shows_experiment_arms_at_80_columns(wide: Path, experimenting: Path, tmp_path: Path) -> None:
+    for backend in ("python", "duckdb"):
+        result = run80("simulate", "--plan", str(experimenting), "--profiles", str(wide / "p.jsonl"),
+                       "--as-of", AS_OF, "--backend", backend, "--report", str(tmp_path / "r.html"))
+        assert_readable_at_80(result.stdout)
+        text = result.stdout
+        assert "Experiment arms" in text and "Arms by rule" in text and "holdouts save" in text
+        assert "a-challenger-with-a-long-name-too" in text and "universal_holdout" in text
+        for declared in ("10%", "90%", "20%", "30%", "50%"):
+            assert f" {declared} " in text
+    page = (tmp_path / "r.html").read_text()
+    assert 'data-experiment="universal_holdout" data-arm="universal_holdout"' in page
+    assert 'data-arm="a-challenger-with-a-long-name-too"' in page and "holdouts save" in page
+    plain = run80("simulate", "--plan", str(wide / "plan"), "--profiles", str(wide / "p.jsonl"),
+                  "--as-of", AS_OF, "--backend", "python", "--report", str(tmp_path / "plain.html"))
+    assert "Experiment arms" not in plain.stdout and "Experiment arms" not in (tmp_path / "plain.html").read_text()
+
+
+def test_diff_shows_customers_changing_arm(wide: Path, experimenting: Path, tmp_path: Path) -> None:
+    from treatment_engine import Engine
+    from treatment_engine.profiles import read_jsonl
+
+    changed = wide / "experiments-changed"
+    write_plan(changed, {"segments/s.yaml": SEGMENTS,
+                         "rules/r.yaml": EXPERIMENT_RULES.replace("share: 0.3", "share: 0.1")})
+    args = ["diff", "--base", str(experimenting), "--plan", str(changed), "--profiles", str(wide / "p.jsonl"),
+            "--as-of", AS_OF]
+    text = run80(*args, "--report", str(tmp_path / "diff.html")).stdout
+    assert_readable_at_80(text)
+    data = json.loads(run80(*args, "--format", "json").stdout)
+    # The oracle: both plans' decisions, compared customer by customer.
+    with open(wide / "p.jsonl", "rb") as stream:
+        profiles = list(read_jsonl(stream))
+    pairs = zip(Engine.load(experimenting).decide_many(profiles, AS_OF), Engine.load(changed).decide_many(profiles, AS_OF),
+                strict=True)
+    moved = [(a.arm, b.arm) for a, b in pairs if (a.experiment, a.arm) != (b.experiment, b.arm)]
+    assert moved and set(moved) == {("a-challenger-with-a-long-name-too", "champion")}
+    assert data["arms_changed"] == len(moved) == sum(c["customers"] for c in data["arm_changes"])
+    assert data["arm_changes"][0]["from"] == {"experiment": "a-very-long-rule-identifier-that-says-much-number-1",
+                                              "arm": "a-challenger-with-a-long-name-too"}
+    assert "Arm changes (base -> new)" in text and f"{len(moved)} customers change experiment arm" in text
+    assert 'class="arm-changes"' in (tmp_path / "diff.html").read_text()
+    same = run80("diff", "--base", str(experimenting), "--plan", str(experimenting), "--profiles",
+                 str(wide / "p.jsonl"), "--as-of", AS_OF)
+    assert "no differences" in same.stdout and "Arm changes" not in same.stdout

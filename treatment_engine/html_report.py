@@ -11,6 +11,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from .arms import ArmTally, arm_label, percent
+
 COLOURS = {"delight": "#2e8b57", "contain": "#d4a017", "none": "#9aa0a6"}
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -68,6 +70,35 @@ def heatmap(name: str, rows: list[str], columns: list[str], share: dict[tuple[st
             f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg>')
 
 
+def experiment_section(arms: ArmTally) -> str:
+    """Arm sizes per experiment (against the declared shares) and per rule, and what the
+    holdouts save; empty for a plan without experiments."""
+    if not arms.experimenting:
+        return ""
+    rows = []
+    for row in arms.experiment_rows():
+        saved = "" if row.saved is None else f"{row.saved:,.2f}"
+        rows.append(f'<tr data-experiment="{_e(row.experiment)}" data-arm="{_e(row.arm)}"><td>{_e(row.experiment)}</td>'
+                    f"<td>{_e(row.arm)}</td><td>{row.customers:,}</td><td>{row.share:.1%}</td>"
+                    f"<td>{_e(percent(row.declared))}</td><td>{saved}</td></tr>")
+    by_rule = "".join(f"<tr><td>{_e(rule)}</td><td>{_e(arm)}</td><td>{count:,}</td><td>{share:.1%}</td></tr>"
+                      for rule, arm, count, share in arms.rule_rows())
+    return (f'<h2>Experiment arms</h2><p class="meta">holdouts save <b>{arms.saved_by_holdouts():,.2f}</b> on '
+            f"{arms.held_out():,} held-out customers; saved: the champion's cost of an arm's customers less "
+            f"theirs; share: of the experiment's customers</p>"
+            f'<table class="arms"><thead><tr><th>experiment</th><th>arm</th><th>customers</th><th>share</th>'
+            f"<th>declared</th><th>saved</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            f"<h2>Arms by rule</h2><table><thead><tr><th>champion rule</th><th>arm</th><th>customers</th>"
+            f"<th>share of the rule</th></tr></thead><tbody>{by_rule}</tbody></table>")
+
+
+def _holdout_kpi(arms: ArmTally) -> str:
+    if not arms.experimenting:
+        return ""
+    return (f'<div class="kpi">holdouts save<b>{arms.saved_by_holdouts():,.0f}</b>'
+            f"{arms.held_out():,} held out</div>")
+
+
 def render(summary: Any) -> str:
     decided = summary.decided or 1
     treatments = "".join(
@@ -100,7 +131,7 @@ def render(summary: Any) -> str:
 &middot; {summary.total:,} customers ({summary.invalid:,} invalid) &middot; {summary.seconds:.2f} s</p>
 <div class="kpis">{treatments}
 <div class="kpi">delight spend<b>{total_spend:,.0f}</b>total</div>
-<div class="kpi">no permitted channel<b>{summary.no_channel:,}</b>customers</div></div>
+<div class="kpi">no permitted channel<b>{summary.no_channel:,}</b>customers</div>{_holdout_kpi(summary.arms)}</div>
 <h2>Delight share by lifecycle stage x value tier</h2>
 {heatmap("treatment-mix", stages, tiers, share)}
 <div class="grid"><div><h2>Cost by channel</h2>{bar_chart("channel-cost", channel_bars)}</div>
@@ -109,6 +140,7 @@ def render(summary: Any) -> str:
 {bar_chart("rule-hits", rule_bars, width=900)}
 <h2>Decisions by rule</h2>
 <table><thead><tr><th>rule</th><th>treatment</th><th>customers</th><th>share</th></tr></thead><tbody>{rows}</tbody></table>
+{experiment_section(summary.arms)}
 {"".join(f'<p class="meta">note: {_e(n)}</p>' for n in summary.notes)}
 </body></html>
 """
@@ -126,16 +158,18 @@ def render_diff(result: Any, as_of: str) -> str:
         ("customers changed", f"{result.changed:,}", f"of {result.decided:,} decided"),
         ("channels changed", f"{result.channels_changed:,}", "customers"),
         ("cost change", f"{delta:+,.2f}", f"{delta / (result.decided or 1):+,.3f} per customer"),
+        ("arms changed", f"{result.arms_changed:,}", "customers"),
         ("invalid profiles", f"{result.invalid:,}", "in both plans")))
     movers = [(f"{rule} ({change:+,})", float(abs(change)), "#2e8b57" if change > 0 else "#c0392b")
               for rule, change in result.movers()]
     rows = "".join(f"<tr><td>{_e(key[0])} ({_e(key[1])})</td><td>{_e(key[2])} ({_e(key[3])})</td>"
                    f"<td>{count:,}</td><td>{_e(result.examples[key])}</td></tr>"
                    for key, count in result.transitions.most_common())
-    body = ("<p><b>No differences</b>: both plans decide every customer alike.</p>" if not result.changed else
+    body = ("<p><b>No differences</b>: both plans decide every customer alike.</p>"
+            if not result.changed and not result.arms_changed else
             f"<h2>Rules that gain or lose customers</h2>{bar_chart('rule-changes', movers, width=900)}"
             f"<h2>Transitions (base &rarr; new)</h2><table><thead><tr><th>from (base)</th><th>to (new)</th>"
-            f"<th>customers</th><th>e.g.</th></tr></thead><tbody>{rows}</tbody></table>")
+            f"<th>customers</th><th>e.g.</th></tr></thead><tbody>{rows}</tbody></table>{_arm_moves(result)}")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Treatment plan diff {_e(result.base_version)} -&gt; {_e(result.new_version)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
@@ -147,6 +181,17 @@ def render_diff(result: Any, as_of: str) -> str:
 {body}
 </body></html>
 """
+
+
+def _arm_moves(result: Any) -> str:
+    if not result.arms_changed:
+        return ""
+    rows = "".join(f"<tr><td>{_e(arm_label(key[0], key[1]))}</td><td>{_e(arm_label(key[2], key[3]))}</td>"
+                   f"<td>{count:,}</td><td>{_e(result.arm_examples[key])}</td></tr>"
+                   for key, count in result.arm_moves.most_common())
+    return (f'<h2>Arm changes (base &rarr; new)</h2><p class="meta">{result.arms_changed:,} customers change '
+            f'experiment arm</p><table class="arm-changes"><thead><tr><th>from (base)</th><th>to (new)</th>'
+            f"<th>customers</th><th>e.g.</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def write_diff_report(result: Any, as_of: str, path: Path) -> None:

@@ -50,6 +50,9 @@ def plan_texts_at(revision: str, plan_dir: Path) -> dict[str, str]:
     return texts
 
 
+ArmMove = tuple[str | None, str, str | None, str]
+
+
 @dataclass
 class PlanDiff:
     base_version: str
@@ -63,6 +66,15 @@ class PlanDiff:
     new_cost: float = 0.0
     rule_counts: Counter[str] = field(default_factory=Counter)  # new minus base, per rule
     examples: dict[tuple[str, str, str, str], str] = field(default_factory=dict)  # a customer per transition
+    # Customers whose experiment arm changes: (base experiment, base arm, new experiment,
+    # new arm), the experiment None outside any; a decision may stay the same while its
+    # arm changes (a challenger that cannot be given leaves the champion's then).
+    arm_moves: Counter[ArmMove] = field(default_factory=Counter)
+    arm_examples: dict[ArmMove, str] = field(default_factory=dict)
+
+    @property
+    def arms_changed(self) -> int:
+        return sum(self.arm_moves.values())
 
     @property
     def changed(self) -> int:
@@ -92,6 +104,11 @@ class PlanDiff:
                              "customers": count, "example_customer": self.examples[key]}
                             for key, count in self.transitions.most_common()],
             "rule_changes": dict(self.movers()),
+            "arms_changed": self.arms_changed,
+            "arm_changes": [{"from": {"experiment": key[0], "arm": key[1]},
+                             "to": {"experiment": key[2], "arm": key[3]},
+                             "customers": count, "example_customer": self.arm_examples[key]}
+                            for key, count in self.arm_moves.most_common()],
         }
 
 
@@ -110,6 +127,10 @@ def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], a
         result.rule_counts[old.rule] -= 1
         if old.channels != fresh.channels:
             result.channels_changed += 1
+        if (old.experiment, old.arm) != (fresh.experiment, fresh.arm):
+            move = (old.experiment, old.arm, fresh.experiment, fresh.arm)
+            result.arm_moves[move] += 1
+            result.arm_examples.setdefault(move, fresh.customer_id)
         if (old.rule, old.treatment, old.actions, old.channels) == (fresh.rule, fresh.treatment, fresh.actions, fresh.channels):
             result.unchanged += 1
             continue

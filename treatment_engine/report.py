@@ -10,6 +10,7 @@ one row per cell when its columns would not fit side by side.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import groupby
 from typing import Any, Literal
 
 from rich.cells import cell_len
@@ -17,9 +18,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .arms import ArmTally, arm_label, percent
 from .decision import Decision
 
 _TREATMENT_STYLE = {"delight": "bold green", "contain": "yellow", "none": "dim"}
+_ARM_STYLE = {"holdout": "magenta", "universal_holdout": "magenta", "champion": "bold"}
 _OUTCOME_STYLE = {"decided": "bold green", "not matched": "dim", "skipped": "magenta",
                   "not reached": "dim"}
 
@@ -131,6 +134,8 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
         rules.add_row(Text(rule), Text(treatment, style=_TREATMENT_STYLE.get(treatment, "")),
                       f"{count:,}", f"{count / decided:.1%}")
     console.print(rules)
+    if summary.arms.experimenting:
+        print_arms(summary.arms, console)
 
     console.print(_stage_tier_grid(summary, console.width))
 
@@ -158,6 +163,33 @@ def print_simulation(summary: Any, console: Console | None = None) -> None:
     console.print(spend)
     for note in summary.notes:
         console.print(Text(f"note: {note}", style="yellow"))
+
+
+def print_arms(arms: ArmTally, console: Console) -> None:
+    """Experiment arms: per experiment, each arm's customers against its declared share and
+    what it saved against the champion; per rule, how its customers split over the arms."""
+    experiments = table("Experiment arms (share of the experiment's customers)", ("experiment, arm", "id"),
+                        ("customers", "number"), ("share", "number"), ("declared", "number"), ("saved", "number"))
+    rows = arms.experiment_rows()
+    for experiment, group in groupby(rows, key=lambda row: row.experiment):
+        arm_rows = list(group)
+        # The experiment on a line of its own, its arms indented under it: two id columns
+        # side by side ("universal_holdout" twice) would not fit 80 columns.
+        experiments.add_row(Text(experiment, style="bold"), f"{sum(r.customers for r in arm_rows):,}", "", "", "")
+        for row in arm_rows:
+            experiments.add_row(Text(f"  {row.arm}", style=_ARM_STYLE.get(row.arm, "")), f"{row.customers:,}",
+                                f"{row.share:.1%}", percent(row.declared),
+                                "" if row.saved is None else f"{row.saved:,.2f}")
+    experiments.caption = "saved: the champion's cost of these customers less theirs"
+    experiments.caption_justify = "left"
+    console.print(experiments)
+    by_rule = table("Arms by rule (share of the rule's customers)", ("champion rule", "id"), ("arm", "id"),
+                    ("customers", "number"), ("share", "number"))
+    for rule, arm, count, share in arms.rule_rows():
+        by_rule.add_row(Text(rule), Text(arm, style=_ARM_STYLE.get(arm, "")), f"{count:,}", f"{share:.1%}")
+    console.print(by_rule)
+    console.print(f"holdouts save {arms.saved_by_holdouts():,.2f} on {arms.held_out():,} held-out customers",
+                  markup=False)
 
 
 def _stage_tier_grid(summary: Any, width: int) -> Table:
@@ -193,7 +225,7 @@ def print_diff(result: Any, as_of: str, top: int, console: Console | None = None
     console = console or Console()
     console.print(f"base plan {result.base_version} -> new plan {result.new_version}, as of {as_of}",
                   markup=False)
-    if not result.changed:
+    if not result.changed and not result.arms_changed:
         console.print(f"no differences: no customer's decision changes ({result.decided:,} decided, "
                       f"{result.invalid:,} invalid)", markup=False)
         return
@@ -209,12 +241,27 @@ def print_diff(result: Any, as_of: str, top: int, console: Console | None = None
     for key, count in result.transitions.most_common(top):
         moves.add_row(Text(f"{key[0]} ({key[1]})"), Text(f"{key[2]} ({key[3]})"), f"{count:,}",
                       Text(result.examples[key]))
-    console.print(moves)
+    if moves.row_count:  # none when only arms change (a challenger nobody can be given)
+        console.print(moves)
     movers = table("Rules that gain or lose the most customers", ("rule", "id"), ("change", "number"))
     for rule, change in result.movers(top):
         movers.add_row(Text(rule), Text(f"{change:+,}", style="green" if change > 0 else "red"))
     if movers.row_count:
         console.print(movers)
+    if result.arms_changed:
+        print_arm_moves(result, top, console)
+
+
+def print_arm_moves(result: Any, top: int, console: Console) -> None:
+    """Customers whose experiment arm changes between the plans (``diff``)."""
+    console.print(f"{result.arms_changed:,} customers change experiment arm "
+                  f"({result.arms_changed / (result.decided or 1):.1%})", markup=False)
+    moves = table("Arm changes (base -> new)", ("from (base)", "id"), ("to (new)", "id"), ("customers", "number"),
+                  ("e.g.", "id"))
+    for key, count in result.arm_moves.most_common(top):
+        moves.add_row(Text(arm_label(key[0], key[1])), Text(arm_label(key[2], key[3])), f"{count:,}",
+                      Text(result.arm_examples[key]))
+    console.print(moves)
 
 
 def print_moments(summary: Any, first_errors: list[Any], console: Console | None = None) -> None:

@@ -20,6 +20,7 @@ from ..load import Path_, SourceFile
 from ..semantics import admits, always_applies
 from ..validate import Located, ValidatedPlan
 from ..validate import _expression_location as expression_location  # where validate puts expression errors
+from .experiments import empty_arms, underpowered
 from .findings import Finding
 from .logic import disjoint, implies
 from .patterns import literals_compared_to_resolved, type_mismatches_in
@@ -37,7 +38,8 @@ class Context:
 def run_checks(context: Context) -> list[Finding]:
     findings: list[Finding] = []
     for check in (gaps, shadowed_rules, ties, never_profitable, no_reachable_channel,
-                  kind_mismatch, unused, unreachable_definitions, unknown_fields, type_mismatches):
+                  kind_mismatch, unused, unreachable_definitions, unknown_fields, type_mismatches,
+                  underpowered, empty_arms):
         findings.extend(check(context))
     return findings
 
@@ -220,7 +222,9 @@ def kind_mismatch(context: Context) -> Iterator[Finding]:
 
 def unused(context: Context) -> Iterator[Finding]:
     validated, plan = context.validated, context.plan
-    rules = (*plan.rules, plan.default)
+    # A challenger's then (appendix H) uses channels and actions as its rule's own does.
+    variants = (arm.variant for r in plan.rules if r.experiment for arm in r.experiment.arms if arm.variant)
+    rules = (*plan.rules, plan.default, *variants)
     used_channels = {c.id for r in rules for c in r.channels}
     used_actions = {a for r in rules for a in r.actions}
     for noun, defined, used in (("channel", validated.channels, used_channels),

@@ -63,6 +63,7 @@ class DuckDBBackend:
         self.limits = limits
         self.limits_relation = sql_limits.relation(plan) if limits is not None and plan.contact_rules else None
         self.shape = ShapeCheck(required_fields(plan))  # what the last run found (see ..shape_check)
+        # The rules by the position the last query's __rule holds (experiments append theirs).
         self.rules: tuple[CompiledRule, ...] = (*plan.rules, plan.default)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
@@ -88,7 +89,7 @@ class DuckDBBackend:
         query = decision_query(self.plan, source.fields, source.relation, as_of,
                                invalid_column=source.invalid_column, consent_columns=consent_columns,
                                limits=self.limits_relation)
-        self.rules = query.rules  # what the query's __rule counts (experiments' variants after the default)
+        self.rules = query.rules
         return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
 
     def shaped_sql(self, query: str, as_of: date) -> str:
