@@ -72,8 +72,10 @@ def test_a_bad_profile_never_stops_a_batch(default_engine: Engine) -> None:
 def test_trace_explains_every_rule(default_engine: Engine, sample_profiles: list[dict]) -> None:
     decision = default_engine.decide(sample_profiles[0], trace=True)
     assert decision.trace is not None
+    # The trace follows the champion's evaluation (an experiment's arm is traced apart).
+    champion = decision.would_have.rule if decision.would_have is not None else decision.rule
     assert [c.rule for c in decision.trace.rules] == [r.id for r in default_engine.plan.rules] + (
-        ["default"] if decision.rule == "default" else [])
+        ["default"] if champion == "default" else [])
     assert sum(c.outcome == "decided" for c in decision.trace.rules) == 1
 
 

@@ -107,7 +107,7 @@ def test_experiment_findings_in_sarif(tmp_path: Path) -> None:
     plan = _plan(tmp_path, "policy:\n  expected_customers: 50000\n  holdout: {share: 0.02, detect: 0.02}\n", "",
                  "    challengers:\n      - {id: never, share: 0.00001, then: {treatment: none}}\n")
     result = CliRunner().invoke(cli, ["lint", "--plan", str(plan), "--format", "sarif"])
-    run = json.loads(result.output)["runs"][0]
+    run = json.loads(result.stdout)["runs"][0]
     rules = {rule["id"]: rule for rule in run["tool"]["driver"]["rules"]}
     assert rules["TP011"]["name"] == "underpowered-experiment" and rules["TP012"]["name"] == "empty-arm"
     regions = {r["ruleId"]: r["locations"][0]["physicalLocation"]["region"] for r in run["results"]}

@@ -94,7 +94,7 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --profiles base.parquet --backend spark --spark-master spark://host:7077
       treatment simulate -q --profiles base.parquet --output out/decisions.parquet
     """
-    engine = load_engine(plan_dir)
+    engine = load_engine(plan_dir, quiet=quiet)
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, quiet=quiet)
