@@ -252,3 +252,19 @@ def test_bundled_events_are_what_the_seeded_generator_makes() -> None:
     fired, errors, _ = replay(Engine.load(REPO).plan, bundled, until=T0.timestamp())
     assert errors == [] and {f.moment for f in fired} == {"repeat-complaint", "detractor", "stalled-install",
                                                            "payment-trouble"}
+
+
+def test_moments_decisions_carry_the_experiment_arms(default_engine: Engine) -> None:
+    """A fired moment is decided like any profile (appendix H): a customer in the bundled
+    plan's universal holdout (salt uh-2026, 3%) gets no treatment, and only they do."""
+    from treatment_engine.experiments import bucket
+
+    lines = (REPO / "examples" / "customers.jsonl").read_text(encoding="utf-8").splitlines()
+    profiles = {p["customer_id"]: p for p in map(json.loads, lines)}
+    with (REPO / "examples" / "events.jsonl").open() as stream:
+        fired, _, _ = replay(default_engine.plan, map(json.loads, stream), profiles,
+                             datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+    decided = [f.decision for f in fired if isinstance(f.decision, Decision)]
+    held = [d for d in decided if bucket("uh-2026", d.customer_id) < 300]
+    assert held and all((d.arm, d.treatment, d.rule) == ("universal_holdout", "none", "holdout") for d in held)
+    assert all(d.arm != "universal_holdout" for d in decided if d not in held)

@@ -40,7 +40,9 @@ def _bound(cell: str) -> Bound:
         return None
     if duration := re.fullmatch(r"(\d+)([smhd])", cell):
         return int(duration[1]) * UNIT_SECONDS[duration[2]]
-    return float(cell.replace(",", ""))
+    # "above 0" / "below 1": an open bound (an experiment's share); the generated extreme
+    # plans draw no shares, so the bound's number is what matters here.
+    return float(cell.removeprefix("above ").removeprefix("below ").replace(",", ""))
 
 
 RANGES = documented_ranges()

@@ -112,7 +112,8 @@ def test_duckdb_matches_python_with_contact_history(tmp_path: Path, files: dict[
     assert got == python_records(engine, batch, AS_OF, history)
     explained = [engine.explain(p, AS_OF, history=history.get(p["customer_id"], ())).to_record()
                  for p in batch if "error" not in python_records(engine, [p], AS_OF)[0]]
-    assert [{k: r[k] for k in MUST} for r in explained] == [r for r in got if "error" not in r]
+    assert [{k: r.get(k) for k in (*MUST, *EXPERIMENT_KEYS)} for r in explained] == \
+        [r for r in got if "error" not in r]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
