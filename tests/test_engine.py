@@ -125,7 +125,7 @@ def test_fast_path_and_explain_agree_on_generated_plans(files: dict[str, str], b
 
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=8), st.booleans())
 def test_engine_matches_the_reference_decision(files: dict[str, str], batch: list[dict],
                                                give: bool) -> None:

@@ -165,7 +165,7 @@ def test_resolved_names_only_inside_rules() -> None:
 
 # -- evaluation: the compiled closures agree with the reference on everything ---------
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(expressions, profiles(), st.booleans())
 def test_closures_match_the_reference(node: ast.Expression, profile: dict, resolved: bool) -> None:
     compiled = compile_expression(node, resolved_names=resolved)

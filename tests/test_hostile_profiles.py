@@ -150,9 +150,9 @@ def hostile_lines(draw: st.DrawFn) -> bytes:
     return raw.replace(b'"c1"', b'"c\xff1"') if mangle == "bytes" else raw
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
-@given(st.lists(hostile_lines(), min_size=1, max_size=25))
+@given(st.lists(hostile_lines(), min_size=1, max_size=40))
 def test_generated_hostile_lines_read_alike_on_python_and_duckdb(default_engine: Engine, tmp_path: Path,
                                                                  lines: list[bytes]) -> None:
     path = tmp_path / "generated.jsonl"

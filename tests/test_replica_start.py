@@ -14,7 +14,7 @@ import sqlalchemy
 from .conftest import REPO
 from .replicas import database_kinds, fleet, fresh_database
 
-TRIALS = 10  # each a real race of three processes (issue #11 asks for 10)
+TRIALS = 5  # per database: 10 races of three processes in all, as issue #11 asks
 
 
 def _plan_copy(root: Path) -> Path:

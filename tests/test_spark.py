@@ -151,7 +151,7 @@ def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:
 
     counter = iter(range(10**6))
 
-    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
     @given(plans(), st.lists(profiles(), min_size=1, max_size=10))
     def check(files: dict[str, str], batch: list[dict]) -> None:
         engine = Engine.from_texts(files)
