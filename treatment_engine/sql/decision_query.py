@@ -34,7 +34,9 @@ from .fragments import (
     NULL,
     Value,
     and_,
+    at_base,
     case,
+    element,
     holds,
     not_,
     null_boolean,
@@ -138,9 +140,7 @@ class DecisionQueryBuilder:
               carry: tuple[str, ...], consent_columns: bool) -> DecisionQuery:
         kept = [exp.column(c) for c in carry]
         flags = permitted_flags(self.plan, self.limits) if consent_columns else []
-        index: exp.Expr = exp.column("__rule")  # the rule's position, 0-based
-        if list_base:
-            index = exp.Add(this=index, expression=exp.Literal.number(list_base))
+        index = at_base(exp.column("__rule"), list_base)  # the rule's position, 0-based
         lists = _RuleLists(self.all_rules, index)
         resolved = self.resolved_stage(source, kept, invalid_column)
         chosen = self.chosen_stage(resolved)
@@ -303,7 +303,7 @@ class DecisionQueryBuilder:
         channels = self.permitted_channels(lists.channels())
         experiment_columns: list[exp.Expr] = []
         if self.experiments is not None:  # and the champion's channels, for would_have
-            champion = _RuleLists(self.all_rules, _based(exp.column("__champion"), list_base))
+            champion = _RuleLists(self.all_rules, at_base(exp.column("__champion"), list_base))
             experiment_columns = [exp.column(c) for c in ("__champion", "__arm", "__experiment", "__bucket")]
             experiment_columns.append(exp.alias_(self.permitted_channels(champion.channels()), "__wh_channels"))
         # With consent_columns, one TRUE/FALSE per channel that is not permitted to everyone
@@ -357,7 +357,7 @@ class DecisionQueryBuilder:
         if self.experiments is None:
             return {"arm": string("champion"), "experiment": exp.Null(), "bucket": exp.Null(),
                     **{name: exp.Null() for name in WOULD_HAVE_COLUMNS}}
-        champion = _RuleLists(self.all_rules, _based(exp.column("__champion"), list_base))
+        champion = _RuleLists(self.all_rules, at_base(exp.column("__champion"), list_base))
         first = exp.Bracket(this=exp.column("__wh_channels"), expressions=[exp.Literal.number(0)])
         off = exp.NEQ(this=exp.column("__arm"), expression=string("champion"))
         parts = {"rule": champion.ids(), "treatment": champion.treatments(), "actions": champion.actions(),
@@ -367,10 +367,6 @@ class DecisionQueryBuilder:
         return {"arm": exp.column("__arm"), "experiment": exp.column("__experiment"),
                 "bucket": exp.column("__bucket"),
                 **{f"would_have_{key}": case([(off.copy(), value)], exp.Null()) for key, value in parts.items()}}
-
-
-def _based(column: exp.Expr, list_base: int) -> exp.Expr:
-    return exp.Add(this=column, expression=exp.Literal.number(list_base)) if list_base else column
 
 
 class _RuleLists:
@@ -383,7 +379,7 @@ class _RuleLists:
         self.index = index
 
     def lookup(self, values: list[exp.Expr]) -> exp.Expr:
-        return exp.Bracket(this=exp.Array(expressions=values), expressions=[self.index])
+        return element(values, self.index)
 
     def treatments(self) -> exp.Expr:
         return self.lookup([string(r.treatment) for r in self.rules])

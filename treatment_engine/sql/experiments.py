@@ -24,7 +24,7 @@ from sqlglot import exp
 from ..compile import CompiledPlan, CompiledRule
 from ..experiments.buckets import BUCKETS, UNIVERSAL
 from ..experiments.compiled import CHAMPION, HOLDOUT
-from .fragments import case, select, string
+from .fragments import at_base, case, element, select, string
 
 HEX = "0123456789abcdef"
 NEXT = -1  # __pick: the next applicable rule decides (a holdout's control: next)
@@ -75,8 +75,7 @@ class ExperimentStages:
     def hashed(self, chosen: exp.Select, list_base: int) -> exp.Select:
         cid = exp.column("customer_id")
         salts = [string(r.experiment.salt) if r.experiment else exp.Null() for r in self.plan.rules]
-        salt = exp.Bracket(this=exp.Array(expressions=[*salts, exp.Null()]),
-                           expressions=[_position(exp.column("__champion"), list_base)])
+        salt = element([*salts, exp.Null()], at_base(exp.column("__champion"), list_base))
         columns = [exp.alias_(_md5(salt, cid), "__xp_md5")]
         if self.plan.holdout is not None:
             columns.append(exp.alias_(_md5(string(self.plan.holdout.salt), cid), "__uh_md5"))
@@ -131,8 +130,7 @@ class ExperimentStages:
                 arms.append((inside, string(arm.id)))
         decided = exp.Is(this=champion.copy(), expression=exp.Null())
         experiment_ids = [string(r.experiment.id) if r.experiment else exp.Null() for r in self.plan.rules]
-        experiment: exp.Expr = exp.Bracket(this=exp.Array(expressions=[*experiment_ids, exp.Null()]),
-                                           expressions=[_position(champion, list_base)])
+        experiment = element([*experiment_ids, exp.Null()], at_base(champion.copy(), list_base))
         in_rule = case([(exp.Is(this=experiment.copy(), expression=exp.Null()).not_(), number.copy())], exp.Null())
         if held is not None:
             experiment = case([(held.copy(), string(UNIVERSAL))], experiment)
@@ -184,6 +182,3 @@ def _bucket(digest: exp.Expr) -> exp.Expr:
     assert total is not None
     return exp.Mod(this=exp.Paren(this=total), expression=exp.Literal.number(BUCKETS))
 
-
-def _position(column: exp.Expr, list_base: int) -> exp.Expr:
-    return exp.Add(this=column.copy(), expression=exp.Literal.number(list_base)) if list_base else column.copy()

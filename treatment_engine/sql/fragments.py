@@ -101,6 +101,16 @@ def case(branches: list[tuple[exp.Expr, exp.Expr]],
                     default=default if default is not None else None)
 
 
+def at_base(position: exp.Expr, list_base: int) -> exp.Expr:
+    """A 0-based position as the back end indexes arrays (DuckDB from 1, Spark from 0)."""
+    return exp.Add(this=position, expression=exp.Literal.number(list_base)) if list_base else position
+
+
+def element(values: list[exp.Expr], position: exp.Expr) -> exp.Expr:
+    """The item of a constant list at ``position`` (already at the back end's base)."""
+    return exp.Bracket(this=exp.Array(expressions=values), expressions=[position])
+
+
 def present(*parts: exp.Expr) -> list[exp.Expr]:
     """One ``x IS NOT NULL`` test per component."""
     return [not_(exp.Is(this=_paren(p), expression=exp.Null())) for p in parts]
