@@ -17,6 +17,7 @@ Every decision off its champion records what the champion would have given (``wo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -89,8 +90,7 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
     if reason is not None:
         kept = _as_champion(champion, would_have, experiment.id, number, _check(
             experiment, number, arm.id, f"challenger '{arm.id}' cannot be given ({reason}): the champion's then"))
-        return Assignment(kept.rule_id, kept.treatment, kept.actions, kept.channels, kept.cost, arm.id,
-                          experiment.id, number, would_have.model(), kept.check)
+        return dataclasses.replace(kept, arm=arm.id, would_have=would_have.model())
     given = contacted(variant, profile, limits)
     return Assignment(variant.id, variant.treatment, variant.actions, given, cost(plan, variant, given), arm.id,
                       experiment.id, number, would_have.model(),
