@@ -57,9 +57,8 @@ def with_experiments(files: dict[str, str]) -> dict[str, str]:
             doc["policy"]["holdout"] = {"share": 0.03, "salt": "uh"}
         for index, rule in enumerate(doc.get("rules") or [] if isinstance(doc, dict) else []):
             if index % 10 == 0 and rule["then"]["treatment"] != "none":
+                rule["challengers"] = [{"id": "alt", "share": 0.2, "then": dict(rule["then"])}]
                 rule["then"]["holdout"] = {"share": 0.1}
-                rule["challengers"] = [{"id": "alt", "share": 0.2, "then": dict(rule["then"], holdout=None)}]
-                rule["challengers"][0]["then"].pop("holdout")
         out[name] = yaml.safe_dump(doc, sort_keys=False) if isinstance(doc, dict) else text
     return out
 

@@ -12,6 +12,7 @@ import pytest
 from treatment_engine import Engine
 
 from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
+from .test_sql_backends import EXPERIMENT_KEYS
 
 pytest.importorskip("pyspark", reason="the spark extra is not installed")
 pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs a Java runtime")
@@ -24,9 +25,6 @@ def spark():  # type: ignore[no-untyped-def]
     spark = session("local[2]")
     yield spark
     spark.stop()
-
-
-EXPERIMENT_KEYS = ("arm", "experiment", "bucket", "would_have")
 
 
 def _must(records: list[dict]) -> list[dict]:
