@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -168,20 +167,9 @@ def fresh_database(kind: str, pg_url: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory() as scratch:
             yield f"sqlite:///{scratch}/events.db"
         return
-    import sqlalchemy
-
     assert pg_url is not None
-    base = pg_url.rpartition("/")[0]
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgresql(pg_url) as url:
+        yield url
 
 
 def events_rows(replica_counts: list[int], count: int, pg_url: str | None) -> str:

@@ -8,10 +8,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
+
+# The tests' scratch databases (one way to make and drop them, tests/scratch_databases.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests import scratch_databases
 
 
 def _free_port() -> int:
@@ -52,22 +56,7 @@ def served_fleet(plan: Path, db_url: str, replicas: int, *options: str, env: dic
             server.wait(timeout=15)
 
 
-@contextmanager
-def fresh_postgresql(url: str) -> Iterator[str]:
+def fresh_postgresql(url: str) -> AbstractContextManager[str]:
     """A new, empty database on the PostgreSQL server of ``url`` (its role needs
     CREATEDB), dropped afterwards: each run starts from the same empty log."""
-    import uuid
-
-    import sqlalchemy
-
-    base = url.rpartition("/")[0]
-    name = f"treatment_bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    return scratch_databases.fresh_postgresql(url, prefix="treatment_bench")

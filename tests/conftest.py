@@ -24,18 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _worker_database(url: str, worker: str) -> str:
-    import sqlalchemy
+    from .scratch_databases import create_database
 
-    base, _, name = url.rpartition("/")
-    own = f"{name}_{worker}"
-    admin = sqlalchemy.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{own}" WITH (FORCE)')
-            connection.exec_driver_sql(f'CREATE DATABASE "{own}"')
-    finally:
-        admin.dispose()
-    return f"{base}/{own}"
+    return create_database(url, f"{url.rpartition('/')[2]}_{worker}")
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import httpx
 
+from .scratch_databases import fresh_postgresql
+
 PG_URL = os.environ.get("TREATMENT_TEST_PG_URL")
 START_SECONDS = 90  # a replica that is not ready by then failed to start
 
@@ -109,12 +111,6 @@ def fleet(plan: Path, db_url: str, replicas: int = 2, *options: str,
             server.stop()
 
 
-def _admin(url: str) -> tuple[str, str]:
-    """(URL of the server's maintenance database, the test database's base URL)."""
-    base, _, _ = url.rpartition("/")
-    return f"{base}/postgres", base
-
-
 @contextmanager
 def fresh_database(kind: str, scratch: Path) -> Iterator[str]:
     """An empty database of ``kind`` ("sqlite" or "postgresql") as a SQLAlchemy URL.
@@ -124,21 +120,11 @@ def fresh_database(kind: str, scratch: Path) -> Iterator[str]:
         yield f"sqlite:///{scratch / f'log-{uuid.uuid4().hex[:8]}.db'}"
         return
     import pytest
-    import sqlalchemy
 
     if not PG_URL:
         pytest.skip("TREATMENT_TEST_PG_URL is not set (.ci/run starts a PostgreSQL and sets it)")
-    admin_url, base = _admin(PG_URL)
-    name = f"treatment_t_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_postgresql(PG_URL) as url:
+        yield url
 
 
 def database_kinds() -> Sequence[str]:
