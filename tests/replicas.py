@@ -42,13 +42,14 @@ class Replica:
     """One `treatment serve` process on a free loopback port; its stderr goes to a file."""
 
     def __init__(self, plan: Path, db_url: str, *options: str, env: dict[str, str] | None = None,
-                 name: str = "replica") -> None:
+                 name: str = "replica", cwd: Path | None = None) -> None:
         self.plan = plan
         self.db_url = db_url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.options = options
         self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
         self.log_path = plan.parent / f"{plan.name}-{name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -58,7 +59,8 @@ class Replica:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "treatment_engine", "serve", "--plan", str(self.plan),
                  "--host", "127.0.0.1", "--port", str(self.port), "--db", self.db_url, *self.options],
-                stdout=subprocess.DEVNULL, stderr=log, env=self.env, start_new_session=True)
+                stdout=subprocess.DEVNULL, stderr=log, env=self.env, cwd=self.cwd,
+                start_new_session=True)
         return self
 
     def wait_ready(self, seconds: float = START_SECONDS) -> Replica:
@@ -97,9 +99,10 @@ class Replica:
 
 @contextmanager
 def fleet(plan: Path, db_url: str, replicas: int = 2, *options: str,
-          env: dict[str, str] | None = None) -> Iterator[list[Replica]]:
-    """``replicas`` servers on one plan and one database, all launched before any is awaited."""
-    servers = [Replica(plan, db_url, *options, env=env, name=f"r{index}") for index in range(replicas)]
+          env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[list[Replica]]:
+    """``replicas`` servers on one plan and one database, all launched before any is awaited
+    (the benchmarks start theirs here too: benchmarks/fleet.py)."""
+    servers = [Replica(plan, db_url, *options, env=env, name=f"r{index}", cwd=cwd) for index in range(replicas)]
     try:
         for server in servers:
             server.launch()
