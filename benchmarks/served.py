@@ -16,11 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def bundled_plan_copy(prefix: str) -> Iterator[Path]:
-    """A scratch directory holding a copy of the bundled plan, removed afterwards."""
+    """A scratch directory holding a copy of the bundled plan in ``plan/`` (the servers'
+    logs are written beside it), removed afterwards."""
     scratch = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         for folder in ("rules", "segments"):
-            shutil.copytree(REPO / folder, scratch / folder)
+            shutil.copytree(REPO / folder, scratch / "plan" / folder)
         yield scratch
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -30,7 +31,7 @@ def bundled_plan_copy(prefix: str) -> Iterator[Path]:
 def served_default_plan(*options: str) -> Iterator[tuple[str, Path]]:
     """(base URL, scratch directory) of a running server; the scratch holds plan and log."""
     with bundled_plan_copy("bench-serve-") as scratch, \
-            served_fleet(scratch, f"sqlite:///{scratch / 'log.db'}", 1, *options) as bases:
+            served_fleet(scratch / "plan", f"sqlite:///{scratch / 'log.db'}", 1, *options) as bases:
         yield bases[0], scratch
 
 
@@ -45,7 +46,7 @@ def served_replicas(count: int, db_url: str, *options: str) -> Iterator[list[str
 
     with bundled_plan_copy("bench-replicas-") as scratch:
         log = DecisionLog(db_url)
-        log.decisions.remember_plan(Engine.load(scratch).plan, read_plan_dir(scratch))
+        log.decisions.remember_plan(Engine.load(scratch / "plan").plan, read_plan_dir(scratch / "plan"))
         log.close()
-        with served_fleet(scratch, db_url, count, *options) as bases:
+        with served_fleet(scratch / "plan", db_url, count, *options) as bases:
             yield bases
