@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import yaml
@@ -65,6 +66,22 @@ def histories(draw: st.DrawFn, customer_ids: list[str], as_of: date) -> dict[str
 
 
 @st.composite
+def rule_evidence(draw: st.DrawFn, rule_ids: list[str]) -> dict:
+    """An evidence file (appendix K) for some of the rules: enough customers or not, paying
+    back or not, overall and in cells (a part may be "-", unresolved)."""
+    estimate = st.fixed_dictionaries({
+        "treated": st.sampled_from([0, 40, 90, 500]), "control": st.sampled_from([0, 30, 60]),
+        "uplift": st.sampled_from([-5.0, 2.0, 12.0, 50.0]), "std_error": st.sampled_from([0.0, 1.0, 5.0])},
+        optional={"df": st.sampled_from([3.0, 200.0])})
+    cell = st.tuples(st.sampled_from([*SEGMENTS, "-"]), st.sampled_from([*STAGES, "-"]),
+                     st.sampled_from([*TIERS, "-"])).map("/".join)
+    rules = {rule_id: draw(st.fixed_dictionaries({}, optional={
+        "overall": estimate, "cells": st.dictionaries(cell, estimate, max_size=4)}))
+        for rule_id in draw(st.lists(st.sampled_from(rule_ids), unique=True))}
+    return {"format": "treatment-evidence/1", "metric": "m", "rules": rules}
+
+
+@st.composite
 def plans(draw: st.DrawFn) -> dict[str, str]:
     """{relative path: YAML text} for a valid plan over the fields of strategies.profiles."""
     conditions = st.one_of(st.none(), expressions.map(unparse))
@@ -88,12 +105,17 @@ def plans(draw: st.DrawFn) -> dict[str, str]:
             policy["delight_cooldown_days"] = draw(st.integers(1, 30))
     if draw(st.booleans()):  # a universal holdout
         policy["holdout"] = {"share": draw(st.sampled_from([0.1, 0.3])), "salt": draw(st.sampled_from(["uh", "ü"]))}
+    evidence = draw(rule_evidence([r["id"] for r in rules])) if rules and draw(st.booleans()) else None
+    if evidence is not None:
+        policy["profitability"] = {"evidence": {"file": "evidence/m.json", "metric": "m", "min_customers": 100,
+                                                "confidence": draw(st.sampled_from([0.5, 0.9]))}}
     if policy:
         catalog["policy"] = policy
     if draw(st.booleans()):
         catalog["default"] = {"treatment": "contain", "actions": ["nudge"], "channels": ["sms", "letter"]}
     split = draw(st.integers(0, len(rules)))
     return {
+        **({"evidence/m.json": json.dumps(evidence)} if evidence is not None else {}),
         "rules/catalog.yaml": yaml.safe_dump(catalog),
         "rules/a.yaml": yaml.safe_dump({"rules": rules[:split]}),
         "rules/z/b.yaml": yaml.safe_dump({"rules": rules[split:]}),

@@ -158,6 +158,8 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
     merged: dict[str, Any] = {"segments": [], "lifecycle": [], "rules": [], "channels": {},
                               "actions": {}}
     for path in sorted(plan_files):
+        if path.startswith("evidence/"):
+            continue  # measured evidence, read by the guard below (appendix K)
         doc = yaml.safe_load(plan_files[path]) or {}
         for key, value in doc.items():
             if key in ("segments", "lifecycle", "rules"):
@@ -215,9 +217,30 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
                     return False
         return holds(when.get("if"), resolved)
 
-    def channels_if_applies(then: dict) -> list | None:
-        if then["treatment"] == "delight" and "value_field" in policy:
-            cost = sum(float(merged["actions"][a].get("cost", 0)) for a in then.get("actions", []))
+    def evidence_says(rule_id: str, cost: float) -> bool | None:
+        """Appendix K as its text says: the cell's estimate, else the rule's, when measured
+        on min_customers customers with both arms; does its lower bound cover the cost?"""
+        import json
+
+        from scipy import stats
+
+        guard = (policy.get("profitability") or {}).get("evidence")
+        entry = json.loads(plan_files[guard["file"]])["rules"].get(rule_id) if guard else None
+        cell = "/".join(resolved[key] or "-" for key in ("segment", "lifecycle_stage", "value_tier"))
+        for estimate in ((entry or {}).get("cells", {}).get(cell), (entry or {}).get("overall")):
+            if estimate and estimate["treated"] and estimate["control"] and \
+                    estimate["treated"] + estimate["control"] >= guard.get("min_customers", 1000):
+                confidence = guard.get("confidence", 0.9)
+                quantile = stats.t.ppf(confidence, estimate["df"]) if "df" in estimate else stats.norm.ppf(confidence)
+                return estimate["uplift"] - quantile * estimate["std_error"] >= cost
+        return None
+
+    def channels_if_applies(then: dict, rule_id: str | None = None) -> list | None:
+        cost = sum(float(merged["actions"][a].get("cost", 0)) for a in then.get("actions", []))
+        says = evidence_says(rule_id, cost) if then["treatment"] == "delight" and rule_id else None
+        if says is False:
+            return None
+        if says is None and then["treatment"] == "delight" and "value_field" in policy:
             value = field(profile, tuple(policy["value_field"].split(".")))
             if not number(value) or not cost <= policy["delight_max_cost_ratio"] * as_double(value):
                 return None
@@ -227,7 +250,7 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
 
     def first_applicable(rules: list) -> tuple[str, dict, list]:
         for rule in rules:
-            if matches(rule) and (given := channels_if_applies(rule["then"])) is not None:
+            if matches(rule) and (given := channels_if_applies(rule["then"], rule["id"])) is not None:
                 return rule["id"], rule["then"], given
         default = merged.get("default") or {"treatment": "none"}
         return "default", default, permitted(default.get("channels", [])) if default["treatment"] != "none" else []

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "treatment_engine"
 # The pure core: what a plan is and what it decides.
 CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan", "semantics",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
-        "experiments")
+        "experiments", "evidence")
 # The adapters around it (and what they pull in), which the core must never import.
 ADAPTERS = {"cli", "service", "store", "sql", "moments", "migrations", "report", "html_report", "arms",
             "simulation", "plandiff", "reproduce", "wal", "outputs", "profiles", "sample", "scaffold",

@@ -18,6 +18,7 @@ from typing import Any
 
 from .contacts import ContactRules, compile_contact_rules
 from .errors import Location
+from .evidence import EvidenceGuard, RuleVerdicts, rule_verdicts
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
@@ -70,12 +71,13 @@ class CompiledRule:
     actions: tuple[str, ...]
     channels: tuple[CompiledChannel, ...]
     action_cost: float  # sum of the actions' costs, in plan order
-    needs_profit_check: bool  # a delight rule under a policy
+    needs_profit_check: bool  # a delight rule under a policy, or with evidence
     location: Location
     # The channel ids when no channel needs consent (so they are the same for everyone,
     # and `none` rules have ()); None when consent must be checked per profile.
     static_channels: tuple[str, ...] | None = None
     experiment: CompiledExperiment | None = None  # its holdout and challengers (appendix H)
+    evidence: RuleVerdicts | None = None  # what measured evidence says of it (appendix K)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,7 @@ class CompiledPlan:
     moments: tuple[CompiledMoment, ...] = ()
     holdout: CompiledHoldout | None = None  # the universal holdout (appendix H)
     expected_customers: int | None = None  # how many customers the plan expects (lint's power check)
+    evidence_guard: EvidenceGuard | None = None  # policy.profitability.evidence (appendix K)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -202,10 +205,19 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
             static_channels=_static_channels(outcome.treatment, rule_channels),
         )
 
+    guard = plan.policy.value.profitability.evidence if plan.policy and plan.policy.value.profitability else None
+
+    def with_evidence(rule: CompiledRule) -> CompiledRule:
+        """A delight rule's own outcome under measured evidence (a challenger's is not)."""
+        if guard is None or plan.evidence is None or rule.treatment != "delight":
+            return rule
+        verdicts = rule_verdicts(guard, plan.evidence.value.rules.get(rule.id), rule.action_cost)
+        return rule if verdicts is None else dataclasses.replace(rule, evidence=verdicts, needs_profit_check=True)
+
     def ranked_rule(order: int, i: int) -> CompiledRule:
         written = plan.rules[i].value
-        rule = outcome_rule(written.id, order, written.priority, written.description, written.when,
-                            plan.rule_conditions[i], written.then, plan.rules[i].location)
+        rule = with_evidence(outcome_rule(written.id, order, written.priority, written.description, written.when,
+                                          plan.rule_conditions[i], written.then, plan.rules[i].location))
         experiment = compile_experiment(written, rule, lambda then: dataclasses.replace(
             outcome_rule(written.id, order, written.priority, written.description, written.when,
                          plan.rule_conditions[i], then, plan.rules[i].location), test=rule.test))
@@ -248,6 +260,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         holdout=compile_holdout(plan.policy.value if plan.policy else None,
                                 plan.policy.location if plan.policy else Location(plan.root)),
         expected_customers=plan.policy.value.expected_customers if plan.policy else None,
+        evidence_guard=guard,
     )
 
 

@@ -74,7 +74,7 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
         if test is not None and test(profile, env) is not True:
             continue
         # semantics.skip_reason, in its order: profit, consent, cooldown, caps.
-        if rule.needs_profit_check and not profitable(plan, rule, profile):
+        if rule.needs_profit_check and not profitable(plan, rule, profile, (segment, stage, tier)):
             continue
         channels = rule.static_channels  # semantics.permitted, worked out at compile time
         if channels is None:

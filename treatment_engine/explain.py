@@ -67,11 +67,13 @@ def explain(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState = N
             if result is not True:
                 checks.append(_check(rule, "not matched", f"if {_shown(result)}: {_source(rule)}"))
                 continue
-        skip = skip_reason(plan, rule, profile, limits)
+        skip = skip_reason(plan, rule, profile, limits, (segment, stage, tier))
         if skip:
             checks.append(_check(rule, "skipped", skip))
             continue
-        checks.append(_check(rule, "decided", _matched_because(rule)))
+        verdict = rule.evidence.for_cell((segment, stage, tier)) if rule.evidence is not None else None
+        evidence = f"; profitable by {verdict.reason(rule.action_cost)}" if verdict is not None else ""
+        checks.append(_check(rule, "decided", _matched_because(rule) + evidence))
         decided = (rule, contacted(rule, profile, limits))
 
     if decided is None:

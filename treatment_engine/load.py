@@ -1,7 +1,8 @@
 """A plan directory to parsed files: which files, read within a budget, in the spec's order.
 
 Which files (docs/plan-format.md, appendix E): every ``*.yaml`` / ``*.yml`` under
-``rules/`` and ``segments/``, names starting with ``.`` left out. A symbolic link, to a
+``rules/`` and ``segments/``, and every ``*.json`` under ``evidence/`` (appendix K),
+names starting with ``.`` left out. A symbolic link, to a
 file or a folder, is followed only when it resolves inside the plan directory; a link
 out of it, a dangling or looping link, and a YAML-named entry that is not a regular
 file (a FIFO would block the read forever) are located errors, never silently skipped.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Location, PlanError, PlanIssue
+from .evidence import EVIDENCE_FOLDER, is_evidence_path
 from .sourcefile import FileLimits, Path_, SourceFile, parse_yaml_file
 
 __all__ = ["DEFAULT_BUDGET", "LoadBudget", "Path_", "PlanSource", "SourceFile", "load_plan_source",
@@ -28,6 +30,14 @@ __all__ = ["DEFAULT_BUDGET", "LoadBudget", "Path_", "PlanSource", "SourceFile", 
 
 PLAN_FOLDERS = ("rules", "segments")
 SUFFIXES = (".yaml", ".yml")
+READ_FOLDERS = (*PLAN_FOLDERS, EVIDENCE_FOLDER)  # evidence/: measured evidence (appendix K)
+
+
+def is_plan_file_name(relative: str) -> bool:
+    """A YAML file under rules/ or segments/, or a JSON evidence file under evidence/."""
+    if relative.split("/", 1)[0] in PLAN_FOLDERS:
+        return relative.endswith(SUFFIXES)
+    return is_evidence_path(relative)
 MiB = 1024 * 1024
 
 
@@ -60,7 +70,7 @@ def plan_files(root: Path) -> tuple[list[tuple[str, Path]], list[PlanIssue]]:
     the links and entries refused on the way (see the module's docstring)."""
     real_root = Path(os.path.realpath(root))
     walk = _Walk(real_root)
-    for folder in PLAN_FOLDERS:
+    for folder in READ_FOLDERS:
         if os.path.lexists(root / folder):
             walk.entry(root / folder, folder, (real_root,))
     return sorted(walk.found, key=lambda item: item[0]), walk.issues
@@ -90,7 +100,7 @@ class _Walk:
                     self._look(Path(child.path), f"{folder_relative}/{child.name}", folder_chain)
 
     def _look(self, path: Path, relative: str, chain: tuple[Path, ...]) -> None:
-        yaml_named = path.suffix in SUFFIXES
+        plan_named = is_plan_file_name(relative)
         if path.is_symlink():
             real = self._link_target(path, relative)
             if real is None:
@@ -106,7 +116,7 @@ class _Walk:
         elif path.is_dir():
             self.pending.append((path, relative, (*chain, Path(os.path.realpath(path)))))
             return
-        if not yaml_named:
+        if not plan_named:
             return  # notes.txt and the like are not plan files (spec 1)
         if not path.is_file():
             self._refuse(relative, "not-a-file", "not a regular file (a device, FIFO or socket): not read",

@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .evidence import Profitability
+
 
 @dataclass(frozen=True)
 class Range:
@@ -189,6 +191,8 @@ class Policy(_Strict):
     # Extensions (appendix H): the universal holdout, and the volume lint sizes arms by.
     holdout: Holdout | None = None
     expected_customers: ExpectedCustomers | None = None
+    # Extension (appendix K): the profitability test reads measured evidence.
+    profitability: Profitability | None = None
 
     @model_validator(mode="after")
     def _profitability_needs_both(self) -> Policy:

@@ -14,7 +14,7 @@ from .compile import CompiledPlan
 from .decision import Decision
 from .engine import Engine
 from .errors import Location, PlanError, PlanIssue
-from .load import PLAN_FOLDERS, SUFFIXES
+from .load import READ_FOLDERS, is_plan_file_name
 from .plan import load_plan, plan_from_texts
 
 GIT_PREFIX = "git:"
@@ -38,11 +38,11 @@ def plan_texts_at(revision: str, plan_dir: Path) -> dict[str, str]:
 
     prefix = git("rev-parse", "--show-prefix").strip()  # the plan dir, relative to the repo root
     names = git("ls-tree", "--full-tree", "-r", "--name-only", revision, "--",
-                *(f"{prefix}{folder}" for folder in PLAN_FOLDERS)).splitlines()
+                *(f"{prefix}{folder}" for folder in READ_FOLDERS)).splitlines()
     texts = {}
     for name in names:
         relative = name[len(prefix):]
-        if relative.endswith(SUFFIXES) and not any(p.startswith(".") for p in relative.split("/")):
+        if is_plan_file_name(relative) and not any(p.startswith(".") for p in relative.split("/")):
             texts[relative] = git("show", f"{revision}:{name}")
     if not texts:
         raise PlanError([PlanIssue(Location(f"{GIT_PREFIX}{revision}"), "git",

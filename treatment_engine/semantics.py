@@ -24,6 +24,7 @@ from .expressions.values import lookup, to_float
 
 if TYPE_CHECKING:
     from .compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule, IndexKey
+    from .evidence import Cell
     from .expressions.closures import Env
 
 
@@ -181,10 +182,17 @@ def admits(rule: CompiledRule, key: IndexKey) -> bool:
     return excluded_by(rule, key) is None
 
 
-def profitable(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any]) -> bool:
-    """A delight rule under a policy: its actions cost at most ratio x the value field."""
+def profitable(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any], cell: Cell) -> bool:
+    """A delight rule: where measured evidence covers the customer's cell or the rule as a
+    whole, whether its lower bound covers the cost (appendix K); else the policy's ratio
+    test, its actions costing at most ratio x the value field (spec 3)."""
+    if not rule.needs_profit_check:
+        return True
+    verdict = rule.evidence.for_cell(cell) if rule.evidence is not None else None
+    if verdict is not None:
+        return verdict.pays
     policy = plan.policy
-    if policy is None or not rule.needs_profit_check:
+    if policy is None:
         return True
     value = number_at(profile, policy.value_field)
     return value is not None and rule.action_cost <= policy.delight_max_cost_ratio * value
@@ -219,11 +227,15 @@ def contacted(rule: CompiledRule, profile: dict[str, Any], limits: ContactState)
 
 
 def skip_reason(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any],
-                limits: ContactState) -> str | None:
+                limits: ContactState, cell: Cell) -> str | None:
     """Why a matched rule does not decide, or None when it does. Checked in this order:
     profitability, consent, the delight cooldown, contact caps."""
-    policy = plan.policy
-    if policy is not None and not profitable(plan, rule, profile):
+    if not profitable(plan, rule, profile, cell):
+        verdict = rule.evidence.for_cell(cell) if rule.evidence is not None else None
+        if verdict is not None:
+            return f"unprofitable: {verdict.reason(rule.action_cost)}"
+        policy = plan.policy
+        assert policy is not None  # only evidence or the ratio test finds a rule unprofitable
         field = ".".join(policy.value_field)
         value = number_at(profile, policy.value_field)
         ratio = policy.delight_max_cost_ratio

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
+from .evidence import EvidenceFile, is_evidence_path
 from .experiments.checks import check_experiments
 from .expressions.ast import Expression
 from .expressions.parser import parse
@@ -46,6 +47,7 @@ KNOWN_KEYS = (
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
     "description", "priority", "when", "then", "fields", "moments", "pattern", "event", "count",
     "within", "not", "set", "contact_caps", "delight_cooldown_days", "max", "per_days",
+    "profitability", "evidence", "file", "metric", "confidence", "min_customers",
 )
 
 
@@ -80,13 +82,17 @@ class ValidatedPlan:
     moments: tuple[Located[Moment], ...] = ()
     # Per moment, per step: the parsed `if` (of the event, or of the absent event).
     moment_conditions: tuple[tuple[Expression | None, ...], ...] = ()
+    evidence: Located[EvidenceFile] | None = None  # the file policy.profitability names
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
     issues: list[PlanIssue] = []
     shaped: list[tuple[SourceFile, PlanFile]] = []
     salvaged: dict[str, Salvaged] = {}
+    evidence = _shape_evidence([f for f in source.files if is_evidence_path(f.path)], issues)
     for file in source.files:
+        if is_evidence_path(file.path):
+            continue
         try:
             shaped.append((file, PlanFile.model_validate(file.data)))
         except ValidationError as error:
@@ -105,6 +111,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
     # would look unknown: references are then checked once that is fixed.
     if all(rescued.definitions_whole for rescued in salvaged.values()):
         _check_references(combined, issues)
+    guarded = _guard_evidence(combined.singles.get("policy"), evidence, issues)
     parse_once = _ParseOnce()
     segment_conditions = _parse_all(combined.segments, ("if",), issues, parse_once)
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
@@ -123,7 +130,40 @@ def validate(source: PlanSource) -> ValidatedPlan:
         default=combined.singles.get("default"),
         fields=combined.fields,
         moments=tuple(combined.moments), moment_conditions=moment_conditions,
+        evidence=guarded,
     )
+
+
+def _shape_evidence(files: list[SourceFile], issues: list[PlanIssue]) -> dict[str, Located[EvidenceFile]]:
+    """Each file of evidence/ against its model (appendix K)."""
+    shaped = {}
+    for file in files:
+        try:
+            shaped[file.path] = Located(EvidenceFile.model_validate(file.data), file.locate(()), file, ())
+        except ValidationError as error:
+            issues.extend(_describe(file, error))
+    return shaped
+
+
+def _guard_evidence(policy: Located[Policy] | None, evidence: dict[str, Located[EvidenceFile]],
+                    issues: list[PlanIssue]) -> Located[EvidenceFile] | None:
+    """The evidence file policy.profitability names: in the plan, and of its metric."""
+    guard = policy.value.profitability.evidence if policy and policy.value.profitability else None
+    if policy is None or guard is None:
+        return None
+    path = policy.path + ("profitability", "evidence")
+    found = evidence.get(guard.file)
+    if found is None:
+        known = sorted(evidence)
+        issues.append(PlanIssue(policy.source.locate(path + ("file",), prefer_key=False), "unknown-ref",
+                                f"no evidence file '{guard.file}' in the plan",
+                                did_you_mean(guard.file, known) or "evidence files live in the plan's "
+                                "evidence/ folder as *.json (treatment measure --write-evidence)"))
+    elif found.value.metric != guard.metric:
+        issues.append(PlanIssue(found.source.locate(("metric",), prefer_key=False), "evidence-metric",
+                                f"'{guard.file}' measures '{found.value.metric}', but the policy asks "
+                                f"for '{guard.metric}'", "write the evidence of that metric, or name it"))
+    return found
 
 
 # -- stage 1: shape -----------------------------------------------------------------

@@ -86,7 +86,7 @@ def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: Contac
                                                               f"decided by the next applicable rule, '{rule.id}'"))
     variant = arm.variant
     assert variant is not None  # a challenger's arm carries its then
-    reason = skip_reason(plan, variant, profile, limits)
+    reason = skip_reason(plan, variant, profile, limits, env[:3])
     if reason is not None:
         kept = _as_champion(champion, would_have, experiment.id, number, _check(
             experiment, number, arm.id, f"challenger '{arm.id}' cannot be given ({reason}): the champion's then"))
@@ -104,7 +104,7 @@ def next_applicable(plan: CompiledPlan, after: CompiledRule, profile: dict[str, 
     for rule in plan.candidates(env[:3]):
         if rule.order <= after.order or (rule.test is not None and rule.test(profile, env) is not True):
             continue
-        if skip_reason(plan, rule, profile, limits) is None:
+        if skip_reason(plan, rule, profile, limits, env[:3]) is None:
             return rule, contacted(rule, profile, limits)
     return plan.default, contacted(plan.default, profile, limits)
 

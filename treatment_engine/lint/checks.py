@@ -39,9 +39,29 @@ def run_checks(context: Context) -> list[Finding]:
     findings: list[Finding] = []
     for check in (gaps, shadowed_rules, ties, never_profitable, no_reachable_channel,
                   kind_mismatch, unused, unreachable_definitions, unknown_fields, type_mismatches,
-                  underpowered, empty_arms):
+                  underpowered, empty_arms, unprofitable_by_evidence):
         findings.extend(check(context))
     return findings
+
+
+def unprofitable_by_evidence(context: Context) -> Iterator[Finding]:
+    """TP013: where the evidence says a rule does not pay back, overall or in some cells."""
+    for rule in context.plan.rules:
+        if rule.evidence is None:
+            continue
+        overall = rule.evidence.overall
+        failing = sorted(key for key, verdict in ((v.scope, v) for v in rule.evidence.cells.values())
+                         if not verdict.pays)
+        if overall is not None and not overall.pays:
+            yield Finding("warning", "TP013", rule.location,
+                          f"rule '{rule.id}' does not pay back on the evidence: {overall.reason(rule.action_cost)}",
+                          "it decides only in cells whose own evidence says it pays; measure again, "
+                          "or change or remove the rule")
+        elif failing:
+            yield Finding("warning", "TP013", rule.location,
+                          f"rule '{rule.id}' does not pay back on the evidence in {len(failing)} "
+                          f"cell(s): {', '.join(failing[:5])}{' ...' if len(failing) > 5 else ''}",
+                          "there the guard keeps it from deciding")
 
 
 def _where(rule: CompiledRule) -> str:

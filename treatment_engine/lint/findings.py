@@ -40,6 +40,8 @@ CHECKS = {check.code: check for check in (
                                               "small to detect the uplift it states (`detect`)."),
     Check("TP012", "empty-arm", "An experiment arm whose share rounds to none of the 10,000 buckets: a "
                                 "challenger never chosen, a holdout that holds nobody."),
+    Check("TP013", "evidence-does-not-pay-back", "A delight rule whose measured evidence (appendix K) says "
+                                                 "it does not pay back: the guard keeps it from deciding."),
 )}
 
 

@@ -42,7 +42,7 @@ from sqlalchemy import insert, text
 
 from ..engine import Engine
 from ..errors import PlanError
-from ..load import PLAN_FOLDERS, SUFFIXES, plan_version, read_plan_dir
+from ..load import READ_FOLDERS, is_plan_file_name, plan_version, read_plan_dir
 from ..store import DecisionRepository, PlanRelease
 from ..store.locks import hold_release_lock
 from .plans import LiveVersion, PlanHolder
@@ -88,7 +88,8 @@ class Held:
 class PlanFilesFilter:
     """The watcher's filter: which changed paths under a plan directory can change the plan.
 
-    What the loader reads: YAML files under rules/ and segments/, at any depth, with no
+    What the loader reads: YAML files under rules/ and segments/ and JSON evidence under
+    evidence/, at any depth, with no
     hidden name on the way; those folders themselves; and a name without a suffix in
     them (a folder, or a link to one, moved or removed). Not the decision log, .venv/,
     out/, the plan's tests/ (they never change what is served) or editors' swap files.
@@ -99,10 +100,10 @@ class PlanFilesFilter:
 
     def __call__(self, _change: object, path: str) -> bool:
         parts = Path(os.path.relpath(os.path.abspath(path), self.root)).parts
-        if not parts or parts[0] not in PLAN_FOLDERS or any(part.startswith(".") for part in parts):
+        if not parts or parts[0] not in READ_FOLDERS or any(part.startswith(".") for part in parts):
             return False
         suffix = os.path.splitext(parts[-1])[1]
-        return len(parts) == 1 or suffix in SUFFIXES or suffix == ""
+        return len(parts) == 1 or suffix == "" or is_plan_file_name("/".join(parts))
 
 
 def dropped_rules(live: Engine, new: Engine) -> tuple[str, ...]:

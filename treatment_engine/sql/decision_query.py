@@ -28,6 +28,7 @@ from .. import semantics
 from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
 from ..expressions.ast import RESOLVED_NAMES
 from ..semantics import Dimension
+from . import evidence
 from .experiments import WOULD_HAVE_COLUMNS, ExperimentStages, has_experiments
 from .expressions import ExpressionCompiler, FieldColumns
 from .fragments import (
@@ -266,11 +267,14 @@ class DecisionQueryBuilder:
         if rule.expression is not None:
             tests.append(paren(self.in_rules.value(rule.expression).b or null_boolean()))
         policy = self.plan.policy
-        if rule.needs_profit_check and policy is not None:  # semantics.profitable
-            value = self.field(policy.value_field).n
-            tests.append(exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
-                this=number(policy.delight_max_cost_ratio), expression=paren(value)))
-                if value is not None else exp.false())
+        if rule.needs_profit_check:  # semantics.profitable
+            ratio_test = None
+            if policy is not None:
+                value = self.field(policy.value_field).n
+                ratio_test = exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
+                    this=number(policy.delight_max_cost_ratio), expression=paren(value))) \
+                    if value is not None else exp.false()
+            tests.append(paren(evidence.profitable(rule, ratio_test)))
         if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
             tests.append(self.unless(self.limits.cooling_down) or exp.true())
         if rule.treatment != "none":  # semantics.permitted and semantics.uncapped
