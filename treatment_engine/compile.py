@@ -23,6 +23,7 @@ from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
 from .model import Outcome, ids, seconds
 from .semantics import admits
+from .measure.metrics import CompiledMetric, compile_metric
 from .validate import ValidatedPlan
 
 # An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the
@@ -132,11 +133,12 @@ class CompiledPlan:
     moments: tuple[CompiledMoment, ...] = ()
     holdout: CompiledHoldout | None = None  # the universal holdout (appendix H)
     expected_customers: int | None = None  # how many customers the plan expects (lint's power check)
+    metrics: tuple[CompiledMetric, ...] = ()  # outcomes measured after decisions (appendix I)
 
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type some moment's pattern names."""
-        return frozenset(step.event for m in self.moments for step in m.steps)
+        """Every event type some moment's pattern or some metric names."""
+        return frozenset(step.event for m in self.moments for step in m.steps) | {m.event for m in self.metrics}
 
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
@@ -248,6 +250,8 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         holdout=compile_holdout(plan.policy.value if plan.policy else None,
                                 plan.policy.location if plan.policy else Location(plan.root)),
         expected_customers=plan.policy.value.expected_customers if plan.policy else None,
+        metrics=tuple(compile_metric(m.value, x, m.location) for m, x in zip(plan.metrics, plan.metric_conditions,
+                                                                              strict=True)),
     )
 
 

@@ -18,9 +18,11 @@ from pydantic_core import ErrorDetails
 
 from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
 from .experiments.checks import check_experiments
+from .measure.checks import check_metric_conditions
 from .expressions.ast import Expression
 from .expressions.parser import parse
 from .load import Path_, PlanSource, SourceFile
+from .measure.metrics import Metric
 from .model import (
     RANGES,
     UNION_TAGS,
@@ -46,6 +48,7 @@ KNOWN_KEYS = (
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
     "description", "priority", "when", "then", "fields", "moments", "pattern", "event", "count",
     "within", "not", "set", "contact_caps", "delight_cooldown_days", "max", "per_days",
+    "metrics", "compute", "higher_is_better", "value",
 )
 
 
@@ -80,6 +83,8 @@ class ValidatedPlan:
     moments: tuple[Located[Moment], ...] = ()
     # Per moment, per step: the parsed `if` (of the event, or of the absent event).
     moment_conditions: tuple[tuple[Expression | None, ...], ...] = ()
+    metrics: tuple[Located[Metric], ...] = ()  # appendix I, each with its parsed `if`
+    metric_conditions: tuple[Expression | None, ...] = ()
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
@@ -110,6 +115,8 @@ def validate(source: PlanSource) -> ValidatedPlan:
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
     rule_conditions = _parse_all(combined.rules, ("when", "if"), issues, parse_once)
     moment_conditions = tuple(_parse_steps(moment, issues, parse_once) for moment in combined.moments)
+    metric_conditions = _parse_all(combined.metrics, ("if",), issues, parse_once)
+    check_metric_conditions(combined.metrics, metric_conditions, issues)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -123,6 +130,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
         default=combined.singles.get("default"),
         fields=combined.fields,
         moments=tuple(combined.moments), moment_conditions=moment_conditions,
+        metrics=tuple(combined.metrics), metric_conditions=metric_conditions,
     )
 
 
@@ -240,6 +248,7 @@ class _Combiner:
         self.singles: dict[str, Located[Any]] = {}
         self.fields: dict[str, Located[str]] = {}
         self.moments: list[Located[Moment]] = []
+        self.metrics: list[Located[Metric]] = []
 
     def run(self) -> None:
         for file, plan in self.shaped:
@@ -247,6 +256,7 @@ class _Combiner:
             self._listed(file, "lifecycle", plan.lifecycle, self.lifecycle, "lifecycle stage")
             self._listed(file, "rules", plan.rules, self.rules, "rule")
             self._listed(file, "moments", plan.moments, self.moments, "moment")
+            self._listed(file, "metrics", plan.metrics, self.metrics, "metric")
             self._keyed(file, "channels", plan.channels, self.channels, "channel")
             self._keyed(file, "actions", plan.actions, self.actions, "action")
             self._keyed(file, "fields", plan.fields, self.fields, "field")
