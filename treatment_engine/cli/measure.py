@@ -101,3 +101,35 @@ def _print(plan: object, measured: object, output_format: str) -> None:
     else:
         from rich.console import Console
         print_results(comparisons, Console())
+
+
+def write_outcomes(plan_dir: Path | None, decisions_path: str, seed: int, output: Path | None,
+                   truth_path: Path | None) -> None:
+    """``treatment sample --outcomes``: seeded outcome events for a decisions file, and the truth."""
+    import dataclasses
+    import json
+    import sys
+
+    import orjson
+
+    from ..measure.inputs import MeasureInputError, read_decision_file
+    from ..measure.synthetic import draw_effects, outcome_events, truths
+
+    plan = load_engine(plan_dir, quiet=True).plan
+    if not plan.metrics:
+        fail("the plan has no metrics to draw outcomes for (docs/plan-format.md, appendix I)", 2)
+    try:
+        decisions = list(read_decision_file(decisions_path))
+    except MeasureInputError as error:
+        fail(str(error))
+    effects = draw_effects(plan, seed)
+    stream = open(output, "wb") if output is not None else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for event in outcome_events(plan, decisions, effects, seed):
+            stream.write(orjson.dumps(event) + b"\n")
+    finally:
+        if output is not None:
+            stream.close()
+    if truth_path is not None:
+        versions = sorted({d.plan_version for d in decisions})
+        truth_path.write_text(json.dumps([dataclasses.asdict(t) for t in truths(plan, versions, effects)], indent=1))

@@ -64,6 +64,8 @@ def _change(c: Comparison) -> str:
 
 
 def print_results(comparisons: list[Comparison], console: Any) -> None:
+    """Per plan version, per rule and arm: a heading, then a row per metric."""
+    from rich import box
     from rich.table import Table
 
     if not comparisons:
@@ -71,43 +73,48 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
         return
     for version in sorted({c.plan_version for c in comparisons}):
         shown = [c for c in comparisons if c.plan_version == version]
-        table = Table(title=f"results, plan version {version}", title_justify="left", show_lines=False,
-                      caption="change: arm minus control, with its 95% interval; p: after Holm's correction",
-                      caption_justify="left")
-        for name, justify in (("rule: arm vs control / metric", "left"), ("n", "right"),
-                              ("change [95%]", "right"), ("p", "right"), ("verdict", "left")):
-            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        console.print(f"[bold]results, plan version {version}[/]: change = arm minus control, with its 95% "
+                      f"interval; p after Holm's correction across rules")
+        groups: dict[tuple[str, str, str, str], list[Comparison]] = {}
         for c in shown:
-            control = "none" if c.control == "universal_holdout" else c.control
-            table.add_row(f"{c.rule}: {c.arm} vs {control}\n  {c.metric}", f"{c.customers:,}", _change(c),
-                          _number(c.adjusted_p), _short(c.verdict))
-        console.print(table)
+            groups.setdefault((c.experiment, c.rule, c.arm, c.control), []).append(c)
+        for (experiment, rule, arm, control), rows in groups.items():
+            against = "no treatment (universal holdout)" if control == "universal_holdout" else control
+            flag = "  [bold red]sample ratio mismatch[/]" if rows[0].srm else ""
+            console.print(f"\n[bold]{rule}[/]: {arm} vs {against}, {rows[0].customers:,} customers{flag}")
+            table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+            for name, justify in (("metric", "left"), ("arm", "right"), ("control", "right"),
+                                  ("change [95%]", "right"), ("p", "right"), ("verdict", "left")):
+                table.add_column(name, justify=justify)  # type: ignore[arg-type]
+            for c in rows:
+                table.add_row(c.metric, _number(c.treated.mean), _number(c.baseline.mean), _change(c),
+                              _number(c.adjusted_p), _short(c.verdict))
+            console.print(table)
         _print_money(shown, console)
-        for c in shown:
-            if c.srm:
-                console.print(f"[bold red]sample ratio mismatch[/] in {c.experiment} ({c.rule}): arms are not "
-                              f"the sizes the plan declares (p = {c.srm_p:.2g}); check assignment before "
-                              f"trusting these results")
-                break
+        if any(c.srm for c in shown):
+            console.print("[bold red]sample ratio mismatch[/]: an experiment's arms are not the sizes the plan "
+                          "declares (chi-square p < 0.001); check assignment before trusting its results")
 
 
 def _short(verdict: str) -> str:
     """The table's verdict: 'not enough data yet (about N more customers per arm)' as '+N/arm needed'."""
     if verdict.startswith("not enough data yet"):
-        return "not enough data: ~" + verdict.split("about ")[1].split(" more")[0] + " more/arm"
+        return "need ~" + verdict.split("about ")[1].split(" more")[0] + " more/arm"
     return verdict
 
 
 def _print_money(shown: list[Comparison], console: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     priced = [c for c in shown if c.value is not None]
     if not priced:
         return
-    table = Table(title="value per treated customer", title_justify="left",
-                  caption="value: the metric's change in money; ROI: (value - cost) / cost", caption_justify="left")
-    for name in ("rule / arm", "metric", "value [95%]", "cost", "ROI"):
-        table.add_column(name, justify="left" if name in ("rule / arm", "metric") else "right")
+    console.print("\n[bold]value per treated customer[/]: the change in money, against the extra cost; "
+                  "ROI = (value - cost) / cost")
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
+    for name in ("rule: arm", "metric", "value [95%]", "cost", "ROI"):
+        table.add_column(name, justify="left" if name in ("rule: arm", "metric") else "right")
     for c in priced:
         table.add_row(f"{c.rule}: {c.arm}", c.metric,
                       f"{_number(c.value, True)} [{_number(c.value_low, True)}, {_number(c.value_high, True)}]",

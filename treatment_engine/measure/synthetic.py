@@ -130,3 +130,69 @@ def truths(plan: CompiledPlan, versions: Iterable[str], effects: dict[EffectKey,
                             for arm, share in arms.items())
                 found.append(Truth(version, UNIVERSAL, rule.id, TREATED, UNIVERSAL, metric.id, mixed))
     return found
+
+
+def sample_decisions(plan: CompiledPlan, customers: int, seed: int, day: str) -> list[DecisionInput]:
+    """The bundled sample's customers (``treatment sample``) decided by ``plan`` on ``day``."""
+    from datetime import date
+
+    from ..engine import Engine
+    from ..sample import generate
+    from .inputs import day_start
+
+    engine, as_of = Engine(plan), date.fromisoformat(day)
+    found = []
+    for seq, profile in enumerate(generate(customers, seed=seed, as_of=as_of)):
+        record = engine.decide_or_error(profile, as_of).to_record()
+        if "error" not in record:
+            found.append(DecisionInput(
+                record["customer_id"], record["plan_version"], day_start(day), record["rule"], record["arm"],
+                record.get("experiment"), float(record["cost"]),
+                (record.get("would_have") or {}).get("rule", record["rule"]), seq))
+    return found
+
+
+@dataclass
+class Recovery:
+    """How often the measured 95% intervals held the truth, and how often a rule with no
+    true effect was called *pays back*, over seeded runs."""
+
+    compared: int = 0
+    covered: int = 0
+    null_priced: int = 0  # comparisons of metrics with a value whose true effect is zero
+    null_pays_back: int = 0
+
+    @property
+    def coverage(self) -> float:
+        return self.covered / self.compared if self.compared else float("nan")
+
+    @property
+    def false_pays_back(self) -> float:
+        return self.null_pays_back / self.null_priced if self.null_priced else 0.0
+
+
+def check_recovery(plan: CompiledPlan, decisions: list[DecisionInput], seeds: Iterable[int],
+                   min_per_arm: int = 30) -> Recovery:
+    """Per seed: new true effects, new outcomes, a measurement; each comparison with at least
+    ``min_per_arm`` customers in both arms is checked against its truth."""
+    from .attribution import measure_python
+    from .results import PAYS_BACK, compare
+
+    recovery = Recovery()
+    versions = sorted({d.plan_version for d in decisions})
+    as_of = max(d.decided_at for d in decisions) + max(m.within for m in plan.metrics)
+    for seed in seeds:
+        effects = draw_effects(plan, seed)
+        truth = {(t.plan_version, t.experiment, t.rule, t.arm, t.metric): t.effect
+                 for t in truths(plan, versions, effects)}
+        measured = measure_python(plan, decisions, outcome_events(plan, decisions, effects, seed + 1), as_of)
+        for c in compare(plan, measured):
+            true = truth.get((c.plan_version, c.experiment, c.rule, c.arm, c.metric))
+            if true is None or c.difference is None or min(c.treated.n, c.baseline.n) < min_per_arm:
+                continue
+            recovery.compared += 1
+            recovery.covered += c.difference.low <= true <= c.difference.high
+            if c.value is not None and true == 0.0:
+                recovery.null_priced += 1
+                recovery.null_pays_back += c.verdict == PAYS_BACK
+    return recovery
