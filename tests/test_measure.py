@@ -253,3 +253,61 @@ def test_appendix_i_worked_example(backend: str, tmp_path: Path) -> None:
     from treatment_engine.measure.results import compare
 
     assert all(c.verdict.startswith("not enough data yet") for c in compare(plan, measured))
+
+
+def test_the_decision_log_and_its_stored_events_are_read_directly(tmp_path: Path) -> None:
+    """--decisions URL and --db URL: decisions from the log (timed by created_at) and the
+    outcome events the service stored, on both back ends."""
+    import time
+
+    from click.testing import CliRunner
+
+    from treatment_engine import Engine
+    from treatment_engine.cli import cli
+    from treatment_engine.measure.inputs import decisions_table, log_events_file, read_log_decisions
+    from treatment_engine.store import DecisionLog
+    from treatment_engine.store.events import Incoming
+
+    texts = {**PLAN, "rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"}
+    engine = Engine.from_texts(texts)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = DecisionLog(url)
+    profiles = [{"customer_id": f"c{i}"} for i in range(40)]
+    log.decisions.record(engine.plan, [(p, engine.decide(p)) for p in profiles])
+    later = time.time() + 60
+    log.events.accept([Incoming(f"c{i}", "payment", later, {"customer_id": f"c{i}", "type": "payment",
+                                                            "timestamp": iso_of(later), "amount": i}, 0)
+                       for i in range(0, 40, 2)])
+    log.close()
+    decisions = read_log_decisions(url)
+    arms = {d.customer_id: d.arm for d in decisions}
+    as_of = later + TEN_DAYS
+    events_file = log_events_file(url, engine.plan.event_types)
+    try:
+        python = measure_python(engine.plan, decisions, read_event_file(events_file), as_of)
+        duck = measure_duckdb(engine.plan, decisions_table(decisions), events_file, as_of)
+    finally:
+        Path(events_file).unlink()
+    for arm in ("holdout", "champion"):
+        paid = sum(i for i in range(0, 40, 2) if arms[f"c{i}"] == arm)
+        version = engine.plan.version
+        assert _stats(python, "revenue", arm, version=version) == _stats(duck, "revenue", arm, version=version) == (
+            sum(1 for a in arms.values() if a == arm), sum(1 for a in arms.values() if a == arm), float(paid))
+    result = CliRunner().invoke(cli, ["measure", "--decisions", url, "--db", url, "--format", "csv",
+                                      "--as-of", iso_of(as_of), "--plan", str(_write_plan(tmp_path, texts))])
+    assert result.exit_code == 0, result.output
+    assert f"{engine.plan.version},r,r,champion,holdout,revenue," in result.stdout
+
+
+def iso_of(seconds: float) -> str:
+    from treatment_engine.moments.events import iso
+
+    return iso(seconds)
+
+
+def _write_plan(folder: Path, texts: dict[str, str]) -> Path:
+    root = folder / "plan"
+    for name, text in texts.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root

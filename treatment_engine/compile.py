@@ -21,9 +21,9 @@ from .errors import Location
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
+from .measure.metrics import CompiledMetric, compile_metric
 from .model import Outcome, ids, seconds
 from .semantics import admits
-from .measure.metrics import CompiledMetric, compile_metric
 from .validate import ValidatedPlan
 
 # An exhaustive index stays below this many (segment, stage, tier) cells; beyond it the

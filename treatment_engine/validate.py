@@ -18,10 +18,10 @@ from pydantic_core import ErrorDetails
 
 from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
 from .experiments.checks import check_experiments
-from .measure.checks import check_metric_conditions
 from .expressions.ast import Expression
 from .expressions.parser import parse
 from .load import Path_, PlanSource, SourceFile
+from .measure.checks import check_metric_conditions
 from .measure.metrics import Metric
 from .model import (
     RANGES,

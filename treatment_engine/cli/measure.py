@@ -57,7 +57,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         if events_db is not None:
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
-        assert events_path is not None  # noqa: S101 - narrowed for mypy: one of the two was checked above
+        assert events_path is not None
         measured = _measure(plan, decisions_source, events_path, as_of, backend)
     except MeasureInputError as error:
         fail(str(error))

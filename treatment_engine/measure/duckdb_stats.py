@@ -70,7 +70,7 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
     match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
     metrics = plan.metrics
-    fields = {("amount",), ("score",)} | {(m.field,) for m in metrics if m.field}
+    fields: set[tuple[str, ...]] = {("amount",), ("score",)} | {(m.field,) for m in metrics if m.field}
     for metric in metrics:
         if metric.expression is not None:
             fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
@@ -120,9 +120,9 @@ def _per_customer(metric: CompiledMetric, index: int, as_of: float) -> str:
 
 
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
-                   settings: Settings = Settings()) -> Measured:
+                   settings: Settings | None = None) -> Measured:
     """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
-    connection = connect(settings)
+    connection = connect(settings or Settings())
     try:
         connection.execute("SET TimeZone = 'UTC'")
         if isinstance(decisions, str):
@@ -143,6 +143,6 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
                 FROM values_ GROUP BY ALL ORDER BY plan_version, experiment, rule, arm, metric""").fetchall()
     finally:
         connection.close()
-    groups = tuple(GroupStats(*row[:5], int(row[5]), int(row[6]), float(row[7]), float(row[8]), float(row[9]))
-                   for row in rows)
-    return Measured(groups, {tuple(row[:4]): int(row[4]) for row in assigned})  # type: ignore[misc]
+    groups = tuple(GroupStats(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), int(row[5]),
+                              int(row[6]), float(row[7]), float(row[8]), float(row[9])) for row in rows)
+    return Measured(groups, {(str(r[0]), str(r[1]), str(r[2]), str(r[3])): int(r[4]) for r in assigned})

@@ -154,8 +154,9 @@ def log_events_file(db_url: str, types: frozenset[str]) -> str:
     handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)  # noqa: SIM115
     log = DecisionLog(db_url, create=False)
     try:
-        query = select(EventRow.body).where(EventRow.type.in_(sorted(types))).order_by(  # type: ignore[attr-defined]
-            EventRow.occurred_at, EventRow.partition_no, EventRow.seq)
+        table = EventRow.__table__.c  # type: ignore[attr-defined]
+        query = select(table.body).where(table.type.in_(sorted(types))).order_by(
+            table.occurred_at, table.partition_no, table.seq)
         with log.database.engine.connect() as connection, handle:
             for (body,) in connection.execute(query):
                 handle.write(body.encode() + b"\n")

@@ -83,7 +83,7 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
         groups: dict[tuple[str, str, str, str], list[Comparison]] = {}
         for c in shown:
             groups.setdefault((c.experiment, c.rule, c.arm, c.control), []).append(c)
-        for (experiment, rule, arm, control), rows in groups.items():
+        for (_, rule, arm, control), rows in groups.items():
             against = "no treatment (universal holdout)" if control == "universal_holdout" else control
             flag = "  [bold red]sample ratio mismatch[/]" if rows[0].srm else ""
             console.print(f"\n[bold]{rule}[/]: {arm} vs {against}, {rows[0].customers:,} customers{flag}")

@@ -70,8 +70,8 @@ def _control(experiment: str, arms: set[str]) -> str | None:
 def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str], float | None]:
     """Per (version, experiment, rule): the sample-ratio p-value against the plan's shares."""
     declared: dict[str, dict[str, float]] = defaultdict(dict)
-    for arm in declared_arms(plan):
-        declared[arm.experiment][TREATED if arm.experiment == UNIVERSAL and arm.arm == CHAMPION else arm.arm] = arm.share
+    for one in declared_arms(plan):
+        declared[one.experiment][TREATED if one.experiment == UNIVERSAL and one.arm == CHAMPION else one.arm] = one.share
     counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
     for (version, experiment, rule, arm), customers in measured.assigned.items():
         counts[(version, experiment, rule)][arm] = customers
