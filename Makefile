@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## The main job on the bundled plan and customers: check the plan, decide everyone,
-## show the mix, explain one decision, and replay the bundled events' moments of truth.
+## show the mix, explain one decision, replay the bundled events' moments of truth, and
+## measure results on synthetic outcomes with known effects.
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
@@ -29,6 +30,12 @@ demo: $(STAMP)
 	$(BIN)/treatment events replay examples/events.jsonl --profiles examples/customers.jsonl \
 		--until $(AS_OF) --output out/moments.jsonl
 	@echo "fired moments and their decisions written to out/moments.jsonl"
+	$(BIN)/treatment simulate --sample 20000 --as-of $(AS_OF) -q --output out/measured-decisions.parquet
+	$(BIN)/treatment sample --outcomes out/measured-decisions.parquet --truth out/truth.json \
+		--output out/outcomes.jsonl
+	@echo "outcome events with known true effects written to out/outcomes.jsonl (the truth: out/truth.json)"
+	$(BIN)/treatment measure --decisions out/measured-decisions.parquet --events out/outcomes.jsonl \
+		--as-of 2027-03-01
 
 ## The whole suite: unit, property, conformance and CLI tests.
 # On TEST_WORKERS processes (pytest-xdist), a test file to a worker, so that a file's

@@ -22,6 +22,7 @@ from .evidence import EvidenceGuard, RuleVerdicts, rule_verdicts
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
+from .measure.metrics import CompiledMetric, compile_metric
 from .model import Outcome, ids, seconds
 from .semantics import admits
 from .validate import ValidatedPlan
@@ -135,11 +136,12 @@ class CompiledPlan:
     holdout: CompiledHoldout | None = None  # the universal holdout (appendix H)
     expected_customers: int | None = None  # how many customers the plan expects (lint's power check)
     evidence_guard: EvidenceGuard | None = None  # policy.profitability.evidence (appendix K)
+    metrics: tuple[CompiledMetric, ...] = ()  # outcomes measured after decisions (appendix I)
 
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type some moment's pattern names."""
-        return frozenset(step.event for m in self.moments for step in m.steps)
+        """Every event type some moment's pattern or some metric names."""
+        return frozenset(step.event for m in self.moments for step in m.steps) | {m.event for m in self.metrics}
 
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
@@ -261,6 +263,8 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
                                 plan.policy.location if plan.policy else Location(plan.root)),
         expected_customers=plan.policy.value.expected_customers if plan.policy else None,
         evidence_guard=guard,
+        metrics=tuple(compile_metric(m.value, x, m.location) for m, x in zip(plan.metrics, plan.metric_conditions,
+                                                                              strict=True)),
     )
 
 

@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .evidence import Profitability
+from .measure.metrics import Metric
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,7 @@ class PlanFile(_Strict):
     rules: list[Rule] | None = None
     default: Outcome | None = None
     moments: list[Moment] | None = None
+    metrics: list[Metric] | None = None  # appendix I: outcomes measured after decisions
     # Optional: the profile fields the plan reads, for `treatment lint` (no effect on decisions).
     fields: dict[Id, FieldType] | None = None
 

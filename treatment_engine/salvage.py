@@ -67,7 +67,7 @@ def salvage(data: Any, real_path: Callable[[Any, tuple[Any, ...], str], Path_]) 
     objects to; None when nothing can be said (not a mapping, or too broken).
 
     ``real_path`` turns a pydantic error's ``loc`` into a path of ``data`` (validate's
-    ``_real_path``), so cuts land on the values the author wrote.
+    ``shape_errors.real_path``), so cuts land on the values the author wrote.
     """
     if not isinstance(data, dict):
         return None

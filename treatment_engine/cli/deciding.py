@@ -225,7 +225,14 @@ def _find_profile(path: str, customer_id: str) -> Any:
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of standard output (JSON lines): .jsonl, .csv or .parquet, by the "
                    "suffix. Parquet columns hold one type, so there a number written as text stays a number.")
-def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) -> None:
+@click.option("--outcomes", "outcomes_for", metavar="DECISIONS",
+              help="Instead of customers: outcome events (JSON lines) for the customers of this decisions file, "
+                   "drawn with a seeded true effect per rule, arm and metric of the plan (appendix I).")
+@click.option("--truth", "truth_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --outcomes: write the true effect of every comparison here (JSON).")
+@plan_option
+def sample(count: int, seed: int, as_of: date | None, output_path: Path | None, outcomes_for: str | None,
+           truth_path: Path | None, plan_dir: Path | None) -> None:
     """Make synthetic customers for the default plan, reproducibly.
 
     Dates are spread around --as-of so that every lifecycle stage occurs, and the
@@ -234,9 +241,14 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None) 
     \b
     Example:
       treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
+      treatment sample --outcomes out/decisions.jsonl --truth out/truth.json -o out/outcomes.jsonl
     """
     from ..sample import generate, write_file
 
+    if outcomes_for is not None:
+        from .measure import write_outcomes
+        write_outcomes(plan_dir, outcomes_for, seed, output_path, truth_path)
+        return
     if output_path is None:
         for customer in generate(count, seed=seed, as_of=as_of or utc_today()):
             sys.stdout.buffer.write(dumps(customer))

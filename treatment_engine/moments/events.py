@@ -8,11 +8,15 @@ event is an :class:`EventError` naming the reason; it never stops the others.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 RESERVED = ("customer_id", "type", "timestamp")
+# Outcome events (appendix I) carry what they are worth in these: a payment's `amount`, a
+# survey's `score`. When present they must be finite numbers, so every metric reads them alike.
+NUMERIC_FIELDS = ("amount", "score")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +58,15 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
         return EventError(index, cid, "the event has no type (a non-empty string)")
     if kind not in known_types:
         shown = ", ".join(sorted(known_types)) or "none"
-        return EventError(index, cid, f"unknown event type {kind!r} (the plan's moments use: {shown})")
+        return EventError(index, cid, f"unknown event type {kind!r} (the plan's moments and metrics use: {shown})")
     stamp = parse_timestamp(raw.get("timestamp"))
     if stamp is None:
         return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
                                       "2026-11-01T09:30:00Z; without a zone, UTC)")
+    for name in NUMERIC_FIELDS:
+        number = raw.get(name)
+        if number is not None and (type(number) not in (int, float) or (type(number) is float and not math.isfinite(number))):
+            return EventError(index, cid, f"the event's {name!r} must be a finite number when given, got {number!r}")
     return Event(cid, kind, stamp, raw, index)
 
 

@@ -1,0 +1,313 @@
+"""Results measurement (#15 items 1-3): outcome events, metrics in the plan, attribution.
+
+Attribution is checked on both back ends (the Python reference and DuckDB) with small
+hand-made logs whose answer is worked out in each test.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from treatment_engine import PlanError
+from treatment_engine.measure.attribution import TREATED, Measured, measure_python
+from treatment_engine.measure.duckdb_stats import measure_duckdb
+from treatment_engine.measure.inputs import day_start, read_decision_file, read_event_file
+from treatment_engine.moments.events import EventError, parse_event
+from treatment_engine.plan import plan_from_texts
+
+from .conftest import REPO
+
+METRICS = """
+metrics:
+  - {id: churn, event: churned, compute: rate, within: 10d, higher_is_better: false, value: 100}
+  - {id: revenue, event: payment, compute: sum, field: amount, within: 10d, value: 1}
+  - {id: big, event: payment, if: "amount >= 50", compute: count, within: 10d}
+  - {id: nps, event: survey_response, compute: last, field: score, within: 10d}
+  - {id: avg_pay, event: payment, compute: mean, field: amount, within: 10d}
+"""
+PLAN = {"rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none}}\n", "rules/metrics.yaml": METRICS}
+DAY = "2026-11-01"
+T0 = day_start(DAY)
+TEN_DAYS = 10 * 86_400
+
+
+def _plan() -> Any:
+    return plan_from_texts(PLAN)
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(PlanError) as raised:
+        plan_from_texts({"rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none}}\n", "rules/m.yaml": text})
+    return [str(issue) for issue in raised.value.issues]
+
+
+# -- items 1-2: outcome events and metrics in the plan ---------------------------------
+
+def test_the_default_plan_measures_the_five_example_metrics() -> None:
+    from treatment_engine.plan import load_plan
+
+    plan = load_plan(REPO)
+    assert [m.id for m in plan.metrics] == ["churned_90d", "revenue_90d", "nps_60d", "offer_accepted_14d",
+                                            "complaints_30d"]
+    churn = plan.metrics[0]
+    assert (churn.compute, churn.within, churn.higher_is_better) == ("rate", 90 * 86_400, False)
+    # Outcome events are events the service stores and `treatment events` reads.
+    assert {"churned", "payment", "offer_accepted", "survey_response", "complaint"} <= plan.event_types
+
+
+def test_outcome_events_carry_numeric_amounts_and_scores() -> None:
+    types = frozenset({"payment"})
+    good = parse_event({"customer_id": "c1", "type": "payment", "timestamp": DAY, "amount": 12.5}, 0, types)
+    assert not isinstance(good, EventError) and good.fields["amount"] == 12.5
+    for wrong in ("12.5", True, None):
+        parsed = parse_event({"customer_id": "c1", "type": "payment", "timestamp": DAY, "amount": wrong}, 0, types)
+        assert isinstance(parsed, EventError) == (wrong is not None), wrong
+    assert "finite number" in parse_event({"customer_id": "c1", "type": "payment", "timestamp": DAY,
+                                           "score": "9"}, 0, types).error  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("metrics:\n  - {id: m, event: e, compute: sum, within: 1d}\n",
+     "rules/m.yaml:2:5: value-error: 'compute: sum' needs 'field'"),
+    ("metrics:\n  - {id: m, event: e, compute: rate, field: amount, within: 1d}\n",
+     "rules/m.yaml:2:5: value-error: 'compute: rate' counts events and reads no field"),
+    ("metrics:\n  - {id: m, event: e, compute: median, within: 1d}\n",
+     "rules/m.yaml:2:23: literal-error: 'compute' must be 'rate', 'count', 'sum', 'mean' or 'last'"),
+    ("metrics:\n  - {id: m, event: e, compute: rate, within: 90 days}\n", "rules/m.yaml:2:38: string-pattern-mismatch: 'within'"),
+    ("metrics:\n  - {id: m, event: e, compute: rate, within: 1d, value: -1}\n", "rules/m.yaml:2:50: greater-than-equal: 'value' must be greater than or equal to 0"),
+    ("metrics:\n  - {id: m, event: e, compute: rate, within: 1d, highr_is_better: false}\n",
+     "rules/m.yaml:2:50: extra-forbidden: unknown key 'highr_is_better' (did you mean 'higher_is_better'?)"),
+    ("metrics:\n  - {id: m, event: e, if: 'amount >', compute: rate, within: 1d}\n",
+     "rules/m.yaml:2:36: bad-expression: invalid expression: the expression ends too early"),
+    ("metrics:\n  - {id: m, event: e, if: 'days_since(at) > 3', compute: rate, within: 1d}\n",
+     "rules/m.yaml:2:27: bad-expression: metric 'm': days_since has no as_of"),
+    ("metrics:\n  - {id: m, event: e, compute: rate, within: 1d}\n  - {id: m, event: f, compute: rate, within: 1d}\n",
+     "rules/m.yaml:3:6: duplicate-id: duplicate metric id 'm' (first defined at rules/m.yaml:2:5)"),
+])
+def test_metric_errors_are_located(text: str, expected: str) -> None:
+    errors = _errors(text)
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_a_metric_if_is_section_6_over_the_event() -> None:
+    big = _plan().metrics[2]
+    assert big.matches({"amount": 50}) and not big.matches({"amount": 49.9})
+    assert not big.matches({"amount": "60"}) and not big.matches({})  # null is not true
+
+
+# -- item 3: attribution ----------------------------------------------------------------
+
+def _decision(cid: str, arm: str = "champion", *, day: str = DAY, experiment: str | None = "r",
+              rule: str = "r", version: str = "v1", cost: float = 1.0, would_have: str | None = None) -> dict:
+    row: dict[str, Any] = {"customer_id": cid, "treatment": "none", "rule": rule, "actions": [], "channels": [],
+                           "cost": cost, "plan_version": version, "as_of": day, "arm": arm}
+    if experiment is not None:
+        row["experiment"] = experiment
+    if would_have is not None:
+        row["would_have"] = {"rule": would_have, "treatment": "delight", "actions": [], "channels": [], "cost": 5.0}
+    return row
+
+
+def _event(cid: str, kind: str, seconds_after: float, **fields: Any) -> dict:
+    from treatment_engine.moments.events import iso
+
+    return {"customer_id": cid, "type": kind, "timestamp": iso(T0 + seconds_after), **fields}
+
+
+def _write(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def _measure(backend: str, tmp_path: Path, decisions: list[dict], events: list[dict],
+             as_of: float = T0 + 365 * 86_400) -> Measured:
+    plan = _plan()
+    decided, happened = _write(tmp_path / "d.jsonl", decisions), _write(tmp_path / "e.jsonl", events)
+    if backend == "python":
+        return measure_python(plan, read_decision_file(decided), read_event_file(happened), as_of)
+    return measure_duckdb(plan, decided, happened, as_of)
+
+
+def _stats(measured: Measured, metric: str, arm: str, experiment: str = "r",
+           version: str = "v1", rule: str = "r") -> tuple[int, int, float]:
+    for group in measured.groups:
+        if (group.plan_version, group.experiment, group.rule, group.arm, group.metric) == (
+                version, experiment, rule, arm, metric):
+            return group.customers, group.n, group.sum
+    return (0, 0, 0.0)
+
+
+BACKENDS = pytest.mark.parametrize("backend", ["python", "duckdb"])
+
+
+@BACKENDS
+def test_the_window_starts_at_the_decision_and_its_edge_is_inside(backend: str, tmp_path: Path) -> None:
+    events = [_event("a", "churned", TEN_DAYS),  # exactly at the edge: inside
+              _event("b", "churned", TEN_DAYS + 1),  # one second after: outside
+              _event("c", "churned", -1),  # before the decision: not caused by it
+              _event("d", "churned", 0)]  # at the decision itself: inside
+    measured = _measure(backend, tmp_path, [_decision(c) for c in "abcd"], events)
+    assert _stats(measured, "churn", "champion") == (4, 4, 2.0)
+
+
+@BACKENDS
+def test_a_customer_counts_once_from_their_first_decision_in_the_arm_it_assigned(backend: str, tmp_path: Path) -> None:
+    decisions = [_decision("a", "holdout", rule="other"),  # intent to treat: the holdout, whatever decided
+                 _decision("a", "champion", day="2026-11-05"),  # later: ignored, the window stays at day 1
+                 _decision("b", "champion")]
+    events = [_event("a", "churned", TEN_DAYS + 3600), _event("b", "payment", 5, amount=30)]
+    measured = _measure(backend, tmp_path, decisions, events)
+    assert _stats(measured, "churn", "holdout") == (1, 1, 0.0)  # the day-5 window would have held it
+    assert measured.assigned == {("v1", "r", "r", "holdout"): 1, ("v1", "r", "r", "champion"): 1}
+    assert _stats(measured, "revenue", "champion") == (1, 1, 30.0)
+
+
+@BACKENDS
+def test_a_customer_whose_window_is_open_is_left_out_not_counted_as_no_event(backend: str, tmp_path: Path) -> None:
+    decisions = [_decision("a"), _decision("b", day="2026-11-03")]
+    # As of 2026-11-12: a's window (to 11-11) has closed, b's (to 11-13) has not.
+    measured = _measure(backend, tmp_path, decisions, [], as_of=day_start("2026-11-12"))
+    assert _stats(measured, "churn", "champion") == (1, 1, 0.0)
+    assert measured.assigned[("v1", "r", "r", "champion")] == 2  # both assigned: the ratio check counts them
+
+
+@BACKENDS
+def test_plan_versions_are_measured_apart(backend: str, tmp_path: Path) -> None:
+    decisions = [_decision("a", version="v1"), _decision("b", version="v2"), _decision("a", version="v2")]
+    events = [_event("a", "churned", 10)]
+    measured = _measure(backend, tmp_path, decisions, events)
+    assert _stats(measured, "churn", "champion", version="v1") == (1, 1, 1.0)
+    # In v2 the same customer is decided again: their v2 window starts there too.
+    assert _stats(measured, "churn", "champion", version="v2") == (2, 2, 1.0)
+
+
+@BACKENDS
+def test_the_universal_holdout_compares_each_rule_with_doing_nothing(backend: str, tmp_path: Path) -> None:
+    decisions = [_decision("a", "universal_holdout", experiment="universal_holdout", rule="holdout",
+                           would_have="r", cost=0.0),
+                 _decision("b", "champion", experiment=None),  # no rule experiment: counted in the holdout's only
+                 _decision("c", "holdout", rule="next", would_have="r")]
+    events = [_event("a", "churned", 10), _event("c", "churned", 10)]
+    measured = _measure(backend, tmp_path, decisions, events)
+    assert _stats(measured, "churn", "universal_holdout", experiment="universal_holdout") == (1, 1, 1.0)
+    assert _stats(measured, "churn", TREATED, experiment="universal_holdout") == (2, 2, 1.0)
+    assert _stats(measured, "churn", "holdout") == (1, 1, 1.0)  # c is in r's own experiment too
+
+
+@BACKENDS
+def test_each_compute_kind(backend: str, tmp_path: Path) -> None:
+    events = [_event("a", "payment", 10, amount=20), _event("a", "payment", 20, amount=60),
+              _event("a", "payment", 30, amount="lots"),  # not a number: refused as an event
+              _event("a", "survey_response", 40, score=3), _event("a", "survey_response", 50, score=9),
+              _event("b", "payment", 10)]  # no amount: counts, adds nothing
+    measured = _measure(backend, tmp_path, [_decision("a"), _decision("b")], events)
+    assert _stats(measured, "revenue", "champion") == (2, 2, 80.0)
+    assert _stats(measured, "big", "champion") == (2, 2, 1.0)
+    assert _stats(measured, "nps", "champion") == (2, 1, 9.0)  # the last; b has none, so no value
+    assert _stats(measured, "avg_pay", "champion") == (2, 1, 40.0)
+
+
+def test_decision_files_in_every_format_measure_alike(tmp_path: Path) -> None:
+    from treatment_engine.outputs import DecisionWriter
+
+    rows = [_decision("a", "holdout", would_have="r"), _decision("b"), _decision("c", "x", cost=2.5)]
+    events = _write(tmp_path / "e.jsonl", [_event("a", "payment", 1, amount=5), _event("c", "churned", 3)])
+    results = []
+    for suffix in ("jsonl", "csv", "parquet"):
+        path = tmp_path / f"d.{suffix}"
+        with DecisionWriter(path, {}) as writer:
+            for row in rows:
+                writer.write(row)
+        for measured in (measure_duckdb(_plan(), str(path), events, T0 + 1e8),
+                         measure_python(_plan(), read_decision_file(str(path)), read_event_file(events), T0 + 1e8)):
+            results.append(measured)
+    assert all(r == results[0] for r in results)
+    assert _stats(results[0], "revenue", "holdout") == (1, 1, 5.0)
+
+
+@BACKENDS
+def test_appendix_i_worked_example(backend: str, tmp_path: Path) -> None:
+    """The example in docs/plan-format.md, appendix I, measures as the appendix says."""
+    text = (REPO / "docs" / "plan-format.md").read_text().split("## Appendix I")[1]
+    blocks = [block.split("\n", 1)[1] for block in text.split("```")[1::2]]
+    plan = plan_from_texts({"rules/example.yaml": blocks[0]})
+    (tmp_path / "d.jsonl").write_text(blocks[1])
+    (tmp_path / "e.jsonl").write_text(blocks[2])
+    as_of = day_start("2026-12-01")
+    if backend == "python":
+        measured = measure_python(plan, read_decision_file(str(tmp_path / "d.jsonl")),
+                                  read_event_file(str(tmp_path / "e.jsonl")), as_of)
+    else:
+        measured = measure_duckdb(plan, str(tmp_path / "d.jsonl"), str(tmp_path / "e.jsonl"), as_of)
+    rows = {(g.arm, g.metric): (g.customers, g.n, g.sum, g.sum_squares, g.cost) for g in measured.groups}
+    assert rows == {("champion", "churned_90d"): (1, 1, 0.0, 0.0, 5.0),
+                    ("champion", "revenue_90d"): (1, 1, 50.0, 2500.0, 5.0),
+                    ("holdout", "churned_90d"): (2, 2, 1.0, 1.0, 0.0),
+                    ("holdout", "revenue_90d"): (2, 2, 0.0, 0.0, 0.0)}
+    assert measured.assigned == {("v1", "gift-rule", "gift-rule", "champion"): 2,
+                                 ("v1", "gift-rule", "gift-rule", "holdout"): 2}
+    from treatment_engine.measure.results import compare
+
+    assert all(c.verdict.startswith("not enough data yet") for c in compare(plan, measured))
+
+
+def test_the_decision_log_and_its_stored_events_are_read_directly(tmp_path: Path) -> None:
+    """--decisions URL and --db URL: decisions from the log (timed by created_at) and the
+    outcome events the service stored, on both back ends."""
+    import time
+
+    from click.testing import CliRunner
+
+    from treatment_engine import Engine
+    from treatment_engine.cli import cli
+    from treatment_engine.measure.inputs import decisions_table, log_events_file, read_log_decisions
+    from treatment_engine.store import DecisionLog
+    from treatment_engine.store.events import Incoming
+
+    texts = {**PLAN, "rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"}
+    engine = Engine.from_texts(texts)
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = DecisionLog(url)
+    profiles = [{"customer_id": f"c{i}"} for i in range(40)]
+    log.decisions.record(engine.plan, [(p, engine.decide(p)) for p in profiles])
+    later = time.time() + 60
+    log.events.accept([Incoming(f"c{i}", "payment", later, {"customer_id": f"c{i}", "type": "payment",
+                                                            "timestamp": iso_of(later), "amount": i}, 0)
+                       for i in range(0, 40, 2)])
+    log.close()
+    decisions = read_log_decisions(url)
+    arms = {d.customer_id: d.arm for d in decisions}
+    as_of = later + TEN_DAYS
+    events_file = log_events_file(url, engine.plan.event_types)
+    try:
+        python = measure_python(engine.plan, decisions, read_event_file(events_file), as_of)
+        duck = measure_duckdb(engine.plan, decisions_table(decisions), events_file, as_of)
+    finally:
+        Path(events_file).unlink()
+    for arm in ("holdout", "champion"):
+        paid = sum(i for i in range(0, 40, 2) if arms[f"c{i}"] == arm)
+        version = engine.plan.version
+        assert _stats(python, "revenue", arm, version=version) == _stats(duck, "revenue", arm, version=version) == (
+            sum(1 for a in arms.values() if a == arm), sum(1 for a in arms.values() if a == arm), float(paid))
+    result = CliRunner().invoke(cli, ["measure", "--decisions", url, "--db", url, "--format", "csv",
+                                      "--as-of", iso_of(as_of), "--plan", str(_write_plan(tmp_path, texts))])
+    assert result.exit_code == 0, result.output
+    assert f"{engine.plan.version},r,r,champion,holdout,revenue," in result.stdout
+
+
+def iso_of(seconds: float) -> str:
+    from treatment_engine.moments.events import iso
+
+    return iso(seconds)
+
+
+def _write_plan(folder: Path, texts: dict[str, str]) -> Path:
+    root = folder / "plan"
+    for name, text in texts.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root

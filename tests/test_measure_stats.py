@@ -1,0 +1,186 @@
+"""Results measurement (#15 items 4 and 8): statistics from sufficient statistics, the
+sample-ratio check, verdicts, recovery of known effects, and ``treatment measure``."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from treatment_engine.cli import cli
+from treatment_engine.experiments.buckets import bucket
+from treatment_engine.measure.attribution import GroupStats, Measured
+from treatment_engine.measure.results import DOES_NOT_PAY_BACK, NO_EFFECT, PAYS_BACK, compare
+from treatment_engine.measure.statistics import SRM_ALPHA, arm_summary, difference, holm, sample_ratio_p
+from treatment_engine.measure.synthetic import check_recovery, sample_decisions
+from treatment_engine.plan import load_plan, plan_from_texts
+
+from .conftest import REPO
+
+
+def _sufficient(values: np.ndarray) -> tuple[int, float, float]:
+    return len(values), float(values.sum()), float((values * values).sum())
+
+
+def test_welch_from_sufficient_statistics_is_welch_on_the_raw_values() -> None:
+    rng = np.random.default_rng(3)
+    treated, control = rng.normal(5, 2, 60), rng.exponential(4, 90)
+    found = difference(False, _sufficient(treated), _sufficient(control))
+    expected = stats.ttest_ind(treated, control, equal_var=False)
+    assert found is not None
+    assert found.p_value == pytest.approx(expected.pvalue, rel=1e-9)
+    assert (found.low, found.high) == pytest.approx(tuple(expected.confidence_interval()), rel=1e-9)
+    arm = arm_summary(False, *_sufficient(treated))
+    assert (arm.low, arm.high) == pytest.approx(stats.t.interval(0.95, 59, treated.mean(), stats.sem(treated)))
+
+
+def test_rates_use_wilson_newcombe_and_the_score_test() -> None:
+    from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+    found = difference(True, (200, 60.0, 60.0), (180, 36.0, 36.0))
+    assert found is not None
+    assert (found.low, found.high) == pytest.approx(confint_proportions_2indep(60, 200, 36, 180, method="newcomb"))
+    assert found.absolute == pytest.approx(0.1) and found.relative == pytest.approx(0.5)
+    assert 0.01 < found.p_value < 0.05
+    arm = arm_summary(True, 200, 60.0, 60.0)
+    assert (arm.low, arm.high) == pytest.approx(proportion_confint(60, 200, method="wilson"))
+
+
+def test_holm_orders_and_adjusts() -> None:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def _arms(plan, seed: int, customers: int, drop_holdout: float = 0.0) -> list[int]:
+    """Assigned customers per arm of decline-gold-retention, by the real bucket hash; a
+    logging fault that loses ``drop_holdout`` of the holdout's decisions skews them."""
+    experiment = next(r.experiment for r in plan.rules if r.id == "decline-gold-retention")
+    rng = random.Random(seed)
+    counts = {"holdout": 0, "champion": 0}
+    for index in range(customers):
+        arm = experiment.arm_for(bucket(experiment.salt, f"s{seed}-{index}"))
+        name = "champion" if arm is None else arm.id
+        if name == "holdout" and rng.random() < drop_holdout:
+            continue
+        counts[name] += 1
+    return [counts["holdout"], counts["champion"]]
+
+
+def test_a_skewed_assignment_is_flagged_and_a_fair_one_is_not_over_seeds() -> None:
+    plan = load_plan(REPO)
+    shares = [0.1, 0.9]  # the default plan's holdout on decline-gold-retention
+    fair = [sample_ratio_p(_arms(plan, seed, 5000), shares) for seed in range(20)]
+    skewed = [sample_ratio_p(_arms(plan, seed, 5000, drop_holdout=0.25), shares) for seed in range(20)]
+    assert all(p is not None and p >= SRM_ALPHA for p in fair), fair
+    assert all(p is not None and p < SRM_ALPHA for p in skewed), skewed
+
+
+def _group(arm: str, n: int, total: float, cost: float, metric: str = "churn") -> GroupStats:
+    return GroupStats("v", "r", "r", arm, metric, n, n, total, total, cost * n)
+
+
+PRICED = {"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"
+          "metrics:\n  - {id: churn, event: churned, compute: rate, within: 1d, higher_is_better: false, "
+          "value: 100}\n"}
+
+
+@pytest.mark.parametrize(("treated_churn", "cost", "verdict"), [
+    (2000, 5.0, PAYS_BACK),  # 10 points less churn x 100 = 10 a customer, for 5
+    (2000, 20.0, DOES_NOT_PAY_BACK),  # the same gain for 20: its whole interval is below the cost
+    (4000, 0.0, NO_EFFECT),  # no change, and 20,000 a side is plenty to see the break-even
+])
+def test_verdicts_weigh_the_value_interval_against_the_cost(treated_churn: int, cost: float, verdict: str) -> None:
+    plan = plan_from_texts(PRICED)
+    measured = Measured((_group("champion", 20_000, treated_churn, cost), _group("holdout", 20_000, 4000, 0.0)),
+                        {("v", "r", "r", "champion"): 20_000, ("v", "r", "r", "holdout"): 20_000})
+    [found] = compare(plan, measured)
+    assert found.verdict == verdict
+    assert found.cost == pytest.approx(cost)
+    assert found.srm_p is not None and not found.srm
+
+
+def test_too_few_customers_say_how_many_more_each_arm_needs() -> None:
+    plan = plan_from_texts(PRICED)
+    measured = Measured((_group("champion", 200, 36, 5.0), _group("holdout", 200, 40, 0.0)),
+                        {("v", "r", "r", "champion"): 200, ("v", "r", "r", "holdout"): 120})
+    [found] = compare(plan, measured)
+    # Break-even is 5 / 100 = 5 points of churn from 20%: about 1,100 a side (statsmodels' power).
+    assert found.verdict.startswith("not enough data yet (about ") and "more customers per arm" in found.verdict
+    more = int(found.verdict.split("about ")[1].split(" ")[0].replace(",", ""))
+    assert 800 < more < 1200
+    assert found.srm  # 200 against 120 of a declared half and half
+
+
+def test_measured_intervals_recover_known_effects_quick() -> None:
+    """A few seeds of the recovery check (benchmarks/coverage_measure.py runs 400)."""
+    plan = load_plan(REPO)
+    recovery = check_recovery(plan, sample_decisions(plan, 3000, 11, "2026-11-01"), range(2), min_per_arm=10)
+    assert recovery.compared >= 10
+    assert recovery.coverage >= 0.8, recovery
+    assert recovery.null_pays_back == 0, recovery
+
+
+# -- the command ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def measured_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("measure")
+    runner = CliRunner()
+    decisions, outcomes = folder / "d.jsonl", folder / "o.jsonl"
+    result = runner.invoke(cli, ["simulate", "--plan", str(REPO), "--sample", "3000", "--as-of", "2026-06-01",
+                                 "-q", "-o", str(decisions)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["sample", "--plan", str(REPO), "--outcomes", str(decisions), "--truth",
+                                 str(folder / "truth.json"), "-o", str(outcomes)])
+    assert result.exit_code == 0, result.output
+    return decisions, outcomes
+
+
+def _json(decisions: Path, outcomes: Path, backend: str) -> list[dict]:
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(decisions), "--events",
+                                      str(outcomes), "--as-of", "2027-01-01", "--format", "json", "--backend", backend])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["comparisons"]
+
+
+def test_measure_prints_json_alike_from_both_back_ends(measured_files: tuple[Path, Path]) -> None:
+    decisions, outcomes = measured_files
+    found, reference = _json(decisions, outcomes, "duckdb"), _json(decisions, outcomes, "python")
+    truth = json.loads((decisions.parent / "truth.json").read_text())
+    assert {(c["experiment"], c["rule"], c["arm"], c["metric"]) for c in found} <= \
+        {(t["experiment"], t["rule"], t["arm"], t["metric"]) for t in truth}
+    assert any(c["experiment"] == "decline-gold-retention" and c["control"] == "holdout" for c in found)
+    assert all(set(c) >= {"difference_low", "adjusted_p", "roi", "srm", "verdict"} for c in found)
+    assert len(found) == len(reference)
+    for ours, theirs in zip(found, reference, strict=True):
+        for key, value in ours.items():
+            assert (value == pytest.approx(theirs[key], rel=1e-9, abs=1e-12)
+                    if isinstance(value, float) else value == theirs[key]), (key, ours, theirs)
+
+
+def test_measure_prints_a_table_and_csv(measured_files: tuple[Path, Path]) -> None:
+    decisions, outcomes = measured_files
+    base = ["measure", "--plan", str(REPO), "--decisions", str(decisions), "--events", str(outcomes),
+            "--as-of", "2027-01-01"]
+    table = CliRunner().invoke(cli, base)
+    assert table.exit_code == 0 and "champion vs holdout" in table.stdout and "churned_90d" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    lines = CliRunner().invoke(cli, [*base, "--format", "csv"]).stdout.splitlines()
+    assert lines[0].startswith("plan_version,experiment,rule,arm,control,metric,customers")
+    assert len(lines) > 10
+
+
+def test_measure_refuses_missing_inputs_in_one_line(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(tmp_path / "no.jsonl"),
+                                       "--events", str(tmp_path / "no-events.jsonl")])
+    assert missing.exit_code == 1 and missing.stderr.strip().endswith("no events file at " + str(tmp_path / "no-events.jsonl"))
+    both = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", "d.jsonl"])
+    assert both.exit_code == 2 and "--events FILE or --db URL" in both.stderr
+    bad_time = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", "d.jsonl", "--events", "e",
+                                        "--as-of", "soon"])
+    assert bad_time.exit_code == 2 and "'soon' is not a date" in bad_time.stderr
+    assert "Traceback" not in missing.output + both.output + bad_time.output

@@ -1,0 +1,135 @@
+"""``treatment measure``: outcomes joined to decisions, per experiment arm (appendix I)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+
+from .options import backend_option, plan_option
+from .support import fail, load_engine
+
+
+@click.command()
+@plan_option
+@click.option("--decisions", "decisions_source", required=True, metavar="FILE|URL",
+              help="A decisions file from simulate or decide (.jsonl, .csv, .parquet), or a decision log's "
+                   "database URL (sqlite:///treatment.db, postgresql+psycopg://...).")
+@click.option("--events", "events_path", metavar="FILE", help="Outcome events, JSON lines (as treatment events reads).")
+@click.option("--db", "events_db", metavar="URL", help="Read the outcome events the service stored in this log instead.")
+@click.option("--as-of", "as_of_text", metavar="DATE|TIME",
+              help="Measure as of this instant (a date is its 00:00 UTC); windows not closed by then are left out. "
+                   "Default: now.")
+@backend_option(["duckdb", "python"], "duckdb", "duckdb: one SQL query over the files; python: the plain "
+                "reference implementation.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True, help="How to print the results.")
+def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
+            as_of_text: str | None, backend: str, output_format: str) -> None:
+    """Measure results: each experiment's arms compared on the plan's metrics.
+
+    Every customer counts once per experiment, from their first decision in it, in
+    the arm it assigned; a metric's window starts at that decision and must have
+    closed by --as-of. For each rule and arm: the change against the control with its
+    95% interval and Holm-corrected p-value, value and cost per treated customer,
+    ROI, a sample-ratio check and a verdict.
+
+    \b
+    Examples:
+      treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --as-of 2027-03-01
+      treatment measure --decisions sqlite:///treatment.db --db sqlite:///treatment.db --format json
+    """
+    from ..measure.inputs import MeasureInputError, parse_instant
+
+    engine = load_engine(plan_dir)
+    plan = engine.plan
+    if not plan.metrics:
+        fail("the plan has no metrics: add a metrics: list (docs/plan-format.md, appendix I)", 2)
+    if (events_path is None) == (events_db is None):
+        fail("give the outcome events with --events FILE or --db URL (one of them)", 2)
+    as_of = time.time() if as_of_text is None else parse_instant(as_of_text)
+    if as_of is None:
+        fail(f"--as-of {as_of_text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time", 2)
+    temporary = None
+    try:
+        if events_db is not None:
+            from ..measure.inputs import log_events_file
+            events_path = temporary = log_events_file(events_db, plan.event_types)
+        assert events_path is not None
+        measured = _measure(plan, decisions_source, events_path, as_of, backend)
+    except MeasureInputError as error:
+        fail(str(error))
+    finally:
+        if temporary is not None:
+            os.unlink(temporary)
+    _print(plan, measured, output_format)
+
+
+def _measure(plan: object, source: str, events_path: str, as_of: float, backend: str) -> object:
+    from ..measure import inputs
+
+    is_url = "://" in source
+    if backend == "python":
+        from ..measure.attribution import measure_python
+        decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
+        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of)  # type: ignore[arg-type]
+    import duckdb
+
+    from ..measure.duckdb_stats import measure_duckdb
+    if not Path(events_path).is_file():
+        raise inputs.MeasureInputError(f"no events file at {events_path}")
+    if not is_url and not Path(source).is_file():
+        raise inputs.MeasureInputError(f"no decisions file at {source}")
+    handed = inputs.decisions_table(inputs.read_log_decisions(source)) if is_url else source
+    try:
+        return measure_duckdb(plan, handed, events_path, as_of)  # type: ignore[arg-type]
+    except duckdb.Error as error:
+        raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
+
+
+def _print(plan: object, measured: object, output_format: str) -> None:
+    from ..measure.output import print_results, to_csv, to_json
+    from ..measure.results import compare
+
+    comparisons = compare(plan, measured)  # type: ignore[arg-type]
+    if output_format == "json":
+        click.echo(to_json(comparisons))
+    elif output_format == "csv":
+        click.echo(to_csv(comparisons), nl=False)
+    else:
+        from rich.console import Console
+        print_results(comparisons, Console())
+
+
+def write_outcomes(plan_dir: Path | None, decisions_path: str, seed: int, output: Path | None,
+                   truth_path: Path | None) -> None:
+    """``treatment sample --outcomes``: seeded outcome events for a decisions file, and the truth."""
+    import dataclasses
+    import json
+    import sys
+
+    import orjson
+
+    from ..measure.inputs import MeasureInputError, read_decision_file
+    from ..measure.synthetic import draw_effects, outcome_events, truths
+
+    plan = load_engine(plan_dir, quiet=True).plan
+    if not plan.metrics:
+        fail("the plan has no metrics to draw outcomes for (docs/plan-format.md, appendix I)", 2)
+    try:
+        decisions = list(read_decision_file(decisions_path))
+    except MeasureInputError as error:
+        fail(str(error))
+    effects = draw_effects(plan, seed)
+    stream = open(output, "wb") if output is not None else sys.stdout.buffer  # noqa: SIM115
+    try:
+        for event in outcome_events(plan, decisions, effects, seed):
+            stream.write(orjson.dumps(event) + b"\n")
+    finally:
+        if output is not None:
+            stream.close()
+    if truth_path is not None:
+        versions = sorted({d.plan_version for d in decisions})
+        truth_path.write_text(json.dumps([dataclasses.asdict(t) for t in truths(plan, versions, effects)], indent=1))

@@ -1,0 +1,170 @@
+"""What measurement reads: decisions (a decisions file or the decision log) and events (a
+file of JSON lines or the log's events table), in one shape for every back end.
+
+A decision's time is the log's ``created_at``; a decisions file (from ``simulate`` or
+``decide``) carries only ``as_of``, so its decisions count from 00:00 UTC that day. The
+champion rule is the rule that would have decided without any experiment:
+``would_have.rule`` off the champion's arm, else the deciding rule (as :mod:`..arms`).
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..errors import TreatmentError
+from ..moments.events import parse_timestamp
+from ..outputs import output_format
+from ..profiles import read_jsonl
+
+# The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
+DECISION_FIELDS = ("customer_id", "plan_version", "decided_at", "rule", "arm", "experiment", "cost",
+                   "champion_rule", "seq")
+
+
+class MeasureInputError(TreatmentError):
+    """Decisions or events that cannot be read (a missing file, an unknown suffix)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInput:
+    customer_id: str
+    plan_version: str
+    decided_at: float  # seconds since the epoch, UTC
+    rule: str
+    arm: str
+    experiment: str | None
+    cost: float
+    champion_rule: str
+    seq: int
+
+
+def day_start(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
+
+
+def _would_have_rule(value: Any) -> str | None:
+    if isinstance(value, str):
+        value = orjson.loads(value) if value else None
+    return value.get("rule") if isinstance(value, dict) else None
+
+
+def _decision(row: dict[str, Any], seq: int, decided_at: float) -> DecisionInput:
+    rule = row["rule"]
+    return DecisionInput(row["customer_id"], row["plan_version"], decided_at, rule, row.get("arm") or "champion",
+                         row.get("experiment") or None, float(row.get("cost") or 0.0),
+                         _would_have_rule(row.get("would_have")) or rule, seq)
+
+
+def read_decision_file(path: str) -> Iterator[DecisionInput]:
+    """The decided rows of a decisions file (appendix G), in file order; error rows skipped."""
+    kind = _existing(path, "decisions")
+    rows: Iterator[dict[str, Any]]
+    if kind == "jsonl":
+        rows = (row for row in _jsonl_rows(path))
+    elif kind == "csv":
+        rows = _csv_rows(path)
+    else:
+        import pyarrow.parquet as pq
+        rows = (row for batch in pq.ParquetFile(path).iter_batches() for row in batch.to_pylist())
+    for seq, row in enumerate(rows):
+        if row.get("error") or not row.get("rule"):
+            continue
+        yield _decision(row, seq, day_start(str(row["as_of"])))
+
+
+def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, "rb") as stream:
+        for line in stream:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+def _csv_rows(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8", newline="") as stream:
+        for row in csv.DictReader(stream):
+            yield {key: (value if value != "" else None) for key, value in row.items()}
+
+
+def _existing(path: str, what: str) -> str:
+    if not Path(path).is_file():
+        raise MeasureInputError(f"no {what} file at {path}")
+    try:
+        return output_format(path)
+    except TreatmentError as error:
+        raise MeasureInputError(str(error)) from None
+
+
+def read_log_decisions(db_url: str) -> list[DecisionInput]:
+    """Every decision in the log at ``db_url``, oldest first (ids are time-ordered UUIDv7)."""
+    from sqlalchemy import select
+
+    from ..store import DecisionLog
+    from ..store.tables import DecisionRow
+
+    log = DecisionLog(db_url, create=False)
+    try:
+        columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
+                   DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have)
+        with log.database.engine.connect() as connection:
+            rows = connection.execute(select(*columns).order_by(DecisionRow.id)).all()  # type: ignore[call-overload]
+    finally:
+        log.close()
+    found = []
+    for seq, (cid, version, created, rule, arm, experiment, cost, would_have) in enumerate(rows):
+        moment = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+        found.append(_decision({"customer_id": cid, "plan_version": version, "rule": rule, "arm": arm,
+                                "experiment": experiment, "cost": cost, "would_have": would_have},
+                               seq, moment.timestamp()))
+    return found
+
+
+def decisions_table(decisions: list[DecisionInput]) -> Any:
+    """Decisions as an Arrow table of :data:`DECISION_FIELDS`, for the SQL back ends."""
+    import pyarrow as pa
+
+    return pa.table({name: [getattr(d, name) for d in decisions] for name in DECISION_FIELDS},
+                    schema=pa.schema([(n, pa.float64() if n in ("decided_at", "cost") else
+                                       pa.int64() if n == "seq" else pa.string()) for n in DECISION_FIELDS]))
+
+
+def read_event_file(path: str) -> Iterator[Any]:
+    """Raw events of a JSON lines file; a line that is not JSON comes as its reason."""
+    if not Path(path).is_file():
+        raise MeasureInputError(f"no events file at {path}")
+    with open(path, "rb") as stream:
+        yield from read_jsonl(stream)
+
+
+def log_events_file(db_url: str, types: frozenset[str]) -> str:
+    """The log's stored events of ``types`` copied to a temporary JSON lines file (the
+    bodies as received), which every back end then reads as it reads an events file."""
+    from sqlalchemy import select
+
+    from ..store import DecisionLog
+    from ..store.tables import EventRow
+
+    handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)  # noqa: SIM115
+    log = DecisionLog(db_url, create=False)
+    try:
+        table = EventRow.__table__.c  # type: ignore[attr-defined]
+        query = select(table.body).where(table.type.in_(sorted(types))).order_by(
+            table.occurred_at, table.partition_no, table.seq)
+        with log.database.engine.connect() as connection, handle:
+            for (body,) in connection.execute(query):
+                handle.write(body.encode() + b"\n")
+    finally:
+        log.close()
+    return handle.name
+
+
+def parse_instant(text: str) -> float | None:
+    """``--as-of``: a date (its 00:00 UTC) or an ISO 8601 date-time, as events take them."""
+    return parse_timestamp(text)

@@ -1,0 +1,111 @@
+"""Metrics in the plan (docs/plan-format.md, appendix I): what an outcome event counts for.
+
+A metric names an event type, an optional ``if`` over the event's own fields (section 6,
+parsed like every condition), what to compute per customer over the events in a window
+after their decision, and which direction is better. Part of the core: the plan model
+holds :class:`Metric` and the compiled plan :class:`CompiledMetric`; the measuring itself
+(SQL, statistics) lives in the adapter modules of this package.
+
+This module imports nothing of the plan model (``model`` imports it), so it declares its
+own strict base and duration type.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
+
+from ..errors import Location
+from ..expressions.ast import Expression
+from ..expressions.closures import Compiled, compile_expression
+
+Compute = Literal["rate", "count", "sum", "mean", "last"]
+NEEDS_FIELD = ("sum", "mean", "last")  # computed from a numeric field of the events
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_SECONDS = 3660 * 86_400  # ten years: outcomes are read long after decisions
+MAX_VALUE = 1_000_000_000  # money per unit of a metric, as an action's cost is bounded
+
+
+def window_seconds(duration: str) -> int:
+    return int(duration[:-1]) * _UNIT_SECONDS[duration[-1]]
+
+
+def _bounded(duration: str) -> str:
+    if len(duration) > 12 or window_seconds(duration) > MAX_WINDOW_SECONDS:
+        raise PydanticCustomError("out_of_range", f"'within' must be at most {MAX_WINDOW_SECONDS // 86_400}d "
+                                  f"(in any unit), got {duration[:20]}")
+    return duration
+
+
+Window = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$"), AfterValidator(_bounded)]
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Metric(BaseModel):
+    """One metric: ``compute`` over the ``event`` events (those whose ``if`` holds) that a
+    customer has ``within`` the window after their first decision in an experiment."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+
+    id: Annotated[str, StringConstraints(min_length=1)]
+    description: str | None = None
+    event: Annotated[str, StringConstraints(min_length=1)]
+    if_: str | None = Field(default=None, alias="if")
+    compute: Compute
+    field: str | None = None
+    within: Window
+    higher_is_better: bool = True
+    # Money one unit of the metric is worth (one churned customer, one unit of revenue):
+    # with it, a difference becomes incremental value, weighed against the treatment's cost.
+    value: Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_means_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+    @model_validator(mode="after")
+    def _field_fits_compute(self) -> Metric:
+        if self.compute in NEEDS_FIELD and self.field is None:
+            raise ValueError(f"'compute: {self.compute}' needs 'field': the numeric event field to "
+                             f"{'add up' if self.compute == 'sum' else 'read'} (amount, score, ...)")
+        if self.compute not in NEEDS_FIELD and self.field is not None:
+            raise ValueError(f"'compute: {self.compute}' counts events and reads no field: drop 'field' "
+                             f"(or compute sum, mean or last of it)")
+        if self.field is not None and not _FIELD_NAME.match(self.field):
+            raise ValueError(f"'field' must be one top-level event field name, got {self.field!r}")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledMetric:
+    id: str
+    event: str
+    expression: Expression | None  # the `if`, over the event's fields
+    test: Compiled | None
+    compute: str
+    field: str | None
+    within: int  # seconds after the decision; the edge itself is inside the window
+    higher_is_better: bool
+    value: float | None
+    location: Location
+
+    @property
+    def is_rate(self) -> bool:
+        return self.compute == "rate"
+
+    def matches(self, fields: dict[str, Any]) -> bool:
+        """Whether an event of this metric's type counts for it (its ``if`` holds: true, not null)."""
+        return self.test is None or self.test(fields, (None, None, None, 0)) is True
+
+
+def compile_metric(metric: Metric, expression: Expression | None, location: Location) -> CompiledMetric:
+    test = compile_expression(expression, resolved_names=False) if expression is not None else None
+    return CompiledMetric(metric.id, metric.event, expression, test, metric.compute, metric.field,
+                          window_seconds(metric.within), metric.higher_is_better, metric.value, location)
