@@ -42,9 +42,10 @@ demo: $(STAMP)
 # fixtures (a Spark session, a served plan) are built once; many tests wait on servers
 # they start, so one worker more than cores keeps the cores busy.
 # pytest's exit 5 means it collected nothing (say, a filter matched no test): not a failure.
+# The slowest tests are listed at the end: CI's time is spent there, so cuts start there.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); code=$$?; \
+	@$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS); code=$$?; \
 	if [ $$code -eq 5 ]; then echo "pytest collected no tests (exit 5)"; exit 0; fi; exit $$code
 
 lint: $(STAMP)
