@@ -109,6 +109,8 @@ def plans(draw: st.DrawFn) -> dict[str, str]:
     if evidence is not None:
         policy["profitability"] = {"evidence": {"file": "evidence/m.json", "metric": "m", "min_customers": 100,
                                                 "confidence": draw(st.sampled_from([0.5, 0.9]))}}
+        catalog["metrics"] = [{"id": "m", "event": "payment", "compute": "sum", "field": "amount",
+                               "within": "90d", "value": 1}]
     if policy:
         catalog["policy"] = policy
     if draw(st.booleans()):

@@ -45,6 +45,8 @@ rules:
     priority: 10
     then: {treatment: delight, actions: [voucher], channels: [email]}
 default: {treatment: contain, actions: [tips], channels: [email]}
+metrics:
+  - {id: revenue_90d, event: payment, compute: sum, field: amount, within: 90d, value: 1}
 """
 GUARD = """  profitability:
     evidence: {file: evidence/revenue_90d.json, metric: revenue_90d, confidence: 0.9, min_customers: 1000}
@@ -147,6 +149,13 @@ def test_a_missing_file_and_another_metric_are_located_errors() -> None:
         Engine.from_texts(plan_texts(evidence=other))
     issue = wrong.value.issues[0]
     assert issue.code == "evidence-metric" and str(issue.location) == "evidence/revenue_90d.json:3:13"
+
+
+def test_the_guard_names_a_metric_of_the_plan() -> None:
+    with pytest.raises(PlanError) as error:
+        Engine.from_texts(plan_texts(guard=GUARD.replace("metric: revenue_90d", "metric: revenue_9d")))
+    [issue] = [i for i in error.value.issues if i.code == "unknown-ref"]
+    assert "unknown metric 'revenue_9d'" in issue.message and "revenue_90d" in (issue.hint or "")
 
 
 def test_bad_evidence_files_are_located_errors_all_at_once() -> None:

@@ -103,7 +103,8 @@ def validate(source: PlanSource) -> ValidatedPlan:
     # would look unknown: references are then checked once that is fixed.
     if all(rescued.definitions_whole for rescued in salvaged.values()):
         _check_references(combined, issues)
-    guarded = _guard_evidence(combined.singles.get("policy"), evidence, issues)
+    guarded = _guard_evidence(combined.singles.get("policy"), evidence, [m.value.id for m in combined.metrics],
+                              issues)
     parse_once = _ParseOnce()
     segment_conditions = _parse_all(combined.segments, ("if",), issues, parse_once)
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
@@ -141,12 +142,18 @@ def _shape_evidence(files: list[SourceFile], issues: list[PlanIssue]) -> dict[st
 
 
 def _guard_evidence(policy: Located[Policy] | None, evidence: dict[str, Located[EvidenceFile]],
-                    issues: list[PlanIssue]) -> Located[EvidenceFile] | None:
-    """The evidence file policy.profitability names: in the plan, and of its metric."""
+                    metrics: list[str], issues: list[PlanIssue]) -> Located[EvidenceFile] | None:
+    """The evidence file policy.profitability names: in the plan, of a metric the plan
+    defines (appendix I), and of the metric the policy names."""
     guard = policy.value.profitability.evidence if policy and policy.value.profitability else None
     if policy is None or guard is None:
         return None
     path = policy.path + ("profitability", "evidence")
+    if guard.metric not in metrics:
+        issues.append(PlanIssue(policy.source.locate(path + ("metric",), prefer_key=False), "unknown-ref",
+                                f"unknown metric '{guard.metric}' in policy.profitability.evidence",
+                                did_you_mean(guard.metric, metrics) or "the metric must be one of the plan's "
+                                "metrics: (docs/plan-format.md, appendix I)"))
     found = evidence.get(guard.file)
     if found is None:
         known = sorted(evidence)
