@@ -124,9 +124,23 @@ class Fleet(BaseModel):
     error: str | None
 
 
+class ArmSize(BaseModel):
+    arm: str
+    declared_share: float = Field(description="The share of the experiment's customers the plan gives the arm.")
+    customers: int = Field(description="Customers the decision log holds in the arm under the live version.")
+    share: float | None = Field(description="Their share of the experiment's customers so far (null before any).")
+
+
+class ExperimentArms(BaseModel):
+    experiment: str = Field(description="A rule's id, or universal_holdout.")
+    customers: int
+    arms: list[ArmSize]
+
+
 class PlanInfo(BaseModel):
     """The live plan. ``root`` (the server's plan directory) only for a request with a
-    valid API key, or from a service that requires none."""
+    valid API key, or from a service that requires none. ``experiments``, with a decision
+    log and a plan that has experiments: each one's arms so far (counted at most 30 s ago)."""
 
     plan_version: str
     loaded_at: str
@@ -138,6 +152,7 @@ class PlanInfo(BaseModel):
     watch_error: str | None
     fleet: Fleet | None
     root: str | None = None
+    experiments: list[ExperimentArms] | None = None
 
 
 class Reloaded(BaseModel):

@@ -8,6 +8,7 @@ from ..compile import CompiledPlan
 from ..moments.correlator import Fired
 from ..moments.owner import PartitionOwner
 from ..store import DecisionLog
+from .arm_sizes import ArmSizes
 from .group_commit import GroupCommitter, LoopCommitter
 from .keys import KeyChecker
 from .metrics import Metrics
@@ -42,6 +43,7 @@ class Service:
                                                              lease=moment_lease, on_fired=self._fired)
         self.intake = None if self.owner is None else EventIntake(self.plan, self.owner)
         self.keys = KeyChecker(api_keys, log.keys if log is not None else None)
+        self.arm_sizes = None if self.decisions is None else ArmSizes(self.decisions)
 
     def plan(self) -> CompiledPlan:
         return self.plans.current.engine.plan

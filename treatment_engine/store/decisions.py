@@ -102,6 +102,19 @@ class DecisionRepository:
                                  .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
             return [row_record(row) for row in found]
 
+    def arm_customers(self, plan_version: str) -> tuple[int, dict[tuple[str, str], int]]:
+        """Customers decided under ``plan_version``, and per (experiment, arm) the customers
+        logged in it; a customer decided again counts once (buckets are sticky)."""
+        mark = self.database.mark
+        with self.database.engine.connect() as connection:
+            total = connection.exec_driver_sql(
+                f"SELECT count(DISTINCT customer_id) FROM decisions WHERE plan_version = {mark}",
+                (plan_version,)).scalar()
+            rows = connection.exec_driver_sql(
+                f"SELECT experiment, arm, count(DISTINCT customer_id) FROM decisions WHERE plan_version = {mark} "
+                f"AND experiment IS NOT NULL GROUP BY experiment, arm", (plan_version,)).all()
+        return int(total or 0), {(str(e), str(a)): int(n) for e, a, n in rows}
+
     def latest_inputs(self, customer_id: str) -> dict[str, Any] | None:
         """The profile fields stored with the customer's latest logged decision, if any."""
         with self.database.engine.connect() as connection:

@@ -30,6 +30,9 @@ def plan_info(service: ServiceDep, request: Request) -> JSONResponse:
         "plan_version": live.engine.version, "loaded_at": live.loaded_at.isoformat(),
         "counts": live.engine.plan.counts(), "reloads": plans.reloads, "last_reload_error": plans.last_error,
         "contact_limits": limits, **service.sync.status()}
+    if service.arm_sizes is not None and (live.engine.plan.holdout is not None or any(
+            rule.experiment is not None for rule in live.engine.plan.rules)):
+        info["experiments"] = service.arm_sizes.view(live.engine.plan)
     if may_see_server_paths(request):  # the server's directory is not for anyone who asks
         info["root"] = str(plans.plan_dir)
     return JSONResponse(info)
