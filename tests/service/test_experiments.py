@@ -54,7 +54,7 @@ def test_the_service_answers_and_logs_the_arm(tmp_path: Path) -> None:
         sampled = [next(a for a in answered if a["arm"] == arm) for arm in sorted({a["arm"] for a in answered})]
         for answer in sampled + answered[::20]:
             [logged] = httpx.get(f"{server.base}/v1/customers/{answer['customer_id']}/decisions").json()["decisions"]
-            for key in ("arm", "experiment", "bucket", "would_have"):
+            for key in ("arm", "experiment", "bucket", "would_have", "segment", "lifecycle_stage", "value_tier"):
                 assert logged.get(key) == answer.get(key), key
             again = httpx.post(f"{server.base}/v1/decisions/{answer['id']}:reproduce").json()
             assert again["reproduces"] is True and again["again"]["arm"] == answer["arm"]

@@ -91,7 +91,8 @@ def contact_rules(draw: st.DrawFn) -> ContactRules:
 def _history_row(cid: str, contact: Contact, index: int) -> tuple[object, ...]:
     day = date.fromordinal(contact.day)
     return (str(uuid.uuid4()), cid, "v", "r", contact.treatment, "[]", "[]", contact.channel, 0.0,
-            day, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index), None, "champion", None, None, None)
+            day, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=index), None, "champion", None, None, None,
+            None, None, None)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

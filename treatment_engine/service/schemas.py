@@ -173,6 +173,9 @@ class LoggedDecision(BaseModel):
     cost: float
     as_of: str
     created_at: str
+    segment: str | None = Field(None, description="The cell the decision resolved (logged since migration 0010).")
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
 
 
 class History(BaseModel):

@@ -103,7 +103,8 @@ class RowMaker:
                          channels[0] if channels else None, decision.cost, day, now,
                          inputs.json(profile) if inputs is not None else None,
                          decision.arm, decision.experiment, decision.bucket,
-                         to_json(decision.would_have.to_record()) if decision.would_have is not None else None))
+                         to_json(decision.would_have.to_record()) if decision.would_have is not None else None,
+                         decision.segment, decision.lifecycle_stage, decision.value_tier))
         return rows
 
 
@@ -140,7 +141,9 @@ def row_record(row: DecisionRow) -> dict[str, Any]:
             "channels": json.loads(row.channels), "cost": row.cost, "as_of": row.as_of.isoformat(),
             "created_at": row.created_at.isoformat(), "arm": row.arm,
             **({"experiment": row.experiment, "bucket": row.bucket} if row.experiment is not None else {}),
-            **({"would_have": json.loads(row.would_have)} if row.would_have is not None else {})}
+            **({"would_have": json.loads(row.would_have)} if row.would_have is not None else {}),
+            **{name: value for name in ("segment", "lifecycle_stage", "value_tier")
+               if (value := getattr(row, name)) is not None}}
 
 
 def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:

@@ -54,11 +54,16 @@ class DecisionRow(SQLModel, table=True):
     experiment: str | None = None
     bucket: int | None = None
     would_have: str | None = None
+    # The cell the decision resolved (migration 0010), to measure results by cell.
+    segment: str | None = None
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
 
 
 # The decisions table's columns in the order a RowMaker's rows hold them.
 INSERT_COLUMNS = ("id", "customer_id", "plan_version", "rule", "treatment", "actions", "channels",
-                  "channel", "cost", "as_of", "created_at", "inputs", "arm", "experiment", "bucket", "would_have")
+                  "channel", "cost", "as_of", "created_at", "inputs", "arm", "experiment", "bucket", "would_have",
+                  "segment", "lifecycle_stage", "value_tier")
 
 
 class ApiKey(SQLModel, table=True):
