@@ -21,6 +21,7 @@ from .errors import Location
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
+from .journeys.compiled import CompiledJourney, compile_journeys
 from .model import Outcome, ids, seconds
 from .semantics import admits
 from .validate import ValidatedPlan
@@ -132,6 +133,7 @@ class CompiledPlan:
     moments: tuple[CompiledMoment, ...] = ()
     holdout: CompiledHoldout | None = None  # the universal holdout (appendix H)
     expected_customers: int | None = None  # how many customers the plan expects (lint's power check)
+    journeys: tuple[CompiledJourney, ...] = ()  # appendix J
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -248,6 +250,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         holdout=compile_holdout(plan.policy.value if plan.policy else None,
                                 plan.policy.location if plan.policy else Location(plan.root)),
         expected_customers=plan.policy.value.expected_customers if plan.policy else None,
+        journeys=compile_journeys(plan.journeys, plan.journey_conditions),
     )
 
 

@@ -357,6 +357,10 @@ class Moment(_Strict):
         return self
 
 
+# Journeys (appendix J) build on the models above, so their module is read only now.
+from .journeys.model import Journey  # noqa: E402
+
+
 class PlanFile(_Strict):
     """One YAML file of a plan; every top-level key is optional."""
 
@@ -369,6 +373,7 @@ class PlanFile(_Strict):
     rules: list[Rule] | None = None
     default: Outcome | None = None
     moments: list[Moment] | None = None
+    journeys: list[Journey] | None = None
     # Optional: the profile fields the plan reads, for `treatment lint` (no effect on decisions).
     fields: dict[Id, FieldType] | None = None
 

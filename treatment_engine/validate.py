@@ -20,6 +20,8 @@ from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mea
 from .experiments.checks import check_experiments
 from .expressions.ast import Expression
 from .expressions.parser import parse
+from .journeys.checks import JourneyConditions, ParseAt, check_journey
+from .journeys.model import Journey
 from .load import Path_, PlanSource, SourceFile
 from .model import (
     RANGES,
@@ -46,6 +48,8 @@ KNOWN_KEYS = (
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
     "description", "priority", "when", "then", "fields", "moments", "pattern", "event", "count",
     "within", "not", "set", "contact_caps", "delight_cooldown_days", "max", "per_days",
+    "journeys", "owner", "order", "steps", "optional", "target", "rate", "success", "margin", "after",
+    "none", "require",
 )
 
 
@@ -80,6 +84,8 @@ class ValidatedPlan:
     moments: tuple[Located[Moment], ...] = ()
     # Per moment, per step: the parsed `if` (of the event, or of the absent event).
     moment_conditions: tuple[tuple[Expression | None, ...], ...] = ()
+    journeys: tuple[Located[Journey], ...] = ()  # appendix J
+    journey_conditions: tuple[JourneyConditions, ...] = ()
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
@@ -110,6 +116,8 @@ def validate(source: PlanSource) -> ValidatedPlan:
     lifecycle_conditions = _parse_all(combined.lifecycle, ("if",), issues, parse_once)
     rule_conditions = _parse_all(combined.rules, ("when", "if"), issues, parse_once)
     moment_conditions = tuple(_parse_steps(moment, issues, parse_once) for moment in combined.moments)
+    parse_at = _parse_at(parse_once, issues)
+    journey_conditions = tuple(check_journey(j.value, j.source, j.path, parse_at, issues) for j in combined.journeys)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -123,6 +131,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
         default=combined.singles.get("default"),
         fields=combined.fields,
         moments=tuple(combined.moments), moment_conditions=moment_conditions,
+        journeys=tuple(combined.journeys), journey_conditions=journey_conditions,
     )
 
 
@@ -240,6 +249,7 @@ class _Combiner:
         self.singles: dict[str, Located[Any]] = {}
         self.fields: dict[str, Located[str]] = {}
         self.moments: list[Located[Moment]] = []
+        self.journeys: list[Located[Journey]] = []
 
     def run(self) -> None:
         for file, plan in self.shaped:
@@ -247,6 +257,7 @@ class _Combiner:
             self._listed(file, "lifecycle", plan.lifecycle, self.lifecycle, "lifecycle stage")
             self._listed(file, "rules", plan.rules, self.rules, "rule")
             self._listed(file, "moments", plan.moments, self.moments, "moment")
+            self._listed(file, "journeys", plan.journeys, self.journeys, "journey")
             self._keyed(file, "channels", plan.channels, self.channels, "channel")
             self._keyed(file, "actions", plan.actions, self.actions, "action")
             self._keyed(file, "fields", plan.fields, self.fields, "field")
@@ -419,6 +430,18 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue],
                                     "bad-expression", f"invalid expression: {error.message}", error.hint))
             parsed.append(None)
     return tuple(parsed)
+
+
+def _parse_at(parse_once: _ParseOnce, issues: list[PlanIssue]) -> ParseAt:
+    """Parse one ``if`` at ``path`` of a file, recording a located issue when it fails."""
+    def parse_at(source: SourceFile, path: Path_, text: str) -> Expression | None:
+        try:
+            return parse_once(text)
+        except ExpressionError as error:
+            issues.append(PlanIssue(_expression_location(source, path, error.column),
+                                    "bad-expression", f"invalid expression: {error.message}", error.hint))
+            return None
+    return parse_at
 
 
 def _expression_location(source: SourceFile, path: Path_, column: int) -> Location:
