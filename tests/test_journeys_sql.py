@@ -16,7 +16,7 @@ from .journey_plans import Raw, events, histories, journey, journeys
 CONNECTION = duckdb.connect()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(journeys(), histories(), st.integers(0, 50))
 def test_duckdb_gives_the_reference_runs(written: dict[str, Any], raw: list[Raw], as_of: int) -> None:
     compiled = journey(**written)
