@@ -14,6 +14,7 @@ import click
 from .authoring import init, lint, run_tests, schema
 from .deciding import decide, explain, sample, validate
 from .events import events
+from .journeys import journeys
 from .options import default_plan_dir
 from .service import keys, replay_alias, reproduce, serve
 from .simulation import diff_command, simulate
@@ -41,7 +42,7 @@ def cli() -> None:
 
 
 for command in (decide, validate, explain, sample, lint, schema, run_tests, init, simulate, diff_command,
-                serve, reproduce, replay_alias, keys, events):
+                serve, reproduce, replay_alias, keys, events, journeys):
     cli.add_command(command)
 
 

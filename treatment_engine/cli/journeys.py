@@ -1,0 +1,112 @@
+"""``treatment journeys``: whole customer journeys measured from their events."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .options import plan_option
+from .support import fail, load_engine
+
+if TYPE_CHECKING:
+    from ..journeys.compiled import CompiledJourney
+    from ..journeys.source import JourneyEvents
+    from ..journeys.summary import JourneyReport
+
+
+@click.command("journeys")
+@click.option("--events", "events_path", metavar="EVENTS.jsonl",
+              help="Customer events, JSON lines as `treatment events replay` reads ('-' for standard input).")
+@click.option("--db", "db_url", metavar="URL", help="Read the events the service stored in this database instead.")
+@plan_option
+@click.option("--as-of", "as_of_text", metavar="TIMESTAMP",
+              help="Measure as of this time (ISO 8601 date or date-time; a date is its first instant): later "
+                   "events are left out and windows still open are in progress. Default: the latest event.")
+@click.option("--backend", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True,
+              help="Who works out the runs: DuckDB (window functions) or the plain Python reference.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report here instead of standard output.")
+def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None, as_of_text: str | None,
+             backend: str, fmt: str, output_path: Path | None) -> None:
+    """Customer journeys (the plan's `journeys:`, docs/plan-format.md appendix J): per
+    journey, runs entered, completed, abandoned and in progress, the funnel by step with
+    drop-offs and times (median, p75, p90), each touchpoint against its target, and the
+    journey's success as a whole. A journey whose touchpoints all meet their targets
+    while the journey fails its own is flagged: WATERMELON (green outside, red inside).
+
+    \b
+    Examples:
+      treatment events sample --journeys --until 2026-11-01 -o events.jsonl
+      treatment journeys --events events.jsonl
+      treatment journeys --db sqlite:///treatment.db --format json
+    """
+    from ..journeys import output, source
+    from ..moments.events import parse_timestamp
+
+    if (events_path is None) == (db_url is None):
+        raise click.UsageError("give one of --events FILE or --db URL")
+    as_of = None
+    if as_of_text is not None:
+        as_of = parse_timestamp(as_of_text)
+        if as_of is None:
+            raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--as-of")
+    plan = load_engine(plan_dir, quiet=fmt != "table").plan
+    if not plan.journeys:
+        fail("this plan defines no journeys (a top-level 'journeys:' list in rules/)")
+    if db_url is not None:
+        found = source.from_database(plan.journeys, db_url, as_of)
+    else:
+        try:
+            if events_path == "-":
+                found = source.from_lines(plan.journeys, sys.stdin.buffer, as_of)
+            else:
+                with open(str(events_path), "rb") as stream:
+                    found = source.from_lines(plan.journeys, stream, as_of)
+        except OSError as problem:
+            fail(f"{problem.strerror}: {events_path}")
+    reports = _reports(plan.journeys, found, backend)
+    for refused in found.refused[:5]:
+        click.echo(f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}", err=True)
+    if len(found.refused) > 5:
+        click.echo(f"... and {len(found.refused) - 5:,} more refused events", err=True)
+    if fmt == "table":
+        from rich.console import Console
+
+        out = open(output_path, "w", encoding="utf-8") if output_path else None
+        try:
+            output.print_reports(reports, found.as_of, Console(file=out, width=80) if out else None)
+        finally:
+            if out:
+                out.close()
+        return
+    text = output.as_json(reports, found.as_of) + "\n" if fmt == "json" else output.as_csv(reports)
+    if output_path:
+        output_path.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+
+def _reports(journeys: Sequence[CompiledJourney], found: JourneyEvents, backend: str) -> list[JourneyReport]:
+    from ..journeys.reference import runs
+    from ..journeys.summary import summarize
+
+    reports = []
+    connection = None
+    for journey in journeys:
+        events = found.by_journey[journey.id]
+        if backend == "python":
+            made = runs(journey, events, found.as_of)
+        else:
+            import duckdb
+
+            from ..journeys.sql import duckdb_runs
+
+            connection = connection or duckdb.connect()
+            made = duckdb_runs(journey, events, found.as_of, connection)
+        reports.append(summarize(journey, made, found.as_of))
+    return reports
