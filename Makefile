@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## The main job on the bundled plan and customers: check the plan, decide everyone,
-## show the mix, explain one decision, and replay the bundled events' moments of truth.
+## show the mix, explain one decision, replay the bundled events' moments of truth, and
+## measure the customer journeys (one of which is a planted watermelon).
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
@@ -29,6 +30,7 @@ demo: $(STAMP)
 	$(BIN)/treatment events replay examples/events.jsonl --profiles examples/customers.jsonl \
 		--until $(AS_OF) --output out/moments.jsonl
 	@echo "fired moments and their decisions written to out/moments.jsonl"
+	$(BIN)/treatment journeys --events examples/journey-events.jsonl --as-of $(AS_OF)
 
 ## The whole suite: unit, property, conformance and CLI tests.
 # On TEST_WORKERS processes (pytest-xdist), a test file to a worker, so that a file's
@@ -64,6 +66,7 @@ samples: $(STAMP)
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.jsonl
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.csv
 	$(BIN)/treatment events sample --n 2000 --customers 1000 --seed 7 --until $(AS_OF) -o examples/events.jsonl
+	$(BIN)/treatment events sample --journeys --customers 1000 --seed 7 --until $(AS_OF) -o examples/journey-events.jsonl
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

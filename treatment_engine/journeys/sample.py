@@ -48,13 +48,13 @@ def _installation(rng: random.Random, customer: str, at: float) -> list[tuple[fl
     made = [_event(customer, "signed_up", at, plan_type=rng.choice(("fibre", "fibre", "mobile")))]
     if rng.random() < 0.6:
         made.append(_event(customer, "installation_booked", at + rng.uniform(0.1, 2) * DAY))
-    if rng.random() < 0.04:
+    if rng.random() < 0.02:
         return made  # never installed
-    at += (rng.uniform(0.5, 4.8) if rng.random() < 0.95 else rng.uniform(5.5, 13)) * DAY
+    at += (rng.uniform(0.5, 4.8) if rng.random() < 0.97 else rng.uniform(5.5, 13)) * DAY
     made.append(_event(customer, "installed", at, first_time_right=rng.random() < 0.9))
-    if rng.random() < 0.03:
+    if rng.random() < 0.015:
         return made
-    at += (rng.uniform(0.05, 1.8) if rng.random() < 0.96 else rng.uniform(2.2, 2.9)) * DAY
+    at += (rng.uniform(0.05, 1.8) if rng.random() < 0.98 else rng.uniform(2.2, 2.9)) * DAY
     made.append(_event(customer, "activated", at))
     at += rng.uniform(25, 34) * DAY
     if rng.random() < 0.05:  # a wrong first bill, corrected ten days later
@@ -71,16 +71,16 @@ def _installation(rng: random.Random, customer: str, at: float) -> list[tuple[fl
 
 def _house_move(rng: random.Random, customer: str, at: float) -> list[tuple[float, dict[str, Any]]]:
     made = [_event(customer, "move_notice", at)]
-    if rng.random() < 0.04:
+    if rng.random() < 0.02:
         return made
-    at += (rng.uniform(0.5, 6.5) if rng.random() < 0.95 else rng.uniform(8, 20)) * DAY
+    at += (rng.uniform(0.5, 6.5) if rng.random() < 0.97 else rng.uniform(8, 20)) * DAY
     made.append(_event(customer, "final_reading", at))
-    if rng.random() < 0.03:
+    if rng.random() < 0.01:
         return made
-    at += (rng.uniform(0.2, 4.5) if rng.random() < 0.96 else rng.uniform(6, 13)) * DAY
+    at += (rng.uniform(0.2, 4.5) if rng.random() < 0.97 else rng.uniform(6, 13)) * DAY
     made.append(_event(customer, "contract_moved", at))
     at += rng.uniform(20, 35) * DAY
-    made.append(_event(customer, "bill_issued", at, correct=rng.random() < 0.98))
-    if rng.random() < 0.04:
+    made.append(_event(customer, "bill_issued", at, correct=rng.random() < 0.99))
+    if rng.random() < 0.03:
         made.append(_event(customer, "complaint", at + rng.uniform(1, 28) * DAY, topic="move"))
     return made
