@@ -78,3 +78,28 @@ def test_journey_ids_are_unique_across_files() -> None:
     with pytest.raises(PlanError) as raised:
         plan_from_texts({"rules/a.yaml": GOOD, "rules/b.yaml": GOOD})
     assert any("duplicate journey id 'install'" in str(issue) for issue in raised.value.issues)
+
+
+def test_the_worked_example_of_appendix_j_holds() -> None:
+    """The journey, events and table at the end of appendix J, as the reference reads them."""
+    import io
+    import re
+
+    from treatment_engine.journeys.reference import runs
+    from treatment_engine.journeys.source import from_lines
+    from treatment_engine.journeys.summary import summarize
+
+    from .conftest import REPO
+
+    appendix = (REPO / "docs" / "plan-format.md").read_text(encoding="utf-8").split("## Appendix J")[1]
+    blocks = [body for _, body in re.findall(r"```(\w*)\n(.*?)```", appendix, re.S)]
+    plan = plan_from_texts({"rules/j.yaml": blocks[0]})  # the full example loads too
+    (install,) = plan_from_texts({"rules/j.yaml": blocks[1]}).journeys
+    found = from_lines([install], io.BytesIO(blocks[2].encode()), 1_772_323_200.0)  # 2026-03-01T00:00:00Z
+    made = runs(install, found.by_journey["install"], found.as_of)
+    assert [(r.customer_id, r.number, r.status, r.success) for r in made] == [
+        ("ann", 1, "completed", True), ("bob", 1, "completed", False), ("cat", 1, "abandoned", False),
+        ("cat", 2, "in_progress", None)]
+    report = summarize(install, made, found.as_of)
+    assert (report.success_rate, report.steps[2].touchpoint_rate, report.watermelon) == (1 / 3, 1 / 3, None)
+    assert [j.id for j in plan.journeys] == ["installation"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 @click.option("--as-of", "as_of_text", metavar="TIMESTAMP",
               help="Measure as of this time (ISO 8601 date or date-time; a date is its first instant): later "
                    "events are left out and windows still open are in progress. Default: the latest event.")
-@click.option("--backend", type=click.Choice(["duckdb", "python"]), default="duckdb", show_default=True,
-              help="Who works out the runs: DuckDB (window functions) or the plain Python reference.")
+@click.option("--backend", type=click.Choice(["duckdb", "python", "spark"]), default="duckdb", show_default=True,
+              help="Who works out the runs: DuckDB (window functions), the plain Python reference, or Spark "
+                   "(local[2]; the same query as DuckDB's).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here instead of standard output.")
@@ -77,12 +78,11 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     if fmt == "table":
         from rich.console import Console
 
-        out = open(output_path, "w", encoding="utf-8") if output_path else None
-        try:
-            output.print_reports(reports, found.as_of, Console(file=out, width=80) if out else None)
-        finally:
-            if out:
-                out.close()
+        if output_path:
+            with open(output_path, "w", encoding="utf-8") as out:
+                output.print_reports(reports, found.as_of, Console(file=out, width=80))
+        else:
+            output.print_reports(reports, found.as_of)
         return
     text = output.as_json(reports, found.as_of) + "\n" if fmt == "json" else output.as_csv(reports)
     if output_path:
@@ -96,11 +96,16 @@ def _reports(journeys: Sequence[CompiledJourney], found: JourneyEvents, backend:
     from ..journeys.summary import summarize
 
     reports = []
-    connection = None
+    connection: Any = None
     for journey in journeys:
         events = found.by_journey[journey.id]
         if backend == "python":
             made = runs(journey, events, found.as_of)
+        elif backend == "spark":
+            connection = connection or _spark()
+            from ..journeys.spark import spark_runs
+
+            made = spark_runs(journey, events, found.as_of, connection)
         else:
             import duckdb
 
@@ -110,3 +115,12 @@ def _reports(journeys: Sequence[CompiledJourney], found: JourneyEvents, backend:
             made = duckdb_runs(journey, events, found.as_of, connection)
         reports.append(summarize(journey, made, found.as_of))
     return reports
+
+
+def _spark() -> Any:
+    from ..sql.spark_backend import session
+
+    try:
+        return session()
+    except ImportError:
+        fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")

@@ -50,8 +50,8 @@ class AfterLastStep(_Strict):
     last step, for a completed run to count as a success."""
 
     within: Duration
-    none: list[EventMatch] = []
-    require: list[EventMatch] = []
+    none: list[EventMatch] = Field(default_factory=list)
+    require: list[EventMatch] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _asks_something(self) -> AfterLastStep:
