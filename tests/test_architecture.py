@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "treatment_engine"
 CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan", "semantics",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
         "experiments", *(f"journeys/{name}" for name in ("__init__", "model", "checks", "compiled", "reference",
-                                                           "summary")))
+                                                           "summary", "breakdown")))
 # The adapters around it (and what they pull in), which the core must never import.
 ADAPTERS = {"cli", "service", "store", "sql", "moments", "migrations", "report", "html_report", "arms",
             "simulation", "plandiff", "reproduce", "wal", "outputs", "profiles", "sample", "scaffold",

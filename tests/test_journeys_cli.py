@@ -130,3 +130,30 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> N
     assert shown.exit_code == 0 and "event 0 (c1): the event has no valid timestamp" in shown.stderr
     late = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(bad), "--as-of", "soon"])
     assert late.exit_code == 2 and "not an ISO 8601 date" in late.output
+
+
+def test_the_breakdown_places_each_customer_by_their_decision(tmp_path: Path) -> None:
+    path = _sample(tmp_path)
+    done = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json",
+                                    "--by", "segment,arm", "--profiles", str(REPO / "examples" / "customers.jsonl")])
+    assert done.exit_code == 0, done.output
+    for item in json.loads(done.stdout)["journeys"]:
+        groups = item["breakdown"]
+        assert sum(g["entered"] for g in groups) == item["entered"]  # every run in one group
+        assert all(set(g["group"]) == {"segment", "arm"} for g in groups)
+        assert any(g["group"]["arm"] == "universal_holdout" for g in groups)
+    shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--by", "tier",
+                                     "--profiles", str(REPO / "examples" / "customers.jsonl")])
+    assert shown.exit_code == 2 and "unknown tier: choose from segment, lifecycle_stage" in shown.output
+    alone = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--by", "arm"])
+    assert alone.exit_code == 2 and "--by needs --profiles FILE" in alone.output
+
+
+def test_the_breakdown_groups_runs_by_customer_unknowns_first() -> None:
+    from treatment_engine.journeys.breakdown import summarize_by
+
+    compiled = journey(**FUNNEL)
+    made = runs(compiled, events(compiled, [("a", "signed_up", 0), ("b", "signed_up", 0), ("c", "signed_up", 0)]),
+                40 * DAY)
+    split = summarize_by(compiled, made, 40 * DAY, {"a": ("x",), "b": ("x",)}, ("segment",))
+    assert [(b.group, b.report.entered) for b in split] == [({"segment": None}, 1), ({"segment": "x"}, 2)]

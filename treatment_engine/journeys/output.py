@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -15,7 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..moments.events import iso
+from .breakdown import Breakdown
 from .summary import JourneyReport, StepReport
+
+Breakdowns = Mapping[str, Sequence[Breakdown]]  # by journey id
 
 
 def duration(seconds: float | None) -> str:
@@ -36,8 +39,10 @@ def _count(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def print_reports(reports: Sequence[JourneyReport], as_of: float, console: Console | None = None) -> None:
-    """Per journey: a line of counts, the funnel by step, and the watermelon flag in words."""
+def print_reports(reports: Sequence[JourneyReport], as_of: float, console: Console | None = None,
+                  breakdowns: Breakdowns | None = None) -> None:
+    """Per journey: a line of counts, the funnel by step, the watermelon flag in words, and
+    the breakdown by group when one was asked for."""
     console = console or Console()
     for report in reports:
         console.print(Text.assemble((report.id, "bold"), f" (owner: {report.owner}), as of {iso(as_of)}"))
@@ -57,7 +62,27 @@ def print_reports(reports: Sequence[JourneyReport], as_of: float, console: Conso
         console.print(steps)
         if report.watermelon:
             console.print(Text.assemble(("WATERMELON", "bold red"), f": {report.id}: {report.watermelon}"))
+        if breakdowns and breakdowns.get(report.id):
+            console.print(_breakdown_table(breakdowns[report.id]))
         console.print()
+
+
+def _group_name(group: Mapping[str, str | None]) -> str:
+    return " / ".join(value if value is not None else "(unknown)" for value in group.values())
+
+
+def _breakdown_table(groups: Sequence[Breakdown]) -> Table:
+    shown = Table(title="by " + ", ".join(groups[0].group), title_justify="left", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False)
+    shown.add_column("group", overflow="fold", min_width=22)
+    for name in ("runs", "done", "dropped", "going", "success", "flag"):
+        shown.add_column(name, justify="right", no_wrap=True)
+    for item in groups:
+        r = item.report
+        shown.add_row(_group_name(item.group), f"{r.entered:,}", f"{r.completed:,}", f"{r.abandoned:,}",
+                      f"{r.in_progress:,}", _percent(r.success_rate),
+                      Text("WATERMELON", style="bold red") if r.watermelon else Text("-"))
+    return shown
 
 
 def _touchpoint(step: StepReport) -> Text:
@@ -67,25 +92,40 @@ def _touchpoint(step: StepReport) -> Text:
     return Text(shown, style="green" if step.met else "red" if step.met is False else "")
 
 
-def as_json(reports: Sequence[JourneyReport], as_of: float) -> str:
-    return json.dumps({"as_of": iso(as_of), "journeys": [dataclasses.asdict(r) for r in reports]}, indent=2)
+def as_json(reports: Sequence[JourneyReport], as_of: float, breakdowns: Breakdowns | None = None) -> str:
+    shown = []
+    for report in reports:
+        item = dataclasses.asdict(report)
+        if breakdowns is not None:
+            item["breakdown"] = [{"group": b.group, **dataclasses.asdict(b.report)}
+                                 for b in breakdowns.get(report.id, ())]
+        shown.append(item)
+    return json.dumps({"as_of": iso(as_of), "journeys": shown}, indent=2)
 
 
-CSV_COLUMNS = ("journey", "owner", "customers", "runs", "completed", "abandoned", "in_progress", "success_rate",
+CSV_COLUMNS = ("journey", "group", "owner", "customers", "runs", "completed", "abandoned", "in_progress", "success_rate",
                "success_target", "watermelon", "step", "optional", "reached", "dropped", "waiting", "conversion",
                "median_seconds", "p75_seconds", "p90_seconds", "touchpoint_rate", "touchpoint_target")
 
 
-def as_csv(reports: Sequence[JourneyReport]) -> str:
-    """One row per journey and step, the journey's own figures repeated on each."""
+def as_csv(reports: Sequence[JourneyReport], breakdowns: Breakdowns | None = None) -> str:
+    """One row per journey, group and step, the journey's own figures repeated on each;
+    ``group`` is empty for the whole journey, else ``segment=...;arm=...``."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for r in reports:
-        for s in r.steps:
-            row: list[Any] = [r.id, r.owner, r.customers, r.entered, r.completed, r.abandoned, r.in_progress,
-                              r.success_rate, r.success_target, r.watermelon is not None, s.name, s.optional,
-                              s.reached, s.dropped, s.waiting, s.conversion, s.times.median, s.times.p75,
-                              s.times.p90, s.touchpoint_rate, s.target]
-            writer.writerow("" if cell is None else cell for cell in row)
+    for report in reports:
+        groups = [("", report), *((";".join(f"{k}={v if v is not None else ''}" for k, v in b.group.items()), b.report)
+                                  for b in (breakdowns or {}).get(report.id, ()))]
+        for group, r in groups:
+            _csv_rows(writer, group, r)
     return out.getvalue()
+
+
+def _csv_rows(writer: Any, group: str, r: JourneyReport) -> None:
+    for s in r.steps:
+        row: list[Any] = [r.id, group, r.owner, r.customers, r.entered, r.completed, r.abandoned, r.in_progress,
+                          r.success_rate, r.success_target, r.watermelon is not None, s.name, s.optional,
+                          s.reached, s.dropped, s.waiting, s.conversion, s.times.median, s.times.p75,
+                          s.times.p90, s.touchpoint_rate, s.target]
+        writer.writerow("" if cell is None else cell for cell in row)
