@@ -157,3 +157,25 @@ def test_the_breakdown_groups_runs_by_customer_unknowns_first() -> None:
                 40 * DAY)
     split = summarize_by(compiled, made, 40 * DAY, {"a": ("x",), "b": ("x",)}, ("segment",))
     assert [(b.group, b.report.entered) for b in split] == [({"segment": None}, 1), ({"segment": "x"}, 2)]
+
+
+def test_the_html_report_shows_funnels_touchpoints_and_the_flag_in_words(tmp_path: Path) -> None:
+    path, page = _sample(tmp_path), tmp_path / "journeys.html"
+    done = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--report", str(page),
+                                    "--by", "arm", "--profiles", str(REPO / "examples" / "customers.jsonl")])
+    assert done.exit_code == 0, done.output
+    shown = page.read_text(encoding="utf-8")
+    for chart in ("funnel-installation", "touchpoints-installation", "funnel-house-move", "touchpoints-house-move"):
+        assert f'data-chart="{chart}"' in shown
+    assert "<b>Watermelon.</b> installation: every touchpoint meets its target" in shown
+    assert "Not a watermelon: every touchpoint meets its target and the journey succeeds" in shown
+    assert "<h3>By arm</h3>" in shown and "universal_holdout" in shown and "<script" not in shown
+
+
+def test_the_html_report_escapes_what_the_plan_says() -> None:
+    from treatment_engine.journeys.html import render
+
+    compiled = journey(**{**FUNNEL, "owner": "<script>alert(1)</script>"})
+    made = runs(compiled, events(compiled, [("a", "signed_up", 0)]), 40 * DAY)
+    page = render([summarize(compiled, made, 40 * DAY)], 40 * DAY)
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

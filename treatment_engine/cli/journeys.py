@@ -39,10 +39,13 @@ if TYPE_CHECKING:
               help="The customers (JSON lines, CSV or Parquet), decided with the plan on the --as-of day to "
                    "place each in their segment, stage, tier and experiment arm, for --by.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write an HTML report here: funnels, times, touchpoints beside the journey, the flag.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report here instead of standard output.")
 def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None, as_of_text: str | None,
-             backend: str, by_text: str | None, profiles_path: str | None, fmt: str, output_path: Path | None) -> None:
+             backend: str, by_text: str | None, profiles_path: str | None, report_path: Path | None, fmt: str,
+             output_path: Path | None) -> None:
     """Customer journeys (the plan's `journeys:`, docs/plan-format.md appendix J): per
     journey, runs entered, completed, abandoned and in progress, the funnel by step with
     drop-offs and times (median, p75, p90), each touchpoint against its target, and the
@@ -95,6 +98,10 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
         click.echo(f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}", err=True)
     if len(found.refused) > 5:
         click.echo(f"... and {len(found.refused) - 5:,} more refused events", err=True)
+    if report_path is not None:
+        from ..journeys.html import write_report
+
+        write_report(reports, found.as_of, report_path, breakdowns)
     if fmt == "table":
         from rich.console import Console
 
