@@ -84,7 +84,8 @@ def _sample(tmp_path: Path) -> Path:
 
 def test_the_command_shows_the_funnel_and_flags_the_planted_watermelon(tmp_path: Path) -> None:
     path = _sample(tmp_path)
-    shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--as-of", "2026-11-01"])
+    shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--as-of", "2026-11-01"],
+                               env={"COLUMNS": "200"})  # a wide terminal: the report stays 80 columns
     assert shown.exit_code == 0, shown.output
     assert "WATERMELON: installation:" in shown.stdout and "WATERMELON: house-move" not in shown.stdout
     assert "first_bill_new_address" in shown.stdout and max(map(len, shown.stdout.splitlines())) <= 80

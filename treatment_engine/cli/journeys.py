@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..journeys.breakdown import Group
     from ..journeys.compiled import CompiledJourney
+    from ..journeys.output import Breakdowns
     from ..journeys.reference import Run
     from ..journeys.source import JourneyEvents
+    from ..journeys.summary import JourneyReport
 
 
 @click.command("journeys")
@@ -59,40 +61,25 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
       treatment journeys --db sqlite:///treatment.db --format json
       treatment journeys --events events.jsonl --by segment,arm --profiles customers.jsonl
     """
-    from ..journeys import output, source
     from ..journeys.breakdown import summarize_by
     from ..journeys.summary import summarize
-    from ..moments.events import parse_timestamp
 
     if (events_path is None) == (db_url is None):
         raise click.UsageError("give one of --events FILE or --db URL")
     by = _dimensions(by_text)
     if by and profiles_path is None:
         raise click.UsageError("--by needs --profiles FILE: the customers whose segment, stage, tier and arm it reads")
-    as_of = None
-    if as_of_text is not None:
-        as_of = parse_timestamp(as_of_text)
-        if as_of is None:
-            raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--as-of")
-    plan = load_engine(plan_dir, quiet=fmt != "table").plan
+    as_of = _as_of(as_of_text)
+    engine = load_engine(plan_dir, quiet=fmt != "table")
+    plan = engine.plan
     if not plan.journeys:
         fail("this plan defines no journeys (a top-level 'journeys:' list in rules/)")
-    if db_url is not None:
-        found = source.from_database(plan.journeys, db_url, as_of)
-    else:
-        try:
-            if events_path == "-":
-                found = source.from_lines(plan.journeys, sys.stdin.buffer, as_of)
-            else:
-                with open(str(events_path), "rb") as stream:
-                    found = source.from_lines(plan.journeys, stream, as_of)
-        except OSError as problem:
-            fail(f"{problem.strerror}: {events_path}")
+    found = _read(plan.journeys, events_path, db_url, as_of)
     made = _runs(plan.journeys, found, backend)
     reports = [summarize(journey, made[journey.id], found.as_of) for journey in plan.journeys]
     breakdowns = None
     if by and profiles_path is not None:
-        groups = _groups(load_engine(plan_dir, quiet=True), profiles_path, by, found.as_of)
+        groups = _groups(engine, profiles_path, by, found.as_of)
         breakdowns = {j.id: summarize_by(j, made[j.id], found.as_of, groups, by) for j in plan.journeys}
     for refused in found.refused[:5]:
         click.echo(f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}", err=True)
@@ -102,17 +89,49 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
         from ..journeys.html import write_report
 
         write_report(reports, found.as_of, report_path, breakdowns)
+    _write(fmt, reports, found.as_of, breakdowns, output_path)
+
+
+def _as_of(text: str | None) -> float | None:
+    from ..moments.events import parse_timestamp
+
+    if text is None:
+        return None
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--as-of")
+    return moment
+
+
+def _read(journeys: Sequence[CompiledJourney], events_path: str | None, db_url: str | None,
+          as_of: float | None) -> JourneyEvents:
+    from ..journeys import source
+
+    if db_url is not None:
+        return source.from_database(journeys, db_url, as_of)
+    try:
+        if events_path == "-":
+            return source.from_lines(journeys, sys.stdin.buffer, as_of)
+        with open(str(events_path), "rb") as stream:
+            return source.from_lines(journeys, stream, as_of)
+    except OSError as problem:
+        fail(f"{problem.strerror}: {events_path}")
+
+
+def _write(fmt: str, reports: list[JourneyReport], as_of: float, breakdowns: Breakdowns | None,
+           output_path: Path | None) -> None:
+    from ..journeys import output
+
     if fmt == "table":
         from rich.console import Console
 
         if output_path:
             with open(output_path, "w", encoding="utf-8") as out:
-                output.print_reports(reports, found.as_of, Console(file=out, width=80), breakdowns)
+                output.print_reports(reports, as_of, Console(file=out, width=80), breakdowns)
         else:
-            output.print_reports(reports, found.as_of, breakdowns=breakdowns)
+            output.print_reports(reports, as_of, breakdowns=breakdowns)
         return
-    text = output.as_json(reports, found.as_of, breakdowns) + "\n" if fmt == "json" \
-        else output.as_csv(reports, breakdowns)
+    text = output.as_json(reports, as_of, breakdowns) + "\n" if fmt == "json" else output.as_csv(reports, breakdowns)
     if output_path:
         output_path.write_text(text, encoding="utf-8")
     else:

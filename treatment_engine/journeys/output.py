@@ -42,8 +42,11 @@ def _count(value: int | None) -> str:
 def print_reports(reports: Sequence[JourneyReport], as_of: float, console: Console | None = None,
                   breakdowns: Breakdowns | None = None) -> None:
     """Per journey: a line of counts, the funnel by step, the watermelon flag in words, and
-    the breakdown by group when one was asked for."""
-    console = console or Console()
+    the breakdown by group when one was asked for. At most 80 columns wide, whatever the
+    terminal: the report reads the same in a log, a mail or a wide window."""
+    if console is None:
+        console = Console()
+        console.width = min(console.width, 80)
     for report in reports:
         console.print(Text.assemble((report.id, "bold"), f" (owner: {report.owner}), as of {iso(as_of)}"))
         console.print(f"{report.customers:,} customers, {report.entered:,} runs: {report.completed:,} completed, "
