@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 @plan_option
 @click.option("--as-of", "as_of_text", metavar="TIMESTAMP",
               help="Measure as of this time (ISO 8601 date or date-time; a date is its first instant): later "
-                   "events are left out and windows still open are in progress. Default: the latest event.")
+                   "events are left out and windows still open are in progress. Default: the latest event a "
+                   "journey reads.")
 @click.option("--backend", type=click.Choice(["duckdb", "python", "spark"]), default="duckdb", show_default=True,
               help="Who works out the runs: DuckDB (window functions), the plain Python reference, or Spark "
                    "(local[2]; the same query as DuckDB's).")
