@@ -137,8 +137,10 @@ class CompiledPlan:
 
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type some moment's pattern names."""
-        return frozenset(step.event for m in self.moments for step in m.steps)
+        """Every event type some moment's pattern or some journey names: what the service
+        stores and replay reads (a journey's events are measured from the store)."""
+        return frozenset(step.event for m in self.moments for step in m.steps) \
+            | frozenset(kind for journey in self.journeys for kind in journey.event_types)
 
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),

@@ -36,19 +36,29 @@ def from_lines(journeys: Sequence[CompiledJourney], stream: IO[bytes], as_of: fl
 
 
 def from_database(journeys: Sequence[CompiledJourney], url: str, as_of: float | None) -> JourneyEvents:
-    """The events the service stored (``POST /v1/events``) in the database at ``url``, in
-    the order it accepted them (a customer's events are in one partition, numbered in turn)."""
-    from sqlalchemy import bindparam, create_engine, text
+    """The events the service stored (``POST /v1/events``) in the database at ``url``."""
+    from sqlalchemy import create_engine
 
-    types = sorted({kind for journey in journeys for kind in journey.event_types})
-    query = text("SELECT customer_id, type, occurred_at, body FROM events WHERE type IN :types "
-                 "ORDER BY occurred_at, partition_no, seq").bindparams(bindparam("types", expanding=True))
     engine = create_engine(url)
     try:
-        with engine.connect() as connection:
-            rows = connection.execute(query, {"types": types}).all()
+        return from_store(journeys, engine, as_of)
     finally:
         engine.dispose()
+
+
+def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | None,
+               customer_id: str | None = None) -> JourneyEvents:
+    """The stored events (of one customer, if given) through a SQLAlchemy ``engine``, in
+    the order the service accepted them (a customer's events are in one partition,
+    numbered in turn)."""
+    from sqlalchemy import bindparam, text
+
+    types = sorted({kind for journey in journeys for kind in journey.event_types})
+    one = " AND customer_id = :customer" if customer_id is not None else ""
+    query = text(f"SELECT customer_id, type, occurred_at, body FROM events WHERE type IN :types{one} "
+                 "ORDER BY occurred_at, partition_no, seq").bindparams(bindparam("types", expanding=True))
+    with engine.connect() as connection:
+        rows = connection.execute(query, {"types": types, **({"customer": customer_id} if one else {})}).all()
     return _flagged(journeys, (_stored(*row) for row in rows), as_of)
 
 
