@@ -18,7 +18,8 @@ setup: $(STAMP)
 
 ## The main job on the bundled plan and customers: check the plan, decide everyone,
 ## show the mix, explain one decision, replay the bundled events' moments of truth, and
-## measure results on synthetic outcomes with known effects.
+## measure results on synthetic outcomes with known effects, and measure the customer
+## journeys (one of which is a planted watermelon).
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
@@ -36,6 +37,7 @@ demo: $(STAMP)
 	@echo "outcome events with known true effects written to out/outcomes.jsonl (the truth: out/truth.json)"
 	$(BIN)/treatment measure --decisions out/measured-decisions.parquet --events out/outcomes.jsonl \
 		--as-of 2027-03-01
+	$(BIN)/treatment journeys --events examples/journey-events.jsonl --as-of $(AS_OF)
 
 ## The whole suite: unit, property, conformance and CLI tests.
 # On TEST_WORKERS processes (pytest-xdist), a test file to a worker, so that a file's
@@ -72,6 +74,7 @@ samples: $(STAMP)
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.jsonl
 	$(BIN)/treatment sample --n 1000 --seed 7 --as-of $(AS_OF) -o examples/customers.csv
 	$(BIN)/treatment events sample --n 2000 --customers 1000 --seed 7 --until $(AS_OF) -o examples/events.jsonl
+	$(BIN)/treatment events sample --journeys --customers 1000 --seed 7 --until $(AS_OF) -o examples/journey-events.jsonl
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .hypothesis

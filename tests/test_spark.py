@@ -227,3 +227,36 @@ def test_spark_computes_the_experiment_vectors_buckets(spark) -> None:  # type: 
     expression = _bucket(_md5(exp.column("salt"), exp.column("cid"))).sql("spark")
     got = [row[0] for row in spark.sql(f"SELECT {expression} FROM vectors").collect()]
     assert got == [v["bucket"] for v in VECTORS]
+
+
+def test_spark_gives_the_reference_journey_runs(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """One small set (Spark is slow): the hand-written histories of test_journeys, in order
+    and consecutive, with success after the last step; then the command end to end."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+    from treatment_engine.journeys.reference import runs
+    from treatment_engine.journeys.spark import spark_runs
+
+    from .journey_plans import DAY, events, journey
+    from .test_journeys import AFTER
+
+    raw = [("a", "signed_up", 0), ("a", "booked", DAY), ("a", "installed", 5 * DAY), ("a", "survey", 6 * DAY, {"score": 9}),
+           ("b", "signed_up", 0), ("b", "installed", 10 * DAY + 1),  # one second late
+           ("c", "signed_up", 0), ("c", "installed", 10 * DAY), ("c", "complaint", 12 * DAY),
+           ("c", "signed_up", 50 * DAY), ("c", "signed_up", 51 * DAY), ("c", "booked", 52 * DAY),
+           ("d", "signed_up", 0), ("d", "complaint", DAY), ("d", "booked", 2 * DAY), ("d", "installed", 3 * DAY),
+           ("d", "survey", 31 * DAY, {"score": 8}), ("e", "signed_up", 70 * DAY)]
+    for order in ("in_order", "consecutive"):
+        compiled = journey(**AFTER, order=order)
+        seen = events(compiled, raw)
+        assert spark_runs(compiled, seen, 75 * DAY, spark) == runs(compiled, seen, 75 * DAY)
+    path = tmp_path / "events.jsonl"
+    made = CliRunner().invoke(cli, ["events", "sample", "--journeys", "--customers", "60", "--until", "2026-11-01",
+                                    "-o", str(path)])
+    assert made.exit_code == 0, made.output
+    reports = {backend: CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path),
+                                                 "--format", "json", "--backend", backend])
+               for backend in ("spark", "duckdb")}
+    assert reports["spark"].exit_code == 0, reports["spark"].output
+    assert json.loads(reports["spark"].stdout) == json.loads(reports["duckdb"].stdout)

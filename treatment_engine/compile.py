@@ -22,6 +22,7 @@ from .evidence import EvidenceGuard, RuleVerdicts, rule_verdicts
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
+from .journeys.compiled import CompiledJourney, compile_journeys
 from .measure.metrics import CompiledMetric, compile_metric
 from .model import Outcome, ids, seconds
 from .semantics import admits
@@ -138,10 +139,14 @@ class CompiledPlan:
     evidence_guard: EvidenceGuard | None = None  # policy.profitability.evidence (appendix K)
     metrics: tuple[CompiledMetric, ...] = ()  # outcomes measured after decisions (appendix I)
 
+    journeys: tuple[CompiledJourney, ...] = ()  # appendix J
+
     @property
     def event_types(self) -> frozenset[str]:
-        """Every event type some moment's pattern or some metric names."""
-        return frozenset(step.event for m in self.moments for step in m.steps) | {m.event for m in self.metrics}
+        """Every event type some moment's pattern, some metric or some journey names: what
+        the service stores and replay reads (outcomes and journeys are measured from the store)."""
+        return frozenset(step.event for m in self.moments for step in m.steps) | {m.event for m in self.metrics} \
+            | frozenset(kind for journey in self.journeys for kind in journey.event_types)
 
     def counts(self) -> dict[str, int]:
         return {"segments": len(self.segments), "lifecycle stages": len(self.lifecycle),
@@ -265,6 +270,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         evidence_guard=guard,
         metrics=tuple(compile_metric(m.value, x, m.location) for m, x in zip(plan.metrics, plan.metric_conditions,
                                                                               strict=True)),
+        journeys=compile_journeys(plan.journeys, plan.journey_conditions),
     )
 
 

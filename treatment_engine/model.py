@@ -362,6 +362,10 @@ class Moment(_Strict):
         return self
 
 
+# Journeys (appendix J) build on the models above, so their module is read only now.
+from .journeys.model import Journey  # noqa: E402
+
+
 class PlanFile(_Strict):
     """One YAML file of a plan; every top-level key is optional."""
 
@@ -375,6 +379,7 @@ class PlanFile(_Strict):
     default: Outcome | None = None
     moments: list[Moment] | None = None
     metrics: list[Metric] | None = None  # appendix I: outcomes measured after decisions
+    journeys: list[Journey] | None = None
     # Optional: the profile fields the plan reads, for `treatment lint` (no effect on decisions).
     fields: dict[Id, FieldType] | None = None
 

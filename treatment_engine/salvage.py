@@ -36,7 +36,7 @@ from .model import PlanFile
 # Each pass cuts at least one part; a file needing more passes than this is one the author
 # must fix first (it is not salvaged, and the reference stage is skipped for the plan).
 MAX_PASSES = 20
-TOP_LEVEL_LISTS = ("segments", "lifecycle", "rules", "moments")
+TOP_LEVEL_LISTS = ("segments", "lifecycle", "rules", "moments", "journeys")
 KEYED_DEFINITIONS = ("channels", "actions", "fields")
 DEFINING_KEYS = ("segments", "lifecycle", "value_tiers", "channels", "actions")  # what rules refer to
 

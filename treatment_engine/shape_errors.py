@@ -21,6 +21,8 @@ KNOWN_KEYS = (
     "delight_max_cost_ratio", "segment", "lifecycle_stage", "value_tier", "treatment",
     "description", "priority", "when", "then", "fields", "moments", "pattern", "event", "count",
     "within", "not", "set", "contact_caps", "delight_cooldown_days", "max", "per_days",
+    "journeys", "owner", "order", "steps", "optional", "target", "rate", "success", "margin", "after",
+    "none", "require",
     "profitability", "evidence", "file", "metric", "confidence", "min_customers",
     "metrics", "compute", "higher_is_better", "value",
 )

@@ -19,6 +19,8 @@ from .evidence import EvidenceFile, is_evidence_path
 from .experiments.checks import check_experiments
 from .expressions.ast import Expression
 from .expressions.parser import parse
+from .journeys.checks import JourneyConditions, ParseAt, check_journey
+from .journeys.model import Journey
 from .load import Path_, PlanSource, SourceFile
 from .measure.checks import check_metric_conditions
 from .measure.metrics import Metric
@@ -75,6 +77,8 @@ class ValidatedPlan:
     evidence: Located[EvidenceFile] | None = None  # the file policy.profitability names
     metrics: tuple[Located[Metric], ...] = ()  # appendix I, each with its parsed `if`
     metric_conditions: tuple[Expression | None, ...] = ()
+    journeys: tuple[Located[Journey], ...] = ()  # appendix J
+    journey_conditions: tuple[JourneyConditions, ...] = ()
 
 
 def validate(source: PlanSource) -> ValidatedPlan:
@@ -112,6 +116,8 @@ def validate(source: PlanSource) -> ValidatedPlan:
     moment_conditions = tuple(_parse_steps(moment, issues, parse_once) for moment in combined.moments)
     metric_conditions = _parse_all(combined.metrics, ("if",), issues, parse_once)
     check_metric_conditions(combined.metrics, metric_conditions, issues)
+    parse_at = _parse_at(parse_once, issues)
+    journey_conditions = tuple(check_journey(j.value, j.source, j.path, parse_at, issues) for j in combined.journeys)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(
@@ -127,6 +133,7 @@ def validate(source: PlanSource) -> ValidatedPlan:
         moments=tuple(combined.moments), moment_conditions=moment_conditions,
         evidence=guarded,
         metrics=tuple(combined.metrics), metric_conditions=metric_conditions,
+        journeys=tuple(combined.journeys), journey_conditions=journey_conditions,
     )
 
 
@@ -191,6 +198,7 @@ class _Combiner:
         self.fields: dict[str, Located[str]] = {}
         self.moments: list[Located[Moment]] = []
         self.metrics: list[Located[Metric]] = []
+        self.journeys: list[Located[Journey]] = []
 
     def run(self) -> None:
         for file, plan in self.shaped:
@@ -199,6 +207,7 @@ class _Combiner:
             self._listed(file, "rules", plan.rules, self.rules, "rule")
             self._listed(file, "moments", plan.moments, self.moments, "moment")
             self._listed(file, "metrics", plan.metrics, self.metrics, "metric")
+            self._listed(file, "journeys", plan.journeys, self.journeys, "journey")
             self._keyed(file, "channels", plan.channels, self.channels, "channel")
             self._keyed(file, "actions", plan.actions, self.actions, "action")
             self._keyed(file, "fields", plan.fields, self.fields, "field")
@@ -371,6 +380,18 @@ def _parse_steps(moment: Located[Moment], issues: list[PlanIssue],
                                     "bad-expression", f"invalid expression: {error.message}", error.hint))
             parsed.append(None)
     return tuple(parsed)
+
+
+def _parse_at(parse_once: _ParseOnce, issues: list[PlanIssue]) -> ParseAt:
+    """Parse one ``if`` at ``path`` of a file, recording a located issue when it fails."""
+    def parse_at(source: SourceFile, path: Path_, text: str) -> Expression | None:
+        try:
+            return parse_once(text)
+        except ExpressionError as error:
+            issues.append(PlanIssue(_expression_location(source, path, error.column),
+                                    "bad-expression", f"invalid expression: {error.message}", error.hint))
+            return None
+    return parse_at
 
 
 def _expression_location(source: SourceFile, path: Path_, column: int) -> Location:

@@ -100,9 +100,10 @@ def test_a_generated_client_calls_every_operation_with_typed_results(keyed: Serv
         again = call(module, "post", path, decision_id=decision.parsed.id)
         assert isinstance(again.parsed, models.Reproduction) and again.parsed.reproduces is True
     event = models.EventsRequest(events=[customer_event("openapi-1", "complaint", "2026-11-01T09:00:00Z"),
-                                         customer_event("openapi-1", "no-such-type", "2026-11-01T09:00:00Z")])
+                                         customer_event("openapi-1", "no-such-type", "2026-11-01T09:00:00Z"),
+                                         customer_event("openapi-1", "move_notice", "2026-11-01T09:00:00Z")])
     taken = call("post_events_v1_events_post", "post", "/v1/events", body=event, wait=30)
-    assert isinstance(taken.parsed, models.EventResult) and taken.parsed.accepted == 1
+    assert isinstance(taken.parsed, models.EventResult) and taken.parsed.accepted == 2
     assert taken.parsed.event_ids[1] is None and taken.parsed.refused[0].index == 1
     stored = call("get_event_v1_events_event_id_get", "get", "/v1/events/{event_id}",
                   event_id=taken.parsed.event_ids[0])
@@ -111,6 +112,13 @@ def test_a_generated_client_calls_every_operation_with_typed_results(keyed: Serv
     assert isinstance(owners.parsed, models.Partitions) and owners.parsed.partitions
     outbox = call("outbox_v1_outbox_get", "get", "/v1/outbox")
     assert isinstance(outbox.parsed, models.Outbox)
+    journeys = call("all_journeys_v1_journeys_get", "get", "/v1/journeys")
+    assert isinstance(journeys.parsed, models.Journeys) and journeys.parsed.journeys[1].entered == 1
+    one = call("one_journey_v1_journeys_journey_id_get", "get", "/v1/journeys/{journey_id}", journey_id="house-move")
+    assert isinstance(one.parsed, models.OneJourney) and one.parsed.journey.in_progress == 1
+    runs = call("customer_journeys_v1_customers_customer_id_journeys_get", "get",
+                "/v1/customers/{customer_id}/journeys", customer_id="openapi-1")
+    assert isinstance(runs.parsed, models.CustomerJourneys) and runs.parsed.to_dict()["runs"][0]["next"] == ["final_reading"]
     assert call("healthz_healthz_get", "get", "/healthz").parsed.status == "ok"
     assert call("readyz_readyz_get", "get", "/readyz").parsed.plan_version == info.parsed.plan_version
 
@@ -138,5 +146,6 @@ def test_the_key_schemes_and_protected_operations_are_declared(keyed: Server) ->
     protected = {path for path, ops in spec["paths"].items() for op in ops.values() if op.get("security")}
     assert protected == {"/v1/plan:reload", "/v1/customers/{customer_id}/decisions", "/v1/outbox", "/v1/moments",
                          "/v1/events/{event_id}",
-                         "/v1/decisions/{decision_id}:reproduce", "/v1/decisions/{decision_id}:replay"}
+                         "/v1/decisions/{decision_id}:reproduce", "/v1/decisions/{decision_id}:replay",
+                         "/v1/journeys", "/v1/journeys/{journey_id}", "/v1/customers/{customer_id}/journeys"}
     assert all("401" in ops[m]["responses"] for p in protected for ops in [spec["paths"][p]] for m in ops)

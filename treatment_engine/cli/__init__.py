@@ -14,6 +14,7 @@ import click
 from .authoring import init, lint, run_tests, schema
 from .deciding import decide, explain, sample, validate
 from .events import events
+from .journeys import journeys
 from .measure import measure
 from .options import default_plan_dir
 from .service import keys, replay_alias, reproduce, serve
@@ -42,7 +43,7 @@ def cli() -> None:
 
 
 for command in (decide, validate, explain, sample, lint, schema, run_tests, init, simulate, diff_command,
-                serve, reproduce, replay_alias, keys, events, measure):
+                serve, reproduce, replay_alias, keys, events, measure, journeys):
     cli.add_command(command)
 
 

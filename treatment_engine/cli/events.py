@@ -102,7 +102,11 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
               help="Seed of the random events: the same seed writes the same events.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here (JSON lines) instead of standard output.")
-def sample_events(count: int, customers: int, days: int, until_day: Any, seed: int, output_path: Path | None) -> None:
+@click.option("--journeys", "journeys", is_flag=True,
+              help="Write the bundled plan's journey events instead (sign-ups to a first bill, house moves, "
+                   "over the 240 days before --until, for `treatment journeys`); --n and --days do not apply.")
+def sample_events(count: int, customers: int, days: int, until_day: Any, seed: int, output_path: Path | None,
+                  journeys: bool) -> None:
     """Synthetic events for the bundled plan's moments (complaints, survey answers, orders,
     installations, failed payments), in time order, from a seed.
 
@@ -110,11 +114,14 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
     Example:
       treatment events sample --n 2000 --until 2026-11-01 -o events.jsonl
       treatment events replay events.jsonl --profiles examples/customers.jsonl --until 2026-11-01
+      treatment events sample --journeys --until 2026-11-01 -o journey-events.jsonl
     """
+    from ..journeys.sample import journey_events
     from ..profiles import dumps
     from ..sample import generate_events
 
-    made = generate_events(count, customers, seed=seed, days=days, until=until_day.date())
+    made = journey_events(customers, seed=seed, until=until_day.date()) if journeys \
+        else generate_events(count, customers, seed=seed, days=days, until=until_day.date())
     with ExitStack() as stack:
         out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
         for item in made:

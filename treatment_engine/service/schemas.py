@@ -305,7 +305,86 @@ class ReloadRefused(BaseModel):
     held: bool
 
 
+# -- journeys (docs/plan-format.md, appendix J): the report treatment journeys prints ----
+
+class JourneyTimes(BaseModel):
+    """Seconds at the 50th, 75th and 90th percentile (nearest rank), over count runs."""
+
+    count: int
+    median: float | None
+    p75: float | None
+    p90: float | None
+
+
+class JourneyStep(BaseModel):
+    name: str
+    optional: bool
+    reached: int = Field(description="Runs that reached the step.")
+    dropped: int | None = Field(description="Abandoned after the required step before it, without it.")
+    waiting: int | None = Field(description="In progress between the required step before it and it.")
+    conversion: float | None
+    times: JourneyTimes = Field(description="From the step reached before it.")
+    target: float | None = Field(description="The touchpoint's own target rate.")
+    touchpoint_rate: float | None
+    touchpoint_runs: int
+
+
+class Journey(BaseModel):
+    """One journey's runs measured from the stored events."""
+
+    id: str
+    owner: str
+    customers: int
+    entered: int
+    completed: int
+    abandoned: int
+    in_progress: int
+    succeeded: int
+    failed: int
+    conversion: float | None
+    success_rate: float | None = Field(description="Succeeded of decided runs: in-progress runs left out.")
+    success_target: float | None
+    margin: float | None
+    total: JourneyTimes
+    steps: list[JourneyStep]
+    watermelon: str | None = Field(description="Why every touchpoint is green and the journey red, in words; "
+                                               "null when it is not so.")
+
+
+class Journeys(BaseModel):
+    as_of: str
+    journeys: list[Journey]
+
+
+class OneJourney(BaseModel):
+    as_of: str
+    journey: Journey
+
+
+class StepReached(BaseModel):
+    step: str
+    reached_at: str | None
+
+
+class CustomerRun(BaseModel):
+    """One run of a journey by one customer, and where it stands."""
+
+    journey: str
+    run: int = Field(description="The customer's first run of this journey is 1.")
+    status: Literal["completed", "abandoned", "in_progress"]
+    success: bool | None = Field(description="null: not decided yet.")
+    at: str = Field(description="The step reached last.")
+    next: list[str] = Field(description="The steps an in-progress run may take next.")
+    steps: list[StepReached]
+
+
+class CustomerJourneys(BaseModel):
+    customer_id: str
+    as_of: str
+    runs: list[CustomerRun]
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     DecideRequest, BatchRequest, EventsRequest, Decision, DecisionError, BatchResult, Explanation, PlanInfo,
     Reloaded, ReloadRefused, History, Reproduction, EventResult, StoredEvent, Partitions, Outbox, Health, Ready,
-    Problem)
+    Problem, Journeys, OneJourney, CustomerJourneys)

@@ -1,0 +1,59 @@
+"""Journeys over the service's stored events: the service takes the types journeys name,
+`treatment journeys --db` measures what it stored as the file would be measured, and the
+journey routes answer the same figures and one customer's runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi", reason="the service extra is not installed")
+
+from treatment_engine.cli import cli  # noqa: E402
+
+from .server import Server, customer_event, plan_copy, post_events  # noqa: E402
+
+
+def test_the_service_stores_journey_events_and_answers_journeys_from_them(tmp_path: Path) -> None:
+    plan = plan_copy(tmp_path / "plan")
+    path = tmp_path / "events.jsonl"
+    made = CliRunner().invoke(cli, ["events", "sample", "--journeys", "--customers", "200", "--until", "2026-11-01",
+                                    "-o", str(path)])
+    assert made.exit_code == 0, made.output
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    events.append(customer_event("zz-mover", "move_notice", "2026-10-30T08:00:00Z"))
+    server = Server(plan, "--no-watch", "--moment-clock", "events").start()
+    try:
+        base = server.base
+        taken = post_events(base, {"events": events})
+        assert taken.status_code == 202 and taken.json()["refused"] == [], taken.text[:500]
+        served = httpx.get(f"{base}/v1/journeys", timeout=30).json()
+        one = httpx.get(f"{base}/v1/journeys/house-move", timeout=30).json()
+        mover = httpx.get(f"{base}/v1/customers/zz-mover/journeys", timeout=30).json()
+        missing = httpx.get(f"{base}/v1/journeys/no-such", timeout=30)
+        bad = httpx.get(f"{base}/v1/journeys", params={"as_of": "soon"}, timeout=30)
+        earlier = httpx.get(f"{base}/v1/customers/zz-mover/journeys", params={"as_of": "2026-10-29"}, timeout=30)
+    finally:
+        server.stop()
+    measured = {source: CliRunner().invoke(cli, ["journeys", "--plan", str(plan), *source, "--format", "json"])
+                for source in (("--db", server.db_url), ("--events", str(path)))}
+    from_db, from_file = (json.loads(result.stdout) for result in measured.values())
+    assert from_db["journeys"][0]["entered"] > 50
+    assert served == from_db  # the routes answer what `treatment journeys --db` prints
+    assert one == {"as_of": served["as_of"], "journey": served["journeys"][1]}
+    # the file lacks the one event posted on top: only the house move differs
+    assert from_file["journeys"][0] == from_db["journeys"][0]
+    assert from_file["journeys"][1]["entered"] + 1 == from_db["journeys"][1]["entered"]
+    assert mover["runs"] == [{"journey": "house-move", "run": 1, "status": "in_progress", "success": None,
+                              "at": "move_notice", "next": ["final_reading"],
+                              "steps": [{"step": "move_notice", "reached_at": "2026-10-30T08:00:00Z"},
+                                        {"step": "final_reading", "reached_at": None},
+                                        {"step": "contract_moved", "reached_at": None},
+                                        {"step": "first_bill_new_address", "reached_at": None}]}]
+    assert earlier.json()["runs"] == []
+    assert missing.status_code == 404 and "no journey 'no-such'" in missing.json()["detail"]
+    assert bad.status_code == 422 and "not an ISO 8601" in bad.json()["detail"]
