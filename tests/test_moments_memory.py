@@ -10,8 +10,9 @@ from datetime import timedelta
 
 import pytest
 
+from treatment_engine import Engine
 from treatment_engine.moments.correlator import Correlator, Fired, keeps
-from treatment_engine.moments.events import Event
+from treatment_engine.moments.events import Event, parse_event
 from treatment_engine.moments.rulesets import TICK, spec_of
 from treatment_engine.moments.worker import Worker
 
@@ -133,3 +134,17 @@ def test_forgetting_the_event_that_blocked_an_absence_fires_nothing() -> None:
         assert worker.held() == 0  # (and took the order and the tick with it)
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize(("clock", "fires"), [("2026-11-25T00:00:00Z", True), ("2026-12-20T00:00:00Z", True),
+                                              ("2026-12-31T09:00:00Z", True), ("2026-12-31T09:00:01Z", False),
+                                              ("2027-01-02T00:00:00Z", False)])
+def test_appendix_ds_worked_example(default_engine: Engine, clock: str, fires: bool) -> None:
+    plan = default_engine.plan  # the appendix's moments: kept 60 days behind the clock
+    raw = [{"customer_id": "c1", "type": "complaint", "timestamp": "2026-11-01T09:00:00Z"},
+           {"customer_id": "c2", "type": "survey_response", "timestamp": clock, "score": 9},
+           {"customer_id": "c1", "type": "complaint", "timestamp": "2026-11-25T00:00:00Z"}]
+    parsed = [parse_event(item, index, plan.event_types) for index, item in enumerate(raw)]
+    with Correlator(plan) as correlator:
+        fired = correlator.feed([item for item in parsed if isinstance(item, Event)], decide=False)
+    assert [(f.moment, f.customer_id) for f in fired] == ([("repeat-complaint", "c1")] if fires else [])
