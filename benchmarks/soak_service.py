@@ -1,16 +1,19 @@
 """Soak: `treatment serve` under mixed decisions, events and hostile requests for minutes.
 
-    python benchmarks/soak_service.py [--minutes 10] [--sample-every 30]
+    python benchmarks/soak_service.py [--minutes 10] [--sample-every 30] [--rounds-per-day 10]
 
 Not in CI. One server on loopback with a fresh SQLite decision log and an API key,
 driven by one client in turn with: single decisions and 100-profile batches of generated
 customers (fresh and returning ids), explanations, customer events (complaints and survey
 answers over new customers, so many moments' patterns start and never complete), and one
 request of the hostile corpus (tests/hostile/requests/cases.yaml, its huge bodies
-included) every few rounds. Prints the resident memory (RSS) of the server and of its
-moments worker process at the start (cold, and warm after --warmup seconds), every
---sample-every seconds, and at the end, the requests sent by kind, and every 5xx (there
-must be none). Exits 1 on a 5xx or a dead server.
+included) every few rounds. The events' time moves a day every --rounds-per-day rounds,
+so that it passes the plan's two horizons (60 days, what the moments keep: appendix D)
+several times over and the state of customers who never come back is forgotten.
+Prints the resident memory (RSS) of the server and of its moments worker process at the
+start (cold, and warm after --warmup seconds), every --sample-every seconds, and at the
+end, the requests sent by kind, and every 5xx (there must be none). Exits 1 on a 5xx or
+a dead server.
 """
 
 from __future__ import annotations
@@ -128,6 +131,8 @@ def main() -> None:
     parser.add_argument("--sample-every", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=30.0,
                         help="Seconds before the 'start' figures: the worker starts on the first events.")
+    parser.add_argument("--rounds-per-day", type=int, default=10,
+                        help="Rounds of requests per day of the events' time.")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     from treatment_engine.sample import generate
@@ -161,7 +166,7 @@ def main() -> None:
                 ("batch", "POST", "/v1/decisions:batch", orjson.dumps({"profiles": rng.sample(profiles, 100),
                                                                        "as_of": as_of}), {}),
                 ("events", "POST", "/v1/events", orjson.dumps({"events": events_for(
-                    rng, 1_000_000, as_of + datetime.timedelta(days=round_no // 200))}), {}),
+                    rng, 1_000_000, as_of + datetime.timedelta(days=round_no // args.rounds_per_day))}), {}),
             ]
             if round_no % 5 == 0:
                 method, path, body, headers = next(hostile)
@@ -193,6 +198,10 @@ def main() -> None:
     print(f"| measured | cold (0 s) | warm ({first[0]:.0f} s) | at the end ({last[0]:.0f} s) |\n|---|---|---|---|")
     print(f"| server RSS | {samples[0][1]:.0f} MiB | {first[1]:.0f} MiB | {last[1]:.0f} MiB |")
     print(f"| moments worker RSS | - | {first[2] or 0:.0f} MiB | {last[2] or 0:.0f} MiB |")
+    print(f"\nevents' time: {as_of} to {as_of + datetime.timedelta(days=round_no // args.rounds_per_day)}")
+    print("\n| seconds | server RSS MiB | moments worker RSS MiB |\n|---|---|---|")
+    for elapsed, server_mib, worker_mib in samples:
+        print(f"| {elapsed:.0f} | {server_mib or 0:.0f} | {worker_mib or 0:.0f} |")
     print(f"\nrequests: {dict(sent)}; 5xx: {len(fives)}")
     for line in fives[:20]:
         print("  ", line)

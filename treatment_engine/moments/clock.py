@@ -1,4 +1,5 @@
-"""The moments' clock, kept per domain: absence deadlines waiting for time to pass them.
+"""The moments' clock, kept per domain: absence deadlines waiting for time to pass them,
+and what the worker holds, waiting for time to pass it far enough to be forgotten.
 
 A domain is a set of customers whose time moves together. Replay has one (every event
 moves the clock for everyone). A partition owner (moments/owner.py) has one per
@@ -21,6 +22,8 @@ START: Frontier = (float("-inf"), False)
 
 # (deadline, sequence number of the arming event, moment index, customer id)
 Deadline = tuple[float, int, int, str]
+# (the message's time, its sequence number (its id in the worker), the moments it was posted to)
+Held = tuple[float, int, tuple[int, ...]]
 
 
 def later(a: Frontier, b: Frontier) -> Frontier:
@@ -53,3 +56,28 @@ class Deadlines:
         """Forget a domain (its partition went to another owner)."""
         self._heaps.pop(domain, None)
         self._frontiers.pop(domain, None)
+
+
+class Retention:
+    """The messages the worker holds, per domain, oldest first: each is forgotten once its
+    domain's clock is more than ``keep`` seconds past it (docs/plan-format.md, appendix D)."""
+
+    def __init__(self, keep: float) -> None:
+        self.keep = keep
+        self._heaps: dict[int, list[Held]] = {}
+
+    def add(self, domain: int, held: Held) -> None:
+        heapq.heappush(self._heaps.setdefault(domain, []), held)
+
+    def expired(self, domain: int, clock: float) -> Iterator[Held]:
+        """The messages ``domain``'s clock at ``clock`` has left behind, oldest first."""
+        heap = self._heaps.get(domain)
+        while heap and heap[0][0] + self.keep < clock:
+            yield heapq.heappop(heap)
+
+    def drop(self, domain: int) -> list[Held]:
+        """Everything held for ``domain``, oldest first (its partition went to another owner)."""
+        return sorted(self._heaps.pop(domain, []))
+
+    def __len__(self) -> int:
+        return sum(len(heap) for heap in self._heaps.values())

@@ -4,7 +4,9 @@ The clock is the events' own: an event at time T first lets every absence deadli
 before T expire (a clock tick per deadline), then is posted. So a replay fires exactly
 what a live run would have, window edges included, whatever the wall clock says.
 Rules of time (docs/plan-format.md, appendix D): `within` includes its last instant;
-an event older than the customer's latest one is refused as late.
+an event older than the customer's latest one is refused as late; what the worker holds
+is forgotten once the clock is two horizons past it (:func:`keeps`), so its memory stays
+bounded however many customers come and go.
 """
 
 from __future__ import annotations
@@ -20,13 +22,23 @@ from ..compile import CompiledMoment, CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
 from ..engine import Engine
-from .clock import Deadlines, Frontier
+from .clock import Deadlines, Frontier, Held, Retention
 from .events import Event, EventError, iso, parse_event
 from .rulesets import TICK, deadline_key, spec_of
 from .worker import Post, Worker
 
 BATCH = 2_000  # events per round trip to the worker
 TICK_AFTER = 0.001  # a deadline's tick comes just after it: `within` includes its last instant
+
+
+def keeps(plan: CompiledPlan) -> float:
+    """Seconds behind the clock the correlator keeps an event: two horizons (the longest
+    pattern of the plan, first event to last instant). One: no event of a customer later
+    than that can complete a pattern with it. The other: a customer's events may arrive
+    behind the clock (a source that lags); up to a horizon behind, they still meet every
+    event they could complete a pattern with. A rebuilt partition reads as far back
+    (moments/owner.py), so a restarted owner holds what a live one would."""
+    return 2 * max((m.horizon for m in plan.moments), default=0)
 
 
 @dataclass
@@ -105,9 +117,12 @@ class Correlator:
                     tuple((deadline_key(i), s.within) for i, s in enumerate(moment.steps) if s.within)))
         self._worker: Worker | None = None
         self._seq = 0
-        self._positions: dict[int, int] = {}  # seq -> input position
-        self._latest: dict[str, float] = {}  # customer -> their latest event's time
+        self._positions: dict[int, int] = {}  # seq -> input position, while the worker holds it
+        self._latest: dict[str, float] = {}  # customer -> their latest event's time (replay's late check)
         self._deadlines = Deadlines()
+        self.retention = Retention(keeps(plan))
+        self._forgetting: list[Post] = []  # sent with the next batch: a dropped domain's messages
+        self._forgotten: list[int] = []  # seqs forgotten in the batch being built
 
     # -- feeding ---------------------------------------------------------------------
 
@@ -151,9 +166,11 @@ class Correlator:
         return self._deadlines.frontier(domain)
 
     def drop_domain(self, domain: int) -> None:
-        """Stop keeping time for ``domain``. What durable-rules holds of its customers stays
-        in the worker: their events must never be fed to this correlator again."""
+        """Stop keeping time for ``domain`` and forget what the worker holds of its customers
+        (with the next batch). Their events must never be fed to this correlator again: what
+        they fired and consumed is not undone."""
         self._deadlines.drop(domain)
+        self._forget(self.retention.drop(domain), self._forgetting)
 
     def decide(self, fired: Fired) -> Fired:
         """Decide a moment that fired undecided (``decide=False``)."""
@@ -181,8 +198,19 @@ class Correlator:
     def _advance(self, domain: int, until: float, posts: list[Post], inclusive: bool) -> None:
         for deadline, _, moment, customer in self._deadlines.pass_time(domain, until, inclusive):
             self._seq += 1
+            tick = deadline + TICK_AFTER
             posts.append((moment, {"sid": "0", "id": self._seq, "cid": customer, "t": TICK, "seq": self._seq,
-                                   "ts": deadline + TICK_AFTER}))
+                                   "ts": tick}))
+            # A blocked absence leaves its tick behind: forgotten like an event.
+            self.retention.add(domain, (tick, self._seq, (moment,)))
+        self._forget(self.retention.expired(domain, self._deadlines.frontier(domain)[0]), posts)
+
+    def _forget(self, held: Iterable[Held], posts: list[Post]) -> None:
+        """Retract messages from the worker, oldest first: an arming event goes before the
+        event that blocked its absence (and the worker drops whatever a retraction fires)."""
+        for _, seq, moments in held:
+            posts += [(moment, seq) for moment in moments]
+            self._forgotten.append(seq)
 
     def _post(self, event: Event, domain: int, posts: list[Post]) -> None:
         watches = self._watches.get(event.type)
@@ -190,10 +218,10 @@ class Correlator:
             return
         self._seq += 1
         seq = self._seq
-        self._positions[seq] = event.index
         day = datetime.fromtimestamp(event.timestamp, UTC).date().toordinal()
         env = (None, None, None, day)
         fields = event.fields
+        posted: list[int] = []
         for watch in watches:
             # An explicit id: without one durable-rules names a message by a hash of its
             # content and, past about 100,000 messages, takes a collision for a duplicate.
@@ -208,13 +236,19 @@ class Correlator:
                     holding = True
             if holding or watch.unconditional:
                 posts.append((watch.moment, message))
+                posted.append(watch.moment)
             if watch.arms is not None:
                 step, test = watch.arms
                 if test is None or message.get(f"i{step}"):
                     within = self.plan.moments[watch.moment].steps[-1].within or 0
                     self._deadlines.add(domain, (event.timestamp + within, seq, watch.moment, event.customer_id))
+        if posted:
+            self._positions[seq] = event.index
+            self.retention.add(domain, (event.timestamp, seq, tuple(posted)))
 
     def _send(self, posts: list[Post], decide: bool = True) -> list[Fired]:
+        if self._forgetting:
+            posts, self._forgetting = self._forgetting + posts, []
         if not posts:
             return []
         found = []
@@ -224,6 +258,10 @@ class Correlator:
                 when -= TICK_AFTER
             item = Fired(compiled.id, customer, when, tuple(self._positions.get(s, -1) for s in seqs))
             found.append(self._decide(item, compiled) if decide else item)
+        # Only now: an event may fire and be forgotten in the same batch.
+        for seq in self._forgotten:
+            self._positions.pop(seq, None)
+        self._forgotten.clear()
         return found
 
     def _decide(self, fired: Fired, moment: CompiledMoment) -> Fired:

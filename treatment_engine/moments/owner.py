@@ -37,7 +37,7 @@ from ..store.events import Stored
 from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
 from ..store.rows import to_json
-from .correlator import Correlator, Fired
+from .correlator import Correlator, Fired, keeps
 from .events import Event, iso
 from .partitions import Leases, partition_of
 
@@ -190,10 +190,10 @@ class PartitionOwner:
             done = self.held[partition]
             clock, inclusive = done.frontier
             latest = heads[partition][1]
-            # A customer's future events can still match their events of a horizon before
-            # them; one more horizon covers customers whose events arrive up to that far
-            # behind the clock (a source that lags). Earlier customers are chained in.
-            since = min(clock, latest if latest is not None else clock) - 2 * horizon
+            # As far back as a live correlator keeps events (correlator.keeps: a horizon, and
+            # one more for customers whose events arrive behind the clock). Earlier events
+            # of those customers are chained in: what they consumed decides what is left.
+            since = min(clock, latest if latest is not None else clock) - keeps(correlator.plan)
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
                 correlator.feed(self._as_events(stored[start:start + BATCH]), decide=False)

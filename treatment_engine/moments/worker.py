@@ -29,8 +29,9 @@ from .rulesets import StepSpec, definition, positive_names
 
 # (moment index, customer id, seconds of the completing event, seqs of the matched events)
 Firing = tuple[int, str, float, tuple[int, ...]]
-# (moment index, message for its ruleset)
-Post = tuple[int, dict[str, Any]]
+# (moment index, message for its ruleset), or (moment index, id of a message to forget)
+Post = tuple[int, dict[str, Any] | int]
+HELD = "held"  # a request for how many messages the rulesets hold (tests, diagnostics)
 
 
 def _send(stream: IO[bytes], value: Any) -> None:
@@ -88,6 +89,7 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     host = QuietHost({name: definition(steps, action_for(i, steps))
                       for i, (name, steps) in enumerate(zip(names, moments, strict=True))})
     not_handled = durable.MessageNotHandledException
+    sessions: set[int] = set()  # the moments that were posted to
     _send(replies, ("ready", None))
     while True:
         try:
@@ -96,12 +98,23 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
             return
         if posts is None:
             return
+        if posts == HELD:  # a ruleset's session exists from its first message on
+            _send(replies, ("ok", sum(len(host.get_pending_events(names[i], "0")) for i in sessions)))
+            continue
         firings.clear()
         try:
             for index, message in posts:
+                if type(message) is int:
+                    before = len(firings)
+                    host.retract_fact(names[index], {"sid": "0", "id": message})
+                    # Retracting the event that blocked an absence lets it fire: forgetting
+                    # never fires a moment (and the correlator retracts the arming event first).
+                    del firings[before:]
+                    continue
                 # Not handled: no rule wanted it yet; durable-rules keeps it for later matches.
                 with contextlib.suppress(not_handled):
                     host.post(names[index], message)
+                sessions.add(index)
             _send(replies, ("ok", list(firings)))
         except Exception as error:  # reported to the caller, which stops this worker
             _send(replies, ("error", f"{type(error).__name__}: {error}"))
@@ -128,6 +141,12 @@ class Worker:
         with contextlib.suppress(OSError):  # it is gone; _expect says how it ended
             _send(self._requests, posts)
         return list(self._expect("ok"))
+
+    def held(self) -> int:
+        """How many messages (events, ticks) the rulesets hold, all moments together."""
+        with contextlib.suppress(OSError):
+            _send(self._requests, HELD)
+        return int(self._expect("ok"))
 
     def _expect(self, wanted: str) -> Any:
         try:
