@@ -22,12 +22,14 @@ from .support import fail, load_engine
 @click.option("--as-of", "as_of_text", metavar="DATE|TIME",
               help="Measure as of this instant (a date is its 00:00 UTC); windows not closed by then are left out. "
                    "Default: now.")
-@backend_option(["duckdb", "python"], "duckdb", "duckdb: one SQL query over the files; python: the plain "
-                "reference implementation.")
+@backend_option(["duckdb", "spark", "python"], "duckdb", "duckdb: one SQL query over the files; spark: the same "
+                "steps in Spark SQL (pip install .[spark]); python: the plain reference implementation.")
+@click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
+              help="With --backend spark: local[N], or a cluster's master URL.")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="How to print the results.")
 def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
-            as_of_text: str | None, backend: str, output_format: str) -> None:
+            as_of_text: str | None, backend: str, spark_master: str, output_format: str) -> None:
     """Measure results: each experiment's arms compared on the plan's metrics.
 
     Every customer counts once per experiment, from their first decision in it, in
@@ -58,7 +60,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
         assert events_path is not None
-        measured = _measure(plan, decisions_source, events_path, as_of, backend)
+        measured = _measure(plan, decisions_source, events_path, as_of, backend, spark_master)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -67,7 +69,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     _print(plan, measured, output_format)
 
 
-def _measure(plan: object, source: str, events_path: str, as_of: float, backend: str) -> object:
+def _measure(plan: object, source: str, events_path: str, as_of: float, backend: str, master: str) -> object:
     from ..measure import inputs
 
     is_url = "://" in source
@@ -75,14 +77,20 @@ def _measure(plan: object, source: str, events_path: str, as_of: float, backend:
         from ..measure.attribution import measure_python
         decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
         return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of)  # type: ignore[arg-type]
-    import duckdb
-
-    from ..measure.duckdb_stats import measure_duckdb
     if not Path(events_path).is_file():
         raise inputs.MeasureInputError(f"no events file at {events_path}")
     if not is_url and not Path(source).is_file():
         raise inputs.MeasureInputError(f"no decisions file at {source}")
     handed = inputs.decisions_table(inputs.read_log_decisions(source)) if is_url else source
+    if backend == "spark":
+        try:
+            from ..measure.spark_stats import measure_spark
+        except ImportError:
+            fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
+        return measure_spark(plan, handed, events_path, as_of, master=master)  # type: ignore[arg-type]
+    import duckdb
+
+    from ..measure.duckdb_stats import measure_duckdb
     try:
         return measure_duckdb(plan, handed, events_path, as_of)  # type: ignore[arg-type]
     except duckdb.Error as error:

@@ -50,7 +50,7 @@ def decision_file_relation(path: str) -> str:
         FROM {scan}) WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> '')"""
 
 
-def _units(decisions: str) -> str:
+def units_sql(decisions: str) -> str:
     """attribution.units: every customer's first decision per plan version and experiment."""
     return f"""
     decisions AS (SELECT * FROM {decisions}),
@@ -62,8 +62,10 @@ def _units(decisions: str) -> str:
                CASE WHEN arm = '{UNIVERSAL}' THEN '{UNIVERSAL}' ELSE '{TREATED}' END, customer_id, decided_at, seq, cost
         FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}')),
     firsts AS (
-        SELECT * FROM memberships
-        QUALIFY row_number() OVER (PARTITION BY plan_version, experiment, customer_id ORDER BY decided_at, seq) = 1)"""
+        SELECT plan_version, experiment, rule, arm, customer_id, decided_at, seq, cost FROM (
+            SELECT *, row_number() OVER (PARTITION BY plan_version, experiment, customer_id
+                                         ORDER BY decided_at, seq) AS place
+            FROM memberships) WHERE place = 1)"""
 
 
 def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
@@ -100,7 +102,7 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
     return query, columns
 
 
-def _per_customer(metric: CompiledMetric, index: int, as_of: float) -> str:
+def per_customer_sql(metric: CompiledMetric, index: int, as_of: float, dialect: str = "duckdb") -> str:
     """attribution.customer_value over each closed window, both edges inside."""
     x = f"e.m{index}_x"
     value = {
@@ -108,7 +110,8 @@ def _per_customer(metric: CompiledMetric, index: int, as_of: float) -> str:
         "count": "CAST(count(e.seq) AS DOUBLE)",
         "sum": f"coalesce(sum({x}), 0.0)",
         "mean": f"avg({x})",
-        "last": f"arg_max({x}, list_value(e.ts, e.seq)) FILTER (WHERE {x} IS NOT NULL)",
+        "last": (f"arg_max({x}, list_value(e.ts, e.seq)) FILTER (WHERE {x} IS NOT NULL)" if dialect == "duckdb"
+                 else f"max_by({x}, named_struct('t', e.ts, 's', e.seq)) FILTER (WHERE {x} IS NOT NULL)"),
     }[metric.compute]
     return f"""
     SELECT f.plan_version, f.experiment, f.rule, f.arm, {_quote(metric.id)} AS metric, f.cost, {value} AS value
@@ -130,13 +133,13 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
         else:
             connection.register("log_decisions", decisions)
             relation = "log_decisions"
-        head = f"WITH {_units(relation)}"
+        head = f"WITH {units_sql(relation)}"
         assigned = connection.execute(f"{head} SELECT plan_version, experiment, rule, arm, count(*) FROM firsts "
                                       f"GROUP BY ALL ORDER BY ALL").fetchall()
         rows: list[Any] = []
         if plan.metrics and events_path is not None:
             events, _ = _events(plan, connection, events_path)
-            per_customer = " UNION ALL ".join(_per_customer(m, i, as_of) for i, m in enumerate(plan.metrics))
+            per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of) for i, m in enumerate(plan.metrics))
             rows = connection.execute(f"""{head}, events AS ({events}), values_ AS ({per_customer})
                 SELECT plan_version, experiment, rule, arm, metric, count(*), count(value),
                        coalesce(sum(value), 0.0), coalesce(sum(value * value), 0.0), coalesce(sum(cost), 0.0)
