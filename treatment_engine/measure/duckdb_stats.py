@@ -72,7 +72,7 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
     match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
     metrics = plan.metrics
-    fields: set[tuple[str, ...]] = {("amount",), ("score",)} | {(m.field,) for m in metrics if m.field}
+    fields: set[tuple[str, ...]] = {(m.field,) for m in metrics if m.field}
     for metric in metrics:
         if metric.expression is not None:
             fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
@@ -91,13 +91,9 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
         number = source.fields[(metric.field,)].n if metric.field else None
         selected.append(f"{number or 'CAST(NULL AS DOUBLE)'} AS m{index}_x")
         columns.append(f"m{index}")
-    numeric_ok = " AND ".join(
-        " AND ".join(f"{getattr(source.fields[(name,)], part)} IS NULL" for part in ("s", "b", "o")
-                     if getattr(source.fields[(name,)], part) is not None) or "TRUE"
-        for name in ("amount", "score"))
     types = ", ".join(_quote(t) for t in sorted({m.event for m in metrics}))
     relation = source.relation.sql(dialect="duckdb")
-    query = (f"SELECT * FROM (SELECT {', '.join(selected)} FROM {relation} WHERE {numeric_ok}) "
+    query = (f"SELECT * FROM (SELECT {', '.join(selected)} FROM {relation}) "
              f"WHERE customer_id IS NOT NULL AND customer_id <> '' AND type IN ({types}) AND ts IS NOT NULL")
     return query, columns
 

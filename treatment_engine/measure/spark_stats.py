@@ -57,7 +57,7 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
 def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
     """``measure_events``: duckdb_stats._events, over the canonical view of the events file."""
     metrics = plan.metrics
-    fields: set[tuple[str, ...]] = {("amount",), ("score",)} | {(m.field,) for m in metrics if m.field}
+    fields: set[tuple[str, ...]] = {(m.field,) for m in metrics if m.field}
     for metric in metrics:
         if metric.expression is not None:
             fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
@@ -71,11 +71,9 @@ def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
         selected.append(f"coalesce({match}, FALSE) AS m{index}_match")
         number = columns[(metric.field,)].n if metric.field else None
         selected.append(f"{number or 'CAST(NULL AS DOUBLE)'} AS m{index}_x")
-    numeric_ok = " AND ".join(f"{getattr(columns[(name,)], part)} IS NULL" for name in ("amount", "score")
-                              for part in ("s", "b", "o") if getattr(columns[(name,)], part) is not None) or "TRUE"
     types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted({m.event for m in metrics}))
     backend.spark.sql(f"""SELECT * FROM (SELECT {', '.join(selected)} FROM {view}
-                          WHERE __invalid IS NULL AND {numeric_ok})
+                          WHERE __invalid IS NULL)
                           WHERE customer_id IS NOT NULL AND customer_id <> '' AND type IN ({types})
                           AND ts IS NOT NULL""").createOrReplaceTempView("measure_events")
 
