@@ -26,7 +26,7 @@ from ..profiles import read_jsonl
 
 # The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
 DECISION_FIELDS = ("customer_id", "plan_version", "decided_at", "rule", "arm", "experiment", "cost",
-                   "champion_rule", "seq")
+                   "champion_rule", "seq", "segment", "lifecycle_stage", "value_tier")
 
 
 class MeasureInputError(TreatmentError):
@@ -44,6 +44,10 @@ class DecisionInput:
     cost: float
     champion_rule: str
     seq: int
+    # The decision's segment x stage x tier (for --by): in decisions files, not in the log.
+    segment: str | None = None
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
 
 
 def day_start(day: str) -> float:
@@ -60,7 +64,8 @@ def _decision(row: dict[str, Any], seq: int, decided_at: float) -> DecisionInput
     rule = row["rule"]
     return DecisionInput(row["customer_id"], row["plan_version"], decided_at, rule, row.get("arm") or "champion",
                          row.get("experiment") or None, float(row.get("cost") or 0.0),
-                         _would_have_rule(row.get("would_have")) or rule, seq)
+                         _would_have_rule(row.get("would_have")) or rule, seq,
+                         row.get("segment") or None, row.get("lifecycle_stage") or None, row.get("value_tier") or None)
 
 
 def read_decision_file(path: str) -> Iterator[DecisionInput]:

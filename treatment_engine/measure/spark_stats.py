@@ -9,6 +9,7 @@ timestamps without a zone mean UTC (appendix D).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -17,12 +18,13 @@ from ..expressions.ast import fields_read
 from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
-from .attribution import GroupStats, Measured
-from .duckdb_stats import per_customer_sql, units_sql
+from .attribution import Measured
+from .duckdb_stats import collected, per_customer_sql, units_sql
 from .inputs import DECISION_FIELDS
 
 _DECISION_SCHEMA = ("customer_id STRING, plan_version STRING, as_of STRING, rule STRING, arm STRING, "
-                    "experiment STRING, cost DOUBLE, would_have STRUCT<rule: STRING>, error STRING")
+                    "experiment STRING, cost DOUBLE, would_have STRUCT<rule: STRING>, error STRING, segment STRING, "
+                    "lifecycle_stage STRING, value_tier STRING")
 _KEYS = (("customer_id",), ("type",), ("timestamp",))
 
 
@@ -48,7 +50,9 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
     spark.sql(f"""
         SELECT customer_id, plan_version, CAST(CAST(CAST(as_of AS DATE) AS TIMESTAMP) AS DOUBLE) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
-               coalesce(CAST(cost AS DOUBLE), 0D) AS cost, coalesce({would_have}, rule) AS champion_rule, __seq AS seq
+               coalesce(CAST(cost AS DOUBLE), 0D) AS cost, coalesce({would_have}, rule) AS champion_rule, __seq AS seq,
+               nullif(segment, '') AS segment, nullif(lifecycle_stage, '') AS lifecycle_stage,
+               nullif(value_tier, '') AS value_tier
         FROM measure_raw_decisions
         WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> ''""").createOrReplaceTempView(
         "measure_decisions")
@@ -79,33 +83,31 @@ def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
 
 
 def measure_spark(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
-                  spark: Any = None, master: str = "local[2]") -> Measured:
+                  spark: Any = None, master: str = "local[2]", by: Sequence[str] = ()) -> Measured:
     """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
     backend = SparkBackend(plan, spark, master)
     session = backend.spark
     zone = session.conf.get("spark.sql.session.timeZone")
     session.conf.set("spark.sql.session.timeZone", "UTC")
     try:
-        return _measure(plan, backend, decisions, events_path, as_of)
+        return _measure(plan, backend, decisions, events_path, as_of, by)
     finally:
         session.conf.set("spark.sql.session.timeZone", zone)
 
 
 def _measure(plan: CompiledPlan, backend: SparkBackend, decisions: str | Any, events_path: str | None,
-             as_of: float) -> Measured:
+             as_of: float, by: Sequence[str]) -> Measured:
     session = backend.spark
     _decisions_view(session, decisions)
-    head = f"WITH {units_sql('measure_decisions')}"
-    assigned = session.sql(f"{head} SELECT plan_version, experiment, rule, arm, count(*) FROM firsts "
-                           f"GROUP BY plan_version, experiment, rule, arm").collect()
+    head = f"WITH {units_sql('measure_decisions', by)}"
+    assigned = session.sql(f"{head} SELECT plan_version, experiment, rule, cell, arm, count(*) FROM firsts "
+                           f"GROUP BY plan_version, experiment, rule, cell, arm").collect()
     rows: list[Any] = []
     if plan.metrics and events_path is not None:
         _events_view(plan, backend, events_path)
         per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of, "spark") for i, m in enumerate(plan.metrics))
         rows = session.sql(f"""{head}, events AS (SELECT * FROM measure_events), values_ AS ({per_customer})
-            SELECT plan_version, experiment, rule, arm, metric, count(*), count(value),
+            SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
                    coalesce(sum(value), 0D), coalesce(sum(value * value), 0D), coalesce(sum(cost), 0D)
-            FROM values_ GROUP BY plan_version, experiment, rule, arm, metric""").collect()
-    groups = tuple(sorted((GroupStats(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5]), int(r[6]),
-                                      float(r[7]), float(r[8]), float(r[9])) for r in rows), key=lambda g: g.key))
-    return Measured(groups, dict(sorted(((str(r[0]), str(r[1]), str(r[2]), str(r[3])), int(r[4])) for r in assigned)))
+            FROM values_ GROUP BY plan_version, experiment, rule, cell, arm, metric""").collect()
+    return collected(rows, assigned)
