@@ -8,8 +8,8 @@ two agree over generated logs.
 
 from __future__ import annotations
 
-from datetime import date
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from ..compile import CompiledPlan
