@@ -321,3 +321,18 @@ def _write_plan(folder: Path, texts: dict[str, str]) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text)
     return root
+
+
+def test_treatment_events_reads_outcome_events(tmp_path: Path) -> None:
+    """Outcome events are events of the plan: replay (and the service, which checks the same
+    types) takes them instead of refusing an unknown type."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+
+    path = _write(tmp_path / "outcomes.jsonl", [_event("c1", "churned", 5), _event("c1", "payment", 9, amount=20),
+                                                 _event("c2", "offer_accepted", 12), _event("c2", "refund", 13)])
+    result = CliRunner().invoke(cli, ["events", "replay", path, "--plan", str(REPO)])
+    assert result.exit_code == 0, result.output
+    assert "4 events (1 refused)" in result.output
+    assert "unknown event type 'refund'" in result.output
