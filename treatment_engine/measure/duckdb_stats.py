@@ -134,22 +134,27 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     connection = connect(settings or Settings())
     try:
         connection.execute("SET TimeZone = 'UTC'")
+        # simulate's connection keeps the profiles' side of its joins fixed, for row order;
+        # measurement's rows are grouped, so DuckDB may pick each join's sides itself.
+        connection.execute("RESET disabled_optimizers")
         if isinstance(decisions, str):
             relation = decision_file_relation(decisions)
         else:
             connection.register("log_decisions", decisions)
             relation = "log_decisions"
-        head = f"WITH {units_sql(relation, by)}"
-        assigned = connection.execute(f"{head} SELECT plan_version, experiment, rule, cell, arm, count(*) FROM firsts "
-                                      f"GROUP BY ALL ORDER BY ALL").fetchall()
+        # Every customer's first decision per experiment, once: both queries below read it.
+        connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+        assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
+                                      "FROM first_decisions GROUP BY ALL").fetchall()
         rows: list[Any] = []
         if plan.metrics and events_path is not None:
             events, _ = _events(plan, connection, events_path)
             per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of) for i, m in enumerate(plan.metrics))
-            rows = connection.execute(f"""{head}, events AS ({events}), values_ AS ({per_customer})
+            rows = connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
+                events AS MATERIALIZED ({events}), values_ AS ({per_customer})
                 SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
                        coalesce(sum(value), 0.0), coalesce(sum(value * value), 0.0), coalesce(sum(cost), 0.0)
-                FROM values_ GROUP BY ALL ORDER BY plan_version, experiment, rule, cell, arm, metric""").fetchall()
+                FROM values_ GROUP BY ALL""").fetchall()
     finally:
         connection.close()
     return collected(rows, assigned)
