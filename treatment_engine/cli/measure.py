@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .options import backend_option, plan_option
 from .support import fail, load_engine
+
+if TYPE_CHECKING:
+    from ..compile import CompiledPlan
+    from ..measure.attribution import Measured
 
 
 @click.command()
@@ -70,8 +75,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         if events_db is not None:
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
-        assert events_path is not None
-        measured = _measure(plan, decisions_source, events_path, as_of, backend, spark_master, by)
+        measured = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -80,15 +84,15 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     _print(plan, measured, output_format)
 
 
-def _measure(plan: object, source: str, events_path: str, as_of: float, backend: str, master: str,
-             by: tuple[str, ...]) -> object:
+def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, backend: str, master: str,
+             by: tuple[str, ...]) -> Measured:
     from ..measure import inputs
 
     is_url = "://" in source
     if backend == "python":
         from ..measure.attribution import measure_python
         decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
-        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of, by)  # type: ignore[arg-type]
+        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of, by)
     if not Path(events_path).is_file():
         raise inputs.MeasureInputError(f"no events file at {events_path}")
     if not is_url and not Path(source).is_file():
@@ -99,21 +103,21 @@ def _measure(plan: object, source: str, events_path: str, as_of: float, backend:
             from ..measure.spark_stats import measure_spark
         except ImportError:
             fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
-        return measure_spark(plan, handed, events_path, as_of, master=master, by=by)  # type: ignore[arg-type]
+        return measure_spark(plan, handed, events_path, as_of, master=master, by=by)
     import duckdb
 
     from ..measure.duckdb_stats import measure_duckdb
     try:
-        return measure_duckdb(plan, handed, events_path, as_of, by=by)  # type: ignore[arg-type]
+        return measure_duckdb(plan, handed, events_path, as_of, by=by)
     except duckdb.Error as error:
         raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
 
-def _print(plan: object, measured: object, output_format: str) -> None:
+def _print(plan: CompiledPlan, measured: Measured, output_format: str) -> None:
     from ..measure.output import print_results, to_csv, to_json
     from ..measure.results import compare
 
-    comparisons = compare(plan, measured)  # type: ignore[arg-type]
+    comparisons = compare(plan, measured)
     if output_format == "json":
         click.echo(to_json(comparisons))
     elif output_format == "csv":
