@@ -97,7 +97,7 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
             for c in rows:
                 table.add_row(c.metric, _change(c), _interval(c), _p(c.adjusted_p), c.verdict)
             console.print(table)
-        _print_money(shown, console)
+            _print_money(rows, console)
         if any(c.srm for c in shown):
             console.print("[bold red]sample ratio mismatch[/]: an experiment's arms are not the sizes the plan "
                           "declares (chi-square p < 0.001); check assignment before trusting its results")
@@ -107,21 +107,17 @@ def _p(value: float | None) -> str:
     return "-" if value is None else "<0.001" if value < 0.001 else f"{value:.2g}"
 
 
-def _print_money(shown: list[Comparison], console: Any) -> None:
-    from rich import box
-    from rich.table import Table
+def _print_money(rows: list[Comparison], console: Any) -> None:
+    """Under a rule's table: per metric with a value, what the change is worth against the cost."""
+    from rich.markup import escape
 
-    priced = [c for c in shown if c.value is not None]
+    priced = [c for c in rows if c.value is not None]
     if not priced:
         return
-    console.print("\n[bold]value per treated customer[/]: the change in money, against the extra cost; "
-                  "ROI = (value - cost) / cost")
-    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
-    for name in ("rule: arm", "metric", "value", "95% interval", "cost", "ROI"):
-        table.add_column(name, justify="left" if name in ("rule: arm", "metric") else "right", no_wrap=True,
-                         max_width=24 if name == "rule: arm" else None, overflow="ellipsis")
+    cost = priced[0].cost
+    parts = []
     for c in priced:
-        table.add_row(f"{c.rule}: {c.arm}", c.metric, _number(c.value, True),
-                      f"{_number(c.value_low, True)}, {_number(c.value_high, True)}",
-                      _number(c.cost, True), "-" if c.roi is None else f"{c.roi:+.0%}")
-    console.print(table)
+        roi = "" if c.roi is None else f", ROI {c.roi:+,.0%}"
+        parts.append(f"{escape(c.metric)} {_number(c.value, True)} ({_number(c.value_low, True)} to "
+                     f"{_number(c.value_high, True)}){roi}")
+    console.print(f"value per treated customer, against an extra cost of {_number(cost, True)}: " + "; ".join(parts))
