@@ -37,6 +37,10 @@ def decisions(draw: st.DrawFn) -> dict:
            "rule": draw(st.sampled_from(["r", "s", "holdout", "default"])), "actions": [], "channels": [],
            "cost": draw(st.sampled_from([0.0, 1.5, 7.25])), "plan_version": draw(st.sampled_from(["v1", "v2"])),
            "as_of": draw(st.sampled_from(DAYS)), "arm": arm}
+    for name, values in (("segment", ["young", "old"]), ("value_tier", ["gold", "o'neil"])):
+        value = draw(st.sampled_from([None, *values]))
+        if value is not None:
+            row[name] = value
     if experiment is not None:
         row["experiment"] = experiment
     if would_have is not None:
@@ -70,14 +74,16 @@ def _same(duck: Measured, python: Measured) -> bool:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(decisions(), max_size=12), st.lists(events(), max_size=25),
-       st.sampled_from([T0 + 10 * 86_400, T0 + 12 * 86_400, T0 + 15 * 86_400, T0 + 400 * 86_400]))
-def test_duckdb_matches_the_python_reference(decided: list[dict], happened: list[dict], as_of: float) -> None:
+       st.sampled_from([T0 + 10 * 86_400, T0 + 12 * 86_400, T0 + 15 * 86_400, T0 + 400 * 86_400]),
+       st.sampled_from([(), ("segment",), ("segment", "value_tier")]))
+def test_duckdb_matches_the_python_reference(decided: list[dict], happened: list[dict], as_of: float,
+                                             by: tuple[str, ...]) -> None:
     plan = plan_from_texts(PLAN)
     with tempfile.TemporaryDirectory() as folder:
         decisions_path, events_path = Path(folder) / "d.jsonl", Path(folder) / "e.jsonl"
         decisions_path.write_text("".join(json.dumps(row) + "\n" for row in decided))
         events_path.write_text("".join(json.dumps(row) + "\n" for row in happened))
-        duck = measure_duckdb(plan, str(decisions_path), str(events_path), as_of)
+        duck = measure_duckdb(plan, str(decisions_path), str(events_path), as_of, by=by)
         python = measure_python(plan, read_decision_file(str(decisions_path)), read_event_file(str(events_path)),
-                                as_of)
+                                as_of, by)
     assert _same(duck, python), (duck, python)

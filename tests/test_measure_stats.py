@@ -80,7 +80,7 @@ def test_a_skewed_assignment_is_flagged_and_a_fair_one_is_not_over_seeds() -> No
 
 
 def _group(arm: str, n: int, total: float, cost: float, metric: str = "churn") -> GroupStats:
-    return GroupStats("v", "r", "r", arm, metric, n, n, total, total, cost * n)
+    return GroupStats("v", "r", "r", "", arm, metric, n, n, total, total, cost * n)
 
 
 PRICED = {"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"
@@ -96,7 +96,7 @@ PRICED = {"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 
 def test_verdicts_weigh_the_value_interval_against_the_cost(treated_churn: int, cost: float, verdict: str) -> None:
     plan = plan_from_texts(PRICED)
     measured = Measured((_group("champion", 20_000, treated_churn, cost), _group("holdout", 20_000, 4000, 0.0)),
-                        {("v", "r", "r", "champion"): 20_000, ("v", "r", "r", "holdout"): 20_000})
+                        {("v", "r", "r", "", "champion"): 20_000, ("v", "r", "r", "", "holdout"): 20_000})
     [found] = compare(plan, measured)
     assert found.verdict == verdict
     assert found.cost == pytest.approx(cost)
@@ -106,7 +106,7 @@ def test_verdicts_weigh_the_value_interval_against_the_cost(treated_churn: int, 
 def test_too_few_customers_say_how_many_more_each_arm_needs() -> None:
     plan = plan_from_texts(PRICED)
     measured = Measured((_group("champion", 200, 36, 5.0), _group("holdout", 200, 40, 0.0)),
-                        {("v", "r", "r", "champion"): 200, ("v", "r", "r", "holdout"): 120})
+                        {("v", "r", "r", "", "champion"): 200, ("v", "r", "r", "", "holdout"): 120})
     [found] = compare(plan, measured)
     # Break-even is 5 / 100 = 5 points of churn from 20%: about 1,100 a side (statsmodels' power).
     assert found.verdict.startswith("not enough data yet (about ") and "more customers per arm" in found.verdict
@@ -170,8 +170,10 @@ def test_measure_prints_a_table_and_csv(measured_files: tuple[Path, Path]) -> No
     assert table.exit_code == 0 and "champion vs holdout" in table.stdout and "churned_90d" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines()) <= 80
     lines = CliRunner().invoke(cli, [*base, "--format", "csv"]).stdout.splitlines()
-    assert lines[0].startswith("plan_version,experiment,rule,arm,control,metric,customers")
+    assert lines[0].startswith("plan_version,experiment,rule,cell,arm,control,metric,customers")
     assert len(lines) > 10
+    split = CliRunner().invoke(cli, [*base, "--by", "value_tier", "--format", "csv"]).stdout.splitlines()
+    assert len(split) > len(lines) and any(",value_tier=gold," in line for line in split)
 
 
 def test_measure_refuses_missing_inputs_in_one_line(tmp_path: Path) -> None:
@@ -184,3 +186,14 @@ def test_measure_refuses_missing_inputs_in_one_line(tmp_path: Path) -> None:
                                         "--as-of", "soon"])
     assert bad_time.exit_code == 2 and "'soon' is not a date" in bad_time.stderr
     assert "Traceback" not in missing.output + both.output + bad_time.output
+    by_what = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", "d.jsonl", "--events", "e",
+                                       "--by", "segment,region"])
+    assert by_what.exit_code == 2 and "--by takes segment, lifecycle_stage, value_tier; not region" in by_what.stderr
+    log = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", "sqlite:///x.db", "--events", "e",
+                                   "--by", "segment"])
+    assert log.exit_code == 2 and "the decision log keeps no segment" in log.stderr
+    no_log = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", f"sqlite:///{tmp_path / 'none.db'}",
+                                      "--db", f"sqlite:///{tmp_path / 'none.db'}"])
+    assert no_log.exit_code == 1 and "error: no decision log at sqlite:" in no_log.stderr
+    assert "Traceback" not in no_log.output
+    assert not (tmp_path / "none.db").exists()  # a mistyped path makes no file

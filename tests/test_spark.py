@@ -260,3 +260,39 @@ def test_spark_gives_the_reference_journey_runs(spark, tmp_path: Path) -> None: 
                for backend in ("spark", "duckdb")}
     assert reports["spark"].exit_code == 0, reports["spark"].output
     assert json.loads(reports["spark"].stdout) == json.loads(reports["duckdb"].stdout)
+
+
+def test_measure_on_spark_gives_the_reference_sufficient_statistics(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """#15: Spark's attribution = the Python reference's, on one small set covering the rules
+    (window edges either side, a later decision, the universal holdout, open windows,
+    versions, every compute kind, a non-numeric amount), from JSON lines and Parquet."""
+    from treatment_engine.measure.attribution import measure_python
+    from treatment_engine.measure.inputs import read_decision_file, read_event_file
+    from treatment_engine.measure.spark_stats import measure_spark
+    from treatment_engine.outputs import DecisionWriter
+    from treatment_engine.plan import plan_from_texts
+
+    from .test_measure import PLAN, TEN_DAYS, _decision, _event
+
+    decisions = [_decision("a"), _decision("b", "holdout", would_have="r"), _decision("c", day="2026-11-03"),
+                 _decision("a", "x", day="2026-11-02"), _decision("é", version="v2"),
+                 _decision("u", "universal_holdout", experiment="universal_holdout", rule="holdout", would_have="r")]
+    events = [_event("a", "churned", 5), _event("b", "payment", TEN_DAYS, amount=7),
+              _event("b", "payment", TEN_DAYS + 1, amount=9), _event("a", "payment", -1, amount=3),
+              _event("a", "survey_response", 3, score=4), _event("a", "survey_response", 3, score=6),
+              _event("c", "payment", 86_400 * 3, amount="12"), _event("é", "churned", 60), _event("u", "churned", 1)]
+    plan = plan_from_texts(PLAN)
+    events_path = tmp_path / "e.jsonl"
+    events_path.write_text("".join(json.dumps(row) + "\n" for row in events))
+    as_of = date(2026, 11, 12)
+    from treatment_engine.measure.inputs import day_start
+    for suffix in ("jsonl", "parquet"):
+        path = tmp_path / f"d.{suffix}"
+        with DecisionWriter(path, {}) as writer:
+            for row in decisions:
+                writer.write(row)
+        want = measure_python(plan, read_decision_file(str(path)), read_event_file(str(events_path)),
+                              day_start(as_of.isoformat()))
+        got = measure_spark(plan, str(path), str(events_path), day_start(as_of.isoformat()), spark=spark)
+        assert got == want
+        assert len(want.groups) > 10  # the set reaches every arm and metric

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .options import backend_option, plan_option
 from .support import fail, load_engine
+
+if TYPE_CHECKING:
+    from ..compile import CompiledPlan
+    from ..measure.attribution import Measured
 
 
 @click.command()
@@ -22,12 +27,17 @@ from .support import fail, load_engine
 @click.option("--as-of", "as_of_text", metavar="DATE|TIME",
               help="Measure as of this instant (a date is its 00:00 UTC); windows not closed by then are left out. "
                    "Default: now.")
-@backend_option(["duckdb", "python"], "duckdb", "duckdb: one SQL query over the files; python: the plain "
-                "reference implementation.")
+@backend_option(["duckdb", "spark", "python"], "duckdb", "duckdb: one SQL query over the files; spark: the same "
+                "steps in Spark SQL (pip install .[spark]); python: the plain reference implementation.")
+@click.option("--spark-master", default="local[2]", show_default=True, metavar="URL",
+              help="With --backend spark: local[N], or a cluster's master URL.")
+@click.option("--by", "by_text", metavar="DIMENSIONS",
+              help="Also split results by segment, lifecycle_stage and/or value_tier (comma-separated), "
+                   "each customer in the cell of their first decision. Needs a decisions file (the log keeps no segments).")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="How to print the results.")
 def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
-            as_of_text: str | None, backend: str, output_format: str) -> None:
+            as_of_text: str | None, backend: str, spark_master: str, by_text: str | None, output_format: str) -> None:
     """Measure results: each experiment's arms compared on the plan's metrics.
 
     Every customer counts once per experiment, from their first decision in it, in
@@ -49,6 +59,14 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         fail("the plan has no metrics: add a metrics: list (docs/plan-format.md, appendix I)", 2)
     if (events_path is None) == (events_db is None):
         fail("give the outcome events with --events FILE or --db URL (one of them)", 2)
+    from ..measure.attribution import BY_DIMENSIONS
+
+    by = tuple(part.strip() for part in (by_text or "").split(",") if part.strip())
+    unknown = [name for name in by if name not in BY_DIMENSIONS]
+    if unknown:
+        fail(f"--by takes {', '.join(BY_DIMENSIONS)}; not {', '.join(unknown)}", 2)
+    if by and "://" in decisions_source:
+        fail("--by needs a decisions file: the decision log keeps no segment, stage or tier", 2)
     as_of = time.time() if as_of_text is None else parse_instant(as_of_text)
     if as_of is None:
         fail(f"--as-of {as_of_text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time", 2)
@@ -57,8 +75,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         if events_db is not None:
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
-        assert events_path is not None
-        measured = _measure(plan, decisions_source, events_path, as_of, backend)
+        measured = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -67,33 +84,40 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     _print(plan, measured, output_format)
 
 
-def _measure(plan: object, source: str, events_path: str, as_of: float, backend: str) -> object:
+def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, backend: str, master: str,
+             by: tuple[str, ...]) -> Measured:
     from ..measure import inputs
 
     is_url = "://" in source
     if backend == "python":
         from ..measure.attribution import measure_python
         decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
-        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of)  # type: ignore[arg-type]
-    import duckdb
-
-    from ..measure.duckdb_stats import measure_duckdb
+        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of, by)
     if not Path(events_path).is_file():
         raise inputs.MeasureInputError(f"no events file at {events_path}")
     if not is_url and not Path(source).is_file():
         raise inputs.MeasureInputError(f"no decisions file at {source}")
     handed = inputs.decisions_table(inputs.read_log_decisions(source)) if is_url else source
+    if backend == "spark":
+        try:
+            from ..measure.spark_stats import measure_spark
+        except ImportError:
+            fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
+        return measure_spark(plan, handed, events_path, as_of, master=master, by=by)
+    import duckdb
+
+    from ..measure.duckdb_stats import measure_duckdb
     try:
-        return measure_duckdb(plan, handed, events_path, as_of)  # type: ignore[arg-type]
+        return measure_duckdb(plan, handed, events_path, as_of, by=by)
     except duckdb.Error as error:
         raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
 
-def _print(plan: object, measured: object, output_format: str) -> None:
+def _print(plan: CompiledPlan, measured: Measured, output_format: str) -> None:
     from ..measure.output import print_results, to_csv, to_json
     from ..measure.results import compare
 
-    comparisons = compare(plan, measured)  # type: ignore[arg-type]
+    comparisons = compare(plan, measured)
     if output_format == "json":
         click.echo(to_json(comparisons))
     elif output_format == "csv":

@@ -29,7 +29,8 @@ from ..moments.events import Event, EventError, parse_event
 from .inputs import DecisionInput
 
 TREATED = "treated"  # the universal holdout's other arm: everyone a rule decided, whatever its own arms
-GroupKey = tuple[str, str, str, str]  # plan version, experiment, rule, arm
+GroupKey = tuple[str, str, str, str, str]  # plan version, experiment, rule, cell (--by; "" without), arm
+BY_DIMENSIONS = ("segment", "lifecycle_stage", "value_tier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,7 @@ class GroupStats:
     plan_version: str
     experiment: str
     rule: str
+    cell: str  # the segment x stage x tier cell asked for with --by ("segment=young, value_tier=gold"); "" without
     arm: str
     metric: str
     customers: int  # with a closed window
@@ -48,8 +50,8 @@ class GroupStats:
     cost: float  # the cost of these customers' decisions
 
     @property
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.plan_version, self.experiment, self.rule, self.arm, self.metric)
+    def key(self) -> tuple[str, str, str, str, str, str]:
+        return (self.plan_version, self.experiment, self.rule, self.cell, self.arm, self.metric)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,15 @@ class Measured:
     assigned: dict[GroupKey, int]
 
 
-def units(decisions: Iterable[DecisionInput]) -> dict[tuple[str, str, str], tuple[GroupKey, DecisionInput]]:
-    """Each customer's first decision per (plan version, experiment), with its group."""
+def cell_of(decision: DecisionInput, by: Sequence[str]) -> str:
+    """The cell a decision falls in, over the dimensions asked for (a missing one is "-")."""
+    return ", ".join(f"{name}={getattr(decision, name) or '-'}" for name in by)
+
+
+def units(decisions: Iterable[DecisionInput], by: Sequence[str] = ()) -> dict[tuple[str, str, str],
+                                                                             tuple[GroupKey, DecisionInput]]:
+    """Each customer's first decision per (plan version, experiment), with its group (its
+    cell is that first decision's)."""
     rows = list(decisions)
     with_holdout = {d.plan_version for d in rows if d.arm == UNIVERSAL}
     first: dict[tuple[str, str, str], tuple[GroupKey, DecisionInput]] = {}
@@ -76,7 +85,7 @@ def units(decisions: Iterable[DecisionInput]) -> dict[tuple[str, str, str], tupl
         for experiment, rule, arm in memberships:
             key = (decision.plan_version, experiment, decision.customer_id)
             if key not in first:
-                first[key] = ((decision.plan_version, experiment, rule, arm), decision)
+                first[key] = ((decision.plan_version, experiment, rule, cell_of(decision, by), arm), decision)
     return first
 
 
@@ -117,8 +126,8 @@ def events_by_customer(plan: CompiledPlan, raw_events: Iterable[Any]) -> dict[tu
 
 
 def measure_python(plan: CompiledPlan, decisions: Iterable[DecisionInput], raw_events: Iterable[Any],
-                   as_of: float) -> Measured:
-    first = units(decisions)
+                   as_of: float, by: Sequence[str] = ()) -> Measured:
+    first = units(decisions, by)
     events = events_by_customer(plan, raw_events)
     assigned: dict[GroupKey, int] = defaultdict(int)
     sums: dict[tuple[GroupKey, str], list[float]] = {}

@@ -8,6 +8,7 @@ two agree over generated logs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -18,7 +19,7 @@ from ..outputs import output_format
 from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
 from ..sql.sources import build_source
-from .attribution import TREATED, GroupStats, Measured
+from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured
 from .metrics import CompiledMetric
 
 _EVENT_KEYS = (("customer_id",), ("type",), ("timestamp",))
@@ -39,38 +40,49 @@ def decision_file_relation(path: str) -> str:
         would_have = "json_extract_string(would_have, '$.rule')"
     else:
         columns = ("{customer_id: 'VARCHAR', plan_version: 'VARCHAR', as_of: 'VARCHAR', rule: 'VARCHAR', "
-                   "arm: 'VARCHAR', experiment: 'VARCHAR', cost: 'DOUBLE', would_have: 'JSON', error: 'VARCHAR'}")
+                   "arm: 'VARCHAR', experiment: 'VARCHAR', cost: 'DOUBLE', would_have: 'JSON', error: 'VARCHAR', "
+                   "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
     return f"""(SELECT * FROM (
         SELECT customer_id, plan_version, epoch(CAST(CAST(as_of AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
                coalesce(CAST(cost AS DOUBLE), 0) AS cost, coalesce({would_have}, rule) AS champion_rule,
-               row_number() OVER () AS seq, error
+               row_number() OVER () AS seq, error, nullif(segment, '') AS segment,
+               nullif(lifecycle_stage, '') AS lifecycle_stage, nullif(value_tier, '') AS value_tier
         FROM {scan}) WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> '')"""
 
 
-def _units(decisions: str) -> str:
+def cell_sql(by: Sequence[str]) -> str:
+    """attribution.cell_of in SQL."""
+    parts = [f"'{name}=' || coalesce({name}, '-')" for name in by if name in BY_DIMENSIONS]
+    return " || ', ' || ".join(parts) if parts else "''"
+
+
+def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
     """attribution.units: every customer's first decision per plan version and experiment."""
+    cell = cell_sql(by)
     return f"""
     decisions AS (SELECT * FROM {decisions}),
     memberships AS (
-        SELECT plan_version, experiment, experiment AS rule, arm, customer_id, decided_at, seq, cost
+        SELECT plan_version, experiment, experiment AS rule, {cell} AS cell, arm, customer_id, decided_at, seq, cost
         FROM decisions WHERE experiment IS NOT NULL AND experiment <> '{UNIVERSAL}'
         UNION ALL
-        SELECT plan_version, '{UNIVERSAL}', champion_rule,
+        SELECT plan_version, '{UNIVERSAL}', champion_rule, {cell},
                CASE WHEN arm = '{UNIVERSAL}' THEN '{UNIVERSAL}' ELSE '{TREATED}' END, customer_id, decided_at, seq, cost
         FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}')),
     firsts AS (
-        SELECT * FROM memberships
-        QUALIFY row_number() OVER (PARTITION BY plan_version, experiment, customer_id ORDER BY decided_at, seq) = 1)"""
+        SELECT plan_version, experiment, rule, cell, arm, customer_id, decided_at, seq, cost FROM (
+            SELECT *, row_number() OVER (PARTITION BY plan_version, experiment, customer_id
+                                         ORDER BY decided_at, seq) AS place
+            FROM memberships) WHERE place = 1)"""
 
 
 def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
     match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
     metrics = plan.metrics
-    fields: set[tuple[str, ...]] = {("amount",), ("score",)} | {(m.field,) for m in metrics if m.field}
+    fields: set[tuple[str, ...]] = {(m.field,) for m in metrics if m.field}
     for metric in metrics:
         if metric.expression is not None:
             fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
@@ -89,18 +101,14 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
         number = source.fields[(metric.field,)].n if metric.field else None
         selected.append(f"{number or 'CAST(NULL AS DOUBLE)'} AS m{index}_x")
         columns.append(f"m{index}")
-    numeric_ok = " AND ".join(
-        " AND ".join(f"{getattr(source.fields[(name,)], part)} IS NULL" for part in ("s", "b", "o")
-                     if getattr(source.fields[(name,)], part) is not None) or "TRUE"
-        for name in ("amount", "score"))
     types = ", ".join(_quote(t) for t in sorted({m.event for m in metrics}))
     relation = source.relation.sql(dialect="duckdb")
-    query = (f"SELECT * FROM (SELECT {', '.join(selected)} FROM {relation} WHERE {numeric_ok}) "
+    query = (f"SELECT * FROM (SELECT {', '.join(selected)} FROM {relation}) "
              f"WHERE customer_id IS NOT NULL AND customer_id <> '' AND type IN ({types}) AND ts IS NOT NULL")
     return query, columns
 
 
-def _per_customer(metric: CompiledMetric, index: int, as_of: float) -> str:
+def per_customer_sql(metric: CompiledMetric, index: int, as_of: float, dialect: str = "duckdb") -> str:
     """attribution.customer_value over each closed window, both edges inside."""
     x = f"e.m{index}_x"
     value = {
@@ -108,41 +116,54 @@ def _per_customer(metric: CompiledMetric, index: int, as_of: float) -> str:
         "count": "CAST(count(e.seq) AS DOUBLE)",
         "sum": f"coalesce(sum({x}), 0.0)",
         "mean": f"avg({x})",
-        "last": f"arg_max({x}, list_value(e.ts, e.seq)) FILTER (WHERE {x} IS NOT NULL)",
+        "last": (f"arg_max({x}, list_value(e.ts, e.seq)) FILTER (WHERE {x} IS NOT NULL)" if dialect == "duckdb"
+                 else f"max_by({x}, named_struct('t', e.ts, 's', e.seq)) FILTER (WHERE {x} IS NOT NULL)"),
     }[metric.compute]
     return f"""
-    SELECT f.plan_version, f.experiment, f.rule, f.arm, {_quote(metric.id)} AS metric, f.cost, {value} AS value
+    SELECT f.plan_version, f.experiment, f.rule, f.cell, f.arm, {_quote(metric.id)} AS metric, f.cost, {value} AS value
     FROM firsts f LEFT JOIN events e
       ON e.customer_id = f.customer_id AND e.type = {_quote(metric.event)} AND e.m{index}_match
      AND e.ts >= f.decided_at AND e.ts <= f.decided_at + {metric.within}
     WHERE f.decided_at + {metric.within} <= {as_of!r}
-    GROUP BY f.plan_version, f.experiment, f.rule, f.arm, f.customer_id, f.cost, f.seq"""
+    GROUP BY f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.customer_id, f.cost, f.seq"""
 
 
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
-                   settings: Settings | None = None) -> Measured:
+                   settings: Settings | None = None, by: Sequence[str] = ()) -> Measured:
     """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
     connection = connect(settings or Settings())
     try:
         connection.execute("SET TimeZone = 'UTC'")
+        # simulate's connection keeps the profiles' side of its joins fixed, for row order;
+        # measurement's rows are grouped, so DuckDB may pick each join's sides itself.
+        connection.execute("RESET disabled_optimizers")
         if isinstance(decisions, str):
             relation = decision_file_relation(decisions)
         else:
             connection.register("log_decisions", decisions)
             relation = "log_decisions"
-        head = f"WITH {_units(relation)}"
-        assigned = connection.execute(f"{head} SELECT plan_version, experiment, rule, arm, count(*) FROM firsts "
-                                      f"GROUP BY ALL ORDER BY ALL").fetchall()
+        # Every customer's first decision per experiment, once: both queries below read it.
+        connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+        assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
+                                      "FROM first_decisions GROUP BY ALL").fetchall()
         rows: list[Any] = []
         if plan.metrics and events_path is not None:
             events, _ = _events(plan, connection, events_path)
-            per_customer = " UNION ALL ".join(_per_customer(m, i, as_of) for i, m in enumerate(plan.metrics))
-            rows = connection.execute(f"""{head}, events AS ({events}), values_ AS ({per_customer})
-                SELECT plan_version, experiment, rule, arm, metric, count(*), count(value),
+            per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of) for i, m in enumerate(plan.metrics))
+            rows = connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
+                events AS MATERIALIZED ({events}), values_ AS ({per_customer})
+                SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
                        coalesce(sum(value), 0.0), coalesce(sum(value * value), 0.0), coalesce(sum(cost), 0.0)
-                FROM values_ GROUP BY ALL ORDER BY plan_version, experiment, rule, arm, metric""").fetchall()
+                FROM values_ GROUP BY ALL""").fetchall()
     finally:
         connection.close()
-    groups = tuple(GroupStats(str(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), int(row[5]),
-                              int(row[6]), float(row[7]), float(row[8]), float(row[9])) for row in rows)
-    return Measured(groups, {(str(r[0]), str(r[1]), str(r[2]), str(r[3])): int(r[4]) for r in assigned})
+    return collected(rows, assigned)
+
+
+def collected(rows: Sequence[Any], assigned: Sequence[Any]) -> Measured:
+    """A back end's result rows as :class:`Measured`, in key order."""
+    groups = tuple(sorted((GroupStats(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), int(r[6]),
+                                      int(r[7]), float(r[8]), float(r[9]), float(r[10])) for r in rows),
+                          key=lambda g: g.key))
+    return Measured(groups, dict(sorted(((str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])), int(r[5]))
+                                        for r in assigned)))

@@ -26,7 +26,7 @@ from ..profiles import read_jsonl
 
 # The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
 DECISION_FIELDS = ("customer_id", "plan_version", "decided_at", "rule", "arm", "experiment", "cost",
-                   "champion_rule", "seq")
+                   "champion_rule", "seq", "segment", "lifecycle_stage", "value_tier")
 
 
 class MeasureInputError(TreatmentError):
@@ -44,6 +44,10 @@ class DecisionInput:
     cost: float
     champion_rule: str
     seq: int
+    # The decision's segment x stage x tier (for --by): in decisions files, not in the log.
+    segment: str | None = None
+    lifecycle_stage: str | None = None
+    value_tier: str | None = None
 
 
 def day_start(day: str) -> float:
@@ -60,7 +64,8 @@ def _decision(row: dict[str, Any], seq: int, decided_at: float) -> DecisionInput
     rule = row["rule"]
     return DecisionInput(row["customer_id"], row["plan_version"], decided_at, rule, row.get("arm") or "champion",
                          row.get("experiment") or None, float(row.get("cost") or 0.0),
-                         _would_have_rule(row.get("would_have")) or rule, seq)
+                         _would_have_rule(row.get("would_have")) or rule, seq,
+                         row.get("segment") or None, row.get("lifecycle_stage") or None, row.get("value_tier") or None)
 
 
 def read_decision_file(path: str) -> Iterator[DecisionInput]:
@@ -102,14 +107,26 @@ def _existing(path: str, what: str) -> str:
         raise MeasureInputError(str(error)) from None
 
 
+def _open_log(db_url: str) -> Any:
+    """The decision log at ``db_url``; a MeasureInputError when there is none (or no service extra)."""
+    try:
+        from ..store import DecisionLog
+    except ImportError:
+        raise MeasureInputError("reading a decision log needs the service extra: "
+                                "pip install 'treatment-engine[service]'") from None
+    try:
+        return DecisionLog(db_url, create=False)
+    except TreatmentError as error:  # LogNotFound: no such database, or no log in it
+        raise MeasureInputError(str(error)) from None
+
+
 def read_log_decisions(db_url: str) -> list[DecisionInput]:
     """Every decision in the log at ``db_url``, oldest first (ids are time-ordered UUIDv7)."""
     from sqlalchemy import select
 
-    from ..store import DecisionLog
     from ..store.tables import DecisionRow
 
-    log = DecisionLog(db_url, create=False)
+    log = _open_log(db_url)
     try:
         columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
                    DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have)
@@ -148,11 +165,10 @@ def log_events_file(db_url: str, types: frozenset[str]) -> str:
     bodies as received), which every back end then reads as it reads an events file."""
     from sqlalchemy import select
 
-    from ..store import DecisionLog
     from ..store.tables import EventRow
 
+    log = _open_log(db_url)
     handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)  # noqa: SIM115
-    log = DecisionLog(db_url, create=False)
     try:
         table = EventRow.__table__.c  # type: ignore[attr-defined]
         query = select(table.body).where(table.type.in_(sorted(types))).order_by(

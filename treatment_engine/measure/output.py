@@ -11,7 +11,7 @@ import orjson
 
 from .results import Comparison
 
-CSV_COLUMNS = ("plan_version", "experiment", "rule", "arm", "control", "metric", "customers", "arm_n", "arm_mean",
+CSV_COLUMNS = ("plan_version", "experiment", "rule", "cell", "arm", "control", "metric", "customers", "arm_n", "arm_mean",
                "arm_low", "arm_high", "control_n", "control_mean", "control_low", "control_high", "difference", "difference_low", "difference_high", "relative", "relative_low",
                "relative_high", "p_value", "adjusted_p", "value", "value_low", "value_high", "cost", "roi",
                "srm_p", "srm", "verdict")
@@ -23,7 +23,7 @@ def _clean(value: Any) -> Any:
 
 def record(c: Comparison) -> dict[str, Any]:
     d = c.difference
-    flat = {"plan_version": c.plan_version, "experiment": c.experiment, "rule": c.rule, "arm": c.arm,
+    flat = {"plan_version": c.plan_version, "experiment": c.experiment, "rule": c.rule, "cell": c.cell, "arm": c.arm,
             "control": c.control, "metric": c.metric, "customers": c.customers,
             "arm_n": c.treated.n, "arm_mean": c.treated.mean, "arm_low": c.treated.low, "arm_high": c.treated.high,
             "control_n": c.baseline.n, "control_mean": c.baseline.mean, "control_low": c.baseline.low,
@@ -70,6 +70,7 @@ def _interval(c: Comparison) -> str:
 def print_results(comparisons: list[Comparison], console: Any) -> None:
     """Per plan version, per rule and arm: a heading, then a row per metric."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     if not comparisons:
@@ -80,13 +81,15 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
         console.print(f"[bold]results, plan version {version}[/]: change = arm minus control, with its 95% "
                       f"interval; p after Holm's correction across rules (each arm's own mean and "
                       f"interval: --format json or csv)")
-        groups: dict[tuple[str, str, str, str], list[Comparison]] = {}
+        groups: dict[tuple[str, str, str, str, str], list[Comparison]] = {}
         for c in shown:
-            groups.setdefault((c.experiment, c.rule, c.arm, c.control), []).append(c)
-        for (_, rule, arm, control), rows in groups.items():
+            groups.setdefault((c.experiment, c.rule, c.cell, c.arm, c.control), []).append(c)
+        for (_, rule, cell, arm, control), rows in groups.items():
             against = "no treatment (universal holdout)" if control == "universal_holdout" else control
             flag = "  [bold red]sample ratio mismatch[/]" if rows[0].srm else ""
-            console.print(f"\n[bold]{rule}[/]: {arm} vs {against}, {rows[0].customers:,} customers{flag}")
+            where = f" ({escape(cell)})" if cell else ""
+            console.print(f"\n[bold]{escape(rule)}[/]{where}: {escape(arm)} vs {escape(against)}, "
+                          f"{rows[0].customers:,} customers{flag}")
             table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
             for name, justify in (("metric", "left"), ("change", "right"), ("95% interval", "right"), ("p", "right"),
                                   ("verdict", "left")):
@@ -94,7 +97,7 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
             for c in rows:
                 table.add_row(c.metric, _change(c), _interval(c), _p(c.adjusted_p), c.verdict)
             console.print(table)
-        _print_money(shown, console)
+            _print_money(rows, console)
         if any(c.srm for c in shown):
             console.print("[bold red]sample ratio mismatch[/]: an experiment's arms are not the sizes the plan "
                           "declares (chi-square p < 0.001); check assignment before trusting its results")
@@ -104,21 +107,17 @@ def _p(value: float | None) -> str:
     return "-" if value is None else "<0.001" if value < 0.001 else f"{value:.2g}"
 
 
-def _print_money(shown: list[Comparison], console: Any) -> None:
-    from rich import box
-    from rich.table import Table
+def _print_money(rows: list[Comparison], console: Any) -> None:
+    """Under a rule's table: per metric with a value, what the change is worth against the cost."""
+    from rich.markup import escape
 
-    priced = [c for c in shown if c.value is not None]
+    priced = [c for c in rows if c.value is not None]
     if not priced:
         return
-    console.print("\n[bold]value per treated customer[/]: the change in money, against the extra cost; "
-                  "ROI = (value - cost) / cost")
-    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False)
-    for name in ("rule: arm", "metric", "value", "95% interval", "cost", "ROI"):
-        table.add_column(name, justify="left" if name in ("rule: arm", "metric") else "right", no_wrap=True,
-                         max_width=24 if name == "rule: arm" else None, overflow="ellipsis")
+    cost = priced[0].cost
+    parts = []
     for c in priced:
-        table.add_row(f"{c.rule}: {c.arm}", c.metric, _number(c.value, True),
-                      f"{_number(c.value_low, True)}, {_number(c.value_high, True)}",
-                      _number(c.cost, True), "-" if c.roi is None else f"{c.roi:+.0%}")
-    console.print(table)
+        roi = "" if c.roi is None else f", ROI {c.roi:+,.0%}"
+        parts.append(f"{escape(c.metric)} {_number(c.value, True)} ({_number(c.value_low, True)} to "
+                     f"{_number(c.value_high, True)}){roi}")
+    console.print(f"value per treated customer, against an extra cost of {_number(cost, True)}: " + "; ".join(parts))

@@ -40,6 +40,7 @@ class Comparison:
     plan_version: str
     experiment: str
     rule: str
+    cell: str  # with --by, the segment x stage x tier cell; "" without
     metric: str
     arm: str
     control: str
@@ -67,15 +68,15 @@ def _control(experiment: str, arms: set[str]) -> str | None:
     return HOLDOUT if HOLDOUT in arms else CHAMPION if CHAMPION in arms else None
 
 
-def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str], float | None]:
-    """Per (version, experiment, rule): the sample-ratio p-value against the plan's shares."""
+def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, str], float | None]:
+    """Per (version, experiment, rule, cell): the sample-ratio p-value against the plan's shares."""
     declared: dict[str, dict[str, float]] = defaultdict(dict)
     for one in declared_arms(plan):
         declared[one.experiment][TREATED if one.experiment == UNIVERSAL and one.arm == CHAMPION else one.arm] = one.share
-    counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
-    for (version, experiment, rule, arm), customers in measured.assigned.items():
-        counts[(version, experiment, rule)][arm] = customers
-    found: dict[tuple[str, str, str], float | None] = {}
+    counts: dict[tuple[str, str, str, str], dict[str, int]] = defaultdict(dict)
+    for (version, experiment, rule, cell, arm), customers in measured.assigned.items():
+        counts[(version, experiment, rule, cell)][arm] = customers
+    found: dict[tuple[str, str, str, str], float | None] = {}
     for key, arms in counts.items():
         shares = declared.get(key[1])
         if not shares or not set(arms) <= set(shares):
@@ -90,19 +91,19 @@ def compare(plan: CompiledPlan, measured: Measured) -> list[Comparison]:
     detect = {r.id: r.experiment.detect for r in plan.rules if r.experiment is not None}
     if plan.holdout is not None:
         detect[UNIVERSAL] = plan.holdout.detect
-    by_unit: dict[tuple[str, str, str, str], dict[str, GroupStats]] = defaultdict(dict)
+    by_unit: dict[tuple[str, str, str, str, str], dict[str, GroupStats]] = defaultdict(dict)
     for group in measured.groups:
-        by_unit[(group.plan_version, group.experiment, group.rule, group.metric)][group.arm] = group
+        by_unit[(group.plan_version, group.experiment, group.rule, group.cell, group.metric)][group.arm] = group
     srm = _srm(plan, measured)
     drafts = []
-    for (version, experiment, rule, metric_id), arms in sorted(by_unit.items()):
+    for (version, experiment, rule, cell, metric_id), arms in sorted(by_unit.items()):
         metric = metrics.get(metric_id)
         control = _control(experiment, set(arms))
         if metric is None or control is None:
             continue
         for arm, group in sorted(arms.items()):
             if arm != control:
-                drafts.append((group, arms[control], metric, srm.get((version, experiment, rule)),
+                drafts.append((group, arms[control], metric, srm.get((version, experiment, rule, cell)),
                                detect.get(experiment)))
     adjusted: dict[int, float] = {}
     for metric_id in metrics:
@@ -130,7 +131,8 @@ def _comparison(treated: GroupStats, control: GroupStats, metric: CompiledMetric
         value, value_low, value_high = sign * diff.absolute, ends[0], ends[1]
         roi = (value - cost) / cost if cost > 0 else None
     verdict = _verdict(metric, treated, control, diff, adjusted_p, value_low, value_high, cost, detect)
-    return Comparison(treated.plan_version, treated.experiment, treated.rule, metric.id, treated.arm, control.arm,
+    return Comparison(treated.plan_version, treated.experiment, treated.rule, treated.cell, metric.id, treated.arm,
+                      control.arm,
                       arm_summary(rate, *_stats(treated)), arm_summary(rate, *_stats(control)),
                       treated.customers + control.customers, diff, adjusted_p, value, value_low, value_high,
                       cost, roi, srm_p, verdict)

@@ -148,7 +148,8 @@ def sample_decisions(plan: CompiledPlan, customers: int, seed: int, day: str) ->
             found.append(DecisionInput(
                 record["customer_id"], record["plan_version"], day_start(day), record["rule"], record["arm"],
                 record.get("experiment"), float(record["cost"]),
-                (record.get("would_have") or {}).get("rule", record["rule"]), seq))
+                (record.get("would_have") or {}).get("rule", record["rule"]), seq,
+                record.get("segment"), record.get("lifecycle_stage"), record.get("value_tier")))
     return found
 
 

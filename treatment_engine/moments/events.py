@@ -8,15 +8,11 @@ event is an :class:`EventError` naming the reason; it never stops the others.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 RESERVED = ("customer_id", "type", "timestamp")
-# Outcome events (appendix I) carry what they are worth in these: a payment's `amount`, a
-# survey's `score`. When present they must be finite numbers, so every metric reads them alike.
-NUMERIC_FIELDS = ("amount", "score")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +59,6 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
     if stamp is None:
         return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
                                       "2026-11-01T09:30:00Z; without a zone, UTC)")
-    for name in NUMERIC_FIELDS:
-        number = raw.get(name)
-        if number is not None and (type(number) not in (int, float) or (type(number) is float and not math.isfinite(number))):
-            return EventError(index, cid, f"the event's {name!r} must be a finite number when given, got {number!r}")
     return Event(cid, kind, stamp, raw, index)
 
 

@@ -1,0 +1,113 @@
+"""Attribution on Spark (``treatment measure --backend spark``): the DuckDB query's steps
+(:mod:`.duckdb_stats`) in Spark SQL, returning the same sufficient statistics.
+
+Decisions files are read by Spark's own readers; events by the profile rule, as
+``simulate --backend spark`` reads JSON lines (its canonical view), so a metric's ``if``
+compiles to Spark SQL exactly as a rule's does. The session's time zone is UTC, as
+timestamps without a zone mean UTC (appendix D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from ..compile import CompiledPlan
+from ..expressions.ast import fields_read
+from ..outputs import output_format
+from ..sql.expressions import ExpressionCompiler
+from ..sql.spark_backend import SparkBackend
+from .attribution import Measured
+from .duckdb_stats import collected, per_customer_sql, units_sql
+from .inputs import DECISION_FIELDS
+
+_DECISION_SCHEMA = ("customer_id STRING, plan_version STRING, as_of STRING, rule STRING, arm STRING, "
+                    "experiment STRING, cost DOUBLE, would_have STRUCT<rule: STRING>, error STRING, segment STRING, "
+                    "lifecycle_stage STRING, value_tier STRING")
+_KEYS = (("customer_id",), ("type",), ("timestamp",))
+
+
+def _decisions_view(spark: Any, decisions: str | Any) -> None:
+    """``measure_decisions``: the rows :func:`.inputs.read_decision_file` reads (or the log's)."""
+    from pyspark.sql import functions as F
+
+    if not isinstance(decisions, str):  # the log's rows, already in DECISION_FIELDS
+        rows = [tuple(row[name] for name in DECISION_FIELDS) for row in decisions.to_pylist()]
+        schema = ", ".join(f"{n} {'DOUBLE' if n in ('decided_at', 'cost') else 'BIGINT' if n == 'seq' else 'STRING'}"
+                           for n in DECISION_FIELDS)
+        spark.createDataFrame(rows, schema).createOrReplaceTempView("measure_decisions")
+        return
+    kind = output_format(decisions)
+    if kind == "parquet":
+        frame, would_have = spark.read.parquet(decisions), "would_have.rule"
+    elif kind == "csv":
+        frame = spark.read.option("header", True).option("multiLine", True).csv(decisions)
+        would_have = "get_json_object(would_have, '$.rule')"
+    else:
+        frame, would_have = spark.read.schema(_DECISION_SCHEMA).json(decisions), "would_have.rule"
+    frame.withColumn("__seq", F.monotonically_increasing_id()).createOrReplaceTempView("measure_raw_decisions")
+    spark.sql(f"""
+        SELECT customer_id, plan_version, CAST(CAST(CAST(as_of AS DATE) AS TIMESTAMP) AS DOUBLE) AS decided_at, rule,
+               coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
+               coalesce(CAST(cost AS DOUBLE), 0D) AS cost, coalesce({would_have}, rule) AS champion_rule, __seq AS seq,
+               nullif(segment, '') AS segment, nullif(lifecycle_stage, '') AS lifecycle_stage,
+               nullif(value_tier, '') AS value_tier
+        FROM measure_raw_decisions
+        WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> ''""").createOrReplaceTempView(
+        "measure_decisions")
+
+
+def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
+    """``measure_events``: duckdb_stats._events, over the canonical view of the events file."""
+    metrics = plan.metrics
+    fields: set[tuple[str, ...]] = {(m.field,) for m in metrics if m.field}
+    for metric in metrics:
+        if metric.expression is not None:
+            fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
+    view, columns, _ = backend._canonical(path, sorted(set(_KEYS) | fields), "jsonl")
+    compiler = ExpressionCompiler(columns, as_of=date(1970, 1, 1))  # days_since is refused in metrics
+    cid, kind, stamp = (columns[key].s for key in _KEYS)
+    selected = [f"{cid} AS customer_id", f"{kind} AS type",
+                f"CAST(CAST(trim({stamp}) AS TIMESTAMP) AS DOUBLE) AS ts", "__order AS seq"]
+    for index, metric in enumerate(metrics):
+        match = "TRUE" if metric.expression is None else compiler.condition(metric.expression).sql(dialect="spark")
+        selected.append(f"coalesce({match}, FALSE) AS m{index}_match")
+        number = columns[(metric.field,)].n if metric.field else None
+        selected.append(f"{number or 'CAST(NULL AS DOUBLE)'} AS m{index}_x")
+    types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted({m.event for m in metrics}))
+    backend.spark.sql(f"""SELECT * FROM (SELECT {', '.join(selected)} FROM {view}
+                          WHERE __invalid IS NULL)
+                          WHERE customer_id IS NOT NULL AND customer_id <> '' AND type IN ({types})
+                          AND ts IS NOT NULL""").createOrReplaceTempView("measure_events")
+
+
+def measure_spark(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
+                  spark: Any = None, master: str = "local[2]", by: Sequence[str] = ()) -> Measured:
+    """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
+    backend = SparkBackend(plan, spark, master)
+    session = backend.spark
+    zone = session.conf.get("spark.sql.session.timeZone")
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    try:
+        return _measure(plan, backend, decisions, events_path, as_of, by)
+    finally:
+        session.conf.set("spark.sql.session.timeZone", zone)
+
+
+def _measure(plan: CompiledPlan, backend: SparkBackend, decisions: str | Any, events_path: str | None,
+             as_of: float, by: Sequence[str]) -> Measured:
+    session = backend.spark
+    _decisions_view(session, decisions)
+    head = f"WITH {units_sql('measure_decisions', by)}"
+    assigned = session.sql(f"{head} SELECT plan_version, experiment, rule, cell, arm, count(*) FROM firsts "
+                           f"GROUP BY plan_version, experiment, rule, cell, arm").collect()
+    rows: list[Any] = []
+    if plan.metrics and events_path is not None:
+        _events_view(plan, backend, events_path)
+        per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of, "spark") for i, m in enumerate(plan.metrics))
+        rows = session.sql(f"""{head}, events AS (SELECT * FROM measure_events), values_ AS ({per_customer})
+            SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
+                   coalesce(sum(value), 0D), coalesce(sum(value * value), 0D), coalesce(sum(cost), 0D)
+            FROM values_ GROUP BY plan_version, experiment, rule, cell, arm, metric""").collect()
+    return collected(rows, assigned)
