@@ -200,7 +200,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
 
         backend.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
             connection, lambda: grouped.extend(connection.execute(summary_sql(query)).fetchall()), progress),
-            consent_columns=True)
+            summary=True)
         outcome = _GroupOutcome(plan, backend.rules, flags, experimenting)
         _add_groups([outcome(row) for row in grouped], plan, summary)
         summary.notes.extend(backend.shape.warnings(required_fields(plan)))
