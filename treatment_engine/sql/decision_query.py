@@ -37,6 +37,7 @@ from .fragments import (
     Value,
     and_,
     case,
+    coalesce,
     element,
     holds,
     not_,
@@ -190,7 +191,7 @@ class DecisionQueryBuilder:
         # COALESCE, not CASE on the given value: the same for every row that is decided (a
         # given value that is not text makes the row an error row, whose rule is never
         # picked) and cheaper, which counts because back ends inline it into every rule test.
-        value = exp.func("COALESCE", given.s, derived) if given.s is not None else derived
+        value = coalesce(given.s, derived) if given.s is not None else derived
         return value, (bad, self.undefined_message(dimension, given))
 
     def undefined_message(self, dimension: Dimension, given: Value) -> exp.Expr:
@@ -245,7 +246,7 @@ class DecisionQueryBuilder:
 
     def unless(self, column: str | None) -> exp.Expr | None:
         # A customer missing from the limits relation has NULL here: no limit.
-        return not_(exp.func("COALESCE", exp.column(column), exp.false())) if column else None
+        return not_(coalesce(exp.column(column), exp.false())) if column else None
 
     def consented(self, channel: CompiledChannel) -> exp.Expr:
         """semantics.permitted and semantics.uncapped for one channel: TRUE when the customer
@@ -302,7 +303,7 @@ class DecisionQueryBuilder:
         allowed = exp.Case(this=exp.column("ch"), default=exp.false(), ifs=[
             exp.If(this=string(name), true=self.consented(self.plan.channels[name])) for name in self.channel_ids])
         return exp.ArrayFilter(this=rule_channels, expression=exp.Lambda(
-            this=exp.func("COALESCE", allowed, exp.false()), expressions=[exp.to_identifier("ch")]))
+            this=coalesce(allowed, exp.false()), expressions=[exp.to_identifier("ch")]))
 
     def decided_stage(self, chosen: exp.Select, lists: _RuleLists, kept: list[exp.Column]) -> exp.Select:
         channels = self.permitted_channels(lists.channels())
@@ -333,7 +334,7 @@ class DecisionQueryBuilder:
 
     def output_stage(self, decided: exp.Select, lists: _RuleLists, kept: list[exp.Column]) -> exp.Select:
         first = exp.Bracket(this=exp.column("channels"), expressions=[exp.Literal.number(0)])
-        cost = exp.Add(this=lists.costs(), expression=exp.func("COALESCE", self.first_cost(first),
+        cost = exp.Add(this=lists.costs(), expression=coalesce(self.first_cost(first),
                                                                number(0.0)))  # semantics.cost
         columns: dict[str, exp.Expr] = {
             "treatment": lists.treatments(), "rule": lists.ids(), "actions": lists.actions(),
@@ -362,7 +363,7 @@ class DecisionQueryBuilder:
         return select(
             *(exp.alias_(columns[name], name, copy=False) if name in columns else exp.column(name)
               for name in SUMMARY_COLUMNS),
-            *(exp.alias_(exp.func("COALESCE", self.consented(self.plan.channels[name.removeprefix(PERMITTED_PREFIX)]),
+            *(exp.alias_(coalesce(self.consented(self.plan.channels[name.removeprefix(PERMITTED_PREFIX)]),
                                   exp.false()), name, copy=False) for name in flags),
             *(k.copy() for k in kept),
         ).from_(copy=False, expression=exp.alias_(exp.Subquery(this=chosen), "chosen", table=True, copy=False))
@@ -378,8 +379,8 @@ class DecisionQueryBuilder:
         off = exp.NEQ(this=exp.column("__arm"), expression=string("champion"))
         parts = {"rule": champion.ids(), "treatment": champion.treatments(), "actions": champion.actions(),
                  "channels": exp.column("__wh_channels"),
-                 "cost": exp.Add(this=champion.costs(), expression=exp.func(
-                     "COALESCE", self.first_cost(first), number(0.0)))}
+                 "cost": exp.Add(this=champion.costs(), expression=coalesce(
+                     self.first_cost(first), number(0.0)))}
         return {"arm": exp.column("__arm"), "experiment": exp.column("__experiment"),
                 "bucket": exp.column("__bucket"),
                 **{f"would_have_{key}": case([(off.copy(), value)], exp.Null()) for key, value in parts.items()}}

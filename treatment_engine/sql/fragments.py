@@ -37,6 +37,12 @@ def not_(part: exp.Expr) -> exp.Expr:
     return exp.not_(part, copy=False)
 
 
+def coalesce(first: exp.Expr, *rest: exp.Expr) -> exp.Expr:
+    """COALESCE as a node, where exp.func would deep-copy its arguments (a resolved
+    segment's CASE, say) and look the name up in the dialect's function table."""
+    return exp.Coalesce(this=first, expressions=list(rest))
+
+
 def select(*columns: exp.Expr | str) -> exp.Select:
     return exp.select(*columns, copy=False)
 
@@ -127,7 +133,7 @@ def present(*parts: exp.Expr) -> list[exp.Expr]:
 
 def holds(condition: exp.Expr) -> exp.Expr:
     """A condition as a two-valued test: TRUE only when it is true (spec 6)."""
-    return exp.func("COALESCE", _paren(condition), exp.false())
+    return coalesce(_paren(condition), exp.false())
 
 
 def _paren(expression: exp.Expr) -> exp.Expr:
