@@ -8,9 +8,13 @@ one SELECT each, around the one before:
 
 1. resolved: the customer id, segment, lifecycle stage, value tier, and the error of a
    row that cannot be decided;
-2. chosen: the first rule that applies, as its position (``__rule``);
+2. chosen: the first rule that applies, as its position (``__rule``; with experiments,
+   the champion's, and the stages of :mod:`.experiments` pick the rule that decides);
 3. decided: the channels the customer may be contacted on;
 4. the outputs, read from constant lists by the rule's position.
+
+A query for a summary (``summary=True``) ends after stage 2 with only what a summary
+groups by (:meth:`DecisionQueryBuilder.summary_stage`).
 
 Each clause reproduces a function of :mod:`treatment_engine.semantics`, named in the
 method that builds it; the invalid-profile messages come from its table.
