@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -129,6 +130,7 @@ def run_one(kind: str, source: Path, rows: int) -> dict:
         import duckdb
         connection = duckdb.connect()
         connection.execute("SET memory_limit = '1GB'")
+        connection.execute("SET enable_progress_bar = false")
         connection.execute(floor_sql(rules, source, target))
         count = connection.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
     elif kind == "duckdb-write":
@@ -180,18 +182,24 @@ def measure(kind: str, source: Path, rows: int = 0) -> dict:
     return result
 
 
-def compare_formats(rows: int) -> None:
-    """The DuckDB engine (summary tables) against the floor, per input format, same customers."""
+def compare_formats(rows: int, rounds: int) -> None:
+    """The DuckDB engine (summary tables) against the floor, per input format, same
+    customers; rounds alternate floor and engine, each a fresh process, medians kept."""
     source = make_profiles(rows)
     lines = []
     for fmt in ("parquet", "csv", "jsonl"):
         size = same_customers_as(fmt, source).stat().st_size / 1e6
-        floor = measure(f"format-floor-{fmt}", source)
-        engine = measure(f"format-duckdb-{fmt}", source)
-        lines.append(f"| {fmt}, {size:.0f} MB | {floor['seconds']:.2f} s | {engine['seconds']:.2f} s "
-                     f"({engine['peak_rss_mb']:.0f} MB peak) | **{engine['seconds'] / floor['seconds']:.2f}x** |")
+        runs: dict[str, list[dict]] = {"floor": [], "duckdb": []}
+        for _ in range(rounds):
+            for who in runs:
+                runs[who].append(measure(f"format-{who}-{fmt}", source))
+        floor = statistics.median(r["seconds"] for r in runs["floor"])
+        engine = statistics.median(r["seconds"] for r in runs["duckdb"])
+        peak = max(r["peak_rss_mb"] for r in runs["duckdb"])
+        lines.append(f"| {fmt}, {size:.0f} MB | {floor:.2f} s | {engine:.2f} s ({peak:.0f} MB peak) "
+                     f"| **{engine / floor:.2f}x** |")
     print(f"""
-| {rows:,} customers ({date.today().isoformat()}, {os.cpu_count()} cores) | floor: hand-written query | DuckDB engine | ratio |
+| {rows:,} customers ({date.today().isoformat()}, {os.cpu_count()} cores, median of {rounds}) | floor: hand-written query | DuckDB engine | ratio |
 |---|---|---|---|
 """ + "\n".join(lines))
 
@@ -205,6 +213,7 @@ def main() -> None:
     parser.add_argument("--formats", type=int, default=0, metavar="N",
                         help="only compare input formats: the first N customers as Parquet, CSV and JSON lines, "
                              "the engine against the hand-written floor over the same file")
+    parser.add_argument("--rounds", type=int, default=3, help="with --formats: runs of each, medians kept")
     parser.add_argument("--child")
     parser.add_argument("--source")
     parser.add_argument("--slice", type=int, default=0)
@@ -213,7 +222,7 @@ def main() -> None:
         print(json.dumps(run_one(args.child, Path(args.source), args.slice)))
         return
     if args.formats:
-        compare_formats(args.formats)
+        compare_formats(args.formats, args.rounds)
         return
     started = time.perf_counter()
     source = make_profiles(args.rows)

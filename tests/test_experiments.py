@@ -71,10 +71,10 @@ def test_duckdb_computes_the_vectors_buckets_natively_and_with_the_query_s_expre
     import duckdb
     from sqlglot import exp
 
-    from treatment_engine.sql.experiments import _bucket, _md5
+    from treatment_engine.sql.experiments import bucket_sql, digest_sql
 
     connection = duckdb.connect()
-    expression = _bucket(_md5(exp.column("salt"), exp.column("cid"))).sql("duckdb")
+    expression = bucket_sql(digest_sql(exp.column("salt"), exp.column("cid"), "duckdb"), "duckdb").sql("duckdb")
     rows = connection.execute(
         f"SELECT ('0x' || substr(md5(salt || ':' || cid), 1, 8))::UBIGINT % 10000, {expression} "
         "FROM (SELECT unnest($1) AS salt, unnest($2) AS cid)",

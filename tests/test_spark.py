@@ -218,13 +218,13 @@ def test_spark_computes_the_experiment_vectors_buckets(spark) -> None:  # type: 
     """Appendix H's test vectors, through the query's own bucket expression on Spark."""
     from sqlglot import exp
 
-    from treatment_engine.sql.experiments import _bucket, _md5
+    from treatment_engine.sql.experiments import bucket_sql, digest_sql
 
     from .test_experiments import VECTORS
 
     frame = spark.createDataFrame([(v["salt"], v["customer_id"]) for v in VECTORS], "salt string, cid string")
     frame.createOrReplaceTempView("vectors")
-    expression = _bucket(_md5(exp.column("salt"), exp.column("cid"))).sql("spark")
+    expression = bucket_sql(digest_sql(exp.column("salt"), exp.column("cid"), "spark"), "spark").sql("spark")
     got = [row[0] for row in spark.sql(f"SELECT {expression} FROM vectors").collect()]
     assert got == [v["bucket"] for v in VECTORS]
 

@@ -144,3 +144,19 @@ def test_duckdb_matches_python_on_csv(tmp_path: Path, files: dict[str, str], bat
     except Unsupported:
         assume(False)
     assert got == python_records(engine, items, AS_OF)
+
+
+@pytest.mark.parametrize("summary", [False, True], ids=["decisions", "summary"])
+@pytest.mark.parametrize("name", ["customers.jsonl", "customers.csv"])
+def test_the_query_probes_no_hash_table_per_row(default_engine: Engine, name: str, summary: bool) -> None:
+    """Past a few items DuckDB plans ``x IN (...)`` as a hash join (MARK) against the list,
+    which every row probes: the bundled plan's JSON lines query had 32, one per field read
+    (a number's first character tested against eleven). Without contact limits to join,
+    the query's plan has no join at all."""
+    from treatment_engine.sql.duckdb_backend import connect
+
+    connection = connect()
+    query = DuckDBBackend(default_engine.plan).sql(REPO / "examples" / name, SAMPLE_AS_OF, connection=connection,
+                                                   summary=summary)
+    shown = "\n".join(row[1] for row in connection.execute(f"EXPLAIN {query}").fetchall())
+    assert "JOIN" not in shown.upper()

@@ -67,8 +67,9 @@ class DuckDBBackend:
         self.rules: tuple[CompiledRule, ...] = (*plan.rules, plan.default)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
-            consent_columns: bool = False, careful: bool = False) -> str:
-        """The decision query for one profiles file, as DuckDB SQL text. ``careful`` reads
+            summary: bool = False, careful: bool = False) -> str:
+        """The decision query for one profiles file, as DuckDB SQL text (with ``summary``,
+        what a summary groups by: see :func:`.decision_query`). ``careful`` reads
         JSON lines line by line in Python (see :mod:`.json_lines`); it registers the
         lines as a stream on ``connection``, so such a query runs once."""
         own = connection or connect(self.settings)
@@ -87,7 +88,7 @@ class DuckDBBackend:
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
         query = decision_query(self.plan, source.fields, source.relation, as_of,
-                               invalid_column=source.invalid_column, consent_columns=consent_columns,
+                               invalid_column=source.invalid_column, summary=summary,
                                limits=self.limits_relation)
         self.rules = query.rules
         return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
@@ -116,7 +117,7 @@ class DuckDBBackend:
             json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path)))
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
-            consent_columns: bool = False) -> T:
+            summary: bool = False) -> T:
         """``action(connection, sql)`` on DuckDB's own reader, and again on the careful one
         when DuckDB refuses something in a JSON lines file (see :mod:`.json_lines`)."""
         import duckdb
@@ -126,12 +127,12 @@ class DuckDBBackend:
         if not self.careful_first(path, fmt):
             connection = connect(self.settings)
             try:
-                return action(connection, self.sql(path, as_of, fmt, connection, consent_columns))
+                return action(connection, self.sql(path, as_of, fmt, connection, summary))
             except duckdb.Error as error:
                 if kind != "jsonl":
                     raise ProfileFileError(f"cannot read {path} as {kind}: {_first_line(error)}") from None
         connection = connect(self.settings)
-        return action(connection, self.sql(path, as_of, fmt, connection, consent_columns, careful=True))
+        return action(connection, self.sql(path, as_of, fmt, connection, summary, careful=True))
 
     def _count_shapes(self, path: str | Path, kind: str) -> None:
         self.shape = ShapeCheck(required_fields(self.plan))

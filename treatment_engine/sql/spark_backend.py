@@ -65,7 +65,7 @@ class SparkBackend:
             frame = (self.spark.createDataFrame(table) if table.num_rows
                      else self.spark.createDataFrame([], _spark_schema(table)))
             frame.createOrReplaceTempView(sql_limits.TABLE)
-        query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, list_base=0,
+        query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, dialect="spark",
                                carry=("__order",), limits=relation)
         return self.spark.sql(query.sql.sql("spark", copy=False))
 
