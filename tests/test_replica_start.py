@@ -33,7 +33,8 @@ def test_three_replicas_start_at_once_on_a_fresh_database(kind: str, tmp_path: P
         with fresh_database(kind, tmp_path) as db_url:
             # fleet raises, with the failed replica's log, unless all three become ready.
             with fleet(plan, db_url, 3, "--no-watch") as servers:
-                assert all(server.alive() for server in servers), f"trial {trial}"
+                dead = [server for server in servers if not server.alive()]
+                assert not dead, f"trial {trial}: " + "\n".join(server.log() for server in dead)
             engine = sqlalchemy.create_engine(db_url)
             try:
                 with engine.connect() as connection:

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 @click.option("--profiles", "profiles_path", metavar="FILE",
               help="The customers (JSON lines, CSV or Parquet), decided with the plan on the --as-of day to "
                    "place each in their segment, stage, tier and experiment arm, for --by.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="table: readable at 80 columns; json or csv: every figure, for other tools.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write an HTML report here: funnels, times, touchpoints beside the journey, the flag.")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
