@@ -291,6 +291,9 @@ def test_the_decision_log_and_its_stored_events_are_read_directly(tmp_path: Path
     log.close()
     decisions = read_log_decisions(url)
     arms = {d.customer_id: d.arm for d in decisions}
+    decided = {p["customer_id"]: engine.decide(p) for p in profiles}
+    assert {d.customer_id: (d.segment, d.lifecycle_stage, d.value_tier) for d in decisions} == {
+        cid: (d.segment, d.lifecycle_stage, d.value_tier) for cid, d in decided.items()}  # the log keeps cells
     as_of = later + TEN_DAYS
     events_file = log_events_file(url, engine.plan.event_types)
     try:
@@ -307,6 +310,11 @@ def test_the_decision_log_and_its_stored_events_are_read_directly(tmp_path: Path
                                       "--as-of", iso_of(as_of), "--plan", str(_write_plan(tmp_path, texts))])
     assert result.exit_code == 0, result.output
     assert f"{engine.plan.version},r,r,,champion,holdout,revenue," in result.stdout
+    by_cell = CliRunner().invoke(cli, ["measure", "--decisions", url, "--db", url, "--format", "csv", "--by",
+                                       "segment", "--as-of", iso_of(as_of), "--plan", str(tmp_path / "plan")])
+    assert by_cell.exit_code == 0, by_cell.output
+    segments = {d.segment or "-" for d in decisions}
+    assert {f"segment={s}" for s in segments} <= set(by_cell.stdout.replace('"', "").split(","))
 
 
 def iso_of(seconds: float) -> str:

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
               help="With --backend spark: local[N], or a cluster's master URL.")
 @click.option("--by", "by_text", metavar="DIMENSIONS",
               help="Also split results by segment, lifecycle_stage and/or value_tier (comma-separated), "
-                   "each customer in the cell of their first decision. Needs a decisions file (the log keeps no segments).")
+                   "each customer in the cell of their first decision (a decision logged before the log kept "
+                   "cells counts as '-').")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="How to print the results.")
 def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
@@ -65,8 +66,6 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     unknown = [name for name in by if name not in BY_DIMENSIONS]
     if unknown:
         fail(f"--by takes {', '.join(BY_DIMENSIONS)}; not {', '.join(unknown)}", 2)
-    if by and "://" in decisions_source:
-        fail("--by needs a decisions file: the decision log keeps no segment, stage or tier", 2)
     as_of = time.time() if as_of_text is None else parse_instant(as_of_text)
     if as_of is None:
         fail(f"--as-of {as_of_text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time", 2)

@@ -44,7 +44,8 @@ class DecisionInput:
     cost: float
     champion_rule: str
     seq: int
-    # The decision's segment x stage x tier (for --by): in decisions files, not in the log.
+    # The decision's segment x stage x tier (for --by): in decisions files, and in the log
+    # since migration 0010 (decisions logged before have none: "-").
     segment: str | None = None
     lifecycle_stage: str | None = None
     value_tier: str | None = None
@@ -129,16 +130,18 @@ def read_log_decisions(db_url: str) -> list[DecisionInput]:
     log = _open_log(db_url)
     try:
         columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
-                   DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have)
+                   DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have,
+                   DecisionRow.segment, DecisionRow.lifecycle_stage, DecisionRow.value_tier)
         with log.database.engine.connect() as connection:
             rows = connection.execute(select(*columns).order_by(DecisionRow.id)).all()  # type: ignore[call-overload]
     finally:
         log.close()
     found = []
-    for seq, (cid, version, created, rule, arm, experiment, cost, would_have) in enumerate(rows):
+    for seq, (cid, version, created, rule, arm, experiment, cost, would_have, *cell) in enumerate(rows):
         moment = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
         found.append(_decision({"customer_id": cid, "plan_version": version, "rule": rule, "arm": arm,
-                                "experiment": experiment, "cost": cost, "would_have": would_have},
+                                "experiment": experiment, "cost": cost, "would_have": would_have,
+                                **dict(zip(("segment", "lifecycle_stage", "value_tier"), cell, strict=True))},
                                seq, moment.timestamp()))
     return found
 
