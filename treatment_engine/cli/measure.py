@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,8 +38,17 @@ if TYPE_CHECKING:
                    "cells counts as '-').")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="How to print the results.")
+@click.option("--write-evidence", "evidence_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write, per delight rule and per segment x stage x tier cell, the measured incremental "
+                   "value and its standard error: the evidence the profitability guard reads (appendix K). Put "
+                   "it in the plan's evidence/ folder.")
+@click.option("--evidence-metric", metavar="ID",
+              help="With --write-evidence: the metric (default: the guard's, or the only one with a value).")
+@click.option("--evidence-version", metavar="VERSION",
+              help="With --write-evidence: the plan version measured (default: the one with most customers).")
 def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
-            as_of_text: str | None, backend: str, spark_master: str, by_text: str | None, output_format: str) -> None:
+            as_of_text: str | None, backend: str, spark_master: str, by_text: str | None, output_format: str,
+            evidence_path: Path | None, evidence_metric: str | None, evidence_version: str | None) -> None:
     """Measure results: each experiment's arms compared on the plan's metrics.
 
     Every customer counts once per experiment, from their first decision in it, in
@@ -51,6 +61,8 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     Examples:
       treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --as-of 2027-03-01
       treatment measure --decisions sqlite:///treatment.db --db sqlite:///treatment.db --format json
+      treatment measure --decisions out/decisions.parquet --events out/outcomes.jsonl \\
+          --write-evidence evidence/revenue_90d.json --evidence-metric revenue_90d
     """
     from ..measure.inputs import MeasureInputError, parse_instant
 
@@ -75,6 +87,11 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
         measured = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by)
+        if evidence_path is not None:
+            def again(dimensions: tuple[str, ...]) -> Measured:
+                return measured if dimensions == by else _measure(
+                    plan, decisions_source, events_path or "", as_of, backend, spark_master, dimensions)
+            _write_evidence(plan, evidence_path, evidence_metric, evidence_version, again)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -110,6 +127,25 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
         return measure_duckdb(plan, handed, events_path, as_of, by=by)
     except duckdb.Error as error:
         raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
+
+
+def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, version: str | None,
+                    measured: Callable[[tuple[str, ...]], Measured]) -> None:
+    import json
+
+    from ..measure.attribution import BY_DIMENSIONS
+    from ..measure.evidence_file import EvidenceError, evidence_for, evidence_metric
+
+    try:
+        metric = evidence_metric(plan, metric_id)
+        document = evidence_for(plan, metric, measured(()), measured(BY_DIMENSIONS), version)
+    except EvidenceError as error:
+        fail(f"--write-evidence: {error}", 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"evidence of {metric.id} for {len(document['rules'])} delight rule(s), plan version "
+               f"{document['plan_version']}, written to {path} (the guard reads it from the plan's evidence/ "
+               "folder: docs/plan-format.md, appendix K)", err=True)
 
 
 def _print(plan: CompiledPlan, measured: Measured, output_format: str) -> None:

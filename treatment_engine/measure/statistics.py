@@ -92,6 +92,23 @@ def difference(rate: bool, treated: tuple[int, float, float], control: tuple[int
     return Difference(m1 - m0, float(low), float(high), relative, None, None, float(p_value))
 
 
+def welch(treated: tuple[int, float, float],
+          control: tuple[int, float, float]) -> tuple[float, float, float | None] | None:
+    """Treated mean less control mean, its standard error and Welch's degrees of freedom
+    (statsmodels' CompareMeans, as ``difference`` uses for means), from sufficient
+    statistics; None below two customers an arm, no degrees of freedom without spread."""
+    (n1, s1, q1), (n0, s0, q0) = treated, control
+    if n1 < 2 or n0 < 2:
+        return None
+    gap = s1 / n1 - s0 / n0
+    if variance(n1, s1, q1) == 0 and variance(n0, s0, q0) == 0:
+        return gap, 0.0, None
+    from statsmodels.stats.weightstats import CompareMeans
+
+    compared = CompareMeans(_described(n1, s1, q1), _described(n0, s0, q0))
+    return gap, float(compared.std_meandiff_separatevar), float(compared.dof_satt())
+
+
 def _rate_difference(count1: int, n1: int, count0: int, n0: int) -> Difference:
     import numpy as np
     from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
