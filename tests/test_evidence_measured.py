@@ -61,7 +61,7 @@ def test_the_evidence_finds_the_planted_effects(measured: tuple[Path, dict, list
 
 def test_the_plan_with_the_evidence_decides_otherwise_only_where_it_says_so(
         measured: tuple[Path, dict, list[dict]], tmp_path: Path) -> None:
-    out, evidence, _ = measured
+    out, _, _ = measured
     for folder in ("rules", "segments"):
         shutil.copytree(REPO / folder, tmp_path / folder)
     shutil.copytree(out / "evidence", tmp_path / "evidence")
