@@ -119,6 +119,8 @@ def test_a_generated_client_calls_every_operation_with_typed_results(keyed: Serv
     runs = call("customer_journeys_v1_customers_customer_id_journeys_get", "get",
                 "/v1/customers/{customer_id}/journeys", customer_id="openapi-1")
     assert isinstance(runs.parsed, models.CustomerJourneys) and runs.parsed.to_dict()["runs"][0]["next"] == ["final_reading"]
+    results = call("results_v1_results_get", "get", "/v1/results")
+    assert isinstance(results.parsed, models.Results) and isinstance(results.parsed.comparisons, list)
     assert call("healthz_healthz_get", "get", "/healthz").parsed.status == "ok"
     assert call("readyz_readyz_get", "get", "/readyz").parsed.plan_version == info.parsed.plan_version
 
@@ -147,5 +149,6 @@ def test_the_key_schemes_and_protected_operations_are_declared(keyed: Server) ->
     assert protected == {"/v1/plan:reload", "/v1/customers/{customer_id}/decisions", "/v1/outbox", "/v1/moments",
                          "/v1/events/{event_id}",
                          "/v1/decisions/{decision_id}:reproduce", "/v1/decisions/{decision_id}:replay",
-                         "/v1/journeys", "/v1/journeys/{journey_id}", "/v1/customers/{customer_id}/journeys"}
+                         "/v1/journeys", "/v1/journeys/{journey_id}", "/v1/customers/{customer_id}/journeys",
+                         "/v1/results"}
     assert all("401" in ops[m]["responses"] for p in protected for ops in [spec["paths"][p]] for m in ops)

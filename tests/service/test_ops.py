@@ -60,6 +60,7 @@ OPERATIONS = [  # (method, path, operationId): what clients generated from the s
     ("GET", "/v1/journeys", "all_journeys_v1_journeys_get"),
     ("GET", "/v1/journeys/{journey_id}", "one_journey_v1_journeys__journey_id__get"),
     ("GET", "/v1/customers/{customer_id}/journeys", "customer_journeys_v1_customers__customer_id__journeys_get"),
+    ("GET", "/v1/results", "results_v1_results_get"),
     ("GET", "/healthz", "healthz_healthz_get"),
     ("GET", "/readyz", "readyz_readyz_get"),
 ]

@@ -123,19 +123,24 @@ def _open_log(db_url: str) -> Any:
 
 def read_log_decisions(db_url: str) -> list[DecisionInput]:
     """Every decision in the log at ``db_url``, oldest first (ids are time-ordered UUIDv7)."""
+    log = _open_log(db_url)
+    try:
+        return log_decisions(log.database.engine)
+    finally:
+        log.close()
+
+
+def log_decisions(engine: Any) -> list[DecisionInput]:
+    """Every decision in the log behind a SQLAlchemy ``engine`` (the service's own), oldest first."""
     from sqlalchemy import select
 
     from ..store.tables import DecisionRow
 
-    log = _open_log(db_url)
-    try:
-        columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
-                   DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have,
-                   DecisionRow.segment, DecisionRow.lifecycle_stage, DecisionRow.value_tier)
-        with log.database.engine.connect() as connection:
-            rows = connection.execute(select(*columns).order_by(DecisionRow.id)).all()  # type: ignore[call-overload]
-    finally:
-        log.close()
+    columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
+               DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have,
+               DecisionRow.segment, DecisionRow.lifecycle_stage, DecisionRow.value_tier)
+    with engine.connect() as connection:
+        rows = connection.execute(select(*columns).order_by(DecisionRow.id)).all()  # type: ignore[call-overload]
     found = []
     for seq, (cid, version, created, rule, arm, experiment, cost, would_have, *cell) in enumerate(rows):
         moment = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
@@ -166,21 +171,27 @@ def read_event_file(path: str) -> Iterator[Any]:
 def log_events_file(db_url: str, types: frozenset[str]) -> str:
     """The log's stored events of ``types`` copied to a temporary JSON lines file (the
     bodies as received), which every back end then reads as it reads an events file."""
+    log = _open_log(db_url)
+    try:
+        return stored_events_file(log.database.engine, types)
+    finally:
+        log.close()
+
+
+def stored_events_file(engine: Any, types: frozenset[str]) -> str:
+    """:func:`log_events_file` over a SQLAlchemy ``engine`` (the service's own); the
+    caller removes the file."""
     from sqlalchemy import select
 
     from ..store.tables import EventRow
 
-    log = _open_log(db_url)
     handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False)  # noqa: SIM115
-    try:
-        table = EventRow.__table__.c  # type: ignore[attr-defined]
-        query = select(table.body).where(table.type.in_(sorted(types))).order_by(
-            table.occurred_at, table.partition_no, table.seq)
-        with log.database.engine.connect() as connection, handle:
-            for (body,) in connection.execute(query):
-                handle.write(body.encode() + b"\n")
-    finally:
-        log.close()
+    table = EventRow.__table__.c  # type: ignore[attr-defined]
+    query = select(table.body).where(table.type.in_(sorted(types))).order_by(
+        table.occurred_at, table.partition_no, table.seq)
+    with engine.connect() as connection, handle:
+        for (body,) in connection.execute(query):
+            handle.write(body.encode() + b"\n")
     return handle.name
 
 

@@ -65,6 +65,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     routes.add_routes(app, routes.log.router, ADMIN)
     routes.add_routes(app, routes.events.router, deciding)
     routes.add_routes(app, routes.journeys.router)
+    routes.add_routes(app, routes.results.router)
     routes.add_routes(app, routes.ops.router)
     add_docs(app)
     app.add_middleware(GuardAndMeasure, metrics=service.metrics, max_body_bytes=MAX_BODY_BYTES)

@@ -384,7 +384,51 @@ class CustomerJourneys(BaseModel):
     runs: list[CustomerRun]
 
 
+class Comparison(BaseModel):
+    """One arm against its control on one metric (docs/plan-format.md, appendix I): the
+    fields and meanings of `treatment measure --format json`. Intervals are 95%."""
+
+    plan_version: str
+    experiment: str = Field(description="A rule's id, or universal_holdout.")
+    rule: str
+    cell: str = Field(description="With by: 'segment=young, value_tier=gold'; empty without.")
+    arm: str
+    control: str
+    metric: str
+    customers: int = Field(description="Customers in both arms whose window has closed.")
+    arm_n: int
+    arm_mean: float | None
+    arm_low: float | None
+    arm_high: float | None
+    control_n: int
+    control_mean: float | None
+    control_low: float | None
+    control_high: float | None
+    difference: float | None = Field(description="Arm less control, in the metric's unit.")
+    difference_low: float | None
+    difference_high: float | None
+    relative: float | None
+    relative_low: float | None
+    relative_high: float | None
+    p_value: float | None
+    adjusted_p: float | None = Field(description="Holm-corrected across the metric's comparisons.")
+    value: float | None = Field(description="Incremental value per treated customer, in money.")
+    value_low: float | None
+    value_high: float | None
+    cost: float = Field(description="Extra cost per treated customer against the control.")
+    roi: float | None
+    srm_p: float | None = Field(description="Sample-ratio chi-square p-value against the plan's shares.")
+    srm: bool = Field(description="True when srm_p < 0.001: the arms are not the sizes the plan gives them.")
+    verdict: str = Field(description="pays back, does not pay back, no detectable effect, better, worse, or "
+                                     "not enough data yet (about N more customers per arm).")
+
+
+class Results(BaseModel):
+    as_of: str | None = Field(description="As asked; null: measured as of the request.")
+    comparisons: list[Comparison]
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     DecideRequest, BatchRequest, EventsRequest, Decision, DecisionError, BatchResult, Explanation, PlanInfo,
     Reloaded, ReloadRefused, History, Reproduction, EventResult, StoredEvent, Partitions, Outbox, Health, Ready,
-    Problem, Journeys, OneJourney, CustomerJourneys)
+    Problem, Journeys, OneJourney, CustomerJourneys, Results)

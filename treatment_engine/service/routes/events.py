@@ -35,7 +35,8 @@ from .resource import ResourceRouter
 router = ResourceRouter()
 EVENT_ID = re.compile(r"[0-9a-f-]{36}")  # a UUID: anything else is not one of ours
 MAX_WAIT = 60.0
-NO_MOMENTS = "the live plan defines no moments (a 'moments:' list in rules/)"
+NO_EVENTS = ("the live plan reads no events: it defines no moments, metrics or journeys "
+             "('moments:', 'metrics:' or 'journeys:' in rules/)")
 NO_DATABASE = "moments need the database (start the service with --db): events are stored and correlated through it"
 
 
@@ -52,7 +53,7 @@ def intake_of(service: Service) -> EventIntake:
              summary="Customer events: stored at once; their moments fire in the partitions' owners",
              **operation({202: (schemas.EventResult, "Stored (each event accepted or refused inline)"),
                           200: (schemas.EventResult, "Stored and processed within ?wait: what they fired")},
-                         {409: "No database (--db), or the live plan defines no moments",
+                         {409: "No database (--db), or the live plan reads no events (no moments, metrics or journeys)",
                           422: "The request is not valid, or its one event was refused (customer_id and error)",
                           503: None}, body=EventsRequest))
 async def post_events(body: EventsBody, engine: LiveEngine, service: ServiceDep,
@@ -60,8 +61,8 @@ async def post_events(body: EventsBody, engine: LiveEngine, service: ServiceDep,
                           "Wait up to this many seconds for the events to be processed; then answer 200 "
                           "with the moments they completed (202 if the time ran out)."))) -> Response:
     intake = intake_of(service)
-    if not engine.plan.moments:
-        raise Problem(409, NO_MOMENTS, problems.NO_MOMENTS, "Moments are not available")
+    if not engine.plan.event_types:  # outcomes and journeys are measured from stored events too
+        raise Problem(409, NO_EVENTS, problems.NO_MOMENTS, "Events are not taken")
     raws = [body.event] if body.event is not None else list(body.events or [])
     accepted = await intake.accept(raws)  # MomentsUnavailable: a 503
     service.metrics.events.labels("accepted").inc(len(accepted.stored))
