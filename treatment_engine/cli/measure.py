@@ -38,6 +38,9 @@ if TYPE_CHECKING:
                    "cells counts as '-').")
 @click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
               show_default=True, help="How to print the results.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+              help="Also write the results as one HTML file: per metric a forest plot of each rule's change "
+                   "with its interval, ROI bars, the metric over the days after the decision per arm, and flags.")
 @click.option("--write-evidence", "evidence_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Also write, per delight rule and per segment x stage x tier cell, the measured incremental "
                    "value and its standard error: the evidence the profitability guard reads (appendix K). Put "
@@ -48,7 +51,8 @@ if TYPE_CHECKING:
               help="With --write-evidence: the plan version measured (default: the one with most customers).")
 def measure(plan_dir: Path | None, decisions_source: str, events_path: str | None, events_db: str | None,
             as_of_text: str | None, backend: str, spark_master: str, by_text: str | None, output_format: str,
-            evidence_path: Path | None, evidence_metric: str | None, evidence_version: str | None) -> None:
+            report_path: Path | None, evidence_path: Path | None, evidence_metric: str | None,
+            evidence_version: str | None) -> None:
     """Measure results: each experiment's arms compared on the plan's metrics.
 
     Every customer counts once per experiment, from their first decision in it, in
@@ -60,6 +64,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
     \b
     Examples:
       treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --as-of 2027-03-01
+      treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --report results.html
       treatment measure --decisions sqlite:///treatment.db --db sqlite:///treatment.db --format json
       treatment measure --decisions out/decisions.parquet --events out/outcomes.jsonl \\
           --write-evidence evidence/revenue_90d.json --evidence-metric revenue_90d
@@ -92,6 +97,8 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
                 return measured if dimensions == by else _measure(
                     plan, decisions_source, events_path or "", as_of, backend, spark_master, dimensions)
             _write_evidence(plan, evidence_path, evidence_metric, evidence_version, again)
+        if report_path is not None:
+            _write_report(plan, measured, decisions_source, events_path or "", as_of, report_path)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -146,6 +153,19 @@ def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, versi
     click.echo(f"evidence of {metric.id} for {len(document['rules'])} delight rule(s), plan version "
                f"{document['plan_version']}, written to {path} (the guard reads it from the plan's evidence/ "
                "folder: docs/plan-format.md, appendix K)", err=True)
+
+
+def _write_report(plan: CompiledPlan, measured: Measured, source: str, events_path: str, as_of: float,
+                  path: Path) -> None:
+    from ..measure import inputs
+    from ..measure.report import curves, write_results_report
+    from ..measure.results import compare
+    from ..moments.events import iso
+
+    decisions = inputs.read_log_decisions(source) if "://" in source else inputs.read_decision_file(source)
+    drawn = curves(plan, decisions, inputs.read_event_file(events_path), as_of)
+    write_results_report(path, plan, compare(plan, measured), drawn, iso(as_of))
+    click.echo(f"results report written to {path}", err=True)
 
 
 def _print(plan: CompiledPlan, measured: Measured, output_format: str) -> None:

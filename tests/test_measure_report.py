@@ -1,0 +1,72 @@
+"""treatment measure --report (#15 item 5): per metric a forest plot, ROI bars and the
+metric over the days after the decision per arm, each with a caption; the curves end
+where the measured arm means are."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from treatment_engine.cli import cli
+from treatment_engine.measure.inputs import parse_instant, read_decision_file, read_event_file
+from treatment_engine.measure.report import curves
+from treatment_engine.plan import load_plan
+
+from .conftest import REPO
+
+AS_OF = "2027-03-01"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    runner = CliRunner()
+    for args in (["simulate", "--plan", str(REPO), "--sample", "3000", "--as-of", "2026-11-01", "-q",
+                  "--output", str(out / "decisions.parquet")],
+                 ["sample", "--plan", str(REPO), "--outcomes", str(out / "decisions.parquet"),
+                  "--output", str(out / "outcomes.jsonl")]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_the_report_has_each_chart_with_its_caption(inputs: Path) -> None:
+    report = inputs / "results.html"
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(inputs / "decisions.parquet"),
+                                      "--events", str(inputs / "outcomes.jsonl"), "--as-of", AS_OF,
+                                      "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    page = report.read_text(encoding="utf-8")
+    charts = set(re.findall(r'data-chart="([^"]+)"', page))
+    for metric in ("churned_90d", "revenue_90d", "complaints_30d"):
+        assert f"forest-{metric}" in charts
+    assert {"roi-churned_90d", "roi-revenue_90d"} <= charts and "roi-complaints_30d" not in charts  # no value
+    assert any(name.startswith("curve-revenue_90d-decline-gold-retention") for name in charts)
+    assert not any(name.startswith("curve-nps_60d") for name in charts)  # a last value has no running total
+    for caption in ("the range the true change very likely lies in (95%)", "Above 0%, a rule pays for itself",
+                    "How the metric builds up over the days after the decision", "Sample ratio"):
+        assert caption in page
+    assert page.count("<svg") == page.count("</svg>") and "<script" not in page
+    assert page.count('class="mark"') <= page.count("<title>")  # every mark says its figure on hover
+
+
+def test_the_curves_end_at_the_measured_means(inputs: Path) -> None:
+    plan = load_plan(REPO)
+    decisions = list(read_decision_file(str(inputs / "decisions.parquet")))
+    drawn = curves(plan, decisions, read_event_file(str(inputs / "outcomes.jsonl")), parse_instant(AS_OF) or 0)
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(inputs / "decisions.parquet"),
+                                      "--events", str(inputs / "outcomes.jsonl"), "--as-of", AS_OF, "--format", "json"])
+    import json
+
+    checked = 0
+    for row in json.loads(result.stdout)["comparisons"]:
+        arms = drawn.get((row["metric"], row["experiment"], row["rule"]))
+        if arms is None or not arms.get(row["arm"]) or row["arm_n"] == 0:
+            continue
+        assert arms[row["arm"]][-1][1] == pytest.approx(row["arm_mean"]), row
+        assert arms[row["arm"]][0][0] == 0
+        checked += 1
+    assert checked > 20
