@@ -29,6 +29,19 @@ def _worker_database(url: str, worker: str) -> str:
     return create_database(url, f"{url.rpartition('/')[2]}_{worker}")
 
 
+# The files that take longest, first: with a file to a worker (make test), xdist hands out
+# files in collection order, and a long file collected last (test_spark.py) ran alone at
+# the end while the other workers sat idle (a third of the CPU went unused, 2026-12-02).
+LONGEST_FIRST = ("test_spark.py", "test_replica_start.py", "test_sql_backends.py", "test_moments.py",
+                 "test_ops.py", "test_moments_durable.py", "test_semantics.py", "test_engine.py",
+                 "test_replica_moments.py", "test_simulation.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order within a file kept
+
+
 @pytest.fixture(scope="session")
 def default_engine() -> Engine:
     return Engine.load(REPO, clock=lambda: SAMPLE_AS_OF)

@@ -107,7 +107,7 @@ def test_as_of_defaults_to_the_clock() -> None:
     assert engine.decide({"customer_id": "x"}, date(2020, 1, 1)).as_of == "2020-01-01"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=8))
 def test_fast_path_and_explain_agree_on_generated_plans(files: dict[str, str], batch: list[dict]) -> None:
     engine = Engine.from_texts(files)
@@ -125,7 +125,7 @@ def test_fast_path_and_explain_agree_on_generated_plans(files: dict[str, str], b
 
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=8), st.booleans())
 def test_engine_matches_the_reference_decision(files: dict[str, str], batch: list[dict],
                                                give: bool) -> None:

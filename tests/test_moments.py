@@ -192,7 +192,7 @@ def _greedy_pairs(times: list[tuple[str, int]], window: int) -> list[tuple[str, 
     return sorted(fired)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 120)), min_size=1, max_size=25))
 def test_sequences_agree_with_an_independent_reading(raw: list[tuple[str, int]]) -> None:
     times = sorted(raw, key=lambda item: item[1])

@@ -67,7 +67,7 @@ def duckdb_errors(engine: Engine, path: Path) -> list[tuple[str | None, str | No
     return [(r["customer_id"], r.get("error")) for r in records]
 
 
-@settings(max_examples=50, deadline=None,
+@settings(max_examples=35, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plans(), st.lists(invalid_leaning_profiles(), min_size=1, max_size=40))
 def test_python_and_duckdb_give_the_same_error_text(tmp_path: Path, files: dict[str, str], batch: list[dict]) -> None:
@@ -82,7 +82,7 @@ def test_python_and_duckdb_give_the_same_error_text(tmp_path: Path, files: dict[
     assert duckdb_errors(engine, path) == python_errors(engine, batch)
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plans(), st.lists(st.tuples(st.sampled_from(["c", ""]), given_text, given_text, given_text),
                          min_size=1, max_size=10))

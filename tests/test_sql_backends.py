@@ -79,7 +79,7 @@ def _write_jsonl(path: Path, batch: list) -> None:
             stream.write(json.dumps(item) + "\n")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=30))
 def test_duckdb_matches_python_on_generated_plans(tmp_path: Path, files: dict[str, str], batch: list[dict]) -> None:
     engine = Engine.from_texts(files)
@@ -95,7 +95,7 @@ def test_duckdb_matches_python_on_generated_plans(tmp_path: Path, files: dict[st
     assert got == python_records(engine, batch, AS_OF)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=30), st.data())
 def test_duckdb_matches_python_with_contact_history(tmp_path: Path, files: dict[str, str], batch: list[dict],
                                                    data: st.DataObject) -> None:
