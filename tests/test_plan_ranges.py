@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from treatment_engine import Engine, PlanError, ProfileError
-from treatment_engine.model import UNIT_SECONDS
+from treatment_engine.durations import UNIT_SECONDS
 
 from . import plans as plan_strategies
 from .asgi import Request, exchange

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .contacts import ContactRules, compile_contact_rules
+from .durations import seconds
 from .errors import Location
 from .evidence import EvidenceGuard, RuleVerdicts, rule_verdicts
 from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_experiment, compile_holdout
@@ -24,7 +25,7 @@ from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
 from .journeys.compiled import CompiledJourney, compile_journeys
 from .measure.metrics import CompiledMetric, compile_metric
-from .model import Outcome, ids, seconds
+from .model import Outcome, ids
 from .semantics import admits
 from .validate import ValidatedPlan
 

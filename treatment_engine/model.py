@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from .durations import PATTERN, at_most
 from .evidence import Profitability
 from .measure.metrics import Metric
 
@@ -279,23 +280,8 @@ class Rule(_Strict):
 
 # -- moments of truth (docs/plan-format.md, appendix D) ---------------------------------
 
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def seconds(duration: str) -> int:
-    return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
-
-
-def _bounded_window(duration: str) -> str:
-    # The length first: int() of thousands of digits would fail (or take long) on its own.
-    if len(duration) > 12 or seconds(duration) > MAX_WITHIN_SECONDS:
-        raise PydanticCustomError("out_of_range", f"'within' must be at most {MAX_WITHIN_SECONDS // 86_400}d (in any unit), "
-                         f"got {duration if len(duration) <= 24 else duration[:20] + '...'}")
-    return duration
-
-
-Duration = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$"),  # 30d, 12h, 15m, 90s
-                     AfterValidator(_bounded_window)]
+Duration = Annotated[str, StringConstraints(pattern=PATTERN),  # 30d, 12h, 15m, 90s
+                     AfterValidator(at_most(MAX_WITHIN_SECONDS))]
 
 
 class EventMatch(_Strict):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..durations import seconds
 from ..errors import PlanIssue
 from ..expressions.ast import Expression
 from ..load import Path_, SourceFile
-from ..model import seconds
 from .model import Journey
 
 # (the file, the path of an `if`, its text) -> the parsed condition, or None after

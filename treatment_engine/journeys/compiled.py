@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..durations import seconds
 from ..errors import Location
 from ..expressions.ast import Expression
 from ..expressions.closures import Compiled, compile_expression
-from ..model import EventMatch, seconds
+from ..model import EventMatch
 from .checks import JourneyConditions
 from .model import Journey
 

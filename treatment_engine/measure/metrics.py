@@ -17,31 +17,19 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic_core import PydanticCustomError
 
+from ..durations import PATTERN, at_most, seconds
 from ..errors import Location
 from ..expressions.ast import Expression
 from ..expressions.closures import Compiled, compile_expression
 
 Compute = Literal["rate", "count", "sum", "mean", "last"]
 NEEDS_FIELD = ("sum", "mean", "last")  # computed from a numeric field of the events
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 3660 * 86_400  # ten years: outcomes are read long after decisions
 MAX_VALUE = 1_000_000_000  # money per unit of a metric, as an action's cost is bounded
 
 
-def window_seconds(duration: str) -> int:
-    return int(duration[:-1]) * _UNIT_SECONDS[duration[-1]]
-
-
-def _bounded(duration: str) -> str:
-    if len(duration) > 12 or window_seconds(duration) > MAX_WINDOW_SECONDS:
-        raise PydanticCustomError("out_of_range", f"'within' must be at most {MAX_WINDOW_SECONDS // 86_400}d "
-                                  f"(in any unit), got {duration[:20]}")
-    return duration
-
-
-Window = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]*[smhd]$"), AfterValidator(_bounded)]
+Window = Annotated[str, StringConstraints(pattern=PATTERN), AfterValidator(at_most(MAX_WINDOW_SECONDS))]
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -108,4 +96,4 @@ class CompiledMetric:
 def compile_metric(metric: Metric, expression: Expression | None, location: Location) -> CompiledMetric:
     test = compile_expression(expression, resolved_names=False) if expression is not None else None
     return CompiledMetric(metric.id, metric.event, expression, test, metric.compute, metric.field,
-                          window_seconds(metric.within), metric.higher_is_better, metric.value, location)
+                          seconds(metric.within), metric.higher_is_better, metric.value, location)

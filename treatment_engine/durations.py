@@ -1,0 +1,28 @@
+"""Durations as plans write them (``30d``, ``12h``, ``15m``, ``90s``): a moment's step
+window, a metric's window, a journey's limits. One pattern, one reading, and a bound per
+use, refused as out of range with the same words wherever it is written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic_core import PydanticCustomError
+
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PATTERN = r"^[1-9][0-9]*[smhd]$"
+
+
+def seconds(duration: str) -> int:
+    return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
+
+
+def at_most(limit: int) -> Callable[[str], str]:
+    """A validator refusing a duration longer than ``limit`` seconds (out of range)."""
+    def bounded(duration: str) -> str:
+        # The length first: int() of thousands of digits would fail (or take long) on its own.
+        if len(duration) > 12 or seconds(duration) > limit:
+            raise PydanticCustomError("out_of_range", f"'within' must be at most {limit // 86_400}d (in any unit), "
+                                      f"got {duration if len(duration) <= 24 else duration[:20] + '...'}")
+        return duration
+    return bounded
+
