@@ -54,9 +54,24 @@ def test_acknowledged_decisions_are_in_the_log_and_replay(served: tuple[str, Pat
     assert "deprecated" in missing.stderr.lower()
 
 
+def delighted_customer(plan: Path, prefix: str) -> dict:
+    """PROFILE under a fresh id that no holdout holds: a random id lands in the default plan's
+    3% universal holdout (or a rule's) about one time in thirty, and is then not delighted."""
+    from datetime import date
+
+    from treatment_engine import Engine
+
+    engine = Engine.load(plan)
+    for number in range(200):
+        profile = {**PROFILE, "customer_id": f"{prefix}-{time.time_ns()}-{number}"}
+        if engine.decide(profile, date(2026, 11, 1)).treatment == "delight":
+            return profile
+    raise AssertionError("no customer id outside the holdouts in 200 tries")
+
+
 def test_contact_limits_count_the_log_and_replay_reproduces_them(served: tuple[str, Path]) -> None:
-    base, _ = served
-    profile = {**PROFILE, "customer_id": f"cooldown-{time.time_ns()}"}
+    base, plan = served
+    profile = delighted_customer(plan, "cooldown")
     first = httpx.post(f"{base}/v1/decisions", json={"profile": profile, "as_of": "2026-11-01"}).json()
     assert first["treatment"] == "delight"
     # The default plan's delight_cooldown_days is 30: the next delight waits, by the log.
