@@ -85,3 +85,24 @@ def test_the_plan_with_the_evidence_decides_otherwise_only_where_it_says_so(
             rule = verdicts[after.rule].for_cell((after.segment, after.lifecycle_stage, after.value_tier))
             assert rule is not None and rule.pays, (before.rule, after.rule)
     assert changed > 0  # seeded: the evidence of several rules says they do not pay back
+
+
+def test_each_rules_overall_figures_pool_from_its_cells(measured: tuple[Path, dict, list[dict]]) -> None:
+    """--write-evidence measures once, by cell, and pools the cells for the overall figures:
+    the pool is what measuring without --by gives."""
+    from treatment_engine.measure.attribution import BY_DIMENSIONS
+    from treatment_engine.measure.duckdb_stats import measure_duckdb
+    from treatment_engine.measure.evidence_file import pooled
+    from treatment_engine.measure.inputs import parse_instant
+    from treatment_engine.plan import load_plan
+
+    out, _, _ = measured
+    plan, as_of = load_plan(REPO), parse_instant("2027-03-01") or 0.0
+    decisions, events = str(out / "decisions.parquet"), str(out / "outcomes.jsonl")
+    whole = measure_duckdb(plan, decisions, events, as_of)
+    pool = pooled(measure_duckdb(plan, decisions, events, as_of, by=BY_DIMENSIONS))
+    assert pool.assigned == whole.assigned
+    assert [g.key for g in pool.groups] == [g.key for g in whole.groups]
+    for mine, theirs in zip(pool.groups, whole.groups, strict=True):
+        assert (mine.customers, mine.n) == (theirs.customers, theirs.n)
+        assert (mine.sum, mine.sum_squares, mine.cost) == pytest.approx((theirs.sum, theirs.sum_squares, theirs.cost))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,10 +92,11 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
             events_path = temporary = log_events_file(events_db, plan.event_types)
         measured = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by)
         if evidence_path is not None:
-            def again(dimensions: tuple[str, ...]) -> Measured:
-                return measured if dimensions == by else _measure(
-                    plan, decisions_source, events_path or "", as_of, backend, spark_master, dimensions)
-            _write_evidence(plan, evidence_path, evidence_metric, evidence_version, again)
+            from ..measure.attribution import BY_DIMENSIONS
+
+            by_cell = measured if by == BY_DIMENSIONS else _measure(
+                plan, decisions_source, events_path or "", as_of, backend, spark_master, BY_DIMENSIONS)
+            _write_evidence(plan, evidence_path, evidence_metric, evidence_version, by_cell)
         if report_path is not None:
             _write_report(plan, measured, decisions_source, events_path or "", as_of, report_path)
     except MeasureInputError as error:
@@ -137,15 +137,14 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
 
 
 def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, version: str | None,
-                    measured: Callable[[tuple[str, ...]], Measured]) -> None:
+                    by_cell: Measured) -> None:
     import json
 
-    from ..measure.attribution import BY_DIMENSIONS
     from ..measure.evidence_file import EvidenceError, evidence_for, evidence_metric
 
     try:
         metric = evidence_metric(plan, metric_id)
-        document = evidence_for(plan, metric, measured(()), measured(BY_DIMENSIONS), version)
+        document = evidence_for(plan, metric, by_cell, version)
     except EvidenceError as error:
         fail(f"--write-evidence: {error}", 2)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from ..compile import CompiledPlan
 from ..evidence import Estimate, RuleEvidence, evidence_document
 from ..experiments.buckets import UNIVERSAL
 from ..experiments.compiled import CHAMPION, HOLDOUT
-from .attribution import TREATED, GroupStats, Measured
+from .attribution import TREATED, GroupKey, GroupStats, Measured
 from .metrics import CompiledMetric
 from .statistics import welch
 
@@ -50,10 +50,11 @@ def evidence_metric(plan: CompiledPlan, asked: str | None) -> CompiledMetric:
     return metrics[name]
 
 
-def evidence_for(plan: CompiledPlan, metric: CompiledMetric, overall: Measured, by_cell: Measured,
+def evidence_for(plan: CompiledPlan, metric: CompiledMetric, by_cell: Measured,
                  version: str | None = None) -> dict[str, Any]:
-    """The evidence file's content for ``metric``: ``overall`` measured without --by,
-    ``by_cell`` with --by segment,lifecycle_stage,value_tier."""
+    """The evidence file's content for ``metric``, from what was measured with --by
+    segment,lifecycle_stage,value_tier (each rule's overall figures pooled from its cells)."""
+    overall = pooled(by_cell)
     chosen = version or _busiest_version(overall, metric.id)
     if chosen is None:
         raise EvidenceError(f"nothing was measured for metric '{metric.id}' yet (no closed windows)")
@@ -70,6 +71,23 @@ def evidence_for(plan: CompiledPlan, metric: CompiledMetric, overall: Measured, 
         if overall_estimate is not None or estimates:
             rules[rule.id] = RuleEvidence(overall=overall_estimate, cells=estimates)
     return evidence_document(metric.id, rules, plan_version=chosen)
+
+
+def pooled(by_cell: Measured) -> Measured:
+    """``by_cell`` as if measured without --by: sufficient statistics add up, and each
+    customer counts in the one cell of their first decision, so the sums are the whole."""
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    for group in by_cell.groups:
+        key = (group.plan_version, group.experiment, group.rule, group.arm, group.metric)
+        tally = groups.setdefault(key, [0, 0, 0.0, 0.0, 0.0])
+        for index, part in enumerate((group.customers, group.n, group.sum, group.sum_squares, group.cost)):
+            tally[index] += part
+    assigned: Counter[GroupKey] = Counter()
+    for (version, experiment, rule, _, arm), customers in by_cell.assigned.items():
+        assigned[(version, experiment, rule, "", arm)] += customers
+    return Measured(tuple(GroupStats(version, experiment, rule, "", arm, metric, *tally)
+                          for (version, experiment, rule, arm, metric), tally in sorted(groups.items())),
+                    dict(sorted(assigned.items())))
 
 
 def _arms(rule_id: str, own_holdout: bool) -> Arms:
