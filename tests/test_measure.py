@@ -64,7 +64,8 @@ def test_outcome_events_are_events_of_the_plan() -> None:
     good = parse_event({"customer_id": "c1", "type": "payment", "timestamp": DAY, "amount": 12.5}, 0, types)
     assert not isinstance(good, EventError) and good.fields["amount"] == 12.5
     unknown = parse_event({"customer_id": "c1", "type": "refund", "timestamp": DAY}, 0, types)
-    assert isinstance(unknown, EventError) and "the plan's moments and metrics use: churned, payment" in unknown.error
+    assert isinstance(unknown, EventError) and "the plan's moments, metrics and journeys read: " in unknown.error
+    assert "churned, payment" in unknown.error
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -54,7 +54,8 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
         return EventError(index, cid, "the event has no type (a non-empty string)")
     if kind not in known_types:
         shown = ", ".join(sorted(known_types)) or "none"
-        return EventError(index, cid, f"unknown event type {kind!r} (the plan's moments and metrics use: {shown})")
+        return EventError(index, cid, f"unknown event type {kind!r} "
+                                      f"(the plan's moments, metrics and journeys read: {shown})")
     stamp = parse_timestamp(raw.get("timestamp"))
     if stamp is None:
         return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
