@@ -198,6 +198,26 @@ def profitable(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any], 
     return value is not None and rule.action_cost <= policy.delight_max_cost_ratio * value
 
 
+def unprofitable_reason(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any],
+                        cell: Cell) -> str | None:
+    """Why `profitable` is false for this customer, or None when it is true: the same two
+    tests, spelt out (kept apart so the evaluator's hot path formats no message)."""
+    verdict = rule.evidence.for_cell(cell) if rule.evidence is not None else None
+    if verdict is not None:
+        return None if verdict.pays else f"unprofitable: {verdict.reason(rule.action_cost)}"
+    policy = plan.policy
+    if policy is None:
+        return None
+    field = ".".join(policy.value_field)
+    value = number_at(profile, policy.value_field)
+    ratio = policy.delight_max_cost_ratio
+    if value is None:
+        return f"unprofitable: {field} is missing, null or not a number"
+    if rule.action_cost <= ratio * value:
+        return None
+    return f"unprofitable: actions cost {rule.action_cost:g} > {ratio:g} x {field} {value:g} = {ratio * value:g}"
+
+
 def permitted(profile: dict[str, Any], channels: tuple[CompiledChannel, ...]) -> tuple[str, ...]:
     """The ids of the channels this profile consented to (consent field exactly true)."""
     ids = []
@@ -230,19 +250,9 @@ def skip_reason(plan: CompiledPlan, rule: CompiledRule, profile: dict[str, Any],
                 limits: ContactState, cell: Cell) -> str | None:
     """Why a matched rule does not decide, or None when it does. Checked in this order:
     profitability, consent, the delight cooldown, contact caps."""
-    if not profitable(plan, rule, profile, cell):
-        verdict = rule.evidence.for_cell(cell) if rule.evidence is not None else None
-        if verdict is not None:
-            return f"unprofitable: {verdict.reason(rule.action_cost)}"
-        policy = plan.policy
-        assert policy is not None  # only evidence or the ratio test finds a rule unprofitable
-        field = ".".join(policy.value_field)
-        value = number_at(profile, policy.value_field)
-        ratio = policy.delight_max_cost_ratio
-        if value is None:
-            return f"unprofitable: {field} is missing, null or not a number"
-        return (f"unprofitable: actions cost {rule.action_cost:g} > "
-                f"{ratio:g} x {field} {value:g} = {ratio * value:g}")
+    unprofitable = unprofitable_reason(plan, rule, profile, cell) if rule.needs_profit_check else None
+    if unprofitable is not None:
+        return unprofitable
     if rule.treatment == "none":
         return None
     consented = permitted(profile, rule.channels)
