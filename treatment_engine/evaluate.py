@@ -88,8 +88,10 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
                 channels = tuple(c for c in channels if c not in limits.blocked)
                 if not channels:
                     continue
-        if rule.experiment is not None or (plan.holdout is not None and plan.holdout.holds(cid)[0]):
+        if rule.experiment is not None:
             return _in_experiments(plan, profile, env, limits, cid, rule, channels, day.text)
+        if plan.holdout is not None and (held := plan.holdout.holds(cid))[0]:
+            return _in_experiments(plan, profile, env, limits, cid, rule, channels, day.text, held)
         return _decision(plan, cid, segment, stage, tier, rule, channels, day.text)
     default = plan.default  # semantics.contacted: the default always decides (spec 8)
     channels = default.static_channels
@@ -97,15 +99,17 @@ def decide(plan: CompiledPlan, profile: Any, day: Day, limits: ContactState | No
         channels = permitted(profile, default.channels)
     if limits is not None:
         channels = uncapped(channels, limits)
-    if plan.holdout is not None and plan.holdout.holds(cid)[0]:
-        return _in_experiments(plan, profile, env, limits, cid, default, channels, day.text)
+    if plan.holdout is not None and (held := plan.holdout.holds(cid))[0]:
+        return _in_experiments(plan, profile, env, limits, cid, default, channels, day.text, held)
     return _decision(plan, cid, segment, stage, tier, default, channels, day.text)
 
 
 def _in_experiments(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: ContactState | None,
-                    cid: str, champion: CompiledRule, channels: tuple[str, ...], as_of_text: str) -> Decision:
-    """The decision of a customer some experiment may treat otherwise (experiments.assign)."""
-    given = assign(plan, profile, env, limits, cid, champion, channels)
+                    cid: str, champion: CompiledRule, channels: tuple[str, ...], as_of_text: str,
+                    held: tuple[bool, int] | None = None) -> Decision:
+    """The decision of a customer some experiment may treat otherwise (experiments.assign);
+    ``held`` is the universal holdout's answer when it is known already (hashed once)."""
+    given = assign(plan, profile, env, limits, cid, champion, channels, held=held)
     return fast_decision({
         "customer_id": cid, "segment": env[0], "lifecycle_stage": env[1], "value_tier": env[2],
         "treatment": given.treatment, "rule": given.rule_id, "actions": given.actions,

@@ -52,16 +52,17 @@ class Assignment:
 
 def assign(plan: CompiledPlan, profile: dict[str, Any], env: Env, limits: ContactState | None,
            customer_id: str, champion: CompiledRule, channels: tuple[str, ...],
-           explaining: bool = False) -> Assignment:
+           explaining: bool = False, held: tuple[bool, int] | None = None) -> Assignment:
     """The decision's treatment and experiment fields, given its champion rule and
-    channels; with ``explaining``, the check that says which bucket and arm, and why."""
+    channels; with ``explaining``, the check that says which bucket and arm, and why.
+    ``held``: the universal holdout's (held, bucket) when the caller has hashed it already."""
     limits = limits or NO_LIMITS
     _check = _checker if explaining else _no_check
     would_have = _WouldHave(champion, channels, cost(plan, champion, channels))
     holdout = plan.holdout
     if holdout is not None:
-        held, number = holdout.holds(customer_id)
-        if held:
+        in_holdout, number = held if held is not None else holdout.holds(customer_id)
+        if in_holdout:
             check = None if not explaining else ExperimentCheck(experiment=UNIVERSAL, salt=holdout.salt, bucket=number,
                                     arms=f"{UNIVERSAL} 0-{holdout.size - 1}, champion {holdout.size}-{BUCKETS - 1}",
                                     arm=UNIVERSAL, reason="in the universal holdout: no treatment from any rule")
