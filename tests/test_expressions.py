@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from datetime import date
 
 import pytest
@@ -179,3 +180,19 @@ def _same(a: object, b: object) -> bool:
         return True  # inf - inf: NaN on both sides
     return type(a) is type(b) and a == b if not isinstance(a, (int, float)) or isinstance(a, bool) \
         else (isinstance(b, (int, float)) and not isinstance(b, bool) and a == b)
+
+
+@pytest.mark.parametrize("size", [2, 3, 4])
+@pytest.mark.parametrize("operator", ["and", "or"])
+def test_and_or_follow_the_three_valued_truth_tables(operator: str, size: int) -> None:
+    """Spec 6: `and`/`or` over true, false and unknown (null, missing or not a boolean),
+    every combination, for the two-part closure and the loop over more parts."""
+    names = [f"f{i}" for i in range(size)]
+    text = f" {operator} ".join(names)
+    for combo in itertools.product([True, False, None, "yes", ...], repeat=size):
+        profile = {name: value for name, value in zip(names, combo, strict=True) if value is not ...}
+        truth = [value if type(value) is bool else None for value in combo]
+        dominant = operator == "or"
+        expected = (dominant if dominant in truth
+                    else (not dominant) if all(value is (not dominant) for value in truth) else None)
+        assert run(text, profile) is expected, (text, profile)

@@ -72,7 +72,7 @@ class _Compiler(Visitor[Compiled]):
 
     def visit_logical(self, node: Logical) -> Compiled:
         parts = [self.compile(operand) for operand in node.operands]
-        return _and(parts) if node.operator == "and" else _or(parts)
+        return _junction(parts, dominant=node.operator == "or")
 
     def visit_arithmetic(self, node: Arithmetic) -> Compiled:
         return _arithmetic(node.operator, self.compile(node.left), self.compile(node.right))
@@ -271,53 +271,32 @@ def _arithmetic(op: str, left: Compiled, right: Compiled) -> Compiled:
     return lambda p, e: calculate(op, left(p, e), right(p, e))
 
 
-def _and(parts: list[Compiled]) -> Compiled:
+def _junction(parts: list[Compiled], dominant: bool) -> Compiled:
+    """Kleene `and` (dominant False) or `or` (dominant True), left to right: the first
+    dominant value decides; otherwise the other truth value only when every part gave it,
+    else unknown (None). Two parts, the common case, get a loop-free closure."""
+    other = not dominant
+    result: bool = dominant  # returned; `dominant` itself is narrowed by the `is` tests
     if len(parts) == 2:
         first, second = parts
 
-        def both(p: dict[str, Any], e: Env) -> bool | None:
+        def pair(p: dict[str, Any], e: Env) -> bool | None:
             a = first(p, e)
-            if a is False:
-                return False
+            if a is dominant:
+                return result
             b = second(p, e)
-            if b is False:
-                return False
-            return True if (a is True and b is True) else None
-        return both
+            if b is dominant:
+                return result
+            return other if (a is other and b is other) else None
+        return pair
 
-    def every(p: dict[str, Any], e: Env) -> bool | None:
+    def each(p: dict[str, Any], e: Env) -> bool | None:
         unknown = False
         for part in parts:
             v = part(p, e)
-            if v is False:
-                return False
-            if v is not True:
+            if v is dominant:
+                return result
+            if v is not other:
                 unknown = True
-        return None if unknown else True
-    return every
-
-
-def _or(parts: list[Compiled]) -> Compiled:
-    if len(parts) == 2:
-        first, second = parts
-
-        def either(p: dict[str, Any], e: Env) -> bool | None:
-            a = first(p, e)
-            if a is True:
-                return True
-            b = second(p, e)
-            if b is True:
-                return True
-            return False if (a is False and b is False) else None
-        return either
-
-    def some(p: dict[str, Any], e: Env) -> bool | None:
-        unknown = False
-        for part in parts:
-            v = part(p, e)
-            if v is True:
-                return True
-            if v is not False:
-                unknown = True
-        return None if unknown else False
-    return some
+        return None if unknown else other
+    return each
