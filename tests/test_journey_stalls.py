@@ -182,3 +182,36 @@ def test_a_stall_may_not_fire_under_a_moments_id() -> None:
     (issue,) = raised.value.issues
     assert str(issue).startswith("rules/journeys.yaml:") and issue.code == "duplicate-id"
     assert f"stalls as the moment '{FIRED_AS}', which is a moment's id" in issue.message
+
+
+def test_the_worked_example_of_appendix_j_stalled_runs_holds() -> None:
+    """The plan and table under "Stalled runs are moments" in appendix J."""
+    import re
+
+    from .conftest import REPO
+
+    section = (REPO / "docs" / "plan-format.md").read_text(encoding="utf-8").split(
+        "**Stalled runs are moments.**")[1].split("## Appendix K")[0]
+    (written,) = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    engine = Engine.from_texts({"rules/catalog.yaml": yaml.safe_dump(CATALOG), "rules/j.yaml": written,
+                                "segments/who.yaml": yaml.safe_dump({"segments": [{"id": "everyone"}]})})
+    start = "2026-01-01T09:00:00Z"
+    then = {"bob": [("installed", "2026-01-08T09:00:00Z")], "cat": [("installed", "2026-01-08T09:00:01Z")],
+            "dan": [("booked", "2026-01-03T00:00:00Z")], "eve": [("signed_up", "2026-01-05T00:00:00Z")],
+            "fay": [("signed_up", "2026-01-10T09:00:00Z")]}
+    events = [{"customer_id": c, "type": "signed_up", "timestamp": start} for c in ("ann", *then)]
+    events += [{"customer_id": c, "type": t, "timestamp": when} for c, later in then.items() for t, when in later]
+
+    def fired_by(until: str) -> list[tuple[str, str, str]]:  # the events up to ``until``, the clock at it
+        clock = datetime.fromisoformat(until).timestamp()
+        known = [e for e in events if datetime.fromisoformat(e["timestamp"]).timestamp() <= clock]
+        fired, errors, _ = replay(engine.plan, known, until=clock)
+        assert errors == []
+        return sorted((f.customer_id, f.to_record()["fired_at"], f.decision.rule) for f in fired
+                      if isinstance(f.decision, Decision))
+
+    assert fired_by("2026-01-31T00:00:00+00:00") == [
+        ("ann", "2026-01-08T09:00:00Z", "stalled-install"), ("cat", "2026-01-08T09:00:00Z", "stalled-install"),
+        ("eve", "2026-01-12T00:00:00Z", "stalled-install"), ("fay", "2026-01-08T09:00:00Z", "stalled-install"),
+        ("fay", "2026-01-17T09:00:00Z", "stalled-install")]
+    assert ("ann", "2026-01-08T09:00:00Z", "stalled-install") not in fired_by("2026-01-08T08:59:59+00:00")
