@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from treatment_engine import Decision, Engine, PlanError, plan_from_texts
 from treatment_engine.cli import cli
-from treatment_engine.moments.correlator import replay, rebuild_span
+from treatment_engine.moments.correlator import rebuild_span, replay
 
 from .test_moments import CATALOG, DAY, SECOND, T0, at, event
 
