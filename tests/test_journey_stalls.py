@@ -118,6 +118,8 @@ def test_stalls_fire_beside_moments_in_time_order_and_the_rebuild_reads_a_whole_
     # A rebuilt partition must see a still-open run's first step: the journey's 30 days,
     # more than the moments' two horizons of 2 days.
     assert rebuild_span(engine.plan) == 30 * DAY.total_seconds()
+    assert rebuild_span(Engine.from_texts({"rules/m.yaml": yaml.safe_dump({"moments": [repeat]})}).plan) \
+        == 4 * DAY.total_seconds()  # without stalls: the two horizons the worker keeps
 
 
 def test_a_plan_whose_only_moments_are_stalls_replays_from_the_cli(tmp_path: Path) -> None:

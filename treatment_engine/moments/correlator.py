@@ -46,7 +46,7 @@ def rebuild_span(plan: CompiledPlan) -> float:
     """Seconds behind the clock a rebuilt partition reads: what the worker keeps, and the
     whole of the longest journey with a stalled step (a run still open began at most its
     `within` ago; moments/stalls.py)."""
-    return max(keeps(plan), *(plan.journeys[s.journey].within for s in plan.stalls))
+    return max([keeps(plan), *(plan.journeys[s.journey].within for s in plan.stalls)])
 
 
 @dataclass
