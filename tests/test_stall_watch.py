@@ -125,3 +125,34 @@ def test_the_watch_holds_only_open_runs_and_sweeps_retracted_timers() -> None:
     assert watch.held()[0] == 5 * 24 + 1
     watch.pass_time(0, 2_000 * 3_600.0 + 10 * day, inclusive=True)
     assert watch.held() == (0, 0)
+
+
+def test_the_correlators_stalls_stay_bounded_and_fire_once_per_idle_run() -> None:
+    """Through the correlator, as replay and the partition owners feed it: a customer an hour
+    for 200 days. One in four signs up and does nothing (a stall 7 days on; the run is
+    forgotten 14 days on), one books within the hour (the sign-up's stall retracted, the
+    booking's 5 days on; forgotten 14 days after booking), two are installed (completed:
+    forgotten at once)."""
+    from treatment_engine.moments.correlator import Correlator
+
+    from .test_journey_stalls import INSTALL
+
+    plan = plan_of({key: value for key, value in INSTALL.items() if key not in ("id", "owner")})
+    stream = []
+    for n in range(24 * 200):
+        start = n * 3_600.0
+        stream.append(Event(f"c{n}", "signed_up", start, {}, len(stream)))
+        if n % 4 == 1:
+            stream.append(Event(f"c{n}", "booked", start + 60, {}, len(stream)))
+        elif n % 4 > 1:
+            stream.append(Event(f"c{n}", "installed", start + 60, {}, len(stream)))
+    with Correlator(plan) as correlator:
+        fired = correlator.feed(stream, decide=False)
+        runs, timers = correlator.stalls.held()
+    clock = stream[-1].timestamp
+    idle = [("j.signed_up.stalled", n) for n in range(0, 24 * 200, 4) if n * 3_600.0 + 7 * 86_400 < clock]
+    booked = [("j.booked.stalled", n) for n in range(1, 24 * 200, 4) if n * 3_600.0 + 60 + 5 * 86_400 < clock]
+    assert sorted((f.moment, int(f.customer_id[1:])) for f in fired) == sorted(idle + booked)
+    # Open: the idle and the booked runs of the last 14 days, 2 x 84 of the 4,800; one
+    # timer each, and retracted ones within as many again.
+    assert runs == 168 and timers <= 2 * runs + 65
