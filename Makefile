@@ -18,8 +18,8 @@ setup: $(STAMP)
 
 ## The main job on the bundled plan and customers: check the plan, decide everyone,
 ## show the mix, explain one decision, replay the bundled events' moments of truth, and
-## measure results on synthetic outcomes with known effects, and measure the customer
-## journeys (one of which is a planted watermelon).
+## measure results on synthetic outcomes with known effects, measure the customer
+## journeys (one of which is a planted watermelon) and fire their stalled runs as moments.
 demo: $(STAMP)
 	@mkdir -p out
 	$(BIN)/treatment validate
@@ -38,6 +38,9 @@ demo: $(STAMP)
 	$(BIN)/treatment measure --decisions out/measured-decisions.parquet --events out/outcomes.jsonl \
 		--as-of 2027-03-01
 	$(BIN)/treatment journeys --events examples/journey-events.jsonl --as-of $(AS_OF)
+	$(BIN)/treatment events replay examples/journey-events.jsonl --profiles examples/customers.jsonl \
+		--until $(AS_OF) --output out/stalled-journeys.jsonl
+	@echo "stalled installation runs (a journey step's on_stall) and their decisions written to out/stalled-journeys.jsonl"
 
 ## The whole suite: unit, property, conformance and CLI tests.
 # On TEST_WORKERS processes (pytest-xdist), a test file to a worker, so that a file's

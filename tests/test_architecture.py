@@ -19,7 +19,7 @@ CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
         "experiments", "evidence", "shape_errors", "durations", "measure/metrics", "measure/checks",
         *(f"journeys/{name}" for name in ("__init__", "model", "checks", "compiled", "reference",
-                                           "summary", "breakdown")))
+                                           "summary", "breakdown", "stalls")))
 # Core modules inside an adapter package: the plan model holds metrics (appendix I),
 # while the rest of treatment_engine/measure/ measures with DuckDB, Spark and statsmodels.
 CORE_IN_ADAPTERS = {"treatment_engine.measure.metrics", "treatment_engine.measure.checks"}

@@ -24,6 +24,7 @@ from .experiments.compiled import CompiledExperiment, CompiledHoldout, compile_e
 from .expressions.ast import RESOLVED_NAMES, Expression, fields_read
 from .expressions.closures import Compiled, compile_expression
 from .journeys.compiled import CompiledJourney, compile_journeys
+from .journeys.stalls import CompiledStall, compile_stalls
 from .measure.metrics import CompiledMetric, compile_metric
 from .model import Outcome, ids
 from .semantics import admits
@@ -141,6 +142,12 @@ class CompiledPlan:
     metrics: tuple[CompiledMetric, ...] = ()  # outcomes measured after decisions (appendix I)
 
     journeys: tuple[CompiledJourney, ...] = ()  # appendix J
+    stalls: tuple[CompiledStall, ...] = ()  # journey steps' on_stall: moments the journeys fire
+
+    @property
+    def correlates(self) -> bool:
+        """Whether the moments engine has work: moments, or journey steps that stall."""
+        return bool(self.moments or self.stalls)
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -255,6 +262,7 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
     segment_ids = frozenset(s.id for s in segments)
     stage_ids = frozenset(s.id for s in lifecycle)
     tier_ids = frozenset(t.id for t in tiers)
+    journeys = compile_journeys(plan.journeys, plan.journey_conditions)
     return CompiledPlan(
         version=plan.version, root=plan.root, segments=segments, lifecycle=lifecycle,
         tier_field=tier_field, tiers=tiers, channels=MappingProxyType(channels),
@@ -271,7 +279,8 @@ def compile_plan(plan: ValidatedPlan) -> CompiledPlan:
         evidence_guard=guard,
         metrics=tuple(compile_metric(m.value, x, m.location) for m, x in zip(plan.metrics, plan.metric_conditions,
                                                                               strict=True)),
-        journeys=compile_journeys(plan.journeys, plan.journey_conditions),
+        journeys=journeys,
+        stalls=compile_stalls(plan.journeys, journeys),
     )
 
 

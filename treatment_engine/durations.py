@@ -16,12 +16,21 @@ def seconds(duration: str) -> int:
     return int(duration[:-1]) * UNIT_SECONDS[duration[-1]]
 
 
-def at_most(limit: int) -> Callable[[str], str]:
-    """A validator refusing a duration longer than ``limit`` seconds (out of range)."""
+def written(total: int) -> str:
+    """Seconds as a plan would write them, in the largest unit that divides them."""
+    for unit in "dhm":
+        if total % UNIT_SECONDS[unit] == 0:
+            return f"{total // UNIT_SECONDS[unit]}{unit}"
+    return f"{total}s"
+
+
+def at_most(limit: int, key: str = "within") -> Callable[[str], str]:
+    """A validator refusing a duration longer than ``limit`` seconds (out of range), named
+    ``key`` in its message."""
     def bounded(duration: str) -> str:
         # The length first: int() of thousands of digits would fail (or take long) on its own.
         if len(duration) > 12 or seconds(duration) > limit:
-            raise PydanticCustomError("out_of_range", f"'within' must be at most {limit // 86_400}d (in any unit), "
+            raise PydanticCustomError("out_of_range", f"'{key}' must be at most {limit // 86_400}d (in any unit), "
                                       f"got {duration if len(duration) <= 24 else duration[:20] + '...'}")
         return duration
     return bounded

@@ -309,22 +309,26 @@ class PatternStep(_Strict):
         return self
 
 
+def _json_numbers(fields: dict[str, Any]) -> dict[str, Any]:
+    for name, value in fields.items():
+        if type(value) is int and abs(value) > MAX_SET_INTEGER:
+            raise PydanticCustomError("out_of_range", f"'{name}' must be a whole number from -{MAX_SET_INTEGER:,} to "
+                             f"{MAX_SET_INTEGER:,} (exact in JSON), got a {len(str(abs(value)))}-digit one")
+        if type(value) is float and not math.isfinite(value):
+            raise PydanticCustomError("out_of_range", f"'{name}' must be a finite number, got {value}")
+    return fields
+
+
+# What a firing adds to the customer's profile before they are decided: a moment's `set`,
+# and a journey step's `on_stall.set` (appendix J), read alike.
+MomentFields = Annotated[dict[Id, str | bool | int | float], Field(min_length=1), AfterValidator(_json_numbers)]
+
+
 class Moment(_Strict):
     id: Id
     description: str | None = None
     pattern: Annotated[list[PatternStep], Field(min_length=1, max_length=MAX_PATTERN_STEPS)]
-    set: Annotated[dict[Id, str | bool | int | float], Field(min_length=1)]
-
-    @field_validator("set")
-    @classmethod
-    def _json_numbers(cls, fields: dict[str, Any]) -> dict[str, Any]:
-        for name, value in fields.items():
-            if type(value) is int and abs(value) > MAX_SET_INTEGER:
-                raise PydanticCustomError("out_of_range", f"'{name}' must be a whole number from -{MAX_SET_INTEGER:,} to "
-                                 f"{MAX_SET_INTEGER:,} (exact in JSON), got a {len(str(abs(value)))}-digit one")
-            if type(value) is float and not math.isfinite(value):
-                raise PydanticCustomError("out_of_range", f"'{name}' must be a finite number, got {value}")
-        return fields
+    set: MomentFields
 
     @model_validator(mode="after")
     def _shape(self) -> Moment:

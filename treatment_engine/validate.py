@@ -19,7 +19,7 @@ from .evidence import EvidenceFile, is_evidence_path
 from .experiments.checks import check_experiments
 from .expressions.ast import Expression
 from .expressions.parser import parse
-from .journeys.checks import JourneyConditions, ParseAt, check_journey
+from .journeys.checks import JourneyConditions, ParseAt, check_journey, check_stall_ids
 from .journeys.model import Journey
 from .load import Path_, PlanSource, SourceFile
 from .measure.checks import check_metric_conditions
@@ -118,6 +118,8 @@ def validate(source: PlanSource) -> ValidatedPlan:
     check_metric_conditions(combined.metrics, metric_conditions, issues)
     parse_at = _parse_at(parse_once, issues)
     journey_conditions = tuple(check_journey(j.value, j.source, j.path, parse_at, issues) for j in combined.journeys)
+    check_stall_ids(((j.value, j.source, j.path) for j in combined.journeys),
+                    {m.value.id: m.location for m in combined.moments}, issues)
     if issues:
         raise PlanError(issues)
     return ValidatedPlan(

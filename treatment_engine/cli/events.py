@@ -56,8 +56,8 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
     from ..profiles import dumps, open_profiles, read_jsonl
 
     engine = load_engine(plan_dir)
-    if not engine.plan.moments:
-        fail("this plan defines no moments (a top-level 'moments:' list in rules/)")
+    if not engine.plan.correlates:
+        fail("this plan defines no moments (a top-level 'moments:' list in rules/, or a journey step's 'on_stall')")
     until = None
     if until_text is not None:
         until = parse_timestamp(until_text)

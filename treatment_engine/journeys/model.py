@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from ..model import Duration, EventMatch, Id, Range, _Strict
+from ..durations import PATTERN, at_most
+from ..model import MAX_WITHIN_SECONDS, Duration, EventMatch, Id, MomentFields, Range, _Strict
 
 # A rate a journey or a touchpoint is held to: a share of runs, 0 and 1 included.
 RATE = Range(0, 1)
@@ -30,6 +31,14 @@ class TouchpointTarget(_Strict):
     within: Duration | None = None
 
 
+class OnStall(_Strict):
+    """A moment for a run that sits at its step: ``after`` that long with no next step, the
+    customer is decided with ``set`` added to their profile (appendix J, "Stalled runs")."""
+
+    after: Annotated[str, StringConstraints(pattern=PATTERN), AfterValidator(at_most(MAX_WITHIN_SECONDS, "after"))]
+    set: MomentFields
+
+
 class JourneyStep(_Strict):
     """One step: an event of type ``event`` whose ``if`` holds."""
 
@@ -39,6 +48,7 @@ class JourneyStep(_Strict):
     optional: bool = False
     within: Duration | None = None  # after the previous step reached
     target: TouchpointTarget | None = None
+    on_stall: OnStall | None = None
 
     @property
     def name(self) -> str:

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from ..compile import CompiledMoment, CompiledPlan
+from ..compile import CompiledPlan
 from ..contacts import ContactState
 from ..decision import Decision, DecisionError
 from ..engine import Engine
 from .clock import Deadlines, Frontier, Held, Retention
 from .events import Event, EventError, iso, parse_event
 from .rulesets import TICK, deadline_key, spec_of
+from .stalls import Stalled, StallWatch
 from .worker import Post, Worker
 
 BATCH = 2_000  # events per round trip to the worker
@@ -39,6 +40,13 @@ def keeps(plan: CompiledPlan) -> float:
     event they could complete a pattern with. A rebuilt partition reads as far back
     (moments/owner.py), so a restarted owner holds what a live one would."""
     return 2 * max((m.horizon for m in plan.moments), default=0)
+
+
+def rebuild_span(plan: CompiledPlan) -> float:
+    """Seconds behind the clock a rebuilt partition reads: what the worker keeps, and the
+    whole of the longest journey with a stalled step (a run still open began at most its
+    `within` ago; moments/stalls.py)."""
+    return max([keeps(plan), *(plan.journeys[s.journey].within for s in plan.stalls)])
 
 
 @dataclass
@@ -99,6 +107,9 @@ class Correlator:
         self.plan = plan
         self._domain_of = domain_of
         self._deciding = Engine(plan)
+        self._sets = {m.id: m.sets for m in plan.moments} | {s.id: s.sets for s in plan.stalls}
+        self.stalls = StallWatch(plan)
+        self._stalled: list[Stalled] = []  # stalls whose deadline passed, fired with the next batch
         self.profiles = profiles or {}
         self.limits = limits
         self.known_types = plan.event_types
@@ -136,6 +147,7 @@ class Correlator:
             domain = domain_of(event.customer_id) if domain_of is not None else 0
             self._advance(domain, event.timestamp, posts, inclusive=False)
             self._post(event, domain, posts)
+            self.stalls.observe(event, domain)
             if len(posts) >= BATCH:
                 fired += self._send(posts, decide)
                 posts = []
@@ -170,11 +182,12 @@ class Correlator:
         (with the next batch). Their events must never be fed to this correlator again: what
         they fired and consumed is not undone."""
         self._deadlines.drop(domain)
+        self.stalls.drop(domain)
         self._forget(self.retention.drop(domain), self._forgetting)
 
     def decide(self, fired: Fired) -> Fired:
         """Decide a moment that fired undecided (``decide=False``)."""
-        return self._decide(fired, next(m for m in self.plan.moments if m.id == fired.moment))
+        return self._decide(fired)
 
     def start(self) -> Worker:
         """Start the durable-rules worker now, not with the first event (about a second)."""
@@ -203,6 +216,7 @@ class Correlator:
                                    "ts": tick}))
             # A blocked absence leaves its tick behind: forgotten like an event.
             self.retention.add(domain, (tick, self._seq, (moment,)))
+        self._stalled += self.stalls.pass_time(domain, until, inclusive)
         self._forget(self.retention.expired(domain, self._deadlines.frontier(domain)[0]), posts)
 
     def _forget(self, held: Iterable[Held], posts: list[Post]) -> None:
@@ -249,24 +263,28 @@ class Correlator:
     def _send(self, posts: list[Post], decide: bool = True) -> list[Fired]:
         if self._forgetting:
             posts, self._forgetting = self._forgetting + posts, []
-        if not posts:
-            return []
         found = []
-        for moment, customer, when, seqs in self.start().run(posts):
+        for moment, customer, when, seqs in self.start().run(posts) if posts else ():
             compiled = self.plan.moments[moment]
             if compiled.steps[-1].absent:  # fired by the deadline's tick: report the deadline
                 when -= TICK_AFTER
-            item = Fired(compiled.id, customer, when, tuple(self._positions.get(s, -1) for s in seqs))
-            found.append(self._decide(item, compiled) if decide else item)
+            found.append(Fired(compiled.id, customer, when, tuple(self._positions.get(s, -1) for s in seqs)))
+        if self._stalled:
+            found += [Fired(stall.id, customer, when, events) for stall, customer, when, events in self._stalled]
+            self._stalled.clear()
+            # In time order, as the worker's are: a customer's firings are decided in order.
+            found.sort(key=lambda item: item.fired_at)
+        if decide:
+            found = [self._decide(item) for item in found]
         # Only now: an event may fire and be forgotten in the same batch.
         for seq in self._forgotten:
             self._positions.pop(seq, None)
         self._forgotten.clear()
         return found
 
-    def _decide(self, fired: Fired, moment: CompiledMoment) -> Fired:
+    def _decide(self, fired: Fired) -> Fired:
         profile = {**(self.profiles.get(fired.customer_id) or {}), "customer_id": fired.customer_id,
-                   **moment.sets}
+                   **self._sets[fired.moment]}
         day = datetime.fromtimestamp(fired.fired_at, UTC).date()
         fired.profile = profile
         limits = self.limits(fired.customer_id, day) if self.limits is not None else None

@@ -37,7 +37,7 @@ from ..store.events import Stored
 from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
 from ..store.rows import to_json
-from .correlator import Correlator, Fired, keeps
+from .correlator import Correlator, Fired, rebuild_span
 from .events import Event, iso
 from .partitions import Leases, partition_of
 
@@ -149,7 +149,7 @@ class PartitionOwner:
 
     def _beat(self) -> None:
         plan = self.plan_of()
-        changes = self.leases.beat(set(self.held), bool(plan.moments))
+        changes = self.leases.beat(set(self.held), plan.correlates)
         for partition in changes.lost | changes.released:
             del self.held[partition]
             if self._correlator is not None:
@@ -173,7 +173,8 @@ class PartitionOwner:
         self._reset()
         correlator = self._correlator = Correlator(plan, self.profiles, self._limits_for(plan),
                                              domain_of=self.partition)
-        correlator.start()
+        if plan.moments:  # a plan whose only moments are stalled journeys needs no worker
+            correlator.start()
         self._rebuild(correlator, sorted(self.held))
         return correlator
 
@@ -191,9 +192,10 @@ class PartitionOwner:
             clock, inclusive = done.frontier
             latest = heads[partition][1]
             # As far back as a live correlator keeps events (correlator.keeps: a horizon, and
-            # one more for customers whose events arrive behind the clock). Earlier events
-            # of those customers are chained in: what they consumed decides what is left.
-            since = min(clock, latest if latest is not None else clock) - keeps(correlator.plan)
+            # one more for customers whose events arrive behind the clock), or a stalling
+            # journey's open runs began (rebuild_span). Earlier events of those customers
+            # are chained in: what they consumed decides what is left.
+            since = min(clock, latest if latest is not None else clock) - rebuild_span(correlator.plan)
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
                 correlator.feed(self._as_events(stored[start:start + BATCH]), decide=False)
@@ -204,7 +206,7 @@ class PartitionOwner:
     def _pass(self) -> bool:
         """Process what is new; True when more is waiting (no pause before the next pass)."""
         plan = self.plan_of()
-        if not plan.moments or not self.held:
+        if not plan.correlates or not self.held:
             return False
         heads = self.events.heads()
         if self._correlator is None and not any(heads[p][0] for p in self.held):
