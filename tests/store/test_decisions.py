@@ -119,3 +119,20 @@ def test_limits_counted_by_the_database_match_contact_state(log: DecisionLog, ru
     expected_before = {cid: state for cid in ids
                        if (state := contact_state(rules, [c for k, c in first if k == cid], as_of)) is not NO_LIMITS}
     assert log.decisions.limits(ids, as_of, rules, before=earlier) == expected_before
+
+
+def test_the_stored_fields_of_at_most_a_few_plan_versions_are_kept(tmp_path: Path) -> None:
+    """A watched plan reloads on every edit; the log keeps what it needs for the recent
+    versions only, not for every version a long-lived service served."""
+    from types import SimpleNamespace
+
+    from treatment_engine.store.decisions import VERSIONS_KEPT
+
+    log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    plan = Engine.load(REPO).plan
+    for edit in range(200):
+        edited = SimpleNamespace(version=f"v{edit}", profile_fields=plan.profile_fields)
+        maker = log.decisions.row_maker(edited)  # type: ignore[arg-type]
+        assert maker.inputs is not None and len(log.decisions._inputs) <= VERSIONS_KEPT
+    assert log.decisions.row_maker(edited).inputs is maker.inputs  # type: ignore[arg-type]  # the live one is kept
+    log.close()

@@ -28,6 +28,7 @@ from .rows import MAX_INPUT_CHARS, Inputs, RowMaker, row_record, unflatten
 from .tables import INSERT_COLUMNS, DecisionRow, PlanVersion
 
 InputsPolicy = Literal["fields", "none"]
+VERSIONS_KEPT = 8  # plan versions whose stored-fields projection is kept ready
 
 
 class DecisionRepository:
@@ -38,7 +39,7 @@ class DecisionRepository:
         self.database = database
         self.inputs = inputs
         self.max_input_chars = max_input_chars
-        self._inputs: dict[str, Inputs | None] = {}  # what each plan version's decisions keep
+        self._inputs: dict[str, Inputs | None] = {}  # what recent plan versions' decisions keep
         self.insert_sql = (f"INSERT INTO decisions ({', '.join(INSERT_COLUMNS)}) "
                            f"VALUES ({database.placeholders(len(INSERT_COLUMNS))})")
 
@@ -72,10 +73,15 @@ class DecisionRepository:
 
     def row_maker(self, plan: CompiledPlan) -> RowMaker:
         """How this log stores ``plan``'s decisions made now (see :class:`RowMaker`)."""
-        if plan.version not in self._inputs:
-            self._inputs[plan.version] = (Inputs(plan.profile_fields, self.max_input_chars)
-                                           if self.inputs == "fields" else None)
-        return RowMaker(inputs=self._inputs[plan.version], created_at=self.database.bind("created_at", now()),
+        kept = self._inputs
+        if plan.version in kept:
+            inputs = kept[plan.version]
+        else:
+            inputs = Inputs(plan.profile_fields, self.max_input_chars) if self.inputs == "fields" else None
+            # A watched plan is reloaded on every edit: keep a few versions, not every one
+            # a long-lived service ever served (the dict is replaced whole, for the threads).
+            self._inputs = {**(kept if len(kept) < VERSIONS_KEPT else {}), plan.version: inputs}
+        return RowMaker(inputs=inputs, created_at=self.database.bind("created_at", now()),
                         dates_as_text=self.database.local)
 
     def insert_rows(self, rows: Sequence[tuple[Any, ...]], connection: Connection | None = None) -> None:
