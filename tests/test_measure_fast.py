@@ -5,6 +5,7 @@ unfiltered until the join (an empty customer id, another type or no time counts 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import duckdb
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from treatment_engine.measure.attribution import measure_python
 from treatment_engine.measure.duckdb_stats import measure_duckdb, parsed_timestamp_sql, timestamp_sql
 from treatment_engine.measure.inputs import read_decision_file, read_event_file
-from treatment_engine.moments.events import parse_timestamp
+from treatment_engine.moments.events import iso, parse_timestamp
 from treatment_engine.plan import plan_from_texts
 
 from .test_measure import PLAN, T0
@@ -81,3 +82,33 @@ def test_events_left_unfiltered_still_count_only_where_they_belong(tmp_path: Pat
     revenue = {g.arm: g.sum for g in duck.groups if g.metric == "revenue"}
     # a and b: every payment that parses inside the window; the empty id none of its own.
     assert revenue["holdout"] > 0 and revenue["champion"] > 0
+
+
+def test_the_log_is_read_a_batch_at_a_time_and_measures_the_same(tmp_path: Path) -> None:
+    """`measure --decisions URL` and GET /v1/results stream the log into DuckDB in batches
+    (memory bounded by a batch, not the log): the same rows, in order, the same answer."""
+    from treatment_engine import Engine
+    from treatment_engine.measure.inputs import decisions_table, log_decision_reader, log_decisions
+    from treatment_engine.store import DecisionLog
+
+    texts = {**PLAN, "rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"}
+    engine = Engine.from_texts(texts)
+    log = DecisionLog(f"sqlite:///{tmp_path / 'log.db'}")
+    try:
+        log.decisions.record(engine.plan, [(p, engine.decide(p)) for p in ({"customer_id": f"c{i}"} for i in range(40))])
+        database = log.database.engine
+        whole = decisions_table(log_decisions(database))
+        batches = list(log_decision_reader(database, size=7))
+        assert [b.num_rows for b in batches] == [7, 7, 7, 7, 7, 5]
+        assert whole.to_pylist() == [row for b in batches for row in b.to_pylist()]
+        assert whole.column("seq").to_pylist() == list(range(40))
+        events = tmp_path / "e.jsonl"
+        events.write_text("".join(json.dumps({"customer_id": f"c{i}", "type": "payment", "amount": i,
+                                              "timestamp": iso(time.time() + 3600)}) + "\n" for i in range(40)))
+        as_of = time.time() + 11 * 86_400  # the log's decisions are timed now
+        streamed = measure_duckdb(engine.plan, log_decision_reader(database, size=7), str(events), as_of)
+        assert streamed == measure_duckdb(engine.plan, whole, str(events), as_of)
+        revenue = [g for g in streamed.groups if g.metric == "revenue" and g.experiment == "r"]
+        assert (sum(g.customers for g in revenue), sum(g.sum for g in revenue)) == (40, sum(range(40)))
+    finally:
+        log.close()

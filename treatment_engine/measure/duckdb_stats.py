@@ -180,7 +180,8 @@ def by_metric(rows: Sequence[Any], metrics: Sequence[CompiledMetric]) -> list[tu
 
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
                    settings: Settings | None = None, by: Sequence[str] = ()) -> Measured:
-    """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
+    """``decisions``: a decisions file's path, or an Arrow table or record batch reader of
+    :data:`.inputs.DECISION_FIELDS` (:func:`.inputs.log_decision_reader`)."""
     connection = connect(settings or Settings())
     try:
         connection.execute("SET TimeZone = 'UTC'")
@@ -190,7 +191,11 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
         if isinstance(decisions, str):
             relation = decision_file_relation(decisions)
         else:
-            connection.register("log_decisions", decisions)
+            # An Arrow table or stream (the log's, read a batch at a time): copied once into
+            # DuckDB, which may spill it to disk, since the steps below read it more than once.
+            connection.register("log_stream", decisions)
+            connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
+            connection.unregister("log_stream")
             relation = "log_decisions"
         # Every customer's first decision per experiment, once: both queries below read it.
         connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")

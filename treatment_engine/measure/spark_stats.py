@@ -32,8 +32,9 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
     """``measure_decisions``: the rows :func:`.inputs.read_decision_file` reads (or the log's)."""
     from pyspark.sql import functions as F
 
-    if not isinstance(decisions, str):  # the log's rows, already in DECISION_FIELDS
-        rows = [tuple(row[name] for name in DECISION_FIELDS) for row in decisions.to_pylist()]
+    if not isinstance(decisions, str):  # the log's rows, already in DECISION_FIELDS (a table or a stream)
+        table = decisions.read_all() if hasattr(decisions, "read_all") else decisions
+        rows = [tuple(row[name] for name in DECISION_FIELDS) for row in table.to_pylist()]
         schema = ", ".join(f"{n} {'DOUBLE' if n in ('decided_at', 'cost') else 'BIGINT' if n == 'seq' else 'STRING'}"
                            for n in DECISION_FIELDS)
         spark.createDataFrame(rows, schema).createOrReplaceTempView("measure_decisions")
