@@ -153,7 +153,10 @@ def main() -> int:
         for _ in range(args.rounds):
             for variant in ("ours", "floor"):  # alternating, so a busy moment hits both
                 child = subprocess.run([sys.executable, __file__, "--one", variant, decided, happened],
-                                       capture_output=True, text=True, check=True)
+                                       capture_output=True, text=True)
+                if child.returncode != 0:
+                    print(f"{variant} failed:", child.stderr[-2000:], file=sys.stderr)
+                    return 1
                 result = json.loads(child.stdout.strip().splitlines()[-1])
                 print(f"{variant}: {result['seconds']:.1f} s, {result['cpu']:.1f} s CPU, "
                       f"{result['peak_mb']:,.0f} MB", file=sys.stderr)

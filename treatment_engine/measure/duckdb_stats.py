@@ -1,6 +1,7 @@
-"""Attribution (:mod:`.attribution`) as one DuckDB query: decisions and events read where
-they lie (a decisions file directly; the log's rows handed over as Arrow), and only the
-sufficient statistics per arm and metric come back to Python.
+"""Attribution (:mod:`.attribution`) in DuckDB: decisions and events read where they lie
+(a decisions file directly; the log's rows streamed in as Arrow batches), every customer's
+first decision kept once, events joined to them in one pass for every metric, and only
+the sufficient statistics per arm and metric come back to Python.
 
 Each step names the reference function it mirrors; tests/test_measure_sql.py checks the
 two agree over generated logs.
