@@ -296,3 +296,10 @@ def test_measure_on_spark_gives_the_reference_sufficient_statistics(spark, tmp_p
         got = measure_spark(plan, str(path), str(events_path), day_start(as_of.isoformat()), spark=spark)
         assert got == want
         assert len(want.groups) > 10  # the set reaches every arm and metric
+    # The log's decisions come as an Arrow stream (inputs.log_decision_reader), read once.
+    import pyarrow as pa
+
+    from treatment_engine.measure.inputs import decision_schema, decisions_table
+    table = decisions_table(list(read_decision_file(str(path))))
+    stream = pa.RecordBatchReader.from_batches(decision_schema(), table.to_batches(max_chunksize=2))
+    assert measure_spark(plan, stream, str(events_path), day_start(as_of.isoformat()), spark=spark) == want

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -120,20 +121,21 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
         raise inputs.MeasureInputError(f"no events file at {events_path}")
     if not is_url and not Path(source).is_file():
         raise inputs.MeasureInputError(f"no decisions file at {source}")
-    handed = inputs.decisions_table(inputs.read_log_decisions(source)) if is_url else source
-    if backend == "spark":
-        try:
-            from ..measure.spark_stats import measure_spark
-        except ImportError:
-            fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
-        return measure_spark(plan, handed, events_path, as_of, master=master, by=by)
-    import duckdb
+    # The log's decisions stream in batches (memory does not grow with the log).
+    with inputs.streamed_log_decisions(source) if is_url else nullcontext(source) as handed:
+        if backend == "spark":
+            try:
+                from ..measure.spark_stats import measure_spark
+            except ImportError:
+                fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
+            return measure_spark(plan, handed, events_path, as_of, master=master, by=by)
+        import duckdb
 
-    from ..measure.duckdb_stats import measure_duckdb
-    try:
-        return measure_duckdb(plan, handed, events_path, as_of, by=by)
-    except duckdb.Error as error:
-        raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
+        from ..measure.duckdb_stats import measure_duckdb
+        try:
+            return measure_duckdb(plan, handed, events_path, as_of, by=by)
+        except duckdb.Error as error:
+            raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
 
 def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, version: str | None,

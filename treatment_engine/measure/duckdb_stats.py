@@ -1,6 +1,7 @@
-"""Attribution (:mod:`.attribution`) as one DuckDB query: decisions and events read where
-they lie (a decisions file directly; the log's rows handed over as Arrow), and only the
-sufficient statistics per arm and metric come back to Python.
+"""Attribution (:mod:`.attribution`) in DuckDB: decisions and events read where they lie
+(a decisions file directly; the log's rows streamed in as Arrow batches), every customer's
+first decision kept once, events joined to them in one pass for every metric, and only
+the sufficient statistics per arm and metric come back to Python.
 
 Each step names the reference function it mirrors; tests/test_measure_sql.py checks the
 two agree over generated logs.
@@ -78,6 +79,24 @@ def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
             FROM memberships) WHERE place = 1)"""
 
 
+def parsed_timestamp_sql(text: str) -> str:
+    """moments.events.parse_timestamp in SQL: seconds since the epoch, NULL when ``text`` is
+    not a date or an ISO 8601 date-time (without a zone: UTC)."""
+    stripped = f"trim({text})"
+    return (f"CASE WHEN length({stripped}) = 10 THEN epoch(CAST(try_cast({stripped} AS DATE) AS TIMESTAMP)) "
+            f"ELSE epoch(try_cast(replace({stripped}, 'Z', '+00:00') AS TIMESTAMPTZ)) END")
+
+
+def timestamp_sql(text: str) -> str:
+    """:func:`parsed_timestamp_sql`, with a shortcut for the common shape (a digit first,
+    ``Z`` last, not a bare date): there ``trim`` changes nothing, and it is the costliest
+    step of the rule (it decodes every character), so the shortcut skips it."""
+    # Strings compare byte-wise: '0' <= text < ':' says the first byte is a digit.
+    common = f"{text} >= '0' AND {text} < ':' AND suffix({text}, 'Z') AND length({text}) <> 10"
+    return (f"CASE WHEN {common} THEN epoch(try_cast(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ)) "
+            f"ELSE {parsed_timestamp_sql(text)} END")
+
+
 def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
     match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
@@ -89,11 +108,10 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
     paths = sorted(set(_EVENT_KEYS) | fields)
     source = build_source(connection, path, paths, "jsonl")
     compiler = ExpressionCompiler(source.fields, as_of=date(1970, 1, 1))  # days_since is refused in metrics
-    cid, kind, stamp = (source.fields[key].s for key in _EVENT_KEYS)
-    text = f"trim({stamp})"
-    epoch = (f"CASE WHEN length({text}) = 10 THEN epoch(CAST(try_cast({text} AS DATE) AS TIMESTAMP)) "
-             f"ELSE epoch(try_cast(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ)) END")
-    selected = [f"{cid} AS customer_id", f"{kind} AS type", f"{epoch} AS ts", "row_number() OVER () AS seq"]
+    cid, kind, stamp = (source.fields[key].s or "NULL" for key in _EVENT_KEYS)  # no text column: no text
+    selected = [f"{cid} AS customer_id", f"{kind} AS type", f"{timestamp_sql(stamp)} AS ts"]
+    if any(m.compute == "last" for m in metrics):  # only `last` breaks ties of time by input order
+        selected.append("row_number() OVER () AS seq")
     columns = []
     for index, metric in enumerate(metrics):
         match = "TRUE" if metric.expression is None else compiler.condition(metric.expression).sql(dialect="duckdb")
@@ -101,36 +119,70 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
         number = source.fields[(metric.field,)].n if metric.field else None
         selected.append(f"{number or 'CAST(NULL AS DOUBLE)'} AS m{index}_x")
         columns.append(f"m{index}")
-    types = ", ".join(_quote(t) for t in sorted({m.event for m in metrics}))
     relation = source.relation.sql(dialect="duckdb")
-    query = (f"SELECT * FROM (SELECT {', '.join(selected)} FROM {relation}) "
-             f"WHERE customer_id IS NOT NULL AND customer_id <> '' AND type IN ({types}) AND ts IS NOT NULL")
+    # No filter here (a customer id, a type in the plan's, a time): DuckDB would push it
+    # below the typing and type those cells twice, for a quarter of the reading's cost.
+    # The join in statistics_sql leaves such events out as well: a null id or time never
+    # matches, an empty id is refused there, and each metric counts only its own type.
+    query = f"SELECT {', '.join(selected)} FROM {relation}"
     return query, columns
 
 
-def per_customer_sql(metric: CompiledMetric, index: int, as_of: float, dialect: str = "duckdb") -> str:
-    """attribution.customer_value over each closed window, both edges inside."""
+def _metric_value(metric: CompiledMetric, index: int, dialect: str) -> str:
+    """attribution.customer_value as an aggregate over one customer's joined events: only the
+    events of this metric's type whose ``if`` holds, up to its own window's end, count."""
+    own = f"e.type = {_quote(metric.event)} AND e.m{index}_match AND e.ts <= f.decided_at + {metric.within}"
     x = f"e.m{index}_x"
-    value = {
-        "rate": "CASE WHEN count(e.seq) > 0 THEN 1.0 ELSE 0.0 END",
-        "count": "CAST(count(e.seq) AS DOUBLE)",
-        "sum": f"coalesce(sum({x}), 0.0)",
-        "mean": f"avg({x})",
-        "last": (f"arg_max({x}, list_value(e.ts, e.seq)) FILTER (WHERE {x} IS NOT NULL)" if dialect == "duckdb"
-                 else f"max_by({x}, named_struct('t', e.ts, 's', e.seq)) FILTER (WHERE {x} IS NOT NULL)"),
+    last = (f"arg_max({x}, list_value(e.ts, e.seq))" if dialect == "duckdb"
+            else f"max_by({x}, named_struct('t', e.ts, 's', e.seq))")
+    return {
+        "rate": f"CASE WHEN count(e.ts) FILTER (WHERE {own}) > 0 THEN 1.0 ELSE 0.0 END",
+        "count": f"CAST(count(e.ts) FILTER (WHERE {own}) AS DOUBLE)",
+        "sum": f"coalesce(sum({x}) FILTER (WHERE {own}), 0.0)",
+        "mean": f"avg({x}) FILTER (WHERE {own})",
+        "last": f"{last} FILTER (WHERE {own} AND {x} IS NOT NULL)",
     }[metric.compute]
-    return f"""
-    SELECT f.plan_version, f.experiment, f.rule, f.cell, f.arm, {_quote(metric.id)} AS metric, f.cost, {value} AS value
-    FROM firsts f LEFT JOIN events e
-      ON e.customer_id = f.customer_id AND e.type = {_quote(metric.event)} AND e.m{index}_match
-     AND e.ts >= f.decided_at AND e.ts <= f.decided_at + {metric.within}
-    WHERE f.decided_at + {metric.within} <= {as_of!r}
-    GROUP BY f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.customer_id, f.cost, f.seq"""
+
+
+def statistics_sql(metrics: Sequence[CompiledMetric], as_of: float, dialect: str = "duckdb") -> str:
+    """Every metric's sufficient statistics per group, after the ``firsts`` and ``events``
+    CTEs: events are joined to first decisions once, over the longest window (both edges
+    inside), and each metric aggregates its own events (``_metric_value``); a customer
+    counts for a metric once its window has closed by ``as_of``. One row per group, five
+    columns per metric (see :func:`by_metric`)."""
+    longest, shortest = max(m.within for m in metrics), min(m.within for m in metrics)
+    values = ", ".join(f"{_metric_value(m, i, dialect)} AS v{i}" for i, m in enumerate(metrics))
+    statistics = []
+    for index, metric in enumerate(metrics):
+        closed = f"FILTER (WHERE decided_at + {metric.within} <= {as_of!r})"
+        statistics += [f"count(*) {closed}", f"count(v{index}) {closed}", f"coalesce(sum(v{index}) {closed}, 0.0)",
+                       f"coalesce(sum(v{index} * v{index}) {closed}, 0.0)", f"coalesce(sum(cost) {closed}, 0.0)"]
+    keys = "plan_version, experiment, rule, cell, arm"
+    return f"""values_ AS (
+        SELECT f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.decided_at, f.cost, {values}
+        FROM firsts f LEFT JOIN events e
+          ON e.customer_id = f.customer_id AND f.customer_id <> '' AND e.ts >= f.decided_at AND e.ts <= f.decided_at + {longest}
+        WHERE f.decided_at + {shortest} <= {as_of!r}
+        GROUP BY f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.customer_id, f.decided_at, f.cost, f.seq)
+    SELECT {keys}, {', '.join(statistics)} FROM values_ GROUP BY {keys}"""
+
+
+def by_metric(rows: Sequence[Any], metrics: Sequence[CompiledMetric]) -> list[tuple[Any, ...]]:
+    """:func:`statistics_sql`'s rows as one row per group and metric (key, metric, customers,
+    n, sum, sum of squares, cost); a metric no customer of the group has closed gets none."""
+    found = []
+    for row in rows:
+        for index, metric in enumerate(metrics):
+            customers, n, total, squares, cost = row[5 + 5 * index: 10 + 5 * index]
+            if customers:
+                found.append((*row[:5], metric.id, customers, n, total, squares, cost))
+    return found
 
 
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
                    settings: Settings | None = None, by: Sequence[str] = ()) -> Measured:
-    """``decisions``: a decisions file's path, or an Arrow table of :data:`.inputs.DECISION_FIELDS`."""
+    """``decisions``: a decisions file's path, or an Arrow table or record batch reader of
+    :data:`.inputs.DECISION_FIELDS` (:func:`.inputs.log_decision_reader`)."""
     connection = connect(settings or Settings())
     try:
         connection.execute("SET TimeZone = 'UTC'")
@@ -140,7 +192,11 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
         if isinstance(decisions, str):
             relation = decision_file_relation(decisions)
         else:
-            connection.register("log_decisions", decisions)
+            # An Arrow table or stream (the log's, read a batch at a time): copied once into
+            # DuckDB, which may spill it to disk, since the steps below read it more than once.
+            connection.register("log_stream", decisions)
+            connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
+            connection.unregister("log_stream")
             relation = "log_decisions"
         # Every customer's first decision per experiment, once: both queries below read it.
         connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
@@ -149,12 +205,8 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
         rows: list[Any] = []
         if plan.metrics and events_path is not None:
             events, _ = _events(plan, connection, events_path)
-            per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of) for i, m in enumerate(plan.metrics))
-            rows = connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
-                events AS MATERIALIZED ({events}), values_ AS ({per_customer})
-                SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
-                       coalesce(sum(value), 0.0), coalesce(sum(value * value), 0.0), coalesce(sum(cost), 0.0)
-                FROM values_ GROUP BY ALL""").fetchall()
+            rows = by_metric(connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
+                events AS ({events}), {statistics_sql(plan.metrics, as_of)}""").fetchall(), plan.metrics)
     finally:
         connection.close()
     return collected(rows, assigned)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from ..profiles import read_jsonl
 # The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
 DECISION_FIELDS = ("customer_id", "plan_version", "decided_at", "rule", "arm", "experiment", "cost",
                    "champion_rule", "seq", "segment", "lifecycle_stage", "value_tier")
+LOG_BATCH = 65_536  # decisions read from the log at a time
 
 
 class MeasureInputError(TreatmentError):
@@ -130,8 +132,33 @@ def read_log_decisions(db_url: str) -> list[DecisionInput]:
         log.close()
 
 
+@contextmanager
+def streamed_log_decisions(db_url: str) -> Iterator[Any]:
+    """:func:`log_decision_reader` over the log at ``db_url``, open while the caller reads it."""
+    log = _open_log(db_url)
+    try:
+        yield log_decision_reader(log.database.engine)
+    finally:
+        log.close()
+
+
 def log_decisions(engine: Any) -> list[DecisionInput]:
-    """Every decision in the log behind a SQLAlchemy ``engine`` (the service's own), oldest first."""
+    """Every decision in the log behind a SQLAlchemy ``engine`` (the service's own), oldest
+    first: for the Python reference, which holds them all anyway."""
+    return [decision for chunk in _log_chunks(engine, LOG_BATCH) for decision in chunk]
+
+
+def log_decision_reader(engine: Any, size: int | None = None) -> Any:
+    """The log's decisions as an Arrow stream of :data:`DECISION_FIELDS`, oldest first, read
+    from the database ``size`` rows at a time (a server-side cursor where the driver has
+    one): memory holds one batch, not the log, however long the log grows."""
+    import pyarrow as pa
+
+    batches = (decisions_table(chunk).to_batches()[0] for chunk in _log_chunks(engine, size or LOG_BATCH) if chunk)
+    return pa.RecordBatchReader.from_batches(decision_schema(), batches)
+
+
+def _log_chunks(engine: Any, size: int) -> Iterator[list[DecisionInput]]:
     from sqlalchemy import select
 
     from ..store.tables import DecisionRow
@@ -139,25 +166,33 @@ def log_decisions(engine: Any) -> list[DecisionInput]:
     columns = (DecisionRow.customer_id, DecisionRow.plan_version, DecisionRow.created_at, DecisionRow.rule,
                DecisionRow.arm, DecisionRow.experiment, DecisionRow.cost, DecisionRow.would_have,
                DecisionRow.segment, DecisionRow.lifecycle_stage, DecisionRow.value_tier)
-    with engine.connect() as connection:
-        rows = connection.execute(select(*columns).order_by(DecisionRow.id)).all()  # type: ignore[call-overload]
-    found = []
-    for seq, (cid, version, created, rule, arm, experiment, cost, would_have, *cell) in enumerate(rows):
-        moment = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
-        found.append(_decision({"customer_id": cid, "plan_version": version, "rule": rule, "arm": arm,
-                                "experiment": experiment, "cost": cost, "would_have": would_have,
-                                **dict(zip(("segment", "lifecycle_stage", "value_tier"), cell, strict=True))},
-                               seq, moment.timestamp()))
-    return found
+    seq = 0
+    with engine.connect().execution_options(stream_results=True, yield_per=size) as connection:
+        query = select(*columns).order_by(DecisionRow.id)  # type: ignore[call-overload]
+        for rows in connection.execute(query).partitions(size):
+            chunk = []
+            for cid, version, created, rule, arm, experiment, cost, would_have, *cell in rows:
+                moment = created if created.tzinfo is not None else created.replace(tzinfo=UTC)
+                chunk.append(_decision({"customer_id": cid, "plan_version": version, "rule": rule, "arm": arm,
+                                        "experiment": experiment, "cost": cost, "would_have": would_have,
+                                        **dict(zip(("segment", "lifecycle_stage", "value_tier"), cell, strict=True))},
+                                       seq, moment.timestamp()))
+                seq += 1
+            yield chunk
+
+
+def decision_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(n, pa.float64() if n in ("decided_at", "cost") else pa.int64() if n == "seq" else pa.string())
+                      for n in DECISION_FIELDS])
 
 
 def decisions_table(decisions: list[DecisionInput]) -> Any:
     """Decisions as an Arrow table of :data:`DECISION_FIELDS`, for the SQL back ends."""
     import pyarrow as pa
 
-    return pa.table({name: [getattr(d, name) for d in decisions] for name in DECISION_FIELDS},
-                    schema=pa.schema([(n, pa.float64() if n in ("decided_at", "cost") else
-                                       pa.int64() if n == "seq" else pa.string()) for n in DECISION_FIELDS]))
+    return pa.table({name: [getattr(d, name) for d in decisions] for name in DECISION_FIELDS}, schema=decision_schema())
 
 
 def read_event_file(path: str) -> Iterator[Any]:

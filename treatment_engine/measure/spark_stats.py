@@ -19,7 +19,7 @@ from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
 from .attribution import Measured
-from .duckdb_stats import collected, per_customer_sql, units_sql
+from .duckdb_stats import by_metric, collected, statistics_sql, units_sql
 from .inputs import DECISION_FIELDS
 
 _DECISION_SCHEMA = ("customer_id STRING, plan_version STRING, as_of STRING, rule STRING, arm STRING, "
@@ -32,8 +32,9 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
     """``measure_decisions``: the rows :func:`.inputs.read_decision_file` reads (or the log's)."""
     from pyspark.sql import functions as F
 
-    if not isinstance(decisions, str):  # the log's rows, already in DECISION_FIELDS
-        rows = [tuple(row[name] for name in DECISION_FIELDS) for row in decisions.to_pylist()]
+    if not isinstance(decisions, str):  # the log's rows, already in DECISION_FIELDS (a table or a stream)
+        table = decisions.read_all() if hasattr(decisions, "read_all") else decisions
+        rows = [tuple(row[name] for name in DECISION_FIELDS) for row in table.to_pylist()]
         schema = ", ".join(f"{n} {'DOUBLE' if n in ('decided_at', 'cost') else 'BIGINT' if n == 'seq' else 'STRING'}"
                            for n in DECISION_FIELDS)
         spark.createDataFrame(rows, schema).createOrReplaceTempView("measure_decisions")
@@ -105,9 +106,6 @@ def _measure(plan: CompiledPlan, backend: SparkBackend, decisions: str | Any, ev
     rows: list[Any] = []
     if plan.metrics and events_path is not None:
         _events_view(plan, backend, events_path)
-        per_customer = " UNION ALL ".join(per_customer_sql(m, i, as_of, "spark") for i, m in enumerate(plan.metrics))
-        rows = session.sql(f"""{head}, events AS (SELECT * FROM measure_events), values_ AS ({per_customer})
-            SELECT plan_version, experiment, rule, cell, arm, metric, count(*), count(value),
-                   coalesce(sum(value), 0D), coalesce(sum(value * value), 0D), coalesce(sum(cost), 0D)
-            FROM values_ GROUP BY plan_version, experiment, rule, cell, arm, metric""").collect()
+        rows = by_metric(session.sql(f"""{head}, events AS (SELECT * FROM measure_events),
+            {statistics_sql(plan.metrics, as_of, "spark")}""").collect(), plan.metrics)
     return collected(rows, assigned)

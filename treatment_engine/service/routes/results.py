@@ -17,7 +17,7 @@ from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 
 from ...measure.attribution import BY_DIMENSIONS
-from ...measure.inputs import decisions_table, log_decisions, parse_instant, stored_events_file
+from ...measure.inputs import log_decision_reader, parse_instant, stored_events_file
 from .. import schemas
 from ..dependencies import ADMIN, KeptEvents, LiveEngine, kept
 from ..errors import answer
@@ -63,7 +63,7 @@ def _compared(plan: Any, database: Any, instant: float, dimensions: tuple[str, .
 
     events = stored_events_file(database, plan.event_types)
     try:
-        measured = measure_duckdb(plan, decisions_table(log_decisions(database)), events, instant, by=dimensions)
+        measured = measure_duckdb(plan, log_decision_reader(database), events, instant, by=dimensions)
     finally:
         os.unlink(events)
     return [record(c) for c in compare(plan, measured) if metric is None or c.metric == metric]
