@@ -211,12 +211,13 @@ def csv_typed_parts(name: str, kind: str) -> list[exp.Expr | None]:
     word = exp.Lower(this=_trimmed(cell))
     numeral = exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN))
     special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
-    branches: list[tuple[exp.Expr, exp.Expr]] = {
+    by_kind: dict[str, list[tuple[exp.Expr, exp.Expr]]] = {
         "n": [(numeral, exp.Cast(this=cell, to=DOUBLE))],
         "s": [(and_(not_(special), not_(numeral)), cell)],
         "b": [(exp.EQ(this=word, expression=_lit("true")), exp.true()),
               (exp.EQ(this=word.copy(), expression=_lit("false")), exp.false())],
-    }[kind]
+    }
+    branches = by_kind[kind]
     refused = _fn("error", _lit(json_lines.TYPED_REFUSED))
     typed = case([(exp.Is(this=cell.copy(), expression=exp.Null()), exp.Null()), *branches], refused)
     return [typed if part == kind else None for part in ("n", "s", "b", "o")]
