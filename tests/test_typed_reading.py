@@ -146,9 +146,7 @@ CSV_LATE_CELLS = [
 ]
 
 
-@pytest.mark.parametrize(("column", "cell"), CSV_LATE_CELLS, ids=lambda v: repr(v))
-def test_a_cell_of_another_kind_after_the_guess_stops_the_typed_csv_reading(
-        default_engine: Engine, tmp_path: Path, column: str, cell: str) -> None:
+def csv_with_late_cell(tmp_path: Path, column: str, cell: str) -> Path:
     path = write_csv(tmp_path / "c.csv", one_kind_rows(LATE + 50))
     lines = path.read_text(encoding="utf-8").splitlines()
     at = lines[0].split(",").index(column)
@@ -156,8 +154,32 @@ def test_a_cell_of_another_kind_after_the_guess_stops_the_typed_csv_reading(
     cells[at] = cell
     lines[LATE + 1] = ",".join(cells)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("column", "cell"), CSV_LATE_CELLS, ids=lambda v: repr(v))
+def test_a_cell_of_another_kind_after_the_guess_stops_the_typed_csv_reading(
+        default_engine: Engine, tmp_path: Path, column: str, cell: str) -> None:
+    path = csv_with_late_cell(tmp_path, column, cell)
     with pytest.raises(duckdb.Error, match=json_lines.TYPED_REFUSED):
         rows_of(default_engine, path, typed=True)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+CSV_SAME_KIND_CELLS = [
+    ("consent.email", " TRUE"),  # a boolean, spelled otherwise: read past the comparison
+    ("consent.email", "False\t"),
+    ("region", "fal\u017fe"),  # text: Python's lower() does not make the long s an s
+    ("region", "nul"),
+    ("region", "-"),
+]
+
+
+@pytest.mark.parametrize(("column", "cell"), CSV_SAME_KIND_CELLS, ids=lambda v: repr(v))
+def test_a_cell_of_the_same_kind_spelled_otherwise_keeps_the_typed_csv_reading(
+        default_engine: Engine, tmp_path: Path, column: str, cell: str) -> None:
+    path = csv_with_late_cell(tmp_path, column, cell)
+    assert rows_of(default_engine, path, typed=True) == rows_of(default_engine, path, typed=False)
     assert got(default_engine, path) == want(default_engine, path)
 
 

@@ -204,22 +204,35 @@ def _cell_kind(value: Any) -> str:
     return "s" if isinstance(value, str) else "n"
 
 
+# true, false or null in any case, spaces and tabs around: what profiles.typed_cell reads
+# as a boolean or null. ASCII classes, not (?i): RE2 folds case by Unicode, where the long
+# s (U+017F) matches s, and Python's lower() would not make "falſe" false.
+SPECIAL_PATTERN = r"^[ \t]*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Nn][Uu][Ll][Ll])[ \t]*$"
+
+
 def csv_typed_parts(name: str, kind: str) -> list[exp.Expr | None]:
     """A CSV field's one component of ``kind`` (see :func:`csv_sampled_kinds`); a cell of
-    another kind stops the query with :data:`.json_lines.TYPED_REFUSED`."""
+    another kind stops the query with :data:`.json_lines.TYPED_REFUSED`. Each test is the
+    cheapest exact one: ``lower(trim(cell))`` costs DuckDB ten times a comparison (four
+    boolean columns of 200,000 rows: 0.47 s of CPU against 0.01 s), so a boolean cell
+    spelled ``true`` or ``false`` is read by comparison first, and text is told from
+    true/false/null by a regular expression."""
     cell = exp.column(name, quoted=True)
-    word = exp.Lower(this=_trimmed(cell))
     numeral = exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN))
-    special = exp.In(this=word, expressions=[_lit("true"), _lit("false"), _lit("null")])
-    by_kind: dict[str, list[tuple[exp.Expr, exp.Expr]]] = {
-        "n": [(numeral, exp.Cast(this=cell, to=DOUBLE))],
-        "s": [(and_(not_(special), not_(numeral)), cell)],
-        "b": [(exp.EQ(this=word, expression=_lit("true")), exp.true()),
-              (exp.EQ(this=word.copy(), expression=_lit("false")), exp.false())],
-    }
-    branches = by_kind[kind]
     refused = _fn("error", _lit(json_lines.TYPED_REFUSED))
-    typed = case([(exp.Is(this=cell.copy(), expression=exp.Null()), exp.Null()), *branches], refused)
+    missing = (exp.Is(this=cell.copy(), expression=exp.Null()), exp.Null())
+    if kind == "n":
+        typed = case([missing, (numeral, exp.Cast(this=cell, to=DOUBLE))], refused)
+    elif kind == "s":
+        special = exp.RegexpLike(this=cell.copy(), expression=_lit(SPECIAL_PATTERN))
+        typed = case([missing, (and_(not_(special), not_(numeral)), cell.copy())], refused)
+    else:
+        word = exp.Lower(this=_trimmed(cell.copy()))
+        spelled = case([(exp.EQ(this=word, expression=_lit("true")), exp.true()),
+                        (exp.EQ(this=word.copy(), expression=_lit("false")), exp.false())], refused)
+        typed = exp.Case(this=cell.copy(), ifs=[exp.If(this=_lit("true"), true=exp.true()),
+                                                exp.If(this=_lit("false"), true=exp.false())],
+                         default=case([missing], spelled))
     return [typed if part == kind else None for part in ("n", "s", "b", "o")]
 
 
