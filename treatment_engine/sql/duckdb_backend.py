@@ -112,12 +112,12 @@ class DuckDBBackend:
                    "error"]
         return f"SELECT {', '.join(columns)} FROM ({query})"
 
-    def careful_first(self, path: str | Path, fmt: str = "auto") -> bool:
+    def careful_first(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> bool:
         """Whether a JSON lines file must be read the careful way from the start."""
         return detect_format(path, fmt) == "jsonl" and not (
-            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path)))
+            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path), connection))
 
-    def readings(self, path: str | Path, fmt: str = "auto") -> tuple[str, ...]:
+    def readings(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> tuple[str, ...]:
         """The ways to read a file, in the order tried: ``typed`` (a field of one kind as
         one component), ``plain`` (four components per field), ``careful`` (JSON lines
         line by line in Python). A reading refused by the file hands over to the next."""
@@ -126,7 +126,7 @@ class DuckDBBackend:
             return ("plain",)
         if kind == "csv":
             return ("typed", "plain")
-        return ("careful",) if self.careful_first(path, fmt) else ("typed", "plain", "careful")
+        return ("careful",) if self.careful_first(path, fmt, connection) else ("typed", "plain", "careful")
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
             summary: bool = False) -> T:
@@ -135,10 +135,12 @@ class DuckDBBackend:
         import duckdb
 
         kind = detect_format(path, fmt)
-        self._count_shapes(path, kind)
-        readings, index = self.readings(path, fmt), 0
+        # One connection for the checks and the first reading: opening one costs 0.03-0.1 s.
+        first: Any = connect(self.settings)
+        self._count_shapes(path, kind, first)
+        readings, index = self.readings(path, fmt, first), 0
         while True:
-            connection = connect(self.settings)
+            connection, first = first if first is not None else connect(self.settings), None
             try:
                 return action(connection, self.sql(path, as_of, fmt, connection, summary,
                                                    careful=readings[index] == "careful",
@@ -146,11 +148,11 @@ class DuckDBBackend:
             except duckdb.Error as error:
                 index = next_reading(error, readings, index, f"cannot read {path} as {kind}")
 
-    def _count_shapes(self, path: str | Path, kind: str) -> None:
+    def _count_shapes(self, path: str | Path, kind: str, connection: Any = None) -> None:
         self.shape = ShapeCheck(required_fields(self.plan))
         if kind in ("csv", "parquet"):
             from .shapes import count_wrong_shapes
-            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan))
+            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan), connection)
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Decision records in input order, as ``treatment decide`` writes them."""
