@@ -8,8 +8,14 @@
   of each (the machine is shared: a median is steadier than the best).
 - DuckDB: the generated 500-rule plan of bench_simulate.py with a universal holdout and a
   holdout and a challenger on every tenth rule, against the same plan without them and
-  against bench_simulate's hand-written floor query, over the same generated Parquet file,
-  `simulate_duckdb` (summary tables), rounds alternating, the median of each.
+  against two hand-written floors over the same generated Parquet file, `simulate_duckdb`
+  (summary tables), rounds alternating, the median of each. The plain floor is
+  bench_simulate's query (first matching rule, no consent, profit or experiments: it does
+  not decide what the plan decides). The experiment floor (:func:`experiment_floor_sql`)
+  hand-writes what the plan with experiments decides: consent and the profit ratio, the
+  MD5 bucket as appendix H defines it, the universal holdout, each rule's holdout and
+  challenger ranges, and `control: next` as a second CASE; the script checks that its
+  rule, treatment and arm equal the engine's for every customer before timing anything.
 Prints markdown tables for docs/benchmarks.md.
 """
 
@@ -24,11 +30,17 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+if TYPE_CHECKING:
+    from plangen import GenRule
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+CONSENT_COLUMNS = {"consent.email": "consent.email", "consent.sms": "consent.sms",
+                   "consent_push": "consent_push", "consent_phone": "consent_phone"}
 REPO = HERE.parent
 AS_OF = date(2026, 11, 1)
 
@@ -63,6 +75,83 @@ def with_experiments(files: dict[str, str]) -> dict[str, str]:
                 rule["then"]["holdout"] = {"share": 0.1}
         out[name] = yaml.safe_dump(doc, sort_keys=False) if isinstance(doc, dict) else text
     return out
+
+
+def _rule_test(rule: GenRule) -> str:
+    """Whether the rule decides a row, written by hand over the typed Parquet columns: its
+    constraints and condition (SQL's NULL fails a comparison, as a missing field does in
+    the spec), the profit ratio for delight, and a consented channel unless it is `none`."""
+    from plangen import ACTIONS, CHANNELS
+
+    tests = []
+    for column, values in (("segment", rule.segments), ("lifecycle_stage", rule.stages),
+                           ("value_tier", rule.tiers)):
+        if values:
+            tests.append(f"{column} IN ({', '.join(repr(v) for v in values)})")
+    for atom in rule.atoms:
+        if atom.op == "in":
+            tests.append(f"{atom.field} IN ({', '.join(repr(v) for v in atom.value)})")
+        else:
+            tests.append(f"{atom.field} {'=' if atom.op == '==' else atom.op} {atom.value!r}")
+    if rule.treatment == "delight":
+        cost = sum(ACTIONS[a]["cost"] for a in rule.actions)
+        tests.append(f"{cost!r} <= 0.02 * annual_value")
+    if rule.treatment != "none":
+        consents = [CONSENT_COLUMNS.get(str(CHANNELS[c].get("consent")), "TRUE") for c in rule.channels]
+        tests.append(f"({' OR '.join(consents)})")
+    return " AND ".join(tests)
+
+
+def experiment_floor_sql(rules: list[GenRule], experimenting: set[str], source: Path, target: Path) -> str:
+    """The plan of :func:`with_experiments` decided by hand in plain SQL: the champion
+    (first rule that applies), then the universal holdout (salt `uh`, buckets 0-299), then
+    the champion's experiment (salt: its rule id; holdout 0-999 gets the next rule that
+    applies, challenger `alt` 1000-2999 its own then, which is the champion's)."""
+    ordered = sorted(rules, key=lambda r: -r.priority)
+    tests = [_rule_test(rule) for rule in ordered]
+    ids = ", ".join(f"'{r.id}'" for r in ordered)
+    champion = " ".join(f"WHEN {t} THEN {i}" for i, t in enumerate(tests))
+    after = " ".join(f"WHEN {i} > champion AND {t} THEN {i}" for i, t in enumerate(tests))
+    salted = " ".join(f"WHEN {i} THEN '{r.id}'" for i, r in enumerate(ordered) if r.id in experimenting)
+
+    def bucket(salt: str) -> str:  # appendix H: MD5's first 4 bytes, big-endian, modulo 10,000
+        return f"(('0x' || left(md5({salt} || ':' || customer_id), 8))::UBIGINT % 10000)"
+    return f"""COPY (
+      WITH champion AS (
+        SELECT *, CASE {champion} ELSE {len(ordered)} END AS champion FROM read_parquet('{source}')),
+      hashed AS (
+        SELECT *, {bucket("'uh'")} AS uh, CASE champion {salted} END AS salt FROM champion),
+      armed AS (
+        SELECT customer_id, champion, CASE WHEN uh < 300 THEN 'universal_holdout'
+               WHEN salt IS NULL THEN 'champion' WHEN {bucket("salt")} < 1000 THEN 'holdout'
+               WHEN {bucket("salt")} < 3000 THEN 'alt' ELSE 'champion' END AS arm,
+               CASE WHEN uh >= 300 AND salt IS NOT NULL AND {bucket("salt")} < 1000
+                    THEN CASE {after} ELSE {len(ordered)} END END AS next FROM hashed),
+      decided AS (
+        SELECT customer_id, arm, CASE WHEN arm = 'universal_holdout' THEN 'holdout'
+               ELSE [{ids}, 'default'][coalesce(next, champion) + 1] END AS rule FROM armed)
+      SELECT customer_id, rule, CASE WHEN rule = 'default' THEN 'contain' WHEN rule = 'holdout' THEN 'none'
+             ELSE split_part(rule, '-', 2) END AS treatment, arm FROM decided
+    ) TO '{target}' (FORMAT PARQUET)"""
+
+
+def experimenting_rules(files: dict[str, str]) -> set[str]:
+    """The ids of the rules that carry an experiment in a plan's files."""
+    return {rule["id"] for text in files.values() for rule in (yaml.safe_load(text) or {}).get("rules") or []
+            if "challengers" in rule or "holdout" in rule["then"]}
+
+
+def differing_rows(engine: Path, floor: Path) -> tuple[int, int]:
+    """Customers whose (rule, treatment, arm) differ between two decision files, and all."""
+    import duckdb
+
+    row = duckdb.connect().execute(f"""
+        SELECT count(*) FILTER (WHERE f.row IS DISTINCT FROM e.row), count(*)
+        FROM (SELECT customer_id, (rule, treatment, arm) AS row FROM read_parquet('{engine}')) e
+        FULL JOIN (SELECT customer_id, (rule, treatment, arm) AS row FROM read_parquet('{floor}')) f
+        USING (customer_id)""").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def plan_texts(root: Path) -> dict[str, str]:
@@ -115,14 +204,19 @@ def duckdb_runs(rows: int, rounds: int) -> str:
     rules = generate_rules(500, seed=1)
     base = plan_files(rules)
     off = Engine.from_texts(base)
-    on = Engine.from_texts(with_experiments(base))
+    experiments = with_experiments(base)
+    on = Engine.from_texts(experiments)
+    floor_target, engine_target = OUT / "decisions_floor_xp.parquet", OUT / "decisions_engine_xp.parquet"
+    experiment_floor = experiment_floor_sql(rules, experimenting_rules(experiments), source, floor_target)
 
-    def floor() -> float:
-        started = time.perf_counter()
-        connection = duckdb.connect()
-        connection.execute("SET enable_progress_bar = false")
-        connection.execute(floor_sql(rules, source, OUT / "decisions_floor_xp.parquet"))
-        return time.perf_counter() - started
+    def floor(query: str) -> Callable[[], float]:
+        def run() -> float:
+            started = time.perf_counter()
+            connection = duckdb.connect()
+            connection.execute("SET enable_progress_bar = false")
+            connection.execute(query)
+            return time.perf_counter() - started
+        return run
 
     def engine(plan: Engine) -> Callable[[], float]:
         def run() -> float:
@@ -130,13 +224,21 @@ def duckdb_runs(rows: int, rounds: int) -> str:
             simulate_duckdb(plan.plan, str(source), AS_OF)
             return time.perf_counter() - started
         return run
-    got = median(rounds, {"floor": floor, "off": engine(off), "on": engine(on)})
+    # The experiment floor must decide what the engine decides, or it is no floor for it.
+    floor(experiment_floor)()
+    simulate_duckdb(on.plan, str(source), AS_OF, output=str(engine_target))
+    differ, total = differing_rows(engine_target, floor_target)
+    if differ:
+        raise SystemExit(f"the experiment floor differs from the engine on {differ:,} of {total:,} customers")
+    got = median(rounds, {"floor": floor(floor_sql(rules, source, OUT / "decisions_floor.parquet")),
+                          "xfloor": floor(experiment_floor), "off": engine(off), "on": engine(on)})
     return f"""
-| DuckDB, generated 500-rule plan, {rows:,} customers (median of {rounds}) | time | vs floor | vs experiments off |
-|---|---|---|---|
-| floor: hand-written CASE WHEN per rule | {got['floor']:.2f} s | 1.00 | |
-| engine, experiments off | {got['off']:.2f} s | {got['off'] / got['floor']:.2f}x | 1.00 |
-| engine, experiments on (universal holdout, 50 rules with a holdout and a challenger) | {got['on']:.2f} s | **{got['on'] / got['floor']:.2f}x** | {got['on'] / got['off']:.2f}x |"""
+| DuckDB, generated 500-rule plan, {rows:,} customers (median of {rounds}) | time | vs plain floor | vs experiment floor | vs experiments off |
+|---|---|---|---|---|
+| plain floor: first matching rule (no consent, profit or experiments) | {got['floor']:.2f} s | 1.00 | | |
+| experiment floor: the same decisions by hand (rule, treatment, arm equal the engine's on {total:,} of {total:,} customers) | {got['xfloor']:.2f} s | {got['xfloor'] / got['floor']:.2f}x | 1.00 | |
+| engine, experiments off | {got['off']:.2f} s | {got['off'] / got['floor']:.2f}x | | 1.00 |
+| engine, experiments on (universal holdout, 50 rules with a holdout and a challenger) | {got['on']:.2f} s | **{got['on'] / got['floor']:.2f}x** | **{got['on'] / got['xfloor']:.2f}x** | {got['on'] / got['off']:.2f}x |"""
 
 
 def main() -> None:

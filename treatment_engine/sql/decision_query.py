@@ -266,16 +266,18 @@ class DecisionQueryBuilder:
             return consent
         return uncapped if channel.consent is None else paren(and_(consent, uncapped))
 
-    def applies(self, rule: CompiledRule) -> exp.Expr:
+    def applies(self, rule: CompiledRule, admitted: bool = False) -> exp.Expr:
         """Whether a rule decides a row: semantics.admits, its condition, then what
-        semantics.skip_reason checks (profitable, cooling_down, permitted and uncapped)."""
+        semantics.skip_reason checks (profitable, cooling_down, permitted and uncapped).
+        ``admitted``: only the skip_reason part, for a row the rule's constraints and
+        condition are known to admit (a challenger's then, which shares its champion's)."""
         # Only ever used as a CASE WHEN test, which a NULL fails like FALSE; so the
         # conjunction needs no COALESCE (and SQL's AND/OR are the spec's three-valued ones).
         tests: list[exp.Expr] = []
         for name, allowed in zip(RESOLVED_NAMES, semantics.constraints(rule), strict=True):
-            if allowed is not None:
+            if allowed is not None and not admitted:
                 tests.append(one_of(exp.column(name), sorted(allowed)))
-        if rule.expression is not None:
+        if rule.expression is not None and not admitted:
             tests.append(paren(self.in_rules.value(rule.expression).b or null_boolean()))
         policy = self.plan.policy
         if rule.needs_profit_check:  # semantics.profitable
@@ -289,8 +291,9 @@ class DecisionQueryBuilder:
         if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
             tests.append(self.unless(self.limits.cooling_down) or exp.true())
         if rule.treatment != "none":  # semantics.permitted and semantics.uncapped
-            tests.append(paren(or_(*(self.consented(c) for c in rule.channels))) if rule.channels
-                         else exp.false())
+            consents = [self.consented(c) for c in rule.channels]
+            if not any(c == exp.true() for c in consents):  # a channel open to everyone passes: no test
+                tests.append(paren(or_(*consents)) if consents else exp.false())
         return and_(*tests) if tests else exp.true()
 
     def chosen_stage(self, resolved: exp.Select) -> exp.Select:

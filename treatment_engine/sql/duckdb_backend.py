@@ -67,11 +67,12 @@ class DuckDBBackend:
         self.rules: tuple[CompiledRule, ...] = (*plan.rules, plan.default)
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
-            summary: bool = False, careful: bool = False) -> str:
+            summary: bool = False, careful: bool = False, typed: bool = False) -> str:
         """The decision query for one profiles file, as DuckDB SQL text (with ``summary``,
         what a summary groups by: see :func:`.decision_query`). ``careful`` reads
         JSON lines line by line in Python (see :mod:`.json_lines`); it registers the
-        lines as a stream on ``connection``, so such a query runs once."""
+        lines as a stream on ``connection``, so such a query runs once. ``typed`` reads a
+        field of one kind as one component (:func:`.sources.build_source`)."""
         own = connection or connect(self.settings)
         kind = detect_format(path, fmt)
         if kind == "jsonl" and careful:
@@ -84,7 +85,7 @@ class DuckDBBackend:
             first = next(batches)
             own.register(json_lines.LINES_VIEW, pa.RecordBatchReader.from_batches(
                 first.schema, _chain(first, batches)))
-        source = build_source(own, str(path), required_fields(self.plan), kind, careful)
+        source = build_source(own, str(path), required_fields(self.plan), kind, careful, typed)
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
         query = decision_query(self.plan, source.fields, source.relation, as_of,
@@ -111,55 +112,70 @@ class DuckDBBackend:
                    "error"]
         return f"SELECT {', '.join(columns)} FROM ({query})"
 
-    def careful_first(self, path: str | Path, fmt: str = "auto") -> bool:
+    def careful_first(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> bool:
         """Whether a JSON lines file must be read the careful way from the start."""
         return detect_format(path, fmt) == "jsonl" and not (
-            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path)))
+            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path), connection))
+
+    def readings(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> tuple[str, ...]:
+        """The ways to read a file, in the order tried: ``typed`` (a field of one kind as
+        one component), ``plain`` (four components per field), ``careful`` (JSON lines
+        line by line in Python). A reading refused by the file hands over to the next."""
+        kind = detect_format(path, fmt)
+        if kind == "parquet":
+            return ("plain",)
+        if kind == "csv":
+            return ("typed", "plain")
+        return ("careful",) if self.careful_first(path, fmt, connection) else ("typed", "plain", "careful")
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
             summary: bool = False) -> T:
-        """``action(connection, sql)`` on DuckDB's own reader, and again on the careful one
-        when DuckDB refuses something in a JSON lines file (see :mod:`.json_lines`)."""
+        """``action(connection, sql)`` on the first reading of :meth:`readings` that the
+        file does not refuse (see :mod:`.json_lines`)."""
         import duckdb
 
         kind = detect_format(path, fmt)
-        self._count_shapes(path, kind)
-        if not self.careful_first(path, fmt):
-            connection = connect(self.settings)
+        # One connection for the checks and the first reading: opening one costs 0.03-0.1 s.
+        first: Any = connect(self.settings)
+        self._count_shapes(path, kind, first)
+        readings, index = self.readings(path, fmt, first), 0
+        while True:
+            connection, first = first if first is not None else connect(self.settings), None
             try:
-                return action(connection, self.sql(path, as_of, fmt, connection, summary))
+                return action(connection, self.sql(path, as_of, fmt, connection, summary,
+                                                   careful=readings[index] == "careful",
+                                                   typed=readings[index] == "typed"))
             except duckdb.Error as error:
-                if kind != "jsonl":
-                    raise ProfileFileError(f"cannot read {path} as {kind}: {_first_line(error)}") from None
-        connection = connect(self.settings)
-        return action(connection, self.sql(path, as_of, fmt, connection, summary, careful=True))
+                index = next_reading(error, readings, index, f"cannot read {path} as {kind}")
 
-    def _count_shapes(self, path: str | Path, kind: str) -> None:
+    def _count_shapes(self, path: str | Path, kind: str, connection: Any = None) -> None:
         self.shape = ShapeCheck(required_fields(self.plan))
         if kind in ("csv", "parquet"):
             from .shapes import count_wrong_shapes
-            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan))
+            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan), connection)
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Decision records in input order, as ``treatment decide`` writes them."""
         import duckdb
 
         done = 0
-        self._count_shapes(path, detect_format(path, fmt))
-        for careful in (True,) if self.careful_first(path, fmt) else (False, True):
+        kind = detect_format(path, fmt)
+        self._count_shapes(path, kind)
+        readings, index = self.readings(path, fmt), 0
+        while True:
             try:
-                for record in self._fetch(path, as_of, fmt, batch, careful, skip=done):
+                for record in self._fetch(path, as_of, fmt, batch, readings[index], skip=done):
                     done += 1
                     yield record
                 return
-            except duckdb.Error as error:  # the careful reading starts again where this one stopped
-                if careful or detect_format(path, fmt) != "jsonl":
-                    raise ProfileFileError(f"cannot read {path}: {_first_line(error)}") from None
+            except duckdb.Error as error:  # the next reading starts again where this one stopped
+                index = next_reading(error, readings, index, f"cannot read {path}", careful_raises=False)
 
-    def _fetch(self, path: str | Path, as_of: date, fmt: str, batch: int, careful: bool,
+    def _fetch(self, path: str | Path, as_of: date, fmt: str, batch: int, reading: str,
                skip: int) -> Iterator[dict[str, Any]]:
         connection = connect(self.settings)
-        cursor = connection.execute(self.shaped_sql(self.sql(path, as_of, fmt, connection, careful=careful), as_of))
+        query = self.sql(path, as_of, fmt, connection, careful=reading == "careful", typed=reading == "typed")
+        cursor = connection.execute(self.shaped_sql(query, as_of))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
             for row in rows:
@@ -187,6 +203,22 @@ class DuckDBBackend:
             staged = Path(scratch) / "decisions.parquet"
             self.run(path, as_of, fmt, lambda c, q: copy_parquet(c, self.shaped_sql(q, as_of), staged, meta))
             outputs.convert(staged, output, meta)
+
+
+def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: str,
+                 careful_raises: bool = True) -> int:
+    """The reading to try after ``readings[index]`` failed with ``error``, or raise: a
+    typed reading refused (:data:`.json_lines.TYPED_REFUSED`) hands over to the next; any
+    other error of a DuckDB reader in JSON lines, to the careful one; else the file cannot
+    be read (``what`` says so; an error of the careful reading is raised as it is when
+    ``careful_raises``)."""
+    if readings[index] == "typed" and json_lines.TYPED_REFUSED in str(error) and index + 1 < len(readings):
+        return index + 1
+    if "careful" in readings[index + 1:]:
+        return readings.index("careful")
+    if readings[index] == "careful" and careful_raises:
+        raise error
+    raise ProfileFileError(f"{what}: {_first_line(error)}") from None
 
 
 def copy_parquet(connection: Any, query: str, target: str | Path, meta: Mapping[str, str]) -> None:

@@ -47,9 +47,10 @@ def _none_rule(rule: CompiledRule, rule_id: str) -> CompiledRule:
 
 class ExperimentStages:
     """The extra rules (appended after the plan's and the default) and the stages that
-    pick among them. ``applies`` is the query builder's test that a rule decides a row."""
+    pick among them. ``applies`` is the query builder's test that a rule decides a row
+    (with True: for a row its constraints and condition admit)."""
 
-    def __init__(self, plan: CompiledPlan, applies: Callable[[CompiledRule], exp.Expr],
+    def __init__(self, plan: CompiledPlan, applies: Callable[[CompiledRule, bool], exp.Expr],
                  dialect: Dialect = "duckdb") -> None:
         self.plan = plan
         self.applies = applies
@@ -126,9 +127,11 @@ class ExperimentStages:
         for offset, variant in enumerate(self.extra):
             position = first_variant + offset
             if position in self.challenger_positions:
-                # A challenger that cannot be given leaves the champion's then (experiments.assign).
+                # A challenger that cannot be given leaves the champion's then (experiments.assign,
+                # which checks only semantics.skip_reason: the champion's conditions admit the row).
                 branches.append((exp.EQ(this=pick.copy(), expression=exp.Literal.number(position)),
-                                 case([(self.applies(variant), exp.Literal.number(position))], champion.copy())))
+                                 case([(self.applies(variant, True), exp.Literal.number(position))],
+                                      champion.copy())))
         rule = case(branches, pick.copy())
         return select("*", exp.alias_(rule, "__rule", copy=False)).from_(_sub(armed, "armed"), copy=False)
 
@@ -188,7 +191,7 @@ class ExperimentStages:
         rules = self.plan.rules
         first = min(i for i, r in enumerate(rules) if r.experiment is not None and r.experiment.control == "next")
         later: list[Branch] = [
-            (and_(exp.GT(this=exp.Literal.number(i), expression=exp.column("__champion")), self.applies(r)),
+            (and_(exp.GT(this=exp.Literal.number(i), expression=exp.column("__champion")), self.applies(r, False)),
              exp.Literal.number(i)) for i, r in enumerate(rules) if i > first]
         return case(later, exp.Literal.number(len(rules))) if later else exp.Literal.number(len(rules))
 

@@ -66,7 +66,7 @@ def fast_possible(paths: Sequence[tuple[str, ...]]) -> bool:
     return not any(name.mixed() for name in _tree(paths).values())
 
 
-def plain_file(path: str) -> bool:
+def plain_file(path: str, connection: Any = None) -> bool:
     """True when DuckDB's JSON reader may read ``path`` (see the module's docstring).
 
     DuckDB scans the lines (in parallel, far faster than Python) for what its JSON
@@ -94,8 +94,9 @@ def plain_file(path: str) -> bool:
         "starts_with(line, '\ufeff')",
     ])
     try:
-        connection = duckdb.connect()
-        connection.execute("SET enable_progress_bar_print = false")
+        if connection is None:  # a connection costs 0.03-0.1 s: the caller may lend its own
+            connection = duckdb.connect()
+            connection.execute("SET enable_progress_bar_print = false")
         found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {lines}").fetchone()
     except duckdb.Error:
         return False
@@ -221,6 +222,15 @@ def _json_structure(node: _Name) -> Any:
 
 def components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> list[exp.Expr | None]:
     """The four components of one field path over the reader's columns."""
+    value, node = _path_value(path, paths)
+    if not node.leaf:  # an object the plan reads into: a STRUCT, set when the JSON had an object
+        return [None, None, None, case([(not_(exp.Is(this=value, expression=exp.Null())), exp.true())])]
+    tests, values = _kind_tests(value)
+    return [case([(test, part)]) for test, part in zip(tests, values, strict=True)]
+
+
+def _path_value(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> tuple[exp.Expr, _Name]:
+    """The expression of a field path over the reader's columns, and its node."""
     tree = _tree(paths)
     node = tree[path[0]]
     value: exp.Expr = exp.column(path[0], quoted=True)
@@ -232,8 +242,12 @@ def components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> list[
             break
         node = node.children[part]
         value = exp.Dot(this=value, expression=exp.to_identifier(part, quoted=True))
-    if not node.leaf:  # an object the plan reads into: a STRUCT, set when the JSON had an object
-        return [None, None, None, case([(not_(exp.Is(this=value, expression=exp.Null())), exp.true())])]
+    return value, node
+
+
+def _kind_tests(value: exp.Expr) -> tuple[list[exp.Expr], list[exp.Expr]]:
+    """For each component (n, s, b, o): the test that a JSON value is of its kind, and the
+    component's value when it is."""
     # DuckDB hands each JSON value over minified, so its first character says its kind;
     # reading that is far cheaper than json_type, which parses the value again.
     text = exp.Cast(this=value, to=exp.DataType.build("VARCHAR"))
@@ -251,13 +265,89 @@ def components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> list[
     unquoted = exp.Substring(this=text.copy(), start=exp.Literal.number(2),
                              length=exp.Sub(this=exp.Length(this=text.copy()), expression=exp.Literal.number(2)))
     escaped = exp.Anonymous(this="contains", expressions=[text.copy(), exp.Literal.string("\\")])
-    return [
-        case([(number, exp.Cast(this=text.copy(), to=exp.DataType.build("DOUBLE")))]),
-        case([(first_is('"'), case([(escaped, exp.Anonymous(this="json_extract_string", expressions=[
-            value, exp.Literal.string("$")]))], unquoted))]),
-        case([(first_is("t"), exp.true()), (first_is("f"), exp.false())]),
-        case([(first_is("{", "["), exp.true())]),
-    ]
+    string_value = case([(escaped, exp.Anonymous(this="json_extract_string", expressions=[
+        value, exp.Literal.string("$")]))], unquoted)
+    tests = [number, first_is('"'), first_is("t", "f"), first_is("{", "[")]
+    values = [exp.Cast(this=text.copy(), to=exp.DataType.build("DOUBLE")), string_value,
+              exp.EQ(this=first.copy(), expression=exp.Literal.string("t")), exp.true()]
+    return tests, values
+
+
+# -- the typed reading ---------------------------------------------------------------
+#
+# Most files hold one kind of value per field (a number, or text, or true/false, or null).
+# Such a field needs one component, not four: the rule tests become plain typed
+# comparisons, as over a typed Parquet column, and each value is typed by one test. Which
+# kind a field holds is guessed from the first lines (KIND_SAMPLE), and the guess is
+# checked on every value by the query itself: a value of another kind stops it with
+# TYPED_REFUSED, and the caller reads the file again with four components per field.
+
+KIND_SAMPLE = 1_000  # lines read to guess each field's kind
+TYPED_REFUSED = "treatment: a value of another kind than its column's"
+KINDS = ("n", "s", "b")  # the components a typed field may keep
+
+
+def sampled_kinds(path: str, paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
+    """The component (``n``, ``s`` or ``b``) of each leaf path whose values in the first
+    KIND_SAMPLE lines are all of that one kind (or null); a path seen with two kinds, or
+    only null or missing, or holding objects, is left out."""
+    tree = _tree(paths)
+    leaves = [p for p in paths if not _node(tree, p).children]
+    seen: dict[tuple[str, ...], set[str]] = {p: set() for p in leaves}
+    with open(path, "rb") as stream:
+        for count, raw in enumerate(stream):
+            if count >= KIND_SAMPLE:
+                break
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            for leaf in leaves:
+                seen[leaf].add(_kind_of(_at(doc, leaf)))
+    return {p: next(iter(kinds - {"null"})) for p, kinds in seen.items()
+            if len(kinds - {"null"}) == 1 and not kinds & {"o", "?"} and kinds - {"null"} <= set(KINDS)}
+
+
+def _node(tree: dict[str, _Name], path: tuple[str, ...]) -> _Name:
+    node = tree[path[0]]
+    for part in path[1:]:
+        node = node.children[part]
+    return node
+
+
+def _at(doc: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if type(doc) is not dict:
+            return None if doc is None else _NOT_AN_OBJECT
+        doc = doc.get(part)
+    return doc
+
+
+_NOT_AN_OBJECT = object()  # a value where the path reads into an object
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "b"
+    if type(value) is int or type(value) is float:
+        return "n"
+    if type(value) is str:
+        return "s"
+    return "o" if type(value) in (dict, list) else "?"
+
+
+def typed_components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]], kind: str) -> list[exp.Expr | None]:
+    """A leaf field's one component of ``kind`` (see :func:`sampled_kinds`); any other kind
+    of value in the file stops the query with TYPED_REFUSED."""
+    value, _ = _path_value(path, paths)
+    tests, values = _kind_tests(value)
+    index = KINDS.index(kind)
+    refused = exp.Anonymous(this="error", expressions=[exp.Literal.string(TYPED_REFUSED)])
+    typed = case([(exp.Is(this=value.copy(), expression=exp.Null()), exp.Null()), (tests[index], values[index])],
+                 refused)
+    return [typed if i == index else None for i in range(4)]
 
 
 def _quote(name: str) -> str:

@@ -14,12 +14,15 @@ from ..shape_check import ShapeCheck, object_paths
 from .sources import _struct_field_type, csv_columns, csv_reader
 
 
-def count_wrong_shapes(check: ShapeCheck, path: str, kind: str, paths: Sequence[tuple[str, ...]]) -> None:
-    """Add to ``check`` the rows of a CSV or Parquet file whose object paths hold a value."""
+def count_wrong_shapes(check: ShapeCheck, path: str, kind: str, paths: Sequence[tuple[str, ...]],
+                       connection: Any = None) -> None:
+    """Add to ``check`` the rows of a CSV or Parquet file whose object paths hold a value
+    (on ``connection``, else a DuckDB connection of its own)."""
     import duckdb
 
-    connection = duckdb.connect()
-    connection.execute("SET enable_progress_bar = false")
+    if connection is None:
+        connection = duckdb.connect()
+        connection.execute("SET enable_progress_bar = false")
     for prefix in object_paths(paths):
         if kind == "csv":
             column = csv_columns(path).get(prefix)

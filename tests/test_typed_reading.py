@@ -1,0 +1,208 @@
+"""The typed reading of CSV and JSON lines (treatment_engine.sql.json_lines, "the typed
+reading"): a field whose values are all of one kind is read as one component, checked on
+every value by the query itself. Where it is taken it must decide exactly as the plain
+reading (four components per field) and the Python engine; where a value of another kind
+comes after the lines the guess is made from, the query must stop and the file be read
+again, never decide with the wrong kind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from treatment_engine import Engine
+from treatment_engine.profiles import read_csv, read_jsonl
+from treatment_engine.sql import json_lines
+from treatment_engine.sql.compiler import required_fields
+from treatment_engine.sql.duckdb_backend import DuckDBBackend, connect
+from treatment_engine.sql.sources import csv_columns, csv_sampled_kinds
+
+from .conftest import REPO, SAMPLE_AS_OF
+from .test_hostile_profiles import write_corpus
+from .test_sql_backends import python_records
+
+LATE = json_lines.KIND_SAMPLE + 100  # a line the kinds are not guessed from
+
+
+def one_kind_rows(count: int) -> list[dict[str, Any]]:
+    """The bundled sample's customers whose nps is a number (the sample mixes in text), as
+    many as asked, each with an id of its own."""
+    with open(REPO / "examples" / "customers.jsonl", encoding="utf-8") as stream:
+        rows = [json.loads(line) for line in stream if line.strip()]
+    rows = [r for r in rows if not isinstance(r.get("nps"), str)]
+    return [{**rows[i % len(rows)], "customer_id": f"t{i:06d}"} for i in range(count)]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    flat = [{**{k: v for k, v in row.items() if k != "consent"},
+             **{f"consent.{k}": v for k, v in row.get("consent", {}).items()}} for row in rows]
+    names = sorted({name for row in flat for name in row})
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(names)
+        for row in flat:
+            writer.writerow([_cell(row.get(name)) for name in names])
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def rows_of(engine: Engine, path: Path, typed: bool) -> list[tuple[Any, ...]]:
+    connection = connect()
+    query = DuckDBBackend(engine.plan).sql(path, SAMPLE_AS_OF, connection=connection, typed=typed)
+    return connection.execute(query).fetchall()
+
+
+def want(engine: Engine, path: Path) -> list[dict[str, Any]]:
+    if path.suffix == ".csv":
+        with open(path, encoding="utf-8", newline="") as stream:
+            return python_records(engine, list(read_csv(stream)), SAMPLE_AS_OF)
+    with open(path, "rb") as stream:
+        return python_records(engine, list(read_jsonl(stream)), SAMPLE_AS_OF)
+
+
+def got(engine: Engine, path: Path, as_of: date = SAMPLE_AS_OF) -> list[dict[str, Any]]:
+    keys = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions",
+            "channels", "arm", "experiment", "bucket", "would_have")
+    return [{"customer_id": r["customer_id"], "error": True} if "error" in r else {k: r.get(k) for k in keys}
+            for r in DuckDBBackend(engine.plan).records(path, as_of)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_file_of_one_kind_per_field_is_read_typed_and_decided_alike(
+        default_engine: Engine, tmp_path: Path, suffix: str) -> None:
+    rows = one_kind_rows(300)
+    path = (write_jsonl if suffix == ".jsonl" else write_csv)(tmp_path / f"c{suffix}", rows)
+    paths = required_fields(default_engine.plan)
+    kinds = (json_lines.sampled_kinds(str(path), paths) if suffix == ".jsonl"
+             else csv_sampled_kinds(str(path), csv_columns(str(path)), paths))
+    assert {("annual_value",), ("nps",), ("age",)} <= set(kinds)  # taken: one component for these
+    assert kinds[("annual_value",)] == "n"
+    assert kinds[("consent", "email")] == "b"
+    typed = rows_of(default_engine, path, typed=True)
+    assert typed == rows_of(default_engine, path, typed=False)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+JSON_LATE_VALUES = [
+    ("nps", "7"),  # text where the first lines held numbers
+    ("annual_value", True),
+    ("annual_value", {"amount": 5}),
+    ("annual_value", [1]),
+    ("region", 5),  # a number where they held text
+    ("do_not_contact", 1),  # a number where they held true/false
+    ("do_not_contact", "true"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), JSON_LATE_VALUES, ids=lambda v: repr(v))
+def test_a_value_of_another_kind_after_the_guess_stops_the_typed_json_reading(
+        default_engine: Engine, tmp_path: Path, field: str, value: Any) -> None:
+    rows = one_kind_rows(LATE + 50)
+    rows[LATE] = {**rows[LATE], field: value}
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    with pytest.raises(duckdb.Error, match=json_lines.TYPED_REFUSED):
+        rows_of(default_engine, path, typed=True)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+def test_a_mixed_field_within_the_guess_keeps_four_components(default_engine: Engine, tmp_path: Path) -> None:
+    rows = one_kind_rows(200)
+    rows[5] = {**rows[5], "nps": "10"}
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    kinds = json_lines.sampled_kinds(str(path), required_fields(default_engine.plan))
+    assert ("nps",) not in kinds and kinds[("age",)] == "n"
+    assert rows_of(default_engine, path, typed=True) == rows_of(default_engine, path, typed=False)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+CSV_LATE_CELLS = [
+    ("age", "007"),  # DuckDB would read a number; the spec reads text
+    ("age", "+5"),
+    ("age", "1."),
+    ("age", "inf"),
+    ("age", "true"),
+    ("age", "null"),
+    ("region", "12"),  # a numeral where the cells were text
+    ("region", "TRUE"),
+    ("consent.email", "yes"),
+    ("consent.email", "1"),
+]
+
+
+def csv_with_late_cell(tmp_path: Path, column: str, cell: str) -> Path:
+    path = write_csv(tmp_path / "c.csv", one_kind_rows(LATE + 50))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index(column)
+    cells = lines[LATE + 1].split(",")
+    cells[at] = cell
+    lines[LATE + 1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("column", "cell"), CSV_LATE_CELLS, ids=lambda v: repr(v))
+def test_a_cell_of_another_kind_after_the_guess_stops_the_typed_csv_reading(
+        default_engine: Engine, tmp_path: Path, column: str, cell: str) -> None:
+    path = csv_with_late_cell(tmp_path, column, cell)
+    with pytest.raises(duckdb.Error, match=json_lines.TYPED_REFUSED):
+        rows_of(default_engine, path, typed=True)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+CSV_SAME_KIND_CELLS = [
+    ("consent.email", " TRUE"),  # a boolean, spelled otherwise: read past the comparison
+    ("consent.email", "False\t"),
+    ("region", "fal\u017fe"),  # text: Python's lower() does not make the long s an s
+    ("region", "nul"),
+    ("region", "-"),
+]
+
+
+@pytest.mark.parametrize(("column", "cell"), CSV_SAME_KIND_CELLS, ids=lambda v: repr(v))
+def test_a_cell_of_the_same_kind_spelled_otherwise_keeps_the_typed_csv_reading(
+        default_engine: Engine, tmp_path: Path, column: str, cell: str) -> None:
+    path = csv_with_late_cell(tmp_path, column, cell)
+    assert rows_of(default_engine, path, typed=True) == rows_of(default_engine, path, typed=False)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+def test_records_stream_on_where_a_refused_typed_reading_stopped(default_engine: Engine, tmp_path: Path) -> None:
+    """Records already handed out by the typed reading are not handed out twice."""
+    rows = one_kind_rows(30_000)
+    rows[-20] = {**rows[-20], "annual_value": "1000"}
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    records = got(default_engine, path)
+    assert [r["customer_id"] for r in records] == [r["customer_id"] for r in rows]
+    assert records == want(default_engine, path)
+
+
+def test_the_typed_reading_never_decides_a_hostile_line_otherwise(default_engine: Engine, tmp_path: Path) -> None:
+    """Over the hostile lines corpus the typed reading either stops or gives the rows the
+    careful reading gives (the engine itself reads such a file carefully from the start)."""
+    path = tmp_path / "hostile.jsonl"
+    write_corpus(path)
+    backend = DuckDBBackend(default_engine.plan)
+    careful = connect()
+    want_rows = careful.execute(backend.sql(path, SAMPLE_AS_OF, connection=careful, careful=True)).fetchall()
+    try:
+        typed = rows_of(default_engine, path, typed=True)
+    except duckdb.Error:
+        return
+    assert typed == want_rows
