@@ -17,8 +17,8 @@ The events are read as :mod:`.source` reads them (``profile_json``'s rule per li
   refuses, is converted by ``parse_timestamp`` itself in Python;
 - a refused event's reason comes from ``parse_event`` over its three reserved fields, so
   the words are the Python path's;
-- the input position (the order among equal times and the index in a refusal) is
-  ``row_number() OVER ()`` over the scan, which DuckDB keeps in file order while
+- the input position (the order among equal times and the index in a refusal) is the
+  events table's ``rowid``: a table made from one scan keeps the file's order while
   ``preserve_insertion_order`` is on (:func:`..sql.duckdb_backend.connect` sets it).
 """
 
@@ -34,10 +34,9 @@ from sqlglot import exp
 
 from ..expressions.ast import Call, Expression, Field, walk
 from ..moments.events import EventError, parse_event, parse_timestamp
+from ..sql import json_lines
 from ..sql.expressions import ExpressionCompiler
-from ..sql.fragments import Unsupported
-from ..sql.json_lines import plain_file
-from ..sql.sources import Source, build_source
+from ..sql.fragments import Unsupported, Value
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
@@ -56,13 +55,19 @@ class Measured:
     events: JourneyEvents  # what was read: counts, refusals and the as-of (no events kept)
 
 
-class _EventDayCompiler(ExpressionCompiler):
-    """A condition on an event reads ``days_since`` from the event's own day, as
+class _EventCompiler(ExpressionCompiler):
+    """A condition over one event's JSON columns: each field's components written into the
+    condition itself (so a condition guarded by its event type reads them only on events of
+    that type), and ``days_since`` counted from the event's own day, as
     :meth:`.compiled.CompiledJourney.flags` does."""
 
-    def __init__(self, source: Source, day: exp.Expr) -> None:
-        super().__init__(source.fields, as_of=date(1970, 1, 1))
+    def __init__(self, paths: Sequence[tuple[str, ...]], day: exp.Expr) -> None:
+        super().__init__({}, as_of=date(1970, 1, 1))
         self.as_of = day
+        self.paths = paths
+
+    def visit_field(self, node: Field) -> Value:
+        return Value(*json_lines.components(node.path, self.paths))
 
 
 def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | None,
@@ -73,7 +78,7 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
 
     from ..sql.duckdb_backend import Settings, connect
 
-    if not plain_file(path):
+    if not json_lines.plain_file(path):
         return None
     db = connect(Settings(memory_limit=memory_limit))
     try:
@@ -108,35 +113,54 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
     not convert it, with its text kept) and each condition's truth. False: the file needs
     the Python path after all."""
     paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
-    source = build_source(db, path, paths, "jsonl")
-    cid, kind, stamp = (source.fields[key].s for key in RESERVED)
+    relation, _ = json_lines.reader(path, paths, careful=False)
+    cid, kind, stamp = (json_lines.components(key, paths)[1] for key in RESERVED)
+    # The file's own names are the JSON columns: what is made here is named __*.
+    text = {name: f"__{name}" for name in ("cid", "type", "stamp")}
     known = ", ".join(exp.Literal.string(t).sql() for t in sorted({t for j in journeys for t in j.event_types}))
-    fast = _common_seconds(f"{stamp}")
-    day = exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[exp.column("__ts")]),
-                   to=exp.DataType.build("DATE"))
-    compiler = _EventDayCompiler(source, day)
-    tests = "".join(f", coalesce({compiler.condition(e).sql(dialect='duckdb')}, FALSE) AS c{k}"
+    compiler = _EventCompiler(paths, exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[
+        exp.column("__ts")]), to=exp.DataType.build("DATE")))
+    tests = "".join(f", CASE WHEN __type IN ({_types_of(journeys, e)}) THEN coalesce("
+                    f"{compiler.condition(e).sql(dialect='duckdb')}, FALSE) ELSE FALSE END AS c{k}"
                     for k, e in enumerate(conditions))
-    passed = f"({kind} IS NOT NULL AND {kind} NOT IN ({known}))"  # an event type no journey names
-    scan = (f"SELECT row_number() OVER () - 1 AS ix, count(*) OVER () AS __read, {passed} AS passed, "
-            f"{cid} AS cid, {kind} AS type, {stamp} AS __text, {fast} AS __ts, * "
-            f"FROM {source.relation.sql(dialect='duckdb')}")
-    db.execute(f"CREATE TEMP TABLE {EVENTS} AS SELECT ix, __read, passed, cid, type, __ts AS ts, "
-               f"CASE WHEN __ts IS NULL THEN __text END AS ts_text{tests} "
-               f"FROM ({scan}) WHERE NOT passed OR ix = __read - 1")
+    # No window for the input position: the table keeps the file's order (rowid), and the
+    # scan and conversions stay parallel. Events passed over stay, for the count read.
+    db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
+        WITH reserved AS (
+            SELECT *, {_sql(cid)} AS {text['cid']}, {_sql(kind)} AS {text['type']}, {_sql(stamp)} AS {text['stamp']}
+            FROM {relation.sql(dialect='duckdb')}),
+        timed AS (
+            SELECT *, {text['type']} IS NOT NULL AND {text['type']} NOT IN ({known}) AS __passed,
+                   {_common_seconds(text['stamp'])} AS __ts
+            FROM reserved)
+        SELECT __passed AS passed, __cid AS cid, __type AS type, __ts AS ts,
+               CASE WHEN __ts IS NULL THEN __stamp END AS ts_text{tests}
+        FROM timed""")
     converted = _convert_the_rest(db)
     uses_today = any(isinstance(node, Call) and node.function != "missing" for e in conditions for node in walk(e))
     return not (converted and uses_today)  # a condition read days_since before its event's time was known
 
 
+def _sql(part: exp.Expr | None) -> str:
+    return part.sql(dialect="duckdb") if part is not None else "CAST(NULL AS VARCHAR)"
+
+
+def _types_of(journeys: Sequence[CompiledJourney], condition: Expression) -> str:
+    """The event types ``condition`` is asked of (those it is written on)."""
+    found = set()
+    for journey in journeys:
+        parsed = journey.conditions
+        tests = [*zip(journey.steps, parsed.steps), *zip(journey.none, parsed.none),
+                 *zip(journey.require, parsed.require)]
+        found |= {written.event for written, e in tests if e is condition}
+    return ", ".join(exp.Literal.string(t).sql() for t in sorted(found))
+
+
 def _common_seconds(text: str) -> str:
-    """Seconds since the epoch of a timestamp in the common shape, else NULL."""
-    local = f"try_cast(regexp_extract({text}, '^[0-9-]{{10}}(T[0-9:]{{8}}(\\.[0-9]+)?)?', 0) AS TIMESTAMP)"
-    zone = f"regexp_extract({text}, '(Z|[+-][0-9:]{{5}})$', 0)"
-    offset = (f"CASE WHEN {zone} IN ('', 'Z') THEN 0 ELSE (CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END) "
-              f"* (CAST(substr({zone}, 2, 2) AS BIGINT) * 3600 + CAST(substr({zone}, 5, 2) AS BIGINT) * 60) END")
+    """Seconds since the epoch of a timestamp in the common shape, else NULL (DuckDB's cast
+    under TimeZone UTC: a date is its first instant, no zone is UTC)."""
     return (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
-            f"THEN (epoch_us({local}) - ({offset}) * 1000000) / 1000000.0 END")
+            f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
 
 
 def _convert_the_rest(db: Any) -> int:
@@ -160,12 +184,12 @@ _VALID = "NOT passed AND cid <> '' AND type <> '' AND ts IS NOT NULL"
 
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
     """What was read, the refusals in parse_event's words, and the as-of."""
-    row = db.execute(f"SELECT max(__read), count(*) FILTER (WHERE passed), "
+    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), "
                      f"max(ts) FILTER (WHERE {_VALID}) FROM {EVENTS}").fetchone()
     read, passed, latest = (row[0] or 0, row[1], row[2]) if row else (0, 0, None)
     known = frozenset(t for j in journeys for t in j.event_types)
-    refused = db.execute(f"SELECT ix, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({_VALID}, "
-                         "FALSE) ORDER BY ix").fetchall()
+    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({_VALID}, "
+                         "FALSE) ORDER BY rowid").fetchall()
     errors = [parse_event({"customer_id": c, "type": t, "timestamp": s}, int(ix), known) for ix, c, t, s in refused]
     moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
     return JourneyEvents({j.id: [] for j in journeys}, float(moment), int(read), int(passed),
@@ -194,7 +218,7 @@ def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
 def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
     """``journey``'s runs, worked out in DuckDB, as the report's columns."""
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
-    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, ix, "
+    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {runs_query(journey, as_of, '__journey')}")

@@ -37,10 +37,12 @@ def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_eve
     required = range(len(journey.require))
     customer_after = f"OVER (PARTITION BY cid ORDER BY ts, ix {FOLLOWING})"
     run_after = f"OVER (PARTITION BY cid, run ORDER BY rn {FOLLOWING})"
+    # What follows the last step matters only to a journey whose success looks there.
+    later_events = (f"SELECT *, min(CASE WHEN fb THEN ts END) {customer_after} AS nf_ts"
+                    + "".join(f", min(CASE WHEN rq{i} THEN ts END) {customer_after} AS nr{i}_ts" for i in required)
+                    if journey.after_within is not None else "SELECT *")
     ctes = [
-        ("nx", f"SELECT *, min(CASE WHEN fb THEN ts END) {customer_after} AS nf_ts"
-               + "".join(f", min(CASE WHEN rq{i} THEN ts END) {customer_after} AS nr{i}_ts" for i in required)
-               + f" FROM {table}"),
+        ("nx", f"{later_events} FROM {table}"),
         ("r", "SELECT *, row_number() OVER (PARTITION BY cid ORDER BY ts, ix) AS rn, "
               "sum(CASE WHEN m0 THEN 1 ELSE 0 END) OVER (PARTITION BY cid ORDER BY ts, ix "
               "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run FROM nx WHERE a"),
