@@ -43,11 +43,15 @@ def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_eve
                     if journey.after_within is not None else "SELECT *")
     ctes = [
         ("nx", f"{later_events} FROM {table}"),
+        # Every window of a stage is over one ordering, so DuckDB sorts once per stage: the
+        # customer's last run is counted in r's order, the run's last event in s's.
         ("r", "SELECT *, row_number() OVER (PARTITION BY cid ORDER BY ts, ix) AS rn, "
               "sum(CASE WHEN m0 THEN 1 ELSE 0 END) OVER (PARTITION BY cid ORDER BY ts, ix "
-              "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run FROM nx WHERE a"),
-        ("s", "SELECT *, max(run) OVER (PARTITION BY cid) AS last_run, "
-              "max(rn) OVER (PARTITION BY cid, run) AS last_rn"
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run, "
+              "sum(CASE WHEN m0 THEN 1 ELSE 0 END) OVER (PARTITION BY cid ORDER BY ts, ix "
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_run FROM nx WHERE a"),
+        ("s", "SELECT *, max(rn) OVER (PARTITION BY cid, run ORDER BY rn "
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_rn"
               + "".join(f", min(CASE WHEN m{j} THEN rn END) {run_after} AS x{j}_rn"
                         f", min(CASE WHEN m{j} THEN ts END) {run_after} AS x{j}_ts" for j in later)
               + " FROM r WHERE run > 0"),
