@@ -22,7 +22,10 @@ conditions: ``plan_type`` null or absent, ``correct`` the string "true" (a wrong
 
 The floor's numbers and the engine's must agree (runs entered, reached per step,
 completed) before any ratio is printed. Each side's peak memory is its process's maximum
-resident set (VmHWM, Linux /proc), read by the process itself as it ends.
+resident set (VmHWM, Linux /proc), read by the process itself as it ends; its CPU time
+(every thread's) is printed beside the wall clock, being steadier on a shared machine.
+`--stages` also times each stage of the DuckDB path (the plain-file check, the events
+table, the runs, the report) in CPU seconds beside the floor, in one process.
 """
 
 from __future__ import annotations
@@ -216,9 +219,50 @@ def _peak_mb() -> float:
     raise LookupError("no VmHWM in /proc/self/status")
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time, every thread's (DuckDB's too): steadier than the wall
+    clock on a shared machine, where a run waits for a core."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def stages(events: Path, plan: Path) -> dict[str, float]:
+    """CPU seconds of each stage of the DuckDB path, the floor's in the same process."""
+    import treatment_engine.journeys.duckdb_file as measured
+    from treatment_engine.engine import Engine
+
+    started = _cpu_seconds()
+    floor_counts(events)
+    spent = {"floor": _cpu_seconds() - started}
+
+    def timed(function: Any, name: str) -> Any:
+        def wrapper(*args: Any) -> Any:
+            begun = _cpu_seconds()
+            try:
+                return function(*args)
+            finally:
+                spent[name] = spent.get(name, 0.0) + _cpu_seconds() - begun
+        return wrapper
+
+    lines = measured.json_lines  # the shared module: this child process is the benchmark's own
+    lines.plain_file = timed(lines.plain_file, "plain-file check")  # type: ignore[method-assign]
+    for name, label in (("_load", "events table"), ("_runs", "runs"), ("summarize_columns", "report")):
+        setattr(measured, name, timed(getattr(measured, name), label))
+    journeys = Engine.load(plan).plan.journeys
+    begun = _cpu_seconds()
+    measured.measure_file(journeys, str(events), None)
+    spent["engine, all stages"] = _cpu_seconds() - begun
+    return spent
+
+
 def child(kind: str, events: Path, plan: Path) -> dict[str, Any]:
     """One side's measurement, in this (fresh) process: its counts, seconds and peak memory."""
+    if kind == "stages":
+        return stages(events, plan)
     started = time.perf_counter()
+    cpu = _cpu_seconds()
     if kind == "floor":
         counts = floor_counts(events)
         completed = {j: c[-1] for j, c in counts.items()}
@@ -237,8 +281,8 @@ def child(kind: str, events: Path, plan: Path) -> dict[str, Any]:
         for j in report:
             if j["entered"] != counts[j["id"]][0]:
                 raise SystemExit(f"{j['id']}: entered {j['entered']} but the first step reached {counts[j['id']][0]}")
-    return {"seconds": time.perf_counter() - started, "peak_mb": _peak_mb(), "counts": counts,
-            "completed": completed}
+    return {"seconds": time.perf_counter() - started, "cpu": _cpu_seconds() - cpu, "peak_mb": _peak_mb(),
+            "counts": counts, "completed": completed}
 
 
 def run_child(kind: str, events: Path, plan: Path) -> dict[str, Any]:
@@ -270,6 +314,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="Write the events file here (and reuse it if it exists).")
+    parser.add_argument("--stages", action="store_true",
+                        help="Also time each stage of the DuckDB path (CPU seconds) beside the floor, in one process.")
     parser.add_argument("--child", nargs=3, metavar=("KIND", "EVENTS", "PLAN"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -288,12 +334,17 @@ def main() -> None:
         ours = run_child("engine", events, plan)
         if floor["counts"] != ours["counts"] or floor["completed"] != ours["completed"]:
             raise SystemExit(f"the engine and the floor disagree:\nfloor  {floor['counts']}\nengine {ours['counts']}")
+        spent = run_child("stages", events, plan) if args.stages else None
     print(f"{platform.python_version()}, {platform.machine()}, {args.events:,} events, {args.customers:,} customers")
-    print("| side | seconds | peak MB | ratio |\n|---|---:|---:|---:|")
-    print(f"| hand-written DuckDB funnel query | {floor['seconds']:.1f} | {floor['peak_mb']:,.0f} | 1.00 |")
-    print(f"| treatment journeys (DuckDB) | {ours['seconds']:.1f} | {ours['peak_mb']:,.0f} | "
-          f"{ours['seconds'] / floor['seconds']:.2f} |")
+    print("| side | seconds | ratio | CPU seconds | CPU ratio | peak MB |\n|---|---:|---:|---:|---:|---:|")
+    for name, side in (("hand-written DuckDB funnel query", floor), ("treatment journeys (DuckDB)", ours)):
+        print(f"| {name} | {side['seconds']:.1f} | {side['seconds'] / floor['seconds']:.2f} | {side['cpu']:.1f} | "
+              f"{side['cpu'] / floor['cpu']:.2f} | {side['peak_mb']:,.0f} |")
     print(json.dumps({"reached per step": floor["counts"]}))
+    if spent:
+        print("\n| stage (one process, CPU seconds) | seconds | against the floor |\n|---|---:|---:|")
+        for name, seconds in spent.items():
+            print(f"| {name} | {seconds:.1f} | {seconds / spent['floor']:.2f} |")
 
 
 if __name__ == "__main__":

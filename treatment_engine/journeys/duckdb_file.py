@@ -61,7 +61,7 @@ class _EventCompiler(ExpressionCompiler):
     that type), and ``days_since`` counted from the event's own day, as
     :meth:`.compiled.CompiledJourney.flags` does."""
 
-    def __init__(self, paths: Sequence[tuple[str, ...]], day: exp.Expr) -> None:
+    def __init__(self, paths: Sequence[tuple[str, ...]], day: exp.Cast) -> None:
         super().__init__({}, as_of=date(1970, 1, 1))
         self.as_of = day
         self.paths = paths
@@ -101,8 +101,7 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     """Every distinct condition the journeys read, each compiled once (a column ``c{k}``)."""
     found: list[Expression] = []
     for journey in journeys:
-        parsed = journey.conditions
-        for expression in (*parsed.steps, *parsed.none, *parsed.require):
+        for _, expression in _written(journey):
             if expression is not None and all(expression is not e for e in found):
                 found.append(expression)
     return found
@@ -147,13 +146,16 @@ def _sql(part: exp.Expr | None) -> str:
 
 def _types_of(journeys: Sequence[CompiledJourney], condition: Expression) -> str:
     """The event types ``condition`` is asked of (those it is written on)."""
-    found = set()
-    for journey in journeys:
-        parsed = journey.conditions
-        tests = [*zip(journey.steps, parsed.steps), *zip(journey.none, parsed.none),
-                 *zip(journey.require, parsed.require)]
-        found |= {written.event for written, e in tests if e is condition}
+    found = {event for journey in journeys for event, e in _written(journey) if e is condition}
     return ", ".join(exp.Literal.string(t).sql() for t in sorted(found))
+
+
+def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
+    """Each event test of ``journey`` (steps, then ``none``, then ``require``) and its condition."""
+    parsed = journey.conditions
+    return [*((s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)),
+            *((t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)),
+            *((t.event, c) for t, c in zip(journey.require, parsed.require, strict=True))]
 
 
 def _common_seconds(text: str) -> str:
