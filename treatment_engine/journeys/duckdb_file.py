@@ -108,9 +108,10 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
 
 
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression]) -> bool:
-    """The events table: input position, the reserved fields, the time (NULL where SQL did
-    not convert it, with its text kept) and each condition's truth. False: the file needs
-    the Python path after all."""
+    """The events table, one row per line in file order (its rowid is the input position):
+    whether the event is passed over, the reserved fields, the time (NULL where SQL did not
+    convert it, with its text kept) and each condition's truth. False: the file needs the
+    Python path after all."""
     paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
     relation, _ = json_lines.reader(path, paths, careful=False)
     cid, kind, stamp = (json_lines.components(key, paths)[1] for key in RESERVED)
