@@ -86,6 +86,25 @@ def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, writt
     assert got.refused == found.refused
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, written: dict[str, Any],
+                                                               events: list[dict[str, Any]], as_of: int | None) -> None:
+    """The aggregation path (journeys/sql_once.py) takes customers who met each step type
+    at most once: here every customer, each type kept at its first event (ties in time
+    and several steps of one type included)."""
+    seen: set[tuple[Any, Any]] = set()
+    once = []
+    for event in events:
+        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
+        if key not in seen:
+            seen.add(key)
+            once.append(event)
+    test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, written, once, as_of)
+
+
 def test_a_file_duckdb_would_read_otherwise_goes_the_python_way(tmp_path: Path) -> None:
     compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "end", "if": "v >= 1"}])
     path = tmp_path / "events.jsonl"
@@ -127,3 +146,36 @@ def test_a_number_is_no_timestamp_in_a_file(tmp_path: Path) -> None:
     assert "no valid timestamp" in found.refused[1].error
     measured = measure_file([compiled], str(path), None)
     assert measured is not None and measured.events.refused == found.refused
+
+
+def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> None:
+    """Customers with each step type once, at the rules' edges: a step exactly at its
+    limit, a tie in time (input order decides), two candidates of one event, success's
+    window edge. Each customer alone, so a wrong run changes the report."""
+    compiled = journey(within="10s", steps=[
+        {"event": "start"}, {"event": "booked", "optional": True, "within": "2s"},
+        {"event": "middle", "optional": True, "if": "v >= 1"}, {"event": "middle", "id": "m2", "if": "v >= 0"},
+        {"event": "end", "within": "3s"}],
+        success={"after": {"within": "3s", "none": [{"event": "complaint"}]}})
+    histories = {
+        "at the limit": [("start", 0), ("booked", 2), ("middle", 3, 0), ("end", 6), ("complaint", 9)],
+        "a second late": [("start", 0), ("booked", 2.5), ("middle", 3, 0), ("end", 7), ("complaint", 10.5)],
+        "tie, start first": [("start", 1), ("middle", 1, 0), ("end", 1)],
+        "tie, middle first": [("middle", 1, 0), ("start", 1), ("end", 2)],
+        "one event, two steps": [("start", 0), ("middle", 1, 1), ("end", 2)],
+        "booked with the middle": [("start", 0), ("middle", 1, 0), ("booked", 1), ("end", 2)],
+        "complaint tied, before the end": [("start", 0), ("middle", 1, 0), ("complaint", 2), ("end", 2)],
+    }
+    reports = []
+    for name, history in histories.items():
+        path = tmp_path / f"{len(reports)}.jsonl"
+        path.write_text("".join(json.dumps({"customer_id": name, "type": kind, "timestamp": stamp(at, "Z"),
+                                            **({"v": rest[0]} if rest else {})}) + "\n"
+                                for kind, at, *rest in history), encoding="utf-8")
+        expected, _ = python_path(compiled, path, (START + timedelta(seconds=60)).timestamp())
+        measured = measure_file([compiled], str(path), (START + timedelta(seconds=60)).timestamp())
+        assert measured is not None and measured.reports == [expected], name
+        reports.append((expected.completed, expected.succeeded, tuple(s.reached for s in expected.steps)))
+    assert reports == [(1, 0, (1, 1, 0, 1, 1)), (0, 0, (1, 0, 0, 1, 0)), (1, 1, (1, 0, 0, 1, 1)),
+                       (0, 0, (1, 0, 0, 0, 0)), (0, 0, (1, 0, 1, 0, 0)), (1, 1, (1, 0, 0, 1, 1)),
+                       (1, 1, (1, 0, 0, 1, 1))]

@@ -40,6 +40,7 @@ from ..sql.fragments import Unsupported, Value
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
+from .sql_once import split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
@@ -221,10 +222,12 @@ def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
 def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
     """``journey``'s runs, worked out in DuckDB, as the report's columns."""
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
-    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, "
+    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
-    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {runs_query(journey, as_of, '__journey')}")
+    query = runs_query(journey, as_of, "__journey") if journey.consecutive \
+        else split_runs_query(journey, as_of, "__journey")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
     columns = db.execute(
