@@ -1,7 +1,8 @@
 """Journeys measured inside DuckDB from an events file (``treatment journeys --events`` on
 DuckDB) give the Python path's reports, counts and refusals: generated journeys over
 generated files whose events hold nulls, wrong types, timestamps of every shape and
-events the reader refuses or passes over."""
+events the reader refuses or passes over; customers with each step type once (the
+aggregation path, journeys/sql_once.py) generated and at the rules' edges."""
 
 from __future__ import annotations
 
