@@ -49,7 +49,9 @@ def journeys(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             step["within"] = f"{draw(st.integers(1, min(4, whole)))}s"
         if draw(st.booleans()):
-            step["if"] = draw(st.sampled_from(["v >= 1", "v == 0", "not missing(v)"]))
+            # nulls and wrong types: v is also null, a string or a boolean (see histories)
+            step["if"] = draw(st.sampled_from(["v >= 1", "v == 0", "not missing(v)", "v != 'x'", "v in [1, true]",
+                                               "not (v < 2)"]))
         steps.append(step)
     entry: dict[str, Any] = {"within": f"{whole}s", "steps": steps,
                              "order": draw(st.sampled_from(["in_order", "consecutive"]))}
@@ -74,6 +76,6 @@ def histories(draw: st.DrawFn) -> list[Raw]:
         moment = 0.0
         for _ in range(draw(st.integers(0, 20))):
             moment += draw(st.sampled_from([0, 0.5, 1, 1, 2, 3]))
-            fields = draw(st.one_of(st.just({}), st.fixed_dictionaries({"v": st.sampled_from([0, 1, 2, "x", None])})))
+            fields = draw(st.one_of(st.just({}), st.fixed_dictionaries({"v": st.sampled_from([0, 1, 2, "x", None, True])})))
             raw.append((customer, draw(kinds), moment, fields))
     return draw(st.permutations(raw))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..engine import Engine
     from ..journeys.breakdown import Group
     from ..journeys.compiled import CompiledJourney
+    from ..journeys.duckdb_file import Measured
     from ..journeys.output import Breakdowns
     from ..journeys.reference import Run
     from ..journeys.source import JourneyEvents
@@ -76,9 +77,13 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     plan = engine.plan
     if not plan.journeys:
         fail("this plan defines no journeys (a top-level 'journeys:' list in rules/)")
-    found = _read(plan.journeys, events_path, db_url, as_of)
-    made = _runs(plan.journeys, found, backend)
-    reports = [summarize(journey, made[journey.id], found.as_of) for journey in plan.journeys]
+    measured = _in_duckdb(plan.journeys, events_path, as_of) if backend == "duckdb" and not by else None
+    if measured is not None:
+        found, reports = measured.events, measured.reports
+    else:
+        found = _read(plan.journeys, events_path, db_url, as_of)
+        made = _runs(plan.journeys, found, backend)
+        reports = [summarize(journey, made[journey.id], found.as_of) for journey in plan.journeys]
     breakdowns = None
     if by and profiles_path is not None:
         groups = _groups(engine, profiles_path, by, found.as_of)
@@ -103,6 +108,16 @@ def _as_of(text: str | None) -> float | None:
     if moment is None:
         raise click.BadParameter("not an ISO 8601 date or date-time", param_hint="--as-of")
     return moment
+
+
+def _in_duckdb(journeys: Sequence[CompiledJourney], events_path: str | None, as_of: float | None) -> Measured | None:
+    """The whole measurement inside DuckDB, for an events file it can read (None: read
+    the events in Python, as from standard input or the store)."""
+    if events_path is None or events_path == "-" or not Path(events_path).is_file():
+        return None
+    from ..journeys.duckdb_file import measure_file
+
+    return measure_file(journeys, events_path, as_of)
 
 
 def _read(journeys: Sequence[CompiledJourney], events_path: str | None, db_url: str | None,

@@ -62,6 +62,7 @@ class CompiledJourney:
     target: float | None
     margin: float | None
     location: Location
+    conditions: JourneyConditions  # the parsed `if`s, for the SQL back ends to compile
 
     @property
     def step_types(self) -> frozenset[str]:
@@ -121,4 +122,4 @@ def _journey(journey: Journey, location: Location, parsed: JourneyConditions) ->
         journey.id, journey.owner, journey.description, journey.order == "consecutive", whole, tuple(steps),
         seconds(after.within) if after else None,
         _matches(after.none, parsed.none) if after else (), _matches(after.require, parsed.require) if after else (),
-        journey.success.target, journey.success.margin, location)
+        journey.success.target, journey.success.margin, location, parsed)

@@ -59,7 +59,7 @@ def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | 
                  "ORDER BY occurred_at, partition_no, seq").bindparams(bindparam("types", expanding=True))
     with engine.connect() as connection:
         rows = connection.execute(query, {"types": types, **({"customer": customer_id} if one else {})}).all()
-    return _flagged(journeys, (_stored(*row) for row in rows), as_of)
+    return _flagged(journeys, (_stored(*row) for row in rows), as_of, stored=True)
 
 
 def _stored(customer_id: str, kind: str, moment: float, body: Any) -> dict[str, Any]:
@@ -69,7 +69,8 @@ def _stored(customer_id: str, kind: str, moment: float, body: Any) -> dict[str, 
     return {**fields, "customer_id": customer_id, "type": kind, "timestamp": float(moment)}
 
 
-def _flagged(journeys: Sequence[CompiledJourney], raw: Iterable[Any], as_of: float | None) -> JourneyEvents:
+def _flagged(journeys: Sequence[CompiledJourney], raw: Iterable[Any], as_of: float | None,
+             stored: bool = False) -> JourneyEvents:
     known = frozenset(kind for journey in journeys for kind in journey.event_types)
     kept: list[Event] = []
     made = JourneyEvents({journey.id: [] for journey in journeys}, 0.0)
@@ -78,7 +79,7 @@ def _flagged(journeys: Sequence[CompiledJourney], raw: Iterable[Any], as_of: flo
         if isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] not in known:
             made.passed_over += 1
             continue
-        event = _parse(item, index, known)
+        event = _parse(item, index, known, stored)
         if isinstance(event, EventError):
             made.refused.append(event)
         elif as_of is None or event.timestamp <= as_of:
@@ -91,7 +92,9 @@ def _flagged(journeys: Sequence[CompiledJourney], raw: Iterable[Any], as_of: flo
     return made
 
 
-def _parse(item: Any, index: int, known: frozenset[str]) -> Event | EventError:
-    if isinstance(item, dict) and isinstance(item.get("timestamp"), float):  # stored: already seconds
+def _parse(item: Any, index: int, known: frozenset[str], stored: bool) -> Event | EventError:
+    # Only the store's rows carry seconds: a number in a file is no timestamp (parse_event
+    # says so), where it used to be taken as seconds, or to fail without a customer_id.
+    if stored:
         return Event(item["customer_id"], item["type"], item["timestamp"], item, index)
     return parse_event(item, index, known)

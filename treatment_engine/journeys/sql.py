@@ -8,15 +8,15 @@ success), ``rq0..`` (matches ``require`` i). No text an author wrote reaches the
 it holds generated names and numbers only.
 
 How it follows :mod:`.reference`, stage by stage:
-1. ``nx``: for every event, the time of the first later ``none`` / ``require`` event of the
-   customer (success after the last step);
-2. ``r``: the step-type events numbered per customer (``rn``); a running count of
-   first-step events numbers the runs (``run``): each first-step event starts one;
-3. ``s``: per event, the position and time of the next event of its run matching each
+1. ``r``: the step-type events numbered per customer (``rn``); a running count of
+   first-step events numbers the runs (``run``): each first-step event starts one; for
+   every event, the time of the first later ``none`` / ``require`` event of the customer
+   (success after the last step);
+2. ``s``: per step-type event, the position and time of the next event of its run matching each
    step (a window to the run's end), the run's last position, the customer's last run;
-4. ``l1..``: from each run's first event, one join per step: go to the earliest next
+3. ``l1..``: from each run's first event, one join per step: go to the earliest next
    step that is in time (consecutive: only the very next event), or stay;
-5. ``runs``: where each run stands at ``as_of``.
+4. ``runs``: where each run stands at ``as_of``.
 """
 
 from __future__ import annotations
@@ -35,20 +35,28 @@ def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_eve
     steps = range(len(journey.steps))
     later = range(1, len(journey.steps))
     required = range(len(journey.require))
-    customer_after = f"OVER (PARTITION BY cid ORDER BY ts, ix {FOLLOWING})"
+    customer = "OVER (PARTITION BY cid ORDER BY ts, ix"
+    customer_after = f"{customer} {FOLLOWING})"
     run_after = f"OVER (PARTITION BY cid, run ORDER BY rn {FOLLOWING})"
+    # What follows the last step matters only to a journey whose success looks there.
+    later_events = (f", min(CASE WHEN fb THEN ts END) {customer_after} AS nf_ts"
+                    + "".join(f", min(CASE WHEN rq{i} THEN ts END) {customer_after} AS nr{i}_ts" for i in required)
+                    if journey.after_within is not None else "")
     ctes = [
-        ("nx", f"SELECT *, min(CASE WHEN fb THEN ts END) {customer_after} AS nf_ts"
-               + "".join(f", min(CASE WHEN rq{i} THEN ts END) {customer_after} AS nr{i}_ts" for i in required)
-               + f" FROM {table}"),
-        ("r", "SELECT *, row_number() OVER (PARTITION BY cid ORDER BY ts, ix) AS rn, "
-              "sum(CASE WHEN m0 THEN 1 ELSE 0 END) OVER (PARTITION BY cid ORDER BY ts, ix "
-              "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run FROM nx WHERE a"),
-        ("s", "SELECT *, max(run) OVER (PARTITION BY cid) AS last_run, "
-              "max(rn) OVER (PARTITION BY cid, run) AS last_rn"
+        # Every window of a stage is over one ordering, so DuckDB sorts once per stage: the
+        # step-type events' numbers, the runs and what follows each event in r's order, the
+        # run's next steps and last event in s's.
+        ("r", f"SELECT *, CAST(sum(CASE WHEN a THEN 1 ELSE 0 END) {customer} "
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS rn, "
+              f"CAST(sum(CASE WHEN m0 THEN 1 ELSE 0 END) {customer} "
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS run, "
+              f"CAST(sum(CASE WHEN m0 THEN 1 ELSE 0 END) {customer} "
+              f"ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS BIGINT) AS last_run{later_events} FROM {table}"),
+        ("s", "SELECT *, max(rn) OVER (PARTITION BY cid, run ORDER BY rn "
+              "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS last_rn"
               + "".join(f", min(CASE WHEN m{j} THEN rn END) {run_after} AS x{j}_rn"
                         f", min(CASE WHEN m{j} THEN ts END) {run_after} AS x{j}_ts" for j in later)
-              + " FROM r WHERE run > 0"),
+              + " FROM r WHERE a AND run > 0"),
         ("l0", "SELECT cid, run, rn AS p, 0 AS k, ts AS t0"
                + "".join(f", CAST(NULL AS DOUBLE) AS t{j}" for j in later) + " FROM s WHERE m0"),
     ]

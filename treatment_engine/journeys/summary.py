@@ -4,8 +4,10 @@ equal runs give equal reports."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from .compiled import CompiledJourney
 from .reference import Run
@@ -23,9 +25,10 @@ class Times:
     p90: float | None
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> Times:
-        ordered = sorted(values)
-        ranks = [ordered[(p * len(ordered) + 99) // 100 - 1] if ordered else None for p in PERCENTILES]
+    def of(cls, values: Sequence[float] | np.ndarray) -> Times:
+        ordered = np.sort(values)
+        ranks = [float(ordered[(p * len(ordered) + 99) // 100 - 1]) if len(ordered) else None
+                 for p in PERCENTILES]
         return cls(len(ordered), *ranks)
 
 
@@ -73,64 +76,100 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+STATUS_CODES = {"completed": 0, "abandoned": 1, "in_progress": 2}
+COMPLETED, ABANDONED, IN_PROGRESS = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RunColumns:
+    """A journey's runs as columns, what the report reads of them: when each step was
+    reached (runs x steps, NaN: not reached), each run's status (:data:`STATUS_CODES`),
+    its success (1, 0, -1: undecided) and how many customers they belong to. The SQL back
+    ends hand their runs over this way, without a Python object per run."""
+
+    reached: np.ndarray  # float64, (runs, steps)
+    status: np.ndarray  # int8
+    success: np.ndarray  # int8
+    customers: int
+
+    @classmethod
+    def of(cls, journey: CompiledJourney, runs: Sequence[Run]) -> RunColumns:
+        width = len(journey.steps)
+        reached = np.array([[np.nan if t is None else t for t in r.reached] for r in runs],
+                           dtype=np.float64).reshape(len(runs), width)
+        status = np.array([STATUS_CODES[r.status] for r in runs], dtype=np.int8)
+        success = np.array([-1 if r.success is None else int(r.success) for r in runs], dtype=np.int8)
+        return cls(reached, status, success, len({r.customer_id for r in runs}))
+
+
 def summarize(journey: CompiledJourney, runs: Sequence[Run], as_of: float) -> JourneyReport:
     """The report of ``journey`` over its ``runs`` at ``as_of``."""
-    count = {status: sum(r.status == status for r in runs) for status in ("completed", "abandoned", "in_progress")}
-    succeeded = sum(r.success is True for r in runs)
-    failed = sum(r.success is False for r in runs)
-    steps = tuple(_step(journey, index, runs, as_of) for index in range(len(journey.steps)))
-    last = len(journey.steps) - 1
-    total = Times.of((r.reached[last] or 0.0) - (r.reached[0] or 0.0) for r in runs if r.status == "completed")
+    return summarize_columns(journey, RunColumns.of(journey, runs), as_of)
+
+
+def summarize_columns(journey: CompiledJourney, runs: RunColumns, as_of: float) -> JourneyReport:
+    """The report of ``journey`` over its runs, as columns, at ``as_of``."""
+    count = {name: int(np.count_nonzero(runs.status == code)) for name, code in STATUS_CODES.items()}
+    succeeded = int(np.count_nonzero(runs.success == 1))
+    failed = int(np.count_nonzero(runs.success == 0))
+    previous = _previous(runs.reached)
+    steps = tuple(_step(journey, index, runs, previous, as_of) for index in range(len(journey.steps)))
+    done = runs.status == COMPLETED
+    total = Times.of(runs.reached[done, -1] - runs.reached[done, 0])
     report = JourneyReport(
-        journey.id, journey.owner, len({r.customer_id for r in runs}), len(runs), count["completed"],
+        journey.id, journey.owner, runs.customers, len(runs.status), count["completed"],
         count["abandoned"], count["in_progress"], succeeded, failed,
         _rate(count["completed"], count["completed"] + count["abandoned"]), _rate(succeeded, succeeded + failed),
         journey.target, journey.margin, total, steps, None)
     return _with_flag(report)
 
 
-def _previous(run: Run, step: int) -> float | None:
-    """When the run reached the step before ``step`` it came from (the latest reached)."""
-    return next((t for t in reversed(run.reached[:step]) if t is not None), None)
+def _previous(reached: np.ndarray) -> np.ndarray:
+    """Per run and step, when the run reached the step before it it came from (the latest
+    step reached before it; NaN before the first); the last column: its latest step's time."""
+    previous = np.full((reached.shape[0], reached.shape[1] + 1), np.nan)
+    for index in range(1, reached.shape[1] + 1):
+        before = reached[:, index - 1]
+        previous[:, index] = np.where(np.isnan(before), previous[:, index - 1], before)
+    return previous
 
 
-def _step(journey: CompiledJourney, index: int, runs: Sequence[Run], as_of: float) -> StepReport:
+def _step(journey: CompiledJourney, index: int, runs: RunColumns, previous: np.ndarray,
+          as_of: float) -> StepReport:
     step = journey.steps[index]
-    reached = [r for r in runs if r.reached[index] is not None]
-    times = Times.of((r.reached[index] or 0.0) - (_previous(r, index) or 0.0) for r in reached) if index \
-        else Times.of(())
+    arrived = runs.reached[:, index]
+    reached = ~np.isnan(arrived)
+    times = Times.of(arrived[reached] - previous[reached, index]) if index else Times.of(np.empty(0))
     gate = max((i for i in range(index) if not journey.steps[i].optional), default=None)
     dropped = waiting = conversion = None
     if gate is not None and not step.optional:
-        between = [r for r in runs if r.reached[gate] is not None and r.reached[index] is None]
-        dropped = sum(r.status == "abandoned" for r in between)
-        waiting = sum(r.status == "in_progress" for r in between)
-        conversion = _rate(len(reached), len(reached) + dropped)
-    rate, decided = _touchpoint(journey, index, gate, runs, as_of)
-    return StepReport(step.name, step.optional, len(reached), dropped, waiting, conversion, times,
-                      step.target_rate, rate, decided)
+        between = ~np.isnan(runs.reached[:, gate]) & ~reached
+        dropped = int(np.count_nonzero(between & (runs.status == ABANDONED)))
+        waiting = int(np.count_nonzero(between & (runs.status == IN_PROGRESS)))
+        conversion = _rate(int(np.count_nonzero(reached)), int(np.count_nonzero(reached)) + dropped)
+    rate, decided = _touchpoint(journey, index, gate, runs, previous, as_of)
+    return StepReport(step.name, step.optional, int(np.count_nonzero(reached)), dropped, waiting, conversion,
+                      times, step.target_rate, rate, decided)
 
 
-def _touchpoint(journey: CompiledJourney, index: int, gate: int | None, runs: Sequence[Run],
+def _touchpoint(journey: CompiledJourney, index: int, gate: int | None, runs: RunColumns, previous: np.ndarray,
                 as_of: float) -> tuple[float | None, int]:
     """A step's own rate: of the runs past the required step before it, the share that
     reached it within its target's window; a run that may still do so is left out."""
     window = journey.steps[index].target_within
     if window is None or gate is None:
         return None, 0
-    hits = misses = 0
-    for run in runs:
-        if run.reached[gate] is None:
-            continue
-        arrived, before = run.reached[index], _previous(run, index)
-        if arrived is not None and before is not None and arrived - before <= window:
-            hits += 1
-        elif arrived is None and run.status == "in_progress" and run.position < index \
-                and as_of - (run.reached[run.position] or 0.0) < window:
-            continue  # it may still arrive in time
-        else:
-            misses += 1
-    return _rate(hits, hits + misses), hits + misses
+    past = ~np.isnan(runs.reached[:, gate])
+    arrived, before = runs.reached[:, index], previous[:, index]
+    with np.errstate(invalid="ignore"):  # NaN compares false: not arrived, so not a hit
+        hits = past & (arrived - before <= window)
+        latest = previous[:, -1]  # the last step reached; every run reached the first
+        position = runs.reached.shape[1] - 1 - np.argmax(~np.isnan(runs.reached[:, ::-1]), axis=1)
+        pending = (past & np.isnan(arrived) & (runs.status == IN_PROGRESS) & (position < index)
+                   & (as_of - latest < window))
+    count_hits = int(np.count_nonzero(hits))
+    decided = int(np.count_nonzero(past)) - int(np.count_nonzero(pending))
+    return _rate(count_hits, decided), decided
 
 
 def _with_flag(report: JourneyReport) -> JourneyReport:

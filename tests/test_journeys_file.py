@@ -1,0 +1,182 @@
+"""Journeys measured inside DuckDB from an events file (``treatment journeys --events`` on
+DuckDB) give the Python path's reports, counts and refusals: generated journeys over
+generated files whose events hold nulls, wrong types, timestamps of every shape and
+events the reader refuses or passes over; customers with each step type once (the
+aggregation path, journeys/sql_once.py) generated and at the rules' edges."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from treatment_engine.journeys import source
+from treatment_engine.journeys.duckdb_file import measure_file
+from treatment_engine.journeys.reference import runs
+from treatment_engine.journeys.summary import summarize
+
+from .journey_plans import histories, journey, journeys
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def stamp(seconds: float, shape: str) -> Any:
+    """A time written as a producer might write it; some shapes only Python reads."""
+    moment = START + timedelta(seconds=seconds)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{moment.microsecond:06d}"[:4] if moment.microsecond else "")
+    return {"Z": text + "Z", "offset": (moment + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+            + (f".{moment.microsecond:06d}" if moment.microsecond else "") + "+02:00",
+            "naive": text, "space": text.replace("T", " ") + "Z", "padded": f" {text}Z ",
+            "date": moment.strftime("%Y-%m-%d"), "bad day": "2026-02-30T00:00:00Z", "words": "soon",
+            "number": seconds}[shape]
+
+
+SHAPES = st.sampled_from(["Z"] * 6 + ["offset", "naive", "space", "padded", "date", "bad day", "words", "number"])
+ODD = st.sampled_from([None, "customer", "type", "unknown type", "not a string type", "no customer"])
+
+
+@st.composite
+def lines(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """The generated histories as event objects, some of them odd."""
+    made = []
+    for customer, kind, moment, *rest in draw(histories()):
+        event: dict[str, Any] = {"customer_id": customer, "type": kind,
+                                 "timestamp": stamp(moment, draw(SHAPES)), **(rest[0] if rest else {})}
+        odd = draw(ODD) if draw(st.integers(0, 9)) == 0 else None
+        if odd == "customer":
+            event["customer_id"] = draw(st.sampled_from([7, "", None, ["a"]]))
+        elif odd == "no customer":
+            del event["customer_id"]
+        elif odd == "type":
+            event["type"] = ""
+        elif odd == "unknown type":
+            event["type"] = "page_view"
+        elif odd == "not a string type":
+            event["type"] = draw(st.sampled_from([3, True, None]))
+        made.append(event)
+    return made
+
+
+def python_path(compiled: Any, path: Path, as_of: float | None) -> tuple[Any, Any]:
+    with open(path, "rb") as stream:
+        found = source.from_lines([compiled], stream, as_of)
+    report = summarize(compiled, runs(compiled, found.by_journey[compiled.id], found.as_of), found.as_of)
+    return report, found
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, written: dict[str, Any],
+                                                            events: list[dict[str, Any]], as_of: int | None) -> None:
+    compiled = journey(**written)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    moment = None if as_of is None else (START + timedelta(seconds=as_of)).timestamp()
+    expected, found = python_path(compiled, path, moment)
+    measured = measure_file([compiled], str(path), moment)
+    assert measured is not None
+    assert measured.reports == [expected]
+    got = measured.events
+    assert (got.read, got.passed_over, got.as_of) == (found.read, found.passed_over, found.as_of)
+    assert got.refused == found.refused
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, written: dict[str, Any],
+                                                               events: list[dict[str, Any]], as_of: int | None) -> None:
+    """The aggregation path (journeys/sql_once.py) takes customers who met each step type
+    at most once: here every customer, each type kept at its first event (ties in time
+    and several steps of one type included)."""
+    seen: set[tuple[Any, Any]] = set()
+    once = []
+    for event in events:
+        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
+        if key not in seen:
+            seen.add(key)
+            once.append(event)
+    test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, written, once, as_of)
+
+
+def test_a_file_duckdb_would_read_otherwise_goes_the_python_way(tmp_path: Path) -> None:
+    compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "end", "if": "v >= 1"}])
+    path = tmp_path / "events.jsonl"
+    # NaN is not JSON: Python refuses the line, DuckDB's reader would take it as a number
+    path.write_text('{"customer_id": "a", "type": "start", "timestamp": "2026-03-01T00:00:00Z"}\n'
+                    '{"customer_id": "a", "type": "end", "timestamp": "2026-03-01T00:00:01Z", "v": NaN}\n',
+                    encoding="utf-8")
+    assert measure_file([compiled], str(path), None) is None
+
+
+@pytest.mark.parametrize("condition", ["v >= 1", "v == true", "missing(v)", "v in [1, 'x', true]",
+                                       "not (v > 0)", "days_since(d) >= 0"])
+def test_each_condition_holds_on_the_same_events_in_sql_and_in_python(tmp_path: Path, condition: str) -> None:
+    """Nulls, absent fields and wrong types, one condition at a time."""
+    compiled = journey(within="30d", steps=[{"event": "start", "if": condition}, {"event": "end"}])
+    values: list[Any] = [0, 1, 2, -1.5, "x", "1", True, False, None, [1], {"a": 1}]
+    events = [{"customer_id": f"c{i}", "type": "start", "timestamp": "2026-03-01T00:00:00Z", "v": v,
+               "d": "2026-02-27"} for i, v in enumerate(values)]
+    events += [{"customer_id": "absent", "type": "start", "timestamp": "2026-03-01T00:00:00Z"}]
+    events += [{"customer_id": e["customer_id"], "type": "end", "timestamp": "2026-03-02T00:00:00Z"} for e in events]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, _ = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert expected.entered > 0
+
+
+def test_a_number_is_no_timestamp_in_a_file(tmp_path: Path) -> None:
+    """Only the store's rows carry seconds; in a file a number is refused (it was taken as
+    seconds, and a line without a customer_id stopped the command)."""
+    compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "end"}])
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"type": "start", "timestamp": 5.5}\n{"customer_id": "a", "type": "start", "timestamp": 5.5}\n',
+                    encoding="utf-8")
+    with open(path, "rb") as stream:
+        found = source.from_lines([compiled], stream, None)
+    assert [(e.index, e.customer_id) for e in found.refused] == [(0, None), (1, "a")]
+    assert "no valid timestamp" in found.refused[1].error
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.events.refused == found.refused
+
+
+def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> None:
+    """Customers with each step type once, at the rules' edges: a step exactly at its
+    limit, a tie in time (input order decides), two candidates of one event, success's
+    window edge. Each customer alone, so a wrong run changes the report."""
+    compiled = journey(within="10s", steps=[
+        {"event": "start"}, {"event": "booked", "optional": True, "within": "2s"},
+        {"event": "middle", "optional": True, "if": "v >= 1"}, {"event": "middle", "id": "m2", "if": "v >= 0"},
+        {"event": "end", "within": "3s"}],
+        success={"after": {"within": "3s", "none": [{"event": "complaint"}]}})
+    histories = {
+        "at the limit": [("start", 0), ("booked", 2), ("middle", 3, 0), ("end", 6), ("complaint", 9)],
+        "a second late": [("start", 0), ("booked", 2.5), ("middle", 3, 0), ("end", 7), ("complaint", 10.5)],
+        "tie, start first": [("start", 1), ("middle", 1, 0), ("end", 1)],
+        "tie, middle first": [("middle", 1, 0), ("start", 1), ("end", 2)],
+        "one event, two steps": [("start", 0), ("middle", 1, 1), ("end", 2)],
+        "booked with the middle": [("start", 0), ("middle", 1, 0), ("booked", 1), ("end", 2)],
+        "complaint tied, before the end": [("start", 0), ("middle", 1, 0), ("complaint", 2), ("end", 2)],
+    }
+    reports = []
+    for name, history in histories.items():
+        path = tmp_path / f"{len(reports)}.jsonl"
+        path.write_text("".join(json.dumps({"customer_id": name, "type": kind, "timestamp": stamp(at, "Z"),
+                                            **({"v": rest[0]} if rest else {})}) + "\n"
+                                for kind, at, *rest in history), encoding="utf-8")
+        expected, _ = python_path(compiled, path, (START + timedelta(seconds=60)).timestamp())
+        measured = measure_file([compiled], str(path), (START + timedelta(seconds=60)).timestamp())
+        assert measured is not None and measured.reports == [expected], name
+        reports.append((expected.completed, expected.succeeded, tuple(s.reached for s in expected.steps)))
+    assert reports == [(1, 0, (1, 1, 0, 1, 1)), (0, 0, (1, 0, 0, 1, 0)), (1, 1, (1, 0, 0, 1, 1)),
+                       (0, 0, (1, 0, 0, 0, 0)), (0, 0, (1, 0, 1, 0, 0)), (1, 1, (1, 0, 0, 1, 1)),
+                       (1, 1, (1, 0, 0, 1, 1))]

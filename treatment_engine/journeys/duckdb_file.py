@@ -1,0 +1,242 @@
+"""Journeys measured inside DuckDB from an events file: the file scanned once by DuckDB's
+JSON reader, each step's ``if`` compiled to SQL by the expression compiler the simulate SQL
+uses (:class:`..sql.expressions.ExpressionCompiler`: spec section 6, nulls and wrong types
+as the Python evaluator has them), the runs by :mod:`.sql`'s query, and only the runs'
+columns handed back for the report (:func:`.summary.summarize_columns`). No Python object
+per event or per run: 10 million events fit in the time and memory of a plain query.
+
+The events are read as :mod:`.source` reads them (``profile_json``'s rule per line, then
+``moments.events.parse_event``), by these means:
+
+- DuckDB reads the file only when :func:`..sql.json_lines.plain_file` finds nothing its
+  reader reads otherwise, and any reader error sends the whole file back to the Python path
+  (:func:`measure_file` returns None), as simulate does with profiles;
+- a timestamp in the common shape (a date, or a date-time to the second with up to six
+  decimals and ``Z`` or an offset, years 1900 to 2199, where DuckDB's arithmetic on
+  microseconds is exact) is converted in SQL; every other distinct text, and any the cast
+  refuses, is converted by ``parse_timestamp`` itself in Python;
+- a refused event's reason comes from ``parse_event`` over its three reserved fields, so
+  the words are the Python path's;
+- the input position (the order among equal times and the index in a refusal) is the
+  events table's ``rowid``: a table made from one scan keeps the file's order while
+  ``preserve_insertion_order`` is on (:func:`..sql.duckdb_backend.connect` sets it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from sqlglot import exp
+
+from ..expressions.ast import Call, Expression, Field, walk
+from ..moments.events import EventError, parse_event, parse_timestamp
+from ..sql import json_lines
+from ..sql.expressions import ExpressionCompiler
+from ..sql.fragments import Unsupported, Value
+from .compiled import CompiledJourney
+from .source import JourneyEvents
+from .sql import runs_query
+from .sql_once import split_runs_query
+from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
+
+EVENTS = "__journey_events"
+RESERVED = (("customer_id",), ("type",), ("timestamp",))
+# The timestamps SQL converts exactly as parse_timestamp does (see the module's docstring).
+COMMON_TIMESTAMP = (r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}"
+                    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$")
+
+
+@dataclass(frozen=True)
+class Measured:
+    reports: list[JourneyReport]
+    events: JourneyEvents  # what was read: counts, refusals and the as-of (no events kept)
+
+
+class _EventCompiler(ExpressionCompiler):
+    """A condition over one event's JSON columns: each field's components written into the
+    condition itself (so a condition guarded by its event type reads them only on events of
+    that type), and ``days_since`` counted from the event's own day, as
+    :meth:`.compiled.CompiledJourney.flags` does."""
+
+    def __init__(self, paths: Sequence[tuple[str, ...]], day: exp.Cast) -> None:
+        super().__init__({}, as_of=date(1970, 1, 1))
+        self.as_of = day
+        self.paths = paths
+
+    def visit_field(self, node: Field) -> Value:
+        return Value(*json_lines.components(node.path, self.paths))
+
+
+def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | None,
+                 memory_limit: str = "1GB") -> Measured | None:
+    """Each journey's report from the events file at ``path``, or None when the file must
+    be read the Python way (see the module's docstring)."""
+    import duckdb
+
+    from ..sql.duckdb_backend import Settings, connect
+
+    if not json_lines.plain_file(path):
+        return None
+    db = connect(Settings(memory_limit=memory_limit))
+    try:
+        db.execute("SET TimeZone = 'UTC'")
+        db.execute("RESET disabled_optimizers")  # the runs come out ordered; joins may pick their sides
+        conditions = _conditions(journeys)
+        try:
+            if not _load(db, journeys, path, conditions):
+                return None
+        except (duckdb.Error, Unsupported):
+            return None
+        found = _read_summary(db, journeys, as_of)
+        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of), found.as_of) for j in journeys]
+        return Measured(reports, found)
+    finally:
+        db.close()
+
+
+def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
+    """Every distinct condition the journeys read, each compiled once (a column ``c{k}``)."""
+    found: list[Expression] = []
+    for journey in journeys:
+        for _, expression in _written(journey):
+            if expression is not None and all(expression is not e for e in found):
+                found.append(expression)
+    return found
+
+
+def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression]) -> bool:
+    """The events table, one row per line in file order (its rowid is the input position):
+    whether the event is passed over, the reserved fields, the time (NULL where SQL did not
+    convert it, with its text kept) and each condition's truth. False: the file needs the
+    Python path after all."""
+    paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
+    relation, _ = json_lines.reader(path, paths, careful=False)
+    cid, kind, stamp = (json_lines.components(key, paths)[1] for key in RESERVED)
+    # The file's own names are the JSON columns: what is made here is named __*.
+    text = {name: f"__{name}" for name in ("cid", "type", "stamp")}
+    known = ", ".join(exp.Literal.string(t).sql() for t in sorted({t for j in journeys for t in j.event_types}))
+    compiler = _EventCompiler(paths, exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[
+        exp.column("__ts")]), to=exp.DataType.build("DATE")))
+    tests = "".join(f", CASE WHEN __type IN ({_types_of(journeys, e)}) THEN coalesce("
+                    f"{compiler.condition(e).sql(dialect='duckdb')}, FALSE) ELSE FALSE END AS c{k}"
+                    for k, e in enumerate(conditions))
+    # No window for the input position: the table keeps the file's order (rowid), and the
+    # scan and conversions stay parallel. Events passed over stay, for the count read.
+    db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
+        WITH reserved AS (
+            SELECT *, {_sql(cid)} AS {text['cid']}, {_sql(kind)} AS {text['type']}, {_sql(stamp)} AS {text['stamp']}
+            FROM {relation.sql(dialect='duckdb')}),
+        timed AS (
+            SELECT *, {text['type']} IS NOT NULL AND {text['type']} NOT IN ({known}) AS __passed,
+                   {_common_seconds(text['stamp'])} AS __ts
+            FROM reserved)
+        SELECT __passed AS passed, __cid AS cid, __type AS type, __ts AS ts,
+               CASE WHEN __ts IS NULL THEN __stamp END AS ts_text{tests}
+        FROM timed""")
+    converted = _convert_the_rest(db)
+    uses_today = any(isinstance(node, Call) and node.function != "missing" for e in conditions for node in walk(e))
+    return not (converted and uses_today)  # a condition read days_since before its event's time was known
+
+
+def _sql(part: exp.Expr | None) -> str:
+    return part.sql(dialect="duckdb") if part is not None else "CAST(NULL AS VARCHAR)"
+
+
+def _types_of(journeys: Sequence[CompiledJourney], condition: Expression) -> str:
+    """The event types ``condition`` is asked of (those it is written on)."""
+    found = {event for journey in journeys for event, e in _written(journey) if e is condition}
+    return ", ".join(exp.Literal.string(t).sql() for t in sorted(found))
+
+
+def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
+    """Each event test of ``journey`` (steps, then ``none``, then ``require``) and its condition."""
+    parsed = journey.conditions
+    return [*((s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)),
+            *((t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)),
+            *((t.event, c) for t, c in zip(journey.require, parsed.require, strict=True))]
+
+
+def _common_seconds(text: str) -> str:
+    """Seconds since the epoch of a timestamp in the common shape, else NULL (DuckDB's cast
+    under TimeZone UTC: a date is its first instant, no zone is UTC)."""
+    return (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
+            f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
+
+
+def _convert_the_rest(db: Any) -> int:
+    """Times SQL left for ``parse_timestamp``: each distinct text once. How many there were."""
+    import pyarrow as pa
+
+    texts = [row[0] for row in db.execute(
+        f"SELECT DISTINCT ts_text FROM {EVENTS} WHERE ts IS NULL AND ts_text IS NOT NULL AND NOT passed").fetchall()]
+    if not texts:
+        return 0
+    seconds = [parse_timestamp(text) for text in texts]
+    db.register("__journey_times", pa.table({"text": texts, "seconds": pa.array(seconds, pa.float64())}))
+    db.execute(f"UPDATE {EVENTS} SET ts = t.seconds FROM __journey_times t "
+               f"WHERE {EVENTS}.ts IS NULL AND {EVENTS}.ts_text = t.text")
+    db.unregister("__journey_times")
+    return len(texts)
+
+
+_VALID = "NOT passed AND cid <> '' AND type <> '' AND ts IS NOT NULL"
+
+
+def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
+    """What was read, the refusals in parse_event's words, and the as-of."""
+    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), "
+                     f"max(ts) FILTER (WHERE {_VALID}) FROM {EVENTS}").fetchone()
+    read, passed, latest = (row[0] or 0, row[1], row[2]) if row else (0, 0, None)
+    known = frozenset(t for j in journeys for t in j.event_types)
+    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({_VALID}, "
+                         "FALSE) ORDER BY rowid").fetchall()
+    errors = [parse_event({"customer_id": c, "type": t, "timestamp": s}, int(ix), known) for ix, c, t, s in refused]
+    moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
+    return JourneyEvents({j.id: [] for j in journeys}, float(moment), int(read), int(passed),
+                         [e for e in errors if isinstance(e, EventError)])
+
+
+def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
+    """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
+    def test(event: str, condition: Expression | None) -> str:
+        typed = f"type = {exp.Literal.string(event).sql()}"
+        if condition is None:
+            return typed
+        index = next(k for k, e in enumerate(conditions) if e is condition)
+        return f"({typed} AND c{index})"
+
+    parsed = journey.conditions
+    steps = [test(s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)]
+    none = [test(t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)]
+    required = [test(t.event, c) for t, c in zip(journey.require, parsed.require, strict=True)]
+    types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.step_types))
+    return ", ".join([f"type IN ({types}) AS a", f"({' OR '.join(none) or 'FALSE'}) AS fb",
+                      *(f"{s} AS m{i}" for i, s in enumerate(steps)),
+                      *(f"{r} AS rq{i}" for i, r in enumerate(required))])
+
+
+def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
+    """``journey``'s runs, worked out in DuckDB, as the report's columns."""
+    types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
+    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
+               f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
+               f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
+    query = runs_query(journey, as_of, "__journey") if journey.consecutive \
+        else split_runs_query(journey, as_of, "__journey")
+    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
+    width = len(journey.steps)
+    codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
+    columns = db.execute(
+        "SELECT " + ", ".join(f"coalesce(t{i}, 'NaN'::DOUBLE) AS t{i}" for i in range(width))
+        + f", CAST(CASE status {codes} END AS TINYINT) AS status, "
+        "CAST(CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS TINYINT) AS success FROM __runs"
+    ).fetchnumpy()
+    customers = db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()
+    reached = np.column_stack([np.asarray(columns[f"t{i}"], dtype=np.float64) for i in range(width)]) \
+        if len(columns["status"]) else np.empty((0, width))
+    return RunColumns(reached, np.asarray(columns["status"], dtype=np.int8),
+                      np.asarray(columns["success"], dtype=np.int8), int(customers[0]) if customers else 0)

@@ -1,0 +1,134 @@
+"""The runs of customers who met each step type of a journey at most once, by aggregation.
+
+The common case (a customer signs up once, is installed once): one event per step type
+means at most one run, and each step's candidate is that customer's one event of its
+type. A run is then one row of per-step times, walked step by step with CASE
+expressions (the hand-written funnel's way) instead of :mod:`.sql`'s window stages and
+joins, which sort the events twice. The rules are :mod:`.reference`'s, stated for this
+case: a step goes on with the earliest candidate (by time, then input position) that
+comes after the step reached and in time, the first candidate in the steps' order when
+one event matches several; success reads the first ``none`` / ``require`` event after
+the last step. Customers who met a step type twice, and ``consecutive`` journeys, go
+through :func:`.sql.runs_query`; the differential tests hold both to the reference.
+
+Reads the table of :func:`.sql.runs_query` plus ``type``; writes the same columns.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from .compiled import CompiledJourney
+from .sql import runs_query
+
+
+def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
+    """``journey``'s runs: by aggregation for customers with each step type at most once,
+    by :func:`.sql.runs_query` for the others (ordered by customer and run)."""
+    types = sorted(journey.step_types)
+    steps = range(len(journey.steps))
+    per_type = "".join(f", count(*) FILTER (WHERE type = {_lit(t)}) AS n{i}, "
+                       f"min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{i}, "
+                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{i}" for i, t in enumerate(types))
+    matched = "".join(f", bool_or(m{j}) AS m{j}" for j in steps)
+    once = " AND ".join(f"n{i} <= 1" for i in range(len(types)))
+    candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts, "
+                         f"CASE WHEN m{j} THEN ix{types.index(s.event)} END AS x{j}_ix"
+                         for j, s in enumerate(journey.steps))
+    ctes = [
+        ("per", f"SELECT cid{per_type}{matched} FROM {table} WHERE a GROUP BY cid"),
+        ("once", f"SELECT cid{candidates} FROM per WHERE {once}"),
+        ("w0", "SELECT *, 0 AS k, x0_ts AS t0, x0_ix AS p_ix"
+               + "".join(f", CAST(NULL AS DOUBLE) AS t{j}" for j in range(1, len(journey.steps)))
+               + " FROM once WHERE x0_ts IS NOT NULL"),
+    ]
+    for level in range(1, len(journey.steps)):
+        chosen = _chosen(journey)
+        ctes.append((f"c{level}", f"SELECT *, {chosen} AS nk FROM w{level - 1}"))
+        times = "".join(f", CASE WHEN nk = {j} THEN x{j}_ts ELSE t{j} END AS t{j}" for j in range(1, len(journey.steps)))
+        moved = " ".join(f"WHEN {j} THEN x{j}_ix" for j in range(1, len(journey.steps)))
+        keep = ", ".join(c for c in _columns(journey) if c not in {f"t{j}" for j in steps} | {"k", "p_ix"})
+        ctes.append((f"w{level}", f"SELECT {keep}, COALESCE(nk, k) AS k, t0{times}, "
+                                  f"CASE nk {moved} ELSE p_ix END AS p_ix FROM c{level}"))
+    last = len(journey.steps) - 1
+    walked = f"w{last}"
+    # The others (a customer with no step-type event has no run at all)
+    ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
+    success_join = ""
+    if journey.after_within is not None:
+        wanted = " OR ".join(["e.fb", *(f"e.rq{i}" for i in range(len(journey.require)))])
+        later = "".join(f", min(CASE WHEN e.rq{i} THEN e.ts END) AS nr{i}_ts" for i in range(len(journey.require)))
+        ctes.append(("following", f"SELECT d.cid, min(CASE WHEN e.fb THEN e.ts END) AS nf_ts{later} "
+                                  f"FROM {walked} d JOIN {table} e ON e.cid = d.cid AND ({wanted}) "
+                                  f"AND (e.ts > d.t{last} OR (e.ts = d.t{last} AND e.ix > d.p_ix)) "
+                                  f"WHERE d.k = {last} GROUP BY d.cid"))
+        success_join = " LEFT JOIN following f ON f.cid = st.cid"
+    body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
+    times = ", ".join(f"st.t{i}" for i in steps)
+    fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
+            f"{_success(journey, as_of)} AS success FROM {walked} st{success_join}")
+    window = runs_query(journey, as_of, "rest")
+    # The window query's own WITH goes inside: one statement, both halves, one order.
+    return (f"WITH {body},\nfast AS ({fast}),\nslow AS ({window})\n"
+            "SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY cid, run")
+
+
+def _lit(text: str) -> str:
+    return str(exp.Literal.string(text).sql())
+
+
+def _columns(journey: CompiledJourney) -> list[str]:
+    steps = range(len(journey.steps))
+    return ["cid", *(f"x{j}_ts" for j in steps), *(f"x{j}_ix" for j in steps), "k", *(f"t{j}" for j in steps), "p_ix"]
+
+
+def _valid(journey: CompiledJourney, at: int, step: int) -> str:
+    """Whether the customer's one event matching ``step`` continues a run at ``at``: after
+    the step reached (time, then input position) and in time."""
+    parts = [f"x{step}_ix IS NOT NULL", f"(x{step}_ts > t{at} OR (x{step}_ts = t{at} AND x{step}_ix > p_ix))",
+             f"x{step}_ts - t0 <= {journey.within}"]
+    within = journey.steps[step].within
+    if within is not None:
+        parts.append(f"x{step}_ts - t{at} <= {within}")
+    return "(" + " AND ".join(parts) + ")"
+
+
+def _chosen(journey: CompiledJourney) -> str:
+    """The step a run at ``k`` goes to: the earliest valid candidate, the first in order
+    on a tie of the same event."""
+    cases = []
+    for at in range(len(journey.steps) - 1):
+        options = journey.candidates(at)
+        for j in options:
+            beats = [f"(NOT {_valid(journey, at, i)} OR x{j}_ts < x{i}_ts OR (x{j}_ts = x{i}_ts AND x{j}_ix <= x{i}_ix))"
+                     for i in options if i != j]
+            cases.append(f"WHEN k = {at} AND {' AND '.join([_valid(journey, at, j), *beats])} THEN {j}")
+    return f"(CASE {' '.join(cases)} END)"
+
+
+def _open(journey: CompiledJourney, as_of: str) -> str:
+    cases = []
+    for at in range(len(journey.steps) - 1):
+        windows = [journey.steps[j].within for j in journey.candidates(at)]
+        test = "TRUE" if None in windows else " OR ".join(f"{as_of} - st.t{at} < {w}" for w in windows)
+        cases.append(f"WHEN st.k = {at} THEN ({test})")
+    return f"({as_of} - st.t0 < {journey.within} AND (CASE {' '.join(cases)} END))"
+
+
+def _status(journey: CompiledJourney, as_of: float) -> str:
+    moment = f"CAST('{as_of!r}' AS DOUBLE)"
+    return (f"CASE WHEN st.k = {len(journey.steps) - 1} THEN 'completed' "
+            f"WHEN {_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
+
+
+def _success(journey: CompiledJourney, as_of: float) -> str:
+    last = f"st.t{len(journey.steps) - 1}"
+    done = f"st.k = {len(journey.steps) - 1}"
+    abandoned = f"{_status(journey, as_of)} = 'abandoned'"
+    if journey.after_within is None:
+        return f"CASE WHEN {done} THEN TRUE WHEN {abandoned} THEN FALSE END"
+    window = journey.after_within
+    tests = [f"NOT coalesce(f.nf_ts - {last} <= {window}, FALSE)",
+             *(f"coalesce(f.nr{i}_ts - {last} <= {window}, FALSE)" for i in range(len(journey.require)))]
+    return (f"CASE WHEN {done} AND CAST('{as_of!r}' AS DOUBLE) - {last} >= {window} THEN ({' AND '.join(tests)}) "
+            f"WHEN {done} THEN NULL WHEN {abandoned} THEN FALSE END")
