@@ -69,7 +69,7 @@ def python_path(compiled: Any, path: Path, as_of: float | None) -> tuple[Any, An
     return report, found
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
 def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, written: dict[str, Any],
@@ -87,7 +87,7 @@ def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, writt
     assert got.refused == found.refused
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
 def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, written: dict[str, Any],
