@@ -303,3 +303,26 @@ def test_measure_on_spark_gives_the_reference_sufficient_statistics(spark, tmp_p
     table = decisions_table(list(read_decision_file(str(path))))
     stream = pa.RecordBatchReader.from_batches(decision_schema(), table.to_batches(max_chunksize=2))
     assert measure_spark(plan, stream, str(events_path), day_start(as_of.isoformat()), spark=spark) == want
+
+
+def test_measure_on_spark_reads_times_by_the_one_grammar(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Spark's cast takes forms parse_timestamp refuses and strips less than it does: each
+    odd time, one payment of its own amount, counts on Spark exactly where it does in Python."""
+    from treatment_engine.measure.attribution import measure_python
+    from treatment_engine.measure.inputs import day_start, read_decision_file, read_event_file
+    from treatment_engine.measure.spark_stats import measure_spark
+    from treatment_engine.plan import plan_from_texts
+
+    from .test_measure import PLAN, _decision
+    from .test_measure_fast import ODD_STAMPS, OUTSIDE_THE_GRAMMAR
+
+    decisions_path, events_path = tmp_path / "d.jsonl", tmp_path / "e.jsonl"
+    decisions_path.write_text(json.dumps(_decision("a", day="2026-10-25")) + "\n")
+    stamps = [*ODD_STAMPS, *OUTSIDE_THE_GRAMMAR]
+    events_path.write_text("".join(json.dumps({"customer_id": "a", "type": "payment", "timestamp": stamp,
+                                               "amount": 2 ** index}) + "\n" for index, stamp in enumerate(stamps)))
+    plan = plan_from_texts(PLAN)
+    as_of = day_start("2027-06-01")
+    want = measure_python(plan, read_decision_file(str(decisions_path)), read_event_file(str(events_path)), as_of)
+    assert any(g.metric == "revenue" and g.sum > 0 for g in want.groups)
+    assert measure_spark(plan, str(decisions_path), str(events_path), as_of, spark=spark) == want

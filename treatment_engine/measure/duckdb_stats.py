@@ -16,6 +16,7 @@ from typing import Any
 from ..compile import CompiledPlan
 from ..experiments.buckets import UNIVERSAL
 from ..expressions.ast import fields_read
+from ..moments.events import TIMESTAMP_SHAPE, WHITESPACE
 from ..outputs import output_format
 from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
@@ -81,19 +82,21 @@ def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
 
 def parsed_timestamp_sql(text: str) -> str:
     """moments.events.parse_timestamp in SQL: seconds since the epoch, NULL when ``text`` is
-    not a date or an ISO 8601 date-time (without a zone: UTC)."""
-    stripped = f"trim({text})"
-    return (f"CASE WHEN length({stripped}) = 10 THEN epoch(CAST(try_cast({stripped} AS DATE) AS TIMESTAMP)) "
+    not in its grammar (TIMESTAMP_SHAPE: a date, or a date-time; without a zone, UTC)."""
+    stripped = f"trim({text}, '{WHITESPACE}')"
+    return (f"CASE WHEN NOT regexp_full_match({stripped}, '{TIMESTAMP_SHAPE}') THEN NULL "
+            f"WHEN length({stripped}) = 10 THEN epoch(CAST(try_cast({stripped} AS DATE) AS TIMESTAMP)) "
             f"ELSE epoch(try_cast(replace({stripped}, 'Z', '+00:00') AS TIMESTAMPTZ)) END")
 
 
 def timestamp_sql(text: str) -> str:
     """:func:`parsed_timestamp_sql`, with a shortcut for the common shape (a digit first,
-    ``Z`` last, not a bare date): there ``trim`` changes nothing, and it is the costliest
+    ``Z`` last, not a bare date): there stripping changes nothing, and it is the costliest
     step of the rule (it decodes every character), so the shortcut skips it."""
     # Strings compare byte-wise: '0' <= text < ':' says the first byte is a digit.
     common = f"{text} >= '0' AND {text} < ':' AND suffix({text}, 'Z') AND length({text}) <> 10"
-    return (f"CASE WHEN {common} THEN epoch(try_cast(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ)) "
+    return (f"CASE WHEN {common} THEN CASE WHEN regexp_full_match({text}, '{TIMESTAMP_SHAPE}') "
+            f"THEN epoch(try_cast(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ)) END "
             f"ELSE {parsed_timestamp_sql(text)} END")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..compile import CompiledPlan
 from ..expressions.ast import fields_read
+from ..moments.events import TIMESTAMP_SHAPE, WHITESPACE
 from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
@@ -58,6 +59,8 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
         WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> ''""").createOrReplaceTempView(
         "measure_decisions")
 
+_TO_THE_MINUTE = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+
 
 def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
     """``measure_events``: duckdb_stats._events, over the canonical view of the events file."""
@@ -69,8 +72,12 @@ def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
     view, columns, _ = backend._canonical(path, sorted(set(_KEYS) | fields), "jsonl")
     compiler = ExpressionCompiler(columns, as_of=date(1970, 1, 1))  # days_since is refused in metrics
     cid, kind, stamp = (columns[key].s for key in _KEYS)
+    stripped = f"trim(BOTH '{WHITESPACE}' FROM {stamp})"  # what parse_timestamp strips
+    # Spark's cast wants the seconds when a zone follows (09:30Z is NULL to it): add ':00'.
+    seconds = f"regexp_replace({stripped}, '^({_TO_THE_MINUTE})(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$', '$1:00$2')"
     selected = [f"{cid} AS customer_id", f"{kind} AS type",
-                f"CAST(CAST(trim({stamp}) AS TIMESTAMP) AS DOUBLE) AS ts", "__order AS seq"]
+                f"CASE WHEN {stripped} RLIKE '^{TIMESTAMP_SHAPE}$' "  # parse_timestamp's grammar first
+                f"THEN CAST(CAST({seconds} AS TIMESTAMP) AS DOUBLE) END AS ts", "__order AS seq"]
     for index, metric in enumerate(metrics):
         match = "TRUE" if metric.expression is None else compiler.condition(metric.expression).sql(dialect="spark")
         selected.append(f"coalesce({match}, FALSE) AS m{index}_match")
