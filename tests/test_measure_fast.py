@@ -4,6 +4,7 @@ unfiltered until the join (an empty customer id, another type or no time counts 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from pathlib import Path
@@ -127,3 +128,17 @@ def test_the_log_is_read_a_batch_at_a_time_and_measures_the_same(tmp_path: Path)
         assert (sum(g.customers for g in revenue), sum(g.sum for g in revenue)) == (40, sum(range(40)))
     finally:
         log.close()
+
+
+def test_the_strptime_shortcut_reads_no_text_the_grammar_refuses() -> None:
+    """The shortcut's strptime is lenient (whitespace before a number, a one-digit second):
+    every text made from the common shape by changing one or two characters, to digits,
+    separators, whitespace, signs or letters, reads as parse_timestamp reads it."""
+    base = STAMP
+    swaps = [" ", "\t", "+", "-", "0", "9", "1", "a", ".", ":", "T", "Z", "\u3000", "\u0660"]
+    texts = [base[:p] + a + base[p + 1:] for p in range(len(base)) for a in swaps]
+    for p, q in itertools.combinations(range(len(base)), 2):
+        for a, b in itertools.product(swaps, repeat=2):
+            texts.append(base[:p] + a + base[p + 1:q] + b + base[q + 1:])
+    found = [fast for fast, _ in _both(texts)]
+    assert [(t, f) for t, f in zip(texts, found, strict=True) if f != parse_timestamp(t)] == []
