@@ -105,7 +105,7 @@ def _chosen_step(journey: CompiledJourney) -> str:
     return f"(CASE {' '.join(cases)} END)"
 
 
-def _open(journey: CompiledJourney, as_of: str) -> str:
+def still_open(journey: CompiledJourney, as_of: str) -> str:
     """Whether a next step could still come in time after ``as_of`` (reference._open)."""
     cases = []
     for at in range(len(journey.steps) - 1):
@@ -119,7 +119,7 @@ def _status(journey: CompiledJourney, as_of: float) -> str:
     moment = _double(as_of)
     still = "st.run = s.last_run" + (" AND st.p = s.last_rn" if journey.consecutive else "")
     return (f"CASE WHEN st.k = {len(journey.steps) - 1} THEN 'completed' "
-            f"WHEN {still} AND {_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
+            f"WHEN {still} AND {still_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
 
 
 def _success(journey: CompiledJourney, as_of: float) -> str:

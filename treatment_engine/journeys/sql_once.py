@@ -19,7 +19,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .compiled import CompiledJourney
-from .sql import runs_query
+from .sql import runs_query, still_open
 
 
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
@@ -106,19 +106,10 @@ def _chosen(journey: CompiledJourney) -> str:
     return f"(CASE {' '.join(cases)} END)"
 
 
-def _open(journey: CompiledJourney, as_of: str) -> str:
-    cases = []
-    for at in range(len(journey.steps) - 1):
-        windows = [journey.steps[j].within for j in journey.candidates(at)]
-        test = "TRUE" if None in windows else " OR ".join(f"{as_of} - st.t{at} < {w}" for w in windows)
-        cases.append(f"WHEN st.k = {at} THEN ({test})")
-    return f"({as_of} - st.t0 < {journey.within} AND (CASE {' '.join(cases)} END))"
-
-
 def _status(journey: CompiledJourney, as_of: float) -> str:
     moment = f"CAST('{as_of!r}' AS DOUBLE)"
     return (f"CASE WHEN st.k = {len(journey.steps) - 1} THEN 'completed' "
-            f"WHEN {_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
+            f"WHEN {still_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
 
 
 def _success(journey: CompiledJourney, as_of: float) -> str:
