@@ -73,7 +73,7 @@ def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_eve
     body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
     times = ", ".join(f"st.t{i}" for i in steps)
     return (f"WITH {body}\nSELECT st.cid, st.run, {times}, {_status(journey, as_of)} AS status, "
-            f"{_success(journey, as_of)} AS success FROM {final} st JOIN s ON s.cid = st.cid AND s.rn = st.p "
+            f"{success_sql(journey, as_of, _status(journey, as_of), 's')} AS success FROM {final} st JOIN s ON s.cid = st.cid AND s.rn = st.p "
             "ORDER BY st.cid, st.run")
 
 
@@ -122,16 +122,21 @@ def _status(journey: CompiledJourney, as_of: float) -> str:
             f"WHEN {still} AND {still_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
 
 
-def _success(journey: CompiledJourney, as_of: float) -> str:
+def success_sql(journey: CompiledJourney, as_of: float, status: str, after: str) -> str:
+    """Whether a run succeeded (reference's success rule): a completed run once its success
+    window has closed, by the events after its last step, else unknown; an abandoned run
+    fails. ``status`` is the run's status expression; ``after`` names the relation holding
+    the first forbidden (``nf_ts``) and required (``nr{i}_ts``) events after it."""
     last = f"st.t{len(journey.steps) - 1}"
     done = f"st.k = {len(journey.steps) - 1}"
+    abandoned = f"{status} = 'abandoned'"
     if journey.after_within is None:
-        return f"CASE WHEN {done} THEN TRUE WHEN {_status(journey, as_of)} = 'abandoned' THEN FALSE END"
+        return f"CASE WHEN {done} THEN TRUE WHEN {abandoned} THEN FALSE END"
     window = journey.after_within
-    tests = [f"NOT coalesce(s.nf_ts - {last} <= {window}, FALSE)",
-             *(f"coalesce(s.nr{i}_ts - {last} <= {window}, FALSE)" for i in range(len(journey.require)))]
+    tests = [f"NOT coalesce({after}.nf_ts - {last} <= {window}, FALSE)",
+             *(f"coalesce({after}.nr{i}_ts - {last} <= {window}, FALSE)" for i in range(len(journey.require)))]
     return (f"CASE WHEN {done} AND {_double(as_of)} - {last} >= {window} THEN ({' AND '.join(tests)}) "
-            f"WHEN {done} THEN NULL WHEN {_status(journey, as_of)} = 'abandoned' THEN FALSE END")
+            f"WHEN {done} THEN NULL WHEN {abandoned} THEN FALSE END")
 
 
 def _double(value: float) -> str:

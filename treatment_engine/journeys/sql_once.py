@@ -19,7 +19,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .compiled import CompiledJourney
-from .sql import runs_query, still_open
+from .sql import runs_query, still_open, success_sql
 
 
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
@@ -66,7 +66,7 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
     body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
     times = ", ".join(f"st.t{i}" for i in steps)
     fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
-            f"{_success(journey, as_of)} AS success FROM {walked} st{success_join}")
+            f"{success_sql(journey, as_of, _status(journey, as_of), 'f')} AS success FROM {walked} st{success_join}")
     window = runs_query(journey, as_of, "rest")
     # The window query's own WITH goes inside: one statement, both halves, one order.
     return (f"WITH {body},\nfast AS ({fast}),\nslow AS ({window})\n"
@@ -110,16 +110,3 @@ def _status(journey: CompiledJourney, as_of: float) -> str:
     moment = f"CAST('{as_of!r}' AS DOUBLE)"
     return (f"CASE WHEN st.k = {len(journey.steps) - 1} THEN 'completed' "
             f"WHEN {still_open(journey, moment)} THEN 'in_progress' ELSE 'abandoned' END")
-
-
-def _success(journey: CompiledJourney, as_of: float) -> str:
-    last = f"st.t{len(journey.steps) - 1}"
-    done = f"st.k = {len(journey.steps) - 1}"
-    abandoned = f"{_status(journey, as_of)} = 'abandoned'"
-    if journey.after_within is None:
-        return f"CASE WHEN {done} THEN TRUE WHEN {abandoned} THEN FALSE END"
-    window = journey.after_within
-    tests = [f"NOT coalesce(f.nf_ts - {last} <= {window}, FALSE)",
-             *(f"coalesce(f.nr{i}_ts - {last} <= {window}, FALSE)" for i in range(len(journey.require)))]
-    return (f"CASE WHEN {done} AND CAST('{as_of!r}' AS DOUBLE) - {last} >= {window} THEN ({' AND '.join(tests)}) "
-            f"WHEN {done} THEN NULL WHEN {abandoned} THEN FALSE END")
