@@ -38,6 +38,23 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on loopback ``port``. A free port
+    is only free when probed: another test's server may take it first, and then answers
+    /healthz for ours (it happened: a reload went to the wrong server). Linux: the port's
+    LISTEN sockets in /proc/net/tcp, by inode, against the process's open files."""
+    inodes = set()
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:  # the process ended, or a descriptor closed while we looked
+        return False
+
+
 class Replica:
     """One `treatment serve` process on a free loopback port; its stderr goes to a file."""
 
@@ -68,7 +85,8 @@ class Replica:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
+                if (httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200 and self.process is not None
+                        and listens_on(self.process.pid, self.port)):
                     return self
             except httpx.TransportError:
                 pass

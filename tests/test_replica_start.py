@@ -3,6 +3,8 @@ database lock; a plan version is stored and released once, whoever comes first).
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ pytest.importorskip("fastapi", reason="the service extra is not installed")
 import sqlalchemy
 
 from .conftest import REPO
-from .replicas import database_kinds, fleet, fresh_database
+from .replicas import database_kinds, fleet, fresh_database, listens_on
 
 TRIALS = 5  # per database: 10 races of three processes in all, as issue #11 asks
 
@@ -43,3 +45,16 @@ def test_three_replicas_start_at_once_on_a_fresh_database(kind: str, tmp_path: P
             finally:
                 engine.dispose()
             assert stored == [1, 1], f"trial {trial}: one version stored and released once"
+
+
+def test_a_server_counts_as_started_only_on_its_own_port() -> None:
+    """The harness's check that the server answering is ours: the listener's owner only."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        assert listens_on(os.getpid(), port)
+        assert not listens_on(os.getppid(), port)  # a neighbour answering on our port is not us
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))  # bound, not listening
+            assert not listens_on(os.getpid(), other.getsockname()[1])

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from ..conftest import REPO
+from ..replicas import listens_on
 
 PROFILE = {"customer_id": "c1", "annual_value": 2400, "nps": 4, "open_complaints": 1,
            "first_purchase_date": "2024-01-10", "last_purchase_date": "2026-10-20",
@@ -49,7 +50,8 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                if (httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200
+                        and listens_on(self.process.pid, self.port)):  # ours, not a neighbour's
                     return self
             except httpx.TransportError:
                 pass
