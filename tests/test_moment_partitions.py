@@ -116,6 +116,21 @@ def owner_for(log: DecisionLog, engine: Engine, lease: float = 30) -> PartitionO
     return PartitionOwner(log, lambda: engine.plan, wall_clock=False, lease=lease)
 
 
+def crash_and_take_over(log: DecisionLog, engine: Engine, first: PartitionOwner, after: list[dict]) -> None:
+    """``first`` crashes (its correlator and state gone, nothing given back), ``after``
+    arrives, and a second owner takes every partition over once the leases have run out."""
+    first._reset()
+    log.events.accept([incoming(e) for e in after])
+    second = owner_for(log, engine, lease=1)
+    with log.database.engine.begin() as connection:  # the dead owner's leases have run out
+        connection.exec_driver_sql("UPDATE moment_partitions SET lease_expires = 0")
+        connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = '{first.id}'")
+    try:
+        second.catch_up()
+    finally:
+        second.stop()
+
+
 def test_an_owner_fires_what_replay_fires(log: DecisionLog) -> None:
     engine = plan_with(REPEAT, THREE, STALLED)
     stream = [event("a", "complaint"), event("b", "order"), event("a", "complaint", DAY),
@@ -147,16 +162,7 @@ def test_a_new_owner_rebuilds_chains_and_fires_nothing_twice(log: DecisionLog) -
     store.accept([incoming(e) for e in before])
     first = owner_for(log, engine)
     first.catch_up()
-    first._reset()  # a crash: the worker and its state are gone; nothing given back
-    store.accept([incoming(e) for e in after])
-    second = owner_for(log, engine, lease=1)
-    with log.database.engine.begin() as connection:  # the dead owner's leases have run out
-        connection.exec_driver_sql("UPDATE moment_partitions SET lease_expires = 0")
-        connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = '{first.id}'")
-    try:
-        second.catch_up()
-    finally:
-        second.stop()
+    crash_and_take_over(log, engine, first, after)
     fired, _, _ = replay(engine.plan, before + after)
     assert outbox_keys(log) == sorted((f.moment, f.customer_id, f.to_record()["fired_at"]) for f in fired)
     assert [t for m, _, t in outbox_keys(log)] == [event("p", "x", d * DAY)["timestamp"] for d in (3, 14)]

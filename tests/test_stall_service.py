@@ -19,7 +19,7 @@ from treatment_engine.store import DecisionLog
 
 from .replicas import Replica, database_kinds, fresh_database
 from .test_journey_stalls import CATALOG, FIRED_AS, INSTALL, TREAT, plan_of
-from .test_moment_partitions import incoming, outbox_keys, owner_for
+from .test_moment_partitions import crash_and_take_over, incoming, outbox_keys, owner_for
 from .test_moments import DAY, SECOND, at, event
 
 
@@ -43,16 +43,7 @@ def test_a_new_owner_neither_loses_a_pending_stall_nor_fires_a_fired_one_again(l
     first = owner_for(log, engine)
     first.catch_up()
     assert outbox_keys(log) == [(FIRED_AS, "a", at(7 * DAY))]
-    first._reset()  # a crash: the correlator and its runs are gone; nothing given back
-    log.events.accept([incoming(e) for e in after])
-    second = owner_for(log, engine, lease=1)
-    with log.database.engine.begin() as connection:  # the dead owner's leases have run out
-        connection.exec_driver_sql("UPDATE moment_partitions SET lease_expires = 0")
-        connection.exec_driver_sql(f"DELETE FROM moment_owners WHERE owner = '{first.id}'")
-    try:
-        second.catch_up()
-    finally:
-        second.stop()
+    crash_and_take_over(log, engine, first, after)  # the correlator and its runs are gone
     fired, _, _ = replay(engine.plan, before + after)
     assert outbox_keys(log) == sorted((f.moment, f.customer_id, f.to_record()["fired_at"]) for f in fired) == [
         (FIRED_AS, "a", at(7 * DAY)), (FIRED_AS, "b", at(10 * DAY))]
