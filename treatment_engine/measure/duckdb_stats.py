@@ -99,7 +99,8 @@ def timestamp_sql(text: str) -> str:
     # Strings compare byte-wise: '0' <= text < ':' says the first byte is a digit.
     common = f"{text} >= '0' AND {text} < ':' AND suffix({text}, 'Z') AND length({text}) = 20"
     exact = f"try_strptime({text}, '%Y-%m-%dT%H:%M:%SZ')"
-    return f"CASE WHEN {common} AND {exact} IS NOT NULL THEN epoch({exact}) ELSE {parsed_timestamp_sql(text)} END"
+    whole = parsed_timestamp_sql(text)
+    return f"CASE WHEN {common} THEN coalesce(epoch({exact}), {whole}) ELSE {whole} END"
 
 
 def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
