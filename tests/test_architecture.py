@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "treatment_engine"
 # The pure core: what a plan is and what it decides.
 CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan", "semantics",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
-        "experiments", "evidence", "shape_errors", "durations", "measure/metrics", "measure/checks",
+        "experiments", "evidence", "shape_errors", "durations", "strict", "measure/metrics", "measure/checks",
         *(f"journeys/{name}" for name in ("__init__", "model", "checks", "compiled", "reference",
                                            "summary", "breakdown", "stalls")))
 # Core modules inside an adapter package: the plan model holds metrics (appendix I),

@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .strict import PlanPart
 
 EVIDENCE_FOLDER = "evidence"
 EVIDENCE_SUFFIX = ".json"
@@ -37,11 +39,7 @@ def is_evidence_path(relative: str) -> bool:
     return relative.startswith(f"{EVIDENCE_FOLDER}/") and relative.endswith(EVIDENCE_SUFFIX)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class EvidenceGuard(_Strict):
+class EvidenceGuard(PlanPart):
     """``policy.profitability.evidence``: which evidence, and how sure it must be."""
 
     file: Annotated[str, Field(min_length=1)]
@@ -50,7 +48,7 @@ class EvidenceGuard(_Strict):
     min_customers: Annotated[int, Field(ge=2, le=1_000_000_000)] = 1000
 
 
-class Profitability(_Strict):
+class Profitability(PlanPart):
     evidence: EvidenceGuard
 
 
@@ -58,7 +56,7 @@ Count = Annotated[int, Field(ge=0)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-class Estimate(_Strict):
+class Estimate(PlanPart):
     """One measured comparison: customers in each arm, the incremental value of the metric
     per treated customer (treated mean less control mean) and its standard error."""
 
@@ -69,18 +67,18 @@ class Estimate(_Strict):
     df: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
-class RuleEvidence(_Strict):
+class RuleEvidence(PlanPart):
     overall: Estimate | None = None
     # "segment/lifecycle_stage/value_tier"; a part the plan leaves unset is "-".
-    cells: dict[str, Estimate] = {}
+    cells: dict[str, Estimate] = Field(default_factory=dict)
 
 
-class EvidenceFile(_Strict):
+class EvidenceFile(PlanPart):
     format: Literal["treatment-evidence/1"]
     metric: Annotated[str, Field(min_length=1)]
     as_of: str | None = None
     plan_version: str | None = None
-    rules: dict[str, RuleEvidence] = {}
+    rules: dict[str, RuleEvidence] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

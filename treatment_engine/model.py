@@ -15,9 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
@@ -30,6 +28,7 @@ from pydantic_core import PydanticCustomError
 from .durations import PATTERN, at_most
 from .evidence import Profitability
 from .measure.metrics import Metric
+from .strict import PlanPart
 
 
 @dataclass(frozen=True)
@@ -112,30 +111,19 @@ ActionKind = Literal["delight", "contain"]
 FieldType = Literal["number", "string", "boolean", "date", "object"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        return data
-
-
-class Condition(_Strict):
+class Condition(PlanPart):
     """A segment or lifecycle stage: the first entry whose ``if`` holds names the profile."""
 
     id: Id
     if_: str | None = Field(default=None, alias="if")
 
 
-class Tier(_Strict):
+class Tier(PlanPart):
     id: Id
     min: TierMin
 
 
-class ValueTiers(_Strict):
+class ValueTiers(PlanPart):
     field: Id
     tiers: list[Tier]
 
@@ -151,24 +139,24 @@ class ValueTiers(_Strict):
         return tiers
 
 
-class Channel(_Strict):
+class Channel(PlanPart):
     cost: Cost = 0.0
     consent: Id | None = None
 
 
-class Action(_Strict):
+class Action(PlanPart):
     kind: ActionKind
     cost: Cost = 0.0
 
 
-class ContactCap(_Strict):
+class ContactCap(PlanPart):
     """At most ``max`` contacts in any ``per_days`` days (the decision's day included)."""
 
     max: CapMax  # 0 would be "never": leave the channel out of the rules instead
     per_days: Days
 
 
-class Holdout(_Strict):
+class Holdout(PlanPart):
     """A share of customers, chosen by hash, kept from a treatment as its control group
     (appendix H). ``detect``: the smallest absolute uplift worth knowing, for lint."""
 
@@ -183,7 +171,7 @@ class RuleHoldout(Holdout):
     control: Literal["next", "none"] = "next"
 
 
-class Policy(_Strict):
+class Policy(PlanPart):
     # The profitability test (spec 3) needs both; a policy may hold only contact limits.
     value_field: Id | None = None
     delight_max_cost_ratio: CostRatio | None = None
@@ -208,19 +196,19 @@ class Policy(_Strict):
 IdOrIds = Id | list[Id]
 
 
-class When(_Strict):
+class When(PlanPart):
     segment: IdOrIds | None = None
     lifecycle_stage: IdOrIds | None = None
     value_tier: IdOrIds | None = None
     if_: str | None = Field(default=None, alias="if")
 
 
-class Outcome(_Strict):
+class Outcome(PlanPart):
     """What a rule (its ``then``) or the default decides."""
 
     treatment: Treatment
-    actions: list[Id] = []
-    channels: list[Id] = []
+    actions: list[Id] = Field(default=[])  # pydantic copies a default per instance
+    channels: list[Id] = Field(default=[])
 
     @model_validator(mode="after")
     def _none_is_empty(self) -> Outcome:
@@ -250,7 +238,7 @@ class RuleOutcome(Outcome):
         return RuleHoldout(share=self.holdout) if isinstance(self.holdout, float) else self.holdout
 
 
-class Challenger(_Strict):
+class Challenger(PlanPart):
     """Another ``then`` a hashed share of a rule's customers gets instead (appendix H)."""
 
     id: Id
@@ -259,7 +247,7 @@ class Challenger(_Strict):
     then: Outcome
 
 
-class Rule(_Strict):
+class Rule(PlanPart):
     id: Id
     description: str | None = None
     priority: Priority = 0
@@ -284,12 +272,12 @@ Duration = Annotated[str, StringConstraints(pattern=PATTERN),  # 30d, 12h, 15m, 
                      AfterValidator(at_most(MAX_WITHIN_SECONDS))]
 
 
-class EventMatch(_Strict):
+class EventMatch(PlanPart):
     event: Id
     if_: str | None = Field(default=None, alias="if")
 
 
-class PatternStep(_Strict):
+class PatternStep(PlanPart):
     """One step of a moment's pattern: an event (``count`` times), or an absence (``not``)."""
 
     event: Id | None = None
@@ -324,7 +312,7 @@ def _json_numbers(fields: dict[str, Any]) -> dict[str, Any]:
 MomentFields = Annotated[dict[Id, str | bool | int | float], Field(min_length=1), AfterValidator(_json_numbers)]
 
 
-class Moment(_Strict):
+class Moment(PlanPart):
     id: Id
     description: str | None = None
     pattern: Annotated[list[PatternStep], Field(min_length=1, max_length=MAX_PATTERN_STEPS)]
@@ -356,7 +344,7 @@ class Moment(_Strict):
 from .journeys.model import Journey  # noqa: E402
 
 
-class PlanFile(_Strict):
+class PlanFile(PlanPart):
     """One YAML file of a plan; every top-level key is optional."""
 
     segments: list[Condition] | None = None

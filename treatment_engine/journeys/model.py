@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from ..durations import PATTERN, at_most
-from ..model import MAX_WITHIN_SECONDS, Duration, EventMatch, Id, MomentFields, Range, _Strict
+from ..model import MAX_WITHIN_SECONDS, Duration, EventMatch, Id, MomentFields, Range
+from ..strict import PlanPart
 
 # A rate a journey or a touchpoint is held to: a share of runs, 0 and 1 included.
 RATE = Range(0, 1)
@@ -23,7 +24,7 @@ MAX_JOURNEY_STEPS = 10  # the SQL back ends follow a run one join per step
 Order = Literal["in_order", "consecutive"]
 
 
-class TouchpointTarget(_Strict):
+class TouchpointTarget(PlanPart):
     """A touchpoint's own target: a ``rate`` of runs reach the step within ``within`` of
     the step before it (by default the step's own ``within``, else the journey's)."""
 
@@ -31,7 +32,7 @@ class TouchpointTarget(_Strict):
     within: Duration | None = None
 
 
-class OnStall(_Strict):
+class OnStall(PlanPart):
     """A moment for a run that sits at its step: ``after`` that long with no next step, the
     customer is decided with ``set`` added to their profile (appendix J, "Stalled runs")."""
 
@@ -39,7 +40,7 @@ class OnStall(_Strict):
     set: MomentFields
 
 
-class JourneyStep(_Strict):
+class JourneyStep(PlanPart):
     """One step: an event of type ``event`` whose ``if`` holds."""
 
     id: Id | None = None  # how reports name the step; the event type by default
@@ -55,7 +56,7 @@ class JourneyStep(_Strict):
         return self.id if self.id is not None else self.event
 
 
-class AfterLastStep(_Strict):
+class AfterLastStep(PlanPart):
     """What must (``require``) and must not (``none``) happen within ``within`` after the
     last step, for a completed run to count as a success."""
 
@@ -71,7 +72,7 @@ class AfterLastStep(_Strict):
         return self
 
 
-class Success(_Strict):
+class Success(PlanPart):
     """The journey's success: its last step in time (and ``after``, when given); ``target``
     the rate it is held to; ``margin`` how far below its touchpoints' rates it may fall."""
 
@@ -80,7 +81,7 @@ class Success(_Strict):
     after: AfterLastStep | None = None
 
 
-class Journey(_Strict):
+class Journey(PlanPart):
     id: Id
     owner: Annotated[str, Field(min_length=1)]
     description: str | None = None

@@ -6,8 +6,8 @@ after their decision, and which direction is better. Part of the core: the plan 
 holds :class:`Metric` and the compiled plan :class:`CompiledMetric`; the measuring itself
 (SQL, statistics) lives in the adapter modules of this package.
 
-This module imports nothing of the plan model (``model`` imports it), so it declares its
-own strict base and duration type.
+This module imports nothing of the plan model (``model`` imports it): its strict base comes
+from ``strict``, and it declares its own duration type.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from ..durations import PATTERN, at_most, seconds
 from ..errors import Location
 from ..expressions.ast import Expression
 from ..expressions.closures import Compiled, compile_expression
+from ..strict import PlanPart
 
 Compute = Literal["rate", "count", "sum", "mean", "last"]
 NEEDS_FIELD = ("sum", "mean", "last")  # computed from a numeric field of the events
@@ -33,11 +34,9 @@ Window = Annotated[str, StringConstraints(pattern=PATTERN), AfterValidator(at_mo
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class Metric(BaseModel):
+class Metric(PlanPart):
     """One metric: ``compute`` over the ``event`` events (those whose ``if`` holds) that a
     customer has ``within`` the window after their first decision in an experiment."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
     id: Annotated[str, StringConstraints(min_length=1)]
     description: str | None = None
@@ -50,13 +49,6 @@ class Metric(BaseModel):
     # Money one unit of the metric is worth (one churned customer, one unit of revenue):
     # with it, a difference becomes incremental value, weighed against the treatment's cost.
     value: Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_absent(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if value is not None}
-        return data
 
     @model_validator(mode="after")
     def _field_fits_compute(self) -> Metric:
