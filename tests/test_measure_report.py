@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from treatment_engine.cli import cli
+from treatment_engine.measure.curves import curves
 from treatment_engine.measure.inputs import parse_instant, read_decision_file, read_event_file
-from treatment_engine.measure.report import curves
 from treatment_engine.plan import load_plan
 
 from .conftest import REPO
@@ -70,3 +70,26 @@ def test_the_curves_end_at_the_measured_means(inputs: Path) -> None:
         assert arms[row["arm"]][0][0] == 0
         checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("limit", [5_000, 40])
+def test_duckdb_draws_the_reference_curves(inputs: Path, limit: int) -> None:
+    """The report's curves drawn inside DuckDB (what --report uses unless --backend python)
+    are the reference's, point for point; with a small per-arm limit both draw the same
+    customers (the first by the MD5 of their id), so the sampling rule is checked too."""
+    from treatment_engine.measure.curves_sql import curves_duckdb
+
+    plan = load_plan(REPO)
+    as_of = parse_instant(AS_OF) or 0
+    decisions, events = str(inputs / "decisions.parquet"), str(inputs / "outcomes.jsonl")
+    reference = curves(plan, read_decision_file(decisions), read_event_file(events), as_of, limit=limit)
+    drawn = curves_duckdb(plan, decisions, events, as_of, limit=limit)
+    assert drawn.keys() == reference.keys() and len(reference) > 10
+    points = 0
+    for key, arms in reference.items():
+        assert drawn[key].keys() == arms.keys(), key
+        for arm, curve in arms.items():
+            assert [day for day, _ in drawn[key][arm]] == [day for day, _ in curve], (key, arm)
+            assert [mean for _, mean in drawn[key][arm]] == pytest.approx([mean for _, mean in curve]), (key, arm)
+            points += len(curve)
+    assert points > 100

@@ -52,13 +52,21 @@ def output_format(path: str | Path) -> str:
     return SUFFIXES[suffix]
 
 
+def with_parent(path: str | Path) -> Path:
+    """``path``, after creating the folders it lies in: every file a command writes (reports,
+    events, evidence, samples) may be named in a folder that does not exist yet."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def prepare(path: str | Path) -> str:
     """Check the suffix and create the parent folders; the format to write."""
     kind = output_format(path)
     target = Path(path)
     if target.is_dir():
         raise OutputError(f"{path} is a folder: name a file to write the decisions to")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    with_parent(target)
     return kind
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..outputs import with_parent
 from .options import backend_option, plan_option
 from .support import fail, load_engine
 
@@ -99,7 +100,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
                 plan, decisions_source, events_path or "", as_of, backend, spark_master, BY_DIMENSIONS)
             _write_evidence(plan, evidence_path, evidence_metric, evidence_version, by_cell)
         if report_path is not None:
-            _write_report(plan, measured, decisions_source, events_path or "", as_of, report_path)
+            _write_report(plan, measured, decisions_source, events_path or "", as_of, report_path, backend)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -149,22 +150,32 @@ def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, versi
         document = evidence_for(plan, metric, by_cell, version)
     except EvidenceError as error:
         fail(f"--write-evidence: {error}", 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    with_parent(path).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     click.echo(f"evidence of {metric.id} for {len(document['rules'])} delight rule(s), plan version "
                f"{document['plan_version']}, written to {path} (the guard reads it from the plan's evidence/ "
                "folder: docs/plan-format.md, appendix K)", err=True)
 
 
 def _write_report(plan: CompiledPlan, measured: Measured, source: str, events_path: str, as_of: float,
-                  path: Path) -> None:
+                  path: Path, backend: str) -> None:
     from ..measure import inputs
-    from ..measure.report import curves, write_results_report
+    from ..measure.report import write_results_report
     from ..measure.results import compare
     from ..moments.events import iso
 
-    decisions = inputs.read_log_decisions(source) if "://" in source else inputs.read_decision_file(source)
-    drawn = curves(plan, decisions, inputs.read_event_file(events_path), as_of)
+    is_url = "://" in source
+    if backend == "python":
+        from ..measure.curves import curves
+
+        decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
+        drawn = curves(plan, decisions, inputs.read_event_file(events_path), as_of)
+    else:
+        # Drawn inside DuckDB (also for --backend spark: the curves are a sample of at most
+        # a few thousand customers per arm), so the report needs no more memory than measuring.
+        from ..measure.curves_sql import curves_duckdb
+
+        with inputs.streamed_log_decisions(source) if is_url else nullcontext(source) as handed:
+            drawn = curves_duckdb(plan, handed, events_path, as_of)
     write_results_report(path, plan, compare(plan, measured), drawn, iso(as_of))
     click.echo(f"results report written to {path}", err=True)
 
@@ -212,4 +223,4 @@ def write_outcomes(plan_dir: Path | None, decisions_path: str, seed: int, output
             stream.close()
     if truth_path is not None:
         versions = sorted({d.plan_version for d in decisions})
-        truth_path.write_text(json.dumps([dataclasses.asdict(t) for t in truths(plan, versions, effects)], indent=1))
+        with_parent(truth_path).write_text(json.dumps([dataclasses.asdict(t) for t in truths(plan, versions, effects)], indent=1))

@@ -103,7 +103,7 @@ def timestamp_sql(text: str) -> str:
     return f"CASE WHEN {common} THEN coalesce(epoch({exact}), {whole}) ELSE {whole} END"
 
 
-def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
+def events_sql(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
     match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
     metrics = plan.metrics
@@ -134,10 +134,12 @@ def _events(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[s
     return query, columns
 
 
-def _metric_value(metric: CompiledMetric, index: int, dialect: str) -> str:
+def metric_value(metric: CompiledMetric, index: int, dialect: str, within: int | None = None) -> str:
     """attribution.customer_value as an aggregate over one customer's joined events: only the
-    events of this metric's type whose ``if`` holds, up to its own window's end, count."""
-    own = f"e.type = {_quote(metric.event)} AND e.m{index}_match AND e.ts <= f.decided_at + {metric.within}"
+    events of this metric's type whose ``if`` holds, up to the window's end (its own, or
+    ``within`` seconds for a curve's shortened window), count."""
+    end = metric.within if within is None else within
+    own = f"e.type = {_quote(metric.event)} AND e.m{index}_match AND e.ts <= f.decided_at + {end}"
     x = f"e.m{index}_x"
     last = (f"arg_max({x}, list_value(e.ts, e.seq))" if dialect == "duckdb"
             else f"max_by({x}, named_struct('t', e.ts, 's', e.seq))")
@@ -157,7 +159,7 @@ def statistics_sql(metrics: Sequence[CompiledMetric], as_of: float, dialect: str
     counts for a metric once its window has closed by ``as_of``. One row per group, five
     columns per metric (see :func:`by_metric`)."""
     longest, shortest = max(m.within for m in metrics), min(m.within for m in metrics)
-    values = ", ".join(f"{_metric_value(m, i, dialect)} AS v{i}" for i, m in enumerate(metrics))
+    values = ", ".join(f"{metric_value(m, i, dialect)} AS v{i}" for i, m in enumerate(metrics))
     statistics = []
     for index, metric in enumerate(metrics):
         closed = f"FILTER (WHERE decided_at + {metric.within} <= {as_of!r})"
@@ -185,32 +187,43 @@ def by_metric(rows: Sequence[Any], metrics: Sequence[CompiledMetric]) -> list[tu
     return found
 
 
+def measure_connection(settings: Settings | None) -> Any:
+    """A DuckDB connection set up for measuring."""
+    connection = connect(settings or Settings())
+    connection.execute("SET TimeZone = 'UTC'")
+    # simulate's connection keeps the profiles' side of its joins fixed, for row order;
+    # measurement's rows are grouped, so DuckDB may pick each join's sides itself.
+    connection.execute("RESET disabled_optimizers")
+    return connection
+
+
+def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = ()) -> None:
+    """Every customer's first decision per experiment (attribution.units), once, as the
+    temporary table ``first_decisions``: the queries after it read it more than once."""
+    if isinstance(decisions, str):
+        relation = decision_file_relation(decisions)
+    else:
+        # An Arrow table or stream (the log's, read a batch at a time): copied once into
+        # DuckDB, which may spill it to disk.
+        connection.register("log_stream", decisions)
+        connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
+        connection.unregister("log_stream")
+        relation = "log_decisions"
+    connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+
+
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
                    settings: Settings | None = None, by: Sequence[str] = ()) -> Measured:
     """``decisions``: a decisions file's path, or an Arrow table or record batch reader of
     :data:`.inputs.DECISION_FIELDS` (:func:`.inputs.log_decision_reader`)."""
-    connection = connect(settings or Settings())
+    connection = measure_connection(settings)
     try:
-        connection.execute("SET TimeZone = 'UTC'")
-        # simulate's connection keeps the profiles' side of its joins fixed, for row order;
-        # measurement's rows are grouped, so DuckDB may pick each join's sides itself.
-        connection.execute("RESET disabled_optimizers")
-        if isinstance(decisions, str):
-            relation = decision_file_relation(decisions)
-        else:
-            # An Arrow table or stream (the log's, read a batch at a time): copied once into
-            # DuckDB, which may spill it to disk, since the steps below read it more than once.
-            connection.register("log_stream", decisions)
-            connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
-            connection.unregister("log_stream")
-            relation = "log_decisions"
-        # Every customer's first decision per experiment, once: both queries below read it.
-        connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+        first_decisions(connection, decisions, by)
         assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
                                       "FROM first_decisions GROUP BY ALL").fetchall()
         rows: list[Any] = []
         if plan.metrics and events_path is not None:
-            events, _ = _events(plan, connection, events_path)
+            events, _ = events_sql(plan, connection, events_path)
             rows = by_metric(connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
                 events AS ({events}), {statistics_sql(plan.metrics, as_of)}""").fetchall(), plan.metrics)
     finally:

@@ -10,24 +10,17 @@ interval), ROI bars, and the metric over the days after the decision per arm
 from __future__ import annotations
 
 import math
-import random
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from ..compile import CompiledPlan
 from ..html_report import STYLE, _e
-from .attribution import customer_value, events_by_customer, units
-from .inputs import DecisionInput
-from .metrics import CompiledMetric
+from ..outputs import with_parent
+from .curves import Curves
 from .results import DOES_NOT_PAY_BACK, PAYS_BACK, Comparison
 
-CURVE_POINTS = 12  # days after the decision at which a curve is drawn
-CURVE_CUSTOMERS = 5_000  # per arm at most (a seeded sample beyond): a curve is a picture, not a test
 VERDICT_COLOURS = {PAYS_BACK: "#2e8b57", DOES_NOT_PAY_BACK: "#c0392b", "better": "#2e8b57", "worse": "#c0392b"}
 ARM_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
-Curves = dict[tuple[str, str, str], dict[str, list[tuple[float, float]]]]  # (metric, experiment, rule) -> arm -> points
 
 
 def _colour(verdict: str) -> str:
@@ -99,53 +92,6 @@ def roi_bars(name: str, rows: Sequence[Comparison], width: int = 760) -> str:
             f'<text x="{width - 4}" y="{y + 15}" text-anchor="end">{roi:+,.0%}</text></g>')
     return (f'<svg class="chart" data-chart="{_e(name)}" role="img" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg>')
-
-
-def curves(plan: CompiledPlan, decisions: Iterable[DecisionInput], raw_events: Iterable[Any],
-           as_of: float, seed: int = 7) -> Curves:
-    """Per (metric, experiment, rule) and arm: the metric's mean over customers whose whole
-    window has closed, counting only events up to each day after the decision."""
-    first = units(decisions)
-    events = events_by_customer(plan, raw_events)
-    members: dict[tuple[str, str], dict[str, list[DecisionInput]]] = defaultdict(lambda: defaultdict(list))
-    for (_, experiment, rule, _, arm), decision in first.values():
-        members[(experiment, rule)][arm].append(decision)
-    drawn = random.Random(seed)
-    found: Curves = {}
-    for metric in plan.metrics:
-        if metric.compute not in ("rate", "count", "sum"):
-            continue  # a mean or a last value has no running total to draw
-        days = [metric.within * step / CURVE_POINTS for step in range(CURVE_POINTS + 1)]
-        for (experiment, rule), arms in members.items():
-            found[(metric.id, experiment, rule)] = {
-                arm: _curve(metric, events, _closed(customers, metric, as_of, drawn), days)
-                for arm, customers in sorted(arms.items())}
-    return found
-
-
-def _closed(customers: list[DecisionInput], metric: CompiledMetric, as_of: float,
-            drawn: random.Random) -> list[DecisionInput]:
-    closed = [d for d in customers if d.decided_at + metric.within <= as_of]
-    return drawn.sample(closed, CURVE_CUSTOMERS) if len(closed) > CURVE_CUSTOMERS else closed
-
-
-def _curve(metric: CompiledMetric, events: dict[tuple[str, str], list[Any]], customers: list[DecisionInput],
-           offsets: list[float]) -> list[tuple[float, float]]:
-    if not customers:
-        return []
-    points = []
-    for offset in offsets:
-        shortened = _within(metric, offset)
-        total = sum(customer_value(shortened, events.get((d.customer_id, metric.event), []), d.decided_at) or 0.0
-                    for d in customers)
-        points.append((offset / 86_400, total / len(customers)))
-    return points
-
-
-def _within(metric: CompiledMetric, seconds: float) -> CompiledMetric:
-    import dataclasses
-
-    return dataclasses.replace(metric, within=int(seconds))
 
 
 def curve_chart(name: str, arms: dict[str, list[tuple[float, float]]], unit: str, width: int = 360) -> str:
@@ -233,4 +179,4 @@ def _table(comparisons: Sequence[Comparison]) -> str:
 def write_results_report(path: Path, plan: CompiledPlan, comparisons: Sequence[Comparison], drawn: Curves,
                          as_of: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(plan, comparisons, drawn, as_of), encoding="utf-8")
+    with_parent(path).write_text(render(plan, comparisons, drawn, as_of), encoding="utf-8")
