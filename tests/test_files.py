@@ -171,3 +171,47 @@ def test_duckdb_never_prints_its_own_progress_bar_into_standard_output() -> None
     `decide --backend duckdb` writes its JSON lines."""
     from treatment_engine.sql.duckdb_backend import connect
     assert connect().execute("SELECT current_setting('enable_progress_bar_print')").fetchone() == (False,)
+
+
+def _writes(tmp: Path) -> list[tuple[list[str], Path]]:
+    """Every command that writes a file, each told to write it under folders not made yet."""
+    examples, new = REPO / "examples", tmp / "new" / "folders"
+    decisions, outcomes = tmp / "decisions.parquet", tmp / "outcomes.jsonl"
+    measure = ["measure", "--plan", str(REPO), "--decisions", str(decisions), "--events", str(outcomes),
+               "--as-of", "2027-03-01"]
+    replay = ["events", "replay", str(examples / "first-events.jsonl"), "--profiles", str(examples / "customers.jsonl"),
+              "--until", "2026-12-01"]
+    journeys = ["journeys", "--plan", str(REPO), "--events", str(examples / "journey-events.jsonl"),
+                "--as-of", SAMPLE_AS_OF.isoformat()]
+    return [
+        ([*replay, "-o", str(new / "a" / "fired.jsonl")], new / "a" / "fired.jsonl"),
+        ([*replay, "--errors", str(new / "b" / "refused.jsonl")], new / "b" / "refused.jsonl"),
+        (["events", "sample", "--until", "2026-12-01", "-o", str(new / "c" / "events.jsonl")], new / "c" / "events.jsonl"),
+        ([*journeys, "-o", str(new / "d" / "journeys.txt")], new / "d" / "journeys.txt"),
+        ([*journeys, "--report", str(new / "e" / "journeys.html")], new / "e" / "journeys.html"),
+        ([*measure, "--report", str(new / "f" / "results.html")], new / "f" / "results.html"),
+        ([*measure, "--write-evidence", str(new / "g" / "evidence.json"), "--evidence-metric", "revenue_90d"],
+         new / "g" / "evidence.json"),
+        (["sample", "--plan", str(REPO), "--outcomes", str(decisions), "--truth", str(new / "h" / "truth.json"),
+          "--output", str(tmp / "outcomes-again.jsonl")], new / "h" / "truth.json"),
+        (["simulate", "--plan", str(REPO), "--sample", "200", "-q", "--as-of", SAMPLE_AS_OF.isoformat(),
+          "--report", str(new / "i" / "simulated.html")], new / "i" / "simulated.html"),
+        (["diff", "--plan", str(REPO), "--base", str(REPO), "--sample", "200", "--as-of", SAMPLE_AS_OF.isoformat(),
+          "--report", str(new / "j" / "diff.html")], new / "j" / "diff.html"),
+    ]
+
+
+def test_every_file_a_command_writes_may_be_named_in_folders_not_made_yet(tmp_path: Path) -> None:
+    """`-o out/fired.jsonl` on a fresh clone (no out/) failed with "No such file or directory"
+    for every writer but the decisions file's: each now makes the folders it writes in."""
+    runner = CliRunner()
+    for args in (["simulate", "--plan", str(REPO), "--sample", "1500", "-q", "--as-of", SAMPLE_AS_OF.isoformat(),
+                  "--output", str(tmp_path / "decisions.parquet")],
+                 ["sample", "--plan", str(REPO), "--outcomes", str(tmp_path / "decisions.parquet"),
+                  "--output", str(tmp_path / "outcomes.jsonl")]):
+        made = runner.invoke(cli, args)
+        assert made.exit_code == 0, made.output
+    for args, written in _writes(tmp_path):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        assert written.is_file(), args  # the refused events file is empty here: none are refused

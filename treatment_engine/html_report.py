@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .arms import ArmTally, arm_label, percent
+from .outputs import with_parent
 
 COLOURS = {"delight": "#2e8b57", "contain": "#d4a017", "none": "#9aa0a6"}
 STYLE = """
@@ -148,7 +149,7 @@ def render(summary: Any) -> str:
 
 def write_report(summary: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(summary), encoding="utf-8")
+    with_parent(path).write_text(render(summary), encoding="utf-8")
 
 
 def render_diff(result: Any, as_of: str) -> str:
@@ -196,4 +197,4 @@ def _arm_moves(result: Any) -> str:
 
 def write_diff_report(result: Any, as_of: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_diff(result, as_of), encoding="utf-8")
+    with_parent(path).write_text(render_diff(result, as_of), encoding="utf-8")

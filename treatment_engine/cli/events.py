@@ -9,6 +9,7 @@ from typing import IO, Any
 
 import click
 
+from ..outputs import with_parent
 from .options import plan_option
 from .support import fail, load_engine
 
@@ -79,11 +80,11 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
             fail(str(problem))
     if output_path is not None:
         with ExitStack() as stack:
-            out = sys.stdout.buffer if str(output_path) == "-" else stack.enter_context(open(output_path, "wb"))
+            out = sys.stdout.buffer if str(output_path) == "-" else stack.enter_context(open(with_parent(output_path), "wb"))
             for item in fired:
                 out.write(dumps(item.to_record()))
     if errors_path is not None:
-        with open(errors_path, "wb") as out:
+        with open(with_parent(errors_path), "wb") as out:
             for refused in errors:
                 out.write(dumps(refused.to_record()))
     from ..report import print_moments
@@ -123,6 +124,6 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
     made = journey_events(customers, seed=seed, until=until_day.date()) if journeys \
         else generate_events(count, customers, seed=seed, days=days, until=until_day.date())
     with ExitStack() as stack:
-        out = stack.enter_context(open(output_path, "wb")) if output_path else sys.stdout.buffer
+        out = stack.enter_context(open(with_parent(output_path), "wb")) if output_path else sys.stdout.buffer
         for item in made:
             out.write(dumps(item))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..outputs import with_parent
 from .options import plan_option
 from .support import fail, load_engine
 
@@ -143,14 +144,14 @@ def _write(fmt: str, reports: list[JourneyReport], as_of: float, breakdowns: Bre
         from rich.console import Console
 
         if output_path:
-            with open(output_path, "w", encoding="utf-8") as out:
+            with open(with_parent(output_path), "w", encoding="utf-8") as out:
                 output.print_reports(reports, as_of, Console(file=out, width=80), breakdowns)
         else:
             output.print_reports(reports, as_of, breakdowns=breakdowns)
         return
     text = output.as_json(reports, as_of, breakdowns) + "\n" if fmt == "json" else output.as_csv(reports, breakdowns)
     if output_path:
-        output_path.write_text(text, encoding="utf-8")
+        with_parent(output_path).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..html_report import STYLE, bar_chart
 from ..moments.events import iso
+from ..outputs import with_parent
 from .breakdown import Breakdown
 from .output import duration
 from .summary import JourneyReport
@@ -39,7 +40,7 @@ def render(reports: Sequence[JourneyReport], as_of: float,
 
 def write_report(reports: Sequence[JourneyReport], as_of: float, path: Path,
                  breakdowns: Mapping[str, Sequence[Breakdown]] | None = None) -> None:
-    path.write_text(render(reports, as_of, breakdowns), encoding="utf-8")
+    with_parent(path).write_text(render(reports, as_of, breakdowns), encoding="utf-8")
 
 
 def _journey(report: JourneyReport, groups: Sequence[Breakdown]) -> str:
