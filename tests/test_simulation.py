@@ -256,6 +256,34 @@ def test_diff_between_directories(tmp_path: Path) -> None:
     assert "-1,160.16" in result.output
 
 
+def test_diff_streams_the_customers_and_counts_unreadable_lines(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """diff read the whole file into a list (memory grew with the customer base) and dropped
+    lines that are not profiles without a word: it decides a batch at a time, and such a
+    line counts as invalid, as in simulate."""
+    from treatment_engine import plandiff
+    from treatment_engine.engine import Engine
+
+    lines = (REPO / "examples" / "customers.jsonl").read_text().splitlines()
+    profiles = tmp_path / "customers.jsonl"
+    profiles.write_text("\n".join([*lines[:500], "{not json", *lines[500:]]) + "\n")
+    batches: list[int] = []
+    decide_many = Engine.decide_many
+
+    def recorded(self: Engine, items: list, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        batches.append(len(items))
+        return decide_many(self, items, *args, **kwargs)
+
+    monkeypatch.setattr(plandiff, "DIFF_BATCH", 128)
+    monkeypatch.setattr(Engine, "decide_many", recorded)
+    result = CliRunner().invoke(cli, ["diff", "--base", str(REPO), "--plan", str(REPO), "--profiles", str(profiles),
+                                      "--as-of", "2026-11-01", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["customers"] == 1_001 and summary["invalid"] == 1, summary
+    assert max(batches) <= 128 and sum(batches) == 2 * 1_000  # each plan's decide_many, a batch at a time
+
+
 def test_diff_against_a_git_revision(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     for folder in ("rules", "segments"):

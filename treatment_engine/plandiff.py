@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from collections import Counter
 from collections.abc import Iterable
@@ -112,11 +113,29 @@ class PlanDiff:
         }
 
 
+DIFF_BATCH = 8_192  # customers decided by both plans at a time: memory does not grow with the file
+
+
 def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], as_of: date) -> PlanDiff:
+    """Both plans over the same customers, streamed a batch at a time. A line of the file
+    that is not a profile at all (:class:`~.profiles.Unreadable`) counts as invalid, as a
+    profile neither plan can decide does."""
+    from .profiles import Unreadable
+
     result = PlanDiff(base.version, new.version)
-    items = list(profiles) if not isinstance(profiles, list) else profiles
-    for old, fresh in zip(Engine(base).decide_many(items, as_of), Engine(new).decide_many(items, as_of),
-                          strict=True):
+    base_engine, new_engine = Engine(base), Engine(new)
+    stream = iter(profiles)
+    while batch := list(itertools.islice(stream, DIFF_BATCH)):
+        readable = [item for item in batch if not isinstance(item, Unreadable)]
+        result.total += len(batch) - len(readable)
+        result.invalid += len(batch) - len(readable)
+        _tally(result, zip(base_engine.decide_many(readable, as_of), new_engine.decide_many(readable, as_of),
+                           strict=True))
+    return result
+
+
+def _tally(result: PlanDiff, pairs: Iterable[tuple[Any, Any]]) -> None:
+    for old, fresh in pairs:
         result.total += 1
         if not isinstance(old, Decision) or not isinstance(fresh, Decision):
             result.invalid += 1
@@ -137,4 +156,3 @@ def diff_plans(base: CompiledPlan, new: CompiledPlan, profiles: Iterable[Any], a
         key = (old.rule, old.treatment, fresh.rule, fresh.treatment)
         result.transitions[key] += 1
         result.examples.setdefault(key, fresh.customer_id)
-    return result

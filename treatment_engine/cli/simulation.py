@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..engine import utc_today
-from ..profiles import Unreadable, open_profiles
+from ..profiles import open_profiles
 from .options import as_of_option, backend_option, choose_plan, history_option, plan_option
 from .support import fail, limits_from_log, load_engine, profiles_or_sample
 
@@ -154,8 +154,7 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
-        items = [i for i in open_profiles(stack, path) if not isinstance(i, Unreadable)]
-        result = diff_plans(base, new, items, day)
+        result = diff_plans(base, new, open_profiles(stack, path), day)
     if output_format == "json":
         click.echo(json.dumps(result.as_json(day), indent=2))
     else:
