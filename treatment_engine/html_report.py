@@ -165,7 +165,7 @@ def render_diff(result: Any, as_of: str) -> str:
               for rule, change in result.movers()]
     rows = "".join(f"<tr><td>{_e(key[0])} ({_e(key[1])})</td><td>{_e(key[2])} ({_e(key[3])})</td>"
                    f"<td>{count:,}</td><td>{_e(result.examples[key])}</td></tr>"
-                   for key, count in result.transitions.most_common())
+                   for key, count in result.ranked_transitions())
     body = ("<p><b>No differences</b>: both plans decide every customer alike.</p>"
             if not result.changed and not result.arms_changed else
             f"<h2>Rules that gain or lose customers</h2>{bar_chart('rule-changes', movers, width=900)}"
@@ -189,7 +189,7 @@ def _arm_moves(result: Any) -> str:
         return ""
     rows = "".join(f"<tr><td>{_e(arm_label(key[0], key[1]))}</td><td>{_e(arm_label(key[2], key[3]))}</td>"
                    f"<td>{count:,}</td><td>{_e(result.arm_examples[key])}</td></tr>"
-                   for key, count in result.arm_moves.most_common())
+                   for key, count in result.ranked_arm_moves())
     return (f'<h2>Arm changes (base &rarr; new)</h2><p class="meta">{result.arms_changed:,} customers change '
             f'experiment arm</p><table class="arm-changes"><thead><tr><th>from (base)</th><th>to (new)</th>'
             f"<th>customers</th><th>e.g.</th></tr></thead><tbody>{rows}</tbody></table>")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .compile import CompiledPlan
-from .decision import Decision
+from .decision import Decision, cents
 from .engine import Engine
 from .errors import Location, PlanError, PlanIssue
 from .load import READ_FOLDERS, is_plan_file_name
@@ -85,6 +85,13 @@ class PlanDiff:
     def decided(self) -> int:
         return self.total - self.invalid
 
+    def ranked_transitions(self, top: int | None = None) -> list[tuple[tuple[str, str, str, str], int]]:
+        """Transitions, the most customers first, ties by name: the same order from every back end."""
+        return _ranked(self.transitions, top)
+
+    def ranked_arm_moves(self, top: int | None = None) -> list[tuple[ArmMove, int]]:
+        return _ranked(self.arm_moves, top)
+
     def movers(self, top: int | None = None) -> list[tuple[str, int]]:
         """Rules whose customer count changes, the largest change first."""
         moved = sorted(((rule, change) for rule, change in self.rule_counts.items() if change),
@@ -103,14 +110,19 @@ class PlanDiff:
             "transitions": [{"from": {"rule": key[0], "treatment": key[1]},
                              "to": {"rule": key[2], "treatment": key[3]},
                              "customers": count, "example_customer": self.examples[key]}
-                            for key, count in self.transitions.most_common()],
+                            for key, count in self.ranked_transitions()],
             "rule_changes": dict(self.movers()),
             "arms_changed": self.arms_changed,
             "arm_changes": [{"from": {"experiment": key[0], "arm": key[1]},
                              "to": {"experiment": key[2], "arm": key[3]},
                              "customers": count, "example_customer": self.arm_examples[key]}
-                            for key, count in self.arm_moves.most_common()],
+                            for key, count in self.ranked_arm_moves()],
         }
+
+
+def _ranked(counts: Counter[Any], top: int | None) -> list[tuple[Any, int]]:
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], tuple(str(part) for part in item[0])))
+    return ranked if top is None else ranked[:top]
 
 
 DIFF_BATCH = 8_192  # customers decided by both plans at a time: memory does not grow with the file
@@ -140,8 +152,8 @@ def _tally(result: PlanDiff, pairs: Iterable[tuple[Any, Any]]) -> None:
         if not isinstance(old, Decision) or not isinstance(fresh, Decision):
             result.invalid += 1
             continue
-        result.base_cost += old.cost
-        result.new_cost += fresh.cost
+        result.base_cost += cents(old.cost)  # as the decision files write it, so back ends agree
+        result.new_cost += cents(fresh.cost)
         result.rule_counts[fresh.rule] += 1
         result.rule_counts[old.rule] -= 1
         if old.channels != fresh.channels:

@@ -238,7 +238,7 @@ def print_diff(result: Any, as_of: str, top: int, console: Console | None = None
                   markup=False)
     moves = table("Transitions (base -> new)", ("from (base)", "id"), ("to (new)", "id"), ("customers", "number"),
                   ("e.g.", "id"))
-    for key, count in result.transitions.most_common(top):
+    for key, count in result.ranked_transitions(top):
         moves.add_row(Text(f"{key[0]} ({key[1]})"), Text(f"{key[2]} ({key[3]})"), f"{count:,}",
                       Text(result.examples[key]))
     if moves.row_count:  # none when only arms change (a challenger nobody can be given)
@@ -258,7 +258,7 @@ def print_arm_moves(result: Any, top: int, console: Console) -> None:
                   f"({result.arms_changed / (result.decided or 1):.1%})", markup=False)
     moves = table("Arm changes (base -> new)", ("from (base)", "id"), ("to (new)", "id"), ("customers", "number"),
                   ("e.g.", "id"))
-    for key, count in result.arm_moves.most_common(top):
+    for key, count in result.ranked_arm_moves(top):
         moves.add_row(Text(arm_label(key[0], key[1])), Text(arm_label(key[2], key[3])), f"{count:,}",
                       Text(result.arm_examples[key]))
     console.print(moves)

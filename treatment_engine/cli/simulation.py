@@ -128,8 +128,12 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
               help="text: tables for people; json: one object with every transition, for scripts.")
 @click.option("--report", "report_path", metavar="FILE.html",
               help="Also write a self-contained HTML report of the diff.")
+@backend_option(["duckdb", "python"], "duckdb",
+                "duckdb: each plan decides the file as one SQL query (as simulate does) and one join compares "
+                "them; python: the in-process evaluator, a batch of customers at a time. Both find the same.")
 def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None, sample_size: int | None,
-                 seed: int, as_of: date | None, top: int, output_format: str, report_path: str | None) -> None:
+                 seed: int, as_of: date | None, top: int, output_format: str, report_path: str | None,
+                 backend: str) -> None:
     """What changes for customers if the new plan ships.
 
     Decides every customer with both plans and shows the transitions (from
@@ -154,7 +158,11 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
-        result = diff_plans(base, new, open_profiles(stack, path), day)
+        if backend == "duckdb":
+            from ..sql.plan_diff import diff_duckdb
+            result = diff_duckdb(base, new, path, day)
+        else:
+            result = diff_plans(base, new, open_profiles(stack, path), day)
     if output_format == "json":
         click.echo(json.dumps(result.as_json(day), indent=2))
     else:
