@@ -277,7 +277,7 @@ def test_diff_streams_the_customers_and_counts_unreadable_lines(tmp_path: Path,
     monkeypatch.setattr(plandiff, "DIFF_BATCH", 128)
     monkeypatch.setattr(Engine, "decide_many", recorded)
     result = CliRunner().invoke(cli, ["diff", "--base", str(REPO), "--plan", str(REPO), "--profiles", str(profiles),
-                                      "--as-of", "2026-11-01", "--format", "json"])
+                                      "--as-of", "2026-11-01", "--format", "json", "--backend", "python"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["customers"] == 1_001 and summary["invalid"] == 1, summary
