@@ -72,11 +72,11 @@ def plain_file(path: str, connection: Any = None) -> bool:
     DuckDB scans the lines (in parallel, far faster than Python) for what its JSON
     reader accepts and the rule does not: ``NaN``/``Infinity`` in any case where a value
     starts, a comma before a closing bracket, ``\v`` or ``\f`` (blank to it at a line's
-    ends; it refuses every other control character anywhere, and so sends the file the
-    careful way itself), a line of ``null`` (a row of nulls to it), a line nested deeper
-    than the limit (only a line with that many brackets can be), a byte-order mark. A file
-    DuckDB cannot even split into lines (not UTF-8, a line over its size limit) is not
-    plain either."""
+    ends; it refuses every other control character but JSON's own whitespace wherever it
+    stands, and so sends the file the careful way itself), a line of ``null`` (a row of
+    nulls to it), a line nested deeper than the limit (only a line with that many brackets
+    can be), a byte-order mark. A file DuckDB cannot even split into lines (not UTF-8, a
+    line over its size limit) is not plain either."""
     import duckdb
 
     try:
