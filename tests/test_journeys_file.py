@@ -95,15 +95,8 @@ def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, w
     """The aggregation path (journeys/sql_once.py) takes customers who met each step type
     at most once: here every customer, each type kept at its first event (ties in time
     and several steps of one type included)."""
-    seen: set[tuple[Any, Any]] = set()
-    once = []
-    for event in events:
-        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
-        if key not in seen:
-            seen.add(key)
-            once.append(event)
     test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
-        tmp_path, written, once, as_of)
+        tmp_path, written, _each_type_once(events), as_of)
 
 
 def test_a_file_duckdb_would_read_otherwise_goes_the_python_way(tmp_path: Path) -> None:
@@ -180,3 +173,37 @@ def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> No
     assert reports == [(1, 0, (1, 1, 0, 1, 1)), (0, 0, (1, 0, 0, 1, 0)), (1, 1, (1, 0, 0, 1, 1)),
                        (0, 0, (1, 0, 0, 0, 0)), (0, 0, (1, 0, 1, 0, 0)), (1, 1, (1, 0, 0, 1, 1)),
                        (1, 1, (1, 0, 0, 1, 1))]
+
+
+def _each_type_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[tuple[Any, Any]] = set()
+    once = []
+    for event in events:
+        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
+        if key not in seen:
+            seen.add(key)
+            once.append(event)
+    return once
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), journeys(), lines(), st.booleans(), st.one_of(st.none(), st.integers(0, 50)))
+def test_journeys_measured_together_share_one_aggregation(tmp_path: Path, first: dict[str, Any],
+                                                          second: dict[str, Any], events: list[dict[str, Any]],
+                                                          once: bool, as_of: int | None) -> None:
+    """Several journeys over the same step types (and the same conditions) take their
+    per-customer columns from one aggregation (duckdb_file._aggregate): each journey's
+    report is still the Python path's, whether every customer met each type once (no
+    window query at all) or some did not."""
+    compiled = [journey(**{**first, "id": "one"}), journey(**{**second, "id": "two"})]
+    path = tmp_path / "events.jsonl"
+    written = _each_type_once(events) if once else events
+    path.write_text("".join(json.dumps(e) + "\n" for e in written), encoding="utf-8")
+    moment = None if as_of is None else (START + timedelta(seconds=as_of)).timestamp()
+    with open(path, "rb") as stream:
+        found = source.from_lines(compiled, stream, moment)
+    expected = [summarize(j, runs(j, found.by_journey[j.id], found.as_of), found.as_of) for j in compiled]
+    measured = measure_file(compiled, str(path), moment)
+    assert measured is not None
+    assert measured.reports == expected

@@ -40,7 +40,7 @@ from ..sql.fragments import Unsupported, Value
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
-from .sql_once import split_runs_query
+from .sql_once import once_test, per_customer, split_runs_query, type_aggregates
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
@@ -92,7 +92,8 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         except (duckdb.Error, Unsupported):
             return None
         found = _read_summary(db, journeys, as_of)
-        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of), found.as_of) for j in journeys]
+        shared = _aggregate(db, journeys, conditions, found.as_of)
+        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of, shared), found.as_of) for j in journeys]
         return Measured(reports, found)
     finally:
         db.close()
@@ -200,33 +201,72 @@ def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | N
                          [e for e in errors if isinstance(e, EventError)])
 
 
+def _test(event: str, condition: Expression | None, conditions: list[Expression]) -> str:
+    """Whether an event is of type ``event`` and meets ``condition`` (a column of the events table)."""
+    typed = f"type = {exp.Literal.string(event).sql()}"
+    if condition is None:
+        return typed
+    index = next(k for k, e in enumerate(conditions) if e is condition)
+    return f"({typed} AND c{index})"
+
+
 def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
     """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
-    def test(event: str, condition: Expression | None) -> str:
-        typed = f"type = {exp.Literal.string(event).sql()}"
-        if condition is None:
-            return typed
-        index = next(k for k, e in enumerate(conditions) if e is condition)
-        return f"({typed} AND c{index})"
-
     parsed = journey.conditions
-    steps = [test(s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)]
-    none = [test(t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)]
-    required = [test(t.event, c) for t, c in zip(journey.require, parsed.require, strict=True)]
+    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, parsed.steps, strict=True)]
+    none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
+    required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.step_types))
     return ", ".join([f"type IN ({types}) AS a", f"({' OR '.join(none) or 'FALSE'}) AS fb",
                       *(f"{s} AS m{i}" for i, s in enumerate(steps)),
                       *(f"{r} AS rq{i}" for i, r in enumerate(required))])
 
 
-def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
+@dataclass(frozen=True)
+class _Shared:
+    """The one per-customer aggregation of every journey taken by aggregation
+    (:mod:`.sql_once`): the step types it counts, each journey's step flag columns."""
+
+    types: list[str]
+    flags: dict[str, list[str]]
+
+
+_PER = "__journey_per"
+
+
+def _aggregate(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Expression], as_of: float) -> _Shared:
+    """Per customer, each step type's count, first time and position, and each step's
+    flag, for all journeys in one GROUP BY (the table :func:`.sql_once.per_customer` reads)."""
+    split = [j for j in journeys if not j.consecutive]
+    types = sorted({t for j in split for t in j.step_types})
+    tests: list[str] = []
+    flags: dict[str, list[str]] = {}
+    for journey in split:
+        own = [_test(s.event, c, conditions) for s, c in zip(journey.steps, journey.conditions.steps, strict=True)]
+        tests += [t for t in dict.fromkeys(own) if t not in tests]
+        flags[journey.id] = [f"gm{tests.index(t)}" for t in own]
+    if types:
+        listed = ", ".join(exp.Literal.string(t).sql() for t in types)
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS SELECT cid"
+                   f"{type_aggregates(types, [f'g{i}' for i in range(len(types))])}"
+                   + "".join(f", bool_or({t}) AS gm{k}" for k, t in enumerate(tests))
+                   + f" FROM (SELECT *, rowid AS ix FROM {EVENTS} WHERE {_VALID} AND type IN ({listed}) AND ts <= {as_of!r}) "
+                   "GROUP BY cid")
+    return _Shared(types, flags)
+
+
+def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float, shared: _Shared) -> RunColumns:
     """``journey``'s runs, worked out in DuckDB, as the report's columns."""
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
-    query = runs_query(journey, as_of, "__journey") if journey.consecutive \
-        else split_runs_query(journey, as_of, "__journey")
+    if journey.consecutive:
+        query = runs_query(journey, as_of, "__journey")
+    else:
+        per = per_customer(journey, shared.types, shared.flags[journey.id], _PER)
+        repeated = db.execute(f"SELECT count(*) FROM ({per}) WHERE NOT ({once_test(journey)})").fetchone()
+        query = split_runs_query(journey, as_of, "__journey", per, bool(repeated and repeated[0]))
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())

@@ -16,27 +16,33 @@ Reads the table of :func:`.sql.runs_query` plus ``type``; writes the same column
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlglot import exp
 
 from .compiled import CompiledJourney
 from .sql import runs_query, still_open, success_sql
 
 
-def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
+def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str | None = None,
+                     repeated: bool = True) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once,
-    by :func:`.sql.runs_query` for the others (ordered by customer and run)."""
+    by :func:`.sql.runs_query` for the others (ordered by customer and run). ``per``: the
+    per-customer aggregation already made for several journeys at once (a query with the
+    columns :func:`per_customer` gives, see :func:`shared_aggregates`); ``repeated``:
+    whether any customer met a step type twice (False leaves the window half out)."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
-    per_type = "".join(f", count(*) FILTER (WHERE type = {_lit(t)}) AS n{i}, "
-                       f"min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{i}, "
-                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{i}" for i, t in enumerate(types))
-    matched = "".join(f", bool_or(m{j}) AS m{j}" for j in steps)
-    once = " AND ".join(f"n{i} <= 1" for i in range(len(types)))
+    if per is None:
+        matched = "".join(f", bool_or(m{j}) AS m{j}" for j in steps)
+        per = f"SELECT cid{type_aggregates(types, [str(i) for i in range(len(types))])}{matched} " \
+              f"FROM {table} WHERE a GROUP BY cid"
+    once = once_test(journey)
     candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts, "
                          f"CASE WHEN m{j} THEN ix{types.index(s.event)} END AS x{j}_ix"
                          for j, s in enumerate(journey.steps))
     ctes = [
-        ("per", f"SELECT cid{per_type}{matched} FROM {table} WHERE a GROUP BY cid"),
+        ("per", per),
         ("once", f"SELECT cid{candidates} FROM per WHERE {once}"),
         ("w0", "SELECT *, 0 AS k, x0_ts AS t0, x0_ix AS p_ix"
                + "".join(f", CAST(NULL AS DOUBLE) AS t{j}" for j in range(1, len(journey.steps)))
@@ -52,8 +58,8 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
                                   f"CASE nk {moved} ELSE p_ix END AS p_ix FROM c{level}"))
     last = len(journey.steps) - 1
     walked = f"w{last}"
-    # The others (a customer with no step-type event has no run at all)
-    ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
+    if repeated:  # the others (a customer with no step-type event has no run at all)
+        ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
     success_join = ""
     if journey.after_within is not None:
         wanted = " OR ".join(["e.fb", *(f"e.rq{i}" for i in range(len(journey.require)))])
@@ -67,10 +73,35 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
     times = ", ".join(f"st.t{i}" for i in steps)
     fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
             f"{success_sql(journey, as_of, _status(journey, as_of), 'f')} AS success FROM {walked} st{success_join}")
+    if not repeated:
+        return f"WITH {body},\nfast AS ({fast})\nSELECT * FROM fast ORDER BY cid, run"
     window = runs_query(journey, as_of, "rest")
     # The window query's own WITH goes inside: one statement, both halves, one order.
     return (f"WITH {body},\nfast AS ({fast}),\nslow AS ({window})\n"
             "SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY cid, run")
+
+
+def type_aggregates(types: Sequence[str], names: Sequence[str]) -> str:
+    """Per step type, a customer's count of its events and the earliest one's time and
+    position (columns ``n{name}``, ``ts{name}``, ``ix{name}``), for a GROUP BY cid."""
+    return "".join(f", count(*) FILTER (WHERE type = {_lit(t)}) AS n{n}, "
+                   f"min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{n}, "
+                   f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{n}" for t, n in zip(types, names, strict=True))
+
+
+def once_test(journey: CompiledJourney) -> str:
+    """Whether a customer (a row of ``per``) met each of ``journey``'s step types at most once."""
+    return " AND ".join(f"n{i} <= 1" for i in range(len(journey.step_types)))
+
+
+def per_customer(journey: CompiledJourney, types: Sequence[str], flags: Sequence[str], shared: str) -> str:
+    """``journey``'s ``per`` out of a shared aggregation ``shared`` made by
+    :func:`type_aggregates` over ``types`` (columns ``ng{i}``...) plus a flag column per
+    step (``flags``: the shared column holding step j's ``bool_or``)."""
+    own = sorted(journey.step_types)
+    renamed = "".join(f", n{'g' + str(types.index(t))} AS n{i}, ts{'g' + str(types.index(t))} AS ts{i}, "
+                      f"ix{'g' + str(types.index(t))} AS ix{i}" for i, t in enumerate(own))
+    return f"SELECT cid{renamed}" + "".join(f", {f} AS m{j}" for j, f in enumerate(flags)) + f" FROM {shared}"
 
 
 def _lit(text: str) -> str:
