@@ -207,3 +207,21 @@ def test_journeys_measured_together_share_one_aggregation(tmp_path: Path, first:
     measured = measure_file(compiled, str(path), moment)
     assert measured is not None
     assert measured.reports == expected
+
+
+def test_times_at_the_edges_of_the_strptime_shortcut_read_as_python_reads_them(tmp_path: Path) -> None:
+    """The commonest shape (sql/timestamps.common_shape_sql) at its edges: the year 0000,
+    which DuckDB's strptime takes and Python refuses, the first and last years Python
+    reads, a day that does not exist, a leap second, and the shape one character off."""
+    compiled = journey(within="1d", steps=[{"event": "start"}, {"event": "end"}])
+    stamps = ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2025-02-29T00:00:00Z",
+              "2026-12-31T23:59:60Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:00Z", "12026-01-01T0:00:00Z"]
+    events = [{"customer_id": f"c{i}", "type": kind, "timestamp": text}  # a tie: input order decides
+              for i, text in enumerate(stamps) for kind in ("start", "end")]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and measured.events.as_of == found.as_of
+    assert expected.completed == 3 and len(found.refused) == 10

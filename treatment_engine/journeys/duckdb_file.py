@@ -37,6 +37,7 @@ from ..moments.events import EventError, parse_event, parse_timestamp
 from ..sql import json_lines
 from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
+from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
@@ -163,9 +164,11 @@ def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
 
 def _common_seconds(text: str) -> str:
     """Seconds since the epoch of a timestamp in the common shape, else NULL (DuckDB's cast
-    under TimeZone UTC: a date is its first instant, no zone is UTC)."""
-    return (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
-            f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
+    under TimeZone UTC: a date is its first instant, no zone is UTC); the commonest of
+    those shapes by the measure path's exact strptime first."""
+    converted = (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
+                 f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
+    return common_shape_sql(text, converted)
 
 
 def _convert_the_rest(db: Any) -> int:
