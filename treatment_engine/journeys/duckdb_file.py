@@ -41,7 +41,7 @@ from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
-from .sql_once import once_test, per_customer, split_runs_query, type_aggregates
+from .sql_once import aggregates, once_test, per_customer, split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
@@ -231,6 +231,7 @@ class _Shared:
     (:mod:`.sql_once`): the step types it counts, each journey's step flag columns."""
 
     types: list[str]
+    groups: dict[str, int]  # each journey's count column (sql_once.aggregates)
     flags: dict[str, list[str]]
 
 
@@ -251,11 +252,11 @@ def _aggregate(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Ex
     if types:
         listed = ", ".join(exp.Literal.string(t).sql() for t in types)
         db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS SELECT cid"
-                   f"{type_aggregates(types, [f'g{i}' for i in range(len(types))])}"
+                   f"{aggregates(types, [sorted(j.step_types) for j in split])}"
                    + "".join(f", bool_or({t}) AS gm{k}" for k, t in enumerate(tests))
                    + f" FROM (SELECT *, rowid AS ix FROM {EVENTS} WHERE {_VALID} AND type IN ({listed}) AND ts <= {as_of!r}) "
                    "GROUP BY cid")
-    return _Shared(types, flags)
+    return _Shared(types, {j.id: k for k, j in enumerate(split)}, flags)
 
 
 def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float, shared: _Shared) -> RunColumns:
@@ -267,7 +268,7 @@ def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of
     if journey.consecutive:
         query = runs_query(journey, as_of, "__journey")
     else:
-        per = per_customer(journey, shared.types, shared.flags[journey.id], _PER)
+        per = per_customer(journey, shared.types, shared.groups[journey.id], shared.flags[journey.id], _PER)
         repeated = db.execute(f"SELECT count(*) FROM ({per}) WHERE NOT ({once_test(journey)})").fetchone()
         query = split_runs_query(journey, as_of, "__journey", per, bool(repeated and repeated[0]))
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")

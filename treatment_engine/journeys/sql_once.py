@@ -11,7 +11,10 @@ one event matches several; success reads the first ``none`` / ``require`` event 
 the last step. Customers who met a step type twice, and ``consecutive`` journeys, go
 through :func:`.sql.runs_query`; the differential tests hold both to the reference.
 
-Reads the table of :func:`.sql.runs_query` plus ``type``; writes the same columns.
+The per-customer columns come from one GROUP BY for every journey (:func:`aggregates`,
+made by :mod:`.duckdb_file`): each step type's first time and position once, however
+many journeys step on it, and one count per journey. Reads the table of
+:func:`.sql.runs_query` plus ``type``; writes the same columns.
 """
 
 from __future__ import annotations
@@ -24,19 +27,14 @@ from .compiled import CompiledJourney
 from .sql import runs_query, still_open, success_sql
 
 
-def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str | None = None,
-                     repeated: bool = True) -> str:
+def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once,
-    by :func:`.sql.runs_query` for the others (ordered by customer and run). ``per``: the
-    per-customer aggregation already made for several journeys at once (a query with the
-    columns :func:`per_customer` gives, see :func:`shared_aggregates`); ``repeated``:
-    whether any customer met a step type twice (False leaves the window half out)."""
+    by :func:`.sql.runs_query` over ``table`` for the others (ordered by customer and
+    run). ``per``: the journey's per-customer columns (:func:`per_customer`) out of the
+    one aggregation made for every journey (:func:`aggregates`); ``repeated``: whether
+    any customer met a step type twice (False leaves the window half out)."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
-    if per is None:
-        matched = "".join(f", bool_or(m{j}) AS m{j}" for j in steps)
-        per = f"SELECT cid{type_aggregates(types, [str(i) for i in range(len(types))])}{matched} " \
-              f"FROM {table} WHERE a GROUP BY cid"
     once = once_test(journey)
     candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts, "
                          f"CASE WHEN m{j} THEN ix{types.index(s.event)} END AS x{j}_ix"
@@ -81,27 +79,35 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
             "SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY cid, run")
 
 
-def type_aggregates(types: Sequence[str], names: Sequence[str]) -> str:
-    """Per step type, a customer's count of its events and the earliest one's time and
-    position (columns ``n{name}``, ``ts{name}``, ``ix{name}``), for a GROUP BY cid."""
-    return "".join(f", count(*) FILTER (WHERE type = {_lit(t)}) AS n{n}, "
-                   f"min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{n}, "
-                   f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{n}" for t, n in zip(types, names, strict=True))
+def aggregates(types: Sequence[str], groups: Sequence[Sequence[str]]) -> str:
+    """For a GROUP BY cid over step-type events: per step type, the earliest event's time
+    and position (``tsg{i}``, ``ixg{i}``, ``i`` the type's place in ``types``); per group
+    of types (a journey's), how many events of them the customer has (``ng{k}``). One
+    count per journey rather than one per type: with the types present, it says whether
+    each came once (:func:`once_test`)."""
+    per_type = "".join(f", min(ts) FILTER (WHERE type = {_lit(t)}) AS tsg{i}, "
+                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ixg{i}" for i, t in enumerate(types))
+    counts = "".join(f", count(*) FILTER (WHERE type IN ({', '.join(_lit(t) for t in group)})) AS ng{k}"
+                     for k, group in enumerate(groups))
+    return per_type + counts
+
+
+def per_customer(journey: CompiledJourney, types: Sequence[str], group: int, flags: Sequence[str], shared: str) -> str:
+    """``journey``'s ``per`` out of the shared aggregation ``shared`` (:func:`aggregates`
+    over ``types``, the journey's count being group ``group``) plus a flag column per step
+    (``flags``: the shared column holding step j's ``bool_or``): ``n``, ``ts{i}``,
+    ``ix{i}`` per step type of the journey (in sorted order), ``m{j}`` per step."""
+    own = sorted(journey.step_types)
+    renamed = "".join(f", tsg{types.index(t)} AS ts{i}, ixg{types.index(t)} AS ix{i}" for i, t in enumerate(own))
+    return f"SELECT cid, ng{group} AS n{renamed}" + "".join(f", {f} AS m{j}" for j, f in enumerate(flags)) \
+        + f" FROM {shared}"
 
 
 def once_test(journey: CompiledJourney) -> str:
-    """Whether a customer (a row of ``per``) met each of ``journey``'s step types at most once."""
-    return " AND ".join(f"n{i} <= 1" for i in range(len(journey.step_types)))
-
-
-def per_customer(journey: CompiledJourney, types: Sequence[str], flags: Sequence[str], shared: str) -> str:
-    """``journey``'s ``per`` out of a shared aggregation ``shared`` made by
-    :func:`type_aggregates` over ``types`` (columns ``ng{i}``...) plus a flag column per
-    step (``flags``: the shared column holding step j's ``bool_or``)."""
-    own = sorted(journey.step_types)
-    renamed = "".join(f", n{'g' + str(types.index(t))} AS n{i}, ts{'g' + str(types.index(t))} AS ts{i}, "
-                      f"ix{'g' + str(types.index(t))} AS ix{i}" for i, t in enumerate(own))
-    return f"SELECT cid{renamed}" + "".join(f", {f} AS m{j}" for j, f in enumerate(flags)) + f" FROM {shared}"
+    """Whether a customer (a row of ``per``) met each of ``journey``'s step types at most
+    once: as many events of them as types present."""
+    present = " + ".join(f"CAST(ts{i} IS NOT NULL AS INTEGER)" for i in range(len(journey.step_types)))
+    return f"n = {present}"
 
 
 def _lit(text: str) -> str:
