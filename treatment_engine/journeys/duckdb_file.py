@@ -41,7 +41,7 @@ from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
-from .sql_once import aggregates, once_test, per_customer, split_runs_query
+from .sql_once import once_test, per_customer, split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
@@ -93,8 +93,7 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         except (duckdb.Error, Unsupported):
             return None
         found = _read_summary(db, journeys, as_of)
-        shared = _aggregate(db, journeys, conditions, found.as_of)
-        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of, shared), found.as_of) for j in journeys]
+        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of), found.as_of) for j in journeys]
         return Measured(reports, found)
     finally:
         db.close()
@@ -225,41 +224,10 @@ def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
                       *(f"{r} AS rq{i}" for i, r in enumerate(required))])
 
 
-@dataclass(frozen=True)
-class _Shared:
-    """The one per-customer aggregation of every journey taken by aggregation
-    (:mod:`.sql_once`): the step types it counts, each journey's step flag columns."""
-
-    types: list[str]
-    groups: dict[str, int]  # each journey's count column (sql_once.aggregates)
-    flags: dict[str, list[str]]
-
-
 _PER = "__journey_per"
 
 
-def _aggregate(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Expression], as_of: float) -> _Shared:
-    """Per customer, each step type's count, first time and position, and each step's
-    flag, for all journeys in one GROUP BY (the table :func:`.sql_once.per_customer` reads)."""
-    split = [j for j in journeys if not j.consecutive]
-    types = sorted({t for j in split for t in j.step_types})
-    tests: list[str] = []
-    flags: dict[str, list[str]] = {}
-    for journey in split:
-        own = [_test(s.event, c, conditions) for s, c in zip(journey.steps, journey.conditions.steps, strict=True)]
-        tests += [t for t in dict.fromkeys(own) if t not in tests]
-        flags[journey.id] = [f"gm{tests.index(t)}" for t in own]
-    if types:
-        listed = ", ".join(exp.Literal.string(t).sql() for t in types)
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS SELECT cid"
-                   f"{aggregates(types, [sorted(j.step_types) for j in split])}"
-                   + "".join(f", bool_or({t}) AS gm{k}" for k, t in enumerate(tests))
-                   + f" FROM (SELECT *, rowid AS ix FROM {EVENTS} WHERE {_VALID} AND type IN ({listed}) AND ts <= {as_of!r}) "
-                   "GROUP BY cid")
-    return _Shared(types, {j.id: k for k, j in enumerate(split)}, flags)
-
-
-def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float, shared: _Shared) -> RunColumns:
+def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
     """``journey``'s runs, worked out in DuckDB, as the report's columns."""
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
@@ -268,9 +236,9 @@ def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of
     if journey.consecutive:
         query = runs_query(journey, as_of, "__journey")
     else:
-        per = per_customer(journey, shared.types, shared.groups[journey.id], shared.flags[journey.id], _PER)
-        repeated = db.execute(f"SELECT count(*) FROM ({per}) WHERE NOT ({once_test(journey)})").fetchone()
-        query = split_runs_query(journey, as_of, "__journey", per, bool(repeated and repeated[0]))
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
+        repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
+        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]))
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())

@@ -11,15 +11,11 @@ one event matches several; success reads the first ``none`` / ``require`` event 
 the last step. Customers who met a step type twice, and ``consecutive`` journeys, go
 through :func:`.sql.runs_query`; the differential tests hold both to the reference.
 
-The per-customer columns come from one GROUP BY for every journey (:func:`aggregates`,
-made by :mod:`.duckdb_file`): each step type's first time and position once, however
-many journeys step on it, and one count per journey. Reads the table of
+Reads the table of
 :func:`.sql.runs_query` plus ``type``; writes the same columns.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from sqlglot import exp
 
@@ -30,9 +26,9 @@ from .sql import runs_query, still_open, success_sql
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once,
     by :func:`.sql.runs_query` over ``table`` for the others (ordered by customer and
-    run). ``per``: the journey's per-customer columns (:func:`per_customer`) out of the
-    one aggregation made for every journey (:func:`aggregates`); ``repeated``: whether
-    any customer met a step type twice (False leaves the window half out)."""
+    run). ``per``: the table of :func:`per_customer` over ``table``, made first so that
+    ``repeated`` (whether any customer met a step type twice; False leaves the window
+    half out) can be read from it."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
     once = once_test(journey)
@@ -40,7 +36,7 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
                          f"CASE WHEN m{j} THEN ix{types.index(s.event)} END AS x{j}_ix"
                          for j, s in enumerate(journey.steps))
     ctes = [
-        ("per", per),
+        ("per", f"SELECT * FROM {per}"),
         ("once", f"SELECT cid{candidates} FROM per WHERE {once}"),
         ("w0", "SELECT *, 0 AS k, x0_ts AS t0, x0_ix AS p_ix"
                + "".join(f", CAST(NULL AS DOUBLE) AS t{j}" for j in range(1, len(journey.steps)))
@@ -79,28 +75,17 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
             "SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY cid, run")
 
 
-def aggregates(types: Sequence[str], groups: Sequence[Sequence[str]]) -> str:
-    """For a GROUP BY cid over step-type events: per step type, the earliest event's time
-    and position (``tsg{i}``, ``ixg{i}``, ``i`` the type's place in ``types``); per group
-    of types (a journey's), how many events of them the customer has (``ng{k}``). One
-    count per journey rather than one per type: with the types present, it says whether
-    each came once (:func:`once_test`)."""
-    per_type = "".join(f", min(ts) FILTER (WHERE type = {_lit(t)}) AS tsg{i}, "
-                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ixg{i}" for i, t in enumerate(types))
-    counts = "".join(f", count(*) FILTER (WHERE type IN ({', '.join(_lit(t) for t in group)})) AS ng{k}"
-                     for k, group in enumerate(groups))
-    return per_type + counts
-
-
-def per_customer(journey: CompiledJourney, types: Sequence[str], group: int, flags: Sequence[str], shared: str) -> str:
-    """``journey``'s ``per`` out of the shared aggregation ``shared`` (:func:`aggregates`
-    over ``types``, the journey's count being group ``group``) plus a flag column per step
-    (``flags``: the shared column holding step j's ``bool_or``): ``n``, ``ts{i}``,
-    ``ix{i}`` per step type of the journey (in sorted order), ``m{j}`` per step."""
-    own = sorted(journey.step_types)
-    renamed = "".join(f", tsg{types.index(t)} AS ts{i}, ixg{types.index(t)} AS ix{i}" for i, t in enumerate(own))
-    return f"SELECT cid, ng{group} AS n{renamed}" + "".join(f", {f} AS m{j}" for j, f in enumerate(flags)) \
-        + f" FROM {shared}"
+def per_customer(journey: CompiledJourney, table: str) -> str:
+    """Per customer who met a step type of ``journey`` in ``table``: how many such events
+    (``n``), each step type's earliest event's time and position (``ts{i}``, ``ix{i}``,
+    the types in sorted order) and whether step j's test held on one (``m{j}``). One
+    count, not one per type: with the types present, it says whether each came once
+    (:func:`once_test`)."""
+    types = sorted(journey.step_types)
+    per_type = "".join(f", min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{i}, "
+                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{i}" for i, t in enumerate(types))
+    matched = "".join(f", bool_or(m{j}) AS m{j}" for j in range(len(journey.steps)))
+    return f"SELECT cid, count(*) AS n{per_type}{matched} FROM {table} WHERE a GROUP BY cid"
 
 
 def once_test(journey: CompiledJourney) -> str:
