@@ -189,13 +189,13 @@ def _each_type_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(journeys(), journeys(), lines(), st.booleans(), st.one_of(st.none(), st.integers(0, 50)))
-def test_journeys_measured_together_share_one_aggregation(tmp_path: Path, first: dict[str, Any],
+def test_journeys_measured_together_from_one_events_table(tmp_path: Path, first: dict[str, Any],
                                                           second: dict[str, Any], events: list[dict[str, Any]],
                                                           once: bool, as_of: int | None) -> None:
-    """Several journeys over the same step types (and the same conditions) take their
-    per-customer columns from one aggregation (duckdb_file._aggregate): each journey's
-    report is still the Python path's, whether every customer met each type once (no
-    window query at all) or some did not."""
+    """Several journeys over the same step types (and the same conditions) read from one
+    events table: each journey's report is still the Python path's, whether every
+    customer met each type once (the aggregation alone, no window query at all) or some
+    did not."""
     compiled = [journey(**{**first, "id": "one"}), journey(**{**second, "id": "two"})]
     path = tmp_path / "events.jsonl"
     written = _each_type_once(events) if once else events
