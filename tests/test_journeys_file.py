@@ -95,15 +95,8 @@ def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, w
     """The aggregation path (journeys/sql_once.py) takes customers who met each step type
     at most once: here every customer, each type kept at its first event (ties in time
     and several steps of one type included)."""
-    seen: set[tuple[Any, Any]] = set()
-    once = []
-    for event in events:
-        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
-        if key not in seen:
-            seen.add(key)
-            once.append(event)
     test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
-        tmp_path, written, once, as_of)
+        tmp_path, written, _each_type_once(events), as_of)
 
 
 def test_a_file_duckdb_would_read_otherwise_goes_the_python_way(tmp_path: Path) -> None:
@@ -180,3 +173,55 @@ def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> No
     assert reports == [(1, 0, (1, 1, 0, 1, 1)), (0, 0, (1, 0, 0, 1, 0)), (1, 1, (1, 0, 0, 1, 1)),
                        (0, 0, (1, 0, 0, 0, 0)), (0, 0, (1, 0, 1, 0, 0)), (1, 1, (1, 0, 0, 1, 1)),
                        (1, 1, (1, 0, 0, 1, 1))]
+
+
+def _each_type_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: set[tuple[Any, Any]] = set()
+    once = []
+    for event in events:
+        key = (json.dumps(event.get("customer_id")), json.dumps(event.get("type")))
+        if key not in seen:
+            seen.add(key)
+            once.append(event)
+    return once
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), journeys(), lines(), st.booleans(), st.one_of(st.none(), st.integers(0, 50)))
+def test_journeys_measured_together_from_one_events_table(tmp_path: Path, first: dict[str, Any],
+                                                          second: dict[str, Any], events: list[dict[str, Any]],
+                                                          once: bool, as_of: int | None) -> None:
+    """Several journeys over the same step types (and the same conditions) read from one
+    events table: each journey's report is still the Python path's, whether every
+    customer met each type once (the aggregation alone, no window query at all) or some
+    did not."""
+    compiled = [journey(**{**first, "id": "one"}), journey(**{**second, "id": "two"})]
+    path = tmp_path / "events.jsonl"
+    written = _each_type_once(events) if once else events
+    path.write_text("".join(json.dumps(e) + "\n" for e in written), encoding="utf-8")
+    moment = None if as_of is None else (START + timedelta(seconds=as_of)).timestamp()
+    with open(path, "rb") as stream:
+        found = source.from_lines(compiled, stream, moment)
+    expected = [summarize(j, runs(j, found.by_journey[j.id], found.as_of), found.as_of) for j in compiled]
+    measured = measure_file(compiled, str(path), moment)
+    assert measured is not None
+    assert measured.reports == expected
+
+
+def test_times_at_the_edges_of_the_strptime_shortcut_read_as_python_reads_them(tmp_path: Path) -> None:
+    """The commonest shape (sql/timestamps.common_shape_sql) at its edges: the year 0000,
+    which DuckDB's strptime takes and Python refuses, the first and last years Python
+    reads, a day that does not exist, a leap second, and the shape one character off."""
+    compiled = journey(within="1d", steps=[{"event": "start"}, {"event": "end"}])
+    stamps = ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2025-02-29T00:00:00Z",
+              "2026-12-31T23:59:60Z", "2026-1-01T00:00:00Z", "2026-01-01T00:00:00Z", "12026-01-01T0:00:00Z"]
+    events = [{"customer_id": f"c{i}", "type": kind, "timestamp": text}  # a tie: input order decides
+              for i, text in enumerate(stamps) for kind in ("start", "end")]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and measured.events.as_of == found.as_of
+    assert expected.completed == 3 and len(found.refused) == 10

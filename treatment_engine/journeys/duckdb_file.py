@@ -37,10 +37,11 @@ from ..moments.events import EventError, parse_event, parse_timestamp
 from ..sql import json_lines
 from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
+from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
 from .source import JourneyEvents
 from .sql import runs_query
-from .sql_once import split_runs_query
+from .sql_once import once_test, per_customer, split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
@@ -162,9 +163,11 @@ def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
 
 def _common_seconds(text: str) -> str:
     """Seconds since the epoch of a timestamp in the common shape, else NULL (DuckDB's cast
-    under TimeZone UTC: a date is its first instant, no zone is UTC)."""
-    return (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
-            f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
+    under TimeZone UTC: a date is its first instant, no zone is UTC); the commonest of
+    those shapes by the measure path's exact strptime first."""
+    converted = (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
+                 f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
+    return common_shape_sql(text, converted)
 
 
 def _convert_the_rest(db: Any) -> int:
@@ -200,23 +203,28 @@ def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | N
                          [e for e in errors if isinstance(e, EventError)])
 
 
+def _test(event: str, condition: Expression | None, conditions: list[Expression]) -> str:
+    """Whether an event is of type ``event`` and meets ``condition`` (a column of the events table)."""
+    typed = f"type = {exp.Literal.string(event).sql()}"
+    if condition is None:
+        return typed
+    index = next(k for k, e in enumerate(conditions) if e is condition)
+    return f"({typed} AND c{index})"
+
+
 def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
     """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
-    def test(event: str, condition: Expression | None) -> str:
-        typed = f"type = {exp.Literal.string(event).sql()}"
-        if condition is None:
-            return typed
-        index = next(k for k, e in enumerate(conditions) if e is condition)
-        return f"({typed} AND c{index})"
-
     parsed = journey.conditions
-    steps = [test(s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)]
-    none = [test(t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)]
-    required = [test(t.event, c) for t, c in zip(journey.require, parsed.require, strict=True)]
+    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, parsed.steps, strict=True)]
+    none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
+    required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
     types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.step_types))
     return ", ".join([f"type IN ({types}) AS a", f"({' OR '.join(none) or 'FALSE'}) AS fb",
                       *(f"{s} AS m{i}" for i, s in enumerate(steps)),
                       *(f"{r} AS rq{i}" for i, r in enumerate(required))])
+
+
+_PER = "__journey_per"
 
 
 def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
@@ -225,8 +233,12 @@ def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
-    query = runs_query(journey, as_of, "__journey") if journey.consecutive \
-        else split_runs_query(journey, as_of, "__journey")
+    if journey.consecutive:
+        query = runs_query(journey, as_of, "__journey")
+    else:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
+        repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
+        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]))
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())

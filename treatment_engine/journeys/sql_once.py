@@ -11,7 +11,8 @@ one event matches several; success reads the first ``none`` / ``require`` event 
 the last step. Customers who met a step type twice, and ``consecutive`` journeys, go
 through :func:`.sql.runs_query`; the differential tests hold both to the reference.
 
-Reads the table of :func:`.sql.runs_query` plus ``type``; writes the same columns.
+Reads the table of
+:func:`.sql.runs_query` plus ``type``; writes the same columns.
 """
 
 from __future__ import annotations
@@ -22,21 +23,20 @@ from .compiled import CompiledJourney
 from .sql import runs_query, still_open, success_sql
 
 
-def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
+def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once,
-    by :func:`.sql.runs_query` for the others (ordered by customer and run)."""
+    by :func:`.sql.runs_query` over ``table`` for the others (ordered by customer and
+    run). ``per``: the table of :func:`per_customer` over ``table``, made first so that
+    ``repeated`` (whether any customer met a step type twice; False leaves the window
+    half out) can be read from it."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
-    per_type = "".join(f", count(*) FILTER (WHERE type = {_lit(t)}) AS n{i}, "
-                       f"min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{i}, "
-                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{i}" for i, t in enumerate(types))
-    matched = "".join(f", bool_or(m{j}) AS m{j}" for j in steps)
-    once = " AND ".join(f"n{i} <= 1" for i in range(len(types)))
+    once = once_test(journey)
     candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts, "
                          f"CASE WHEN m{j} THEN ix{types.index(s.event)} END AS x{j}_ix"
                          for j, s in enumerate(journey.steps))
     ctes = [
-        ("per", f"SELECT cid{per_type}{matched} FROM {table} WHERE a GROUP BY cid"),
+        ("per", f"SELECT * FROM {per}"),
         ("once", f"SELECT cid{candidates} FROM per WHERE {once}"),
         ("w0", "SELECT *, 0 AS k, x0_ts AS t0, x0_ix AS p_ix"
                + "".join(f", CAST(NULL AS DOUBLE) AS t{j}" for j in range(1, len(journey.steps)))
@@ -52,8 +52,8 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
                                   f"CASE nk {moved} ELSE p_ix END AS p_ix FROM c{level}"))
     last = len(journey.steps) - 1
     walked = f"w{last}"
-    # The others (a customer with no step-type event has no run at all)
-    ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
+    if repeated:  # the others (a customer with no step-type event has no run at all)
+        ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
     success_join = ""
     if journey.after_within is not None:
         wanted = " OR ".join(["e.fb", *(f"e.rq{i}" for i in range(len(journey.require)))])
@@ -67,10 +67,32 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str) -> str:
     times = ", ".join(f"st.t{i}" for i in steps)
     fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
             f"{success_sql(journey, as_of, _status(journey, as_of), 'f')} AS success FROM {walked} st{success_join}")
+    if not repeated:
+        return f"WITH {body},\nfast AS ({fast})\nSELECT * FROM fast ORDER BY cid, run"
     window = runs_query(journey, as_of, "rest")
     # The window query's own WITH goes inside: one statement, both halves, one order.
     return (f"WITH {body},\nfast AS ({fast}),\nslow AS ({window})\n"
             "SELECT * FROM fast UNION ALL SELECT * FROM slow ORDER BY cid, run")
+
+
+def per_customer(journey: CompiledJourney, table: str) -> str:
+    """Per customer who met a step type of ``journey`` in ``table``: how many such events
+    (``n``), each step type's earliest event's time and position (``ts{i}``, ``ix{i}``,
+    the types in sorted order) and whether step j's test held on one (``m{j}``). One
+    count, not one per type: with the types present, it says whether each came once
+    (:func:`once_test`)."""
+    types = sorted(journey.step_types)
+    per_type = "".join(f", min(ts) FILTER (WHERE type = {_lit(t)}) AS ts{i}, "
+                       f"min(ix) FILTER (WHERE type = {_lit(t)}) AS ix{i}" for i, t in enumerate(types))
+    matched = "".join(f", bool_or(m{j}) AS m{j}" for j in range(len(journey.steps)))
+    return f"SELECT cid, count(*) AS n{per_type}{matched} FROM {table} WHERE a GROUP BY cid"
+
+
+def once_test(journey: CompiledJourney) -> str:
+    """Whether a customer (a row of ``per``) met each of ``journey``'s step types at most
+    once: as many events of them as types present."""
+    present = " + ".join(f"CAST(ts{i} IS NOT NULL AS INTEGER)" for i in range(len(journey.step_types)))
+    return f"n = {present}"
 
 
 def _lit(text: str) -> str:

@@ -21,6 +21,7 @@ from ..outputs import output_format
 from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
 from ..sql.sources import build_source
+from ..sql.timestamps import common_shape_sql
 from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured
 from .metrics import CompiledMetric
 
@@ -90,17 +91,9 @@ def parsed_timestamp_sql(text: str) -> str:
 
 
 def timestamp_sql(text: str) -> str:
-    """:func:`parsed_timestamp_sql`, with a shortcut for the commonest shape, 20 characters
-    from a digit to a ``Z`` (2026-11-01T09:30:00Z): an exact strptime reads it for less
-    than the cast and the grammar's regular expression cost; what the shortcut does not
-    read takes the whole rule. It is exact: strptime's leniencies (whitespace before a
-    number, a one-digit second) cannot fit a text of that length that starts with a digit
-    and ends with the Z (tests/test_measure_fast.py walks substitutions of every position)."""
-    # Strings compare byte-wise: '0' <= text < ':' says the first byte is a digit.
-    common = f"{text} >= '0' AND {text} < ':' AND suffix({text}, 'Z') AND length({text}) = 20"
-    exact = f"try_strptime({text}, '%Y-%m-%dT%H:%M:%SZ')"
-    whole = parsed_timestamp_sql(text)
-    return f"CASE WHEN {common} THEN coalesce(epoch({exact}), {whole}) ELSE {whole} END"
+    """:func:`parsed_timestamp_sql`, with the shortcut for the commonest shape
+    (:func:`..sql.timestamps.common_shape_sql`)."""
+    return common_shape_sql(text, parsed_timestamp_sql(text))
 
 
 def events_sql(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
