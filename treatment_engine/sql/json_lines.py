@@ -233,14 +233,14 @@ def _json_structure(node: _Name) -> Any:
 
 def components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> list[exp.Expr | None]:
     """The four components of one field path over the reader's columns."""
-    value, node = _path_value(path, paths)
+    value, node = path_value(path, paths)
     if not node.leaf:  # an object the plan reads into: a STRUCT, set when the JSON had an object
         return [None, None, None, case([(not_(exp.Is(this=value, expression=exp.Null())), exp.true())])]
     tests, values = _kind_tests(value)
     return [case([(test, part)]) for test, part in zip(tests, values, strict=True)]
 
 
-def _path_value(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> tuple[exp.Expr, _Name]:
+def path_value(path: tuple[str, ...], paths: Sequence[tuple[str, ...]]) -> tuple[exp.Expr, _Name]:
     """The expression of a field path over the reader's columns, and its node."""
     tree = _tree(paths)
     node = tree[path[0]]
@@ -356,7 +356,7 @@ def _kind_of(value: Any) -> str:
 def typed_components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]], kind: str) -> list[exp.Expr | None]:
     """A leaf field's one component of ``kind`` (see :func:`sampled_kinds`); any other kind
     of value in the file stops the query with TYPED_REFUSED."""
-    value, _ = _path_value(path, paths)
+    value, _ = path_value(path, paths)
     tests, values = _kind_tests(value)
     index = KINDS.index(kind)
     refused = exp.Anonymous(this="error", expressions=[exp.Literal.string(TYPED_REFUSED)])

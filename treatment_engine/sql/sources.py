@@ -99,8 +99,22 @@ def _jsonl(path: str, paths: Sequence[tuple[str, ...]], careful: bool, typed: bo
     kinds = json_lines.sampled_kinds(path, paths) if typed else {}
     columns = [(field_path, json_lines.typed_components(field_path, paths, kinds[field_path])
                 if field_path in kinds else json_lines.components(field_path, paths)) for field_path in paths]
+    guards = [typed_guard(parts, json_lines.path_value(field_path, paths)[0])
+              for field_path, parts in columns if field_path in kinds]
     extra = [exp.alias_(exp.column(invalid), INVALID_COLUMN, copy=False)] if invalid else None
-    return _assemble(relation, columns, extra)
+    return _assemble(relation, columns, extra, where=and_(*guards) if guards else None)
+
+
+def typed_guard(parts: list[exp.Expr | None], raw: exp.Expr) -> exp.Expr:
+    """A typed field's check as a filter that holds for every row or stops the query: its
+    one component is not null unless the value is missing (else the component's CASE
+    raised TYPED_REFUSED). In the projection alone the check would not run where the plan
+    reads the field as another kind than the guess (a number where the first lines held
+    booleans): that component is never asked for, and DuckDB drops the column unread, so
+    the number read as null instead of stopping the typed reading."""
+    component = next(part for part in parts if part is not None)
+    return or_(not_(exp.Is(this=component.copy(), expression=exp.Null())),
+               exp.Is(this=raw.copy(), expression=exp.Null()))
 
 
 # -- CSV ---------------------------------------------------------------------------
@@ -142,7 +156,10 @@ def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]], typed: bo
                 else csv_parts(field_path, columns_by_path)) for field_path in paths]
     cells = [exp.NEQ(this=_trimmed(exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))), expression=_lit(""))
              for n in columns_by_path.values()]
-    return _assemble(reader, columns, where=or_(*cells) if cells else None)
+    guards = [typed_guard(parts, exp.column(columns_by_path[field_path], quoted=True))
+              for field_path, parts in columns if field_path in kinds]
+    where = [or_(*cells)] if cells else []
+    return _assemble(reader, columns, where=and_(*where, *guards) if where or guards else None)
 
 
 def _trimmed(cell: exp.Expr) -> exp.Expr:
