@@ -189,12 +189,11 @@ rules:
 """
 
 
-def test_duckdb_gives_a_held_row_the_next_rule_through_chained_holdouts(tmp_path: Path) -> None:
-    """A row held out of its champion (control: next) gets the next rule that applies, even
-    when that rule has a holdout of its own the row is in (a rule's holdout applies only
-    to the customers it is champion for). The query finds the next rule by letting held
-    rows pass their rule in the first-rule CASE, then finds the champion again among the
-    rules with such a holdout (sql.experiments): every row of every arm is compared."""
+def chained_holdouts() -> tuple[Engine, list[dict], list[dict]]:
+    """The plan of CHAINED_HOLDOUTS, 3,000 customers, and their records by the Python
+    evaluator, which hold the cases the SQL's next-rule search must get right: held out
+    of a, decided by b though in b's holdout too (for its own salt); held out of b,
+    decided by c, which is champion with its own arms elsewhere."""
     engine = Engine.from_texts({
         "rules/catalog.yaml": yaml.safe_dump({
             "channels": CHANNELS, "actions": ACTIONS,
@@ -202,11 +201,19 @@ def test_duckdb_gives_a_held_row_the_next_rule_through_chained_holdouts(tmp_path
         "rules/rules.yaml": CHAINED_HOLDOUTS})
     batch = [{"customer_id": f"c{i}", "n": i % 7, "consent": {"email": i % 3 > 0}, "sms_ok": i % 4 > 0}
              for i in range(3000)]
-    path = tmp_path / "p.jsonl"
-    _write_jsonl(path, batch)
     want = python_records(engine, batch, AS_OF)
-    # The cases this is about: held out of a, decided by b though in b's holdout too (for
-    # its own salt); held out of b, decided by c, which is champion with its own arms elsewhere.
     arms = {(r["arm"], (r["would_have"] or {}).get("rule"), r["rule"]) for r in want if "arm" in r}
     assert {("holdout", "a", "b"), ("holdout", "b", "c"), ("holdout", "c", "c"), ("alt", "c", "c")} <= arms
+    return engine, batch, want
+
+
+def test_duckdb_gives_a_held_row_the_next_rule_through_chained_holdouts(tmp_path: Path) -> None:
+    """A row held out of its champion (control: next) gets the next rule that applies, even
+    when that rule has a holdout of its own the row is in (a rule's holdout applies only
+    to the customers it is champion for). The query finds the next rule by letting held
+    rows pass their rule in the first-rule CASE, then finds the champion again among the
+    rules with such a holdout (sql.experiments): every row of every arm is compared."""
+    engine, batch, want = chained_holdouts()
+    path = tmp_path / "p.jsonl"
+    _write_jsonl(path, batch)
     assert sql_records(engine, path, AS_OF) == want
