@@ -167,6 +167,19 @@ def test_spark_matches_python_on_generated_plans(spark, tmp_path: Path) -> None:
     check()
 
 
+def test_spark_gives_a_held_row_the_next_rule_through_chained_holdouts(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """test_sql_backends' chained holdouts on Spark: its own MD5 bucket inside the
+    first-rule CASE, every row of every arm."""
+    from treatment_engine.sql.spark_backend import SparkBackend
+
+    from .test_sql_backends import AS_OF, chained_holdouts
+
+    engine, batch, want = chained_holdouts()
+    path = tmp_path / "p.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in batch))
+    assert _must(list(SparkBackend(engine.plan, spark).records(path, AS_OF))) == want
+
+
 def test_spark_reads_the_hostile_corpus_as_python_does(spark, default_engine: Engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Every hostile line of tests/hostile/profiles: the same rows, reasons included."""
     from treatment_engine.profiles import read_jsonl

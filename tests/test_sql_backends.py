@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +19,7 @@ from treatment_engine.sql.duckdb_backend import DuckDBBackend
 from treatment_engine.sql.fragments import Unsupported
 
 from .conftest import CASES, MUST, REPO, SAMPLE_AS_OF, assert_matches_expected
-from .plans import histories, plans
+from .plans import ACTIONS, CHANNELS, histories, plans
 from .strategies import profiles
 
 AS_OF = date(2026, 6, 15)
@@ -160,3 +161,59 @@ def test_the_query_probes_no_hash_table_per_row(default_engine: Engine, name: st
                                                    summary=summary)
     shown = "\n".join(row[1] for row in connection.execute(f"EXPLAIN {query}").fetchall())
     assert "JOIN" not in shown.upper()
+
+
+CHAINED_HOLDOUTS = """
+rules:
+  - id: a
+    priority: 40
+    when: {if: "n == 3 or n == 5"}
+    then: {treatment: contain, actions: [nudge], channels: [letter], holdout: 0.5}
+  - id: unprofitable
+    priority: 35
+    when: {if: "n > 2"}
+    then: {treatment: delight, actions: [gift], channels: [letter]}
+  - id: b
+    priority: 30
+    when: {if: "n > 2 and n != 6"}
+    then: {treatment: contain, actions: [nudge], channels: [sms], holdout: {share: 0.5, control: next}}
+  - id: c
+    priority: 20
+    when: {if: "n > 3"}
+    then: {treatment: delight, actions: [call], channels: [email, letter], holdout: {share: 0.3, control: none}}
+    challengers: [{id: alt, share: 0.3, then: {treatment: contain, actions: [nudge], channels: [sms]}}]
+  - id: d
+    priority: 10
+    when: {if: "n > 4"}
+    then: {treatment: contain, actions: [nudge], channels: [letter], holdout: 0.5}
+"""
+
+
+def chained_holdouts() -> tuple[Engine, list[dict], list[dict]]:
+    """The plan of CHAINED_HOLDOUTS, 3,000 customers, and their records by the Python
+    evaluator, which hold the cases the SQL's next-rule search must get right: held out
+    of a, decided by b though in b's holdout too (for its own salt); held out of b,
+    decided by c, which is champion with its own arms elsewhere."""
+    engine = Engine.from_texts({
+        "rules/catalog.yaml": yaml.safe_dump({
+            "channels": CHANNELS, "actions": ACTIONS,
+            "policy": {"value_field": "n", "delight_max_cost_ratio": 1, "holdout": {"share": 0.1, "salt": "uh"}}}),
+        "rules/rules.yaml": CHAINED_HOLDOUTS})
+    batch = [{"customer_id": f"c{i}", "n": i % 7, "consent": {"email": i % 3 > 0}, "sms_ok": i % 4 > 0}
+             for i in range(3000)]
+    want = python_records(engine, batch, AS_OF)
+    arms = {(r["arm"], (r["would_have"] or {}).get("rule"), r["rule"]) for r in want if "arm" in r}
+    assert {("holdout", "a", "b"), ("holdout", "b", "c"), ("holdout", "c", "c"), ("alt", "c", "c")} <= arms
+    return engine, batch, want
+
+
+def test_duckdb_gives_a_held_row_the_next_rule_through_chained_holdouts(tmp_path: Path) -> None:
+    """A row held out of its champion (control: next) gets the next rule that applies, even
+    when that rule has a holdout of its own the row is in (a rule's holdout applies only
+    to the customers it is champion for). The query finds the next rule by letting held
+    rows pass their rule in the first-rule CASE, then finds the champion again among the
+    rules with such a holdout (sql.experiments): every row of every arm is compared."""
+    engine, batch, want = chained_holdouts()
+    path = tmp_path / "p.jsonl"
+    _write_jsonl(path, batch)
+    assert sql_records(engine, path, AS_OF) == want

@@ -9,7 +9,8 @@ one SELECT each, around the one before:
 1. resolved: the customer id, segment, lifecycle stage, value tier, and the error of a
    row that cannot be decided;
 2. chosen: the first rule that applies, as its position (``__rule``; with experiments,
-   the champion's, and the stages of :mod:`.experiments` pick the rule that decides);
+   ``__passed``, from which the stages of :mod:`.experiments` find the champion and
+   pick the rule that decides);
 3. decided: the channels the customer may be contacted on;
 4. the outputs, read from constant lists by the rule's position.
 
@@ -29,33 +30,28 @@ from datetime import date
 from sqlglot import exp
 
 from .. import semantics
-from ..compile import CompiledChannel, CompiledCondition, CompiledPlan, CompiledRule
+from ..compile import CompiledChannel, CompiledPlan, CompiledRule
 from ..expressions.ast import RESOLVED_NAMES
-from ..semantics import Dimension
 from . import evidence
-from .experiments import WOULD_HAVE_COLUMNS, ExperimentStages, has_experiments
+from .experiments import PASSED, WOULD_HAVE_COLUMNS, ExperimentStages, has_experiments
 from .expressions import ExpressionCompiler, FieldColumns
 from .fragments import (
     LIST_BASE,
-    NULL,
     Dialect,
-    Value,
     and_,
     case,
     coalesce,
     element,
-    holds,
     not_,
     null_boolean,
     number,
     or_,
     paren,
-    present,
     select,
     string,
 )
+from .resolution import BUDGET, ResolvedStage, one_of
 
-IN_LIST_LIMIT = 4  # see one_of
 PERMITTED_PREFIX = "permitted__"  # the per-channel flags of summary=True
 # The query's columns, in order (before any carried or flag columns).
 OUTPUT_COLUMNS = ("customer_id", "segment", "lifecycle_stage", "value_tier", "treatment", "rule",
@@ -96,19 +92,6 @@ class DecisionQuery:
     rules: tuple[CompiledRule, ...]  # by the index the query's __rule column holds
 
 
-def one_of(value: exp.Expr, ids: list[str]) -> exp.Expr:
-    """TRUE when ``value`` is one of ``ids``; NULL or FALSE otherwise (used where both fail).
-
-    Past a few items DuckDB turns ``x IN (...)`` (and ARRAY_CONTAINS of a constant list)
-    into a hash join against the list (a MARK join) that every row probes; a simple CASE
-    stays a comparison in the projection.
-    """
-    if len(ids) <= IN_LIST_LIMIT:
-        return exp.In(this=paren(value), expressions=[string(i) for i in ids])
-    return exp.Case(this=paren(value), ifs=[exp.If(this=string(i), true=exp.true()) for i in ids],
-                    default=exp.false())
-
-
 def permitted_flags(plan: CompiledPlan, limits: LimitsRelation | None = None) -> list[str]:
     """The flag columns of ``summary=True``: a channel not permitted to everyone."""
     return [f"{PERMITTED_PREFIX}{n}" for n in sorted(plan.channels)
@@ -130,8 +113,9 @@ def decision_query(plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldCol
         source, invalid_column=invalid_column, carry=carry, summary=summary)
 
 
-class DecisionQueryBuilder:
-    """Builds :func:`decision_query` for one plan over one canonical view."""
+class DecisionQueryBuilder(ResolvedStage):
+    """Builds :func:`decision_query` for one plan over one canonical view (stage 1, who the
+    customer is, in :class:`.resolution.ResolvedStage`)."""
 
     def __init__(self, plan: CompiledPlan, fields: Mapping[tuple[str, ...], FieldColumns], as_of: date,
                  limits: LimitsRelation | None, dialect: Dialect = "duckdb") -> None:
@@ -146,10 +130,6 @@ class DecisionQueryBuilder:
         self.channel_ids = sorted(plan.channels)
         self.cid = self.field(("customer_id",))
 
-    def field(self, path: tuple[str, ...]) -> Value:
-        columns = self.fields.get(path)
-        return columns.value() if columns else NULL
-
     def build(self, source: exp.Expr, *, invalid_column: str | None,
               carry: tuple[str, ...], summary: bool) -> DecisionQuery:
         kept = [exp.column(c) for c in carry]
@@ -162,90 +142,6 @@ class DecisionQueryBuilder:
         lists = _RuleLists(self.all_rules, "__rule", self.list_base)
         decided = self.decided_stage(chosen, lists, kept)
         return DecisionQuery(self.output_stage(decided, lists, kept), self.all_rules)
-
-    # -- stage 1: who the customer is -----------------------------------------------
-
-    def customer_id_ok(self) -> exp.Expr:
-        """semantics.check_profile (the id half) and semantics.customer_id_of."""
-        cid = self.cid.s
-        return and_(*present(cid), exp.NEQ(this=cid, expression=string(""))) if cid else exp.false()
-
-    def given_or_derived(self, dimension: Dimension, entries: tuple[CompiledCondition, ...],
-                         ids: frozenset[str]) -> tuple[exp.Expr, Branch | None]:
-        """semantics.given, else semantics.derived: the value, and the error branch of a row
-        whose given value the plan does not define (None when the source never gives one)."""
-        derived = case([(self.plain.condition(e.expression) if e.expression is not None else exp.true(),
-                         string(e.id)) for e in entries], exp.Null())
-        return self.given_else(dimension, ids, derived)
-
-    def tier(self) -> tuple[exp.Expr, Branch | None]:
-        """semantics.given, else semantics.tier_for (tiers are sorted by descending min)."""
-        plan = self.plan
-        value = self.field(plan.tier_field).n if plan.tier_field is not None else None
-        derived = case([(exp.GTE(this=paren(value), expression=number(t.min)), string(t.id))
-                        for t in plan.tiers], exp.Null()) if value is not None else exp.Null()
-        return self.given_else(semantics.TIER, plan.tier_ids, derived)
-
-    def given_else(self, dimension: Dimension, ids: frozenset[str],
-                   derived: exp.Expr) -> tuple[exp.Expr, Branch | None]:
-        given = self.field((dimension.key,))
-        if not given.parts():
-            return derived, None
-        defined = one_of(given.s, sorted(ids)) if given.s is not None and ids else exp.false()
-        bad = and_(given.is_not_null(), not_(holds(defined)))
-        # COALESCE, not CASE on the given value: the same for every row that is decided (a
-        # given value that is not text makes the row an error row, whose rule is never
-        # picked) and cheaper, which counts because back ends inline it into every rule test.
-        value = coalesce(given.s, derived) if given.s is not None else derived
-        return value, (bad, self.undefined_message(dimension, given))
-
-    def undefined_message(self, dimension: Dimension, given: Value) -> exp.Expr:
-        """semantics.undefined_given, by the component that holds the given value."""
-        branches: list[Branch] = []
-        if given.s is not None:
-            before, after = semantics.undefined_text_parts(dimension)
-            branches.append((present(given.s)[0],
-                             exp.Concat(expressions=[string(before), given.s, string(after)])))
-        for component in ("n", "b", "o"):
-            part = getattr(given, component)
-            if part is not None:
-                branches.append((present(part)[0], string(semantics.undefined_kind(dimension, component))))
-        # One component (a text column, say) needs no CASE: the value is known to be present.
-        return branches[0][1] if len(branches) == 1 else case(branches)
-
-    def error(self, invalid_column: str | None, undefined: list[Branch | None]) -> exp.Expr:
-        """The first reason a row cannot be decided, in semantics.check_profile's order and
-        then semantics.DIMENSIONS'; NULL for a row that is decided."""
-        branches: list[Branch] = []
-        if invalid_column:
-            branches.append((not_(exp.Is(this=exp.column(invalid_column), expression=exp.Null())),
-                             exp.column(invalid_column)))
-        branches.append((not_(self.customer_id_ok()), string(semantics.NO_CUSTOMER_ID)))
-        branches += [branch for branch in undefined if branch is not None]
-        return case(branches, exp.Null())
-
-    def resolved_stage(self, source: exp.Expr, kept: list[exp.Column], invalid_column: str | None) -> exp.Select:
-        plan, limits = self.plan, self.limits
-        segment, bad_segment = self.given_or_derived(semantics.SEGMENT, plan.segments, plan.segment_ids)
-        stage, bad_stage = self.given_or_derived(semantics.STAGE, plan.lifecycle, plan.stage_ids)
-        tier, bad_tier = self.tier()
-        needed = sorted({c for f in self.fields.values() for c in (f.n, f.s, f.b, f.o) if c})
-        if limits is not None:
-            needed += [limits.cooling_down, *sorted(limits.blocked.values())]
-        query = select(
-            *kept,  # source columns passed through, e.g. an order key
-            *(exp.column(c) for c in needed),
-            exp.alias_(case([(self.customer_id_ok(), self.cid.s or exp.Null())], exp.Null()), "customer_id",
-                       copy=False),
-            exp.alias_(self.error(invalid_column, [bad_segment, bad_stage, bad_tier]), "error", copy=False),
-            exp.alias_(segment, "segment", copy=False), exp.alias_(stage, "lifecycle_stage", copy=False),
-            exp.alias_(tier, "value_tier", copy=False),
-        ).from_(copy=False, expression=source)
-        if limits is not None:
-            query = query.join(limits.relation, on=exp.EQ(this=exp.column(limits.customer_id),
-                                                         expression=self.cid.s or exp.Null()),
-                               join_type="left", copy=False)
-        return query
 
     # -- stage 2: the rule ----------------------------------------------------------------
 
@@ -282,11 +178,9 @@ class DecisionQueryBuilder:
         policy = self.plan.policy
         if rule.needs_profit_check:  # semantics.profitable
             ratio_test = None
-            if policy is not None:
-                value = self.field(policy.value_field).n
-                ratio_test = exp.LTE(this=number(rule.action_cost), expression=exp.Mul(
-                    this=number(policy.delight_max_cost_ratio), expression=paren(value))) \
-                    if value is not None else exp.false()
+            if policy is not None:  # cost <= ratio x value, the product read from stage 1
+                ratio_test = exp.LTE(this=number(rule.action_cost), expression=exp.column(BUDGET)) \
+                    if self.budget() is not None else exp.false()
             tests.append(paren(evidence.profitable(rule, ratio_test)))
         if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
             tests.append(self.unless(self.limits.cooling_down) or exp.true())
@@ -298,10 +192,13 @@ class DecisionQueryBuilder:
 
     def chosen_stage(self, resolved: exp.Select) -> exp.Select:
         rules = self.plan.rules
-        chosen = case([(self.applies(rule), exp.Literal.number(i)) for i, rule in enumerate(rules)],
+        tests = [self.applies(rule) for rule in rules]
+        if self.experiments is not None:  # rows in a control: next holdout go on to the next rule
+            tests = self.experiments.passing(tests)
+        chosen = case([(test, exp.Literal.number(i)) for i, test in enumerate(tests)],
                       exp.Literal.number(len(rules)))  # the default's position
         error_row = not_(exp.Is(this=exp.column("error"), expression=exp.Null()))
-        name = "__champion" if self.experiments is not None else "__rule"
+        name = PASSED if self.experiments is not None else "__rule"
         return select("*", exp.alias_(case([(error_row, exp.Null())], chosen), name, copy=False)).from_(
             copy=False, expression=exp.alias_(exp.Subquery(this=resolved), "resolved", table=True, copy=False))
 
