@@ -4,7 +4,7 @@ SQL query each, streamed to Parquet, memory bounded), and one join by row compar
 The comparison is :func:`treatment_engine.plandiff.diff_plans`'s, in SQL: a row either plan
 could not decide is invalid; a decided row is unchanged when rule, treatment, actions and
 channels are all equal; transitions and arm moves keep their first customer in file order
-as the example. tests/test_simulation.py checks the two agree.
+as the example. tests/test_plan_diff.py checks the two agree.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from .duckdb_backend import Settings, connect
 # row's customer id must match as well, or the files were not read alike (never seen; the
 # diff refuses rather than compare different customers).
 _PAIRS = """
-    pairs AS (
         SELECT b.file_row_number AS place, n.customer_id,
                b.rule AS base_rule, b.treatment AS base_treatment, n.rule AS new_rule, n.treatment AS new_treatment,
                b.experiment AS base_experiment, b.arm AS base_arm, n.experiment AS new_experiment, n.arm AS new_arm,
@@ -35,8 +34,7 @@ _PAIRS = """
                  AND b.actions IS NOT DISTINCT FROM n.actions AND b.channels IS NOT DISTINCT FROM n.channels AS same
         FROM read_parquet(?, file_row_number = true) b
         JOIN read_parquet(?, file_row_number = true) n
-          ON b.file_row_number = n.file_row_number AND b.customer_id IS NOT DISTINCT FROM n.customer_id),
-    valid AS (SELECT * FROM pairs WHERE NOT invalid)"""
+          ON b.file_row_number = n.file_row_number AND b.customer_id IS NOT DISTINCT FROM n.customer_id"""
 
 
 def diff_duckdb(base: CompiledPlan, new: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
@@ -55,8 +53,13 @@ def diff_duckdb(base: CompiledPlan, new: CompiledPlan, path: str, as_of: date, f
 
 
 def _compared(connection: Any, base: CompiledPlan, new: CompiledPlan, decided: list[str]) -> PlanDiff:
+    # The pairs once (DuckDB spills them past its memory limit): the four queries below read
+    # them, where a CTE would join the two files again for each.
+    connection.execute(f"CREATE TEMP TABLE pairs AS {_PAIRS}", decided)
+    connection.execute("CREATE TEMP VIEW valid AS SELECT * FROM pairs WHERE NOT invalid")
+
     def rows(select: str) -> list[Any]:
-        found: list[Any] = connection.execute(f"WITH {_PAIRS} {select}", decided).fetchall()
+        found: list[Any] = connection.execute(select).fetchall()
         return found
 
     result = PlanDiff(base.version, new.version)
