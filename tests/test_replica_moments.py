@@ -136,8 +136,21 @@ def test_a_killed_owners_partitions_are_taken_over_and_nothing_is_lost_or_fired_
         send(survivors, events[half:], half, ids)
         got = fired_of(settle(survivors[0].base, sum(expected.values())), ids)
         assert got == expected
+        wait_for_owners(survivors)
+
+
+def wait_for_owners(survivors: list[Replica], seconds: float = 30) -> None:
+    """Every partition owned by a survivor. Not at once: a survivor holding more than its
+    share gives the rest back (owner NULL) for the other to claim on its next cycle, so a
+    partition may be unowned for a moment (seen in CI at load 8)."""
+    names = {http.get(f"{s.base}/v1/moments").json()["owner"] for s in survivors}
+    deadline = time.monotonic() + seconds
+    while True:
         owners = {p["owner"] for p in http.get(f"{survivors[0].base}/v1/moments").json()["partitions"]}
-        assert owners <= {http.get(f"{s.base}/v1/moments").json()["owner"] for s in survivors}
+        if owners <= names:
+            return
+        assert time.monotonic() < deadline, (owners, names)
+        time.sleep(0.2)
 
 
 def wait_for_shares(servers: list[Replica], seconds: float = 30) -> dict[str, list[int]]:
