@@ -32,14 +32,19 @@ from .spark_lines import json_lines_frame
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
 
-def session(master: str = "local[2]") -> Any:
+def session(master: str = "local[2]", options: Mapping[str, str] | None = None) -> Any:
+    """A Spark session for the engine; ``options`` are further Spark settings (tests tune
+    the JVM for many small queries), never ones the decisions depend on."""
     from pyspark.sql import SparkSession
 
     if master.startswith("local"):  # Python workers (reading JSON lines) run this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (SparkSession.builder.master(master).appName("treatment-engine")
-             .config("spark.ui.enabled", "false").config("spark.sql.ansi.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "4").getOrCreate())
+    builder = (SparkSession.builder.master(master).appName("treatment-engine")
+               .config("spark.ui.enabled", "false").config("spark.sql.ansi.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "4"))
+    for key, value in (options or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
