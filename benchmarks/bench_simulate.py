@@ -182,7 +182,7 @@ def compiled_engine() -> None:
     checkout) to bytecode, as pip does when it installs a wheel. The engine imports most of
     its modules inside the measured run; where PYTHONDONTWRITEBYTECODE is set (as on the
     machines these figures come from) Python would compile them from source in every
-    fresh process, 0.05-0.07 s of CPU the floor's libraries, installed compiled, never pay."""
+    fresh process, 0.05-0.1 s of CPU the floor's libraries, installed compiled, never pay."""
     import compileall
     import importlib.util
 
