@@ -48,8 +48,8 @@ def test_a_pandas_csv_with_bom_crlf_index_and_quoted_commas_reads_alike(default_
     assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
 
 
-def test_csv_rows_of_spaces_and_tabs_are_no_profiles_in_every_engine(default_engine: Engine,
-                                                                    tmp_path: Path) -> None:
+def test_csv_rows_of_spaces_and_tabs_are_no_profiles_on_duckdb_as_in_python(default_engine: Engine,
+                                                                            tmp_path: Path) -> None:
     """A row whose cells are empty or only spaces and tabs is no profile; a cell that starts
     with a space or a tab but holds more is a value (the DuckDB reading trims only such cells)."""
     lines = ["customer_id,region,annual_value,consent.email",
