@@ -48,6 +48,29 @@ def test_a_pandas_csv_with_bom_crlf_index_and_quoted_commas_reads_alike(default_
     assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
 
 
+def test_csv_rows_of_spaces_and_tabs_are_no_profiles_on_duckdb_as_in_python(default_engine: Engine,
+                                                                            tmp_path: Path) -> None:
+    """A row whose cells are empty or only spaces and tabs is no profile; a cell that starts
+    with a space or a tab but holds more is a value (the DuckDB reading trims only such cells)."""
+    lines = ["customer_id,region,annual_value,consent.email",
+             "c1,north,120,true",
+             " , \t,\t ,",
+             ",,,",
+             "\t \t,,  ,\t",
+             " c2,\tsouth,  80,true",
+             ",, 7,",
+             ",,,\tfalse",
+             "\tc3,,,",
+             "c4,east,5000, true "]
+    path = tmp_path / "spaced.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    python = _python_rows(default_engine, path)
+    assert len(python) == 6  # the three rows of blank cells are left out
+    assert list(DuckDBBackend(default_engine.plan).records(path, SAMPLE_AS_OF)) == python
+    summary = simulate_duckdb(default_engine.plan, str(path), SAMPLE_AS_OF)
+    assert (summary.total, summary.invalid) == (6, sum("error" in r for r in python))
+
+
 def test_dotted_parquet_columns_nest_as_in_csv(default_engine: Engine, tmp_path: Path) -> None:
     rows = [{"customer_id": f"c{i}", "annual_value": 9000.0, "status": "porting_out",
              "consent.email": i % 2 == 0, "consent.phone": None} for i in range(20)]

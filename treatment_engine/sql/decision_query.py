@@ -41,7 +41,9 @@ from .fragments import (
     and_,
     case,
     coalesce,
+    column,
     element,
+    integer,
     not_,
     null_boolean,
     number,
@@ -172,14 +174,14 @@ class DecisionQueryBuilder(ResolvedStage):
         tests: list[exp.Expr] = []
         for name, allowed in zip(RESOLVED_NAMES, semantics.constraints(rule), strict=True):
             if allowed is not None and not admitted:
-                tests.append(one_of(exp.column(name), sorted(allowed)))
+                tests.append(one_of(column(name), sorted(allowed)))
         if rule.expression is not None and not admitted:
             tests.append(paren(self.in_rules.value(rule.expression).b or null_boolean()))
         policy = self.plan.policy
         if rule.needs_profit_check:  # semantics.profitable
             ratio_test = None
             if policy is not None:  # cost <= ratio x value, the product read from stage 1
-                ratio_test = exp.LTE(this=number(rule.action_cost), expression=exp.column(BUDGET)) \
+                ratio_test = exp.LTE(this=number(rule.action_cost), expression=column(BUDGET)) \
                     if self.budget() is not None else exp.false()
             tests.append(paren(evidence.profitable(rule, ratio_test)))
         if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
@@ -195,8 +197,8 @@ class DecisionQueryBuilder(ResolvedStage):
         tests = [self.applies(rule) for rule in rules]
         if self.experiments is not None:  # rows in a control: next holdout go on to the next rule
             tests = self.experiments.passing(tests)
-        chosen = case([(test, exp.Literal.number(i)) for i, test in enumerate(tests)],
-                      exp.Literal.number(len(rules)))  # the default's position
+        chosen = case([(test, integer(i)) for i, test in enumerate(tests)],
+                      integer(len(rules)))  # the default's position
         error_row = not_(exp.Is(this=exp.column("error"), expression=exp.Null()))
         name = PASSED if self.experiments is not None else "__rule"
         return select("*", exp.alias_(case([(error_row, exp.Null())], chosen), name, copy=False)).from_(

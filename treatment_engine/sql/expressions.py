@@ -22,6 +22,7 @@ from .fragments import (
     and_,
     boolean,
     case,
+    column,
     holds,
     not_,
     null_boolean,
@@ -48,7 +49,7 @@ class FieldColumns:
     o: str | None = None
 
     def value(self) -> Value:
-        return Value(*(exp.column(c) if c else None for c in (self.n, self.s, self.b, self.o)))
+        return Value(*(column(c) if c else None for c in (self.n, self.s, self.b, self.o)))
 
 
 class ExpressionCompiler(ast.Visitor[Value]):

@@ -165,10 +165,20 @@ def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]], typed: bo
     kinds = csv_sampled_kinds(path, columns_by_path, paths) if typed else {}
     columns = [(field_path, csv_typed_parts(columns_by_path[field_path], kinds[field_path]) if field_path in kinds
                 else csv_parts(field_path, columns_by_path)) for field_path in paths]
-    cells = [exp.NEQ(this=_trimmed(exp.func("COALESCE", exp.column(n, quoted=True), _lit(""))), expression=_lit(""))
-             for n in columns_by_path.values()]
+    cells = [_filled(exp.column(n, quoted=True)) for n in columns_by_path.values()]
     return _assemble(reader, columns, where=or_(*cells) if cells else None,
                      typed={path: exp.column(columns_by_path[path], quoted=True) for path in kinds})
+
+
+def _filled(cell: exp.Expr) -> exp.Expr:
+    """TRUE when a cell holds more than CELL_SPACE (a row of such cells is no profile).
+    Only a cell that starts with such a space is trimmed to see: a cell whose first byte is
+    another is filled, and TRIM makes a new string per cell (every cell of every row, 15
+    columns of 200,000 rows: about 8% of the CSV query's CPU)."""
+    spaced = or_(exp.EQ(this=cell, expression=_lit("")),
+                 *(_fn("starts_with", cell.copy(), _lit(space)) for space in CELL_SPACE))
+    return case([(exp.Is(this=cell.copy(), expression=exp.Null()), exp.false()),
+                 (spaced, exp.NEQ(this=_trimmed(cell.copy()), expression=_lit("")))], exp.true())
 
 
 def _trimmed(cell: exp.Expr) -> exp.Expr:
