@@ -17,7 +17,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from .forkserver import Forked, start_treatment
 from .scratch_databases import fresh_postgresql
 
 PG_URL = os.environ.get("TREATMENT_TEST_PG_URL")
@@ -68,16 +68,13 @@ class Replica:
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
         self.log_path = plan.parent / f"{plan.name}-{name}-{self.port}.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Forked | subprocess.Popen[bytes] | None = None
 
     def launch(self) -> Replica:
         """Start the process without waiting for it (replicas start at the same moment)."""
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "treatment_engine", "serve", "--plan", str(self.plan),
-                 "--host", "127.0.0.1", "--port", str(self.port), "--db", self.db_url, *self.options],
-                stdout=subprocess.DEVNULL, stderr=log, env=self.env, cwd=self.cwd,
-                start_new_session=True)
+        self.process = start_treatment(["serve", "--plan", str(self.plan), "--host", "127.0.0.1",
+                                        "--port", str(self.port), "--db", self.db_url, *self.options],
+                                       self.log_path, self.env, cwd=self.cwd, new_session=True)
         return self
 
     def wait_ready(self, seconds: float = START_SECONDS) -> Replica:

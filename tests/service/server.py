@@ -7,7 +7,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 
 from ..conftest import REPO
+from ..forkserver import Forked, start_treatment
 from ..replicas import listens_on
 
 PROFILE = {"customer_id": "c1", "annual_value": 2400, "nps": 4, "open_complaints": 1,
@@ -38,15 +38,12 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.options = options
         self.env = {**os.environ, **(env or {})}
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Forked | subprocess.Popen[bytes] | None = None
         self.log_path = plan / f"server-{self.port}.log"
 
     def start(self) -> Server:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "treatment_engine", "serve", "--plan", str(self.plan), "--port",
-                 str(self.port), "--db", self.db_url, *self.options],
-                stdout=subprocess.DEVNULL, stderr=log, env=self.env)
+        self.process = start_treatment(["serve", "--plan", str(self.plan), "--port", str(self.port),
+                                        "--db", self.db_url, *self.options], self.log_path, self.env)
         deadline = time.monotonic() + 60
         while True:
             try:
