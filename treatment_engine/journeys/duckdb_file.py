@@ -233,12 +233,13 @@ def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
+    # The report counts the runs and sorts their times itself: no order asked of DuckDB.
     if journey.consecutive:
-        query = runs_query(journey, as_of, "__journey")
+        query = runs_query(journey, as_of, "__journey", ordered=False)
     else:
         db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
         repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
-        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]))
+        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]), ordered=False)
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
