@@ -45,6 +45,7 @@ from .sql_once import once_test, per_customer, split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
+KNOWN = "__journey_event_type"
 RESERVED = (("customer_id",), ("type",), ("timestamp",))
 # The timestamps SQL converts exactly as parse_timestamp does (see the module's docstring).
 COMMON_TIMESTAMP = (r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}"
@@ -125,6 +126,11 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
     tests = "".join(f", CASE WHEN __type IN ({_types_of(journeys, e)}) THEN coalesce("
                     f"{compiler.condition(e).sql(dialect='duckdb')}, FALSE) ELSE FALSE END AS c{k}"
                     for k, e in enumerate(conditions))
+    # The type kept is an ENUM of the types the journeys read (NULL for any other text), so
+    # that each journey's filters and aggregates compare small integers, not strings (Ids
+    # are never empty, so '' is no member). Cast after the IN: TRY_CAST to an ENUM costs
+    # eight times as much (1.5 CPU seconds per 2 million rows against 0.18).
+    db.execute(f"CREATE TYPE {KNOWN} AS ENUM ({known})")
     # No window for the input position: the table keeps the file's order (rowid), and the
     # scan and conversions stay parallel. Events passed over stay, for the count read.
     db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
@@ -132,10 +138,10 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
             SELECT *, {_sql(cid)} AS {text['cid']}, {_sql(kind)} AS {text['type']}, {_sql(stamp)} AS {text['stamp']}
             FROM {relation.sql(dialect='duckdb')}),
         timed AS (
-            SELECT *, {text['type']} IS NOT NULL AND {text['type']} NOT IN ({known}) AS __passed,
+            SELECT *, CASE WHEN {text['type']} IN ({known}) THEN CAST({text['type']} AS {KNOWN}) END AS __known,
                    {_common_seconds(text['stamp'])} AS __ts
             FROM reserved)
-        SELECT __passed AS passed, __cid AS cid, __type AS type, __ts AS ts,
+        SELECT __type IS NOT NULL AND __known IS NULL AS passed, __cid AS cid, __known AS type, __ts AS ts,
                CASE WHEN __ts IS NULL THEN __stamp END AS ts_text{tests}
         FROM timed""")
     converted = _convert_the_rest(db)
@@ -186,7 +192,8 @@ def _convert_the_rest(db: Any) -> int:
     return len(texts)
 
 
-_VALID = "NOT passed AND cid <> '' AND type <> '' AND ts IS NOT NULL"
+# type: NULL where not a string (or passed over), else one of the journeys' types, never ''
+_VALID = "NOT passed AND cid <> '' AND type IS NOT NULL AND ts IS NOT NULL"
 
 
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
