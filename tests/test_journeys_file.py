@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine.journeys import source
+from treatment_engine.journeys import duckdb_file, source
 from treatment_engine.journeys.duckdb_file import _text_fields, measure_file
 from treatment_engine.journeys.reference import runs
 from treatment_engine.journeys.summary import summarize
@@ -261,3 +261,17 @@ def test_a_reserved_field_that_is_not_text_after_the_sample_is_refused(tmp_path:
     measured = measure_file([compiled], str(path), None)
     assert measured is not None and measured.reports == [expected]
     assert measured.events.refused == found.refused and len(found.refused) == 6
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_the_type_read_through_an_in_list_as_through_the_comparisons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     written: dict[str, Any],
+                                                                     events: list[dict[str, Any]],
+                                                                     as_of: int | None) -> None:
+    """A plan with more event types than duckdb_file.SHORT_LIST reads the type through an
+    IN list, not a CASE of comparisons: the same reports."""
+    monkeypatch.setattr(duckdb_file, "SHORT_LIST", 0)
+    test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, written, events, as_of)

@@ -134,7 +134,6 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
                         for key in RESERVED)
     # The file's own names are the JSON columns: what is made here is named __*.
     text = {name: f"__{name}" for name in ("cid", "type", "stamp")}
-    known = _known(journeys)
     compiler = _EventCompiler(paths, exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[
         exp.column("__ts")]), to=exp.DataType.build("DATE")))
     tests = "".join(f", CASE WHEN __type IN ({_types_of(journeys, e)}) THEN coalesce("
@@ -142,8 +141,7 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
                     for k, e in enumerate(conditions))
     # The type kept is an ENUM of the types the journeys read (NULL for any other text), so
     # that each journey's filters and aggregates compare small integers, not strings (Ids
-    # are never empty, so '' is no member). Cast after the IN: TRY_CAST to an ENUM costs
-    # eight times as much (1.5 CPU seconds per 2 million rows against 0.18).
+    # are never empty, so '' is no member): see _as_known.
     # No window for the input position: the table keeps the file's order (rowid), and the
     # scan and conversions stay parallel. Events passed over stay, for the count read.
     db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
@@ -151,7 +149,7 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
             SELECT *, {cid} AS {text['cid']}, {kind} AS {text['type']}, {stamp} AS {text['stamp']}
             FROM {relation.sql(dialect='duckdb')}),
         timed AS (
-            SELECT *, CASE WHEN {text['type']} IN ({known}) THEN CAST({text['type']} AS {KNOWN}) END AS __known,
+            SELECT *, {_as_known(text['type'], journeys)} AS __known,
                    {_common_seconds(text['stamp'])} AS __ts
             FROM reserved)
         SELECT __type IS NOT NULL AND __known IS NULL AS passed, __cid AS cid, __known AS type, __ts AS ts,
@@ -224,6 +222,21 @@ def _checked_text(key: tuple[str, ...]) -> str:
     column = exp.column(key[0], quoted=True).sql(dialect="duckdb")
     refused = exp.Literal.string(json_lines.TYPED_REFUSED).sql(dialect="duckdb")
     return f"CASE WHEN {_ambiguous_sql(column)} THEN error({refused}) ELSE {column} END"
+
+
+def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
+    """``text`` as a member of the ENUM of the journeys' types, NULL where it is none. Not
+    TRY_CAST, which costs eight times as much (1.5 CPU seconds per 2 million rows against
+    0.18 for an IN and a CAST); up to SHORT_LIST types, a CASE of comparisons (0.15), as
+    DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
+    types = sorted({t for j in journeys for t in j.event_types})
+    if len(types) > SHORT_LIST:
+        return f"CASE WHEN {text} IN ({_known(journeys)}) THEN CAST({text} AS {KNOWN}) END"
+    literal = [exp.Literal.string(t).sql() for t in types]
+    return f"CASE {text} " + " ".join(f"WHEN {t} THEN CAST({t} AS {KNOWN})" for t in literal) + " END"
+
+
+SHORT_LIST = 16  # measured with 14 types
 
 
 def _sql(part: exp.Expr | None) -> str:
