@@ -27,12 +27,14 @@ from .sql import runs_query, still_open, success_sql
 
 
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True,
-                     ordered: bool = True) -> str:
+                     ordered: bool = True, after: str | None = None) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once
     and no two of them at one time, by :func:`.sql.runs_query` over ``table`` for the
     others (ordered by customer and run unless ``ordered`` is False). ``per``: the table
     of :func:`per_customer` over ``table``, made first so that ``repeated`` (whether any
-    customer fails :func:`once_test`; False leaves the window half out) can be read from it."""
+    customer fails :func:`once_test`; False leaves the window half out) can be read from it.
+    ``after``: the events that decide success after the last step (``table`` by default),
+    for a caller that has them apart from the step-type events."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
     once = once_test(journey)
@@ -54,6 +56,9 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
         keep = ", ".join(c for c in _columns(journey) if c not in {f"t{j}" for j in steps} | {"k"})
         ctes.append((f"w{level}", f"SELECT {keep}, COALESCE(nk, k) AS k, t0{times} FROM c{level}"))
     walked = f"w{last}"
+    # Read twice where success looks after the last step (by the join and the runs): walked
+    # once, where DuckDB would inline the walk in both (0.1 CPU s of 0.45 at 2M events).
+    materialized = {walked} if journey.after_within is not None else set()
     if repeated:  # the others (a customer with no step-type event has no run at all)
         ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
     success_join = ""
@@ -62,11 +67,11 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
         later = "".join(f", min(CASE WHEN e.rq{i} THEN e.ts END) AS nr{i}_ts" for i in range(len(journey.require)))
         # A run at the last step reached it by the customer's one event of that step's type.
         ctes.append(("following", f"SELECT d.cid, min(CASE WHEN e.fb THEN e.ts END) AS nf_ts{later} "
-                                  f"FROM {walked} d JOIN {table} e ON e.cid = d.cid AND ({wanted}) "
+                                  f"FROM {walked} d JOIN {after or table} e ON e.cid = d.cid AND ({wanted}) "
                                   f"AND (e.ts > d.t{last} OR (e.ts = d.t{last} AND e.ix > d.ix_last)) "
                                   f"WHERE d.k = {last} GROUP BY d.cid"))
         success_join = " LEFT JOIN following f ON f.cid = st.cid"
-    body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
+    body = ",\n".join(f"{name} AS {'MATERIALIZED ' if name in materialized else ''}({sql})" for name, sql in ctes)
     times = ", ".join(f"st.t{i}" for i in steps)
     fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
             f"{success_sql(journey, as_of, _status(journey, as_of), 'f')} AS success FROM {walked} st{success_join}")
