@@ -94,8 +94,9 @@ def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, writt
 def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, written: dict[str, Any],
                                                                events: list[dict[str, Any]], as_of: int | None) -> None:
     """The aggregation path (journeys/sql_once.py) takes customers who met each step type
-    at most once: here every customer, each type kept at its first event (ties in time
-    and several steps of one type included)."""
+    at most once, no two of those events at one time: here every customer, each type kept
+    at its first event (several steps of one type included; a customer with a tie in time
+    goes to the window query, in the same statement)."""
     test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
         tmp_path, written, _each_type_once(events), as_of)
 

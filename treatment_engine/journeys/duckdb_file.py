@@ -10,7 +10,9 @@ The events are read as :mod:`.source` reads them (``profile_json``'s rule per li
 
 - DuckDB reads the file only when :func:`..sql.json_lines.plain_file` finds nothing its
   reader reads otherwise, and any reader error sends the whole file back to the Python path
-  (:func:`measure_file` returns None), as simulate does with profiles;
+  (:func:`measure_file` returns None), as simulate does with profiles; the one exception,
+  a reserved field read as text that holds another kind (:func:`_text_fields`), reads
+  the file again with JSON columns;
 - a timestamp in the common shape (a date, or a date-time to the second with up to six
   decimals and ``Z`` or an offset, years 1900 to 2199, where DuckDB's arithmetic on
   microseconds is exact) is converted in SQL; every other distinct text, and any the cast

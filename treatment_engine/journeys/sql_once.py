@@ -7,15 +7,15 @@ expressions (the hand-written funnel's way) instead of :mod:`.sql`'s window stag
 joins, which sort the events twice. The input position only breaks ties in time, so
 this path also asks that no two of the customer's step-type events share a time: then
 time alone orders them, and the aggregation keeps no position but the last step's
-(whose tie with a success event after it the position still decides). The rules are :mod:`.reference`'s, stated for this
-case: a step goes on with the earliest candidate (by time, then input position) that
-comes after the step reached and in time, the first candidate in the steps' order when
-one event matches several; success reads the first ``none`` / ``require`` event after
-the last step. Customers who met a step type twice, and ``consecutive`` journeys, go
-through :func:`.sql.runs_query`; the differential tests hold both to the reference.
+(whose tie with a success event after it the position still decides). The rules are
+:mod:`.reference`'s, stated for this case: a step goes on with the earliest candidate
+(by time) that comes after the step reached and in time, the first candidate in the
+steps' order when one event matches several; success reads the first ``none`` /
+``require`` event after the last step. Customers who met a step type twice or two step
+types at one time, and ``consecutive`` journeys, go through :func:`.sql.runs_query`; the
+differential tests hold both to the reference.
 
-Reads the table of
-:func:`.sql.runs_query` plus ``type``; writes the same columns.
+Reads the table of :func:`.sql.runs_query` plus ``type``; writes the same columns.
 """
 
 from __future__ import annotations
