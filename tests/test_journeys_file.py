@@ -15,10 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine.journeys import source
-from treatment_engine.journeys.duckdb_file import measure_file
+from treatment_engine.journeys import duckdb_file, source
+from treatment_engine.journeys.duckdb_file import _text_fields, measure_file
 from treatment_engine.journeys.reference import runs
 from treatment_engine.journeys.summary import summarize
+from treatment_engine.sql import json_lines
 
 from .journey_plans import histories, journey, journeys
 
@@ -93,8 +94,9 @@ def test_duckdb_reads_and_measures_the_file_as_python_does(tmp_path: Path, writt
 def test_customers_with_each_step_type_once_are_measured_alike(tmp_path: Path, written: dict[str, Any],
                                                                events: list[dict[str, Any]], as_of: int | None) -> None:
     """The aggregation path (journeys/sql_once.py) takes customers who met each step type
-    at most once: here every customer, each type kept at its first event (ties in time
-    and several steps of one type included)."""
+    at most once, no two of those events at one time: here every customer, each type kept
+    at its first event (several steps of one type included; a customer with a tie in time
+    goes to the window query, in the same statement)."""
     test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
         tmp_path, written, _each_type_once(events), as_of)
 
@@ -225,3 +227,52 @@ def test_times_at_the_edges_of_the_strptime_shortcut_read_as_python_reads_them(t
     assert measured is not None and measured.reports == [expected]
     assert measured.events.refused == found.refused and measured.events.as_of == found.as_of
     assert expected.completed == 3 and len(found.refused) == 10
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_reserved_fields_read_as_text_are_checked_on_every_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                written: dict[str, Any], events: list[dict[str, Any]],
+                                                                as_of: int | None) -> None:
+    """customer_id, type and timestamp are read as text where the file's first lines hold
+    plain strings there (journeys/duckdb_file._text_fields): with a sample of one line, the
+    odd values after it (a number, true or a list as customer_id, a number as type or
+    timestamp) must stop the text reading, and the file is measured as Python measures it."""
+    monkeypatch.setattr(json_lines, "KIND_SAMPLE", 1)
+    test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, written, events, as_of)
+
+
+def test_a_reserved_field_that_is_not_text_after_the_sample_is_refused(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first line holds strings, so the three fields are read as text; the later lines'
+    number, true, list and object must be refused as Python refuses them, not read as
+    their JSON text ("7", "true")."""
+    monkeypatch.setattr(json_lines, "KIND_SAMPLE", 1)
+    compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "end"}])
+    good = {"customer_id": "a", "type": "start", "timestamp": "2026-03-01T00:00:00Z"}
+    events = [good, {**good, "type": "end"}, {**good, "customer_id": 7}, {**good, "customer_id": True},
+              {**good, "customer_id": ["a"]}, {**good, "type": 3}, {**good, "timestamp": 1772323200},
+              {**good, "customer_id": "b", "timestamp": {"at": 1}}, {**good, "customer_id": "c", "type": "end"}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    assert _text_fields(str(path), []) == (("customer_id",), ("type",), ("timestamp",))
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and len(found.refused) == 6
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_the_type_read_through_an_in_list_as_through_the_comparisons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     written: dict[str, Any],
+                                                                     events: list[dict[str, Any]],
+                                                                     as_of: int | None) -> None:
+    """A plan with more event types than duckdb_file.SHORT_LIST reads the type through an
+    IN list, not a CASE of comparisons: the same reports."""
+    monkeypatch.setattr(duckdb_file, "SHORT_LIST", 0)
+    test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, written, events, as_of)

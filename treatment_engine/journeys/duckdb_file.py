@@ -10,7 +10,9 @@ The events are read as :mod:`.source` reads them (``profile_json``'s rule per li
 
 - DuckDB reads the file only when :func:`..sql.json_lines.plain_file` finds nothing its
   reader reads otherwise, and any reader error sends the whole file back to the Python path
-  (:func:`measure_file` returns None), as simulate does with profiles;
+  (:func:`measure_file` returns None), as simulate does with profiles; the one exception,
+  a reserved field read as text that holds another kind (:func:`_text_fields`), reads
+  the file again with JSON columns;
 - a timestamp in the common shape (a date, or a date-time to the second with up to six
   decimals and ``Z`` or an offset, years 1900 to 2199, where DuckDB's arithmetic on
   microseconds is exact) is converted in SQL; every other distinct text, and any the cast
@@ -45,6 +47,7 @@ from .sql_once import once_test, per_customer, split_runs_query
 from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
 
 EVENTS = "__journey_events"
+KNOWN = "__journey_event_type"
 RESERVED = (("customer_id",), ("type",), ("timestamp",))
 # The timestamps SQL converts exactly as parse_timestamp does (see the module's docstring).
 COMMON_TIMESTAMP = (r"^(19|20|21)[0-9]{2}-[0-9]{2}-[0-9]{2}"
@@ -87,8 +90,15 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         db.execute("SET TimeZone = 'UTC'")
         db.execute("RESET disabled_optimizers")  # the runs come out ordered; joins may pick their sides
         conditions = _conditions(journeys)
+        db.execute(f"CREATE TYPE {KNOWN} AS ENUM ({_known(journeys)})")
         try:
-            if not _load(db, journeys, path, conditions):
+            try:
+                loaded = _load(db, journeys, path, conditions, _text_fields(path, conditions))
+            except duckdb.Error as error:
+                if json_lines.TYPED_REFUSED not in str(error):
+                    raise
+                loaded = _load(db, journeys, path, conditions, ())  # a reserved field held a non-string
+            if not loaded:
                 return None
         except (duckdb.Error, Unsupported):
             return None
@@ -109,38 +119,126 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     return found
 
 
-def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression]) -> bool:
+def _known(journeys: Sequence[CompiledJourney]) -> str:
+    return ", ".join(exp.Literal.string(t).sql() for t in sorted({t for j in journeys for t in j.event_types}))
+
+
+def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
+          as_text: Sequence[tuple[str, ...]]) -> bool:
     """The events table, one row per line in file order (its rowid is the input position):
     whether the event is passed over, the reserved fields, the time (NULL where SQL did not
     convert it, with its text kept) and each condition's truth. False: the file needs the
-    Python path after all."""
+    Python path after all. ``as_text``: the reserved fields read as text (:func:`_text_fields`)."""
     paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
     relation, _ = json_lines.reader(path, paths, careful=False)
-    cid, kind, stamp = (json_lines.components(key, paths)[1] for key in RESERVED)
+    _read_as_text(relation, as_text)
+    cid, kind, stamp = (_checked_text(key) if key in as_text else _sql(json_lines.components(key, paths)[1])
+                        for key in RESERVED)
     # The file's own names are the JSON columns: what is made here is named __*.
     text = {name: f"__{name}" for name in ("cid", "type", "stamp")}
-    known = ", ".join(exp.Literal.string(t).sql() for t in sorted({t for j in journeys for t in j.event_types}))
     compiler = _EventCompiler(paths, exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[
         exp.column("__ts")]), to=exp.DataType.build("DATE")))
     tests = "".join(f", CASE WHEN __type IN ({_types_of(journeys, e)}) THEN coalesce("
                     f"{compiler.condition(e).sql(dialect='duckdb')}, FALSE) ELSE FALSE END AS c{k}"
                     for k, e in enumerate(conditions))
+    # The type kept is an ENUM of the types the journeys read (NULL for any other text), so
+    # that each journey's filters and aggregates compare small integers, not strings (Ids
+    # are never empty, so '' is no member): see _as_known.
     # No window for the input position: the table keeps the file's order (rowid), and the
     # scan and conversions stay parallel. Events passed over stay, for the count read.
     db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
         WITH reserved AS (
-            SELECT *, {_sql(cid)} AS {text['cid']}, {_sql(kind)} AS {text['type']}, {_sql(stamp)} AS {text['stamp']}
+            SELECT *, {cid} AS {text['cid']}, {kind} AS {text['type']}, {stamp} AS {text['stamp']}
             FROM {relation.sql(dialect='duckdb')}),
         timed AS (
-            SELECT *, {text['type']} IS NOT NULL AND {text['type']} NOT IN ({known}) AS __passed,
+            SELECT *, {_as_known(text['type'], journeys)} AS __known,
                    {_common_seconds(text['stamp'])} AS __ts
             FROM reserved)
-        SELECT __passed AS passed, __cid AS cid, __type AS type, __ts AS ts,
+        SELECT __type IS NOT NULL AND __known IS NULL AS passed, __cid AS cid, __known AS type, __ts AS ts,
                CASE WHEN __ts IS NULL THEN __stamp END AS ts_text{tests}
         FROM timed""")
     converted = _convert_the_rest(db)
     uses_today = any(isinstance(node, Call) and node.function != "missing" for e in conditions for node in walk(e))
     return not (converted and uses_today)  # a condition read days_since before its event's time was known
+
+
+# -- the reserved fields as text ------------------------------------------------------
+#
+# Read as JSON, each reserved field is unquoted by json_extract_string after a test of its
+# kind (0.2 CPU seconds per field per 2 million events). Read as VARCHAR, DuckDB's reader
+# hands over a string's own text, and anything else as its JSON text: a number as its
+# digits (12, 1.5, 100000.0, 1e-07), true or false, an object or list from its bracket.
+# Such text could also be a string, so a field is read as text only where the file's first
+# lines hold strings none of which looks like that (AMBIGUOUS); every row is checked in the
+# query, and one that looks so stops it (TYPED_REFUSED): the file is then read with JSON
+# columns. Customer ids of digits, or dates without a time, keep the JSON reading.
+
+_NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
+
+
+def _ambiguous(text: str) -> bool:
+    """Whether DuckDB's text of a non-string JSON value could read as ``text`` (AMBIGUOUS)."""
+    return (text in ("true", "false") or text[:1] in ("{", "[")
+            or (text[:1] in "0123456789-" and text != "" and not text.endswith("Z")
+                and set(text) <= _NUMBER_CHARACTERS))
+
+
+def _ambiguous_sql(column: str) -> str:
+    """:func:`_ambiguous` in SQL (a digit first: bytes from '0' up to ':', after '9')."""
+    return (f"({column} = 'true' OR {column} = 'false' OR starts_with({column}, '{{') OR "
+            f"starts_with({column}, '[') OR (({column} >= '0' AND {column} < ':') OR starts_with({column}, '-')) "
+            f"AND NOT suffix({column}, 'Z') AND regexp_full_match({column}, '[-+.eE0-9]+'))")
+
+
+def _text_fields(path: str, conditions: list[Expression]) -> tuple[tuple[str, ...], ...]:
+    """The reserved fields to read as text: no condition reads them (conditions read JSON
+    columns), and the first KIND_SAMPLE lines hold only strings (or nothing) there, none
+    of them AMBIGUOUS."""
+    import orjson
+
+    read = {node.path for e in conditions for node in walk(e) if isinstance(node, Field)}
+    fields = [key for key in RESERVED if not any(p[0] == key[0] for p in read)]
+    with open(path, "rb") as stream:
+        for count, raw in enumerate(stream):
+            if count >= json_lines.KIND_SAMPLE or not fields:
+                break
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if type(doc) is dict:
+                fields = [key for key in fields if (value := doc.get(key[0])) is None
+                          or (type(value) is str and not _ambiguous(value))]
+    return tuple(fields)
+
+
+def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None:
+    """``relation`` (read_json's call) with each of ``fields`` read as VARCHAR."""
+    names = {key[0] for key in fields}
+    for column in relation.find(exp.Struct).expressions:  # type: ignore[union-attr]
+        if column.this.name in names:
+            column.set("expression", exp.Literal.string("VARCHAR"))
+
+
+def _checked_text(key: tuple[str, ...]) -> str:
+    column = exp.column(key[0], quoted=True).sql(dialect="duckdb")
+    refused = exp.Literal.string(json_lines.TYPED_REFUSED).sql(dialect="duckdb")
+    return f"CASE WHEN {_ambiguous_sql(column)} THEN error({refused}) ELSE {column} END"
+
+
+def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
+    """``text`` as a member of the ENUM of the journeys' types, NULL where it is none. Not
+    TRY_CAST, which costs eight times as much (1.5 CPU seconds per 2 million rows against
+    0.18 for an IN and a CAST); up to SHORT_LIST types, a CASE of comparisons (0.15), as
+    DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
+    types = sorted({t for j in journeys for t in j.event_types})
+    if len(types) > SHORT_LIST:
+        return f"CASE WHEN {text} IN ({_known(journeys)}) THEN CAST({text} AS {KNOWN}) END"
+    literal = [exp.Literal.string(t).sql() for t in types]
+    return f"CASE {text} " + " ".join(f"WHEN {t} THEN CAST({t} AS {KNOWN})" for t in literal) + " END"
+
+
+SHORT_LIST = 16  # measured with 14 types
 
 
 def _sql(part: exp.Expr | None) -> str:
@@ -186,7 +284,8 @@ def _convert_the_rest(db: Any) -> int:
     return len(texts)
 
 
-_VALID = "NOT passed AND cid <> '' AND type <> '' AND ts IS NOT NULL"
+# type: NULL where not a string (or passed over), else one of the journeys' types, never ''
+_VALID = "NOT passed AND cid <> '' AND type IS NOT NULL AND ts IS NOT NULL"
 
 
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
@@ -214,14 +313,25 @@ def _test(event: str, condition: Expression | None, conditions: list[Expression]
 
 def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
     """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
+    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, journey.conditions.steps, strict=True)]
+    return ", ".join([f"type IN ({_literals(sorted(journey.step_types))}) AS a",
+                      *(f"{s} AS m{i}" for i, s in enumerate(steps)), _after_flags(journey, conditions)])
+
+
+def _after_flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
+    """The columns of success's events (``fb``, ``rq{i}``), as in :func:`_flags`."""
     parsed = journey.conditions
-    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, parsed.steps, strict=True)]
     none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
     required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
-    types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.step_types))
-    return ", ".join([f"type IN ({types}) AS a", f"({' OR '.join(none) or 'FALSE'}) AS fb",
-                      *(f"{s} AS m{i}" for i, s in enumerate(steps)),
-                      *(f"{r} AS rq{i}" for i, r in enumerate(required))])
+    return ", ".join([f"({' OR '.join(none) or 'FALSE'}) AS fb", *(f"{r} AS rq{i}" for i, r in enumerate(required))])
+
+
+def _after_types(journey: CompiledJourney) -> list[str]:
+    return sorted({t.event for t in (*journey.none, *journey.require)})
+
+
+def _literals(texts: Sequence[str]) -> str:
+    return ", ".join(exp.Literal.string(t).sql() for t in texts)
 
 
 _PER = "__journey_per"
@@ -233,12 +343,19 @@ def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
+    # The report counts the runs and sorts their times itself: no order asked of DuckDB.
     if journey.consecutive:
-        query = runs_query(journey, as_of, "__journey")
+        query = runs_query(journey, as_of, "__journey", ordered=False)
     else:
         db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
         repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
-        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]))
+        after = None
+        if journey.after_within is not None:  # success's events apart: the join scans fewer rows
+            after = "__journey_after"
+            db.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT cid, ts, rowid AS ix, {_after_flags(journey, conditions)} "
+                       f"FROM {EVENTS} WHERE {_VALID} AND type IN ({_literals(_after_types(journey))}) AND ts <= {as_of!r}")
+        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]), ordered=False,
+                                 after=after)
     db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())

@@ -30,8 +30,9 @@ from .reference import JourneyEvent, Run, Status
 FOLLOWING = "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING"
 
 
-def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_events") -> str:
-    """The SQL (DuckDB dialect) that lists ``journey``'s runs from ``table``."""
+def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_events", ordered: bool = True) -> str:
+    """The SQL (DuckDB dialect) that lists ``journey``'s runs from ``table`` (by customer
+    and run unless ``ordered`` is False: a caller that only counts them need not sort)."""
     steps = range(len(journey.steps))
     later = range(1, len(journey.steps))
     required = range(len(journey.require))
@@ -73,8 +74,8 @@ def runs_query(journey: CompiledJourney, as_of: float, table: str = "journey_eve
     body = ",\n".join(f"{name} AS ({sql})" for name, sql in ctes)
     times = ", ".join(f"st.t{i}" for i in steps)
     return (f"WITH {body}\nSELECT st.cid, st.run, {times}, {_status(journey, as_of)} AS status, "
-            f"{success_sql(journey, as_of, _status(journey, as_of), 's')} AS success FROM {final} st JOIN s ON s.cid = st.cid AND s.rn = st.p "
-            "ORDER BY st.cid, st.run")
+            f"{success_sql(journey, as_of, _status(journey, as_of), 's')} AS success FROM {final} st JOIN s ON s.cid = st.cid AND s.rn = st.p"
+            + (" ORDER BY st.cid, st.run" if ordered else ""))
 
 
 def _valid(journey: CompiledJourney, at: int, step: int) -> str:
