@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,3 +77,20 @@ def test_inputs_keep_exactly_the_fields_the_plan_reads(paths: list[tuple[str, ..
     for leaf in leaves(kept, ()):  # every stored value is a read field, or inside one
         assert leaf == () or any(leaf[:len(p)] == p for p in read) or (
             lookup(kept, leaf) in (None, {}) and any(p[:len(leaf)] == leaf for p in read))
+
+
+def test_a_process_forked_after_import_makes_ids_of_its_own() -> None:
+    """Two replicas forked from one process (a pre-forking server; the tests' fork server)
+    once made the same ids, and the second insert of each failed."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child writes its ids and leaves at once
+        os.write(write, "\n".join(new_ids(3)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as stream:
+        theirs = stream.read().split("\n")
+    ours = new_ids(3)
+    assert len(theirs) == 3 and not set(theirs) & set(ours)
+    assert {i.rpartition("-")[2] for i in theirs} != {i.rpartition("-")[2] for i in ours}  # random bits differ

@@ -52,7 +52,13 @@ SETTLE_SECONDS = 0.25  # between two reads of the plan files that must agree
 SETTLE_MAX_READS = 40  # files still changing after this many reads (10 s): not reloaded now
 DEFAULT_POLL_SECONDS = 2.0
 DEFAULT_MAX_RULE_DROP = 0.05
-REPLICA = f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+def replica_name() -> str:
+    """Who released a plan version: this host and process, asked when it happens (a name
+    taken at import would be the parent's in a process forked after it)."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
 
 _NEWEST = text("SELECT id, version FROM plan_releases ORDER BY id DESC LIMIT 1")
 Outcome = Literal["loaded", "unchanged", "refused", "held", "failed"]
@@ -122,7 +128,7 @@ def publish(log: DecisionRepository, engine: Engine, files: dict[str, str]) -> i
         if newest is not None and newest.version == engine.version:
             return int(newest.id)
         added = connection.execute(insert(PlanRelease).values(
-            version=engine.version, released_at=datetime.now(UTC), released_by=REPLICA))
+            version=engine.version, released_at=datetime.now(UTC), released_by=replica_name()))
         return int(added.inserted_primary_key[0])  # type: ignore[index]  # one row inserted: never None
 
 

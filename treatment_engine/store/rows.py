@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -110,6 +111,17 @@ class RowMaker:
 
 _id_counter = itertools.count()
 _id_node = secrets.randbits(54)  # random per process: ids from two processes never meet
+
+
+def _new_process_node() -> None:
+    """A process forked after this import (a pre-forking server, the tests' fork server)
+    draws its own random bits: with its parent's, two replicas made the same ids and the
+    second insert failed (found in CI, 2026-12-02)."""
+    global _id_node, _id_counter
+    _id_node, _id_counter = secrets.randbits(54), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_process_node)
 
 
 def new_ids(count: int) -> list[str]:
