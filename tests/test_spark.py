@@ -39,11 +39,14 @@ def spark():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def engine_settings(spark):  # type: ignore[no-untyped-def]
-    """The session as the engine makes it (``session()``'s settings), for one test."""
-    defaults = {"spark.sql.shuffle.partitions": "4", "spark.sql.adaptive.enabled": "true",
-                "spark.sql.codegen.wholeStage": "true"}
-    for key, value in defaults.items():
-        spark.conf.set(key, value)
+    """The session as the engine makes it (``session()``'s settings, else Spark's), for one test."""
+    from treatment_engine.sql.spark_backend import SETTINGS
+    for key in SMALL_QUERIES:
+        if key in SETTINGS:
+            spark.conf.set(key, SETTINGS[key])
+        else:
+            spark.conf.unset(key)
+    assert spark.conf.get("spark.sql.codegen.wholeStage") == "true"  # Spark's default again
     yield spark
     for key, value in SMALL_QUERIES.items():
         spark.conf.set(key, value)

@@ -32,6 +32,10 @@ from .spark_lines import json_lines_frame
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
 
 
+# The engine's own settings; Spark's defaults hold for the rest.
+SETTINGS = {"spark.ui.enabled": "false", "spark.sql.ansi.enabled": "false", "spark.sql.shuffle.partitions": "4"}
+
+
 def session(master: str = "local[2]", options: Mapping[str, str] | None = None) -> Any:
     """A Spark session for the engine; ``options`` are further Spark settings (tests tune
     the JVM for many small queries), never ones the decisions depend on."""
@@ -39,10 +43,8 @@ def session(master: str = "local[2]", options: Mapping[str, str] | None = None) 
 
     if master.startswith("local"):  # Python workers (reading JSON lines) run this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(master).appName("treatment-engine")
-               .config("spark.ui.enabled", "false").config("spark.sql.ansi.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "4"))
-    for key, value in (options or {}).items():
+    builder = SparkSession.builder.master(master).appName("treatment-engine")
+    for key, value in {**SETTINGS, **(options or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
