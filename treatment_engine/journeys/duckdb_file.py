@@ -119,8 +119,13 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     return found
 
 
+def _event_types(journeys: Sequence[CompiledJourney]) -> list[str]:
+    """Every type an event of the journeys may have: the members of the ENUM (KNOWN)."""
+    return sorted({t for j in journeys for t in j.event_types})
+
+
 def _known(journeys: Sequence[CompiledJourney]) -> str:
-    return ", ".join(exp.Literal.string(t).sql() for t in sorted({t for j in journeys for t in j.event_types}))
+    return _literals(_event_types(journeys))
 
 
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
@@ -231,9 +236,9 @@ def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
     TRY_CAST, which costs eight times as much (1.5 CPU seconds per 2 million rows against
     0.18 for an IN and a CAST); up to SHORT_LIST types, a CASE of comparisons (0.15), as
     DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
-    types = sorted({t for j in journeys for t in j.event_types})
+    types = _event_types(journeys)
     if len(types) > SHORT_LIST:
-        return f"CASE WHEN {text} IN ({_known(journeys)}) THEN CAST({text} AS {KNOWN}) END"
+        return f"CASE WHEN {text} IN ({_literals(types)}) THEN CAST({text} AS {KNOWN}) END"
     literal = [exp.Literal.string(t).sql() for t in types]
     return f"CASE {text} " + " ".join(f"WHEN {t} THEN CAST({t} AS {KNOWN})" for t in literal) + " END"
 
@@ -339,7 +344,7 @@ _PER = "__journey_per"
 
 def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
     """``journey``'s runs, worked out in DuckDB, as the report's columns."""
-    types = ", ".join(exp.Literal.string(t).sql() for t in sorted(journey.event_types))
+    types = _literals(sorted(journey.event_types))
     db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
