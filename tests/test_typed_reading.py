@@ -287,3 +287,29 @@ def test_other_kind_text_in_sql_is_the_python_test(texts: list[str]) -> None:
         f"ORDER BY i", [texts, texts]).fetchall()]
     assert got_sql == [json_lines.other_kind_text(t) for t in texts]
 
+
+def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engine, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB lets go of Python's lock while it scans the file, so the typed query is built
+    meanwhile: the scan here waits for the build to start, and times out if they run one
+    after the other (the file is then taken for not plain, and read the careful way)."""
+    import threading
+
+    from treatment_engine.sql import duckdb_backend
+
+    building = threading.Event()
+    scan = json_lines.plain_file
+    build = DuckDBBackend.sql
+    monkeypatch.setattr(json_lines, "plain_file", lambda path, connection=None: (
+        building.wait(10) and scan(path, connection)))
+
+    def sql(self: DuckDBBackend, *args: Any, **kwargs: Any) -> str:
+        building.set()
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBBackend, "sql", sql)
+    path = write_jsonl(tmp_path / "c.jsonl", one_kind_rows(50))
+    backend = DuckDBBackend(default_engine.plan)
+    readings, query = backend._first_reading(path, SAMPLE_AS_OF, "auto", duckdb_backend.connect(), summary=False)
+    assert readings == ("typed", "plain", "careful") and query is not None and "READ_JSON" in query.upper()
+    assert got(default_engine, path) == want(default_engine, path)
