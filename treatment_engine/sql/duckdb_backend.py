@@ -14,7 +14,7 @@ from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
 from ..profiles import ProfileFileError, detect_format
 from ..shape_check import ShapeCheck
-from . import json_lines
+from . import careful_lines, json_lines
 from . import limits as sql_limits
 from .compiler import decision_query, required_fields
 from .sources import build_source
@@ -81,7 +81,7 @@ class DuckDBBackend:
             # one thread keeps the rows in line order (Python makes them one at a time anyway).
             own.execute("SET threads = 1")
             self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
-            batches = json_lines.careful_batches(str(path), self.shape.observe)
+            batches = careful_lines.careful_batches(str(path), self.shape.observe)
             first = next(batches)
             own.register(json_lines.LINES_VIEW, pa.RecordBatchReader.from_batches(
                 first.schema, _chain(first, batches)))
