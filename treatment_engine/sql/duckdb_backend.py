@@ -181,21 +181,24 @@ class DuckDBBackend:
 
         done = 0
         kind = detect_format(path, fmt)
-        self._count_shapes(path, kind)
-        readings, index = self.readings(path, fmt), 0
+        first: Any = connect(self.settings)
+        self._count_shapes(path, kind, first)
+        readings, query = self._first_reading(path, as_of, fmt, first, summary=False)
+        index = 0
         while True:
+            connection, first = first if first is not None else connect(self.settings), None
             try:
-                for record in self._fetch(path, as_of, fmt, batch, readings[index], skip=done):
+                if query is None:
+                    query = self.sql(path, as_of, fmt, connection, careful=readings[index] == "careful",
+                                     typed=readings[index] == "typed")
+                for record in self._fetch(connection, query, as_of, batch, skip=done):
                     done += 1
                     yield record
                 return
             except duckdb.Error as error:  # the next reading starts again where this one stopped
-                index = next_reading(error, readings, index, f"cannot read {path}", careful_raises=False)
+                index, query = next_reading(error, readings, index, f"cannot read {path}", careful_raises=False), None
 
-    def _fetch(self, path: str | Path, as_of: date, fmt: str, batch: int, reading: str,
-               skip: int) -> Iterator[dict[str, Any]]:
-        connection = connect(self.settings)
-        query = self.sql(path, as_of, fmt, connection, careful=reading == "careful", typed=reading == "typed")
+    def _fetch(self, connection: Any, query: str, as_of: date, batch: int, skip: int) -> Iterator[dict[str, Any]]:
         cursor = connection.execute(self.shaped_sql(query, as_of))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
