@@ -4,14 +4,17 @@ where the measured arm means are."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from treatment_engine.cli import cli
-from treatment_engine.measure.curves import curves
+from treatment_engine.measure.curves import RUNNING, curves
 from treatment_engine.measure.inputs import parse_instant, read_decision_file, read_event_file
 from treatment_engine.plan import load_plan
 
@@ -59,8 +62,6 @@ def test_the_curves_end_at_the_measured_means(inputs: Path) -> None:
     drawn = curves(plan, decisions, read_event_file(str(inputs / "outcomes.jsonl")), parse_instant(AS_OF) or 0)
     result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(inputs / "decisions.parquet"),
                                       "--events", str(inputs / "outcomes.jsonl"), "--as-of", AS_OF, "--format", "json"])
-    import json
-
     checked = 0
     for row in json.loads(result.stdout)["comparisons"]:
         arms = drawn.get((row["metric"], row["experiment"], row["rule"]))
@@ -93,3 +94,48 @@ def test_duckdb_draws_the_reference_curves(inputs: Path, limit: int) -> None:
             assert [mean for _, mean in drawn[key][arm]] == pytest.approx([mean for _, mean in curve]), (key, arm)
             points += len(curve)
     assert points > 100
+
+
+class _CountedScans:
+    """A DuckDB connection that counts, per file, how many times the queries run on it
+    scan that file (from DuckDB's profiler: a scan operator names the files it read)."""
+
+    def __init__(self, connection: Any, scans: Counter[str]) -> None:
+        self._connection, self._scans = connection, scans
+        connection.execute("PRAGMA enable_profiling = 'no_output'")
+
+    def execute(self, query: str, *args: Any) -> Any:
+        result = self._connection.execute(query, *args)
+        pending = [json.loads(self._connection.get_profiling_information(format="json"))]
+        while pending:
+            operator = pending.pop()
+            for path in str(operator.get("extra_info", {}).get("Filename(s)", "")).split(","):
+                if path.strip():
+                    self._scans[Path(path.strip()).name] += 1
+            pending += operator.get("operator", []) + operator.get("children", [])
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+@pytest.fixture()
+def scans(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Every scan of a file by a measuring connection, by the file's name."""
+    from treatment_engine.measure import duckdb_stats
+
+    counted: Counter[str] = Counter()
+    real = duckdb_stats.connect
+    monkeypatch.setattr(duckdb_stats, "connect", lambda settings: _CountedScans(real(settings), counted))
+    return counted
+
+
+def test_the_curves_scan_the_events_once(inputs: Path, scans: Counter[str]) -> None:
+    """Several of the plan's metrics have a running total; their curves are drawn from one
+    scan of the events (of the drawn customers'), not one scan per metric."""
+    from treatment_engine.measure.curves_sql import curves_duckdb
+
+    plan = load_plan(REPO)
+    assert sum(metric.compute in RUNNING for metric in plan.metrics) > 1
+    curves_duckdb(plan, str(inputs / "decisions.parquet"), str(inputs / "outcomes.jsonl"), parse_instant(AS_OF) or 0)
+    assert scans == {"decisions.parquet": 1, "outcomes.jsonl": 1}
