@@ -92,15 +92,16 @@ def floor_query(decided: str, happened: str) -> str:
 
 def ours(plan: Any, decided: str, happened: str, report: bool) -> list[list]:
     """measure's statistics as rows (with ``report``, the curves drawn too, as the CLI does)."""
-    from treatment_engine.measure.curves_sql import curves_duckdb
+    from treatment_engine.measure.curves_sql import measure_with_curves_duckdb
     from treatment_engine.measure.duckdb_stats import measure_duckdb
     from treatment_engine.sql.duckdb_backend import Settings
 
     settings = Settings(memory_limit="1500MB")
-    measured = measure_duckdb(plan, decided, happened, AS_OF, settings)
     if report:
-        drawn = curves_duckdb(plan, decided, happened, AS_OF, settings)
+        measured, drawn = measure_with_curves_duckdb(plan, decided, happened, AS_OF, settings)
         assert len(drawn) == 2 and all(drawn.values()), "no curves drawn"
+    else:
+        measured = measure_duckdb(plan, decided, happened, AS_OF, settings)
     return sorted([g.arm, g.metric, g.customers, g.n, g.sum, g.sum_squares, g.cost] for g in measured.groups)
 
 

@@ -74,17 +74,30 @@ def test_the_curves_end_at_the_measured_means(inputs: Path) -> None:
 
 
 @pytest.mark.parametrize("limit", [5_000, 40])
-def test_duckdb_draws_the_reference_curves(inputs: Path, limit: int) -> None:
+@pytest.mark.parametrize("measured", [False, True], ids=["alone", "measured"])
+def test_duckdb_draws_the_reference_curves(inputs: Path, limit: int, measured: bool) -> None:
     """The report's curves drawn inside DuckDB (what --report uses unless --backend python)
     are the reference's, point for point; with a small per-arm limit both draw the same
-    customers (the first by the MD5 of their id), so the sampling rule is checked too."""
-    from treatment_engine.measure.curves_sql import curves_duckdb
+    customers (the first by the MD5 of their id), so the sampling rule is checked too.
+    Drawn alone (for --backend spark) or with the measurement (split --by segment, which
+    the curves are not), whose own results are then measure_duckdb's."""
+    from treatment_engine.measure.curves_sql import curves_duckdb, measure_with_curves_duckdb
+    from treatment_engine.measure.duckdb_stats import measure_duckdb
 
     plan = load_plan(REPO)
     as_of = parse_instant(AS_OF) or 0
     decisions, events = str(inputs / "decisions.parquet"), str(inputs / "outcomes.jsonl")
     reference = curves(plan, read_decision_file(decisions), read_event_file(events), as_of, limit=limit)
-    drawn = curves_duckdb(plan, decisions, events, as_of, limit=limit)
+    if measured:
+        results, drawn = measure_with_curves_duckdb(plan, decisions, events, as_of, by=("segment",), limit=limit)
+        alone = measure_duckdb(plan, decisions, events, as_of, by=("segment",))
+        assert results.assigned == alone.assigned
+        assert [g.key for g in results.groups] == [g.key for g in alone.groups] and len(alone.groups) > 50
+        for ours, theirs in zip(results.groups, alone.groups, strict=True):
+            assert (ours.customers, ours.n) == (theirs.customers, theirs.n)
+            assert (ours.sum, ours.sum_squares, ours.cost) == pytest.approx((theirs.sum, theirs.sum_squares, theirs.cost))
+    else:
+        drawn = curves_duckdb(plan, decisions, events, as_of, limit=limit)
     assert drawn.keys() == reference.keys() and len(reference) > 10
     points = 0
     for key, arms in reference.items():
@@ -139,3 +152,15 @@ def test_the_curves_scan_the_events_once(inputs: Path, scans: Counter[str]) -> N
     assert sum(metric.compute in RUNNING for metric in plan.metrics) > 1
     curves_duckdb(plan, str(inputs / "decisions.parquet"), str(inputs / "outcomes.jsonl"), parse_instant(AS_OF) or 0)
     assert scans == {"decisions.parquet": 1, "outcomes.jsonl": 1}
+
+
+def test_measure_with_a_report_reads_its_inputs_once(inputs: Path, scans: Counter[str]) -> None:
+    """The report's curves come from the measurement's own reading of the decisions and
+    the events, not from a second reading of either file."""
+    report = inputs / "once.html"
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(inputs / "decisions.parquet"),
+                                      "--events", str(inputs / "outcomes.jsonl"), "--as-of", AS_OF,
+                                      "--report", str(report), "--by", "segment"])
+    assert result.exit_code == 0, result.output
+    assert scans == {"decisions.parquet": 1, "outcomes.jsonl": 1}
+    assert "curve-revenue_90d-decline-gold-retention" in report.read_text(encoding="utf-8")

@@ -6,20 +6,45 @@ The same customers are drawn (the first ``CURVE_CUSTOMERS`` closed ones of an ar
 order of the MD5 of their id), and each point is the metric over the shortened window by
 the measure SQL's own ``metric_value``; tests/test_measure_report.py checks the two agree.
 
-The events are read once, joined to the drawn customers only.
+Each input is read once. With the measurement (:func:`measure_with_curves_duckdb`, what
+``measure --report`` runs) the curves need no reading of their own: the measurement's join
+of every customer's events keeps the drawn customers' ones. Alone (:func:`curves_duckdb`,
+for ``--backend spark``) the events are read once, joined to the drawn customers only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..compile import CompiledPlan
 from ..sql.duckdb_backend import Settings
+from .attribution import Measured
 from .curves import CURVE_CUSTOMERS, RUNNING, Curves, offsets, point
-from .duckdb_stats import events_sql, first_decisions, measure_connection, metric_value
+from .duckdb_stats import events_sql, first_decisions, measure_connection, measured_on, metric_value
 from .metrics import CompiledMetric
 
 Drawn = list[tuple[int, CompiledMetric]]  # the metrics with a curve, by their index in the plan's
+
+
+def measure_with_curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as_of: float,
+                               settings: Settings | None = None, by: Sequence[str] = (),
+                               limit: int = CURVE_CUSTOMERS) -> tuple[Measured, Curves]:
+    """:func:`.duckdb_stats.measure_duckdb` and :func:`curves_duckdb` from one reading of
+    the decisions and one of the events."""
+    connection = measure_connection(settings)
+    try:
+        first_decisions(connection, decisions, by)
+        drawn = _draw(connection, plan, as_of, limit)
+        if not drawn:
+            return measured_on(connection, plan, events_path, as_of), {}
+        measured = measured_on(connection, plan, events_path, as_of, kept=_DRAWN_CUSTOMERS, columns=_columns(drawn))
+        connection.execute("""CREATE TEMP TABLE drawn_events AS
+            WITH customers AS (SELECT unnest(kept) AS c FROM measured)
+            SELECT c.plan_version, c.experiment, c.customer_id, unnest(c.events, recursive := true) FROM customers""")
+        return measured, _curves_on(connection, drawn)
+    finally:
+        connection.close()
 
 
 def curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as_of: float,
