@@ -6,10 +6,12 @@ The same customers are drawn (the first ``CURVE_CUSTOMERS`` closed ones of an ar
 order of the MD5 of their id), and each point is the metric over the shortened window by
 the measure SQL's own ``metric_value``; tests/test_measure_report.py checks the two agree.
 
-Each input is read once. With the measurement (:func:`measure_with_curves_duckdb`, what
-``measure --report`` runs) the curves need no reading of their own: the measurement's join
-of every customer's events keeps the drawn customers' ones. Alone (:func:`curves_duckdb`,
-for ``--backend spark``) the events are read once, joined to the drawn customers only.
+With the measurement (:func:`measure_with_curves_duckdb`, what ``measure --report`` runs)
+the decisions are read once for both, and the events are scanned twice: by the
+measurement for every customer, then for the drawn customers only. Keeping the drawn
+customers' events from the measurement's own join was tried: it needs a list per
+customer in the join's aggregate, a state DuckDB cannot spill, and at 10 million
+decisions it ran out of a 1,500 MB memory limit that the measurement alone fits in.
 """
 
 from __future__ import annotations
@@ -30,19 +32,15 @@ Drawn = list[tuple[int, CompiledMetric]]  # the metrics with a curve, by their i
 def measure_with_curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as_of: float,
                                settings: Settings | None = None, by: Sequence[str] = (),
                                limit: int = CURVE_CUSTOMERS) -> tuple[Measured, Curves]:
-    """:func:`.duckdb_stats.measure_duckdb` and :func:`curves_duckdb` from one reading of
-    the decisions and one of the events."""
+    """:func:`.duckdb_stats.measure_duckdb` and :func:`curves_duckdb` on one connection,
+    from one reading of the decisions."""
     connection = measure_connection(settings)
     try:
         first_decisions(connection, decisions, by)
-        drawn = _draw(connection, plan, as_of, limit)
-        if not drawn:
-            return measured_on(connection, plan, events_path, as_of), {}
-        measured = measured_on(connection, plan, events_path, as_of, kept=_DRAWN_CUSTOMERS, columns=_columns(drawn))
-        connection.execute("""CREATE TEMP TABLE drawn_events AS
-            WITH customers AS (SELECT unnest(kept) AS c FROM measured)
-            SELECT c.plan_version, c.experiment, c.customer_id, unnest(c.events, recursive := true) FROM customers""")
-        return measured, _curves_on(connection, drawn)
+        if not plan.metrics:
+            return measured_on(connection, plan, None, as_of), {}
+        events, _ = events_sql(plan, connection, events_path)
+        return measured_on(connection, plan, events, as_of), _curves_on(connection, plan, events, as_of, limit)
     finally:
         connection.close()
 
@@ -53,19 +51,26 @@ def curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as
     connection = measure_connection(settings)
     try:
         first_decisions(connection, decisions)
-        drawn = _draw(connection, plan, as_of, limit)
-        if not drawn:
+        if not plan.metrics:
             return {}
-        events, _ = events_sql(plan, connection, events_path)
-        columns = ", ".join(f"e.{name}" for name in _columns(drawn))
-        longest = max(metric.within for _, metric in drawn)
-        connection.execute(f"""CREATE TEMP TABLE drawn_events AS
-            SELECT k.plan_version, k.experiment, k.customer_id, {columns} FROM {_DRAWN_CUSTOMERS} k JOIN ({events}) e
-              ON e.customer_id = k.customer_id AND k.customer_id <> '' AND e.ts >= k.decided_at
-                 AND e.ts <= k.decided_at + {longest}""")
-        return _curves_on(connection, drawn)
+        return _curves_on(connection, plan, events_sql(plan, connection, events_path)[0], as_of, limit)
     finally:
         connection.close()
+
+
+def _curves_on(connection: Any, plan: CompiledPlan, events: str, as_of: float, limit: int) -> Curves:
+    """The curves, on a connection holding ``first_decisions``; ``events``: the query of
+    :func:`.duckdb_stats.events_sql`, read once, joined to the drawn customers only."""
+    drawn = _draw(connection, plan, as_of, limit)
+    if not drawn:
+        return {}
+    columns = ", ".join(f"e.{name}" for name in _columns(drawn))
+    longest = max(metric.within for _, metric in drawn)
+    connection.execute(f"""CREATE TEMP TABLE drawn_events AS
+        SELECT k.plan_version, k.experiment, k.customer_id, {columns} FROM {_DRAWN_CUSTOMERS} k JOIN ({events}) e
+          ON e.customer_id = k.customer_id AND k.customer_id <> '' AND e.ts >= k.decided_at
+             AND e.ts <= k.decided_at + {longest}""")
+    return _points(connection, drawn)
 
 
 # Each drawn customer once (one may be drawn for several metrics), with their window's start.
@@ -93,7 +98,7 @@ def _columns(drawn: Drawn) -> list[str]:
     return ["type", "ts", *(f"m{index}_{part}" for index, _ in drawn for part in ("match", "x"))]
 
 
-def _curves_on(connection: Any, drawn: Drawn) -> Curves:
+def _points(connection: Any, drawn: Drawn) -> Curves:
     """The curves from ``drawn`` and ``drawn_events`` (each drawn customer's events in the
     longest window), an empty one for an arm with no closed customer."""
     members = connection.execute("SELECT DISTINCT experiment, rule, arm FROM first_decisions").fetchall()

@@ -145,16 +145,12 @@ def metric_value(metric: CompiledMetric, index: int, dialect: str, within: int |
     }[metric.compute]
 
 
-def statistics_sql(metrics: Sequence[CompiledMetric], as_of: float, dialect: str = "duckdb",
-                   kept: Sequence[str] = ()) -> str:
+def statistics_sql(metrics: Sequence[CompiledMetric], as_of: float, dialect: str = "duckdb") -> str:
     """Every metric's sufficient statistics per group, after the ``firsts`` and ``events``
     CTEs: events are joined to first decisions once, over the longest window (both edges
     inside), and each metric aggregates its own events (``_metric_value``); a customer
     counts for a metric once its window has closed by ``as_of``. One row per group, five
-    columns per metric (see :func:`by_metric`). With ``kept`` (event columns; DuckDB
-    only), ``firsts`` has a column ``keep`` and each row ends with a list ``kept`` of the
-    customers it marks, each with those columns of their joined events: what else the
-    join found is then had without reading the events again (:mod:`.curves_sql`)."""
+    columns per metric (see :func:`by_metric`)."""
     longest, shortest = max(m.within for m in metrics), min(m.within for m in metrics)
     values = ", ".join(f"{metric_value(m, i, dialect)} AS v{i}" for i, m in enumerate(metrics))
     statistics = []
@@ -163,19 +159,12 @@ def statistics_sql(metrics: Sequence[CompiledMetric], as_of: float, dialect: str
         statistics += [f"count(*) {closed}", f"count(v{index}) {closed}", f"coalesce(sum(v{index}) {closed}, 0.0)",
                        f"coalesce(sum(v{index} * v{index}) {closed}, 0.0)", f"coalesce(sum(cost) {closed}, 0.0)"]
     keys = "plan_version, experiment, rule, cell, arm"
-    customer = "f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.customer_id, f.decided_at, f.cost, f.seq"
-    if kept:
-        events = ", ".join(f"{name}: e.{name}" for name in kept)
-        values += f", f.customer_id, f.keep, list({{{events}}}) FILTER (WHERE f.keep AND e.ts IS NOT NULL) AS events"
-        customer += ", f.keep"
-        statistics.append("list({plan_version: plan_version, experiment: experiment, customer_id: customer_id, "
-                          "events: events}) FILTER (WHERE keep) AS kept")
     return f"""values_ AS (
         SELECT f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.decided_at, f.cost, {values}
         FROM firsts f LEFT JOIN events e
           ON e.customer_id = f.customer_id AND f.customer_id <> '' AND e.ts >= f.decided_at AND e.ts <= f.decided_at + {longest}
         WHERE f.decided_at + {shortest} <= {as_of!r}
-        GROUP BY {customer})
+        GROUP BY f.plan_version, f.experiment, f.rule, f.cell, f.arm, f.customer_id, f.decided_at, f.cost, f.seq)
     SELECT {keys}, {', '.join(statistics)} FROM values_ GROUP BY {keys}"""
 
 
@@ -223,35 +212,22 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     connection = measure_connection(settings)
     try:
         first_decisions(connection, decisions, by)
-        return measured_on(connection, plan, events_path, as_of)
+        events = events_sql(plan, connection, events_path)[0] if plan.metrics and events_path is not None else None
+        return measured_on(connection, plan, events, as_of)
     finally:
         connection.close()
 
 
-def measured_on(connection: Any, plan: CompiledPlan, events_path: str | None, as_of: float,
-                kept: str | None = None, columns: Sequence[str] = ()) -> Measured:
-    """What :func:`measure_duckdb` returns, on a connection holding ``first_decisions``.
-    ``kept``: a relation (plan_version, experiment, customer_id) of customers whose joined
-    events the query also keeps, with these ``columns`` of :func:`events_sql`, in the
-    temporary table ``measured`` (its column ``kept``: see :func:`statistics_sql`)."""
+def measured_on(connection: Any, plan: CompiledPlan, events: str | None, as_of: float) -> Measured:
+    """What :func:`measure_duckdb` returns, on a connection holding ``first_decisions``;
+    ``events``: :func:`events_sql`'s query (None: no events, no statistics)."""
     assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
                                   "FROM first_decisions GROUP BY ALL").fetchall()
     rows: list[Any] = []
-    if plan.metrics and events_path is not None:
-        events, _ = events_sql(plan, connection, events_path)
-        firsts = "SELECT * FROM first_decisions"
-        if kept is not None:
-            firsts = f"""SELECT f.*, k.customer_id IS NOT NULL AS keep FROM first_decisions f LEFT JOIN {kept} k
-                ON f.plan_version IS NOT DISTINCT FROM k.plan_version AND f.experiment = k.experiment
-                   AND f.customer_id = k.customer_id"""
-        query = f"""WITH firsts AS ({firsts}), events AS ({events}),
-            {statistics_sql(plan.metrics, as_of, kept=columns if kept is not None else ())}"""
-        if kept is None:
-            rows = connection.execute(query).fetchall()
-        else:
-            connection.execute(f"CREATE TEMP TABLE measured AS {query}")
-            rows = connection.execute("SELECT * EXCLUDE (kept) FROM measured").fetchall()
-    return collected(by_metric(rows, plan.metrics), assigned)
+    if plan.metrics and events is not None:
+        rows = by_metric(connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
+            events AS ({events}), {statistics_sql(plan.metrics, as_of)}""").fetchall(), plan.metrics)
+    return collected(rows, assigned)
 
 
 def collected(rows: Sequence[Any], assigned: Sequence[Any]) -> Measured:
