@@ -81,14 +81,16 @@ def test_duckdb_draws_the_reference_curves(inputs: Path, limit: int, measured: b
     customers (the first by the MD5 of their id), so the sampling rule is checked too.
     Drawn alone (for --backend spark) or with the measurement (split --by segment, which
     the curves are not), whose own results are then measure_duckdb's."""
-    from treatment_engine.measure.curves_sql import curves_duckdb, measure_with_curves_duckdb
-    from treatment_engine.measure.duckdb_stats import measure_duckdb
+    from treatment_engine.measure.curves_sql import curves_duckdb
 
     plan = load_plan(REPO)
     as_of = parse_instant(AS_OF) or 0
     decisions, events = str(inputs / "decisions.parquet"), str(inputs / "outcomes.jsonl")
     reference = curves(plan, read_decision_file(decisions), read_event_file(events), as_of, limit=limit)
     if measured:
+        from treatment_engine.measure.curves_sql import measure_with_curves_duckdb
+        from treatment_engine.measure.duckdb_stats import measure_duckdb
+
         results, drawn = measure_with_curves_duckdb(plan, decisions, events, as_of, by=("segment",), limit=limit)
         alone = measure_duckdb(plan, decisions, events, as_of, by=("segment",))
         assert results.assigned == alone.assigned
