@@ -1,6 +1,6 @@
 """What `treatment measure` costs in DuckDB, against a hand-written floor (issue 15).
 
-    python benchmarks/bench_measure.py [--decisions 10000000] [--events 30000000] [--rounds 3] [--data DIR]
+    python benchmarks/bench_measure.py [--decisions 10000000] [--events 30000000] [--rounds 3] [--data DIR] [--report]
 
 Generates (with DuckDB, seeded by row number) a decisions file (Parquet, the columns of
 appendix G; one rule experiment, a 10% holdout, decisions over 30 days, a tenth of the
@@ -8,6 +8,7 @@ customers decided twice) and an events file (JSON lines: churned and payment eve
 120 days). Then measures, each round in a fresh process (so peak memory is its own):
 
 - ours: ``measure_duckdb`` with a plan of two metrics (churn rate and revenue sum, 90 days);
+  with ``--report``, also the report's curves, as ``treatment measure --report`` draws them;
 - floor: one hand-written DuckDB query computing the same sufficient statistics from the
   same files (first decision per customer, both window edges, open windows left out),
   without the canonical view that reads events by the spec's type rules.
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 PLAN = {"rules/plan.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.1}}\n",
@@ -88,20 +90,33 @@ def floor_query(decided: str, happened: str) -> str:
         FROM v GROUP BY ALL ORDER BY ALL"""
 
 
+def ours(plan: Any, decided: str, happened: str, report: bool) -> list[list]:
+    """measure's statistics as rows (with ``report``, the curves drawn too, as the CLI does)."""
+    from treatment_engine.measure.curves_sql import measure_with_curves_duckdb
+    from treatment_engine.measure.duckdb_stats import measure_duckdb
+    from treatment_engine.sql.duckdb_backend import Settings
+
+    settings = Settings(memory_limit="1500MB")
+    if report:
+        measured, drawn = measure_with_curves_duckdb(plan, decided, happened, AS_OF, settings)
+        assert len(drawn) == 2 and all(drawn.values()), "no curves drawn"
+    else:
+        measured = measure_duckdb(plan, decided, happened, AS_OF, settings)
+    return sorted([g.arm, g.metric, g.customers, g.n, g.sum, g.sum_squares, g.cost] for g in measured.groups)
+
+
 def one(variant: str, decided: str, happened: str) -> None:
     """A child process: run one variant, print its time, peak memory and result. The clock
     starts after the imports and the plan's compile, which both variants would pay once."""
     import duckdb
 
-    from treatment_engine.measure.duckdb_stats import measure_duckdb
+    import treatment_engine.measure.curves_sql  # noqa: F401  (imported before the clock, as the plan's compile)
     from treatment_engine.plan import plan_from_texts
-    from treatment_engine.sql.duckdb_backend import Settings
 
     plan = plan_from_texts(PLAN)
     started = time.perf_counter()
-    if variant == "ours":
-        measured = measure_duckdb(plan, decided, happened, AS_OF, Settings(memory_limit="1500MB"))
-        rows = sorted([g.arm, g.metric, g.customers, g.n, g.sum, g.sum_squares, g.cost] for g in measured.groups)
+    if variant in ("ours", "ours-report"):
+        rows = ours(plan, decided, happened, variant == "ours-report")
     else:
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")
@@ -141,6 +156,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=30_000_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--data", type=Path, help="keep the generated files here (and reuse them)")
+    parser.add_argument("--report", action="store_true", help="ours also draws the report's curves (measure --report)")
     parser.add_argument("--one", nargs=3, metavar=("VARIANT", "DECISIONS", "EVENTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -148,10 +164,11 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as scratch:
         decided, happened = prepared(args.data or Path(scratch), args.decisions, args.events)
+        mine = "ours-report" if args.report else "ours"
         best: dict[str, dict] = {}
         results: list[dict] = []
         for _ in range(args.rounds):
-            for variant in ("ours", "floor"):  # alternating, so a busy moment hits both
+            for variant in (mine, "floor"):  # alternating, so a busy moment hits both
                 child = subprocess.run([sys.executable, __file__, "--one", variant, decided, happened],
                                        capture_output=True, text=True)
                 if child.returncode != 0:
@@ -163,15 +180,15 @@ def main() -> int:
                 results.append(result)
                 if variant not in best or result["seconds"] < best[variant]["seconds"]:
                     best[variant] = result
-    ours, floor = best["ours"], best["floor"]
+    fastest, floor = best[mine], best["floor"]
     if not all(agree(result["rows"], floor["rows"]) for result in results):  # every round of both
         print("the two disagree:", [result["rows"] for result in results], file=sys.stderr)
         return 1
-    print(f"| decisions | events | measure (DuckDB) | hand-written floor | ratio | CPU (ours / floor) "
+    print(f"| decisions | events | measure{' --report' if args.report else ''} (DuckDB) | hand-written floor | ratio | CPU (ours / floor) "
           f"| peak memory (ours / floor) |\n|---|---|---|---|---|---|---|\n"
-          f"| {args.decisions:,} | {args.events:,} | {ours['seconds']:.1f} s | {floor['seconds']:.1f} s "
-          f"| {ours['seconds'] / floor['seconds']:.2f}x | {ours['cpu']:.1f} s / {floor['cpu']:.1f} s "
-          f"({ours['cpu'] / floor['cpu']:.2f}x) | {ours['peak_mb']:,.0f} MB / {floor['peak_mb']:,.0f} MB |")
+          f"| {args.decisions:,} | {args.events:,} | {fastest['seconds']:.1f} s | {floor['seconds']:.1f} s "
+          f"| {fastest['seconds'] / floor['seconds']:.2f}x | {fastest['cpu']:.1f} s / {floor['cpu']:.1f} s "
+          f"({fastest['cpu'] / floor['cpu']:.2f}x) | {fastest['peak_mb']:,.0f} MB / {floor['peak_mb']:,.0f} MB |")
     return 0
 
 

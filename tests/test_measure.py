@@ -312,8 +312,11 @@ def test_the_decision_log_and_its_stored_events_are_read_directly(tmp_path: Path
     assert result.exit_code == 0, result.output
     assert f"{engine.plan.version},r,r,,champion,holdout,revenue," in result.stdout
     by_cell = CliRunner().invoke(cli, ["measure", "--decisions", url, "--db", url, "--format", "csv", "--by",
-                                       "segment", "--as-of", iso_of(as_of), "--plan", str(tmp_path / "plan")])
+                                       "segment", "--as-of", iso_of(as_of), "--plan", str(tmp_path / "plan"),
+                                       "--report", str(tmp_path / "results.html")])
     assert by_cell.exit_code == 0, by_cell.output
+    # The log's stream, read once, serves the curves too (curves_sql.measure_with_curves_duckdb).
+    assert 'data-chart="curve-revenue-r' in (tmp_path / "results.html").read_text(encoding="utf-8")
     segments = {d.segment or "-" for d in decisions}
     assert {f"segment={s}" for s in segments} <= set(by_cell.stdout.replace('"', "").split(","))
 

@@ -17,6 +17,7 @@ from .support import fail, load_engine
 if TYPE_CHECKING:
     from ..compile import CompiledPlan
     from ..measure.attribution import Measured
+    from ..measure.curves import Curves
 
 
 @click.command()
@@ -92,15 +93,16 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         if events_db is not None:
             from ..measure.inputs import log_events_file
             events_path = temporary = log_events_file(events_db, plan.event_types)
-        measured = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by)
+        measured, drawn = _measure(plan, decisions_source, events_path or "", as_of, backend, spark_master, by,
+                                   curves=report_path is not None)
         if evidence_path is not None:
             from ..measure.attribution import BY_DIMENSIONS
 
             by_cell = measured if by == BY_DIMENSIONS else _measure(
-                plan, decisions_source, events_path or "", as_of, backend, spark_master, BY_DIMENSIONS)
+                plan, decisions_source, events_path or "", as_of, backend, spark_master, BY_DIMENSIONS)[0]
             _write_evidence(plan, evidence_path, evidence_metric, evidence_version, by_cell)
         if report_path is not None:
-            _write_report(plan, measured, decisions_source, events_path or "", as_of, report_path, backend)
+            _write_report(plan, measured, drawn, decisions_source, events_path or "", as_of, report_path, backend)
     except MeasureInputError as error:
         fail(str(error))
     finally:
@@ -110,14 +112,16 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
 
 
 def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, backend: str, master: str,
-             by: tuple[str, ...]) -> Measured:
+             by: tuple[str, ...], curves: bool = False) -> tuple[Measured, Curves | None]:
+    """What was measured; with ``curves``, on DuckDB, the report's curves too, drawn from the
+    same reading of the inputs (None where the report must draw them itself)."""
     from ..measure import inputs
 
     is_url = "://" in source
     if backend == "python":
         from ..measure.attribution import measure_python
         decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
-        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of, by)
+        return measure_python(plan, decisions, inputs.read_event_file(events_path), as_of, by), None
     if not Path(events_path).is_file():
         raise inputs.MeasureInputError(f"no events file at {events_path}")
     if not is_url and not Path(source).is_file():
@@ -129,12 +133,15 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
                 from ..measure.spark_stats import measure_spark
             except ImportError:
                 fail("the spark back end needs pyspark: pip install 'treatment-engine[spark]'")
-            return measure_spark(plan, handed, events_path, as_of, master=master, by=by)
+            return measure_spark(plan, handed, events_path, as_of, master=master, by=by), None
         import duckdb
 
+        from ..measure.curves_sql import measure_with_curves_duckdb
         from ..measure.duckdb_stats import measure_duckdb
         try:
-            return measure_duckdb(plan, handed, events_path, as_of, by=by)
+            if curves:
+                return measure_with_curves_duckdb(plan, handed, events_path, as_of, by=by)
+            return measure_duckdb(plan, handed, events_path, as_of, by=by), None
         except duckdb.Error as error:
             raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
@@ -156,28 +163,34 @@ def _write_evidence(plan: CompiledPlan, path: Path, metric_id: str | None, versi
                "folder: docs/plan-format.md, appendix K)", err=True)
 
 
-def _write_report(plan: CompiledPlan, measured: Measured, source: str, events_path: str, as_of: float,
-                  path: Path, backend: str) -> None:
-    from ..measure import inputs
+def _write_report(plan: CompiledPlan, measured: Measured, drawn: Curves | None, source: str, events_path: str,
+                  as_of: float, path: Path, backend: str) -> None:
+    """``drawn``: the curves, if drawn with the measurement; else drawn here."""
     from ..measure.report import write_results_report
     from ..measure.results import compare
     from ..moments.events import iso
+
+    if drawn is None:
+        drawn = _curves(plan, source, events_path, as_of, backend)
+    write_results_report(path, plan, compare(plan, measured), drawn, iso(as_of))
+    click.echo(f"results report written to {path}", err=True)
+
+
+def _curves(plan: CompiledPlan, source: str, events_path: str, as_of: float, backend: str) -> Curves:
+    from ..measure import inputs
 
     is_url = "://" in source
     if backend == "python":
         from ..measure.curves import curves
 
         decisions = inputs.read_log_decisions(source) if is_url else inputs.read_decision_file(source)
-        drawn = curves(plan, decisions, inputs.read_event_file(events_path), as_of)
-    else:
-        # Drawn inside DuckDB (also for --backend spark: the curves are a sample of at most
-        # a few thousand customers per arm), so the report needs no more memory than measuring.
-        from ..measure.curves_sql import curves_duckdb
+        return curves(plan, decisions, inputs.read_event_file(events_path), as_of)
+    # --backend spark: drawn inside DuckDB (the curves are a sample of at most a few
+    # thousand customers per arm), so the report needs no more memory than measuring.
+    from ..measure.curves_sql import curves_duckdb
 
-        with inputs.streamed_log_decisions(source) if is_url else nullcontext(source) as handed:
-            drawn = curves_duckdb(plan, handed, events_path, as_of)
-    write_results_report(path, plan, compare(plan, measured), drawn, iso(as_of))
-    click.echo(f"results report written to {path}", err=True)
+    with inputs.streamed_log_decisions(source) if is_url else nullcontext(source) as handed:
+        return curves_duckdb(plan, handed, events_path, as_of)
 
 
 def _print(plan: CompiledPlan, measured: Measured, output_format: str) -> None:

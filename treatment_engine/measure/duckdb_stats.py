@@ -212,15 +212,21 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     connection = measure_connection(settings)
     try:
         first_decisions(connection, decisions, by)
-        assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
-                                      "FROM first_decisions GROUP BY ALL").fetchall()
-        rows: list[Any] = []
-        if plan.metrics and events_path is not None:
-            events, _ = events_sql(plan, connection, events_path)
-            rows = by_metric(connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
-                events AS ({events}), {statistics_sql(plan.metrics, as_of)}""").fetchall(), plan.metrics)
+        events = events_sql(plan, connection, events_path)[0] if plan.metrics and events_path is not None else None
+        return measured_on(connection, plan, events, as_of)
     finally:
         connection.close()
+
+
+def measured_on(connection: Any, plan: CompiledPlan, events: str | None, as_of: float) -> Measured:
+    """What :func:`measure_duckdb` returns, on a connection holding ``first_decisions``;
+    ``events``: :func:`events_sql`'s query (None: no events, no statistics)."""
+    assigned = connection.execute("SELECT plan_version, experiment, rule, cell, arm, count(*) "
+                                  "FROM first_decisions GROUP BY ALL").fetchall()
+    rows: list[Any] = []
+    if plan.metrics and events is not None:
+        rows = by_metric(connection.execute(f"""WITH firsts AS (SELECT * FROM first_decisions),
+            events AS ({events}), {statistics_sql(plan.metrics, as_of)}""").fetchall(), plan.metrics)
     return collected(rows, assigned)
 
 
