@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 from sqlglot import exp
 
 from ..expressions.ast import Call, Expression, Field, walk
@@ -41,12 +40,10 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
+from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs
 from .source import JourneyEvents
-from .sql import runs_query
-from .sql_once import once_test, per_customer, split_runs_query
-from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
+from .summary import JourneyReport, summarize_columns
 
-EVENTS = "__journey_events"
 KNOWN = "__journey_event_type"
 RESERVED = (("customer_id",), ("type",), ("timestamp",))
 # The timestamps SQL converts exactly as parse_timestamp does (see the module's docstring).
@@ -103,7 +100,8 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         except (duckdb.Error, Unsupported):
             return None
         found = _read_summary(db, journeys, as_of)
-        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of), found.as_of) for j in journeys]
+        _per_customer(db, journeys, conditions, found.as_of)
+        reports = [summarize_columns(j, _runs(db, j, journeys, conditions, found.as_of), found.as_of) for j in journeys]
         return Measured(reports, found)
     finally:
         db.close()
@@ -125,7 +123,7 @@ def _event_types(journeys: Sequence[CompiledJourney]) -> list[str]:
 
 
 def _known(journeys: Sequence[CompiledJourney]) -> str:
-    return _literals(_event_types(journeys))
+    return literals(_event_types(journeys))
 
 
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
@@ -238,7 +236,7 @@ def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
     DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
     types = _event_types(journeys)
     if len(types) > SHORT_LIST:
-        return f"CASE WHEN {text} IN ({_literals(types)}) THEN CAST({text} AS {KNOWN}) END"
+        return f"CASE WHEN {text} IN ({literals(types)}) THEN CAST({text} AS {KNOWN}) END"
     literal = [exp.Literal.string(t).sql() for t in types]
     return f"CASE {text} " + " ".join(f"WHEN {t} THEN CAST({t} AS {KNOWN})" for t in literal) + " END"
 
@@ -289,17 +287,13 @@ def _convert_the_rest(db: Any) -> int:
     return len(texts)
 
 
-# type: NULL where not a string (or passed over), else one of the journeys' types, never ''
-_VALID = "NOT passed AND cid <> '' AND type IS NOT NULL AND ts IS NOT NULL"
-
-
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
     """What was read, the refusals in parse_event's words, and the as-of."""
     row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), "
-                     f"max(ts) FILTER (WHERE {_VALID}) FROM {EVENTS}").fetchone()
+                     f"max(ts) FILTER (WHERE {VALID}) FROM {EVENTS}").fetchone()
     read, passed, latest = (row[0] or 0, row[1], row[2]) if row else (0, 0, None)
     known = frozenset(t for j in journeys for t in j.event_types)
-    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({_VALID}, "
+    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({VALID}, "
                          "FALSE) ORDER BY rowid").fetchall()
     errors = [parse_event({"customer_id": c, "type": t, "timestamp": s}, int(ix), known) for ix, c, t, s in refused]
     moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
@@ -307,70 +301,6 @@ def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | N
                          [e for e in errors if isinstance(e, EventError)])
 
 
-def _test(event: str, condition: Expression | None, conditions: list[Expression]) -> str:
-    """Whether an event is of type ``event`` and meets ``condition`` (a column of the events table)."""
-    typed = f"type = {exp.Literal.string(event).sql()}"
-    if condition is None:
-        return typed
-    index = next(k for k, e in enumerate(conditions) if e is condition)
-    return f"({typed} AND c{index})"
-
-
-def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
-    """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
-    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, journey.conditions.steps, strict=True)]
-    return ", ".join([f"type IN ({_literals(sorted(journey.step_types))}) AS a",
-                      *(f"{s} AS m{i}" for i, s in enumerate(steps)), _after_flags(journey, conditions)])
-
-
-def _after_flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
-    """The columns of success's events (``fb``, ``rq{i}``), as in :func:`_flags`."""
-    parsed = journey.conditions
-    none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
-    required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
-    return ", ".join([f"({' OR '.join(none) or 'FALSE'}) AS fb", *(f"{r} AS rq{i}" for i, r in enumerate(required))])
-
-
-def _after_types(journey: CompiledJourney) -> list[str]:
-    return sorted({t.event for t in (*journey.none, *journey.require)})
-
-
-def _literals(texts: Sequence[str]) -> str:
-    return ", ".join(exp.Literal.string(t).sql() for t in texts)
-
-
-_PER = "__journey_per"
-
-
-def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
-    """``journey``'s runs, worked out in DuckDB, as the report's columns."""
-    types = _literals(sorted(journey.event_types))
-    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
-               f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
-               f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
-    # The report counts the runs and sorts their times itself: no order asked of DuckDB.
-    if journey.consecutive:
-        query = runs_query(journey, as_of, "__journey", ordered=False)
-    else:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
-        repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
-        after = None
-        if journey.after_within is not None:  # success's events apart: the join scans fewer rows
-            after = "__journey_after"
-            db.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT cid, ts, rowid AS ix, {_after_flags(journey, conditions)} "
-                       f"FROM {EVENTS} WHERE {_VALID} AND type IN ({_literals(_after_types(journey))}) AND ts <= {as_of!r}")
-        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]), ordered=False,
-                                 after=after)
-    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
-    width = len(journey.steps)
-    codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
-    columns = db.execute(
-        "SELECT " + ", ".join(f"coalesce(t{i}, 'NaN'::DOUBLE) AS t{i}" for i in range(width))
-        + f", CAST(CASE status {codes} END AS TINYINT) AS status, "
-        "CAST(CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS TINYINT) AS success FROM __runs"
-    ).fetchnumpy()
-    customers = db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()
-    reached = np.column_stack([np.asarray(columns[f"t{i}"], dtype=np.float64) for i in range(width)]) \
-        if len(columns["status"]) else np.empty((0, width))
-    return RunColumns(reached, np.asarray(columns["status"], dtype=np.int8),
-                      np.asarray(columns["success"], dtype=np.int8), int(customers[0]) if customers else 0)
+# The stages bench_journeys.py times (--stages) by these names.
+_per_customer = make_per_customer
+_runs = runs
