@@ -264,6 +264,26 @@ def test_a_reserved_field_that_is_not_text_after_the_sample_is_refused(tmp_path:
     assert measured.events.refused == found.refused and len(found.refused) == 6
 
 
+def test_a_number_as_type_is_refused_where_a_journeys_type_is_spelled_as_that_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The type read as text is checked only where it is none of the journeys' types
+    (duckdb_file._late_checks), unless one of those types could be another kind's text:
+    here the type "7", so the number 7 (read as the text "7") must still be refused."""
+    monkeypatch.setattr(json_lines, "KIND_SAMPLE", 1)
+    compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "7"}])
+    good = {"customer_id": "a", "type": "start", "timestamp": "2026-03-01T00:00:00Z"}
+    events = [good, {**good, "type": 7, "timestamp": "2026-03-01T00:00:01Z"},
+              {**good, "type": "7", "timestamp": "2026-03-01T00:00:02Z"}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    assert ("type",) in _text_fields(str(path), [])
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and [e.index for e in found.refused] == [1]
+    assert expected.completed == 1
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
