@@ -318,12 +318,14 @@ def _convert_the_rest(db: Any) -> int:
 
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
     """What was read, the refusals in parse_event's words, and the as-of."""
-    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), "
-                     f"max(ts) FILTER (WHERE {VALID}) FROM {EVENTS}").fetchone()
-    read, passed, latest = (row[0] or 0, row[1], row[2]) if row else (0, 0, None)
+    invalid = f"NOT passed AND NOT coalesce({VALID}, FALSE)"
+    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), max(ts) FILTER (WHERE {VALID}), "
+                     f"count(*) FILTER (WHERE {invalid}) FROM {EVENTS}").fetchone()
+    read, passed, latest, bad = (row[0] or 0, row[1], row[2], row[3]) if row else (0, 0, None, 0)
     known = frozenset(t for j in journeys for t in j.event_types)
-    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({VALID}, "
-                         "FALSE) ORDER BY rowid").fetchall()
+    # The refusals' own scan only where there are some (a scan of the table each: 0.27 CPU s at 10M events)
+    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE {invalid} ORDER BY rowid").fetchall() \
+        if bad else []
     errors = [parse_event({"customer_id": c, "type": t, "timestamp": s}, int(ix), known) for ix, c, t, s in refused]
     moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
     return JourneyEvents({j.id: [] for j in journeys}, float(moment), int(read), int(passed),
