@@ -40,7 +40,7 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
-from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs
+from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs, valid_test
 from .source import JourneyEvents
 from .summary import JourneyReport, summarize_columns
 
@@ -100,8 +100,10 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         except (duckdb.Error, Unsupported):
             return None
         found = _read_summary(db, journeys, as_of)
-        _per_customer(db, journeys, conditions, found.as_of)
-        reports = [summarize_columns(j, _runs(db, j, journeys, conditions, found.as_of), found.as_of) for j in journeys]
+        valid = valid_test(bool(found.refused))
+        _per_customer(db, journeys, conditions, found.as_of, valid)
+        reports = [summarize_columns(j, _runs(db, j, journeys, conditions, found.as_of, valid), found.as_of)
+                   for j in journeys]
         return Measured(reports, found)
     finally:
         db.close()
