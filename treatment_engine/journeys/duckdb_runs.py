@@ -155,6 +155,7 @@ def runs(db: Any, journey: CompiledJourney, journeys: Sequence[CompiledJourney],
                f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {valid} AND type IN ({types}) "
                f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
     # The report counts the runs and sorts their times itself: no order asked of DuckDB.
+    one_each = False  # whether each customer has at most one run (then the runs need no table)
     if journey.consecutive:
         query = runs_query(journey, as_of, "__journey", ordered=False)
     else:
@@ -166,22 +167,28 @@ def runs(db: Any, journey: CompiledJourney, journeys: Sequence[CompiledJourney],
             after = "__journey_after"
             db.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT cid, ts, rowid AS ix, {_after_flags(journey, conditions)} "
                        f"FROM {EVENTS} WHERE {valid} AND type IN ({literals(_after_types(journey))}) AND ts <= {as_of!r}")
-        query = split_runs_query(journey, as_of, "__journey", per, bool(repeated and repeated[0]), ordered=False,
+        one_each = not (repeated and repeated[0])
+        query = split_runs_query(journey, as_of, "__journey", per, not one_each, ordered=False,
                                  after=after, once="once")
-    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
-    return _columns(db, journey)
+    return _columns(db, journey, query, one_each)
 
 
-def _columns(db: Any, journey: CompiledJourney) -> RunColumns:
+def _columns(db: Any, journey: CompiledJourney, query: str, one_each: bool) -> RunColumns:
+    """The runs of ``query`` as the report's columns, and their customers: as many as runs
+    where ``one_each`` (read straight from the query), else counted in a table of them."""
+    if not one_each:
+        db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
     width = len(journey.steps)
     codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
     columns = db.execute(
         "SELECT " + ", ".join(f"coalesce(t{i}, 'NaN'::DOUBLE) AS t{i}" for i in range(width))
         + f", CAST(CASE status {codes} END AS TINYINT) AS status, "
-        "CAST(CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS TINYINT) AS success FROM __runs"
+        "CAST(CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS TINYINT) AS success "
+        + ("FROM __runs" if not one_each else f"FROM ({query})")
     ).fetchnumpy()
-    customers = db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()
+    found = len(columns["status"])
+    customers = found if one_each else db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()[0]
     reached = np.column_stack([np.asarray(columns[f"t{i}"], dtype=np.float64) for i in range(width)]) \
-        if len(columns["status"]) else np.empty((0, width))
+        if found else np.empty((0, width))
     return RunColumns(reached, np.asarray(columns["status"], dtype=np.int8),
-                      np.asarray(columns["success"], dtype=np.int8), int(customers[0]) if customers else 0)
+                      np.asarray(columns["success"], dtype=np.int8), int(customers))
