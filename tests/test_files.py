@@ -238,3 +238,20 @@ def test_every_file_a_command_writes_may_be_named_in_folders_not_made_yet(tmp_pa
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, (args, result.output)
         assert written.is_file(), args  # the refused events file is empty here: none are refused
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_wrong_shape_count_leaves_the_connection_free_for_the_contact_limits(
+        default_engine: Engine, suffix: str, tmp_path: Path) -> None:
+    """The count of wrong shapes ran on the connection the decision query then uses, and left
+    its result unfinished: registering the contact limits there failed (``simulate --db`` and
+    ``decide --db`` on a file with an object written as text)."""
+    rows = [{"customer_id": f"c{i}", "annual_value": 9000.0, "consent": "{'email': True}"} for i in range(12)]
+    path = tmp_path / f"struct-as-text.{suffix}"
+    if suffix == "csv":
+        path.write_text("customer_id,annual_value,consent\n" + "".join(
+            f'{r["customer_id"]},9000,"{r["consent"]}"\n' for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    summary = simulate_duckdb(default_engine.plan, str(path), SAMPLE_AS_OF, limits={})
+    assert summary.total == 12 and any("consent is text" in n for n in summary.notes)

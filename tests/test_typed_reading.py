@@ -16,6 +16,9 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
 
 from treatment_engine import Engine
 from treatment_engine.profiles import read_csv, read_jsonl
@@ -224,3 +227,89 @@ def test_a_guess_of_a_kind_the_plan_does_not_read_is_still_checked(
     decided = got(default_engine, path)
     assert decided == want(default_engine, path)
     assert decided[LATE]["value_tier"] is not None
+
+
+# -- text read as VARCHAR (json_lines.TEXT) ----------------------------------------------
+
+def test_text_fields_whose_sampled_strings_spell_no_other_kind_are_read_as_varchar(
+        default_engine: Engine, tmp_path: Path) -> None:
+    rows = one_kind_rows(300)
+    rows[3] = {**rows[3], "region": "12"}  # a string a number's text could be: region stays JSON
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    kinds = json_lines.sampled_kinds(str(path), required_fields(default_engine.plan))
+    assert kinds[("plan_type",)] == json_lines.TEXT and kinds[("customer_id",)] == json_lines.TEXT
+    assert kinds[("region",)] == "s" and kinds[("first_purchase_date",)] == "s"  # dates: a number's characters
+    query = DuckDBBackend(default_engine.plan).sql(path, SAMPLE_AS_OF, connection=connect(), typed=True)
+    assert "'plan_type': 'VARCHAR'" in query and "'region': 'JSON'" in query
+    assert rows_of(default_engine, path, typed=True) == rows_of(default_engine, path, typed=False)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+TEXT_LATE_VALUES = [5, -1.5, 10**30, True, False, {"a": 1}, [1], "12", "-3", "1e5", "true", "[x", "{"]
+
+
+@pytest.mark.parametrize("value", TEXT_LATE_VALUES, ids=lambda v: repr(v))
+def test_a_late_value_a_varchar_text_field_cannot_tell_apart_stops_the_typed_reading(
+        default_engine: Engine, tmp_path: Path, value: Any) -> None:
+    """Read as VARCHAR, a number, true/false, an object or a list arrive as their JSON text,
+    which a string could spell too (the strings here): each stops the typed reading, and the
+    plain one decides as Python does."""
+    rows = one_kind_rows(LATE + 50)
+    rows[LATE] = {**rows[LATE], "plan_type": value}
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    assert json_lines.sampled_kinds(str(path), required_fields(default_engine.plan))[("plan_type",)] == json_lines.TEXT
+    with pytest.raises(duckdb.Error, match=json_lines.TYPED_REFUSED):
+        rows_of(default_engine, path, typed=True)
+    assert got(default_engine, path) == want(default_engine, path)
+
+
+@pytest.mark.parametrize("value", ["north", "12th street", "1a", "e5", "", "truex", " true", "2026-11-01T10:00Z",
+                                   "ﬁ", "1 000"])
+def test_a_late_string_no_other_kind_spells_keeps_the_varchar_reading(
+        default_engine: Engine, tmp_path: Path, value: str) -> None:
+    rows = one_kind_rows(LATE + 50)
+    rows[LATE] = {**rows[LATE], "region": value}
+    path = write_jsonl(tmp_path / "c.jsonl", rows)
+    assert json_lines.sampled_kinds(str(path), required_fields(default_engine.plan))[("region",)] == json_lines.TEXT
+    assert rows_of(default_engine, path, typed=True) == rows_of(default_engine, path, typed=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=8), st.from_regex(r"-?[0-9][-+.eE0-9]{0,6}Z?", fullmatch=True),
+                          st.sampled_from(["true", "false", "{", "[1]", "-", "1e400", "100000.0"])), max_size=40))
+def test_other_kind_text_in_sql_is_the_python_test(texts: list[str]) -> None:
+    connection = duckdb.connect()
+    value = exp.column("t", quoted=True)
+    test = json_lines.other_kind_text_sql(value).sql("duckdb")
+    texts = [t.replace("\x00", "") for t in texts]
+    got_sql = [row[0] for row in connection.execute(
+        f"SELECT {test} FROM (SELECT unnest(?::VARCHAR[]) AS t, generate_subscripts(?::VARCHAR[], 1) AS i) "
+        f"ORDER BY i", [texts, texts]).fetchall()]
+    assert got_sql == [json_lines.other_kind_text(t) for t in texts]
+
+
+def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engine, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB lets go of Python's lock while it scans the file, so the typed query is built
+    meanwhile: the scan here waits for the build to start, and times out if they run one
+    after the other (the file is then taken for not plain, and read the careful way)."""
+    import threading
+
+    from treatment_engine.sql import duckdb_backend
+
+    building = threading.Event()
+    scan = json_lines.plain_file
+    build = DuckDBBackend.sql
+    monkeypatch.setattr(json_lines, "plain_file", lambda path, connection=None: (
+        building.wait(10) and scan(path, connection)))
+
+    def sql(self: DuckDBBackend, *args: Any, **kwargs: Any) -> str:
+        building.set()
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(DuckDBBackend, "sql", sql)
+    path = write_jsonl(tmp_path / "c.jsonl", one_kind_rows(50))
+    backend = DuckDBBackend(default_engine.plan)
+    readings, query = backend._first_reading(path, SAMPLE_AS_OF, "auto", duckdb_backend.connect(), summary=False)
+    assert readings == ("typed", "plain", "careful") and query is not None and "READ_JSON" in query.upper()
+    assert got(default_engine, path) == want(default_engine, path)

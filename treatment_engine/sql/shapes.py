@@ -57,8 +57,10 @@ def _parquet_leaf(connection: Any, path: str, prefix: tuple[str, ...]) -> tuple[
 
 
 def _count(connection: Any, query: str, *parameters: str) -> int:
-    row = connection.execute(query, list(parameters)).fetchone()
-    return int(row[0]) if row else 0
+    # fetchall, not fetchone: the connection may be lent (the caller's, for its decision
+    # query next), and a result not fetched to its end keeps it busy for register().
+    rows = connection.execute(query, list(parameters)).fetchall()
+    return int(rows[0][0]) if rows else 0
 
 
 def _quoted(name: str) -> str:

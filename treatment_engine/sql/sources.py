@@ -107,8 +107,8 @@ def _assemble(reader: exp.Expr, columns: list[tuple[tuple[str, ...], list[exp.Ex
 # -- JSON lines --------------------------------------------------------------------
 
 def _jsonl(path: str, paths: Sequence[tuple[str, ...]], careful: bool, typed: bool) -> Source:
-    relation, invalid = json_lines.reader(path, paths, careful)
     kinds = json_lines.sampled_kinds(path, paths) if typed else {}
+    relation, invalid = json_lines.reader(path, paths, careful, [p for p, k in kinds.items() if k == json_lines.TEXT])
     columns = [(field_path, json_lines.typed_components(field_path, paths, kinds[field_path])
                 if field_path in kinds else json_lines.components(field_path, paths)) for field_path in paths]
     extra = [exp.alias_(exp.column(invalid), INVALID_COLUMN, copy=False)] if invalid else None

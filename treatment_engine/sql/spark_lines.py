@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..profile_json import BLANK, BOM
-from .json_lines import canonical_line
+from .careful_lines import canonical_line
 
 
 def json_lines_frame(spark: Any, path: str) -> Any:
