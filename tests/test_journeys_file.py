@@ -177,6 +177,24 @@ def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> No
                        (1, 1, (1, 0, 0, 1, 1))]
 
 
+def test_one_condition_on_two_step_types_is_held_to_each_type_in_the_aggregation(tmp_path: Path) -> None:
+    """The same condition written on two steps of different types is one column of the
+    events table, TRUE on events of either type: the per-customer aggregation must read it
+    on each step's own type only (journeys/duckdb_runs._only). Here the start fails it and
+    the end meets it: no run."""
+    compiled = journey(within="7d", steps=[{"event": "start", "if": "v >= 1"}, {"event": "end", "if": "v >= 1"}])
+    assert compiled.conditions.steps[0] is compiled.conditions.steps[1]
+    events = [{"customer_id": "a", "type": "start", "timestamp": stamp(0, "Z"), "v": 0},
+              {"customer_id": "a", "type": "end", "timestamp": stamp(1, "Z"), "v": 1},
+              {"customer_id": "b", "type": "start", "timestamp": stamp(0, "Z"), "v": 1}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, _ = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert expected.entered == 1
+
+
 def _each_type_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[Any, Any]] = set()
     once = []

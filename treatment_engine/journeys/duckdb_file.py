@@ -40,7 +40,7 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
-from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs, valid_test
+from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs, types_asked, valid_test, written
 from .source import JourneyEvents
 from .summary import JourneyReport, summarize_columns
 
@@ -113,7 +113,7 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     """Every distinct condition the journeys read, each compiled once (a column ``c{k}``)."""
     found: list[Expression] = []
     for journey in journeys:
-        for _, expression in _written(journey):
+        for _, expression in written(journey):
             if expression is not None and all(expression is not e for e in found):
                 found.append(expression)
     return found
@@ -278,17 +278,7 @@ def _sql(part: exp.Expr | None) -> str:
 
 
 def _types_of(journeys: Sequence[CompiledJourney], condition: Expression) -> str:
-    """The event types ``condition`` is asked of (those it is written on)."""
-    found = {event for journey in journeys for event, e in _written(journey) if e is condition}
-    return ", ".join(exp.Literal.string(t).sql() for t in sorted(found))
-
-
-def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
-    """Each event test of ``journey`` (steps, then ``none``, then ``require``) and its condition."""
-    parsed = journey.conditions
-    return [*((s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)),
-            *((t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)),
-            *((t.event, c) for t, c in zip(journey.require, parsed.require, strict=True))]
+    return literals(types_asked(journeys, condition))
 
 
 def _common_seconds(text: str, checked: bool = False) -> str:

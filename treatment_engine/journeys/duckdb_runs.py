@@ -42,6 +42,20 @@ def literals(texts: Sequence[str]) -> str:
     return ", ".join(exp.Literal.string(t).sql() for t in texts)
 
 
+def written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
+    """Each event test of ``journey`` (steps, then ``none``, then ``require``) and its condition."""
+    parsed = journey.conditions
+    return [*((s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)),
+            *((t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)),
+            *((t.event, c) for t, c in zip(journey.require, parsed.require, strict=True))]
+
+
+def types_asked(journeys: Sequence[CompiledJourney], condition: Expression) -> list[str]:
+    """The event types ``condition`` is asked of (those it is written on): its column
+    ``c{k}`` is FALSE on every other event."""
+    return sorted({event for journey in journeys for event, e in written(journey) if e is condition})
+
+
 def _test(event: str, condition: Expression | None, conditions: list[Expression]) -> str:
     """Whether an event is of type ``event`` and meets ``condition`` (a column of the events table)."""
     typed = f"type = {exp.Literal.string(event).sql()}"
@@ -113,13 +127,21 @@ def make_per_customer(db: Any, journeys: Sequence[CompiledJourney], conditions: 
         return
     where = {t: f"WHERE type = {exp.Literal.string(t).sql()}" for t in types}
     columns = [*(f"min(ts) FILTER ({where[t]}) AS s{i}" for i, t in enumerate(types)),
-               *(f"bool_or(c{c}) FILTER ({where[t]}) AS b{k}" for k, (t, c) in enumerate(_conditioned(journeys, conditions))),
+               *(f"bool_or(c{c}){_only(t, conditions[c], journeys, where)} AS b{k}"
+                 for k, (t, c) in enumerate(_conditioned(journeys, conditions))),
                *(f"min(rowid) FILTER ({where[t]}) AS p{types.index(t)}" for t in _positioned(journeys))]
     everywhere = " + ".join(f"CAST(s{i} IS NOT NULL AS INTEGER)" for i in range(len(types)))
     once = "".join(f", n = {everywhere}{_apart(journey, types)} AS o{k}" for k, journey in enumerate(_aggregated(journeys)))
     db.execute(f"CREATE OR REPLACE TEMP TABLE {PER} AS SELECT *{once} FROM (SELECT cid, count(*) AS n, "
                f"{', '.join(columns)} FROM {EVENTS} WHERE {valid} AND type IN ({literals(types)}) "
                f"AND ts <= {as_of!r} GROUP BY cid)")
+
+
+def _only(kind: str, condition: Expression, journeys: Sequence[CompiledJourney], where: dict[str, str]) -> str:
+    """The FILTER that keeps ``condition``'s column to events of ``kind``: none where the
+    condition is asked of that type alone (its column is FALSE elsewhere; the FILTERs were
+    0.3 of 3.2 CPU s of this aggregation at 10 million events)."""
+    return "" if types_asked(journeys, condition) == [kind] else f" FILTER ({where[kind]})"
 
 
 def _apart(journey: CompiledJourney, types: list[str]) -> str:
