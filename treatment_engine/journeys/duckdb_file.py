@@ -226,7 +226,7 @@ def _text_fields(path: str, conditions: list[Expression]) -> tuple[tuple[str, ..
 def _late_checks(journeys: Sequence[CompiledJourney], as_text: Sequence[tuple[str, ...]]) -> set[tuple[str, ...]]:
     """The reserved fields read as text whose check waits for what they were read as: the
     type (unless one of the journeys' own types could be another kind's text), the time."""
-    late: set[tuple[str, ...]] = {("timestamp",)} & set(as_text)
+    late: set[tuple[str, ...]] = {key for key in as_text if key == ("timestamp",)}
     if ("type",) in as_text and not any(_ambiguous(t) for t in _event_types(journeys)):
         late.add(("type",))
     return late
