@@ -177,6 +177,24 @@ def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> No
                        (1, 1, (1, 0, 0, 1, 1))]
 
 
+def test_one_condition_on_two_step_types_is_held_to_each_type_in_the_aggregation(tmp_path: Path) -> None:
+    """The same condition written on two steps of different types is one column of the
+    events table, TRUE on events of either type: the per-customer aggregation must read it
+    on each step's own type only (journeys/duckdb_runs._only). Here the start fails it and
+    the end meets it: no run."""
+    compiled = journey(within="7d", steps=[{"event": "start", "if": "v >= 1"}, {"event": "end", "if": "v >= 1"}])
+    assert compiled.conditions.steps[0] is compiled.conditions.steps[1]
+    events = [{"customer_id": "a", "type": "start", "timestamp": stamp(0, "Z"), "v": 0},
+              {"customer_id": "a", "type": "end", "timestamp": stamp(1, "Z"), "v": 1},
+              {"customer_id": "b", "type": "start", "timestamp": stamp(0, "Z"), "v": 1}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, _ = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert expected.entered == 1
+
+
 def _each_type_once(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[Any, Any]] = set()
     once = []
@@ -262,6 +280,26 @@ def test_a_reserved_field_that_is_not_text_after_the_sample_is_refused(tmp_path:
     measured = measure_file([compiled], str(path), None)
     assert measured is not None and measured.reports == [expected]
     assert measured.events.refused == found.refused and len(found.refused) == 6
+
+
+def test_a_number_as_type_is_refused_where_a_journeys_type_is_spelled_as_that_number(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The type read as text is checked only where it is none of the journeys' types
+    (duckdb_file._late_checks), unless one of those types could be another kind's text:
+    here the type "7", so the number 7 (read as the text "7") must still be refused."""
+    monkeypatch.setattr(json_lines, "KIND_SAMPLE", 1)
+    compiled = journey(within="7d", steps=[{"event": "start"}, {"event": "7"}])
+    good = {"customer_id": "a", "type": "start", "timestamp": "2026-03-01T00:00:00Z"}
+    events = [good, {**good, "type": 7, "timestamp": "2026-03-01T00:00:01Z"},
+              {**good, "type": "7", "timestamp": "2026-03-01T00:00:02Z"}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    assert ("type",) in _text_fields(str(path), [])
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and [e.index for e in found.refused] == [1]
+    assert expected.completed == 1
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import numpy as np
 from sqlglot import exp
 
 from ..expressions.ast import Call, Expression, Field, walk
@@ -41,12 +40,10 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
+from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs, types_asked, valid_test, written
 from .source import JourneyEvents
-from .sql import runs_query
-from .sql_once import once_test, per_customer, split_runs_query
-from .summary import STATUS_CODES, JourneyReport, RunColumns, summarize_columns
+from .summary import JourneyReport, summarize_columns
 
-EVENTS = "__journey_events"
 KNOWN = "__journey_event_type"
 RESERVED = (("customer_id",), ("type",), ("timestamp",))
 # The timestamps SQL converts exactly as parse_timestamp does (see the module's docstring).
@@ -103,7 +100,10 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         except (duckdb.Error, Unsupported):
             return None
         found = _read_summary(db, journeys, as_of)
-        reports = [summarize_columns(j, _runs(db, j, conditions, found.as_of), found.as_of) for j in journeys]
+        valid = valid_test(bool(found.refused))
+        _per_customer(db, journeys, conditions, found.as_of, valid)
+        reports = [summarize_columns(j, _runs(db, j, journeys, conditions, found.as_of, valid), found.as_of)
+                   for j in journeys]
         return Measured(reports, found)
     finally:
         db.close()
@@ -113,7 +113,7 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     """Every distinct condition the journeys read, each compiled once (a column ``c{k}``)."""
     found: list[Expression] = []
     for journey in journeys:
-        for _, expression in _written(journey):
+        for _, expression in written(journey):
             if expression is not None and all(expression is not e for e in found):
                 found.append(expression)
     return found
@@ -125,7 +125,7 @@ def _event_types(journeys: Sequence[CompiledJourney]) -> list[str]:
 
 
 def _known(journeys: Sequence[CompiledJourney]) -> str:
-    return _literals(_event_types(journeys))
+    return literals(_event_types(journeys))
 
 
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
@@ -137,8 +137,14 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
     paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
     relation, _ = json_lines.reader(path, paths, careful=False)
     _read_as_text(relation, as_text)
-    cid, kind, stamp = (_checked_text(key) if key in as_text else _sql(json_lines.components(key, paths)[1])
-                        for key in RESERVED)
+    # A customer id is checked on every row; the type only where it is none of the
+    # journeys' types, the time only outside the common shape (the text that passes
+    # there cannot be a number's, true, false, an object's or a list's): 0.1 CPU s per
+    # 2 million events saved (see _late_checks).
+    late = _late_checks(journeys, as_text)
+    cid, kind, stamp = (_checked_text(key) if key in as_text and key not in late
+                        else exp.column(key[0], quoted=True).sql(dialect="duckdb") if key in as_text
+                        else _sql(json_lines.components(key, paths)[1]) for key in RESERVED)
     # The file's own names are the JSON columns: what is made here is named __*.
     text = {name: f"__{name}" for name in ("cid", "type", "stamp")}
     compiler = _EventCompiler(paths, exp.Cast(this=exp.Anonymous(this="to_timestamp", expressions=[
@@ -157,9 +163,9 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
             FROM {relation.sql(dialect='duckdb')}),
         timed AS (
             SELECT *, {_as_known(text['type'], journeys)} AS __known,
-                   {_common_seconds(text['stamp'])} AS __ts
+                   {_common_seconds(text['stamp'], checked=("timestamp",) in late)} AS __ts
             FROM reserved)
-        SELECT __type IS NOT NULL AND __known IS NULL AS passed, __cid AS cid, __known AS type, __ts AS ts,
+        SELECT {_passed(("type",) in late)} AS passed, __cid AS cid, __known AS type, __ts AS ts,
                CASE WHEN __ts IS NULL THEN __stamp END AS ts_text{tests}
         FROM timed""")
     converted = _convert_the_rest(db)
@@ -217,6 +223,28 @@ def _text_fields(path: str, conditions: list[Expression]) -> tuple[tuple[str, ..
     return tuple(fields)
 
 
+def _late_checks(journeys: Sequence[CompiledJourney], as_text: Sequence[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """The reserved fields read as text whose check waits for what they were read as: the
+    type (unless one of the journeys' own types could be another kind's text), the time."""
+    late: set[tuple[str, ...]] = {key for key in as_text if key == ("timestamp",)}
+    if ("type",) in as_text and not any(_ambiguous(t) for t in _event_types(journeys)):
+        late.add(("type",))
+    return late
+
+
+def _passed(checked: bool) -> str:
+    """Whether the event is passed over: its type a text, none of the journeys' types (for
+    a type read as text and ``checked`` late, only text that no other kind could give)."""
+    if not checked:
+        return "__type IS NOT NULL AND __known IS NULL"
+    return (f"CASE WHEN __type IS NULL OR __known IS NOT NULL THEN FALSE "
+            f"WHEN {_ambiguous_sql('__type')} THEN {_refused()} ELSE TRUE END")
+
+
+def _refused() -> str:
+    return f"error({exp.Literal.string(json_lines.TYPED_REFUSED).sql(dialect='duckdb')})"
+
+
 def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None:
     """``relation`` (read_json's call) with each of ``fields`` read as VARCHAR."""
     names = {key[0] for key in fields}
@@ -227,8 +255,7 @@ def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None
 
 def _checked_text(key: tuple[str, ...]) -> str:
     column = exp.column(key[0], quoted=True).sql(dialect="duckdb")
-    refused = exp.Literal.string(json_lines.TYPED_REFUSED).sql(dialect="duckdb")
-    return f"CASE WHEN {_ambiguous_sql(column)} THEN error({refused}) ELSE {column} END"
+    return f"CASE WHEN {_ambiguous_sql(column)} THEN {_refused()} ELSE {column} END"
 
 
 def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
@@ -238,7 +265,7 @@ def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
     DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
     types = _event_types(journeys)
     if len(types) > SHORT_LIST:
-        return f"CASE WHEN {text} IN ({_literals(types)}) THEN CAST({text} AS {KNOWN}) END"
+        return f"CASE WHEN {text} IN ({literals(types)}) THEN CAST({text} AS {KNOWN}) END"
     literal = [exp.Literal.string(t).sql() for t in types]
     return f"CASE {text} " + " ".join(f"WHEN {t} THEN CAST({t} AS {KNOWN})" for t in literal) + " END"
 
@@ -251,24 +278,16 @@ def _sql(part: exp.Expr | None) -> str:
 
 
 def _types_of(journeys: Sequence[CompiledJourney], condition: Expression) -> str:
-    """The event types ``condition`` is asked of (those it is written on)."""
-    found = {event for journey in journeys for event, e in _written(journey) if e is condition}
-    return ", ".join(exp.Literal.string(t).sql() for t in sorted(found))
+    return literals(types_asked(journeys, condition))
 
 
-def _written(journey: CompiledJourney) -> list[tuple[str, Expression | None]]:
-    """Each event test of ``journey`` (steps, then ``none``, then ``require``) and its condition."""
-    parsed = journey.conditions
-    return [*((s.event, c) for s, c in zip(journey.steps, parsed.steps, strict=True)),
-            *((t.event, c) for t, c in zip(journey.none, parsed.none, strict=True)),
-            *((t.event, c) for t, c in zip(journey.require, parsed.require, strict=True))]
-
-
-def _common_seconds(text: str) -> str:
+def _common_seconds(text: str, checked: bool = False) -> str:
     """Seconds since the epoch of a timestamp in the common shape, else NULL (DuckDB's cast
     under TimeZone UTC: a date is its first instant, no zone is UTC); the commonest of
-    those shapes by the measure path's exact strptime first."""
-    converted = (f"CASE WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
+    those shapes by the measure path's exact strptime first. ``checked``: text read as
+    such whose check (:func:`_checked_text`) is made here, outside the commonest shape."""
+    check = f"WHEN {_ambiguous_sql(text)} THEN {_refused()} " if checked else ""
+    converted = (f"CASE {check}WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
                  f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
     return common_shape_sql(text, converted)
 
@@ -289,88 +308,22 @@ def _convert_the_rest(db: Any) -> int:
     return len(texts)
 
 
-# type: NULL where not a string (or passed over), else one of the journeys' types, never ''
-_VALID = "NOT passed AND cid <> '' AND type IS NOT NULL AND ts IS NOT NULL"
-
-
 def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | None) -> JourneyEvents:
     """What was read, the refusals in parse_event's words, and the as-of."""
-    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), "
-                     f"max(ts) FILTER (WHERE {_VALID}) FROM {EVENTS}").fetchone()
-    read, passed, latest = (row[0] or 0, row[1], row[2]) if row else (0, 0, None)
+    invalid = f"NOT passed AND NOT coalesce({VALID}, FALSE)"
+    row = db.execute(f"SELECT count(*), count(*) FILTER (WHERE passed), max(ts) FILTER (WHERE {VALID}), "
+                     f"count(*) FILTER (WHERE {invalid}) FROM {EVENTS}").fetchone()
+    read, passed, latest, bad = (row[0] or 0, row[1], row[2], row[3]) if row else (0, 0, None, 0)
     known = frozenset(t for j in journeys for t in j.event_types)
-    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE NOT passed AND NOT coalesce({_VALID}, "
-                         "FALSE) ORDER BY rowid").fetchall()
+    # The refusals' own scan only where there are some (a scan of the table each: 0.27 CPU s at 10M events)
+    refused = db.execute(f"SELECT rowid, cid, type, ts_text FROM {EVENTS} WHERE {invalid} ORDER BY rowid").fetchall() \
+        if bad else []
     errors = [parse_event({"customer_id": c, "type": t, "timestamp": s}, int(ix), known) for ix, c, t, s in refused]
     moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
     return JourneyEvents({j.id: [] for j in journeys}, float(moment), int(read), int(passed),
                          [e for e in errors if isinstance(e, EventError)])
 
 
-def _test(event: str, condition: Expression | None, conditions: list[Expression]) -> str:
-    """Whether an event is of type ``event`` and meets ``condition`` (a column of the events table)."""
-    typed = f"type = {exp.Literal.string(event).sql()}"
-    if condition is None:
-        return typed
-    index = next(k for k, e in enumerate(conditions) if e is condition)
-    return f"({typed} AND c{index})"
-
-
-def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
-    """The columns :func:`.sql.runs_query` reads, from the event's type and conditions."""
-    steps = [_test(s.event, c, conditions) for s, c in zip(journey.steps, journey.conditions.steps, strict=True)]
-    return ", ".join([f"type IN ({_literals(sorted(journey.step_types))}) AS a",
-                      *(f"{s} AS m{i}" for i, s in enumerate(steps)), _after_flags(journey, conditions)])
-
-
-def _after_flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
-    """The columns of success's events (``fb``, ``rq{i}``), as in :func:`_flags`."""
-    parsed = journey.conditions
-    none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
-    required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
-    return ", ".join([f"({' OR '.join(none) or 'FALSE'}) AS fb", *(f"{r} AS rq{i}" for i, r in enumerate(required))])
-
-
-def _after_types(journey: CompiledJourney) -> list[str]:
-    return sorted({t.event for t in (*journey.none, *journey.require)})
-
-
-def _literals(texts: Sequence[str]) -> str:
-    return ", ".join(exp.Literal.string(t).sql() for t in texts)
-
-
-_PER = "__journey_per"
-
-
-def _runs(db: Any, journey: CompiledJourney, conditions: list[Expression], as_of: float) -> RunColumns:
-    """``journey``'s runs, worked out in DuckDB, as the report's columns."""
-    types = _literals(sorted(journey.event_types))
-    db.execute(f"CREATE OR REPLACE TEMP VIEW __journey AS SELECT * FROM (SELECT cid, ts, rowid AS ix, type, "
-               f"{_flags(journey, conditions)} FROM {EVENTS} WHERE {_VALID} AND type IN ({types}) "
-               f"AND ts <= {as_of!r}) WHERE a OR fb" + "".join(f" OR rq{i}" for i in range(len(journey.require))))
-    # The report counts the runs and sorts their times itself: no order asked of DuckDB.
-    if journey.consecutive:
-        query = runs_query(journey, as_of, "__journey", ordered=False)
-    else:
-        db.execute(f"CREATE OR REPLACE TEMP TABLE {_PER} AS {per_customer(journey, '__journey')}")
-        repeated = db.execute(f"SELECT count(*) FROM {_PER} WHERE NOT ({once_test(journey)})").fetchone()
-        after = None
-        if journey.after_within is not None:  # success's events apart: the join scans fewer rows
-            after = "__journey_after"
-            db.execute(f"CREATE OR REPLACE TEMP VIEW {after} AS SELECT cid, ts, rowid AS ix, {_after_flags(journey, conditions)} "
-                       f"FROM {EVENTS} WHERE {_VALID} AND type IN ({_literals(_after_types(journey))}) AND ts <= {as_of!r}")
-        query = split_runs_query(journey, as_of, "__journey", _PER, bool(repeated and repeated[0]), ordered=False,
-                                 after=after)
-    db.execute(f"CREATE OR REPLACE TEMP TABLE __runs AS {query}")
-    width = len(journey.steps)
-    codes = " ".join(f"WHEN '{name}' THEN {code}" for name, code in STATUS_CODES.items())
-    columns = db.execute(
-        "SELECT " + ", ".join(f"coalesce(t{i}, 'NaN'::DOUBLE) AS t{i}" for i in range(width))
-        + f", CAST(CASE status {codes} END AS TINYINT) AS status, "
-        "CAST(CASE WHEN success THEN 1 WHEN NOT success THEN 0 ELSE -1 END AS TINYINT) AS success FROM __runs"
-    ).fetchnumpy()
-    customers = db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()
-    reached = np.column_stack([np.asarray(columns[f"t{i}"], dtype=np.float64) for i in range(width)]) \
-        if len(columns["status"]) else np.empty((0, width))
-    return RunColumns(reached, np.asarray(columns["status"], dtype=np.int8),
-                      np.asarray(columns["success"], dtype=np.int8), int(customers[0]) if customers else 0)
+# The stages bench_journeys.py times (--stages) by these names.
+_per_customer = make_per_customer
+_runs = runs

@@ -27,17 +27,19 @@ from .sql import runs_query, still_open, success_sql
 
 
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True,
-                     ordered: bool = True, after: str | None = None) -> str:
+                     ordered: bool = True, after: str | None = None, once: str | None = None) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once
     and no two of them at one time, by :func:`.sql.runs_query` over ``table`` for the
     others (ordered by customer and run unless ``ordered`` is False). ``per``: the table
     of :func:`per_customer` over ``table``, made first so that ``repeated`` (whether any
     customer fails :func:`once_test`; False leaves the window half out) can be read from it.
     ``after``: the events that decide success after the last step (``table`` by default),
-    for a caller that has them apart from the step-type events."""
+    for a caller that has them apart from the step-type events. ``once``: a column of
+    ``per`` that holds :func:`once_test` (or a stricter test), for a caller that made it
+    with the table."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
-    once = once_test(journey)
+    once = once or once_test(journey)
     last = len(journey.steps) - 1
     candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts"
                          for j, s in enumerate(journey.steps))
