@@ -313,3 +313,33 @@ def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engi
     readings, query = backend._first_reading(path, SAMPLE_AS_OF, "auto", duckdb_backend.connect(), summary=False)
     assert readings == ("typed", "plain", "careful") and query is not None and "READ_JSON" in query.upper()
     assert got(default_engine, path) == want(default_engine, path)
+
+
+# -- the plain-file scan ------------------------------------------------------------------
+
+_FRAGMENTS = ['{"a":', '"b"', ":", ",", "[", "]", "{", "}", " ", "\t", "-", "+", "1", "nan", "NaN", "iNf",
+              "Infinity", "n", "a", "i", "f", '"', "null", "true", "x", "\r"]
+
+
+def _needs_the_careful_reading(line: str) -> bool:
+    """What DuckDB's JSON reader takes and the profile rule refuses, by yyjson's own reading:
+    NaN and Infinity (any ASCII case, a sign before) where a value starts, and a comma
+    before a closing bracket; then the scan's other tests (control characters, depth, a
+    line of null, a byte-order mark), as written."""
+    import re
+
+    return bool("\v" in line or "\f" in line or re.search(r",[ \t\r\n]*[\]}]", line)
+                or re.search(r"[:,\[][ \t\r\n]*[-+]?([nN][aA][nN]|[iI][nN][fF])", line)
+                or (len(line) > 2 * 512 and line.count("[") + line.count("{") > 512)
+                or (len(line) < 16 and re.fullmatch(r"[ \t\r]*null[ \t\r]*", line))
+                or line.startswith("\ufeff"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join), min_size=1, max_size=60))
+def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise(lines: list[str]) -> None:
+    connection = duckdb.connect()
+    found = [row[0] for row in connection.execute(
+        f"SELECT {json_lines.SUSPICIOUS_LINE} FROM (SELECT unnest(?::VARCHAR[]) AS line, "
+        f"generate_subscripts(?::VARCHAR[], 1) AS i) ORDER BY i", [lines, lines]).fetchall()]
+    assert found == [_needs_the_careful_reading(line) for line in lines]
