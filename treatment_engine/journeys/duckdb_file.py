@@ -180,31 +180,20 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
 # hands over a string's own text, and anything else as its JSON text: a number as its
 # digits (12, 1.5, 100000.0, 1e-07), true or false, an object or list from its bracket.
 # Such text could also be a string, so a field is read as text only where the file's first
-# lines hold strings none of which looks like that (AMBIGUOUS); every row is checked in the
+# lines hold strings none of which looks like that (json_lines.other_kind_text, shared with
+# the typed reading of profiles); every row is checked in the
 # query, and one that looks so stops it (TYPED_REFUSED): the file is then read with JSON
 # columns. Customer ids of digits, or dates without a time, keep the JSON reading.
 
-_NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
-
-
-def _ambiguous(text: str) -> bool:
-    """Whether DuckDB's text of a non-string JSON value could read as ``text`` (AMBIGUOUS)."""
-    return (text in ("true", "false") or text[:1] in ("{", "[")
-            or (text[:1] in "0123456789-" and text != "" and not text.endswith("Z")
-                and set(text) <= _NUMBER_CHARACTERS))
-
-
-def _ambiguous_sql(column: str) -> str:
-    """:func:`_ambiguous` in SQL (a digit first: bytes from '0' up to ':', after '9')."""
-    return (f"({column} = 'true' OR {column} = 'false' OR starts_with({column}, '{{') OR "
-            f"starts_with({column}, '[') OR (({column} >= '0' AND {column} < ':') OR starts_with({column}, '-')) "
-            f"AND NOT suffix({column}, 'Z') AND regexp_full_match({column}, '[-+.eE0-9]+'))")
+def _other_kind_sql(text: str) -> str:
+    """:func:`..sql.json_lines.other_kind_text` of ``text`` (SQL of a VARCHAR value), as SQL."""
+    return json_lines.other_kind_text_sql(exp.maybe_parse(text, dialect="duckdb")).sql(dialect="duckdb")
 
 
 def _text_fields(path: str, conditions: list[Expression]) -> tuple[tuple[str, ...], ...]:
     """The reserved fields to read as text: no condition reads them (conditions read JSON
     columns), and the first KIND_SAMPLE lines hold only strings (or nothing) there, none
-    of them AMBIGUOUS."""
+    of them another kind's text (``json_lines.other_kind_text``)."""
     import orjson
 
     read = {node.path for e in conditions for node in walk(e) if isinstance(node, Field)}
@@ -219,7 +208,7 @@ def _text_fields(path: str, conditions: list[Expression]) -> tuple[tuple[str, ..
                 continue
             if type(doc) is dict:
                 fields = [key for key in fields if (value := doc.get(key[0])) is None
-                          or (type(value) is str and not _ambiguous(value))]
+                          or (type(value) is str and not json_lines.other_kind_text(value))]
     return tuple(fields)
 
 
@@ -227,7 +216,7 @@ def _late_checks(journeys: Sequence[CompiledJourney], as_text: Sequence[tuple[st
     """The reserved fields read as text whose check waits for what they were read as: the
     type (unless one of the journeys' own types could be another kind's text), the time."""
     late: set[tuple[str, ...]] = {key for key in as_text if key == ("timestamp",)}
-    if ("type",) in as_text and not any(_ambiguous(t) for t in _event_types(journeys)):
+    if ("type",) in as_text and not any(json_lines.other_kind_text(t) for t in _event_types(journeys)):
         late.add(("type",))
     return late
 
@@ -238,7 +227,7 @@ def _passed(checked: bool) -> str:
     if not checked:
         return "__type IS NOT NULL AND __known IS NULL"
     return (f"CASE WHEN __type IS NULL OR __known IS NOT NULL THEN FALSE "
-            f"WHEN {_ambiguous_sql('__type')} THEN {_refused()} ELSE TRUE END")
+            f"WHEN {_other_kind_sql('__type')} THEN {_refused()} ELSE TRUE END")
 
 
 def _refused() -> str:
@@ -255,7 +244,7 @@ def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None
 
 def _checked_text(key: tuple[str, ...]) -> str:
     column = exp.column(key[0], quoted=True).sql(dialect="duckdb")
-    return f"CASE WHEN {_ambiguous_sql(column)} THEN {_refused()} ELSE {column} END"
+    return f"CASE WHEN {_other_kind_sql(column)} THEN {_refused()} ELSE {column} END"
 
 
 def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
@@ -286,7 +275,7 @@ def _common_seconds(text: str, checked: bool = False) -> str:
     under TimeZone UTC: a date is its first instant, no zone is UTC); the commonest of
     those shapes by the measure path's exact strptime first. ``checked``: text read as
     such whose check (:func:`_checked_text`) is made here, outside the commonest shape."""
-    check = f"WHEN {_ambiguous_sql(text)} THEN {_refused()} " if checked else ""
+    check = f"WHEN {_other_kind_sql(text)} THEN {_refused()} " if checked else ""
     converted = (f"CASE {check}WHEN regexp_full_match({text}, '{COMMON_TIMESTAMP}') "
                  f"THEN epoch_us(try_cast({text} AS TIMESTAMPTZ)) / 1000000.0 END")
     return common_shape_sql(text, converted)
