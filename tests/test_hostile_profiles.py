@@ -8,6 +8,7 @@ identically; no engine stops on a bad line.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,29 @@ def test_generated_hostile_lines_read_alike_on_python_and_duckdb(reading_engine:
         items = list(read_jsonl(stream))
     want = [r.to_record() for r in decided(reading_engine.plan, items, SAMPLE_AS_OF)]
     assert list(DuckDBBackend(reading_engine.plan).records(path, SAMPLE_AS_OF)) == want
+
+
+# -- a profiles path that is not a regular file ---------------------------------------
+
+def test_decide_on_duckdb_refuses_a_pipe_it_would_read_as_empty(tmp_path: Path) -> None:
+    """``--profiles <(zcat customers.jsonl.gz)`` hands over a pipe (/dev/fd/N). The Python
+    engine reads it once and decides every line; DuckDB's reads it several times (the
+    plain-file scan, the kinds sample, the query), so the query found the pipe drained and
+    decided no one, with exit status 0 (a named pipe hung instead). It must refuse, as it
+    refuses standard input."""
+    lines = (Path(__file__).parents[1] / "examples" / "customers.jsonl").read_bytes().splitlines(keepends=True)[:3]
+    decided_by = {}
+    for backend in ("python", "duckdb"):
+        read, write = os.pipe()
+        os.write(write, b"".join(lines))
+        os.close(write)
+        try:
+            result = CliRunner().invoke(cli, ["decide", "--profiles", f"/dev/fd/{read}", "--as-of",
+                                              SAMPLE_AS_OF.isoformat(), "--backend", backend, "-q"])
+        finally:
+            os.close(read)
+        decided_by[backend] = result
+    assert decided_by["python"].exit_code == 0 and len(decided_by["python"].stdout.splitlines()) == 3
+    refused = decided_by["duckdb"]
+    assert refused.exit_code != 0 and refused.stdout == ""
+    assert "not a regular file" in refused.output and "--backend python" in refused.output

@@ -135,6 +135,7 @@ class DuckDBBackend:
         import duckdb
 
         kind = detect_format(path, fmt)
+        _read_again(path)
         # One connection for the checks and the first reading: opening one costs 0.03-0.1 s.
         first: Any = connect(self.settings)
         self._count_shapes(path, kind, first)
@@ -181,6 +182,7 @@ class DuckDBBackend:
 
         done = 0
         kind = detect_format(path, fmt)
+        _read_again(path)
         first: Any = connect(self.settings)
         self._count_shapes(path, kind, first)
         readings, query = self._first_reading(path, as_of, fmt, first, summary=False)
@@ -243,6 +245,17 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
     if readings[index] == "careful" and careful_raises:
         raise error
     raise ProfileFileError(f"{what}: {_first_line(error)}") from None
+
+
+def _read_again(path: str | Path) -> None:
+    """Refuse a path that cannot be read twice: the checks and the query each read the file
+    (a JSON lines file up to four times), and a pipe such as ``<(zcat f.gz)`` is drained by
+    the first, so the query decided no one; a named pipe hung. A missing path or a folder
+    is left to fail as it does on every engine."""
+    target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ProfileFileError(f"{path} is not a regular file (a pipe or a device?): the DuckDB engine reads "
+                               f"a file more than once; use --backend python, which reads it once")
 
 
 def _beside(check: Callable[[], bool], build: Callable[[], str]) -> tuple[bool, str | None]:
