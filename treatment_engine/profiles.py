@@ -91,6 +91,14 @@ def read_csv(stream: IO[str], source: str = "the CSV file") -> Iterator[Any]:
     ``true``/``false`` become booleans and numerals numbers, except in id columns; a
     column without a name (an index column) is left out.
     """
+    for _, profile in csv_rows(stream, source):
+        yield profile
+
+
+def csv_rows(stream: IO[str], source: str = "the CSV file") -> Iterator[tuple[list[str], Any]]:
+    """Each row of :func:`read_csv` that is not blank: its cells, and the profile they make
+    (or :class:`Unreadable`). The DuckDB engine reads a file its own reader cannot read
+    alike from here (:mod:`.sql.careful_csv`)."""
     reader = csv.reader(stream)
     try:
         header = next(reader, None)
@@ -102,7 +110,7 @@ def read_csv(stream: IO[str], source: str = "the CSV file") -> Iterator[Any]:
         for row in reader:
             profile = _csv_profile(paths, row, reader.line_num)
             if profile is not None:
-                yield profile
+                yield row, profile
     except UnicodeDecodeError:
         raise ProfileFileError(f"{source} is not UTF-8 text (near line {reader.line_num + 1})") from None
     except csv.Error as error:

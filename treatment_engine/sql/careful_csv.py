@@ -1,0 +1,46 @@
+"""CSV read the careful way: every row by Python's csv module, as the Python back end reads
+it (:func:`treatment_engine.profiles.csv_rows`), handed to DuckDB as text cells named as
+:func:`.sources.csv_reader` names them, or as the reason the row is no profile.
+
+DuckDB's own reader reads a CSV file only in the dialect the rule's reader has (a comma,
+double quotes, no sniffing) and stops, in its strict mode, on any row it would split
+otherwise: a row with more cells than the header, a quote left open or followed by text, a
+line break inside quotes (which its parallel reader cannot split), mixed line ends. The
+file is then read here (see :meth:`.duckdb_backend.DuckDBBackend.readings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..profiles import Unreadable, csv_rows
+from .sources import CSV_PROBLEM, csv_header
+
+_BATCH = 65_536
+
+
+def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
+    """Arrow batches of the columns ``c0``, ``c1``, ... (text; an empty or absent cell is
+    null, as DuckDB's reader gives it) and :data:`.sources.CSV_PROBLEM`, the reason of a row that is
+    no profile (its cells null). ``observe`` sees each profile read (a
+    :class:`..shape_check.ShapeCheck`'s)."""
+    import pyarrow as pa
+
+    width = max(csv_header(path)[1], 1)
+    schema = pa.schema([*((f"c{i}", pa.string()) for i in range(width)), (CSV_PROBLEM, pa.string())])
+    columns: list[list[str | None]] = [[] for _ in range(width + 1)]
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        for row, profile in csv_rows(stream, path):
+            if isinstance(profile, Unreadable):
+                cells: list[str | None] = [None] * width + [profile.reason]
+            else:
+                if observe is not None:
+                    observe(profile)
+                cells = [cell or None for cell in row[:width]] + [None] * (width - len(row)) + [None]
+            for column, cell in zip(columns, cells, strict=True):
+                column.append(cell)
+            if len(columns[0]) >= _BATCH:
+                yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+                columns = [[] for _ in range(width + 1)]
+    yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
