@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from treatment_engine import Engine
 from treatment_engine.cli import cli
+from treatment_engine.profiles import ProfileFileError
 from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
 from treatment_engine.sql.duckdb_backend import DuckDBBackend
 
@@ -259,3 +260,30 @@ def test_a_csv_file_read_row_by_row_is_simulated_and_warned_about_as_on_python(r
                          out.read_text(encoding="utf-8"))
     assert results["duckdb"] == results["python"]
     assert results["python"][:2] == (10, 1) and "consent is text" in results["python"][2][0]
+
+
+def test_a_csv_cell_past_the_csv_modules_default_limit_is_read_on_every_engine(reading_engine: Engine,
+                                                                                tmp_path: Path) -> None:
+    """Python's csv module refuses a cell over 131,072 characters (its default field limit):
+    the Python engine stopped the file there, where DuckDB decided the row."""
+    path = tmp_path / "profiles.csv"
+    path.write_text(f"customer_id,note,annual_value\nc1,{'x' * 200_000},2000\nc2,short,5\n", encoding="utf-8")
+    from treatment_engine.profiles import read_csv
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        want = [r.to_record() for r in decided(reading_engine.plan, list(read_csv(stream)), SAMPLE_AS_OF)]
+    assert [(r["customer_id"], r.get("error")) for r in want] == [("c1", None), ("c2", None)]
+    assert list(DuckDBBackend(reading_engine.plan).records(path, SAMPLE_AS_OF)) == want
+
+
+@pytest.mark.parametrize("text", [b"customer_id,region\nc1,caf\xe9\n", b"customer_id,caf\xe9\nc1,x\n"],
+                         ids=["in a row", "in the header"])
+def test_a_csv_file_that_is_not_utf8_is_refused_in_the_same_words(reading_engine: Engine, tmp_path: Path,
+                                                                   text: bytes) -> None:
+    path = tmp_path / "profiles.csv"
+    path.write_bytes(text)
+    said = []
+    for simulate in (simulate_python, simulate_duckdb):
+        with pytest.raises(ProfileFileError) as refused:
+            simulate(reading_engine.plan, str(path), SAMPLE_AS_OF)
+        said.append(str(refused.value))
+    assert said[1] == said[0] == f"{path} is not UTF-8 text (near line 1)"

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..profiles import CELL_SPACE, TEXT_COLUMNS, ProfileFileError, column_paths, typed_cell
+from ..profiles import CELL_SPACE, TEXT_COLUMNS, column_paths, csv_errors, python_csv_reader, typed_cell
 from . import json_lines
 from .compiler import FieldColumns
 from .fragments import DOUBLE, VARCHAR, and_, case, not_, or_, select
@@ -159,13 +159,10 @@ def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
     (``c0``, ``c1``, ...): the header is read once, here, by the same rule as the Python
     reader (a byte-order mark ignored, a column without a name left out, conflicting names
     refused), so no engine's own header handling can differ."""
-    import csv
-
     with open(path, encoding="utf-8-sig", newline="") as stream:
-        try:
-            header = next(csv.reader(stream), [])
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise ProfileFileError(f"{path}: the header cannot be read ({error})") from None
+        reader = python_csv_reader(stream)
+        with csv_errors(reader, path):
+            header: list[str] = next(reader, [])
     return {p: f"c{i}" for i, p in enumerate(column_paths(header, path)) if p is not None}, len(header)
 
 
@@ -236,7 +233,7 @@ def csv_sampled_kinds(path: str, columns: dict[tuple[str, ...], str],
     seen: dict[tuple[str, ...], set[str]] = {p: set() for p in index}
     with open(path, encoding="utf-8-sig", newline="") as stream:
         try:
-            for count, row in enumerate(csv.reader(stream)):
+            for count, row in enumerate(python_csv_reader(stream)):
                 if count > json_lines.KIND_SAMPLE:
                     break
                 for field_path, at in index.items():
