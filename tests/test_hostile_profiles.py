@@ -287,3 +287,40 @@ def test_a_csv_file_that_is_not_utf8_is_refused_in_the_same_words(reading_engine
             simulate(reading_engine.plan, str(path), SAMPLE_AS_OF)
         said.append(str(refused.value))
     assert said[1] == said[0] == f"{path} is not UTF-8 text (near line 1)"
+
+
+_CSV_CELLS = st.sampled_from(["", " ", "c1", "2000", "150", "-5", "1e400", "007", "true", " FALSE ", "null", "x y",
+                              "'a", "b'", 'no"te', '"quoted"', '"a,b"', '"a\nb"', '"a""b"', '"open', '"x"y',
+                              "a\\", "\t", "é", "\x00"])
+_CSV_ENDS = st.sampled_from(["\n", "\r\n", "\r"])
+
+
+@st.composite
+def hostile_csv(draw: st.DrawFn) -> str:
+    """A CSV file of the columns the reading plan reads, with rows of any width, cells bent
+    as the dialect tests bend them, and each line ended its own way."""
+    lines = ["customer_id,annual_value,consent.email,note"]
+    for _ in range(draw(st.integers(0, 12))):
+        lines.append(",".join(draw(st.lists(_CSV_CELLS, min_size=1, max_size=6))))
+    return "".join(line + draw(_CSV_ENDS) for line in lines)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(hostile_csv())
+def test_generated_hostile_csv_reads_alike_on_python_and_duckdb(reading_engine: Engine, tmp_path: Path,
+                                                                 text: str) -> None:
+    path = tmp_path / "generated.csv"
+    path.write_bytes(text.encode("utf-8"))
+    from treatment_engine.profiles import read_csv
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            want: Any = [r.to_record() for r in decided(reading_engine.plan, list(read_csv(stream, str(path))),
+                                                        SAMPLE_AS_OF)]
+    except ProfileFileError as error:
+        want = str(error)
+    try:
+        got: Any = list(DuckDBBackend(reading_engine.plan).records(path, SAMPLE_AS_OF))
+    except ProfileFileError as error:
+        got = str(error)
+    assert got == want
