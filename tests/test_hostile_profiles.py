@@ -324,3 +324,31 @@ def test_generated_hostile_csv_reads_alike_on_python_and_duckdb(reading_engine: 
     except ProfileFileError as error:
         got = str(error)
     assert got == want
+
+
+@pytest.mark.xfail(strict=True, reason="the plain-file scan and DuckDB's read are two reads of the file: a line "
+                                       "written between them is read by DuckDB's JSON reader, unscanned")
+def test_a_line_appended_while_the_file_is_read_is_read_by_the_rule(reading_engine: Engine, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A careless run over a file still being written (an export appending lines): the
+    plain-file scan found the lines so far plain, then the query read a line added since,
+    with a trailing comma, and DuckDB's reader decided it where the rule refuses it. The
+    Python engine reads each line once, by the rule, whenever it was written."""
+    from treatment_engine.profiles import read_jsonl
+    from treatment_engine.sql import json_lines
+
+    path = tmp_path / "growing.jsonl"
+    path.write_text('{"customer_id": "c1", "annual_value": 2000}\n', encoding="utf-8")
+    scan = json_lines.plain_file
+
+    def scanned_then_appended(file: str, connection: Any = None) -> bool:
+        plain = scan(file, connection)
+        with open(path, "a", encoding="utf-8") as stream:
+            stream.write('{"customer_id": "c2", "annual_value": 2000,}\n')
+        return plain
+
+    monkeypatch.setattr(json_lines, "plain_file", scanned_then_appended)
+    got = list(DuckDBBackend(reading_engine.plan).records(path, SAMPLE_AS_OF))
+    with open(path, "rb") as stream:
+        want = [r.to_record() for r in decided(reading_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
+    assert got == want
