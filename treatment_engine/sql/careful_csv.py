@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..profiles import Unreadable, csv_rows
+from .json_lines import file_lines
 from .sources import CSV_PROBLEM, csv_header
 
 _BATCH = 65_536
@@ -44,3 +45,24 @@ def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> 
                 yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
                 columns = [[] for _ in range(width + 1)]
     yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+
+
+def plain_csv(path: str, width: int, connection: Any) -> bool:
+    """False when a line of ``path`` may hold a row that DuckDB's strict reader reads
+    otherwise than Python, without a word: a comma at the line's end where the line holds
+    as many commas as the header has columns (it takes trailing commas past the header for
+    no cells, Python counts a cell too many), or a space or tab beside a double quote (it
+    trims the spaces around a quoted cell, Python keeps them, and a quote after a space is
+    text to it). Commas and quotes inside quoted cells are counted too: such a line is read
+    the careful way, exactly, only more slowly. Lines as :func:`.json_lines.file_lines`
+    splits them; a file it cannot split is not plain."""
+    import duckdb
+
+    commas = "strlen(line) - strlen(replace(line, ',', ''))"
+    suspicious = (f"((suffix(line, ',') OR suffix(line, ',' || chr(13))) AND {commas} >= {int(width)}) "
+                  "OR CASE WHEN contains(line, '\"') THEN regexp_matches(line, '[ \t]\"|\"[ \t]') ELSE false END")
+    try:
+        found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {file_lines(path)}").fetchall()
+    except duckdb.Error:
+        return False
+    return bool(found) and found[0][0] == 0

@@ -17,7 +17,7 @@ from ..shape_check import ShapeCheck
 from . import careful_csv, careful_lines, json_lines
 from . import limits as sql_limits
 from .compiler import decision_query, required_fields
-from .sources import CSV_ROWS_VIEW, build_source
+from .sources import CSV_ROWS_VIEW, build_source, csv_header
 
 _DECIDED_ONLY = ("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions", "channels")
 T = TypeVar("T")
@@ -126,7 +126,8 @@ class DuckDBBackend:
         if kind == "parquet":
             return ("plain",)
         if kind == "csv":
-            return ("typed", "plain", "careful")
+            plain = careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection or connect(self.settings))
+            return ("typed", "plain", "careful") if plain else ("careful",)
         return ("careful",) if self.careful_first(path, fmt, connection) else ("typed", "plain", "careful")
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
