@@ -343,3 +343,66 @@ def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise
         f"SELECT {json_lines.SUSPICIOUS_LINE} FROM (SELECT unnest(?::VARCHAR[]) AS line, "
         f"generate_subscripts(?::VARCHAR[], 1) AS i) ORDER BY i", [lines, lines]).fetchall()]
     assert found == [_needs_the_careful_reading(line) for line in lines]
+
+
+# -- generated files, the kinds guessed from a few lines --------------------------------
+
+TEXT_PLAN = {"rules/plan.yaml": """
+segments: [{id: everyone}]
+value_tiers: {field: annual_value, tiers: [{id: gold, min: 1000}, {id: bronze, min: 0}]}
+channels: {email: {consent: consent.email}, app: {}}
+actions: {gift: {kind: delight, cost: 20}, tips: {kind: contain}}
+policy: {value_field: annual_value, delight_max_cost_ratio: 0.05}
+rules:
+  - {id: north, priority: 5, when: {if: "region == 'north'"}, then: {treatment: contain, actions: [tips], channels: [app]}}
+  - {id: paris, priority: 4, when: {if: "address.city == 'Paris'"}, then: {treatment: contain, actions: [tips], channels: [app]}}
+  - {id: numeral, priority: 3, when: {if: "region == '12'"}, then: {treatment: contain, actions: [tips], channels: [app]}}
+  - {id: gold-gift, priority: 2, when: {value_tier: gold}, then: {treatment: delight, actions: [gift], channels: [email]}}
+default: {treatment: none}
+"""}
+_VALUES = st.sampled_from(['"north"', '"Paris"', '"12"', '"-3"', '"1e5"', '"true"', '"[x"', '"{"', '""', '"\\u0000"',
+                           '"a\\nb"', '"\\""', '"\\ud83d\\ude00"', '"\\u0050aris"', '"nort\\u0068"', '"12 "', '"-"',
+                           "12", "-1.5", "1e400", "-0", "true", "false", "null", "[1]", "{}", '{"city": "Paris"}',
+                           "2000", '"2000"'])
+
+
+@st.composite
+def typed_lines(draw: st.DrawFn) -> bytes:
+    lines = []
+    for number in range(draw(st.integers(1, 8))):
+        parts = [f'"customer_id": "c{number}"']
+        for name in ("region", "annual_value", "email", "city"):
+            value = draw(st.one_of(_VALUES, st.none()))  # None: the field is left out
+            if value is None:
+                continue
+            parts.append({"email": f'"consent": {{"email": {value}}}',
+                          "city": f'"address": {{"city": {value}}}'}.get(name, f'"{name}": {value}'))
+        lines.append("{" + ", ".join(parts) + "}")
+    return "\n".join(lines).encode() + b"\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(typed_lines(), st.integers(1, 4))
+def test_generated_files_decide_alike_whatever_the_first_lines_guess(text: bytes, sample: int) -> None:
+    """The kinds guessed from the first ``sample`` lines (KIND_SAMPLE made small, so the
+    values after the guess are the generated ones): the typed reading, refused or not,
+    and the readings after it decide as Python does."""
+    import tempfile
+
+    engine = _text_engine()
+    with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(json_lines, "KIND_SAMPLE", sample)
+        path = Path(scratch) / "generated.jsonl"
+        path.write_bytes(text)
+        with open(path, "rb") as stream:
+            want_records = [r.to_record() for r in engine.decide_many(list(read_jsonl(stream)), SAMPLE_AS_OF)]
+        assert list(DuckDBBackend(engine.plan).records(path, SAMPLE_AS_OF)) == want_records
+
+
+_TEXT_ENGINE: list[Engine] = []
+
+
+def _text_engine() -> Engine:
+    if not _TEXT_ENGINE:
+        _TEXT_ENGINE.append(Engine.from_texts(TEXT_PLAN))
+    return _TEXT_ENGINE[0]

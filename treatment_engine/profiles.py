@@ -14,7 +14,7 @@ import decimal
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -91,8 +91,16 @@ def read_csv(stream: IO[str], source: str = "the CSV file") -> Iterator[Any]:
     ``true``/``false`` become booleans and numerals numbers, except in id columns; a
     column without a name (an index column) is left out.
     """
-    reader = csv.reader(stream)
-    try:
+    for _, profile in csv_rows(stream, source):
+        yield profile
+
+
+def csv_rows(stream: IO[str], source: str = "the CSV file") -> Iterator[tuple[list[str], Any]]:
+    """Each row of :func:`read_csv` that is not blank: its cells, and the profile they make
+    (or :class:`Unreadable`). The DuckDB engine reads a file its own reader cannot read
+    alike from here (:mod:`.sql.careful_csv`)."""
+    reader = python_csv_reader(stream)
+    with csv_errors(reader, source):
         header = next(reader, None)
         if header is None:
             return
@@ -102,7 +110,27 @@ def read_csv(stream: IO[str], source: str = "the CSV file") -> Iterator[Any]:
         for row in reader:
             profile = _csv_profile(paths, row, reader.line_num)
             if profile is not None:
-                yield profile
+                yield row, profile
+
+
+_FIELD_LIMIT = 1 << 30  # far past DuckDB's own (2 MB a line, its max_line_size): see .sql.sources.csv_reader
+
+
+def python_csv_reader(stream: IO[str]) -> Any:
+    """Python's csv reader of profiles. Its default limit on a cell (131,072 characters) is
+    no rule of the format: with it the Python engine stopped a file at a long cell that
+    DuckDB reads. The limit is the process's, so it is raised here, where a reader starts."""
+    if csv.field_size_limit() < _FIELD_LIMIT:
+        csv.field_size_limit(_FIELD_LIMIT)
+    return csv.reader(stream)
+
+
+@contextmanager
+def csv_errors(reader: Any, source: str) -> Iterator[None]:
+    """A CSV file that cannot be read, in the same words for the header (read by every
+    engine: ``.sql.sources.csv_header``) as for the rows."""
+    try:
+        yield
     except UnicodeDecodeError:
         raise ProfileFileError(f"{source} is not UTF-8 text (near line {reader.line_num + 1})") from None
     except csv.Error as error:

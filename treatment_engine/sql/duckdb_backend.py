@@ -14,10 +14,10 @@ from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
 from ..profiles import ProfileFileError, detect_format
 from ..shape_check import ShapeCheck
-from . import careful_lines, json_lines
+from . import careful_csv, careful_lines, json_lines
 from . import limits as sql_limits
 from .compiler import decision_query, required_fields
-from .sources import build_source
+from .sources import CSV_ROWS_VIEW, build_source, csv_header
 
 _DECIDED_ONLY = ("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions", "channels")
 T = TypeVar("T")
@@ -75,16 +75,17 @@ class DuckDBBackend:
         field of one kind as one component (:func:`.sources.build_source`)."""
         own = connection or connect(self.settings)
         kind = detect_format(path, fmt)
-        if kind == "jsonl" and careful:
+        if kind in ("jsonl", "csv") and careful:
             import pyarrow as pa
             # An Arrow stream carries no batch order DuckDB could restore after a join:
             # one thread keeps the rows in line order (Python makes them one at a time anyway).
             own.execute("SET threads = 1")
             self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
-            batches = careful_lines.careful_batches(str(path), self.shape.observe)
+            read, view = ((careful_lines.careful_batches, json_lines.LINES_VIEW) if kind == "jsonl"
+                          else (careful_csv.careful_batches, CSV_ROWS_VIEW))
+            batches = read(str(path), self.shape.observe)
             first = next(batches)
-            own.register(json_lines.LINES_VIEW, pa.RecordBatchReader.from_batches(
-                first.schema, _chain(first, batches)))
+            own.register(view, pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches)))
         source = build_source(own, str(path), required_fields(self.plan), kind, careful, typed)
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
@@ -120,12 +121,13 @@ class DuckDBBackend:
     def readings(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> tuple[str, ...]:
         """The ways to read a file, in the order tried: ``typed`` (a field of one kind as
         one component), ``plain`` (four components per field), ``careful`` (JSON lines
-        line by line in Python). A reading refused by the file hands over to the next."""
+        line by line, CSV row by row, in Python: see :mod:`.careful_csv`). A reading refused by the file hands over to the next."""
         kind = detect_format(path, fmt)
         if kind == "parquet":
             return ("plain",)
         if kind == "csv":
-            return ("typed", "plain")
+            plain = careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection or connect(self.settings))
+            return ("typed", "plain", "careful") if plain else ("careful",)
         return ("careful",) if self.careful_first(path, fmt, connection) else ("typed", "plain", "careful")
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
@@ -135,6 +137,7 @@ class DuckDBBackend:
         import duckdb
 
         kind = detect_format(path, fmt)
+        _read_again(path)
         # One connection for the checks and the first reading: opening one costs 0.03-0.1 s.
         first: Any = connect(self.settings)
         self._count_shapes(path, kind, first)
@@ -172,8 +175,13 @@ class DuckDBBackend:
     def _count_shapes(self, path: str | Path, kind: str, connection: Any = None) -> None:
         self.shape = ShapeCheck(required_fields(self.plan))
         if kind in ("csv", "parquet"):
+            import duckdb
+
             from .shapes import count_wrong_shapes
-            count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan), connection)
+            try:
+                count_wrong_shapes(self.shape, str(path), kind, required_fields(self.plan), connection)
+            except duckdb.Error:  # a CSV file DuckDB cannot read alike: the careful reading counts
+                self.shape = ShapeCheck(required_fields(self.plan))
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto", batch: int = 10_000) -> Iterator[dict[str, Any]]:
         """Decision records in input order, as ``treatment decide`` writes them."""
@@ -181,6 +189,7 @@ class DuckDBBackend:
 
         done = 0
         kind = detect_format(path, fmt)
+        _read_again(path)
         first: Any = connect(self.settings)
         self._count_shapes(path, kind, first)
         readings, query = self._first_reading(path, as_of, fmt, first, summary=False)
@@ -233,7 +242,7 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
                  careful_raises: bool = True) -> int:
     """The reading to try after ``readings[index]`` failed with ``error``, or raise: a
     typed reading refused (:data:`.json_lines.TYPED_REFUSED`) hands over to the next; any
-    other error of a DuckDB reader in JSON lines, to the careful one; else the file cannot
+    other error of a DuckDB reader in JSON lines or CSV, to the careful one; else the file cannot
     be read (``what`` says so; an error of the careful reading is raised as it is when
     ``careful_raises``)."""
     if readings[index] == "typed" and json_lines.TYPED_REFUSED in str(error) and index + 1 < len(readings):
@@ -243,6 +252,17 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
     if readings[index] == "careful" and careful_raises:
         raise error
     raise ProfileFileError(f"{what}: {_first_line(error)}") from None
+
+
+def _read_again(path: str | Path) -> None:
+    """Refuse a path that cannot be read twice: the checks and the query each read the file
+    (a JSON lines file up to four times), and a pipe such as ``<(zcat f.gz)`` is drained by
+    the first, so the query decided no one; a named pipe hung. A missing path or a folder
+    is left to fail as it does on every engine."""
+    target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ProfileFileError(f"{path} is not a regular file (a pipe or a device?): the DuckDB engine reads "
+                               f"a file more than once; use --backend python, which reads it once")
 
 
 def _beside(check: Callable[[], bool], build: Callable[[], str]) -> tuple[bool, str | None]:

@@ -81,13 +81,13 @@ def plain_file(path: str, connection: Any = None) -> bool:
         if connection is None:  # a connection costs 0.03-0.1 s: the caller may lend its own
             connection = duckdb.connect()
             connection.execute("SET enable_progress_bar_print = false")
-        found = connection.execute(f"SELECT count(*) FILTER (WHERE {SUSPICIOUS_LINE}) FROM {_lines(path)}").fetchone()
+        found = connection.execute(f"SELECT count(*) FILTER (WHERE {SUSPICIOUS_LINE}) FROM {file_lines(path)}").fetchone()
     except duckdb.Error:
         return False
     return found is not None and found[0] == 0
 
 
-def _lines(path: str) -> str:
+def file_lines(path: str) -> str:
     """The file's lines as one text column, ``line``, split as DuckDB's JSON reader splits them."""
     return (f"read_csv({_text(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
             f"quote = '', escape = '', auto_detect = false, max_line_size = {_MAX_LINE})")

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from ..profiles import CELL_SPACE, TEXT_COLUMNS, ProfileFileError, column_paths, typed_cell
+from ..profiles import CELL_SPACE, TEXT_COLUMNS, column_paths, csv_errors, python_csv_reader, typed_cell
 from . import json_lines
 from .compiler import FieldColumns
 from .fragments import DOUBLE, VARCHAR, and_, case, not_, or_, select
@@ -66,7 +66,7 @@ def build_source(connection: Any, path: str, paths: Sequence[tuple[str, ...]], f
     if fmt == "parquet":
         return _parquet(connection, path, paths)
     if fmt == "csv":
-        return _csv(connection, path, paths, typed)
+        return _csv(connection, path, paths, typed, careful)
     return _jsonl(path, paths, careful, typed and not careful)
 
 
@@ -134,14 +134,24 @@ def csv_columns(path: str) -> dict[tuple[str, ...], str]:
     return csv_header(path)[0]
 
 
+CSV_ROWS_VIEW = "__profile_rows"  # the careful reading's rows (see :mod:`.careful_csv`)
+CSV_PROBLEM = "__problem"  # its column of the reason a row is no profile
+
+
 def csv_reader(path: str) -> exp.Expr:
-    """``read_csv`` of every cell as text, the columns named c0, c1, ... (see :func:`csv_header`)."""
+    """``read_csv`` of every cell as text, the columns named c0, c1, ... (see :func:`csv_header`),
+    in the one dialect Python's csv module reads (a comma, double quotes doubled inside
+    quotes), never sniffed: DuckDB's sniffer took a file's single quotes for its quote
+    character. Strict, it stops on a row it would split otherwise than Python (a cell too
+    many, which it would drop, a quote left open); the file is then read the careful way
+    (:mod:`.careful_csv`). A short row's missing cells are null, as Python leaves them out."""
     width = csv_header(path)[1]
-    names = exp.Array(expressions=[_lit(f"c{i}") for i in range(max(width, 1))])
-    return _fn("read_csv", _lit(path), exp.EQ(this=exp.column("header"), expression=exp.true()),
-               exp.EQ(this=exp.column("all_varchar"), expression=exp.true()),
-               exp.EQ(this=exp.column("null_padding"), expression=exp.true()),
-               exp.EQ(this=exp.column("names"), expression=names))
+    columns = exp.Struct(expressions=[exp.PropertyEQ(this=_lit(f"c{i}"), expression=_lit("VARCHAR"))
+                                      for i in range(max(width, 1))])
+    options = {"header": exp.true(), "auto_detect": exp.false(), "delim": _lit(","), "quote": _lit('"'),
+               "escape": _lit('"'), "strict_mode": exp.true(), "null_padding": exp.true(), "columns": columns}
+    return _fn("read_csv", _lit(path), *(exp.EQ(this=exp.column(name), expression=value)
+                                         for name, value in options.items()))
 
 
 def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
@@ -149,24 +159,26 @@ def csv_header(path: str) -> tuple[dict[tuple[str, ...], str], int]:
     (``c0``, ``c1``, ...): the header is read once, here, by the same rule as the Python
     reader (a byte-order mark ignored, a column without a name left out, conflicting names
     refused), so no engine's own header handling can differ."""
-    import csv
-
     with open(path, encoding="utf-8-sig", newline="") as stream:
-        try:
-            header = next(csv.reader(stream), [])
-        except (UnicodeDecodeError, csv.Error) as error:
-            raise ProfileFileError(f"{path}: the header cannot be read ({error})") from None
+        reader = python_csv_reader(stream)
+        with csv_errors(reader, path):
+            header: list[str] = next(reader, [])
     return {p: f"c{i}" for i, p in enumerate(column_paths(header, path)) if p is not None}, len(header)
 
 
-def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]], typed: bool = False) -> Source:
+def _csv(connection: Any, path: str, paths: Sequence[tuple[str, ...]], typed: bool = False,
+         careful: bool = False) -> Source:
+    """``careful``: the rows Python read, registered as :data:`CSV_ROWS_VIEW` (blank rows
+    left out already, and the reason of a row that is no profile in :data:`CSV_PROBLEM`)."""
     columns_by_path = csv_columns(path)
-    reader = csv_reader(path)
-    kinds = csv_sampled_kinds(path, columns_by_path, paths) if typed else {}
+    kinds = csv_sampled_kinds(path, columns_by_path, paths) if typed and not careful else {}
     columns = [(field_path, csv_typed_parts(columns_by_path[field_path], kinds[field_path]) if field_path in kinds
                 else csv_parts(field_path, columns_by_path)) for field_path in paths]
+    if careful:
+        return _assemble(exp.to_table(CSV_ROWS_VIEW), columns,
+                         [exp.alias_(exp.column(CSV_PROBLEM), INVALID_COLUMN, copy=False)])
     cells = [_filled(exp.column(n, quoted=True)) for n in columns_by_path.values()]
-    return _assemble(reader, columns, where=or_(*cells) if cells else None,
+    return _assemble(csv_reader(path), columns, where=or_(*cells) if cells else None,
                      typed={path: exp.column(columns_by_path[path], quoted=True) for path in kinds})
 
 
@@ -221,7 +233,7 @@ def csv_sampled_kinds(path: str, columns: dict[tuple[str, ...], str],
     seen: dict[tuple[str, ...], set[str]] = {p: set() for p in index}
     with open(path, encoding="utf-8-sig", newline="") as stream:
         try:
-            for count, row in enumerate(csv.reader(stream)):
+            for count, row in enumerate(python_csv_reader(stream)):
                 if count > json_lines.KIND_SAMPLE:
                     break
                 for field_path, at in index.items():

@@ -1,0 +1,68 @@
+"""CSV read the careful way: every row by Python's csv module, as the Python back end reads
+it (:func:`treatment_engine.profiles.csv_rows`), handed to DuckDB as text cells named as
+:func:`.sources.csv_reader` names them, or as the reason the row is no profile.
+
+DuckDB's own reader reads a CSV file only in the dialect the rule's reader has (a comma,
+double quotes, no sniffing) and stops, in its strict mode, on any row it would split
+otherwise: a row with more cells than the header, a quote left open or followed by text, a
+line break inside quotes (which its parallel reader cannot split), mixed line ends. The
+file is then read here (see :meth:`.duckdb_backend.DuckDBBackend.readings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..profiles import Unreadable, csv_rows
+from .json_lines import file_lines
+from .sources import CSV_PROBLEM, csv_header
+
+_BATCH = 65_536
+
+
+def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
+    """Arrow batches of the columns ``c0``, ``c1``, ... (text; an empty or absent cell is
+    null, as DuckDB's reader gives it) and :data:`.sources.CSV_PROBLEM`, the reason of a row that is
+    no profile (its cells null). ``observe`` sees each profile read (a
+    :class:`..shape_check.ShapeCheck`'s)."""
+    import pyarrow as pa
+
+    width = max(csv_header(path)[1], 1)
+    schema = pa.schema([*((f"c{i}", pa.string()) for i in range(width)), (CSV_PROBLEM, pa.string())])
+    columns: list[list[str | None]] = [[] for _ in range(width + 1)]
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        for row, profile in csv_rows(stream, path):
+            if isinstance(profile, Unreadable):
+                cells: list[str | None] = [None] * width + [profile.reason]
+            else:
+                if observe is not None:
+                    observe(profile)
+                cells = [cell or None for cell in row[:width]] + [None] * (width - len(row)) + [None]
+            for column, cell in zip(columns, cells, strict=True):
+                column.append(cell)
+            if len(columns[0]) >= _BATCH:
+                yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+                columns = [[] for _ in range(width + 1)]
+    yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+
+
+def plain_csv(path: str, width: int, connection: Any) -> bool:
+    """False when a line of ``path`` may hold a row that DuckDB's strict reader reads
+    otherwise than Python, without a word: a comma at the line's end where the line holds
+    as many commas as the header has columns (it takes trailing commas past the header for
+    no cells, Python counts a cell too many), or a space or tab beside a double quote (it
+    trims the spaces around a quoted cell, Python keeps them, and a quote after a space is
+    text to it). Commas and quotes inside quoted cells are counted too: such a line is read
+    the careful way, exactly, only more slowly. Lines as :func:`.json_lines.file_lines`
+    splits them; a file it cannot split is not plain."""
+    import duckdb
+
+    commas = "strlen(line) - strlen(replace(line, ',', ''))"
+    suspicious = (f"((suffix(line, ',') OR suffix(line, ',' || chr(13))) AND {commas} >= {int(width)}) "
+                  "OR CASE WHEN contains(line, '\"') THEN regexp_matches(line, '[ \t]\"|\"[ \t]') ELSE false END")
+    try:
+        found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {file_lines(path)}").fetchall()
+    except duckdb.Error:
+        return False
+    return bool(found) and found[0][0] == 0
