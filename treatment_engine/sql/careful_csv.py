@@ -59,7 +59,11 @@ def plain_csv(path: str, width: int, connection: Any) -> bool:
     import duckdb
 
     commas = "strlen(line) - strlen(replace(line, ',', ''))"
-    suspicious = (f"((suffix(line, ',') OR suffix(line, ',' || chr(13))) AND {commas} >= {int(width)}) "
+    # CASE, not AND: in an aggregate's FILTER, DuckDB works out both sides of an AND on
+    # every line, and counting the commas makes a string a line (a million lines: 0.54
+    # against 0.15 s of CPU, about what reading the lines costs).
+    suspicious = (f"CASE WHEN suffix(line, ',') OR suffix(line, ',' || chr(13)) THEN {commas} >= {int(width)} "
+                  "ELSE false END "
                   "OR CASE WHEN contains(line, '\"') THEN regexp_matches(line, '[ \t]\"|\"[ \t]') ELSE false END")
     try:
         found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {file_lines(path)}").fetchall()
