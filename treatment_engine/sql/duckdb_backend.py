@@ -113,22 +113,28 @@ class DuckDBBackend:
                    "error"]
         return f"SELECT {', '.join(columns)} FROM ({query})"
 
-    def careful_first(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> bool:
-        """Whether a JSON lines file must be read the careful way from the start."""
-        return detect_format(path, fmt) == "jsonl" and not (
-            json_lines.fast_possible(required_fields(self.plan)) and json_lines.plain_file(str(path), connection))
-
     def readings(self, path: str | Path, fmt: str = "auto", connection: Any = None) -> tuple[str, ...]:
         """The ways to read a file, in the order tried: ``typed`` (a field of one kind as
         one component), ``plain`` (four components per field), ``careful`` (JSON lines
-        line by line, CSV row by row, in Python: see :mod:`.careful_csv`). A reading refused by the file hands over to the next."""
-        kind = detect_format(path, fmt)
-        if kind == "parquet":
+        line by line, CSV row by row, in Python: see :mod:`.careful_lines`,
+        :mod:`.careful_csv`). A reading refused by the file hands over to the next."""
+        if detect_format(path, fmt) == "parquet":
             return ("plain",)
+        check = self._plain_check(path, fmt)
+        plain = check is not None and check(connection or connect(self.settings))
+        return ("typed", "plain", "careful") if plain else ("careful",)
+
+    def _plain_check(self, path: str | Path, fmt: str) -> Callable[[Any], bool] | None:
+        """The scan that tells whether DuckDB's own reader may read a CSV or JSON lines file
+        (:func:`.careful_csv.plain_csv`, :func:`.json_lines.plain_file`), to run on a
+        connection; None where the careful reading is the only one (JSON lines read both
+        as a value and as an object) or none is needed (Parquet)."""
+        kind = detect_format(path, fmt)
         if kind == "csv":
-            plain = careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection or connect(self.settings))
-            return ("typed", "plain", "careful") if plain else ("careful",)
-        return ("careful",) if self.careful_first(path, fmt, connection) else ("typed", "plain", "careful")
+            return lambda connection: careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection)
+        if kind == "jsonl" and json_lines.fast_possible(required_fields(self.plan)):
+            return lambda connection: json_lines.plain_file(str(path), connection)
+        return None
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
             summary: bool = False) -> T:
@@ -155,19 +161,21 @@ class DuckDBBackend:
 
     def _first_reading(self, path: str | Path, as_of: date, fmt: str, connection: Any,
                        summary: bool) -> tuple[tuple[str, ...], str | None]:
-        """:meth:`readings`, and the first reading's query when it is built already. For JSON
-        lines the first reading is the typed one unless :func:`.json_lines.plain_file` finds
-        the file is not plain: its scan runs in DuckDB, which lets go of Python's lock, so
-        the typed query is built meanwhile on the other core (at 200,000 customers the scan
-        takes about 0.1 s and building a 500-rule plan's query 0.14 s, one after the other
-        before), and dropped in the rare file that is not plain."""
-        if detect_format(path, fmt) != "jsonl" or not json_lines.fast_possible(required_fields(self.plan)):
+        """:meth:`readings`, and the first reading's query when it is built already. For CSV
+        and JSON lines the first reading is the typed one unless the plain check
+        (:meth:`_plain_check`) finds the file is not plain: its scan runs in DuckDB, which
+        lets go of Python's lock, so the typed query is built meanwhile on the other core
+        (at 200,000 customers the JSON lines scan takes about 0.1 s and building a 500-rule
+        plan's query 0.14 s, one after the other before), and dropped in the rare file that
+        is not plain."""
+        check = self._plain_check(path, fmt)
+        if check is None:
             return self.readings(path, fmt, connection), None
         scanner = connection.cursor()  # a connection is not for two threads at once; its cursor is another
         scanner.execute("SET enable_progress_bar_print = false")
         try:
-            plain, query = _beside(lambda: json_lines.plain_file(str(path), scanner),
-                                   lambda: self.sql(path, as_of, fmt, connection, summary, typed=True))
+            plain, query = _beside(lambda: check(scanner), lambda: self.sql(path, as_of, fmt, connection, summary,
+                                                                             typed=True))
         finally:
             scanner.close()
         return (("typed", "plain", "careful"), query) if plain else (("careful",), None)
