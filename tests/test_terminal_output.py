@@ -86,6 +86,17 @@ def test_the_bundled_plan_reads_at_80_columns() -> None:
         assert_readable_at_80(run80(*args, "--plan", str(REPO), "--as-of", AS_OF).stdout)
 
 
+def test_the_replayed_moments_read_at_80_columns_with_their_names_whole() -> None:
+    """A journey step's stall moment (installation.signed_up.stalled) beside a rule's id,
+    as `make demo` shows them: the names are not folded mid-word."""
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(cli, [
+        "events", "replay", str(REPO / "examples" / "journey-events.jsonl"), "--plan", str(REPO),
+        "--profiles", str(REPO / "examples" / "customers.jsonl"), "--until", AS_OF])
+    assert result.exit_code == 0, result.output
+    assert_readable_at_80(result.stderr)
+    assert "installation.signed_up.stalled" in result.stderr and "respect-do-not-contact" in result.stderr
+
+
 def test_diff_reads_at_80_columns_and_writes_json_and_a_report(wide: Path, tmp_path: Path) -> None:
     args = ["diff", "--base", str(wide / "plan"), "--plan", str(wide / "changed"), "--profiles",
             str(wide / "p.jsonl"), "--as-of", AS_OF]

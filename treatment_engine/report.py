@@ -13,6 +13,7 @@ from collections import Counter
 from itertools import groupby
 from typing import Any, Literal
 
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
@@ -273,6 +274,9 @@ def print_moments(summary: Any, first_errors: list[Any], console: Console | None
     if summary.fired:
         fired = table("Moments fired and what they decided", ("moment", "id"), ("treatment", "id"),
                       ("rule", "id"), ("customers", "number"))
+        # Without vertical rules, as the journeys' tables: a journey step's stall moment
+        # (installation.signed_up.stalled) beside a rule's id then fits 80 columns unfolded.
+        fired.box, fired.pad_edge, fired.collapse_padding = box.SIMPLE_HEAD, False, True
         ranked = sorted(summary.treatments.items(), key=lambda item: (-summary.fired[item[0][0]], -item[1]))
         shown = [row for index, row in enumerate(ranked)  # per moment, its three commonest outcomes
                  if sum(1 for earlier in ranked[:index] if earlier[0][0] == row[0][0]) < 3]
