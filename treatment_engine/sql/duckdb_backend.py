@@ -70,8 +70,9 @@ class DuckDBBackend:
             summary: bool = False, careful: bool = False, typed: bool = False) -> str:
         """The decision query for one profiles file, as DuckDB SQL text (with ``summary``,
         what a summary groups by: see :func:`.decision_query`). ``careful`` reads
-        JSON lines line by line in Python (see :mod:`.json_lines`); it registers the
-        lines as a stream on ``connection``, so such a query runs once. ``typed`` reads a
+        JSON lines line by line, or CSV row by row, in Python (:mod:`.careful_lines`,
+        :mod:`.careful_csv`); it registers them as a stream on ``connection``, so such a
+        query runs once. ``typed`` reads a
         field of one kind as one component (:func:`.sources.build_source`)."""
         own = connection or connect(self.settings)
         kind = detect_format(path, fmt)
