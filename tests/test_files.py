@@ -255,3 +255,28 @@ def test_a_wrong_shape_count_leaves_the_connection_free_for_the_contact_limits(
         pq.write_table(pa.Table.from_pylist(rows), path)
     summary = simulate_duckdb(default_engine.plan, str(path), SAMPLE_AS_OF, limits={})
     assert summary.total == 12 and any("consent is text" in n for n in summary.notes)
+
+
+@pytest.fixture(scope="module")
+def late_bad_byte(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CSV file that stops being UTF-8 past the careful reading's first batch of rows
+    (65,536): Python's csv module stops there, inside the stream DuckDB reads."""
+    path = tmp_path_factory.mktemp("late") / "late.csv"
+    rows = "".join(f"c{i},{i % 900},north\n" for i in range(70_000))
+    path.write_bytes(b"customer_id,annual_value,region\n" + rows.encode() + b"bad\xff,1,x\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["simulate", "decide"])
+def test_a_file_problem_met_late_in_the_careful_reading_is_worded_as_python_words_it(
+        late_bad_byte: Path, command: str, tmp_path: Path) -> None:
+    """DuckDB wrapped the careful reading's own error in its own, and simulate printed a
+    traceback; decide said something else than the Python back end."""
+    said = {}
+    for backend in ("python", "duckdb"):
+        result = CliRunner().invoke(cli, [command, "--profiles", str(late_bad_byte), "--backend", backend, "-q",
+                                          "-o", str(tmp_path / f"{backend}.jsonl")])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+        said[backend] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(said["python"]) == 1 and f"{late_bad_byte} is not UTF-8 text" in said["python"][0]
+    assert said["duckdb"] == said["python"]

@@ -65,6 +65,9 @@ class DuckDBBackend:
         self.shape = ShapeCheck(required_fields(plan))  # what the last run found (see ..shape_check)
         # The rules by the position the last query's __rule holds (experiments append theirs).
         self.rules: tuple[CompiledRule, ...] = (*plan.rules, plan.default)
+        # What the careful reading's Python stream raised (a CSV file that is not UTF-8 past
+        # its first batch, say): DuckDB reports it wrapped in its own error and traceback.
+        self.stream_failure: Exception | None = None
 
     def sql(self, path: str | Path, as_of: date, fmt: str = "auto", connection: Any = None,
             summary: bool = False, careful: bool = False, typed: bool = False) -> str:
@@ -86,7 +89,8 @@ class DuckDBBackend:
                           else (careful_csv.careful_batches, CSV_ROWS_VIEW))
             batches = read(str(path), self.shape.observe)
             first = next(batches)
-            own.register(view, pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches)))
+            self.stream_failure = None
+            own.register(view, pa.RecordBatchReader.from_batches(first.schema, self._chain(first, batches)))
         source = build_source(own, str(path), required_fields(self.plan), kind, careful, typed)
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
@@ -95,6 +99,19 @@ class DuckDBBackend:
                                limits=self.limits_relation)
         self.rules = query.rules
         return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
+
+    def _chain(self, first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+        yield first
+        try:
+            yield from rest
+        except Exception as failure:
+            self.stream_failure = failure
+            raise
+
+    def _unwrapped(self, error: Exception) -> Exception:
+        """``error``, or what the careful reading's stream raised that DuckDB wrapped in it:
+        the words the Python back end gives the file, not a traceback."""
+        return self.stream_failure if self.stream_failure is not None else error
 
     def shaped_sql(self, query: str, as_of: date) -> str:
         """The decisions as every output writes them (:mod:`..outputs`): an invalid row has
@@ -158,7 +175,8 @@ class DuckDBBackend:
                                      typed=readings[index] == "typed")
                 return action(connection, query)
             except duckdb.Error as error:
-                index, query = next_reading(error, readings, index, f"cannot read {path} as {kind}"), None
+                index, query = next_reading(self._unwrapped(error), readings, index,
+                                            f"cannot read {path} as {kind}"), None
 
     def _first_reading(self, path: str | Path, as_of: date, fmt: str, connection: Any,
                        summary: bool) -> tuple[tuple[str, ...], str | None]:
@@ -214,7 +232,8 @@ class DuckDBBackend:
                     yield record
                 return
             except duckdb.Error as error:  # the next reading starts again where this one stopped
-                index, query = next_reading(error, readings, index, f"cannot read {path}", careful_raises=False), None
+                index, query = next_reading(self._unwrapped(error), readings, index, f"cannot read {path}",
+                                            careful_raises=False), None
 
     def _fetch(self, connection: Any, query: str, as_of: date, batch: int, skip: int) -> Iterator[dict[str, Any]]:
         cursor = connection.execute(self.shaped_sql(query, as_of))
@@ -254,6 +273,8 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
     other error of a DuckDB reader in JSON lines or CSV, to the careful one; else the file cannot
     be read (``what`` says so; an error of the careful reading is raised as it is when
     ``careful_raises``)."""
+    if isinstance(error, ProfileFileError):  # the careful reading's own words for the file (see _unwrapped)
+        raise error
     if readings[index] == "typed" and json_lines.TYPED_REFUSED in str(error) and index + 1 < len(readings):
         return index + 1
     if "careful" in readings[index + 1:]:
@@ -294,9 +315,6 @@ def copy_parquet(connection: Any, query: str, target: str | Path, meta: Mapping[
     connection.execute(f"COPY ({query}) TO {_literal(str(target))} (FORMAT PARQUET, KV_METADATA {{{pairs}}})")
 
 
-def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
-    yield first
-    yield from rest
 
 
 def _literal(text: str) -> str:
