@@ -230,6 +230,9 @@ def test_simulate_usage_errors() -> None:
     assert "give either --profiles FILE or --sample N" in runner.invoke(cli, ["simulate"]).output
     missing = runner.invoke(cli, ["simulate", "--profiles", "/no/such.parquet"])
     assert missing.exit_code == 1 and "no such profiles file" in missing.stderr
+    for not_a_file in (REPO / "examples", Path("/dev/null")):  # it is there, but no file to read
+        refused = runner.invoke(cli, ["simulate", "--profiles", str(not_a_file)])
+        assert refused.exit_code == 1 and f"{not_a_file} is not a regular file" in refused.stderr, refused.stderr
 
 
 def _changed(base: Path, new: Path) -> int:

@@ -78,8 +78,10 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     if (profiles_path is None) == (sample_size is None):
         raise click.UsageError("give either --profiles FILE or --sample N")
     if profiles_path is not None:
-        if not Path(profiles_path).is_file():
+        if not Path(profiles_path).exists():
             fail(f"no such profiles file: {profiles_path}")
+        if not Path(profiles_path).is_file():
+            fail(f"{profiles_path} is not a regular file (a folder, a pipe or a device): give a profiles file")
         return profiles_path
     import tempfile
 
