@@ -280,3 +280,17 @@ def test_a_file_problem_met_late_in_the_careful_reading_is_worded_as_python_word
         said[backend] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(said["python"]) == 1 and f"{late_bad_byte} is not UTF-8 text" in said["python"][0]
     assert said["duckdb"] == said["python"]
+
+
+def test_a_careful_reading_that_failed_does_not_speak_for_the_next_run(
+        default_engine: Engine, late_bad_byte: Path, tmp_path: Path) -> None:
+    """The careful reading's failure is kept to replace DuckDB's wrapping of it; one backend
+    that read such a file, then a file whose typed reading is refused (a late cell of
+    another kind), must fall back to the plain reading, not raise the earlier file's words."""
+    backend = DuckDBBackend(default_engine.plan)
+    with pytest.raises(ProfileFileError, match="is not UTF-8 text"):
+        list(backend.records(late_bad_byte, SAMPLE_AS_OF))
+    rows = "".join(f"c{i},{'lots' if i == 1_100 else i % 900},north\n" for i in range(1_200))
+    later = tmp_path / "late-kind.csv"
+    later.write_text("customer_id,annual_value,region\n" + rows)
+    assert len(list(backend.records(later, SAMPLE_AS_OF))) == 1_200

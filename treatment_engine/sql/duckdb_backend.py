@@ -89,7 +89,6 @@ class DuckDBBackend:
                           else (careful_csv.careful_batches, CSV_ROWS_VIEW))
             batches = read(str(path), self.shape.observe)
             first = next(batches)
-            self.stream_failure = None
             own.register(view, pa.RecordBatchReader.from_batches(first.schema, self._chain(first, batches)))
         source = build_source(own, str(path), required_fields(self.plan), kind, careful, typed)
         if self.limits_relation is not None:
@@ -160,23 +159,31 @@ class DuckDBBackend:
         file does not refuse (see :mod:`.json_lines`)."""
         import duckdb
 
-        kind = detect_format(path, fmt)
-        _read_again(path)
-        # One connection for the checks and the first reading: opening one costs 0.03-0.1 s.
-        first: Any = connect(self.settings)
-        self._count_shapes(path, kind, first)
-        readings, query = self._first_reading(path, as_of, fmt, first, summary)
+        first, readings, query = self._start(path, as_of, fmt, summary)
         index = 0
         while True:
             connection, first = first if first is not None else connect(self.settings), None
             try:
-                if query is None:
-                    query = self.sql(path, as_of, fmt, connection, summary, careful=readings[index] == "careful",
-                                     typed=readings[index] == "typed")
+                query = query or self._reading_sql(path, as_of, fmt, connection, summary, readings[index])
                 return action(connection, query)
             except duckdb.Error as error:
                 index, query = next_reading(self._unwrapped(error), readings, index,
-                                            f"cannot read {path} as {kind}"), None
+                                            f"cannot read {path} as {detect_format(path, fmt)}"), None
+
+    def _start(self, path: str | Path, as_of: date, fmt: str, summary: bool) -> tuple[Any, tuple[str, ...], str | None]:
+        """What every run and every record stream starts with: the path refused if it cannot
+        be read twice, the shapes counted and the first reading chosen, on one connection
+        (opening one costs 0.03-0.1 s), which is returned for that reading. The readings to
+        try, and the first one's query when it is built already (:meth:`_first_reading`)."""
+        _read_again(path)
+        self.stream_failure = None  # a failure of an earlier run's careful reading is not this one's
+        first = connect(self.settings)
+        self._count_shapes(path, detect_format(path, fmt), first)
+        return (first, *self._first_reading(path, as_of, fmt, first, summary))
+
+    def _reading_sql(self, path: str | Path, as_of: date, fmt: str, connection: Any, summary: bool,
+                     reading: str) -> str:
+        return self.sql(path, as_of, fmt, connection, summary, careful=reading == "careful", typed=reading == "typed")
 
     def _first_reading(self, path: str | Path, as_of: date, fmt: str, connection: Any,
                        summary: bool) -> tuple[tuple[str, ...], str | None]:
@@ -215,18 +222,12 @@ class DuckDBBackend:
         import duckdb
 
         done = 0
-        kind = detect_format(path, fmt)
-        _read_again(path)
-        first: Any = connect(self.settings)
-        self._count_shapes(path, kind, first)
-        readings, query = self._first_reading(path, as_of, fmt, first, summary=False)
+        first, readings, query = self._start(path, as_of, fmt, summary=False)
         index = 0
         while True:
             connection, first = first if first is not None else connect(self.settings), None
             try:
-                if query is None:
-                    query = self.sql(path, as_of, fmt, connection, careful=readings[index] == "careful",
-                                     typed=readings[index] == "typed")
+                query = query or self._reading_sql(path, as_of, fmt, connection, False, readings[index])
                 for record in self._fetch(connection, query, as_of, batch, skip=done):
                     done += 1
                     yield record
