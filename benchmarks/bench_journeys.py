@@ -248,7 +248,7 @@ def stages(events: Path, plan: Path) -> dict[str, float]:
 
     lines = measured.json_lines  # the shared module: this child process is the benchmark's own
     lines.plain_file = timed(lines.plain_file, "plain-file check")  # type: ignore[method-assign]
-    for name, label in (("_load", "events table"), ("_per_customer", "runs"), ("_runs", "runs"),
+    for name, label in (("_load", "events table"), ("make_per_customer", "runs"), ("runs", "runs"),
                         ("summarize_columns", "report")):
         setattr(measured, name, timed(getattr(measured, name), label))
     journeys = Engine.load(plan).plan.journeys

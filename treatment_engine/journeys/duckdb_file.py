@@ -101,8 +101,8 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
             return None
         found = _read_summary(db, journeys, as_of)
         valid = valid_test(bool(found.refused))
-        _per_customer(db, journeys, conditions, found.as_of, valid)
-        reports = [summarize_columns(j, _runs(db, j, journeys, conditions, found.as_of, valid), found.as_of)
+        make_per_customer(db, journeys, conditions, found.as_of, valid)
+        reports = [summarize_columns(j, runs(db, j, journeys, conditions, found.as_of, valid), found.as_of)
                    for j in journeys]
         return Measured(reports, found)
     finally:
@@ -311,8 +311,3 @@ def _read_summary(db: Any, journeys: Sequence[CompiledJourney], as_of: float | N
     moment = as_of if as_of is not None else (latest if latest is not None else 0.0)
     return JourneyEvents({j.id: [] for j in journeys}, float(moment), int(read), int(passed),
                          [e for e in errors if isinstance(e, EventError)])
-
-
-# The stages bench_journeys.py times (--stages) by these names.
-_per_customer = make_per_customer
-_runs = runs
