@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..profiles import Unreadable, csv_rows
+from .careful_lines import arrow_batches
 from .json_lines import file_lines
 from .sources import CSV_PROBLEM, csv_header
-
-_BATCH = 65_536
 
 
 def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
@@ -29,22 +28,19 @@ def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> 
     import pyarrow as pa
 
     width = max(csv_header(path)[1], 1)
-    schema = pa.schema([*((f"c{i}", pa.string()) for i in range(width)), (CSV_PROBLEM, pa.string())])
-    columns: list[list[str | None]] = [[] for _ in range(width + 1)]
-    with open(path, encoding="utf-8-sig", newline="") as stream:
-        for row, profile in csv_rows(stream, path):
-            if isinstance(profile, Unreadable):
-                cells: list[str | None] = [None] * width + [profile.reason]
-            else:
+
+    def rows() -> Iterator[list[str | None]]:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            for row, profile in csv_rows(stream, path):
+                if isinstance(profile, Unreadable):
+                    yield [None] * width + [profile.reason]
+                    continue
                 if observe is not None:
                     observe(profile)
-                cells = [cell or None for cell in row[:width]] + [None] * (width - len(row)) + [None]
-            for column, cell in zip(columns, cells, strict=True):
-                column.append(cell)
-            if len(columns[0]) >= _BATCH:
-                yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
-                columns = [[] for _ in range(width + 1)]
-    yield pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in columns], schema=schema)
+                yield [cell or None for cell in row[:width]] + [None] * (width - len(row)) + [None]
+
+    yield from arrow_batches(rows(), pa.schema([*((f"c{i}", pa.string()) for i in range(width)),
+                                                (CSV_PROBLEM, pa.string())]))
 
 
 def plain_csv(path: str, width: int, connection: Any) -> bool:

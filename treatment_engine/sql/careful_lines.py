@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -27,26 +27,38 @@ def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> 
     ``observe`` sees each profile read (a :class:`..shape_check.ShapeCheck`'s)."""
     import pyarrow as pa
 
-    schema = pa.schema([("n", pa.int64()), ("doc", pa.string()), ("problem", pa.string())])
-    numbers: list[int] = []
-    docs: list[str | None] = []
-    problems: list[str | None] = []
-    with open(path, "rb") as stream:
-        for number, raw in enumerate(stream, 1):
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            if not raw.strip(BLANK):
-                continue
-            doc, problem = canonical_line(number, raw, observe)
-            numbers.append(number)
-            docs.append(doc)
-            problems.append(problem)
-            if len(numbers) >= 65_536:
-                yield pa.RecordBatch.from_arrays([pa.array(numbers, pa.int64()), pa.array(docs, pa.string()),
-                                                  pa.array(problems, pa.string())], schema=schema)
-                numbers, docs, problems = [], [], []
-    yield pa.RecordBatch.from_arrays([pa.array(numbers, pa.int64()), pa.array(docs, pa.string()),
-                                      pa.array(problems, pa.string())], schema=schema)
+    def rows() -> Iterator[tuple[int, str | None, str | None]]:
+        with open(path, "rb") as stream:
+            for number, raw in enumerate(stream, 1):
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM):]
+                if raw.strip(BLANK):
+                    yield number, *canonical_line(number, raw, observe)
+
+    yield from arrow_batches(rows(), pa.schema([("n", pa.int64()), ("doc", pa.string()), ("problem", pa.string())]))
+
+
+BATCH = 65_536  # rows an Arrow batch of the careful readings holds
+
+
+def arrow_batches(rows: Iterable[Sequence[Any]], schema: Any) -> Iterator[Any]:
+    """``rows`` (one value per field of ``schema``) as Arrow record batches of BATCH rows,
+    and a last one, empty where nothing is left: the reader DuckDB is handed takes its
+    schema from the first batch, so there is always one."""
+    import pyarrow as pa
+
+    def batch(columns: list[list[Any]]) -> Any:
+        return pa.RecordBatch.from_arrays([pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)],
+                                          schema=schema)
+
+    columns: list[list[Any]] = [[] for _ in schema]
+    for row in rows:
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+        if len(columns[0]) >= BATCH:
+            yield batch(columns)
+            columns = [[] for _ in schema]
+    yield batch(columns)
 
 
 def canonical_line(number: int, raw: bytes,
