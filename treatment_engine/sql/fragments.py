@@ -24,13 +24,29 @@ LIST_BASE: dict[Dialect, int] = {"duckdb": 1, "spark": 0}  # each one's first ar
 
 
 def and_(*parts: exp.Expr) -> exp.Expr:
-    """AND without sqlglot's defensive deep copies (our trees are built once, never shared
-    mutably), which otherwise dominate compiling a 500-rule plan."""
-    return exp.and_(*parts, copy=False)
+    """The tree ``exp.and_(*parts)`` makes (an AND or OR operand wrapped in parentheses),
+    built directly: sqlglot's builder deep-copies by default, and even without copies
+    passes each part through its parser's entry point (``condition``), 18 against 5 µs a
+    call; a 500-rule plan's query makes some 850 of them."""
+    return _connect(exp.And, parts)
 
 
 def or_(*parts: exp.Expr) -> exp.Expr:
-    return exp.or_(*parts, copy=False)
+    return _connect(exp.Or, parts)
+
+
+def _connect(kind: type[exp.Connector], parts: tuple[exp.Expr, ...]) -> exp.Expr:
+    first, *rest = parts
+    if not rest:
+        return first
+    tree = _grouped(first)
+    for part in rest:
+        tree = kind(this=tree, expression=_grouped(part))
+    return tree
+
+
+def _grouped(part: exp.Expr) -> exp.Expr:
+    return exp.Paren(this=part) if isinstance(part, exp.Connector) else part
 
 
 def not_(part: exp.Expr) -> exp.Expr:
