@@ -15,6 +15,7 @@ from .decision_query import (
     DecisionQueryBuilder,
     LimitsRelation,
     decision_query,
+    decision_sql,
     permitted_flags,
     required_fields,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "FieldColumns",
     "LimitsRelation",
     "decision_query",
+    "decision_sql",
     "one_of",
     "permitted_flags",
     "required_fields",

@@ -16,7 +16,7 @@ from ..profiles import ProfileFileError, detect_format
 from ..shape_check import ShapeCheck
 from . import careful_csv, careful_lines, json_lines
 from . import limits as sql_limits
-from .compiler import decision_query, required_fields
+from .compiler import decision_sql, required_fields
 from .sources import CSV_ROWS_VIEW, build_source, csv_header
 
 _DECIDED_ONLY = ("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "actions", "channels")
@@ -93,11 +93,10 @@ class DuckDBBackend:
         source = build_source(own, str(path), required_fields(self.plan), kind, careful, typed)
         if self.limits_relation is not None:
             own.register(sql_limits.TABLE, sql_limits.arrow_table(self.plan, self.limits or {}))
-        query = decision_query(self.plan, source.fields, source.relation, as_of,
-                               invalid_column=source.invalid_column, summary=summary,
-                               limits=self.limits_relation)
-        self.rules = query.rules
-        return query.sql.sql("duckdb", copy=False)  # built for this call: no copy needed
+        text, self.rules = decision_sql(self.plan, source.fields, source.relation, as_of,
+                                        invalid_column=source.invalid_column, summary=summary,
+                                        limits=self.limits_relation)
+        return text
 
     def _chain(self, first: Any, rest: Iterator[Any]) -> Iterator[Any]:
         yield first

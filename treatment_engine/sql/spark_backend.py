@@ -24,7 +24,7 @@ from ..decision import cents
 from ..profiles import CELL_SPACE, detect_format
 from ..shape_check import ShapeCheck
 from . import limits as sql_limits
-from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_query, required_fields
+from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_sql, required_fields
 from .fragments import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
 from .spark_lines import json_lines_frame
@@ -72,9 +72,9 @@ class SparkBackend:
             frame = (self.spark.createDataFrame(table) if table.num_rows
                      else self.spark.createDataFrame([], _spark_schema(table)))
             frame.createOrReplaceTempView(sql_limits.TABLE)
-        query = decision_query(self.plan, fields, source, as_of, invalid_column=invalid, dialect="spark",
+        text, _ = decision_sql(self.plan, fields, source, as_of, invalid_column=invalid, dialect="spark",
                                carry=("__order",), limits=relation)
-        return self.spark.sql(query.sql.sql("spark", copy=False))
+        return self.spark.sql(text)
 
     def records(self, path: str | Path, as_of: date, fmt: str = "auto") -> Iterator[dict[str, Any]]:
         version, day = self.plan.version, as_of.isoformat()
