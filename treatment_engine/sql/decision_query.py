@@ -200,25 +200,26 @@ class DecisionQueryBuilder(ResolvedStage):
         condition are known to admit (a challenger's then, which shares its champion's)."""
         # Only ever used as a CASE WHEN test, which a NULL fails like FALSE; so the
         # conjunction needs no COALESCE (and SQL's AND/OR are the spec's three-valued ones).
+        # Its parts need no parentheses of their own: and_ puts them around an AND or OR.
         tests: list[exp.Expr] = []
         for name, allowed in zip(RESOLVED_NAMES, semantics.constraints(rule), strict=True):
             if allowed is not None and not admitted:
                 tests.append(one_of(column(name), sorted(allowed)))
         if rule.expression is not None and not admitted:
-            tests.append(paren(self.in_rules.value(rule.expression).b or null_boolean()))
+            tests.append(self.in_rules.value(rule.expression).b or null_boolean())
         policy = self.plan.policy
         if rule.needs_profit_check:  # semantics.profitable
             ratio_test = None
             if policy is not None:  # cost <= ratio x value, the product read from stage 1
                 ratio_test = exp.LTE(this=number(rule.action_cost), expression=column(BUDGET)) \
                     if self.budget() is not None else exp.false()
-            tests.append(paren(evidence.profitable(rule, ratio_test)))
+            tests.append(evidence.profitable(rule, ratio_test))
         if rule.treatment == "delight" and self.limits is not None:  # semantics.cooling_down
             tests.append(self.unless(self.limits.cooling_down) or exp.true())
         if rule.treatment != "none":  # semantics.permitted and semantics.uncapped
             consents = [self.consented(c) for c in rule.channels]
             if not any(c == exp.true() for c in consents):  # a channel open to everyone passes: no test
-                tests.append(paren(or_(*consents)) if consents else exp.false())
+                tests.append(or_(*consents) if consents else exp.false())
         return and_(*tests) if tests else exp.true()
 
     def chosen_stage(self, resolved: exp.Select) -> exp.Select:

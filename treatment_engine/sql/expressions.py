@@ -108,9 +108,11 @@ class ExpressionCompiler(ast.Visitor[Value]):
     def visit_logical(self, node: ast.Logical) -> Value:
         # Each part is a fresh tree of this visit, so it is joined in place: sqlglot's
         # default deep copy of every operand was a third of building a plan's query.
+        # The parts need no parentheses of their own: and_ and or_ put them around an
+        # AND or OR, and every other part binds tighter.
         parts = [self.value(o).b or null_boolean() for o in node.operands]
         join = and_ if node.operator == "and" else or_
-        return Value(b=paren(join(*(paren(p) for p in parts))))
+        return Value(b=paren(join(*parts)))
 
     def visit_arithmetic(self, node: ast.Arithmetic) -> Value:
         return Value(n=self.arithmetic(node))
