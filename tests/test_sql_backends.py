@@ -267,3 +267,19 @@ def test_building_the_query_leaves_its_nodes_to_die_young(tmp_path: Path, monkey
         gc.enable() if was else gc.disable()
     assert query.count("WHEN") >= 300
     assert collections in ([], [0])
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_a_column_name_is_read_back_as_that_column(dialect: str) -> None:
+    """fragments.column writes the query's own plain names as bare words (cheaper nodes):
+    every name, reserved words and odd characters included, must read back as a column
+    of that very name."""
+    import sqlglot
+    from sqlglot import exp
+
+    from treatment_engine.sql.fragments import column
+
+    for name in ("f3_n", "segment", "__budget", "select", "ORDER", "group", "has space", "1st", "é", "a\"b", "a`b"):
+        written = column(name).sql(dialect)
+        read = sqlglot.parse_one(f"SELECT {written} FROM t", read=dialect).expressions[0]
+        assert isinstance(read, exp.Column) and read.name == name, (name, written)
