@@ -344,29 +344,70 @@ def test_generated_hostile_csv_reads_alike_on_python_and_duckdb(reading_engine: 
     assert got == want
 
 
-@pytest.mark.xfail(strict=True, reason="the plain-file scan and DuckDB's read are two reads of the file: a line "
-                                       "written between them is read by DuckDB's JSON reader, unscanned")
-def test_a_line_appended_while_the_file_is_read_is_read_by_the_rule(reading_engine: Engine, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """A careless run over a file still being written (an export appending lines): the
-    plain-file scan found the lines so far plain, then the query read a line added since,
-    with a trailing comma, and DuckDB's reader decided it where the rule refuses it. The
-    Python engine reads each line once, by the rule, whenever it was written."""
-    from treatment_engine.profiles import read_jsonl
-    from treatment_engine.sql import json_lines
+GROWING = {  # a first line, and a line appended once the scan is done: plain to DuckDB, not to the rule
+    "jsonl": ('{"customer_id": "c1", "annual_value": 2000}\n', '{"customer_id": "c2", "annual_value": 2000,}\n'),
+    "csv": ("customer_id,annual_value\nc1,2000\n", "c2,2000,\n"),
+}
 
-    path = tmp_path / "growing.jsonl"
-    path.write_text('{"customer_id": "c1", "annual_value": 2000}\n', encoding="utf-8")
-    scan = json_lines.plain_file
 
-    def scanned_then_appended(file: str, connection: Any = None) -> bool:
-        plain = scan(file, connection)
+def appended_after_the_scan(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """The file's plain check (JSON lines or CSV) appends GROWING's second line once it has
+    scanned the first: a run over a file still being written (an export appending lines)."""
+    from treatment_engine.sql import careful_csv, json_lines
+
+    module, name = (json_lines, "plain_file") if path.suffix == ".jsonl" else (careful_csv, "plain_csv")
+    scan = getattr(module, name)
+
+    def scanned_then_appended(*args: Any, **kwargs: Any) -> bool:
+        plain = scan(*args, **kwargs)
         with open(path, "a", encoding="utf-8") as stream:
-            stream.write('{"customer_id": "c2", "annual_value": 2000,}\n')
+            stream.write(GROWING[path.suffix.lstrip(".")][1])
         return plain
 
-    monkeypatch.setattr(json_lines, "plain_file", scanned_then_appended)
+    monkeypatch.setattr(module, name, scanned_then_appended)
+
+
+@pytest.mark.parametrize("kind", sorted(GROWING))
+def test_a_line_appended_while_the_file_is_read_is_read_by_the_rule(reading_engine: Engine, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    kind: str) -> None:
+    """The plain check found the lines so far plain, then the query read a line added since,
+    with a trailing comma, and DuckDB's reader decided it where the rule refuses it. The
+    Python engine reads each line once, by the rule, whenever it was written; so do the
+    DuckDB engine's records now: a batch read after the file changed is read again."""
+    path = tmp_path / f"growing.{kind}"
+    path.write_text(GROWING[kind][0], encoding="utf-8")
+    appended_after_the_scan(monkeypatch, path)
     got = list(DuckDBBackend(reading_engine.plan).records(path, SAMPLE_AS_OF))
-    with open(path, "rb") as stream:
-        want = [r.to_record() for r in decided(reading_engine.plan, list(read_jsonl(stream)), SAMPLE_AS_OF)]
+    want = [r.to_record() for r in decided(reading_engine.plan, python_items(path), SAMPLE_AS_OF)]
+    assert [("error" in r) for r in want] == [False, True]
     assert got == want
+
+
+@pytest.mark.parametrize("kind", sorted(GROWING))
+@pytest.mark.parametrize("output", [None, "decisions.jsonl"], ids=["summary", "written"])
+def test_a_simulation_over_a_file_being_written_reads_every_line_by_the_rule(
+        reading_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str,
+        output: str | None) -> None:
+    """A simulation whose query read past the plain check's scan is done again, line by line:
+    its summary and its written decisions hold the appended line as the rule reads it."""
+    path = tmp_path / f"growing.{kind}"
+    path.write_text(GROWING[kind][0], encoding="utf-8")
+    appended_after_the_scan(monkeypatch, path)
+    written = str(tmp_path / output) if output else None
+    summary = simulate_duckdb(reading_engine.plan, str(path), SAMPLE_AS_OF, output=written)
+    want = simulate_python(reading_engine.plan, str(path), SAMPLE_AS_OF)
+    assert (summary.total, summary.invalid) == (want.total, want.invalid) == (2, 1)
+    if written:
+        rows = [json.loads(line) for line in Path(written).read_text(encoding="utf-8").splitlines()]
+        assert [("error" in r) for r in rows] == [False, True]
+
+
+def python_items(path: Path) -> list[Any]:
+    from treatment_engine.profiles import read_csv, read_jsonl
+
+    if path.suffix == ".jsonl":
+        with open(path, "rb") as stream:
+            return list(read_jsonl(stream))
+    with open(path, encoding="utf-8-sig", newline="") as stream:
+        return list(read_csv(stream, str(path)))

@@ -317,7 +317,7 @@ def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engi
     monkeypatch.setattr(DuckDBBackend, "sql", sql)
     path = write_jsonl(tmp_path / "c.jsonl", one_kind_rows(50))
     backend = DuckDBBackend(default_engine.plan)
-    readings, query = backend._first_reading(path, SAMPLE_AS_OF, "auto", duckdb_backend.connect(), summary=False)
+    readings, query, _ = backend._first_reading(path, SAMPLE_AS_OF, "auto", duckdb_backend.connect(), summary=False)
     assert readings == ("typed", "plain", "careful") and query is not None and "READ_JSON" in query.upper()
     assert got(default_engine, path) == want(default_engine, path)
 

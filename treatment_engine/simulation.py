@@ -205,9 +205,12 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
                     f"{''.join(', ' + f for f in flags)}, GROUPING(segment) FROM ({query}) GROUP BY GROUPING SETS "
                     f"((segment, lifecycle_stage, value_tier, __rule), ({outcomes}))")
 
+        def read_groups(connection: Any, query: str) -> None:
+            # In place of any groups before: a reading the file changed under is done again.
+            grouped[:] = connection.execute(summary_sql(query)).fetchall()
+
         backend.run(path, as_of, fmt, lambda connection, query: _run_with_progress(
-            connection, lambda: grouped.extend(connection.execute(summary_sql(query)).fetchall()), progress),
-            summary=True)
+            connection, lambda: read_groups(connection, query), progress), summary=True)
         outcome = _GroupOutcome(plan, backend.rules, flags, experimenting)
         count_at = 6 if experimenting else 4
         for row in grouped:

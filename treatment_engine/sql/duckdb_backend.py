@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -158,22 +159,28 @@ class DuckDBBackend:
         file does not refuse (see :mod:`.json_lines`)."""
         import duckdb
 
-        first, readings, query = self._start(path, as_of, fmt, summary)
+        first, readings, query, scanned = self._start(path, as_of, fmt, summary)
         index = 0
         while True:
             connection, first = first if first is not None else connect(self.settings), None
             try:
                 query = query or self._reading_sql(path, as_of, fmt, connection, summary, readings[index])
-                return action(connection, query)
+                result = action(connection, query)
             except duckdb.Error as error:
                 index, query = next_reading(self._unwrapped(error), readings, index,
                                             f"cannot read {path} as {detect_format(path, fmt)}"), None
+                continue
+            if readings[index] == "careful" or scanned is None or scanned.unchanged(path):
+                return result
+            index, query = readings.index("careful"), None  # read past its scan: again, line by line
 
-    def _start(self, path: str | Path, as_of: date, fmt: str, summary: bool) -> tuple[Any, tuple[str, ...], str | None]:
+    def _start(self, path: str | Path, as_of: date, fmt: str,
+               summary: bool) -> tuple[Any, tuple[str, ...], str | None, Scanned | None]:
         """What every run and every record stream starts with: the path refused if it cannot
         be read twice, the shapes counted and the first reading chosen, on one connection
         (opening one costs 0.03-0.1 s), which is returned for that reading. The readings to
-        try, and the first one's query when it is built already (:meth:`_first_reading`)."""
+        try, the first one's query when it is built already, and the file as the plain check
+        found it (:meth:`_first_reading`)."""
         _read_again(path)
         self.stream_failure = None  # a failure of an earlier run's careful reading is not this one's
         first = connect(self.settings)
@@ -185,8 +192,9 @@ class DuckDBBackend:
         return self.sql(path, as_of, fmt, connection, summary, careful=reading == "careful", typed=reading == "typed")
 
     def _first_reading(self, path: str | Path, as_of: date, fmt: str, connection: Any,
-                       summary: bool) -> tuple[tuple[str, ...], str | None]:
-        """:meth:`readings`, and the first reading's query when it is built already. For CSV
+                       summary: bool) -> tuple[tuple[str, ...], str | None, Scanned | None]:
+        """:meth:`readings`, the first reading's query when it is built already, and the file
+        as the plain check found it (None where there is no check). For CSV
         and JSON lines the first reading is the typed one unless the plain check
         (:meth:`_plain_check`) finds the file is not plain: its scan runs in DuckDB, which
         lets go of Python's lock, so the typed query is built meanwhile on the other core
@@ -195,7 +203,8 @@ class DuckDBBackend:
         is not plain."""
         check = self._plain_check(path, fmt)
         if check is None:
-            return self.readings(path, fmt, connection), None
+            return self.readings(path, fmt, connection), None, None
+        scanned = Scanned.of(path)  # before the scan: what is written during it counts as a change
         scanner = connection.cursor()  # a connection is not for two threads at once; its cursor is another
         scanner.execute("SET enable_progress_bar_print = false")
         try:
@@ -203,7 +212,7 @@ class DuckDBBackend:
                                                                              typed=True))
         finally:
             scanner.close()
-        return (("typed", "plain", "careful"), query) if plain else (("careful",), None)
+        return (("typed", "plain", "careful"), query, scanned) if plain else (("careful",), None, None)
 
     def _count_shapes(self, path: str | Path, kind: str, connection: Any = None) -> None:
         self.shape = ShapeCheck(required_fields(self.plan))
@@ -221,24 +230,32 @@ class DuckDBBackend:
         import duckdb
 
         done = 0
-        first, readings, query = self._start(path, as_of, fmt, summary=False)
+        first, readings, query, scanned = self._start(path, as_of, fmt, summary=False)
         index = 0
         while True:
             connection, first = first if first is not None else connect(self.settings), None
+            watched = None if readings[index] == "careful" or scanned is None else (path, scanned)
             try:
                 query = query or self._reading_sql(path, as_of, fmt, connection, False, readings[index])
-                for record in self._fetch(connection, query, as_of, batch, skip=done):
+                for record in self._fetch(connection, query, as_of, batch, skip=done, watched=watched):
                     done += 1
                     yield record
                 return
             except duckdb.Error as error:  # the next reading starts again where this one stopped
                 index, query = next_reading(self._unwrapped(error), readings, index, f"cannot read {path}",
                                             careful_raises=False), None
+            except _ReadPastScan:  # so does the careful one, for a file that changed since its scan
+                index, query = readings.index("careful"), None
 
-    def _fetch(self, connection: Any, query: str, as_of: date, batch: int, skip: int) -> Iterator[dict[str, Any]]:
+    def _fetch(self, connection: Any, query: str, as_of: date, batch: int, skip: int,
+               watched: tuple[str | Path, Scanned] | None = None) -> Iterator[dict[str, Any]]:
+        """The query's records from row ``skip`` on. ``watched``: a file and its state when
+        scanned; a batch read after the file changed is not given out (:class:`Scanned`)."""
         cursor = connection.execute(self.shaped_sql(query, as_of))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
+            if watched is not None and not watched[1].unchanged(watched[0]):
+                raise _ReadPastScan
             for row in rows:
                 if skip:
                     skip -= 1
@@ -293,6 +310,31 @@ def _read_again(path: str | Path) -> None:
     if target.exists() and not target.is_file() and not target.is_dir():
         raise ProfileFileError(f"{path} is not a regular file (a pipe or a device?): the DuckDB engine reads "
                                f"a file more than once; use --backend python, which reads it once")
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A file's size and time of last change when its plain check began. DuckDB's reader
+    reads the file again after the check, so it is trusted only with what the check saw:
+    a file still being written (an export appending lines) may gain a line the check never
+    saw, which DuckDB would read by its own leniency (a trailing comma, say). A reading
+    after which the file is not as it was is done again, line by line, by the rule; a
+    stream of records gives out no batch read after the change."""
+
+    size: int
+    changed_ns: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> Scanned:
+        status = os.stat(path)
+        return cls(status.st_size, status.st_mtime_ns)
+
+    def unchanged(self, path: str | Path) -> bool:
+        return Scanned.of(path) == self
+
+
+class _ReadPastScan(Exception):
+    """A batch of records was read after the file changed since its scan (:class:`Scanned`)."""
 
 
 def _beside(check: Callable[[], bool], build: Callable[[], str]) -> tuple[bool, str | None]:
