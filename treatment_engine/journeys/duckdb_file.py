@@ -40,7 +40,17 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
-from .duckdb_runs import EVENTS, VALID, literals, make_per_customer, runs, types_asked, valid_test, written
+from .duckdb_runs import (
+    EVENTS,
+    VALID,
+    event_types,
+    literals,
+    make_per_customer,
+    runs,
+    types_asked,
+    valid_test,
+    written,
+)
 from .source import JourneyEvents
 from .summary import JourneyReport, summarize_columns
 
@@ -119,13 +129,8 @@ def _conditions(journeys: Sequence[CompiledJourney]) -> list[Expression]:
     return found
 
 
-def _event_types(journeys: Sequence[CompiledJourney]) -> list[str]:
-    """Every type an event of the journeys may have: the members of the ENUM (KNOWN)."""
-    return sorted({t for j in journeys for t in j.event_types})
-
-
 def _known(journeys: Sequence[CompiledJourney]) -> str:
-    return literals(_event_types(journeys))
+    return literals(event_types(journeys))
 
 
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
@@ -216,7 +221,7 @@ def _late_checks(journeys: Sequence[CompiledJourney], as_text: Sequence[tuple[st
     """The reserved fields read as text whose check waits for what they were read as: the
     type (unless one of the journeys' own types could be another kind's text), the time."""
     late: set[tuple[str, ...]] = {key for key in as_text if key == ("timestamp",)}
-    if ("type",) in as_text and not any(json_lines.other_kind_text(t) for t in _event_types(journeys)):
+    if ("type",) in as_text and not any(json_lines.other_kind_text(t) for t in event_types(journeys)):
         late.add(("type",))
     return late
 
@@ -252,7 +257,7 @@ def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:
     TRY_CAST, which costs eight times as much (1.5 CPU seconds per 2 million rows against
     0.18 for an IN and a CAST); up to SHORT_LIST types, a CASE of comparisons (0.15), as
     DuckDB makes an IN of more than a few items a hash join; past that, the IN."""
-    types = _event_types(journeys)
+    types = event_types(journeys)
     if len(types) > SHORT_LIST:
         return f"CASE WHEN {text} IN ({literals(types)}) THEN CAST({text} AS {KNOWN}) END"
     literal = [exp.Literal.string(t).sql() for t in types]
