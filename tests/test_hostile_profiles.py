@@ -359,8 +359,8 @@ def test_a_line_appended_while_the_file_is_read_is_read_by_the_rule(reading_engi
     path.write_text('{"customer_id": "c1", "annual_value": 2000}\n', encoding="utf-8")
     scan = json_lines.plain_file
 
-    def scanned_then_appended(file: str, connection: Any = None) -> bool:
-        plain = scan(file, connection)
+    def scanned_then_appended(file: str) -> bool:
+        plain = scan(file)
         with open(path, "a", encoding="utf-8") as stream:
             stream.write('{"customer_id": "c2", "annual_value": 2000,}\n')
         return plain
