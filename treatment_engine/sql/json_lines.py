@@ -17,6 +17,7 @@ Two ways in, one canonical view out:
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from collections.abc import Collection, Sequence
@@ -79,8 +80,6 @@ def plain_file(path: str) -> bool:
     reader refuses itself (a line that is not UTF-8, or longer than its limit) is left to
     it: the caller then reads the file the careful way. A file that cannot be mapped into
     memory (not a regular file) is not plain."""
-    import mmap
-
     try:
         with open(path, "rb") as stream:
             if not os.fstat(stream.fileno()).st_size:
@@ -114,10 +113,8 @@ _PIECE = 8 << 20  # bytes a piece, about: each piece ends at a newline
 
 def _plain_bytes(view: Any) -> bool:
     size = len(view)
-    if view.find(b"\x0b") >= 0 or view.find(b"\x0c") >= 0 or _marked_line(view):
-        return False
     first = view.find(b"\n")
-    if _NULL_LINE.fullmatch(view[:first if first >= 0 else size]):
+    if view[:3] == b"\xef\xbb\xbf" or _NULL_LINE.fullmatch(view[:first if first >= 0 else size]):
         return False
     if view[size - 1] != 0x0A and _NULL_LINE.fullmatch(view[view.rfind(b"\n") + 1:]):
         return False
@@ -125,18 +122,6 @@ def _plain_bytes(view: Any) -> bool:
 
     with ThreadPoolExecutor(2) as pool:
         return all(pool.map(lambda piece: _plain_piece(view, *piece), _pieces(view)))
-
-
-def _marked_line(view: Any) -> bool:
-    """A byte-order mark where a line starts (its first byte sought by memchr first)."""
-    if view.find(b"\xef") < 0:
-        return False
-    found = view.find(b"\xef\xbb\xbf")
-    while found >= 0:
-        if found == 0 or view[found - 1] == 0x0A:
-            return True
-        found = view.find(b"\xef\xbb\xbf", found + 1)
-    return False
 
 
 def _pieces(view: Any) -> list[tuple[int, int]]:
@@ -153,10 +138,27 @@ def _pieces(view: Any) -> list[tuple[int, int]]:
 
 
 def _plain_piece(view: Any, start: int, end: int) -> bool:
+    """Whether the piece from ``start`` to ``end`` holds nothing the reader reads otherwise.
+    Its pages are let go of afterwards: the scan keeps no more of the file in memory than
+    the pieces being read (the mapped file's pages would count as the process's own)."""
+    try:
+        return _plain_bytes_of(view, start, end)
+    finally:
+        if hasattr(mmap, "MADV_DONTNEED"):
+            page = start - start % mmap.PAGESIZE
+            view.madvise(mmap.MADV_DONTNEED, page, end - page)
+
+
+def _plain_bytes_of(view: Any, start: int, end: int) -> bool:
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if view.find(b"\x0b", start, end) >= 0 or view.find(b"\x0c", start, end) >= 0:
+        return False
+    # a byte-order mark where a line starts (the file's first line apart); memchr first
+    if view.find(b"\xef", start, end) >= 0 and view.find(b"\n\xef\xbb\xbf", start, end) >= 0:
+        return False
     offsets = pa.py_buffer(np.array([start, end], dtype=np.int64))
     piece = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(view)])
     if any(pc.match_substring_regex(piece, pattern)[0].as_py() for pattern in PLAIN_PATTERNS):
