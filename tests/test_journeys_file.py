@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from treatment_engine.expressions.ast import Field
 from treatment_engine.journeys import duckdb_file, duckdb_runs, source
 from treatment_engine.journeys.duckdb_file import _text_fields, measure_file
 from treatment_engine.journeys.reference import runs
@@ -351,3 +352,31 @@ def test_one_of_keeps_the_rows_of_the_in_list() -> None:
         listed = ", ".join(f"'{t}'" for t in types)
         assert db.execute(f"SELECT list(type ORDER BY type) FROM events WHERE {test}").fetchall() == \
             db.execute(f"SELECT list(type ORDER BY type) FROM events WHERE type IN ({listed})").fetchall()
+
+
+def test_a_fields_null_test_is_one_test_of_its_json_value() -> None:
+    """A condition's field read as JSON is null by one test of its value
+    (duckdb_file._JsonField): on every kind of value DuckDB hands over, the same answer as
+    the test of its four components, each NULL."""
+    import duckdb
+    from sqlglot import exp
+
+    from treatment_engine.sql.fragments import Value
+
+    paths = [("x",), ("y", "z")]
+    compiler = duckdb_file._EventCompiler(paths, exp.Cast(this=exp.Null(), to=exp.DataType.build("DATE")))
+    db = duckdb.connect()
+    rows = ['{"x": 1, "y": {"z": -2.5}}', '{"x": "a", "y": {"z": "null"}}', '{"x": true, "y": {"z": false}}',
+            '{"x": null, "y": {"z": null}}', '{"y": {}}', '{"x": {}, "y": {"z": []}}', '{"x": [1], "y": null}',
+            '{"x": "", "y": {"z": {"a": 1}}}']
+    db.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?::VARCHAR[]) AS line) , "
+               "LATERAL (SELECT line::JSON->'x' AS x, from_json(line, '{\"y\": {\"z\": \"JSON\"}}').y AS y)", [rows])
+    for path in paths:
+        field = compiler.visit_field(Field(path))
+        assert isinstance(field, duckdb_file._JsonField)
+        four = Value(field.n, field.s, field.b, field.o)
+        tests = [t.sql(dialect="duckdb") for t in (field.is_null(), four.is_null(), field.is_not_null(),
+                                                   four.is_not_null())]
+        got = db.execute(f"SELECT {', '.join(tests)} FROM t").fetchall()
+        assert [r[:2] for r in got] == [(r[1], r[1]) for r in got] and [r[2] for r in got] == [r[3] for r in got]
+        assert [r[1] for r in got].count(True) >= 2

@@ -79,7 +79,31 @@ class _EventCompiler(ExpressionCompiler):
         self.paths = paths
 
     def visit_field(self, node: Field) -> Value:
-        return Value(*json_lines.components(node.path, self.paths))
+        parts = json_lines.components(node.path, self.paths)
+        value, read = json_lines.path_value(node.path, self.paths)
+        n, s, b, o = parts
+        return _JsonField(n, s, b, o, json=value) if read.leaf and not read.children else Value(n, s, b, o)
+
+
+@dataclass(frozen=True)
+class _JsonField(Value):
+    """A field read as one JSON value: null (every component NULL) exactly when the value is
+    missing or JSON's null, since the plain file holds no NaN or Infinity and DuckDB's text
+    of any other value starts as one component's test asks. One test of the value, not a
+    test of each of the four components, each a CASE of its own (the conditions' null
+    tests in every comparison): at 10 million events, 4 conditions, the events table 9.8-10.2
+    CPU s against 10.8-10.9 (replayed alternately, load average 3.7)."""
+
+    json: exp.Expr | None = None
+
+    def is_null(self) -> exp.Expr:
+        assert self.json is not None
+        text = exp.Cast(this=self.json.copy(), to=exp.DataType.build("VARCHAR"))
+        return exp.Paren(this=exp.or_(exp.Is(this=self.json.copy(), expression=exp.Null()),
+                                      exp.EQ(this=text, expression=exp.Literal.string("null")), copy=False))
+
+    def is_not_null(self) -> exp.Expr:
+        return exp.Not(this=self.is_null())
 
 
 def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | None,
