@@ -376,6 +376,18 @@ def test_a_file_duckdb_would_read_otherwise_is_not_plain(tmp_path: Path, text: s
     assert json_lines.plain_file(str(path))
 
 
+def test_a_file_that_is_not_a_regular_file_is_not_plain(tmp_path: Path) -> None:
+    """A pipe or a device is not mapped (nor opened: a pipe's reader would wait for a
+    writer, or drain it): the careful reading reads it as a stream."""
+    import os
+
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    assert not json_lines.plain_file(str(tmp_path / "pipe.jsonl"))
+    assert not json_lines.plain_file(os.devnull)
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    assert json_lines.plain_file(str(tmp_path / "empty.jsonl"))
+
+
 # -- generated files, the kinds guessed from a few lines --------------------------------
 
 TEXT_PLAN = {"rules/plan.yaml": """

@@ -20,6 +20,7 @@ import json
 import mmap
 import os
 import re
+import stat
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,8 @@ def plain_file(path: str) -> bool:
     it: the caller then reads the file the careful way. A file that cannot be mapped into
     memory (not a regular file) is not plain."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe or a device: never opened here
+            return False
         with open(path, "rb") as stream:
             if not os.fstat(stream.fileno()).st_size:
                 return True
