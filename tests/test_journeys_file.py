@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treatment_engine.journeys import duckdb_file, source
+from treatment_engine.expressions.ast import Field
+from treatment_engine.journeys import duckdb_file, duckdb_runs, source
 from treatment_engine.journeys.duckdb_file import _text_fields, measure_file
 from treatment_engine.journeys.reference import runs
 from treatment_engine.journeys.summary import summarize
@@ -314,3 +315,68 @@ def test_the_type_read_through_an_in_list_as_through_the_comparisons(tmp_path: P
     monkeypatch.setattr(duckdb_file, "SHORT_LIST", 0)
     test_duckdb_reads_and_measures_the_file_as_python_does.hypothesis.inner_test(  # type: ignore[attr-defined]
         tmp_path, written, events, as_of)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(journeys(), journeys(), lines(), st.one_of(st.none(), st.integers(0, 50)))
+def test_the_type_tested_by_the_types_left_out_as_by_the_types_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    first: dict[str, Any], second: dict[str, Any],
+                                                                    events: list[dict[str, Any]],
+                                                                    as_of: int | None) -> None:
+    """Each scan of the events table tests the type by a NOT IN of the ENUM's other members
+    wherever that list is shorter (duckdb_runs.one_of, here for any length): the same
+    reports as the Python path's, with several journeys and events passed over."""
+    monkeypatch.setattr(duckdb_runs, "SHORT_COMPLEMENT", 1_000)
+    test_journeys_measured_together_from_one_events_table.hypothesis.inner_test(  # type: ignore[attr-defined]
+        tmp_path, first, second, events, False, as_of)
+
+
+def test_one_of_keeps_the_rows_of_the_in_list() -> None:
+    """The NOT IN of a short complement keeps what the IN keeps, and no row whose type is
+    NULL (an event of no journey's type); with every type, the test is that the type is set."""
+    import duckdb
+
+    compiled = [journey(id="a", within="1d", steps=[{"event": t} for t in ("s1", "s2", "s3", "s4")]),
+                journey(id="b", within="1d", steps=[{"event": "s1"}, {"event": "s5"}])]
+    kept = ["s1", "s2", "s3", "s4"]
+    assert duckdb_runs.one_of(kept, compiled) == "type NOT IN ('s5')"
+    assert duckdb_runs.one_of(["s1"], compiled) == "type IN ('s1')"
+    assert duckdb_runs.one_of([*kept, "s5"], compiled) == "type IS NOT NULL"
+    db = duckdb.connect()
+    db.execute("CREATE TYPE kinds AS ENUM ('s1', 's2', 's3', 's4', 's5')")
+    db.execute("CREATE TABLE events AS SELECT CAST(t AS kinds) AS type FROM "
+               "(VALUES ('s1'), ('s5'), (NULL), ('s4'), ('s2'), (NULL), ('s3')) v(t)")
+    for types in (kept, ["s1"], [*kept, "s5"], ["s2", "s3", "s4", "s5"]):
+        test = duckdb_runs.one_of(types, compiled)
+        listed = ", ".join(f"'{t}'" for t in types)
+        assert db.execute(f"SELECT list(type ORDER BY type) FROM events WHERE {test}").fetchall() == \
+            db.execute(f"SELECT list(type ORDER BY type) FROM events WHERE type IN ({listed})").fetchall()
+
+
+def test_a_fields_null_test_is_one_test_of_its_json_value() -> None:
+    """A condition's field read as JSON is null by one test of its value
+    (duckdb_file._JsonField): on every kind of value DuckDB hands over, the same answer as
+    the test of its four components, each NULL."""
+    import duckdb
+    from sqlglot import exp
+
+    from treatment_engine.sql.fragments import Value
+
+    paths = [("x",), ("y", "z")]
+    compiler = duckdb_file._EventCompiler(paths, exp.Cast(this=exp.Null(), to=exp.DataType.build("DATE")))
+    db = duckdb.connect()
+    rows = ['{"x": 1, "y": {"z": -2.5}}', '{"x": "a", "y": {"z": "null"}}', '{"x": true, "y": {"z": false}}',
+            '{"x": null, "y": {"z": null}}', '{"y": {}}', '{"x": {}, "y": {"z": []}}', '{"x": [1], "y": null}',
+            '{"x": "", "y": {"z": {"a": 1}}}']
+    db.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest(?::VARCHAR[]) AS line) , "
+               "LATERAL (SELECT line::JSON->'x' AS x, from_json(line, '{\"y\": {\"z\": \"JSON\"}}').y AS y)", [rows])
+    for path in paths:
+        field = compiler.visit_field(Field(path))
+        assert isinstance(field, duckdb_file._JsonField)
+        four = Value(field.n, field.s, field.b, field.o)
+        tests = [t.sql(dialect="duckdb") for t in (field.is_null(), four.is_null(), field.is_not_null(),
+                                                   four.is_not_null())]
+        got = db.execute(f"SELECT {', '.join(tests)} FROM t").fetchall()
+        assert [r[:2] for r in got] == [(r[1], r[1]) for r in got] and [r[2] for r in got] == [r[3] for r in got]
+        assert [r[1] for r in got].count(True) >= 2

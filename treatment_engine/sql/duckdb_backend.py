@@ -144,13 +144,13 @@ class DuckDBBackend:
     def _plain_check(self, path: str | Path, fmt: str) -> Callable[[Any], bool] | None:
         """The scan that tells whether DuckDB's own reader may read a CSV or JSON lines file
         (:func:`.careful_csv.plain_csv`, :func:`.json_lines.plain_file`), to run on a
-        connection; None where the careful reading is the only one (JSON lines read both
-        as a value and as an object) or none is needed (Parquet)."""
+        connection (the JSON lines scan needs none); None where the careful reading is the
+        only one (JSON lines read both as a value and as an object) or none is needed (Parquet)."""
         kind = detect_format(path, fmt)
         if kind == "csv":
             return lambda connection: careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection)
         if kind == "jsonl" and json_lines.fast_possible(required_fields(self.plan)):
-            return lambda connection: json_lines.plain_file(str(path), connection)
+            return lambda connection: json_lines.plain_file(str(path))
         return None
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
@@ -194,13 +194,13 @@ class DuckDBBackend:
     def _first_reading(self, path: str | Path, as_of: date, fmt: str, connection: Any,
                        summary: bool) -> tuple[tuple[str, ...], str | None, Scanned | None]:
         """:meth:`readings`, the first reading's query when it is built already, and the file
-        as the plain check found it (None where there is no check). For CSV
-        and JSON lines the first reading is the typed one unless the plain check
-        (:meth:`_plain_check`) finds the file is not plain: its scan runs in DuckDB, which
-        lets go of Python's lock, so the typed query is built meanwhile on the other core
-        (at 200,000 customers the JSON lines scan takes about 0.1 s and building a 500-rule
-        plan's query 0.14 s, one after the other before), and dropped in the rare file that
-        is not plain."""
+        as the plain check found it (None where there is no check). For CSV and JSON lines
+        the first reading is the typed one unless the plain check (:meth:`_plain_check`)
+        finds the file is not plain: its scan runs in DuckDB (CSV) or Arrow (JSON lines),
+        which let go of Python's lock, so the typed query is built meanwhile on the other
+        core (at 200,000 customers the JSON lines scan took about 0.1 s and building a
+        500-rule plan's query 0.14 s, one after the other), and dropped in the rare file
+        that is not plain."""
         check = self._plain_check(path, fmt)
         if check is None:
             return self.readings(path, fmt, connection), None, None
