@@ -71,9 +71,9 @@ def column(name: str) -> exp.Expr:
     return exp.Column(this=exp.Identifier(this=name, quoted=True))
 
 
-# The words a back end's SQL would need quoted as a column name.
-_RESERVED_WORDS = frozenset().union(*(SqlglotDialect.get_or_raise(name).generator_class.RESERVED_KEYWORDS
-                                      for name in ("duckdb", "spark")))
+# The words a back end's SQL would need quoted as a column name: DuckDB's, as sqlglot
+# lists them (it lists none for Spark, whose dialect is not loaded for this).
+_RESERVED_WORDS = frozenset(SqlglotDialect.get_or_raise("duckdb").generator_class.RESERVED_KEYWORDS)
 
 
 def integer(value: int) -> exp.Expr:
