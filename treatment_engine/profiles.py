@@ -12,6 +12,7 @@ import csv
 import datetime
 import decimal
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -205,9 +206,41 @@ def detect_format(path: str | Path, declared: str = "auto") -> str:
     return {".parquet": "parquet", ".csv": "csv"}.get(suffix, "jsonl")
 
 
+# The engines that read a profiles file more than once (checks, samples, then the query).
+_READS_AGAIN = {"duckdb": "DuckDB", "spark": "Spark"}
+
+
+def check_profiles_path(path: str | Path, backend: str = "python", declared: str = "auto") -> None:
+    """Refuse, in the same words for every command and engine, a profiles path that is no
+    file to read: one that is not there, a folder, or a device (``/dev/null`` read as no
+    customers at all, exit status 0: a mistaken path, not an empty base). A pipe
+    (``<(zcat f.gz)``, a named pipe) is read by the Python engine, which reads a file once
+    from start to end; the DuckDB and Spark engines read a file more than once (a pipe is
+    drained by the first reading, and the query decided no one) and Parquet is read by
+    seeking, so those refuse it and say what to do instead."""
+    try:
+        mode = Path(path).stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise ProfileFileError(f"no such profiles file: {path}") from None
+    if stat.S_ISREG(mode):
+        return
+    if not stat.S_ISFIFO(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a device"
+        raise ProfileFileError(f"{path} is not a regular file ({what}): give a profiles file")
+    if backend in _READS_AGAIN:
+        raise ProfileFileError(f"{path} is not a regular file (a pipe): the {_READS_AGAIN[backend]} engine reads a "
+                               f"file more than once; give a file, or use --backend python, which reads it once")
+    if detect_format(path, declared) == "parquet":
+        raise ProfileFileError(f"{path} is not a regular file (a pipe): a Parquet file is read by seeking; "
+                               f"give a file")
+
+
 def open_profiles(stack: ExitStack, path: str, declared: str = "auto") -> Iterator[Any]:
     """Profiles from a file of any supported format, or ``-`` for standard input
-    (JSON lines or CSV); the file is closed when ``stack`` closes."""
+    (JSON lines or CSV); the file is closed when ``stack`` closes. A path is checked by
+    :func:`check_profiles_path` first (a pipe is read, once)."""
+    if path != "-":
+        check_profiles_path(path, "python", declared)
     kind = detect_format(path, declared)
     if kind == "parquet":
         return read_parquet(path)

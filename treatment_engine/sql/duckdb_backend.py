@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from .. import outputs
 from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
-from ..profiles import ProfileFileError, detect_format
+from ..profiles import ProfileFileError, check_profiles_path, detect_format
 from ..shape_check import ShapeCheck
 from . import careful_csv, careful_lines, json_lines
 from . import limits as sql_limits
@@ -171,11 +171,11 @@ class DuckDBBackend:
                                             f"cannot read {path} as {detect_format(path, fmt)}"), None
 
     def _start(self, path: str | Path, as_of: date, fmt: str, summary: bool) -> tuple[Any, tuple[str, ...], str | None]:
-        """What every run and every record stream starts with: the path refused if it cannot
-        be read twice, the shapes counted and the first reading chosen, on one connection
+        """What every run and every record stream starts with: the path refused if it is no
+        file this engine can read (a pipe cannot be read twice), the shapes counted and the first reading chosen, on one connection
         (opening one costs 0.03-0.1 s), which is returned for that reading. The readings to
         try, and the first one's query when it is built already (:meth:`_first_reading`)."""
-        _read_again(path)
+        check_profiles_path(path, "duckdb", fmt)
         self.stream_failure = None  # a failure of an earlier run's careful reading is not this one's
         first = connect(self.settings)
         self._count_shapes(path, detect_format(path, fmt), first)
@@ -283,17 +283,6 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
     if readings[index] == "careful" and careful_raises:
         raise error
     raise ProfileFileError(f"{what}: {_first_line(error)}") from None
-
-
-def _read_again(path: str | Path) -> None:
-    """Refuse a path that cannot be read twice: the checks and the query each read the file
-    (a JSON lines file up to four times), and a pipe such as ``<(zcat f.gz)`` is drained by
-    the first, so the query decided no one; a named pipe hung. A missing path or a folder
-    is left to fail as it does on every engine."""
-    target = Path(path)
-    if target.exists() and not target.is_file() and not target.is_dir():
-        raise ProfileFileError(f"{path} is not a regular file (a pipe or a device?): the DuckDB engine reads "
-                               f"a file more than once; use --backend python, which reads it once")
 
 
 def _beside(check: Callable[[], bool], build: Callable[[], str]) -> tuple[bool, str | None]:
