@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -86,7 +87,7 @@ class DuckDBBackend:
             own.execute("SET threads = 1")
             self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
             read, view = ((careful_lines.careful_batches, json_lines.LINES_VIEW) if kind == "jsonl"
-                          else (careful_csv.careful_batches, CSV_ROWS_VIEW))
+                          else (partial(careful_csv.careful_batches, objects=self.shape.objects), CSV_ROWS_VIEW))
             batches = read(str(path), self.shape.observe)
             first = next(batches)
             own.register(view, pa.RecordBatchReader.from_batches(first.schema, self._chain(first, batches)))

@@ -58,7 +58,7 @@ def _careful_frame(spark: Any, path: str, shape: ShapeCheck) -> Any:
     import pyarrow as pa
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-    batches = list(careful_batches(path, shape.observe))
+    batches = list(careful_batches(path, shape.observe, shape.objects))
     table = pa.Table.from_batches(batches)
     table = table.append_column("__order", pa.array(range(table.num_rows), pa.int64()))
     if table.num_rows:
