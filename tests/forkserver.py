@@ -75,8 +75,9 @@ for line in sys.stdin:
         if pid not in exits:
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done, status = pid, 0
+            except ChildProcessError:  # not a child of this server: its exit status is not ours to know
+                print(json.dumps({"error": f"process {pid} is no child of the fork server"}), flush=True)
+                continue
             if done:
                 exits[pid] = os.waitstatus_to_exitcode(status)
         print(json.dumps({"returncode": exits.get(pid)}), flush=True)

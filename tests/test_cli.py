@@ -130,7 +130,7 @@ def test_sample_is_reproducible(runner: CliRunner, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, code, message", [
     (["decide", "--plan", str(TELECOM / "plan"), "--profiles", "/no/such/file.jsonl"], 1,
-     "No such file or directory: /no/such/file.jsonl"),
+     "no such profiles file: /no/such/file.jsonl"),
     (["decide", "--plan", "/no/such/plan", "--profiles", "-"], 2, "no such plan directory"),
     (["decide", "--profiles", "-", "--as-of", "yesterday"], 2, "not a date in the form YYYY-MM-DD"),
     (["decide"], 2, "Missing option '--profiles'"),

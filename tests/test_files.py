@@ -90,6 +90,24 @@ def test_columns_that_name_one_field_twice_are_refused(default_engine: Engine, t
     assert result.exit_code == 1 and "consent" in result.stderr and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("names, pair", [
+    (["a", "b", "a"], ("a", "a")), ([" a ", "a"], (" a ", "a")),
+    (["consent", "x", "consent.email"], ("consent", "consent.email")),
+    (["consent.email", "x", "consent"], ("consent.email", "consent")),
+    (["a.b.c", "a.b"], ("a.b.c", "a.b")), (["a.b", "x", "a.b.c.d"], ("a.b", "a.b.c.d")),
+    (["a.b", "a.c", "a"], ("a.b", "a")),
+])
+def test_every_pair_of_columns_naming_one_field_is_found_in_either_order(names: list[str],
+                                                                         pair: tuple[str, str]) -> None:
+    """column_paths looks conflicts up by path (it compared each column with every one
+    before it: a header of 20,000 columns took minutes); in any order, the first one."""
+    from treatment_engine.profiles import column_paths
+    wide = [f"x{i}.y" for i in range(2000)]
+    with pytest.raises(ProfileFileError, match=f"columns {pair[0]!r} and {pair[1]!r}, which"):
+        column_paths([*wide, *names])
+    assert len(column_paths([*wide, "a.b", "a.c", "b"])) == 2003
+
+
 def test_sample_writes_the_format_its_suffix_names(tmp_path: Path) -> None:
     runner = CliRunner()
     for name in ("c.parquet", "c.csv", "c.jsonl"):

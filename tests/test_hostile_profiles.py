@@ -24,7 +24,7 @@ from treatment_engine.profiles import ProfileFileError
 from treatment_engine.simulation import decided, simulate_duckdb, simulate_python
 from treatment_engine.sql.duckdb_backend import DuckDBBackend
 
-from .conftest import SAMPLE_AS_OF
+from .conftest import REPO, SAMPLE_AS_OF
 
 CORPUS = Path(__file__).parent / "hostile" / "profiles" / "lines.yaml"
 CASES: list[dict[str, Any]] = yaml.safe_load(CORPUS.read_text(encoding="utf-8"))
@@ -212,6 +212,62 @@ def test_decide_on_duckdb_refuses_a_pipe_it_would_read_as_empty(tmp_path: Path) 
     refused = decided_by["duckdb"]
     assert refused.exit_code != 0 and refused.stdout == ""
     assert "not a regular file" in refused.output and "--backend python" in refused.output
+
+
+ENGINES_OF = {"decide": ("python", "duckdb"), "simulate": ("python", "duckdb", "spark")}
+
+
+@pytest.mark.parametrize("command", ENGINES_OF)
+def test_a_path_that_is_no_profiles_file_gets_the_same_words_on_every_engine(command: str, tmp_path: Path) -> None:
+    """A folder, /dev/null and a missing path: ``decide`` on the Python engine read /dev/null
+    as no customers (exit status 0) where DuckDB refused it; a folder and a missing path got
+    the operating system's words there and simulate's own here. One check, one wording, and
+    an --output already there is left as it was."""
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("earlier decisions\n")
+    for path, words in ((REPO / "examples", "is not a regular file (a folder): give a profiles file"),
+                        (Path("/dev/null"), "is not a regular file (a device): give a profiles file"),
+                        (tmp_path / "missing.jsonl", None)):
+        said = set()
+        for backend in ENGINES_OF[command]:
+            result = CliRunner().invoke(cli, [command, "--profiles", str(path), "--backend", backend, "-q",
+                                              "-o", str(kept), "--as-of", SAMPLE_AS_OF.isoformat()])
+            assert result.exit_code == 1 and result.stdout == "", (backend, result.output)
+            said.add(result.stderr.strip())
+        assert said == {f"error: {path} {words}" if words else f"error: no such profiles file: {path}"}, said
+    assert kept.read_text() == "earlier decisions\n"
+
+
+def _through_a_pipe(data: bytes, args: list[str]) -> Any:
+    """``treatment ARGS`` with --profiles a pipe holding ``data`` (as ``<(zcat f.gz)`` gives;
+    written whole before the command runs, so it must fit a pipe's buffer, 64 KiB)."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    try:
+        return CliRunner().invoke(cli, [*args, "--profiles", f"/dev/fd/{read}", "--as-of", SAMPLE_AS_OF.isoformat()])
+    finally:
+        os.close(read)
+
+
+@pytest.mark.parametrize("command", ENGINES_OF)
+def test_a_pipe_is_read_by_the_python_engine_and_refused_by_the_others_in_the_same_words(command: str,
+                                                                                         tmp_path: Path) -> None:
+    """``simulate --backend python`` refused a pipe that ``decide`` reads (it counted the
+    file's lines for its progress bar first, which would have drained it): the Python engine
+    reads a pipe on both, once; DuckDB and Spark read a file more than once and refuse it."""
+    data = b"".join((REPO / "examples" / "customers.csv").read_bytes().splitlines(keepends=True)[:41])  # < 64 KiB
+    out = tmp_path / "out.jsonl"
+    read = _through_a_pipe(data, [command, "--backend", "python", "--input-format", "csv", "-o", str(out)])
+    assert read.exit_code == 0, read.output
+    assert len(out.read_bytes().splitlines()) == 40
+    for backend in ENGINES_OF[command][1:]:
+        refused = _through_a_pipe(data, [command, "--backend", backend, "--input-format", "csv"])
+        assert refused.exit_code == 1 and refused.stdout == ""
+        assert ("is not a regular file (a pipe): the " + {"duckdb": "DuckDB", "spark": "Spark"}[backend] +
+                " engine reads a file more than once; give a file, or use --backend python") in refused.stderr
+    parquet = _through_a_pipe(b"PAR1", [command, "--backend", "python", "--input-format", "parquet"])
+    assert "(a pipe): a Parquet file is read by seeking; give a file" in parquet.stderr
 
 
 # -- CSV dialects DuckDB's reader reads otherwise --------------------------------------

@@ -241,6 +241,72 @@ def test_spark_reads_excel_csv_and_dotted_parquet_as_python_does(spark, default_
     assert sum("email" in r["channels"] for r in _python_rows(default_engine, parquet_path)) == 3
 
 
+# Hostile CSV files Spark's own reader read otherwise than Python's csv module (the rule's
+# reader), each without a word but the last two: it kept a row with a cell too many (single
+# quotes are no quotes to the rule, a backslash no escape), lost a row of mixed line ends,
+# kept a doubled quote's quotes, trimmed a space after a closing quote, read bytes that are
+# not UTF-8 as replacement characters, and failed the whole query on an empty file or a row
+# past 20,480 cells. "plain" files are those Spark's reader still reads (sql/spark_csv.py).
+_H = "customer_id,annual_value,consent.email,note"
+SPARK_CSV_FILES = {
+    "extra cells": (_H + "\nc1,2000,true,x,extra\nc2,300,,\n").encode(),
+    "trailing commas": (_H + "\nc1,2000,true,x,\nc2,300,,,,\nc3,200,\n").encode(),
+    "single quotes": (_H + "\n'c1,x',2000,true,n\nc2,'5',,\n").encode(),
+    "a comma after a backslash": (_H + "\nc1,2000,true,a\\\nc2,300,,b\\,c\n").encode(),
+    "doubled quotes": (_H + '\nc1,2000,true,"say ""hi"""\n"c""2",300,,\n').encode(),
+    "a space after a quoted cell": (_H + '\nc1,"2000" ,true,x\nc2,"300"\t,,\n').encode(),
+    "text after a closing quote": (_H + '\nc1,"2"000,true,x\n').encode(),
+    "quoted line breaks": (_H + '\r\n"c\n1",2000,true,"a\r\nb"\r\nc2,"30\n0",,\r\n').encode(),
+    "not UTF-8 past the header's read": (_H + "\n" + "".join(f"c{i},2000,true,x\n" for i in range(3000))
+                                         + "c9,1,true,caf\xe9\n").encode("latin-1"),
+    "an empty file": b"",
+    "a row past 20,480 cells": (_H + "\nc1,2000,true,x" + ",y" * 30_000 + "\nc2,300,,\n").encode(),
+    "plain: mixed line ends, short rows, blank rows": (_H + "\nc1,2000,true,x\r\nc2,50\rc3\n\n , ,\nc4,300,,\n").encode(),
+    "plain: a BOM, spaces, a long cell": ("\ufeff" + _H + f"\nc1 , 2000 , TRUE ,{'x' * 200_000}\n c2,1e3,null,\n").encode(),
+}
+
+
+@pytest.mark.parametrize("name", SPARK_CSV_FILES)
+def test_spark_reads_hostile_csv_as_python_does(spark, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    from treatment_engine.profiles import ProfileFileError
+    from treatment_engine.sql.spark_backend import SparkBackend
+    from treatment_engine.sql.spark_csv import plain_csv
+
+    from .test_files import _python_rows
+    from .test_hostile_profiles import READING_PLAN
+    path = tmp_path / "profiles.csv"
+    path.write_bytes(SPARK_CSV_FILES[name])
+    engine = Engine.from_texts(READING_PLAN)
+
+    def read(rows):  # type: ignore[no-untyped-def]
+        try:
+            return rows()
+        except ProfileFileError as error:
+            return str(error)
+    want = read(lambda: _python_rows(engine, path))
+    assert read(lambda: list(SparkBackend(engine.plan, spark).records(path, SAMPLE_AS_OF))) == want
+    if name.startswith("plain"):  # Spark's own reader still reads a file it reads alike
+        assert plain_csv(spark, str(path), 4)
+
+
+def test_simulate_on_spark_counts_and_warns_about_csv_as_python_does(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The summary and the warning about a ``consent`` column of text where the plan reads
+    consent.email, for a file Spark's reader reads and one read the careful way (a quoted
+    line break and a row with a cell too many). Spark counted the warning with DuckDB's
+    strict reader, which stops on such a file: simulate failed with DuckDB's error."""
+    from treatment_engine.simulation import simulate_python, simulate_spark
+
+    from .test_hostile_profiles import READING_PLAN
+    engine = Engine.from_texts(READING_PLAN)
+    rows = "".join(f"c{i},yes,{i * 300}\r\n" for i in range(8))
+    for name, tail in (("plain", "c9,,2000\nc10,no,5\n"), ("careful", '"c\n9",no,2000\nc10,no,5,extra\n')):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(f"customer_id,consent,annual_value\r\n{rows}{tail}", encoding="utf-8", newline="")
+        got, want = (simulate(engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_spark, simulate_python))
+        assert (got.total, got.invalid, got.by_rule, got.notes) == (want.total, want.invalid, want.by_rule, want.notes)
+        assert "consent is text" in want.notes[0], name
+
+
 def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]
                                                                    tmp_path: Path) -> None:
     from treatment_engine.simulation import simulate_python, simulate_spark

@@ -165,7 +165,7 @@ def expected_rows(path: str, fmt: str = "auto") -> int | None:
     blank lines make it a little high), or a Parquet file's own count."""
     from .profiles import detect_format
 
-    if path == "-":
+    if path == "-" or not Path(path).is_file():  # a pipe is read once, by the decisions
         return None
     if detect_format(path, fmt) == "parquet":
         import pyarrow.parquet as pq

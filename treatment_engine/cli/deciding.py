@@ -18,7 +18,7 @@ import click
 from ..decision import Decision, DecisionError
 from ..engine import utc_today
 from ..errors import ProfileError
-from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
+from ..profiles import Unreadable, check_profiles_path, dumps, open_profiles, parse_json_line
 from ..semantics import customer_id_of
 from .options import as_of_option, backend_option, history_option, plan_option
 from .support import fail, limits_from_log, load_engine
@@ -57,6 +57,8 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
       cat customers.jsonl | treatment decide --profiles - > decisions.jsonl
       treatment decide --profiles customers.jsonl --db sqlite:///treatment.db   # with contact caps
     """
+    if profiles_path != "-":  # before --output is opened: a refused path must not empty it
+        check_profiles_path(profiles_path, backend, input_format)
     engine = load_engine(plan_dir, quiet=quiet)
     day = as_of or utc_today()
     limits = limits_from_log(engine.plan, db_url, day) or {}

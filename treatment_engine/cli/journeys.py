@@ -201,8 +201,10 @@ def _groups(engine: Engine, path: str, by: Sequence[str], as_of: float) -> dict[
     with ExitStack() as stack:
         try:
             return groups_of(engine.decide_many(open_profiles(stack, path), day), by)
-        except (OSError, ProfileFileError) as problem:
-            fail(f"{getattr(problem, 'strerror', None) or problem}: {path}")
+        except ProfileFileError as problem:  # its words name the file
+            fail(str(problem))
+        except OSError as problem:
+            fail(f"{problem.strerror or problem}: {path}")
 
 
 def _spark() -> Any:

@@ -97,7 +97,7 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
     engine = load_engine(plan_dir, quiet=quiet)
     day = as_of or utc_today()
     with ExitStack() as stack:
-        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, quiet=quiet)
+        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, quiet, backend, input_format)
         summary = _run_simulation(engine.plan, path, day, backend, input_format, output_path, memory_limit,
                                   quiet=quiet, spark_master=spark_master,
                                   limits=limits_from_log(engine.plan, db_url, day))
@@ -157,7 +157,7 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
     base = load_base(base_ref, choice.path)
     day = as_of or utc_today()
     with ExitStack() as stack:
-        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day)
+        path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, backend=backend)
         if backend == "duckdb":
             from ..sql.plan_diff import diff_duckdb
             result = diff_duckdb(base, new, path, day)

@@ -18,6 +18,7 @@ import click
 
 from ..engine import Engine
 from ..errors import PlanError, TreatmentError
+from ..profiles import check_profiles_path
 from .options import PlanChoice, choose_plan
 
 if TYPE_CHECKING:
@@ -73,15 +74,14 @@ def load_engine(plan: Path | PlanChoice | None, *, quiet: bool = False) -> Engin
 
 
 def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size: int | None, seed: int,
-                       day: date, quiet: bool = False) -> str:
-    """The profiles file to read: the one given, or a seeded sample written to a temp file."""
+                       day: date, quiet: bool = False, backend: str = "python", declared: str = "auto") -> str:
+    """The profiles file to read: the one given, or a seeded sample written to a temp file.
+    The one given is checked for ``backend`` before anything is written (see
+    :func:`..profiles.check_profiles_path`: the Python engine reads a pipe)."""
     if (profiles_path is None) == (sample_size is None):
         raise click.UsageError("give either --profiles FILE or --sample N")
     if profiles_path is not None:
-        if not Path(profiles_path).exists():
-            fail(f"no such profiles file: {profiles_path}")
-        if not Path(profiles_path).is_file():
-            fail(f"{profiles_path} is not a regular file (a folder, a pipe or a device): give a profiles file")
+        check_profiles_path(profiles_path, backend, declared)
         return profiles_path
     import tempfile
 

@@ -11,7 +11,7 @@ file is then read here (see :meth:`.duckdb_backend.DuckDBBackend.readings`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from ..profiles import Unreadable, csv_rows
@@ -20,18 +20,26 @@ from .json_lines import file_lines
 from .sources import CSV_PROBLEM, csv_header
 
 
-def careful_batches(path: str, observe: Callable[[Any], None] | None = None) -> Iterator[Any]:
+def careful_batches(path: str, observe: Callable[[Any], None] | None = None,
+                    objects: Collection[tuple[str, ...]] | None = None) -> Iterator[Any]:
     """Arrow batches of the columns ``c0``, ``c1``, ... (text; an empty or absent cell is
     null, as DuckDB's reader gives it) and :data:`.sources.CSV_PROBLEM`, the reason of a row that is
     no profile (its cells null). ``observe`` sees each profile read (a
-    :class:`..shape_check.ShapeCheck`'s)."""
+    :class:`..shape_check.ShapeCheck`'s), which looks into ``objects`` (its object paths;
+    None: any). A profile of this file can hold something else than an object at such a
+    path only through a column named that path (a nested column makes an object there,
+    and a column named a shorter path is refused beside a longer one): where no column is,
+    no profile is made to be observed (see :func:`..profiles.csv_rows`)."""
     import pyarrow as pa
 
-    width = max(csv_header(path)[1], 1)
+    columns, width = csv_header(path)
+    width = max(width, 1)
+    if observe is not None and objects is not None and not any(field in objects for field in columns):
+        observe = None
 
     def rows() -> Iterator[list[str | None]]:
         with open(path, encoding="utf-8-sig", newline="") as stream:
-            for row, profile in csv_rows(stream, path):
+            for row, profile in csv_rows(stream, path, made=observe is not None):
                 if isinstance(profile, Unreadable):
                     yield [None] * width + [profile.reason]
                     continue

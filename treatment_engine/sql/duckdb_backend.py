@@ -7,13 +7,14 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .. import outputs
 from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
-from ..profiles import ProfileFileError, detect_format
+from ..profiles import ProfileFileError, check_profiles_path, detect_format
 from ..shape_check import ShapeCheck
 from . import careful_csv, careful_lines, json_lines
 from . import limits as sql_limits
@@ -87,7 +88,7 @@ class DuckDBBackend:
             own.execute("SET threads = 1")
             self.shape = ShapeCheck(required_fields(self.plan))  # counted afresh: this reading sees every line
             read, view = ((careful_lines.careful_batches, json_lines.LINES_VIEW) if kind == "jsonl"
-                          else (careful_csv.careful_batches, CSV_ROWS_VIEW))
+                          else (partial(careful_csv.careful_batches, objects=self.shape.objects), CSV_ROWS_VIEW))
             batches = read(str(path), self.shape.observe)
             first = next(batches)
             own.register(view, pa.RecordBatchReader.from_batches(first.schema, self._chain(first, batches)))
@@ -176,12 +177,12 @@ class DuckDBBackend:
 
     def _start(self, path: str | Path, as_of: date, fmt: str,
                summary: bool) -> tuple[Any, tuple[str, ...], str | None, Scanned | None]:
-        """What every run and every record stream starts with: the path refused if it cannot
-        be read twice, the shapes counted and the first reading chosen, on one connection
-        (opening one costs 0.03-0.1 s), which is returned for that reading. The readings to
-        try, the first one's query when it is built already, and the file as the plain check
-        found it (:meth:`_first_reading`)."""
-        _read_again(path)
+        """What every run and every record stream starts with: the path refused if it is no
+        file this engine can read (a pipe cannot be read twice), the shapes counted and the
+        first reading chosen, on one connection (opening one costs 0.03-0.1 s), which is
+        returned for that reading. The readings to try, the first one's query when it is
+        built already, and the file as the plain check found it (:meth:`_first_reading`)."""
+        check_profiles_path(path, "duckdb", fmt)
         self.stream_failure = None  # a failure of an earlier run's careful reading is not this one's
         first = connect(self.settings)
         self._count_shapes(path, detect_format(path, fmt), first)
@@ -299,17 +300,6 @@ def next_reading(error: Exception, readings: tuple[str, ...], index: int, what: 
     if readings[index] == "careful" and careful_raises:
         raise error
     raise ProfileFileError(f"{what}: {_first_line(error)}") from None
-
-
-def _read_again(path: str | Path) -> None:
-    """Refuse a path that cannot be read twice: the checks and the query each read the file
-    (a JSON lines file up to four times), and a pipe such as ``<(zcat f.gz)`` is drained by
-    the first, so the query decided no one; a named pipe hung. A missing path or a folder
-    is left to fail as it does on every engine."""
-    target = Path(path)
-    if target.exists() and not target.is_file() and not target.is_dir():
-        raise ProfileFileError(f"{path} is not a regular file (a pipe or a device?): the DuckDB engine reads "
-                               f"a file more than once; use --backend python, which reads it once")
 
 
 @dataclass(frozen=True)

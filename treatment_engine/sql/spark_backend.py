@@ -27,6 +27,7 @@ from . import limits as sql_limits
 from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_sql, required_fields
 from .fragments import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
 from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
+from .spark_csv import csv_frame
 from .spark_lines import json_lines_frame
 
 _NUMERIC = ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal")
@@ -59,6 +60,9 @@ class SparkBackend:
         self.plan = plan
         self.spark = spark or session(master)
         self.limits = limits  # see DuckDBBackend
+        # The CSV file read last, and what its careful reading saw (None: Spark's reader read it).
+        self.csv_read: str | None = None
+        self.csv_careful: ShapeCheck | None = None
 
     def decisions(self, path: str | Path, as_of: date, fmt: str = "auto") -> Any:
         """A DataFrame of decisions, one per profile, with ``__order`` for input order."""
@@ -98,9 +102,11 @@ class SparkBackend:
 
     def count_shapes(self, path: str | Path, fmt: str = "auto") -> ShapeCheck:
         """Rows whose objects the plan reads into hold something else (see ..shape_check);
-        for JSON lines over the lines :meth:`decisions` read last."""
+        for JSON lines and CSV over the rows :meth:`decisions` read last."""
         check = ShapeCheck(required_fields(self.plan))
         kind = detect_format(path, fmt)
+        if kind == "csv":
+            return self._csv_shapes(str(path), check)
         if kind != "jsonl":
             from .shapes import count_wrong_shapes
             count_wrong_shapes(check, str(path), kind, required_fields(self.plan))
@@ -111,6 +117,25 @@ class SparkBackend:
             row = self.spark.sql(f"SELECT count(*) FILTER (WHERE {shape} NOT LIKE 'OBJECT%' AND {shape} <> 'VOID'), "
                                  f"max({shape}) FROM raw_profiles").collect()[0]
             check.add(prefix, int(row[0]), "text" if row[1] == "STRING" else "another kind of value")
+        return check
+
+    def _csv_shapes(self, path: str, check: ShapeCheck) -> ShapeCheck:
+        """Over the rows :meth:`decisions` read last: the careful reading's own count (the
+        Python engine's), else Spark's rows counted as DuckDB counts its own reader's
+        (:func:`.shapes.count_wrong_shapes`: a cell that is not blank). Not DuckDB's count
+        itself: its strict reader refuses some files that Spark's reads alike."""
+        from pyspark.sql import functions as F
+
+        if self.csv_read != path:  # not read yet
+            self._canonical(path, required_fields(self.plan), "csv")
+        if self.csv_careful is not None:
+            return self.csv_careful
+        rows = self.spark.table("raw_profiles")
+        for prefix in check.objects:
+            column = csv_columns(path).get(prefix)
+            if column is not None:
+                filled = F.btrim(F.col(column), F.lit(CELL_SPACE)) != F.lit("")
+                check.add(prefix, int(rows.select(F.count_if(filled)).collect()[0][0]), "text")
         return check
 
     def shaped(self, decisions: Any, as_of: date) -> Any:
@@ -138,20 +163,21 @@ class SparkBackend:
     def _canonical(self, path: str, paths: Sequence[tuple[str, ...]], kind: str) -> tuple[str, dict[tuple[str, ...], FieldColumns], str | None]:
         from pyspark.sql import functions as F
 
+        invalid = None
         if kind == "parquet":
             frame = self.spark.read.parquet(path)
-        elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them
-            frame = self.spark.read.option("header", True).option("multiLine", True).csv(path)
-            frame = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
+        elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them (see spark_csv)
+            seen = ShapeCheck(required_fields(self.plan))
+            frame, invalid = csv_frame(self.spark, path, seen)
+            self.csv_read, self.csv_careful = path, seen if invalid is not None else None
         else:  # numbered lines read by the profile rule (see spark_lines)
-            frame = json_lines_frame(self.spark, path)
-        if kind != "jsonl":
+            frame, invalid = json_lines_frame(self.spark, path), "__invalid"
+        if "__order" not in frame.columns:
             frame = frame.withColumn("__order", F.monotonically_increasing_id())
         frame.createOrReplaceTempView("raw_profiles")
         selected: list[exp.Expr] = [exp.column("__order")]
-        invalid = None
-        if kind == "jsonl":
-            selected.append(exp.column("__invalid"))
+        if invalid is not None:
+            selected.append(exp.alias_(exp.column(invalid), "__invalid", copy=False))
             invalid = "__invalid"
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
         fields: dict[tuple[str, ...], FieldColumns] = {}
@@ -172,7 +198,7 @@ class SparkBackend:
                 names.append(name)
             fields[field_path] = FieldColumns(*names)
         where = None
-        if kind == "csv":
+        if kind == "csv" and invalid is None:  # Spark's own reading: its blank rows are no profiles
             where = or_(*(exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True),
                                                               exp.Literal.string("")),
                                                 expression=exp.Literal.string(CELL_SPACE)),
