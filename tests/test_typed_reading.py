@@ -307,7 +307,7 @@ def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engi
     building = threading.Event()
     scan = json_lines.plain_file
     build = DuckDBBackend.sql
-    monkeypatch.setattr(json_lines, "plain_file", lambda path: building.wait(10) and scan(path))
+    monkeypatch.setattr(json_lines, "plain_file", lambda *args: building.wait(10) and scan(*args))
 
     def sql(self: DuckDBBackend, *args: Any, **kwargs: Any) -> str:
         building.set()
@@ -341,14 +341,24 @@ def _needs_the_careful_reading(line: str) -> bool:
                 or line.startswith("\ufeff"))
 
 
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "by-lines"])
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join), min_size=1, max_size=6),
        st.booleans(), st.integers(0, 3))
-def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise(lines: list[str], ended: bool,
-                                                                                 pieces: int) -> None:
+def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise(mapped: bool, lines: list[str],
+                                                                                 ended: bool, pieces: int) -> None:
     """Each line by itself, and the lines together (the last one ended by a newline or
-    not; the file cut into pieces of a few bytes, so lines fall at the pieces' edges)."""
+    not; the file cut into pieces of a few bytes, so lines fall at the pieces' edges),
+    by both scans. The scan by lines reads lines with DuckDB's CSV reader, which also
+    splits at a lone carriage return and refuses a file that mixes line ends: where a
+    carriage return is, it may only ever find more than is there."""
     import tempfile
+
+    def agrees(text: str, needs_careful: bool) -> bool:
+        plain = json_lines.plain_file(str(path), mapped=mapped)
+        if not mapped and "\r" in text:
+            return not (plain and needs_careful)
+        return plain == (not needs_careful)
 
     with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as patch:
         if pieces:
@@ -356,24 +366,42 @@ def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise
         path = Path(scratch) / "lines.jsonl"
         for line in lines:
             path.write_text(line + "\n", encoding="utf-8")
-            assert json_lines.plain_file(str(path)) == (not _needs_the_careful_reading(line))
-        path.write_text("\n".join(lines) + ("\n" if ended else ""), encoding="utf-8")
-        assert json_lines.plain_file(str(path)) == (not any(_needs_the_careful_reading(line) for line in lines))
+            assert agrees(line + "\n", _needs_the_careful_reading(line))
+        text = "\n".join(lines) + ("\n" if ended else "")
+        path.write_text(text, encoding="utf-8")
+        assert agrees(text, any(_needs_the_careful_reading(line) for line in lines))
 
 
 @pytest.mark.parametrize("text", ['{"a": 1}\nnull' + " " * 20 + '\n{"a": 2}\n', 'null\n{"a": 1}\n', '{"a": 1}\n null',
                                   '{"a": 1}\n\ufeff{"a": 2}\n', '{"a": [1,\t]}\n', '{"a": 1}\r\n{"a": -Infinity}\r\n',
                                   '{"a": 1}\n{"a": ' + "[" * 513 + "]" * 513 + "}\n"])
-def test_a_file_duckdb_would_read_otherwise_is_not_plain(tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "by-lines"])
+def test_a_file_duckdb_would_read_otherwise_is_not_plain(tmp_path: Path, text: str, mapped: bool) -> None:
     """The scan's every test at the file's first line, its last (ended or not) and between:
     among them a line of null with blanks after it past 16 characters, which DuckDB reads
     as a row of nulls (the scan by lines had looked for null only in short lines)."""
     path = tmp_path / "suspicious.jsonl"
     path.write_text(text, encoding="utf-8")
-    assert not json_lines.plain_file(str(path))
+    assert not json_lines.plain_file(str(path), mapped=mapped)
     path.write_text(text.replace("null", '{"a": 3}').replace("\ufeff", "").replace("Infinity", "1")
                     .replace(",\t]", "]").replace("[" * 513 + "]" * 513, "[" * 511 + "]" * 511), encoding="utf-8")
+    assert json_lines.plain_file(str(path), mapped=mapped)
+
+
+@pytest.mark.parametrize("lines, mapped", [(50, False), (5_000, True)])
+def test_a_file_of_many_lines_is_scanned_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: int,
+                                                 mapped: bool) -> None:
+    """The mapped scan (Arrow, whose import costs about 0.25 s) for a file of more lines
+    than MAPPED_FROM_LINES (here 1,000), the scan by lines (DuckDB) below."""
+    monkeypatch.setattr(json_lines, "MAPPED_FROM_LINES", 1_000)
+    taken: list[str] = []
+    for name in ("_plain_mapped", "_plain_by_lines"):
+        scan = getattr(json_lines, name)
+        monkeypatch.setattr(json_lines, name, lambda *args, scan=scan, name=name: taken.append(name) or scan(*args))
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(f'{{"customer_id": "c{i}"}}\n' for i in range(lines)), encoding="utf-8")
     assert json_lines.plain_file(str(path))
+    assert taken == (["_plain_mapped"] if mapped else ["_plain_by_lines"])
 
 
 def test_a_file_that_is_not_a_regular_file_is_not_plain(tmp_path: Path) -> None:

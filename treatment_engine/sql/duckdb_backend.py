@@ -151,7 +151,7 @@ class DuckDBBackend:
         if kind == "csv":
             return lambda connection: careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection)
         if kind == "jsonl" and json_lines.fast_possible(required_fields(self.plan)):
-            return lambda connection: json_lines.plain_file(str(path))
+            return lambda connection: json_lines.plain_file(str(path), connection)
         return None
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
