@@ -55,6 +55,10 @@ def listens_on(pid: int, port: int) -> bool:
         return False
 
 
+class _PortTaken(Exception):
+    """The port probed free was taken before the server bound it."""
+
+
 class Replica:
     """One `treatment serve` process on a free loopback port; its stderr goes to a file."""
 
@@ -62,13 +66,17 @@ class Replica:
                  name: str = "replica", cwd: Path | None = None) -> None:
         self.plan = plan
         self.db_url = db_url
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.name = name
         self.options = options
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
-        self.log_path = plan.parent / f"{plan.name}-{name}-{self.port}.log"
         self.process: Forked | subprocess.Popen[bytes] | None = None
+        self._take_port()
+
+    def _take_port(self) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.plan.parent / f"{self.plan.name}-{self.name}-{self.port}.log"
 
     def launch(self) -> Replica:
         """Start the process without waiting for it (replicas start at the same moment)."""
@@ -77,8 +85,19 @@ class Replica:
                                        self.log_path, self.env, cwd=self.cwd, new_session=True)
         return self
 
-    def wait_ready(self, seconds: float = START_SECONDS) -> Replica:
-        """Block until /readyz answers 200; raise with the server's log if it died or hung."""
+    def wait_ready(self, seconds: float = START_SECONDS, port_retries: int = 3) -> Replica:
+        """Block until /readyz answers 200; raise with the server's log if it died or hung.
+        A free port is only free when probed: a server that found it taken by the time it
+        bound (another test's, under xdist) is launched again on another one."""
+        for _ in range(port_retries):
+            try:
+                return self._await_ready(seconds)
+            except _PortTaken:
+                self._take_port()
+                self.launch()
+        return self._await_ready(seconds)
+
+    def _await_ready(self, seconds: float) -> Replica:
         deadline = time.monotonic() + seconds
         while True:
             try:
@@ -90,6 +109,8 @@ class Replica:
             if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
                 code = None if self.process is None else self.process.poll()
                 self.stop(signal.SIGKILL)
+                if code is not None and "[Errno 98] Address already in use" in self.log():
+                    raise _PortTaken(self.port)
                 raise RuntimeError(f"replica on port {self.port} did not become ready (exit {code}):\n"
                                    f"{self.log()}")
             time.sleep(0.1)

@@ -58,3 +58,26 @@ def test_a_server_counts_as_started_only_on_its_own_port() -> None:
         with socket.socket() as other:
             other.bind(("127.0.0.1", 0))  # bound, not listening
             assert not listens_on(os.getpid(), other.getsockname()[1])
+
+
+def test_a_replica_whose_probed_port_is_taken_is_launched_on_another(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probed free port may be taken before the server binds it (another test's server,
+    under xdist): the server exits with 'Address already in use', and the harness launches
+    it again on another port rather than failing the test."""
+    from . import replicas
+
+    plan = _plan_copy(tmp_path / "plan")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = int(holder.getsockname()[1])
+        probed = iter([taken])
+        free_port = replicas.free_port
+        monkeypatch.setattr(replicas, "free_port", lambda: next(probed, None) or free_port())
+        server = replicas.Replica(plan, f"sqlite:///{tmp_path / 'log.db'}", "--no-watch").launch()
+        try:
+            server.wait_ready()
+            assert server.port != taken and listens_on(server.process.pid, server.port)  # type: ignore[union-attr]
+        finally:
+            server.stop()
