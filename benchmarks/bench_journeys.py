@@ -246,7 +246,7 @@ def stages(events: Path, plan: Path) -> dict[str, float]:
                 spent[name] = spent.get(name, 0.0) + _cpu_seconds() - begun
         return wrapper
 
-    lines = measured.json_lines  # the shared module: this child process is the benchmark's own
+    lines = measured.plain_lines  # the shared module: this child process is the benchmark's own
     lines.plain_file = timed(lines.plain_file, "plain-file check")  # type: ignore[method-assign]
     for name, label in (("_load", "events table"), ("make_per_customer", "runs"), ("runs", "runs"),
                         ("summarize_columns", "report")):

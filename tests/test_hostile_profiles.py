@@ -409,9 +409,9 @@ GROWING = {  # a first line, and a line appended once the scan is done: plain to
 def appended_after_the_scan(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
     """The file's plain check (JSON lines or CSV) appends GROWING's second line once it has
     scanned the first: a run over a file still being written (an export appending lines)."""
-    from treatment_engine.sql import careful_csv, json_lines
+    from treatment_engine.sql import careful_csv, plain_lines
 
-    module, name = (json_lines, "plain_file") if path.suffix == ".jsonl" else (careful_csv, "plain_csv")
+    module, name = (plain_lines, "plain_file") if path.suffix == ".jsonl" else (careful_csv, "plain_csv")
     scan = getattr(module, name)
 
     def scanned_then_appended(*args: Any, **kwargs: Any) -> bool:

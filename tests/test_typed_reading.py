@@ -23,7 +23,7 @@ from sqlglot import exp
 
 from treatment_engine import Engine
 from treatment_engine.profiles import read_csv, read_jsonl
-from treatment_engine.sql import json_lines
+from treatment_engine.sql import json_lines, plain_lines
 from treatment_engine.sql.compiler import required_fields
 from treatment_engine.sql.duckdb_backend import DuckDBBackend, connect
 from treatment_engine.sql.sources import csv_columns, csv_sampled_kinds
@@ -305,9 +305,9 @@ def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engi
     from treatment_engine.sql import duckdb_backend
 
     building = threading.Event()
-    scan = json_lines.plain_file
+    scan = plain_lines.plain_file
     build = DuckDBBackend.sql
-    monkeypatch.setattr(json_lines, "plain_file", lambda *args: building.wait(10) and scan(*args))
+    monkeypatch.setattr(plain_lines, "plain_file", lambda *args: building.wait(10) and scan(*args))
 
     def sql(self: DuckDBBackend, *args: Any, **kwargs: Any) -> str:
         building.set()
@@ -341,6 +341,12 @@ def _needs_the_careful_reading(line: str) -> bool:
                 or line.startswith("\ufeff"))
 
 
+@functools.cache
+def _lent_connection() -> Any:
+    """One connection for the scan by lines over every example (one each cost 0.03-0.1 s)."""
+    return connect()
+
+
 @pytest.mark.parametrize("mapped", [True, False], ids=["mapped", "by-lines"])
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(_FRAGMENTS), max_size=14).map("".join), min_size=1, max_size=6),
@@ -355,14 +361,14 @@ def test_the_plain_file_scan_finds_exactly_the_lines_duckdb_would_read_otherwise
     import tempfile
 
     def agrees(text: str, needs_careful: bool) -> bool:
-        plain = json_lines.plain_file(str(path), mapped=mapped)
+        plain = plain_lines.plain_file(str(path), None if mapped else _lent_connection(), mapped=mapped)
         if not mapped and "\r" in text:
             return not (plain and needs_careful)
         return plain == (not needs_careful)
 
     with tempfile.TemporaryDirectory() as scratch, pytest.MonkeyPatch.context() as patch:
         if pieces:
-            patch.setattr(json_lines, "_PIECE", pieces * 7)
+            patch.setattr(plain_lines, "_PIECE", pieces * 7)
         path = Path(scratch) / "lines.jsonl"
         for line in lines:
             path.write_text(line + "\n", encoding="utf-8")
@@ -382,10 +388,10 @@ def test_a_file_duckdb_would_read_otherwise_is_not_plain(tmp_path: Path, text: s
     as a row of nulls (the scan by lines had looked for null only in short lines)."""
     path = tmp_path / "suspicious.jsonl"
     path.write_text(text, encoding="utf-8")
-    assert not json_lines.plain_file(str(path), mapped=mapped)
+    assert not plain_lines.plain_file(str(path), mapped=mapped)
     path.write_text(text.replace("null", '{"a": 3}').replace("\ufeff", "").replace("Infinity", "1")
                     .replace(",\t]", "]").replace("[" * 513 + "]" * 513, "[" * 511 + "]" * 511), encoding="utf-8")
-    assert json_lines.plain_file(str(path), mapped=mapped)
+    assert plain_lines.plain_file(str(path), mapped=mapped)
 
 
 @pytest.mark.parametrize("lines, mapped", [(50, False), (5_000, True)])
@@ -393,14 +399,14 @@ def test_a_file_of_many_lines_is_scanned_mapped(tmp_path: Path, monkeypatch: pyt
                                                  mapped: bool) -> None:
     """The mapped scan (Arrow, whose import costs about 0.25 s) for a file of more lines
     than MAPPED_FROM_LINES (here 1,000), the scan by lines (DuckDB) below."""
-    monkeypatch.setattr(json_lines, "MAPPED_FROM_LINES", 1_000)
+    monkeypatch.setattr(plain_lines, "MAPPED_FROM_LINES", 1_000)
     taken: list[str] = []
     for name in ("_plain_mapped", "_plain_by_lines"):
-        scan = getattr(json_lines, name)
-        monkeypatch.setattr(json_lines, name, lambda *args, scan=scan, name=name: taken.append(name) or scan(*args))
+        scan = getattr(plain_lines, name)
+        monkeypatch.setattr(plain_lines, name, lambda *args, scan=scan, name=name: taken.append(name) or scan(*args))
     path = tmp_path / "c.jsonl"
     path.write_text("".join(f'{{"customer_id": "c{i}"}}\n' for i in range(lines)), encoding="utf-8")
-    assert json_lines.plain_file(str(path))
+    assert plain_lines.plain_file(str(path))
     assert taken == (["_plain_mapped"] if mapped else ["_plain_by_lines"])
 
 
@@ -410,10 +416,10 @@ def test_a_file_that_is_not_a_regular_file_is_not_plain(tmp_path: Path) -> None:
     import os
 
     os.mkfifo(tmp_path / "pipe.jsonl")
-    assert not json_lines.plain_file(str(tmp_path / "pipe.jsonl"))
-    assert not json_lines.plain_file(os.devnull)
+    assert not plain_lines.plain_file(str(tmp_path / "pipe.jsonl"))
+    assert not plain_lines.plain_file(os.devnull)
     (tmp_path / "empty.jsonl").write_bytes(b"")
-    assert json_lines.plain_file(str(tmp_path / "empty.jsonl"))
+    assert plain_lines.plain_file(str(tmp_path / "empty.jsonl"))
 
 
 # -- generated files, the kinds guessed from a few lines --------------------------------

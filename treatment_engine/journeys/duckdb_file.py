@@ -8,7 +8,7 @@ per event or per run: 10 million events fit in the time and memory of a plain qu
 The events are read as :mod:`.source` reads them (``profile_json``'s rule per line, then
 ``moments.events.parse_event``), by these means:
 
-- DuckDB reads the file only when :func:`..sql.json_lines.plain_file` finds nothing its
+- DuckDB reads the file only when :func:`..sql.plain_lines.plain_file` finds nothing its
   reader reads otherwise, and any reader error sends the whole file back to the Python path
   (:func:`measure_file` returns None), as simulate does with profiles; the one exception,
   a reserved field read as text that holds another kind (:func:`_text_fields`), reads
@@ -35,7 +35,7 @@ from sqlglot import exp
 
 from ..expressions.ast import Call, Expression, Field, walk
 from ..moments.events import EventError, parse_event, parse_timestamp
-from ..sql import json_lines
+from ..sql import json_lines, plain_lines
 from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import Unsupported, Value
 from ..sql.timestamps import common_shape_sql
@@ -114,7 +114,7 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
 
     from ..sql.duckdb_backend import Settings, connect
 
-    if not json_lines.plain_file(path):
+    if not plain_lines.plain_file(path):
         return None
     db = connect(Settings(memory_limit=memory_limit))
     try:

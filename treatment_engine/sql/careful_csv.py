@@ -16,7 +16,7 @@ from typing import Any
 
 from ..profiles import Unreadable, csv_rows
 from .careful_lines import arrow_batches
-from .json_lines import file_lines
+from .plain_lines import file_lines
 from .sources import CSV_PROBLEM, csv_header
 
 
@@ -58,7 +58,7 @@ def plain_csv(path: str, width: int, connection: Any) -> bool:
     no cells, Python counts a cell too many), or a space or tab beside a double quote (it
     trims the spaces around a quoted cell, Python keeps them, and a quote after a space is
     text to it). Commas and quotes inside quoted cells are counted too: such a line is read
-    the careful way, exactly, only more slowly. Lines as :func:`.json_lines.file_lines`
+    the careful way, exactly, only more slowly. Lines as :func:`.plain_lines.file_lines`
     splits them; a file it cannot split is not plain."""
     import duckdb
 

@@ -16,7 +16,7 @@ from ..compile import CompiledPlan, CompiledRule
 from ..contacts import ContactState
 from ..profiles import ProfileFileError, check_profiles_path, detect_format
 from ..shape_check import ShapeCheck
-from . import careful_csv, careful_lines, json_lines
+from . import careful_csv, careful_lines, json_lines, plain_lines
 from . import limits as sql_limits
 from .compiler import decision_sql, required_fields
 from .sources import CSV_ROWS_VIEW, build_source, csv_header
@@ -144,14 +144,14 @@ class DuckDBBackend:
 
     def _plain_check(self, path: str | Path, fmt: str) -> Callable[[Any], bool] | None:
         """The scan that tells whether DuckDB's own reader may read a CSV or JSON lines file
-        (:func:`.careful_csv.plain_csv`, :func:`.json_lines.plain_file`), to run on a
+        (:func:`.careful_csv.plain_csv`, :func:`.plain_lines.plain_file`), to run on a
         connection (the JSON lines scan needs none); None where the careful reading is the
         only one (JSON lines read both as a value and as an object) or none is needed (Parquet)."""
         kind = detect_format(path, fmt)
         if kind == "csv":
             return lambda connection: careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection)
         if kind == "jsonl" and json_lines.fast_possible(required_fields(self.plan)):
-            return lambda connection: json_lines.plain_file(str(path), connection)
+            return lambda connection: plain_lines.plain_file(str(path), connection)
         return None
 
     def run(self, path: str | Path, as_of: date, fmt: str, action: Callable[[Any, str], T],
