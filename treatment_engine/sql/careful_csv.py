@@ -16,7 +16,7 @@ from typing import Any
 
 from ..profiles import Unreadable, csv_rows
 from .careful_lines import arrow_batches
-from .plain_lines import file_lines
+from .plain_lines import no_line_matches
 from .sources import CSV_PROBLEM, csv_header
 
 
@@ -60,8 +60,6 @@ def plain_csv(path: str, width: int, connection: Any) -> bool:
     text to it). Commas and quotes inside quoted cells are counted too: such a line is read
     the careful way, exactly, only more slowly. Lines as :func:`.plain_lines.file_lines`
     splits them; a file it cannot split is not plain."""
-    import duckdb
-
     commas = "strlen(line) - strlen(replace(line, ',', ''))"
     # CASE, not AND: in an aggregate's FILTER, DuckDB works out both sides of an AND on
     # every line, and counting the commas makes a string a line (a million lines: 0.54
@@ -69,8 +67,4 @@ def plain_csv(path: str, width: int, connection: Any) -> bool:
     suspicious = (f"CASE WHEN suffix(line, ',') OR suffix(line, ',' || chr(13)) THEN {commas} >= {int(width)} "
                   "ELSE false END "
                   "OR CASE WHEN contains(line, '\"') THEN regexp_matches(line, '[ \t]\"|\"[ \t]') ELSE false END")
-    try:
-        found = connection.execute(f"SELECT count(*) FILTER (WHERE {suspicious}) FROM {file_lines(path)}").fetchall()
-    except duckdb.Error:
-        return False
-    return bool(found) and found[0][0] == 0
+    return no_line_matches(path, suspicious, connection)

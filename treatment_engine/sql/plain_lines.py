@@ -75,16 +75,22 @@ def _plain_mapped(path: str) -> bool:
 
 def _plain_by_lines(path: str, connection: Any = None) -> bool:
     """The scan by lines: DuckDB splits the file into lines (in parallel) and tests each
-    with :data:`SUSPICIOUS_LINE`. A file it cannot split as the JSON reader would (not
-    UTF-8, a line over the size limit, a lone carriage return) is not plain."""
+    with :data:`SUSPICIOUS_LINE`."""
+    return no_line_matches(path, SUSPICIOUS_LINE, connection)
+
+
+def no_line_matches(path: str, condition: str, connection: Any = None) -> bool:
+    """True when no line of ``path`` (:func:`file_lines`) meets ``condition``, SQL over
+    ``line``; False too for a file DuckDB cannot split as its readers would (not UTF-8, a
+    line over the size limit, a lone carriage return). The JSON lines scan and the CSV one
+    (:func:`.careful_csv.plain_csv`)."""
     import duckdb
 
     try:
         if connection is None:  # a connection costs 0.03-0.1 s: the caller may lend its own
             connection = duckdb.connect()
             connection.execute("SET enable_progress_bar_print = false")
-        found = connection.execute(f"SELECT count(*) FILTER (WHERE {SUSPICIOUS_LINE}) FROM {file_lines(path)}"
-                                   ).fetchone()
+        found = connection.execute(f"SELECT count(*) FILTER (WHERE {condition}) FROM {file_lines(path)}").fetchone()
     except duckdb.Error:
         return False
     return found is not None and found[0] == 0
