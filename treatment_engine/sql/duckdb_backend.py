@@ -145,8 +145,9 @@ class DuckDBBackend:
     def _plain_check(self, path: str | Path, fmt: str) -> Callable[[Any], bool] | None:
         """The scan that tells whether DuckDB's own reader may read a CSV or JSON lines file
         (:func:`.careful_csv.plain_csv`, :func:`.plain_lines.plain_file`), to run on a
-        connection (the JSON lines scan needs none); None where the careful reading is the
-        only one (JSON lines read both as a value and as an object) or none is needed (Parquet)."""
+        connection (the JSON lines scan of a file of many lines needs none); None where the
+        careful reading is the only one (JSON lines read both as a value and as an object)
+        or none is needed (Parquet)."""
         kind = detect_format(path, fmt)
         if kind == "csv":
             return lambda connection: careful_csv.plain_csv(str(path), csv_header(str(path))[1], connection)
@@ -171,7 +172,7 @@ class DuckDBBackend:
                 index, query = next_reading(self._unwrapped(error), readings, index,
                                             f"cannot read {path} as {detect_format(path, fmt)}"), None
                 continue
-            if readings[index] == "careful" or scanned is None or scanned.unchanged(path):
+            if readings[index] == "careful" or scanned is None or scanned.unchanged():
                 return result
             index, query = readings.index("careful"), None  # read past its scan: again, line by line
 
@@ -197,9 +198,9 @@ class DuckDBBackend:
         """:meth:`readings`, the first reading's query when it is built already, and the file
         as the plain check found it (None where there is no check). For CSV and JSON lines
         the first reading is the typed one unless the plain check (:meth:`_plain_check`)
-        finds the file is not plain: its scan runs in DuckDB (CSV) or Arrow (JSON lines),
-        which let go of Python's lock, so the typed query is built meanwhile on the other
-        core (at 200,000 customers the JSON lines scan took about 0.1 s and building a
+        finds the file is not plain: its scan runs in DuckDB (or Arrow, for a JSON lines file
+        of many lines), which lets go of Python's lock, so the typed query is built meanwhile
+        on the other core (at 200,000 customers the JSON lines scan took about 0.1 s and building a
         500-rule plan's query 0.14 s, one after the other), and dropped in the rare file
         that is not plain."""
         check = self._plain_check(path, fmt)
@@ -235,7 +236,7 @@ class DuckDBBackend:
         index = 0
         while True:
             connection, first = first if first is not None else connect(self.settings), None
-            watched = None if readings[index] == "careful" or scanned is None else (path, scanned)
+            watched = None if readings[index] == "careful" else scanned
             try:
                 query = query or self._reading_sql(path, as_of, fmt, connection, False, readings[index])
                 for record in self._fetch(connection, query, as_of, batch, skip=done, watched=watched):
@@ -249,13 +250,13 @@ class DuckDBBackend:
                 index, query = readings.index("careful"), None
 
     def _fetch(self, connection: Any, query: str, as_of: date, batch: int, skip: int,
-               watched: tuple[str | Path, Scanned] | None = None) -> Iterator[dict[str, Any]]:
-        """The query's records from row ``skip`` on. ``watched``: a file and its state when
-        scanned; a batch read after the file changed is not given out (:class:`Scanned`)."""
+               watched: Scanned | None = None) -> Iterator[dict[str, Any]]:
+        """The query's records from row ``skip`` on. ``watched``: the file as its plain check
+        found it; a batch read after the file changed is not given out (:class:`Scanned`)."""
         cursor = connection.execute(self.shaped_sql(query, as_of))
         names = [d[0] for d in cursor.description]
         while rows := cursor.fetchmany(batch):
-            if watched is not None and not watched[1].unchanged(watched[0]):
+            if watched is not None and not watched.unchanged():
                 raise _ReadPastScan
             for row in rows:
                 if skip:
@@ -311,16 +312,17 @@ class Scanned:
     after which the file is not as it was is done again, line by line, by the rule; a
     stream of records gives out no batch read after the change."""
 
+    path: str | Path
     size: int
     changed_ns: int
 
     @classmethod
     def of(cls, path: str | Path) -> Scanned:
         status = os.stat(path)
-        return cls(status.st_size, status.st_mtime_ns)
+        return cls(path, status.st_size, status.st_mtime_ns)
 
-    def unchanged(self, path: str | Path) -> bool:
-        return Scanned.of(path) == self
+    def unchanged(self) -> bool:
+        return Scanned.of(self.path) == self
 
 
 class _ReadPastScan(Exception):
