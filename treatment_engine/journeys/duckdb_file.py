@@ -37,7 +37,7 @@ from ..expressions.ast import Call, Expression, Field, walk
 from ..moments.events import EventError, parse_event, parse_timestamp
 from ..sql import json_lines, plain_lines
 from ..sql.expressions import ExpressionCompiler
-from ..sql.fragments import Unsupported, Value
+from ..sql.fragments import VARCHAR, Unsupported, Value, or_
 from ..sql.timestamps import common_shape_sql
 from .compiled import CompiledJourney
 from .duckdb_runs import (
@@ -98,9 +98,9 @@ class _JsonField(Value):
 
     def is_null(self) -> exp.Expr:
         assert self.json is not None
-        text = exp.Cast(this=self.json.copy(), to=exp.DataType.build("VARCHAR"))
-        return exp.Paren(this=exp.or_(exp.Is(this=self.json.copy(), expression=exp.Null()),
-                                      exp.EQ(this=text, expression=exp.Literal.string("null")), copy=False))
+        text = exp.Cast(this=self.json.copy(), to=VARCHAR)
+        return exp.Paren(this=or_(exp.Is(this=self.json.copy(), expression=exp.Null()),
+                                  exp.EQ(this=text, expression=exp.Literal.string("null"))))
 
     def is_not_null(self) -> exp.Expr:
         return exp.Not(this=self.is_null())
