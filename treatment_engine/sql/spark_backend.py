@@ -168,7 +168,7 @@ class SparkBackend:
             frame = self.spark.read.parquet(path)
         elif kind == "csv":  # named c0, c1, ... as sources.csv_columns names them (see spark_csv)
             seen = ShapeCheck(required_fields(self.plan))
-            frame, invalid = csv_frame(self.spark, path, seen)
+            frame, invalid = csv_frame(self.spark, path, seen, paths)
             self.csv_read, self.csv_careful = path, seen if invalid is not None else None
         else:  # numbered lines read by the profile rule (see spark_lines)
             frame, invalid = json_lines_frame(self.spark, path), "__invalid"
@@ -199,11 +199,14 @@ class SparkBackend:
             fields[field_path] = FieldColumns(*names)
         where = None
         if kind == "csv" and invalid is None:  # Spark's own reading: its blank rows are no profiles
-            where = or_(*(exp.NEQ(this=exp.Trim(this=exp.func("COALESCE", exp.column(n, quoted=True),
-                                                              exp.Literal.string("")),
-                                                expression=exp.Literal.string(CELL_SPACE)),
-                                  expression=exp.Literal.string(""))
-                          for n in csv_columns(path).values()))
+            # A row is blank when its cells joined are: one flat call, where an OR per
+            # cell nested as deep as the header is wide (Spark's parser overflowed its
+            # stack past about 21,000 columns).
+            # (Spark's CONCAT_WS leaves out null cells; sqlglot's own node would add a null test.)
+            cells = exp.Anonymous(this="CONCAT_WS", expressions=[
+                exp.Literal.string(""), *(exp.column(n, quoted=True) for n in csv_columns(path).values())])
+            where = exp.NEQ(this=exp.Trim(this=cells, expression=exp.Literal.string(CELL_SPACE)),
+                            expression=exp.Literal.string(""))
         query = select(*selected).from_(copy=False, expression="raw_profiles")
         if where is not None:
             query = query.where(where, copy=False)

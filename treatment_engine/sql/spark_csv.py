@@ -15,25 +15,33 @@ driver's memory while Spark takes it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..shape_check import ShapeCheck
 from .careful_csv import careful_batches
-from .sources import CSV_PROBLEM, csv_header
+from .sources import CSV_PROBLEM, csv_columns, csv_header
 
 
-def csv_frame(spark: Any, path: str, shape: ShapeCheck) -> tuple[Any, str | None]:
+def csv_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[str, ...]]) -> tuple[Any, str | None]:
     """A DataFrame of the cells ``c0``, ``c1``, ... (text; empty ones null) and ``__order``
     (input order), and the name of its column of the reason a row is no profile: None for
     Spark's own reading, whose blank rows are still in it (the caller leaves out a row whose
     cells are all blank). ``shape`` sees each profile of the careful reading; after Spark's
-    own reading it is left for the caller to count."""
+    own reading it is left for the caller to count. ``paths``: the field paths the plan
+    reads; the careful reading hands Spark only their columns."""
     width = csv_header(path)[1]
-    if width and plain_csv(spark, path, width):
+    if 0 < width <= SPARK_READS_COLUMNS and plain_csv(spark, path, width):
         frame = (spark.read.option("header", True).option("multiLine", False).option("quote", '"')
                  .option("escape", '"').option("maxColumns", max(20_480, width + 1)).csv(path))
         return frame.toDF(*(f"c{i}" for i in range(len(frame.columns)))), None
-    return _careful_frame(spark, path, shape), CSV_PROBLEM
+    return _careful_frame(spark, path, shape, paths), CSV_PROBLEM
+
+
+# Spark's reader and planner slow down with a file's width faster than linearly (a file of
+# 22,000 columns ran for 14 minutes without an answer): a wider file is read the careful
+# way, which hands Spark only the columns the plan reads.
+SPARK_READS_COLUMNS = 1_000
 
 
 def plain_csv(spark: Any, path: str, width: int) -> bool:
@@ -51,7 +59,7 @@ def plain_csv(spark: Any, path: str, width: int) -> bool:
     return bool(found) and found[0][0] == 0
 
 
-def _careful_frame(spark: Any, path: str, shape: ShapeCheck) -> Any:
+def _careful_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[str, ...]]) -> Any:
     """The rows as :func:`.careful_csv.careful_batches` reads them, numbered in order. A
     file the rule cannot read (not UTF-8) raises its :class:`...profiles.ProfileFileError`
     here, in the Python engine's words."""
@@ -59,7 +67,9 @@ def _careful_frame(spark: Any, path: str, shape: ShapeCheck) -> Any:
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     batches = list(careful_batches(path, shape.observe, shape.objects))
-    table = pa.Table.from_batches(batches)
+    read = [name for column, name in csv_columns(path).items()
+            if any(column[:len(wanted)] == wanted for wanted in paths)]  # as sources.csv_parts reads them
+    table = pa.Table.from_batches(batches).select([*read, CSV_PROBLEM])
     table = table.append_column("__order", pa.array(range(table.num_rows), pa.int64()))
     if table.num_rows:
         return spark.createDataFrame(table)
