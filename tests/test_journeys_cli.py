@@ -180,3 +180,20 @@ def test_the_html_report_escapes_what_the_plan_says() -> None:
     made = runs(compiled, events(compiled, [("a", "signed_up", 0)]), 40 * DAY)
     page = render([summarize(compiled, made, 40 * DAY)], 40 * DAY)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_the_json_report_is_made_without_the_table_printers_library() -> None:
+    """rich draws only the table (0.07 CPU s to import, a fixed cost of every run that the
+    10-million-event benchmark counts): the JSON and CSV formats must not import it. In a
+    fresh process, since this one has imported it already."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from click.testing import CliRunner; from treatment_engine.cli import cli; "
+              f"done = CliRunner().invoke(cli, ['journeys', '--plan', {str(REPO)!r}, '--events', "
+              f"{str(REPO / 'examples' / 'events.jsonl')!r}, '--format', 'json']); "
+              "assert done.exit_code == 0, done.output; print(sorted(m for m in sys.modules if m.startswith('rich')))")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert found.stdout.strip() == "[]"

@@ -145,6 +145,26 @@ def test_a_number_is_no_timestamp_in_a_file(tmp_path: Path) -> None:
     assert measured is not None and measured.events.refused == found.refused
 
 
+def test_a_time_only_python_reads_stays_unread_on_an_event_refused_for_its_type(tmp_path: Path) -> None:
+    """An event's time is read only where its type is one of the journeys' (parse_event
+    reads the time after the customer id and the type): an event without a type is refused
+    whatever its time, so a time there that only Python converts must not send a plan
+    whose condition reads days_since (which needs every time in SQL) the Python way."""
+    compiled = journey(within="7d", steps=[{"event": "start", "if": "days_since(d) >= 0"}, {"event": "end"}])
+    events = [{"customer_id": "a", "type": "start", "timestamp": stamp(0, "Z"), "d": "2026-02-27"},
+              {"customer_id": "a", "timestamp": stamp(1, "padded")},
+              {"customer_id": "a", "type": None, "timestamp": stamp(1, "padded")},
+              {"customer_id": "a", "type": "page_view", "timestamp": stamp(1, "padded")},
+              {"customer_id": "a", "type": "end", "timestamp": stamp(2, "Z")}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    expected, found = python_path(compiled, path, None)
+    measured = measure_file([compiled], str(path), None)
+    assert measured is not None and measured.reports == [expected]
+    assert measured.events.refused == found.refused and [e.index for e in found.refused] == [1, 2]
+    assert expected.completed == 1
+
+
 def test_the_aggregation_path_keeps_the_edges_of_the_rules(tmp_path: Path) -> None:
     """Customers with each step type once, at the rules' edges: a step exactly at its
     limit, a tie in time (input order decides), two candidates of one event, success's

@@ -22,3 +22,20 @@ def test_duckdb_gives_the_reference_runs(written: dict[str, Any], raw: list[Raw]
     compiled = journey(**written)
     seen = [e for e in events(compiled, raw) if e.timestamp <= as_of]
     assert duckdb_runs(compiled, seen, float(as_of), CONNECTION) == runs(compiled, seen, float(as_of))
+
+
+def test_the_apart_test_is_true_exactly_where_no_two_times_are_equal() -> None:
+    """sql_once.apart, one NOT of an OR of equalities, against its meaning on every
+    combination of equal, different and missing (NULL) times in four columns."""
+    import itertools
+
+    from treatment_engine.journeys.sql_once import apart
+
+    values = [None, 1.0, 2.0, 3.0]
+    rows = list(itertools.product(values, repeat=4))
+    CONNECTION.execute("CREATE OR REPLACE TEMP TABLE times (a DOUBLE, b DOUBLE, c DOUBLE, d DOUBLE)")
+    CONNECTION.executemany("INSERT INTO times VALUES (?, ?, ?, ?)", rows)
+    got = CONNECTION.execute(f"SELECT a, b, c, d, TRUE{apart(['a', 'b', 'c', 'd'])} FROM times").fetchall()
+    expected = [(*row, len({v for v in row if v is not None}) == sum(v is not None for v in row)) for row in rows]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert apart(["a"]) == "" and sum(1 for row in got if not row[-1]) > 100

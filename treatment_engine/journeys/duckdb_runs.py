@@ -21,7 +21,7 @@ from sqlglot import exp
 from ..expressions.ast import Expression
 from .compiled import CompiledJourney
 from .sql import runs_query
-from .sql_once import split_runs_query
+from .sql_once import apart, split_runs_query
 from .summary import STATUS_CODES, RunColumns
 
 EVENTS = "__journey_events"
@@ -171,8 +171,7 @@ def _only(kind: str, column: str, condition: Expression, journeys: Sequence[Comp
 
 def _apart(journey: CompiledJourney, types: list[str]) -> str:
     """:func:`.sql_once.once_test`'s second half: no two of the journey's step types at one time."""
-    own = [types.index(t) for t in sorted(journey.step_types)]
-    return "".join(f" AND coalesce(s{i} <> s{j}, TRUE)" for x, i in enumerate(own) for j in own[x + 1:])
+    return apart([f"s{types.index(t)}" for t in sorted(journey.step_types)])
 
 
 def _journey_per(journey: CompiledJourney, journeys: Sequence[CompiledJourney], conditions: list[Expression]) -> str:

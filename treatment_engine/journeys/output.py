@@ -7,16 +7,16 @@ import dataclasses
 import io
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ..moments.events import iso
 from .breakdown import Breakdown
 from .summary import JourneyReport, StepReport
+
+if TYPE_CHECKING:  # rich only for the table (imported there): 0.07 CPU s that JSON and CSV need not pay
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 Breakdowns = Mapping[str, Sequence[Breakdown]]  # by journey id
 
@@ -44,6 +44,11 @@ def print_reports(reports: Sequence[JourneyReport], as_of: float, console: Conso
     """Per journey: a line of counts, the funnel by step, the watermelon flag in words, and
     the breakdown by group when one was asked for. At most 80 columns wide, whatever the
     terminal: the report reads the same in a log, a mail or a wide window."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     if console is None:
         console = Console()
         console.width = min(console.width, 80)
@@ -75,6 +80,10 @@ def _group_name(group: Mapping[str, str | None]) -> str:
 
 
 def _breakdown_table(groups: Sequence[Breakdown]) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     shown = Table(title="by " + ", ".join(groups[0].group), title_justify="left", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False)
     shown.add_column("group", overflow="fold", min_width=22)
@@ -89,6 +98,8 @@ def _breakdown_table(groups: Sequence[Breakdown]) -> Table:
 
 
 def _touchpoint(step: StepReport) -> Text:
+    from rich.text import Text
+
     if step.target is None:
         return Text("-")
     shown = f"{_percent(step.touchpoint_rate)}/{_percent(step.target)}"
