@@ -305,12 +305,16 @@ def test_simulate_on_spark_counts_and_warns_about_csv_as_python_does(spark, tmp_
     from .test_hostile_profiles import READING_PLAN
     engine = Engine.from_texts(READING_PLAN)
     rows = "".join(f"c{i},yes,{i * 300}\r\n" for i in range(8))
-    for name, tail in (("plain", "c9,,2000\nc10,no,5\n"), ("careful", '"c\n9",no,2000\nc10,no,5,extra\n')):
-        path = tmp_path / f"{name}.csv"
-        path.write_text(f"customer_id,consent,annual_value\r\n{rows}{tail}", encoding="utf-8", newline="")
+    from .test_hostile_profiles import ODD_CONSENT_CSV
+    files = {"plain": f"customer_id,consent,annual_value\r\n{rows}c9,,2000\nc10,no,5\n",
+             "careful": f'customer_id,consent,annual_value\r\n{rows}"c\n9",no,2000\nc10,no,5,extra\n',
+             "odd cells": ODD_CONSENT_CSV}  # nulls, spaces, a number first (counted as Python counts)
+    for name, text in files.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.csv"
+        path.write_text(text, encoding="utf-8", newline="")
         got, want = (simulate(engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_spark, simulate_python))
         assert (got.total, got.invalid, got.by_rule, got.notes) == (want.total, want.invalid, want.by_rule, want.notes)
-        assert "consent is text" in want.notes[0], name
+        assert ("consent is a number" if name == "odd cells" else "consent is text") in want.notes[0], name
 
 
 def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]

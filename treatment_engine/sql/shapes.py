@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlglot import exp
+
 from ..shape_check import ShapeCheck, object_paths
-from .sources import _struct_field_type, csv_columns, csv_reader
+from .sources import _struct_field_type, csv_columns, csv_filled_cell, csv_reader
 
 
 def count_wrong_shapes(check: ShapeCheck, path: str, kind: str, paths: Sequence[tuple[str, ...]],
@@ -28,9 +30,12 @@ def count_wrong_shapes(check: ShapeCheck, path: str, kind: str, paths: Sequence[
             column = csv_columns(path).get(prefix)
             if column is None:
                 continue
+            filled, kind = (part.sql("duckdb") for part in csv_filled_cell(exp.column(column, quoted=True)))
             reader = csv_reader(path).sql("duckdb")
-            count = _count(connection, f"SELECT count(*) FILTER (WHERE trim({column}, ' \t') <> '') FROM {reader}")
-            check.add(prefix, count, "text")
+            count = _count(connection, f"SELECT count(*) FILTER (WHERE {filled}) FROM {reader}")
+            if count:  # the first such cell's kind, as Python's reading meets it first
+                check.add(prefix, count, connection.execute(f"SELECT {kind} FROM {reader} WHERE {filled} LIMIT 1")
+                          .fetchall()[0][0])
         elif kind == "parquet":
             found = _parquet_leaf(connection, path, prefix)
             if found is not None:

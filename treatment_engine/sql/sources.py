@@ -221,6 +221,18 @@ def csv_parts(path: tuple[str, ...], columns: dict[tuple[str, ...], str]) -> lis
     ]
 
 
+def csv_filled_cell(cell: exp.Expr) -> tuple[exp.Expr, exp.Expr]:
+    """Where a CSV cell holds a value, as :func:`...profiles.typed_cell` reads it (not
+    empty, not ``null``; a cell of spaces is text), and that value's kind in the words of
+    :mod:`...shape_check`: what a SQL engine counts of a column where the plan reads an
+    object (:func:`.shapes.count_wrong_shapes`, Spark's ``_csv_shapes``)."""
+    word = exp.Lower(this=_trimmed(cell))
+    filled = and_(exp.NEQ(this=cell, expression=_lit("")), exp.NEQ(this=word, expression=_lit("null")))
+    kind = case([(exp.In(this=word, expressions=[_lit("true"), _lit("false")]), _lit("a boolean")),
+                 (exp.RegexpLike(this=cell, expression=_lit(DECIMAL_PATTERN)), _lit("a number"))], _lit("text"))
+    return filled, kind
+
+
 def csv_sampled_kinds(path: str, columns: dict[tuple[str, ...], str],
                       paths: Sequence[tuple[str, ...]]) -> dict[tuple[str, ...], str]:
     """The component (``n``, ``s`` or ``b``) of each typed-per-cell field whose non-empty

@@ -26,7 +26,7 @@ from ..shape_check import ShapeCheck
 from . import limits as sql_limits
 from .compiler import OUTPUT_COLUMNS, FieldColumns, decision_sql, required_fields
 from .fragments import BOOLEAN, DOUBLE, VARCHAR, Unsupported, case, not_, or_, select
-from .sources import csv_columns, csv_parts, parquet_parts, split_top_level
+from .sources import csv_columns, csv_filled_cell, csv_parts, parquet_parts, split_top_level
 from .spark_csv import csv_frame
 from .spark_lines import json_lines_frame
 
@@ -122,7 +122,7 @@ class SparkBackend:
     def _csv_shapes(self, path: str, check: ShapeCheck) -> ShapeCheck:
         """Over the rows :meth:`decisions` read last: the careful reading's own count (the
         Python engine's), else Spark's rows counted as DuckDB counts its own reader's
-        (:func:`.shapes.count_wrong_shapes`: a cell that is not blank). Not DuckDB's count
+        (:func:`.shapes.count_wrong_shapes`: a cell that holds a value). Not DuckDB's count
         itself: its strict reader refuses some files that Spark's reads alike."""
         from pyspark.sql import functions as F
 
@@ -133,9 +133,12 @@ class SparkBackend:
         rows = self.spark.table("raw_profiles")
         for prefix in check.objects:
             column = csv_columns(path).get(prefix)
-            if column is not None:
-                filled = F.btrim(F.col(column), F.lit(CELL_SPACE)) != F.lit("")
-                check.add(prefix, int(rows.select(F.count_if(filled)).collect()[0][0]), "text")
+            if column is None:
+                continue
+            filled, kind = (F.expr(part.sql("spark")) for part in csv_filled_cell(exp.column(column, quoted=True)))
+            count = int(rows.select(F.count_if(filled)).collect()[0][0])
+            if count:  # the first such cell's kind, as Python's reading meets it first
+                check.add(prefix, count, rows.where(filled).orderBy("__order").select(kind).first()[0])
         return check
 
     def shaped(self, decisions: Any, as_of: date) -> Any:
