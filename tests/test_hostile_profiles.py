@@ -338,9 +338,9 @@ def test_a_csv_file_read_row_by_row_is_simulated_and_warned_about_as_on_python(r
 
 # A consent column of other things than objects, where the plan reads consent.email: cells
 # of null (no value) and of spaces (text) among them, and a first value that is a number.
-ODD_CONSENT_CSV = ("customer_id,consent,annual_value\n" + "".join(
-    f"c{i},{cell},{i * 300}\n" for i, cell in enumerate(["13", "null", " NULL ", "yes", " ", "true", "", "\t",
-                                                          "no", "null", "2.5", "x"])))
+ODD_CONSENT_CSV = ("customer_id,consent,annual_value,household\n" + "".join(
+    f"c{i},{cell},{i * 300},{'big' if i % 2 else ''}\n"
+    for i, cell in enumerate(["13", "null", " NULL ", "yes", " ", "true", "", "\t", "no", "null", "2.5", "x"])))
 
 
 def test_the_warning_about_a_csv_column_of_no_objects_counts_as_python_reads_the_cells(reading_engine: Engine,
@@ -350,10 +350,18 @@ def test_the_warning_about_a_csv_column_of_no_objects_counts_as_python_reads_the
     first: 8 rows, "a number", not 9 rows of text."""
     path = tmp_path / "profiles.csv"
     path.write_text(ODD_CONSENT_CSV, encoding="utf-8")
-    notes = {name: simulate(reading_engine.plan, str(path), SAMPLE_AS_OF).notes
+    plan = Engine.from_texts(TWO_OBJECTS_PLAN).plan
+    notes = {name: simulate(plan, str(path), SAMPLE_AS_OF).notes
              for name, simulate in (("python", simulate_python), ("duckdb", simulate_duckdb))}
     assert notes["duckdb"] == notes["python"]
     assert notes["python"][0].startswith("consent is a number, not an object, in 8 rows"), notes
+    assert notes["python"][1].startswith("household is text, not an object, in 6 rows"), notes
+
+
+# READING_PLAN with a second object the plan reads into (household.size)
+TWO_OBJECTS_PLAN = {"rules/plan.yaml": READING_PLAN["rules/plan.yaml"].replace(
+    "  - {id: valued,", '  - {id: family, priority: 3, when: {if: "household.size >= 3"}, '
+    "then: {treatment: contain, actions: [tips], channels: [app]}}\n  - {id: valued,")}
 
 
 def test_a_csv_cell_past_the_csv_modules_default_limit_is_read_on_every_engine(reading_engine: Engine,

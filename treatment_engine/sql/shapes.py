@@ -30,12 +30,12 @@ def count_wrong_shapes(check: ShapeCheck, path: str, kind: str, paths: Sequence[
             column = csv_columns(path).get(prefix)
             if column is None:
                 continue
-            filled, kind = (part.sql("duckdb") for part in csv_filled_cell(exp.column(column, quoted=True)))
+            filled, value_kind = (part.sql("duckdb") for part in csv_filled_cell(exp.column(column, quoted=True)))
             reader = csv_reader(path).sql("duckdb")
             count = _count(connection, f"SELECT count(*) FILTER (WHERE {filled}) FROM {reader}")
             if count:  # the first such cell's kind, as Python's reading meets it first
-                check.add(prefix, count, connection.execute(f"SELECT {kind} FROM {reader} WHERE {filled} LIMIT 1")
-                          .fetchall()[0][0])
+                first = connection.execute(f"SELECT {value_kind} FROM {reader} WHERE {filled} LIMIT 1").fetchall()
+                check.add(prefix, count, first[0][0])
         elif kind == "parquet":
             found = _parquet_leaf(connection, path, prefix)
             if found is not None:

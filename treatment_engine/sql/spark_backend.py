@@ -204,8 +204,8 @@ class SparkBackend:
         if kind == "csv" and invalid is None:  # Spark's own reading: its blank rows are no profiles
             # A row is blank when its cells joined are: one flat call, where an OR per
             # cell nested as deep as the header is wide (Spark's parser overflowed its
-            # stack past about 21,000 columns).
-            # (Spark's CONCAT_WS leaves out null cells; sqlglot's own node would add a null test.)
+            # stack past about 21,000 columns). Spark's CONCAT_WS leaves out null cells;
+            # sqlglot's own node for it would add a null test, hence the plain call.
             cells = exp.Anonymous(this="CONCAT_WS", expressions=[
                 exp.Literal.string(""), *(exp.column(n, quoted=True) for n in csv_columns(path).values())])
             where = exp.NEQ(this=exp.Trim(this=cells, expression=exp.Literal.string(CELL_SPACE)),

@@ -33,7 +33,7 @@ def csv_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[st
     width = csv_header(path)[1]
     if 0 < width <= SPARK_READS_COLUMNS and plain_csv(spark, path, width):
         frame = (spark.read.option("header", True).option("multiLine", False).option("quote", '"')
-                 .option("escape", '"').option("maxColumns", max(20_480, width + 1)).csv(path))
+                 .option("escape", '"').option("maxColumns", SPARK_READS_COLUMNS + 1).csv(path))
         return frame.toDF(*(f"c{i}" for i in range(len(frame.columns)))), None
     return _careful_frame(spark, path, shape, paths), CSV_PROBLEM
 
