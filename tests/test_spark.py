@@ -297,15 +297,15 @@ def test_spark_reads_hostile_csv_as_python_does(spark, tmp_path: Path, name: str
 
 def test_simulate_on_spark_counts_and_warns_about_csv_as_python_does(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The summary and the warning about a ``consent`` column of text where the plan reads
-    consent.email, for a file Spark's reader reads and one read the careful way (a quoted
+    consent.email (and a ``household`` one), for a file Spark's reader reads, one of odd
+    cells (nulls, spaces, a number first) and one read the careful way (a quoted
     line break and a row with a cell too many). Spark counted the warning with DuckDB's
     strict reader, which stops on such a file: simulate failed with DuckDB's error."""
     from treatment_engine.simulation import simulate_python, simulate_spark
 
-    from .test_hostile_profiles import READING_PLAN
-    engine = Engine.from_texts(READING_PLAN)
+    from .test_hostile_profiles import ODD_CONSENT_CSV, TWO_OBJECTS_PLAN
+    engine = Engine.from_texts(TWO_OBJECTS_PLAN)  # consent.email and household.size
     rows = "".join(f"c{i},yes,{i * 300}\r\n" for i in range(8))
-    from .test_hostile_profiles import ODD_CONSENT_CSV
     files = {"plain": f"customer_id,consent,annual_value\r\n{rows}c9,,2000\nc10,no,5\n",
              "careful": f'customer_id,consent,annual_value\r\n{rows}"c\n9",no,2000\nc10,no,5,extra\n',
              "odd cells": ODD_CONSENT_CSV}  # nulls, spaces, a number first (counted as Python counts)
@@ -315,6 +315,7 @@ def test_simulate_on_spark_counts_and_warns_about_csv_as_python_does(spark, tmp_
         got, want = (simulate(engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_spark, simulate_python))
         assert (got.total, got.invalid, got.by_rule, got.notes) == (want.total, want.invalid, want.by_rule, want.notes)
         assert ("consent is a number" if name == "odd cells" else "consent is text") in want.notes[0], name
+    assert "household is text" in want.notes[1]
 
 
 def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]
