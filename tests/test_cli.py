@@ -128,12 +128,22 @@ def test_sample_is_reproducible(runner: CliRunner, tmp_path: Path) -> None:
     assert (tmp_path / "x.csv").read_text().startswith("customer_id,plan_type")
 
 
+def test_decide_a_sample_decides_what_the_same_sample_piped_in_decides(runner: CliRunner) -> None:
+    """``decide --sample N --seed S``: the customers ``sample --n N --seed S`` writes, decided
+    as if read from a file (issue #13's first command on a fresh install)."""
+    sample = invoke(runner, "sample", "--n", "10", "--seed", "3", "--as-of", "2026-11-01").stdout
+    piped = invoke(runner, "decide", "--profiles", "-", "--as-of", "2026-11-01", "-q", input=sample)
+    made = invoke(runner, "decide", "--sample", "10", "--seed", "3", "--as-of", "2026-11-01", "-q")
+    assert made.exit_code == 0 and made.stdout == piped.stdout and len(made.stdout.splitlines()) == 10
+
+
 @pytest.mark.parametrize("args, code, message", [
     (["decide", "--plan", str(TELECOM / "plan"), "--profiles", "/no/such/file.jsonl"], 1,
      "no such profiles file: /no/such/file.jsonl"),
     (["decide", "--plan", "/no/such/plan", "--profiles", "-"], 2, "no such plan directory"),
     (["decide", "--profiles", "-", "--as-of", "yesterday"], 2, "not a date in the form YYYY-MM-DD"),
-    (["decide"], 2, "Missing option '--profiles'"),
+    (["decide"], 2, "give either --profiles FILE or --sample N"),
+    (["decide", "--profiles", "-", "--sample", "3"], 2, "give either --profiles FILE or --sample N"),
     (["explain"], 2, "give either --profile JSON or --profiles FILE --customer ID"),
     (["explain", "--profile", "{nope"], 2, "not valid JSON"),
 ])

@@ -103,6 +103,8 @@ def test_the_installed_wheel_runs_from_an_empty_directory(dist: Path, tmp_path: 
     assert decided.returncode == 0, decided.stderr
     records = [json.loads(line) for line in decided.stdout.splitlines()]
     assert len(records) == 10 and all(r["plan_version"] == version and r["treatment"] for r in records)
+    sampled = run("treatment", "decide", "--sample", "10", "--seed", "3", "--as-of", "2026-11-01")
+    assert sampled.returncode == 0 and sampled.stdout == decided.stdout, sampled.stderr
     simulated = run("treatment", "simulate", "--sample", "10", "--as-of", "2026-11-01")
     assert simulated.returncode == 0 and "Decisions by treatment" in simulated.stdout, simulated.stderr
     tested = run("treatment", "test")  # the plan's own tests/ came along

@@ -18,18 +18,21 @@ import click
 from ..decision import Decision, DecisionError
 from ..engine import utc_today
 from ..errors import ProfileError
-from ..profiles import Unreadable, check_profiles_path, dumps, open_profiles, parse_json_line
+from ..profiles import Unreadable, dumps, open_profiles, parse_json_line
 from ..semantics import customer_id_of
 from .options import as_of_option, backend_option, history_option, plan_option
-from .support import fail, limits_from_log, load_engine
+from .support import fail, limits_from_log, load_engine, profiles_or_sample
 
 # -- decide ------------------------------------------------------------------------
 
 @click.command()
 @plan_option
-@click.option("--profiles", "profiles_path", required=True, metavar="FILE",
+@click.option("--profiles", "profiles_path", metavar="FILE",
               help="Profiles: JSON lines (one object a line), CSV with a header row "
                    "(by the .csv suffix or --input-format), or - for standard input.")
+@click.option("--sample", "sample_size", type=click.IntRange(min=1), metavar="N",
+              help="Decide N synthetic customers (treatment sample) instead of a file.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed for --sample.")
 @as_of_option
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write decisions here instead of standard output (JSON lines): .jsonl, .csv or "
@@ -42,8 +45,9 @@ from .support import fail, limits_from_log, load_engine
 @backend_option(["python", "duckdb"], "python", "python: the in-process evaluator; duckdb: the plan "
                 "compiled to SQL (files only, not standard input).")
 @history_option
-def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output_path: Path | None,
-           input_format: str, stats: bool, quiet: bool, backend: str, db_url: str | None) -> None:
+def decide(plan_dir: Path | None, profiles_path: str | None, sample_size: int | None, seed: int, as_of: date | None,
+           output_path: Path | None, input_format: str, stats: bool, quiet: bool, backend: str,
+           db_url: str | None) -> None:
     """Decide a treatment for every profile in a file.
 
     Writes one JSON decision per input profile, in input order. A profile that
@@ -56,11 +60,19 @@ def decide(plan_dir: Path | None, profiles_path: str, as_of: date | None, output
       treatment decide --plan my-plan --profiles customers.csv --stats
       cat customers.jsonl | treatment decide --profiles - > decisions.jsonl
       treatment decide --profiles customers.jsonl --db sqlite:///treatment.db   # with contact caps
+      treatment decide --sample 10
     """
-    if profiles_path != "-":  # before --output is opened: a refused path must not empty it
-        check_profiles_path(profiles_path, backend, input_format)
-    engine = load_engine(plan_dir, quiet=quiet)
     day = as_of or utc_today()
+    with ExitStack() as inputs:  # a sample's file lives until every decision is written
+        # before --output is opened: a refused path must not empty it
+        path = profiles_path if profiles_path == "-" and sample_size is None else profiles_or_sample(
+            inputs, profiles_path, sample_size, seed, day, quiet, backend, input_format)
+        _decide_file(plan_dir, path, day, output_path, input_format, stats, quiet, backend, db_url)
+
+
+def _decide_file(plan_dir: Path | None, profiles_path: str, day: date, output_path: Path | None,
+                 input_format: str, stats: bool, quiet: bool, backend: str, db_url: str | None) -> None:
+    engine = load_engine(plan_dir, quiet=quiet)
     limits = limits_from_log(engine.plan, db_url, day) or {}
     text = day.isoformat()
     counts: Counter[str] = Counter()
