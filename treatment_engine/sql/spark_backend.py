@@ -183,12 +183,13 @@ class SparkBackend:
             selected.append(exp.alias_(exp.column(invalid), "__invalid", copy=False))
             invalid = "__invalid"
         types = {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+        csv_names = csv_columns(path) if kind == "csv" else {}  # the header read once for every field
         fields: dict[tuple[str, ...], FieldColumns] = {}
         for index, field_path in enumerate(paths):
             if kind == "parquet":
                 parts = self._parquet_parts(field_path, types)
             elif kind == "csv":
-                parts = csv_parts(field_path, csv_columns(path))
+                parts = csv_parts(field_path, csv_names)
             else:
                 parts = self._json_parts(field_path)
             names: list[str | None] = []
@@ -207,7 +208,7 @@ class SparkBackend:
             # stack past about 21,000 columns). Spark's CONCAT_WS leaves out null cells;
             # sqlglot's own node for it would add a null test, hence the plain call.
             cells = exp.Anonymous(this="CONCAT_WS", expressions=[
-                exp.Literal.string(""), *(exp.column(n, quoted=True) for n in csv_columns(path).values())])
+                exp.Literal.string(""), *(exp.column(n, quoted=True) for n in csv_names.values())])
             where = exp.NEQ(this=exp.Trim(this=cells, expression=exp.Literal.string(CELL_SPACE)),
                             expression=exp.Literal.string(""))
         query = select(*selected).from_(copy=False, expression="raw_profiles")

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..shape_check import ShapeCheck
 from .careful_csv import careful_batches
-from .sources import CSV_PROBLEM, csv_columns, csv_header
+from .sources import CSV_PROBLEM, csv_header
 
 
 def csv_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[str, ...]]) -> tuple[Any, str | None]:
@@ -30,12 +30,14 @@ def csv_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[st
     cells are all blank). ``shape`` sees each profile of the careful reading; after Spark's
     own reading it is left for the caller to count. ``paths``: the field paths the plan
     reads; the careful reading hands Spark only their columns."""
-    width = csv_header(path)[1]
+    columns, width = csv_header(path)
     if 0 < width <= SPARK_READS_COLUMNS and plain_csv(spark, path, width):
         frame = (spark.read.option("header", True).option("multiLine", False).option("quote", '"')
                  .option("escape", '"').option("maxColumns", SPARK_READS_COLUMNS + 1).csv(path))
         return frame.toDF(*(f"c{i}" for i in range(len(frame.columns)))), None
-    return _careful_frame(spark, path, shape, paths), CSV_PROBLEM
+    read = [name for column, name in columns.items()  # the columns sources.csv_parts reads for paths
+            if any(column[:len(wanted)] == wanted for wanted in paths)]
+    return _careful_frame(spark, path, shape, read), CSV_PROBLEM
 
 
 # Spark's reader and planner slow down with a file's width faster than linearly (a file of
@@ -59,16 +61,14 @@ def plain_csv(spark: Any, path: str, width: int) -> bool:
     return bool(found) and found[0][0] == 0
 
 
-def _careful_frame(spark: Any, path: str, shape: ShapeCheck, paths: Sequence[tuple[str, ...]]) -> Any:
-    """The rows as :func:`.careful_csv.careful_batches` reads them, numbered in order. A
-    file the rule cannot read (not UTF-8) raises its :class:`...profiles.ProfileFileError`
+def _careful_frame(spark: Any, path: str, shape: ShapeCheck, read: list[str]) -> Any:
+    """The rows as :func:`.careful_csv.careful_batches` reads them, their columns ``read``
+    only, numbered in order. A file the rule cannot read (not UTF-8) raises its :class:`...profiles.ProfileFileError`
     here, in the Python engine's words."""
     import pyarrow as pa
     from pyspark.sql.types import LongType, StringType, StructField, StructType
 
     batches = list(careful_batches(path, shape.observe, shape.objects))
-    read = [name for column, name in csv_columns(path).items()
-            if any(column[:len(wanted)] == wanted for wanted in paths)]  # as sources.csv_parts reads them
     table = pa.Table.from_batches(batches).select([*read, CSV_PROBLEM])
     table = table.append_column("__order", pa.array(range(table.num_rows), pa.int64()))
     if table.num_rows:
