@@ -488,10 +488,10 @@ def test_a_simulation_over_a_file_being_written_reads_every_line_by_the_rule(
 
 
 def python_items(path: Path) -> list[Any]:
-    from treatment_engine.profiles import read_csv, read_jsonl
+    """The file's items as the Python engine reads them (its format by the suffix)."""
+    from contextlib import ExitStack
 
-    if path.suffix == ".jsonl":
-        with open(path, "rb") as stream:
-            return list(read_jsonl(stream))
-    with open(path, encoding="utf-8-sig", newline="") as stream:
-        return list(read_csv(stream, str(path)))
+    from treatment_engine.profiles import open_profiles
+
+    with ExitStack() as stack:
+        return list(open_profiles(stack, str(path)))
