@@ -98,3 +98,30 @@ def test_a_postgresql_database_without_the_log_is_refused(tmp_path: Path) -> Non
         missing = _run(["reproduce", "x", "--db", url.rsplit("/", 1)[0] + "/treatment_no_such_database"])
         assert missing.exit_code == 2 and "cannot open the decision log" in missing.stderr
         assert ":***@" in missing.stderr  # the password is not shown
+
+
+def test_a_log_opened_while_another_process_migrates_it_waits_past_the_busy_timeout(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A replica starting while another holds SQLite's exclusive lock (its migration, on a
+    fresh log) waits for it: the first connection's switch to WAL had only the 5 s busy
+    timeout of a request and failed with "database is locked" (seen in CI, three replicas
+    started at once on a slow machine)."""
+    import sqlite3
+    import threading
+    import time
+
+    from treatment_engine.store.connection import Database
+    from treatment_engine.store.locks import SQLITE_BUSY_MS
+
+    path = tmp_path / "log.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # as hold_schema_lock does, on a file not yet in WAL mode
+    held = SQLITE_BUSY_MS / 1000 + 1.5
+    release = threading.Timer(held, lambda: holder.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    try:
+        Database(f"sqlite:///{path}").close()
+    finally:
+        release.join()
+        holder.close()
+    assert time.monotonic() - started >= held - 0.5

@@ -25,7 +25,7 @@ from sqlmodel import create_engine
 
 from ..errors import TreatmentError
 from ..wal import Checkpointer
-from .locks import hold_schema_lock
+from .locks import SQLITE_BUSY_MS, SQLITE_MIGRATION_BUSY_MS, hold_schema_lock
 from .tables import DecisionRow
 
 
@@ -146,8 +146,11 @@ class Database:
         return value
 
 
-# The busy timeout first: switching to WAL waits for a lock another process may hold.
-_SQLITE_PRAGMAS = ("PRAGMA busy_timeout=5000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+# Switching to WAL waits for a lock another process may hold: a replica migrating the log
+# holds it for the whole migration (hold_schema_lock), so the switch waits as long as a
+# migration may take, and the connection then waits as long as a request may.
+_SQLITE_PRAGMAS = (f"PRAGMA busy_timeout={SQLITE_MIGRATION_BUSY_MS}", "PRAGMA journal_mode=WAL",
+                   f"PRAGMA busy_timeout={SQLITE_BUSY_MS}", "PRAGMA synchronous=NORMAL")
 
 
 def _run_pragmas(connection: Any, pragmas: Sequence[str]) -> None:
