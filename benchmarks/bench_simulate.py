@@ -117,12 +117,7 @@ def run_one(kind: str, source: Path, rows: int) -> dict:
     plan = Engine.from_texts(plan_files(rules)).plan
     target = OUT / f"decisions_{kind}.parquet"
     if rows:  # a slice of the file, so both engines read the same customers
-        import duckdb
-        sliced = OUT / f"profiles_first_{rows}.parquet"
-        if not sliced.exists():
-            duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{source}') LIMIT {rows}) "
-                                     f"TO '{sliced}' (FORMAT PARQUET)")
-        source = sliced
+        source = first_rows(source, rows)
     if kind.startswith("format-"):  # format-<floor|duckdb>-<parquet|csv|jsonl>
         _, who, fmt = kind.split("-")
         source = same_customers_as(fmt, source)
@@ -151,8 +146,20 @@ def run_one(kind: str, source: Path, rows: int) -> dict:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def first_rows(source: Path, rows: int) -> Path:
+    """The first ``rows`` customers of ``source`` as a Parquet file of their own."""
+    import duckdb
+
+    sliced = OUT / f"profiles_first_{rows}.parquet"
+    if not sliced.exists():
+        duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{source}') LIMIT {rows}) "
+                                 f"TO '{sliced}' (FORMAT PARQUET)")
+    return sliced
+
+
 def spark_check(source: Path, rows: int) -> None:
-    """Spark and DuckDB decide the same slice; every MUST field of every row must agree."""
+    """Spark and DuckDB decide the same slice, each writing every decision to one Parquet
+    file; every MUST field of every row must agree."""
     import duckdb
     from plangen import generate_rules, plan_files
 
@@ -160,7 +167,7 @@ def spark_check(source: Path, rows: int) -> None:
     from treatment_engine.simulation import simulate_duckdb, simulate_spark
 
     plan = Engine.from_texts(plan_files(generate_rules(500, seed=1))).plan
-    sliced = OUT / f"profiles_first_{rows}.parquet"
+    sliced = first_rows(source, rows)
     started = time.perf_counter()
     simulate_duckdb(plan, str(sliced), AS_OF, output=str(OUT / "check_duckdb.parquet"))
     duck_seconds = time.perf_counter() - started
@@ -171,7 +178,7 @@ def spark_check(source: Path, rows: int) -> None:
     differing, total = duckdb.connect().execute(f"""
         SELECT count(*) FILTER (WHERE d.row IS DISTINCT FROM s.row OR s.row IS NULL), count(*)
         FROM (SELECT customer_id, ({must}) AS row FROM read_parquet('{OUT / "check_duckdb.parquet"}')) d
-        LEFT JOIN (SELECT customer_id, ({must}) AS row FROM read_parquet('{OUT / "check_spark.parquet"}/*.parquet')) s
+        LEFT JOIN (SELECT customer_id, ({must}) AS row FROM read_parquet('{OUT / "check_spark.parquet"}')) s
         USING (customer_id)""").fetchone()
     print(f"  spark vs duckdb on {total:,} customers: {differing} rows differ "
           f"(duckdb {duck_seconds:.1f} s, spark local {spark_seconds:.1f} s)", file=sys.stderr)
@@ -234,6 +241,9 @@ def main() -> None:
                         help="only compare input formats: the first N customers as Parquet, CSV and JSON lines, "
                              "the engine against the hand-written floor over the same file")
     parser.add_argument("--rounds", type=int, default=3, help="with --formats: runs of each, medians kept")
+    parser.add_argument("--spark-only", action="store_true",
+                        help="only the --spark check: Spark local mode and DuckDB on the first --python-rows "
+                             "customers of the --rows file")
     parser.add_argument("--child")
     parser.add_argument("--source")
     parser.add_argument("--slice", type=int, default=0)
@@ -249,6 +259,9 @@ def main() -> None:
     source = make_profiles(args.rows)
     print(f"profiles: {args.rows:,} rows, {source.stat().st_size / 1e6:.0f} MB Parquet "
           f"({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    if args.spark_only:
+        spark_check(source, args.python_rows)
+        return
     floor = measure("floor", source)
     full = measure("duckdb", source)
     written = measure("duckdb-write", source)

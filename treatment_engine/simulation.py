@@ -256,15 +256,21 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
     decisions = backend.decisions(path, as_of, fmt)
     if progress:
         progress(None, None)
-    if output and on_cluster:
-        backend.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
-    elif output:  # Spark writes a folder of part files; they become the one file asked for
-        with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
-            backend.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
-            convert(Path(scratch) / "parts", output, metadata(plan.version, as_of.isoformat(), "spark"))
-    grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel", "arm",
-                                "would_have_rule").agg(
-        F.count(F.lit(1)), F.sum("cost"), F.count("error"), F.sum(F.coalesce("would_have_cost", "cost"))).collect()
+    if output:  # written, then summed: decided once, not once for each
+        decisions = decisions.persist()
+    try:
+        if output and on_cluster:
+            backend.shaped(decisions, as_of).write.mode("overwrite").parquet(output)
+        elif output:  # Spark writes a folder of part files; they become the one file asked for
+            with tempfile.TemporaryDirectory(prefix="treatment-") as scratch:
+                backend.shaped(decisions, as_of).write.mode("overwrite").parquet(str(Path(scratch) / "parts"))
+                convert(Path(scratch) / "parts", output, metadata(plan.version, as_of.isoformat(), "spark"))
+        grouped = decisions.groupBy("segment", "lifecycle_stage", "value_tier", "treatment", "rule", "channel",
+                                    "arm", "would_have_rule").agg(
+            F.count(F.lit(1)), F.sum("cost"), F.count("error"), F.sum(F.coalesce("would_have_cost", "cost"))).collect()
+    finally:
+        if output:
+            decisions.unpersist()
     # To _add_groups' order: the arm and champion keys after the count, cost and errors.
     _add_groups([(*row[:6], *row[8:11], row[6], row[7], row[11]) for row in grouped], plan, summary)
     summary.notes.extend(backend.count_shapes(path, fmt).warnings(required_fields(plan)))
