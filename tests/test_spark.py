@@ -120,6 +120,22 @@ def test_spark_agrees_with_duckdb_on_generated_parquet(spark, tmp_path: Path) ->
     assert len(spark_rows) == 20000
 
 
+def test_a_large_plan_runs_without_whole_stage_code_generation(spark, default_engine: Engine) -> None:  # type: ignore[no-untyped-def]
+    """Past the JVM's 64 KB a method, Spark logs a compiler stack trace and interprets the
+    stage: a plan that large runs without whole-stage generation (and the 120-rule plan of
+    test_spark_agrees_with_duckdb_on_generated_parquet decides alike so); a small one keeps it."""
+    import sys
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from plangen import generate_rules, plan_files
+
+    from treatment_engine.sql.spark_backend import SparkBackend
+    sample = REPO / "examples" / "customers.jsonl"
+    for plan, whole_stage in ((Engine.from_texts(plan_files(generate_rules(150, seed=3))).plan, "false"),
+                              (default_engine.plan, "true")):
+        SparkBackend(plan, spark).decisions(sample, SAMPLE_AS_OF)
+        assert spark.conf.get("spark.sql.codegen.wholeStage") == whole_stage
+
+
 def test_simulate_on_spark_matches_duckdb(engine_settings, default_engine: Engine) -> None:  # type: ignore[no-untyped-def]
     from treatment_engine.simulation import simulate_duckdb, simulate_spark
     path = str(REPO / "examples" / "customers.jsonl")
