@@ -115,10 +115,14 @@ PLAIN_PATTERNS = (
 # The scan by lines' test of one line, as SQL over ``line``: the first three patterns (a
 # line holds no newline), and the other tests by line. Each regular expression call costs
 # about 85-125 ns a line whatever it holds, hence the few calls; a line of null is sought
-# only in a line without a double quote (every object with a name has one).
+# only in a line without a double quote (every object with a name has one), NaN or
+# Infinity after a bracket only in a line with a bracket (most profiles hold no list:
+# 1,000,000 profiles, 0.12 CPU s for the expression over every line, about 0.03 s for
+# the byte test, CASE running the expression only where it holds).
 SUSPICIOUS_LINE = " OR ".join([
     "contains(line, chr(11)) OR contains(line, chr(12))",
-    *(f"regexp_matches(line, '{pattern}')" for pattern in PLAIN_PATTERNS[:3]),
+    *(f"regexp_matches(line, '{pattern}')" for pattern in PLAIN_PATTERNS[:2]),
+    f"CASE WHEN contains(line, '[') THEN regexp_matches(line, '{PLAIN_PATTERNS[2]}') ELSE false END",
     f"CASE WHEN strlen(line) > {2 * MAX_DEPTH} THEN strlen(line) - strlen(replace(replace(line, '[', ''), "
     f"'{{', '')) > {MAX_DEPTH} ELSE false END",
     r"CASE WHEN contains(line, chr(34)) THEN false ELSE regexp_full_match(line, '[ \t\r]*null[ \t\r]*') END",
