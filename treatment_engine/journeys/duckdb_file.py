@@ -19,6 +19,9 @@ The events are read as :mod:`.source` reads them (``profile_json``'s rule per li
   refuses, is converted by ``parse_timestamp`` itself in Python;
 - a refused event's reason comes from ``parse_event`` over its three reserved fields, so
   the words are the Python path's;
+- a common file (nothing refused, every time SQL's, each customer's step types once and
+  apart, no success event at the second of a last step) is measured in one pass with no
+  events table (:mod:`.duckdb_pass`); any other goes on to the events table below;
 - the input position (the order among equal times and the index in a refusal) is the
   events table's ``rowid``: a table made from one scan keeps the file's order while
   ``preserve_insertion_order`` is on (:func:`..sql.duckdb_backend.connect` sets it).
@@ -39,6 +42,7 @@ from ..sql import json_lines, plain_lines
 from ..sql.expressions import ExpressionCompiler
 from ..sql.fragments import VARCHAR, Unsupported, Value, or_
 from ..sql.timestamps import common_shape_sql
+from . import duckdb_pass
 from .compiled import CompiledJourney
 from .duckdb_runs import (
     EVENTS,
@@ -124,15 +128,18 @@ def measure_file(journeys: Sequence[CompiledJourney], path: str, as_of: float | 
         db.execute(f"CREATE TYPE {KNOWN} AS ENUM ({_known(journeys)})")
         try:
             try:
-                loaded = _load(db, journeys, path, conditions, _text_fields(path, conditions))
+                common = _read(db, journeys, path, conditions, as_of, _text_fields(path, conditions))
             except duckdb.Error as error:
                 if json_lines.TYPED_REFUSED not in str(error):
                     raise
-                loaded = _load(db, journeys, path, conditions, ())  # a reserved field held a non-string
-            if not loaded:
+                common = _read(db, journeys, path, conditions, as_of, ())  # a reserved field held a non-string
+            if common is False:
                 return None
         except (duckdb.Error, Unsupported):
             return None
+        if isinstance(common, JourneyEvents):  # one pass: the runs straight from the per-customer table
+            return Measured([summarize_columns(j, duckdb_pass.runs(db, j, journeys, conditions, common.as_of),
+                                               common.as_of) for j in journeys], common)
         found = _read_summary(db, journeys, as_of)
         valid = valid_test(bool(found.refused))
         make_per_customer(db, journeys, conditions, found.as_of, valid)
@@ -157,12 +164,31 @@ def _known(journeys: Sequence[CompiledJourney]) -> str:
     return literals(event_types(journeys))
 
 
+def _read(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
+          as_of: float | None, as_text: Sequence[tuple[str, ...]]) -> JourneyEvents | bool:
+    """The file read in one pass (:mod:`.duckdb_pass`: what was read, the per-customer
+    table made), or, where it holds anything uncommon, into the events table (:func:`_load`:
+    True, or False where it needs the Python path after all)."""
+    common = duckdb_pass.read(db, journeys, conditions, _events(journeys, path, conditions, as_text), as_of)
+    return common if common is not None else _load(db, journeys, path, conditions, as_text)
+
+
 def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
           as_text: Sequence[tuple[str, ...]]) -> bool:
     """The events table, one row per line in file order (its rowid is the input position):
-    whether the event is passed over, the reserved fields, the time (NULL where SQL did not
-    convert it, with its text kept) and each condition's truth. False: the file needs the
-    Python path after all. ``as_text``: the reserved fields read as text (:func:`_text_fields`)."""
+    :func:`_events`' rows. False: the file needs the Python path after all."""
+    db.execute(f"CREATE TEMP TABLE {EVENTS} AS {_events(journeys, path, conditions, as_text)}")
+    converted = _convert_the_rest(db)
+    uses_today = any(isinstance(node, Call) and node.function != "missing" for e in conditions for node in walk(e))
+    return not (converted and uses_today)  # a condition read days_since before its event's time was known
+
+
+def _events(journeys: Sequence[CompiledJourney], path: str, conditions: list[Expression],
+            as_text: Sequence[tuple[str, ...]]) -> str:
+    """The query of the file's events, one row per line: whether the event is passed over,
+    the reserved fields, the time (NULL where SQL did not convert it, with its text kept)
+    and each condition's truth. ``as_text``: the reserved fields read as text
+    (:func:`_text_fields`)."""
     paths = sorted(set(RESERVED) | {node.path for e in conditions for node in walk(e) if isinstance(node, Field)})
     relation, _ = json_lines.reader(path, paths, careful=False)
     _read_as_text(relation, as_text)
@@ -190,7 +216,7 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
     # reads an event's time after its customer id and type, so an event passed over, or
     # refused for its type, never has its time read (a quarter of the benchmark's events
     # are page views: 0.04-0.1 CPU s of 2.1 saved per 2 million events).
-    db.execute(f"""CREATE TEMP TABLE {EVENTS} AS
+    return f"""
         WITH reserved AS (
             SELECT *, {cid} AS {text['cid']}, {kind} AS {text['type']}, {stamp} AS {text['stamp']}
             FROM {relation.sql(dialect='duckdb')}),
@@ -201,10 +227,7 @@ def _load(db: Any, journeys: Sequence[CompiledJourney], path: str, conditions: l
             FROM known)
         SELECT {_passed(("type",) in late)} AS passed, __cid AS cid, __known AS type, __ts AS ts,
                CASE WHEN __ts IS NULL AND __known IS NOT NULL THEN __stamp END AS ts_text{tests}
-        FROM timed""")
-    converted = _convert_the_rest(db)
-    uses_today = any(isinstance(node, Call) and node.function != "missing" for e in conditions for node in walk(e))
-    return not (converted and uses_today)  # a condition read days_since before its event's time was known
+        FROM timed"""
 
 
 # -- the reserved fields as text ------------------------------------------------------

@@ -99,10 +99,16 @@ def _flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
 
 def _after_flags(journey: CompiledJourney, conditions: list[Expression]) -> str:
     """The columns of success's events (``fb``, ``rq{i}``), as in :func:`_flags`."""
+    names = ["fb", *(f"rq{i}" for i in range(len(journey.require)))]
+    return ", ".join(f"{test} AS {name}" for test, name in zip(after_tests(journey, conditions), names, strict=True))
+
+
+def after_tests(journey: CompiledJourney, conditions: list[Expression]) -> list[str]:
+    """The tests of success's events: any ``none`` (``fb``), then each ``require``."""
     parsed = journey.conditions
     none = [_test(t.event, c, conditions) for t, c in zip(journey.none, parsed.none, strict=True)]
     required = [_test(t.event, c, conditions) for t, c in zip(journey.require, parsed.require, strict=True)]
-    return ", ".join([f"({' OR '.join(none) or 'FALSE'}) AS fb", *(f"{r} AS rq{i}" for i, r in enumerate(required))])
+    return [f"({' OR '.join(none) or 'FALSE'})", *required]
 
 
 def _after_types(journey: CompiledJourney) -> list[str]:
@@ -117,26 +123,26 @@ def _after_types(journey: CompiledJourney) -> list[str]:
 # condition: one column per distinct type and condition) and ``p{i}`` (the position of
 # type i's first event, only for the last step type of a journey whose success looks
 # after it). Each journey reads a view of it in :func:`.sql_once.per_customer`'s columns
-# (:func:`_journey_per`). One count for all the types: a customer who met any of them
+# (:func:`journey_per`). One count for all the types: a customer who met any of them
 # twice is measured by the window query in each journey (exact, only slower for them).
 
 
-def _aggregated(journeys: Sequence[CompiledJourney]) -> list[CompiledJourney]:
+def aggregated(journeys: Sequence[CompiledJourney]) -> list[CompiledJourney]:
     return [j for j in journeys if not j.consecutive]
 
 
-def _types(journeys: Sequence[CompiledJourney]) -> list[str]:
-    return sorted({t for j in _aggregated(journeys) for t in j.step_types})
+def step_types(journeys: Sequence[CompiledJourney]) -> list[str]:
+    return sorted({t for j in aggregated(journeys) for t in j.step_types})
 
 
 def _conditioned(journeys: Sequence[CompiledJourney], conditions: list[Expression]) -> list[tuple[str, int]]:
     """Each distinct (step type, condition index) of a conditioned step."""
-    return sorted({(s.event, _index(c, conditions)) for j in _aggregated(journeys)
+    return sorted({(s.event, _index(c, conditions)) for j in aggregated(journeys)
                    for s, c in zip(j.steps, j.conditions.steps, strict=True) if c is not None})
 
 
 def _positioned(journeys: Sequence[CompiledJourney]) -> list[str]:
-    return sorted({j.steps[-1].event for j in _aggregated(journeys) if j.after_within is not None})
+    return sorted({j.steps[-1].event for j in aggregated(journeys) if j.after_within is not None})
 
 
 def make_per_customer(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Expression],
@@ -144,21 +150,31 @@ def make_per_customer(db: Any, journeys: Sequence[CompiledJourney], conditions: 
     """The per-customer table (see above) of the journeys that take the aggregation path,
     with each one's :func:`.sql_once.once_test` worked out once per customer (``o{k}``,
     the journeys in order)."""
-    types = _types(journeys)
+    types = step_types(journeys)
     if not types:
         return
+    db.execute(per_customer_sql(journeys, conditions, EVENTS, "count(*)", positions=True,
+                                where=f" WHERE {valid} AND {one_of(types, journeys)} AND ts <= {as_of!r}"))
+
+
+def per_customer_sql(journeys: Sequence[CompiledJourney], conditions: list[Expression], source: str, count: str,
+                     positions: bool, where: str = "", more: Sequence[str] = ()) -> str:
+    """The statement that makes the per-customer table from the rows of ``source`` (the
+    events table's columns) that pass ``where``: ``n`` by ``count``, the ``p{i}`` columns
+    only if ``positions``, and ``more`` aggregates beside them."""
+    types = step_types(journeys)
     # min(CASE ...) rather than min(...) FILTER (WHERE ...): the same value (NULL where no
     # event is of the type), 0.2 CPU s cheaper at 10 million events (of 3.4 for the table)
-    where = {t: f"type = {exp.Literal.string(t).sql()}" for t in types}
-    columns = [*(f"min(CASE WHEN {where[t]} THEN ts END) AS s{i}" for i, t in enumerate(types)),
-               *(f"bool_or({_only(t, f'c{c}', conditions[c], journeys, where)}) AS b{k}"
+    kind = {t: f"type = {exp.Literal.string(t).sql()}" for t in types}
+    columns = [*(f"min(CASE WHEN {kind[t]} THEN ts END) AS s{i}" for i, t in enumerate(types)),
+               *(f"bool_or({_only(t, f'c{c}', conditions[c], journeys, kind)}) AS b{k}"
                  for k, (t, c) in enumerate(_conditioned(journeys, conditions))),
-               *(f"min(CASE WHEN {where[t]} THEN rowid END) AS p{types.index(t)}" for t in _positioned(journeys))]
+               *(f"min(CASE WHEN {kind[t]} THEN rowid END) AS p{types.index(t)}"
+                 for t in (_positioned(journeys) if positions else ())), *more]
     everywhere = " + ".join(f"CAST(s{i} IS NOT NULL AS INTEGER)" for i in range(len(types)))
-    once = "".join(f", n = {everywhere}{_apart(journey, types)} AS o{k}" for k, journey in enumerate(_aggregated(journeys)))
-    db.execute(f"CREATE OR REPLACE TEMP TABLE {PER} AS SELECT *{once} FROM (SELECT cid, count(*) AS n, "
-               f"{', '.join(columns)} FROM {EVENTS} WHERE {valid} AND {one_of(types, journeys)} "
-               f"AND ts <= {as_of!r} GROUP BY cid)")
+    once = "".join(f", n = {everywhere}{_apart(journey, types)} AS o{k}" for k, journey in enumerate(aggregated(journeys)))
+    return (f"CREATE OR REPLACE TEMP TABLE {PER} AS SELECT *{once} FROM (SELECT cid, {count} AS n, "
+            f"{', '.join(columns)} FROM {source}{where} GROUP BY cid)")
 
 
 def _only(kind: str, column: str, condition: Expression, journeys: Sequence[CompiledJourney],
@@ -174,10 +190,12 @@ def _apart(journey: CompiledJourney, types: list[str]) -> str:
     return apart([f"s{types.index(t)}" for t in sorted(journey.step_types)])
 
 
-def _journey_per(journey: CompiledJourney, journeys: Sequence[CompiledJourney], conditions: list[Expression]) -> str:
+def journey_per(journey: CompiledJourney, journeys: Sequence[CompiledJourney], conditions: list[Expression],
+                after: str | None = None) -> str:
     """``journey``'s view of the per-customer table, in :func:`.sql_once.per_customer`'s
-    columns (no ``n``: ``once`` holds the test)."""
-    types = _types(journeys)
+    columns (no ``n``: ``once`` holds the test). ``after``: the columns that decide
+    success after the last step, where not its position ``ix_last``."""
+    types = step_types(journeys)
     own = sorted(journey.step_types)
     conditioned = _conditioned(journeys, conditions)
     matched = []
@@ -185,8 +203,9 @@ def _journey_per(journey: CompiledJourney, journeys: Sequence[CompiledJourney], 
         kind = types.index(step.event)
         matched.append(f"s{kind} IS NOT NULL AS m{j}" if condition is None
                        else f"coalesce(b{conditioned.index((step.event, _index(condition, conditions)))}, FALSE) AS m{j}")
-    position = f", p{types.index(journey.steps[-1].event)} AS ix_last" if journey.after_within is not None else ""
-    once = next(k for k, j in enumerate(_aggregated(journeys)) if j is journey)
+    position = "" if journey.after_within is None else f", {after}" if after is not None \
+        else f", p{types.index(journey.steps[-1].event)} AS ix_last"
+    once = next(k for k, j in enumerate(aggregated(journeys)) if j is journey)
     return (f"SELECT cid, o{once} AS once, " + ", ".join(f"s{types.index(t)} AS ts{i}" for i, t in enumerate(own))
             + ", " + ", ".join(matched)
             + f"{position} FROM {PER} WHERE " + " OR ".join(f"s{types.index(t)} IS NOT NULL" for t in own))
@@ -205,7 +224,7 @@ def runs(db: Any, journey: CompiledJourney, journeys: Sequence[CompiledJourney],
         query = runs_query(journey, as_of, "__journey", ordered=False)
     else:
         per = "__journey_per_view"
-        db.execute(f"CREATE OR REPLACE TEMP VIEW {per} AS {_journey_per(journey, journeys, conditions)}")
+        db.execute(f"CREATE OR REPLACE TEMP VIEW {per} AS {journey_per(journey, journeys, conditions)}")
         repeated = db.execute(f"SELECT count(*) FROM {per} WHERE NOT once").fetchone()
         after = None
         if journey.after_within is not None:  # success's events apart: the join scans fewer rows
@@ -215,10 +234,10 @@ def runs(db: Any, journey: CompiledJourney, journeys: Sequence[CompiledJourney],
         one_each = not (repeated and repeated[0])
         query = split_runs_query(journey, as_of, "__journey", per, not one_each, ordered=False,
                                  after=after, once="once")
-    return _columns(db, journey, query, one_each)
+    return run_columns(db, journey, query, one_each)
 
 
-def _columns(db: Any, journey: CompiledJourney, query: str, one_each: bool) -> RunColumns:
+def run_columns(db: Any, journey: CompiledJourney, query: str, one_each: bool) -> RunColumns:
     """The runs of ``query`` as the report's columns, and their customers: as many as runs
     where ``one_each`` (read straight from the query), else counted in a table of them."""
     if not one_each:

@@ -27,7 +27,8 @@ from .sql import runs_query, still_open, success_sql
 
 
 def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: str, repeated: bool = True,
-                     ordered: bool = True, after: str | None = None, once: str | None = None) -> str:
+                     ordered: bool = True, after: str | None = None, once: str | None = None,
+                     firsts: bool = False) -> str:
     """``journey``'s runs: by aggregation for customers with each step type at most once
     and no two of them at one time, by :func:`.sql.runs_query` over ``table`` for the
     others (ordered by customer and run unless ``ordered`` is False). ``per``: the table
@@ -36,14 +37,16 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
     ``after``: the events that decide success after the last step (``table`` by default),
     for a caller that has them apart from the step-type events. ``once``: a column of
     ``per`` that holds :func:`once_test` (or a stricter test), for a caller that made it
-    with the table."""
+    with the table. ``firsts``: ``per`` holds, instead of ``ix_last``, the first
+    forbidden (``nf_ts``) and required (``nr{i}_ts``) events after the customer's one event
+    of the last step's type (a run at the last step reached it by that event): no join."""
     types = sorted(journey.step_types)
     steps = range(len(journey.steps))
     once = once or once_test(journey)
     last = len(journey.steps) - 1
     candidates = "".join(f", CASE WHEN m{j} THEN ts{types.index(s.event)} END AS x{j}_ts"
                          for j, s in enumerate(journey.steps))
-    position = ", ix_last" if journey.after_within is not None else ""
+    position = "".join(f", {c}" for c in _after_columns(journey, firsts))
     ctes = [
         ("per", f"SELECT * FROM {per}"),
         ("once", f"SELECT cid{candidates}{position} FROM per WHERE {once}"),
@@ -55,16 +58,16 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
         chosen = _chosen(journey)
         ctes.append((f"c{level}", f"SELECT *, {chosen} AS nk FROM w{level - 1}"))
         times = "".join(f", CASE WHEN nk = {j} THEN x{j}_ts ELSE t{j} END AS t{j}" for j in range(1, len(journey.steps)))
-        keep = ", ".join(c for c in _columns(journey) if c not in {f"t{j}" for j in steps} | {"k"})
+        keep = ", ".join(c for c in _columns(journey, firsts) if c not in {f"t{j}" for j in steps} | {"k"})
         ctes.append((f"w{level}", f"SELECT {keep}, COALESCE(nk, k) AS k, t0{times} FROM c{level}"))
     walked = f"w{last}"
     # Read twice where success looks after the last step (by the join and the runs): walked
     # once, where DuckDB would inline the walk in both (0.1 CPU s of 0.45 at 2M events).
-    materialized = {walked} if journey.after_within is not None else set()
+    materialized = {walked} if journey.after_within is not None and not firsts else set()
     if repeated:  # the others (a customer with no step-type event has no run at all)
         ctes.append(("rest", f"SELECT * FROM {table} WHERE cid IN (SELECT cid FROM per WHERE NOT ({once}))"))
     success_join = ""
-    if journey.after_within is not None:
+    if journey.after_within is not None and not firsts:
         wanted = " OR ".join(["e.fb", *(f"e.rq{i}" for i in range(len(journey.require)))])
         later = "".join(f", min(CASE WHEN e.rq{i} THEN e.ts END) AS nr{i}_ts" for i in range(len(journey.require)))
         # A run at the last step reached it by the customer's one event of that step's type.
@@ -76,7 +79,7 @@ def split_runs_query(journey: CompiledJourney, as_of: float, table: str, per: st
     body = ",\n".join(f"{name} AS {'MATERIALIZED ' if name in materialized else ''}({sql})" for name, sql in ctes)
     times = ", ".join(f"st.t{i}" for i in steps)
     fast = (f"SELECT st.cid, 1 AS run, {times}, {_status(journey, as_of)} AS status, "
-            f"{success_sql(journey, as_of, _status(journey, as_of), 'f')} AS success FROM {walked} st{success_join}")
+            f"{success_sql(journey, as_of, _status(journey, as_of), 'st' if firsts else 'f')} AS success FROM {walked} st{success_join}")
     order = " ORDER BY cid, run" if ordered else ""
     if not repeated:
         return f"WITH {body},\nfast AS ({fast})\nSELECT * FROM fast{order}"
@@ -126,10 +129,16 @@ def _lit(text: str) -> str:
     return str(exp.Literal.string(text).sql())
 
 
-def _columns(journey: CompiledJourney) -> list[str]:
+def _after_columns(journey: CompiledJourney, firsts: bool) -> list[str]:
+    """What a run carries to decide success after its last step (see split_runs_query)."""
+    if journey.after_within is None:
+        return []
+    return ["nf_ts", *(f"nr{i}_ts" for i in range(len(journey.require)))] if firsts else ["ix_last"]
+
+
+def _columns(journey: CompiledJourney, firsts: bool) -> list[str]:
     steps = range(len(journey.steps))
-    position = ["ix_last"] if journey.after_within is not None else []
-    return ["cid", *(f"x{j}_ts" for j in steps), *position, "k", *(f"t{j}" for j in steps)]
+    return ["cid", *(f"x{j}_ts" for j in steps), *_after_columns(journey, firsts), "k", *(f"t{j}" for j in steps)]
 
 
 def _valid(journey: CompiledJourney, at: int, step: int) -> str:
