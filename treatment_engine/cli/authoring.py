@@ -120,7 +120,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
 def _plan_and_cases(choice: PlanChoice, as_of: date) -> tuple[Engine, list[LoadedCase]]:
     """The plan and its test cases, or every problem of both (a broken test file is not
     a broken plan: say which one the author has to fix)."""
-    from ..plantests import load_cases
+    from ..plantests import load_cases, unknown_names
 
     issues: list[PlanIssue] = []
     engine: Engine | None = None
@@ -131,6 +131,10 @@ def _plan_and_cases(choice: PlanChoice, as_of: date) -> tuple[Engine, list[Loade
         issues.extend(error.issues)
     try:
         cases = load_cases(choice.path, as_of)
+        if engine is not None:
+            bad_names = unknown_names(engine.plan, cases)
+            if bad_names:
+                raise PlanError(bad_names)
     except PlanError as error:
         issues.extend(error.issues)
         for line in PlanError(issues).lines():
