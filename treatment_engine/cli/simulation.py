@@ -91,7 +91,8 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --profiles examples/customers.jsonl --as-of 2026-11-01
       treatment simulate --sample 100000 --report out/report.html
       treatment simulate --profiles base.parquet --output out/decisions.parquet
-      treatment simulate --profiles base.parquet --backend spark --spark-master spark://host:7077
+      treatment simulate --profiles base.parquet --backend spark \\
+          --spark-master spark://host:7077
       treatment simulate -q --profiles base.parquet --output out/decisions.parquet
     """
     engine = load_engine(plan_dir, quiet=quiet)
@@ -143,8 +144,9 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
 
     \b
     Examples:
-      treatment diff --base git:HEAD~1 --profiles examples/customers.jsonl --as-of 2026-11-01
-      treatment diff --base plans/live --plan plans/candidate --sample 50000 --report out/diff.html
+      treatment diff --base git:HEAD~1 --profiles customers.jsonl
+      treatment diff --base plans/live --plan plans/candidate --sample 50000 \\
+          --report out/diff.html
       treatment diff --base git:main --sample 10000 --format json > diff.json
     """
     import json
