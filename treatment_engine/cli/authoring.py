@@ -29,9 +29,11 @@ def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
     Checks for cells only the default can decide (TP001), rules that can never
     decide (TP002), equal-priority rules that compete (TP003), delight that never
     passes the policy (TP004), rules with no reachable channel (TP005), actions of the
-    wrong kind (TP006), unused or unreachable definitions (TP007, TP008), and, when the
-    plan declares its `fields:`, unknown fields and impossible comparisons (TP009,
-    TP010). Each finding has path:line:col, a stable code and a fix hint.
+    wrong kind (TP006), unused or unreachable definitions (TP007, TP008), unknown
+    fields when the plan declares its `fields:` (TP009), and comparisons that can
+    never hold (TP010: a number such as days_since() against a string, or a declared
+    field against a literal of another type). Each finding has path:line:col, a
+    stable code and a fix hint.
 
     Exit status: 0 clean (notes allowed), 1 warnings with --strict, 2 errors.
 
