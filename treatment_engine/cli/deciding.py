@@ -204,7 +204,8 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
         try:
             profile = parse_json_line(profile_json)
         except ValueError as error:
-            raise click.BadParameter(f"not valid JSON: {error}", param_hint="--profile") from None
+            # The reason reads on from its subject ("is not valid JSON: ...", "is not UTF-8 ...").
+            raise click.BadParameter(f"the profile {error}", param_hint="--profile") from None
     else:
         if not customer_id:
             raise click.UsageError("--profiles needs --customer ID to say which profile to explain")
