@@ -86,6 +86,17 @@ def test_the_bundled_plan_reads_at_80_columns() -> None:
         assert_readable_at_80(run80(*args, "--plan", str(REPO), "--as-of", AS_OF).stdout)
 
 
+def test_explain_keeps_the_bundled_plan_rule_ids_whole_at_80_columns() -> None:
+    """The 'why' column wraps at spaces; a rule id that fits is not folded mid-word to
+    give it one more character ("moment-detractor-valuabl" over "e")."""
+    result = run80("explain", "--plan", str(REPO), "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                   "--customer", "c000005", "--as-of", AS_OF)
+    assert_readable_at_80(result.stdout)
+    rules_table = result.stdout.split("Rules, in evaluation order", 1)[1]
+    for rule in ("moment-detractor-valuable", "moment-repeat-complaint", "respect-do-not-contact"):
+        assert f" {rule} " in rules_table, rules_table
+
+
 def test_the_replayed_moments_read_at_80_columns_with_their_names_whole() -> None:
     """A journey step's stall moment (installation.signed_up.stalled) beside a rule's id,
     as `make demo` shows them: the names are not folded mid-word."""
