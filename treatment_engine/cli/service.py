@@ -14,7 +14,7 @@ import click
 
 from ..errors import PlanError
 from .options import choose_plan, db_option, plan_option
-from .support import announce, fail, open_log
+from .support import announce, create_log, fail, open_log
 
 if TYPE_CHECKING:
     from ..store import KeyRepository
@@ -102,10 +102,9 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
     from ..service.app import api_keys_from_env
-    from ..store import DecisionLog
 
-    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
-                                                    background_checkpoints=True, max_input_chars=max_stored_input)
+    log = None if db_url == "none" else create_log(db_url, inputs=store_inputs, background_checkpoints=True,
+                                                   max_input_chars=max_stored_input)
     env_keys = api_keys_from_env()
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
@@ -218,9 +217,7 @@ _db_option = db_option("The service's database.")
 def _opened(db_url: str, *, create: bool = False) -> Iterator[KeyRepository]:
     """The keys of the log at ``db_url``: an existing log, unless ``create`` (``keys create``
     may run before the service first starts, so that it never runs without a key)."""
-    from ..store import DecisionLog
-
-    log = DecisionLog(db_url) if create else open_log(db_url)
+    log = create_log(db_url) if create else open_log(db_url)
     try:
         yield log.keys
     finally:
