@@ -223,3 +223,14 @@ def test_diff_shows_customers_changing_arm(wide: Path, experimenting: Path, tmp_
     same = run80("diff", "--base", str(experimenting), "--plan", str(experimenting), "--profiles",
                  str(wide / "p.jsonl"), "--as-of", AS_OF)
     assert "no differences" in same.stdout and "Arm changes" not in same.stdout
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["diff", "--base", str(REPO)]])
+def test_a_report_named_as_a_folder_is_refused_before_the_run(command: list[str], tmp_path: Path) -> None:
+    """As measure's and journeys' --report: a folder is refused when the command starts, not
+    after a whole simulation that then cannot be written."""
+    result = CliRunner().invoke(cli, [*command, "--plan", str(REPO), "--profiles",
+                                      str(REPO / "examples" / "customers.jsonl"), "--report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "is a directory" in result.stderr and "Decisions by" not in result.stdout
+    assert "using plan" not in result.stderr  # refused before the plan was even loaded
