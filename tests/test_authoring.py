@@ -116,6 +116,26 @@ def test_mistakes_in_plan_tests_say_the_fix_and_the_file(tmp_path: Path, plan_te
     assert len(lines) == len(wanted) + 1
 
 
+def test_an_expectation_naming_what_the_plan_does_not_define_is_located(tmp_path: Path) -> None:
+    """A test expecting a rule, action or channel the plan does not define can never pass,
+    and its failure ("expected 'r2', actual 'default'") would not say why: the name is
+    reported where it is written, with the fix, as a test-file problem."""
+    write_plan(tmp_path, {
+        "rules/r.yaml": "actions: {tips: {kind: contain, cost: 0}}\nchannels: {email: {cost: 0}}\n"
+                        "rules:\n  - id: welcome\n    then: {treatment: contain, actions: [tips], channels: [email]}\n",
+        "tests/t.yaml": "tests:\n  - name: x\n    profile: {customer_id: c}\n"
+                        "    expect: {rule: welcom, actions: [tips, gift], channels: [emial], value_tier: gold}\n"})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path)])
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("using plan ")]
+    assert result.exit_code == 2, result.output
+    assert lines == [
+        "tests/t.yaml:4:20: bad-test: unknown rule 'welcom' in test 'x' (did you mean 'welcome'?)",
+        "tests/t.yaml:4:44: bad-test: unknown action 'gift' in test 'x' (defined: tips)",
+        "tests/t.yaml:4:62: bad-test: unknown channel 'emial' in test 'x' (did you mean 'email'?)",
+        "tests/t.yaml:4:82: bad-test: unknown value tier 'gold' in test 'x' (none are defined)",
+        "the plan's tests were not loaded: 4 problems"]
+
+
 def test_an_expected_refusal(tmp_path: Path) -> None:
     write_plan(tmp_path, {"rules/r.yaml": "actions: {}\n", "tests/t.yaml":
                           "tests:\n  - {name: no id, profile: {a: 1}, expect: {error: true}}\n"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -28,11 +29,26 @@ def invoke(runner: CliRunner, *args: str, input: str | None = None):
                          env={"COLUMNS": "200"})
 
 
-def test_help_teaches_with_examples(runner: CliRunner) -> None:
-    for command in ([], ["decide"], ["validate"], ["explain"], ["sample"]):
-        result = invoke(runner, *command, "--help")
-        assert result.exit_code == 0
-        assert "Example" in result.output
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths = [prefix]
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            paths += _command_paths(command, (*prefix, name))
+        else:
+            paths.append((*prefix, name))
+    return paths
+
+
+def test_every_help_teaches_with_examples_and_reads_at_80_columns(runner: CliRunner) -> None:
+    """Every command and group, subcommands included (``keys create``, ``events``), shows
+    an example, and no line of its help is wider than an 80-column terminal."""
+    for path in _command_paths(cli):
+        result = runner.invoke(cli, [*path, "--help"], catch_exceptions=False, env={"COLUMNS": "80"},
+                               terminal_width=80)
+        assert result.exit_code == 0, path
+        assert "Example" in result.output, f"treatment {' '.join(path)} --help has no example"
+        wide = [line for line in result.output.splitlines() if len(line) > 80]
+        assert not wide, f"treatment {' '.join(path)} --help: {wide}"
 
 
 def test_decide_writes_one_line_per_profile_and_a_summary(runner: CliRunner, tmp_path: Path) -> None:
@@ -145,7 +161,7 @@ def test_decide_a_sample_decides_what_the_same_sample_piped_in_decides(runner: C
     (["decide"], 2, "give either --profiles FILE or --sample N"),
     (["decide", "--profiles", "-", "--sample", "3"], 2, "give either --profiles FILE or --sample N"),
     (["explain"], 2, "give either --profile JSON or --profiles FILE --customer ID"),
-    (["explain", "--profile", "{nope"], 2, "not valid JSON"),
+    (["explain", "--profile", "{nope"], 2, "the profile is not valid JSON: Expecting property name"),
 ])
 def test_bad_usage_gives_one_clear_line_and_no_traceback(args: list[str], code: int, message: str) -> None:
     run = subprocess.run([sys.executable, "-m", "treatment_engine", *args], capture_output=True,

@@ -152,6 +152,23 @@ def test_tp009_and_tp010_with_declared_fields(tmp_path: Path) -> None:
         "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: score > 1 and days_since(joined) > 3}") + COVER_ALL})).findings)
 
 
+def test_tp010_a_number_expression_compared_with_a_string_without_declared_fields(tmp_path: Path) -> None:
+    """`days_since(...) <= "60"` is null for every customer (a number never orders against a
+    string), so the rule never decides: found without `fields:`, as days_since() and
+    arithmetic give numbers whatever the profile holds."""
+    report = lint_plan(write_plan(tmp_path, {
+        "rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+        "rules/r.yaml": "rules:\n" + rule("a", 5, "{if: days_since(joined) <= '60'}")
+        + rule("b", 4, "{if: value * 2 == true}") + rule("c", 3, "{if: -age != 'x'}")
+        + rule("d", 2, "{if: days_since(joined) <= 60 and value + 1 > 3}") + COVER_ALL}))
+    found = sorted((str(f.location), f.message) for f in report.findings if f.code == "TP010")
+    assert found == [
+        ("rules/r.yaml:12:16", '-age is a number, so comparing it with the string "x" (!=) is always true'),
+        ("rules/r.yaml:4:16", 'days_since(joined) is a number, so comparing it with the string "60" (<=) is never true'),
+        ("rules/r.yaml:8:16", "value * 2 is a number, so comparing it with the boolean true (==) is never true"),
+    ], found
+
+
 def test_tp009_and_tp010_point_at_the_field_in_the_expression(tmp_path: Path) -> None:
     """#13 item 16: the column of the field (or comparison), not the rule's `- id` line."""
     fields = WHO + "fields: {age: number, tenure: number, value: number, score: number, consent: object}\n"

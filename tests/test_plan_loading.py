@@ -86,6 +86,20 @@ def test_every_problem_is_reported_at_once_in_file_order() -> None:
     assert [line.split(":")[0] for line in lines] == ["rules/a.yaml", "rules/b.yaml", "segments/s.yaml"]
 
 
+def test_a_refused_file_does_not_hide_the_syntax_errors_of_the_others(tmp_path: Path) -> None:
+    """A link out of the plan (or a file that is not UTF-8, or too big) is reported with
+    the YAML errors of the files that could be read, not alone and they after its fix."""
+    plan = write_plan(tmp_path / "plan", {"rules/catalog.yaml": CATALOG, "rules/broken.yaml": "rules: [\n",
+                                          "rules/tabs.yaml": "rules:\n\t- id: x\n"})
+    (tmp_path / "elsewhere.yaml").write_text("rules: []\n")
+    (plan / "rules" / "linked.yaml").symlink_to(tmp_path / "elsewhere.yaml")
+    with pytest.raises(PlanError) as raised:
+        Engine.load(plan)
+    assert [(i.code, str(i.location)) for i in raised.value.issues] == [
+        ("yaml-syntax", "rules/broken.yaml:2:1"), ("symlink-outside", "rules/linked.yaml"),
+        ("yaml-syntax", "rules/tabs.yaml:2:1")], raised.value.lines()  # in file order
+
+
 def test_references_are_checked_beside_other_whole_plan_problems() -> None:
     lines = errors({
         "rules/catalog.yaml": CATALOG,

@@ -86,6 +86,17 @@ def test_the_bundled_plan_reads_at_80_columns() -> None:
         assert_readable_at_80(run80(*args, "--plan", str(REPO), "--as-of", AS_OF).stdout)
 
 
+def test_explain_keeps_the_bundled_plan_rule_ids_whole_at_80_columns() -> None:
+    """The 'why' column wraps at spaces; a rule id that fits is not folded mid-word to
+    give it one more character ("moment-detractor-valuabl" over "e")."""
+    result = run80("explain", "--plan", str(REPO), "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                   "--customer", "c000005", "--as-of", AS_OF)
+    assert_readable_at_80(result.stdout)
+    rules_table = result.stdout.split("Rules, in evaluation order", 1)[1]
+    for rule in ("moment-detractor-valuable", "moment-repeat-complaint", "respect-do-not-contact"):
+        assert f" {rule} " in rules_table, rules_table
+
+
 def test_the_replayed_moments_read_at_80_columns_with_their_names_whole() -> None:
     """A journey step's stall moment (installation.signed_up.stalled) beside a rule's id,
     as `make demo` shows them: the names are not folded mid-word."""
@@ -212,3 +223,14 @@ def test_diff_shows_customers_changing_arm(wide: Path, experimenting: Path, tmp_
     same = run80("diff", "--base", str(experimenting), "--plan", str(experimenting), "--profiles",
                  str(wide / "p.jsonl"), "--as-of", AS_OF)
     assert "no differences" in same.stdout and "Arm changes" not in same.stdout
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["diff", "--base", str(REPO)]])
+def test_a_report_named_as_a_folder_is_refused_before_the_run(command: list[str], tmp_path: Path) -> None:
+    """As measure's and journeys' --report: a folder is refused when the command starts, not
+    after a whole simulation that then cannot be written."""
+    result = CliRunner().invoke(cli, [*command, "--plan", str(REPO), "--profiles",
+                                      str(REPO / "examples" / "customers.jsonl"), "--report", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "is a directory" in result.stderr and "Decisions by" not in result.stdout
+    assert "using plan" not in result.stderr  # refused before the plan was even loaded

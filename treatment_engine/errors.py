@@ -98,3 +98,11 @@ def did_you_mean(word: str, choices: Sequence[str] | Iterable[str]) -> str | Non
     """A hint naming the closest known word, as rule-engine's suggestions do."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else None
+
+
+def defined_hint(names: Sequence[str]) -> str:
+    """A hint listing what is defined, for a name with no close match."""
+    if not names:
+        return "none are defined"
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return f"defined: {shown}"

@@ -146,7 +146,8 @@ class _Walk:
 
 def read_plan_dir(root: str | Path, budget: LoadBudget = DEFAULT_BUDGET) -> dict[str, str]:
     """The text of each plan file by relative path. Raises PlanError if there is no plan,
-    a file is refused, or the plan is past ``budget``."""
+    a file is refused, or the plan is past ``budget``; with a refused file, the error also
+    holds the YAML problems of the files that were read, so that one run reports both."""
     root_path = Path(root)
     if not root_path.is_dir():
         raise PlanError([PlanIssue(Location(str(root)), "plan-not-found",
@@ -178,8 +179,18 @@ def read_plan_dir(root: str | Path, budget: LoadBudget = DEFAULT_BUDGET) -> dict
             reason = getattr(error, "strerror", None) or str(error)
             issues.append(PlanIssue(Location(relative), "unreadable", f"cannot read the file: {reason}"))
     if issues:
-        raise PlanError(issues)
+        raise PlanError(issues + _syntax_issues(texts, str(root), budget))
     return texts
+
+
+def _syntax_issues(texts: Mapping[str, str], root: str, budget: LoadBudget) -> list[PlanIssue]:
+    """The YAML problems of the files read beside refused ones. Only those: checking the
+    plan as a whole would call unknown every id the refused files define."""
+    try:
+        parse_plan_texts(texts, root, budget)
+    except PlanError as error:
+        return list(error.issues)
+    return []
 
 
 def plan_version(texts: Mapping[str, str]) -> str:

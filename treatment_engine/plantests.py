@@ -18,15 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails
 
 from .decision import Decision
 from .engine import Engine
-from .errors import Location, PlanError, PlanIssue, ProfileError, did_you_mean
-from .load import SourceFile, parse_yaml_file
+from .errors import Location, PlanError, PlanIssue, ProfileError, defined_hint, did_you_mean
+from .experiments.buckets import UNIVERSAL
+from .experiments.compiled import CHAMPION, HOLDOUT
+from .load import Path_, SourceFile, parse_yaml_file
+
+if TYPE_CHECKING:
+    from .compile import CompiledPlan
 
 TESTS_FOLDER = "tests"
 
@@ -66,6 +71,8 @@ class LoadedCase:
     case: Case
     as_of: date
     location: Location
+    source: SourceFile  # the test file, to locate what the case names
+    path: Path_  # the case within it
 
 
 @dataclass
@@ -119,7 +126,7 @@ def load_cases(plan_dir: Path, default_as_of: date) -> list[LoadedCase]:
             continue
         for index, case in enumerate(parsed.tests):
             cases.append(LoadedCase(case, case.as_of or parsed.as_of or default_as_of,
-                                    source.locate(("tests", index))))
+                                    source.locate(("tests", index)), source, ("tests", index)))
     if issues:
         raise PlanError(issues)
     return cases
@@ -146,6 +153,40 @@ def _describe(source: SourceFile, detail: ErrorDetails) -> PlanIssue:
     text = detail["msg"]
     text = f"must be {text.removeprefix('Input should be ')}" if text.startswith("Input should be ") else text
     return PlanIssue(source.locate(loc), "bad-test", f"'{name}' {text}{shown} ({where})")
+
+
+# What an expectation may name, and the noun that says so.
+_NAMED = (("segment", "segment"), ("lifecycle_stage", "lifecycle stage"), ("value_tier", "value tier"),
+          ("rule", "rule"), ("actions", "action"), ("channels", "channel"), ("arm", "arm"))
+
+
+def unknown_names(plan: CompiledPlan, cases: list[LoadedCase]) -> list[PlanIssue]:
+    """Each id an expectation names that the plan does not define. Such a case can never
+    pass, and its failure (expected 'welcom', actual 'welcome') would not say why: a
+    misspelling, or a rule renamed since the test was written."""
+    known = _decision_names(plan)
+    issues = []
+    for loaded in cases:
+        for key, noun in _NAMED:
+            given = getattr(loaded.case.expect, key)
+            for position, name in enumerate(given if isinstance(given, list) else [] if given is None else [given]):
+                if name in known[key]:
+                    continue
+                path = (*loaded.path, "expect", key, *((position,) if isinstance(given, list) else ()))
+                issues.append(PlanIssue(loaded.source.locate(path, prefer_key=False), "bad-test",
+                                        f"unknown {noun} '{name}' in test '{loaded.case.name}'",
+                                        did_you_mean(name, known[key]) or defined_hint(known[key])))
+    return issues
+
+
+def _decision_names(plan: CompiledPlan) -> dict[str, list[str]]:
+    """Per decision field, every value a decision by ``plan`` can hold there, in plan order."""
+    rules = [rule.id for rule in plan.rules] + ["default"] + ([HOLDOUT] if plan.holdout else [])
+    arms = [CHAMPION] + ([UNIVERSAL] if plan.holdout else []) + list(dict.fromkeys(
+        arm.id for rule in plan.rules if rule.experiment for arm in rule.experiment.arms))
+    return {"segment": [s.id for s in plan.segments], "lifecycle_stage": [s.id for s in plan.lifecycle],
+            "value_tier": [t.id for t in plan.tiers], "rule": rules, "actions": list(plan.action_costs),
+            "channels": list(plan.channels), "arm": arms}
 
 
 def run_cases(engine: Engine, cases: list[LoadedCase]) -> SuiteResult:

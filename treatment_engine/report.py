@@ -102,10 +102,25 @@ def print_explanation(decision: Decision, console: Console | None = None) -> Non
             continue
         rules.add_row(str(check.priority), Text(check.rule),
                       Text(check.outcome, style=_OUTCOME_STYLE[check.outcome]), Text(check.reason))
+    _keep_ids_whole(rules, 1, [c.rule for c in trace.rules if c.outcome != "not reached"], console.width)
     console.print(rules)
     if not_reached:
         console.print(f"  ({not_reached} lower-priority rule{'s' if not_reached != 1 else ''} "
                       f"not reached)")
+
+
+# What the explanation's rules table needs beside its rule column: priority and outcome,
+# borders and padding, and a 'why' column wide enough to read (it wraps at spaces).
+_BESIDE_RULE_IDS = 50
+
+
+def _keep_ids_whole(made: Table, column: int, ids: list[str], width: int) -> None:
+    """Give an id column its longest id when the rest still fits ``width``: rich shrinks
+    the widest wrapping columns alike, and would fold an id mid-word to give a text
+    column, which wraps at spaces anyway, one more character."""
+    longest = max((cell_len(i) for i in ids), default=0)
+    if longest and width - longest >= _BESIDE_RULE_IDS:
+        made.columns[column].width = longest
 
 
 def print_simulation(summary: Any, console: Console | None = None) -> None:

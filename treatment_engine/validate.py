@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from .errors import ExpressionError, Location, PlanError, PlanIssue, did_you_mean
+from .errors import ExpressionError, Location, PlanError, PlanIssue, defined_hint, did_you_mean
 from .evidence import EvidenceFile, is_evidence_path
 from .experiments.checks import check_experiments
 from .expressions.ast import Expression
@@ -285,7 +285,7 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
                     path = rule.path + ("when", key) + ((position,) if isinstance(raw, list) else ())
                     issues.append(PlanIssue(rule.source.locate(path, prefer_key=False), "unknown-ref",
                                             f"unknown {nouns[key]} '{name}' in rule '{rule.value.id}'",
-                                            did_you_mean(name, known[key]) or _defined(known[key])))
+                                            did_you_mean(name, known[key]) or defined_hint(known[key])))
         _check_outcome(rule.value.then, rule.source, rule.path + ("then",), plan, issues,
                        f"rule '{rule.value.id}'")
     default = plan.singles.get("default")
@@ -300,7 +300,7 @@ def _check_references(plan: _Combiner, issues: list[PlanIssue]) -> None:
             if name not in capped and name not in plan.cut_words:
                 issues.append(PlanIssue(policy.source.locate(policy.path + ("contact_caps", name)),
                                         "unknown-ref", f"unknown channel '{name}' in policy.contact_caps",
-                                        did_you_mean(name, capped) or _defined(capped)))
+                                        did_you_mean(name, capped) or defined_hint(capped)))
 
 
 def _check_outcome(outcome: Outcome, source: SourceFile, path: Path_, plan: _Combiner,
@@ -311,14 +311,7 @@ def _check_outcome(outcome: Outcome, source: SourceFile, path: Path_, plan: _Com
             if name not in defined and name not in plan.cut_words:
                 issues.append(PlanIssue(source.locate(path + (key, position), prefer_key=False),
                                         "unknown-ref", f"unknown {noun} '{name}' in {owner}",
-                                        did_you_mean(name, defined) or _defined(list(defined))))
-
-
-def _defined(names: list[str]) -> str:
-    if not names:
-        return "none are defined"
-    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-    return f"defined: {shown}"
+                                        did_you_mean(name, defined) or defined_hint(list(defined))))
 
 
 # -- stage 4: parse ------------------------------------------------------------------

@@ -72,3 +72,18 @@ def test_the_openapi_operations_stay_the_same(served: tuple[str, Path]) -> None:
     paths = httpx.get(f"{base}/openapi.json").json()["paths"]
     assert [(method.upper(), path, operation["operationId"])
             for path, operations in paths.items() for method, operation in operations.items()] == OPERATIONS
+
+
+def test_health_and_readiness_answer_head_as_monitors_probe_with_it() -> None:
+    """RFC 9110: a server that takes GET takes HEAD; load balancers and uptime checks often
+    probe with HEAD, and got 405. Not a second operation in the OpenAPI document."""
+    from treatment_engine.service.app import create_app
+
+    from ..asgi import exchange
+    from ..conftest import REPO
+
+    head_health, head_ready, document = exchange(create_app(REPO), [
+        ("HEAD", "/healthz", None), ("HEAD", "/readyz", None), ("GET", "/openapi.json", None)])
+    assert (head_health.status_code, head_ready.status_code) == (200, 200)
+    assert head_health.content == b"" and head_ready.content == b""
+    assert set(document.json()["paths"]["/healthz"]) == {"get"}

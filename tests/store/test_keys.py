@@ -27,3 +27,16 @@ def test_api_keys_are_stored_hashed_and_can_be_revoked(log: DecisionLog) -> None
     with Session(log.database.engine) as session:  # the PostgreSQL database outlives the test: leave no key
         session.delete(session.get(ApiKey, name))
         session.commit()
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("", "empty"), ("  ", "empty"), ("ops\tteam", "tab, newline or other control character"),
+    ("ops\nteam", "tab, newline or other control character"), (" ops", "space at its start or end"),
+    ("o" * 101, "longer than 100 characters")])
+def test_a_key_name_that_cannot_be_listed_or_stored_is_refused(log: DecisionLog, name: str, reason: str) -> None:
+    """`keys list` prints a name per line, tab-separated: an empty name or one holding a tab
+    or a newline makes its lines unreadable; a name past the column's 100 characters is
+    refused by PostgreSQL with a database error. None is stored."""
+    with pytest.raises(ValueError, match=reason):
+        log.keys.create_key(name)
+    assert name not in {k.name for k in log.keys.api_keys()}

@@ -125,3 +125,24 @@ def test_a_log_opened_while_another_process_migrates_it_waits_past_the_busy_time
         release.join()
         holder.close()
     assert time.monotonic() - started >= held - 0.5
+
+
+UNUSABLE_URLS = [("not a url", "could not parse"), ("nosuchdialect://x/y", "nosuchdialect"),
+                 ("postgresql+psycopg://u:secret@127.0.0.1:1/x", "connection")]
+
+
+@pytest.mark.parametrize("url, reason", UNUSABLE_URLS)
+@pytest.mark.parametrize("command", range(len(_readers("")) + 2))
+def test_a_database_url_that_cannot_be_used_is_one_clear_error(command: int, url: str, reason: str,
+                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped URL, a dialect SQLAlchemy does not know or a server that is not there: every
+    command taking --db, those that create a log too, says so in a line (no traceback, no
+    password) and exits 2."""
+    monkeypatch.chdir(tmp_path)
+    creators = [["keys", "create", "ops", "--db", url],
+                ["serve", "--plan", str(REPO), "--port", "1", "--db", url, "--no-watch"]]
+    result = _run([*_readers(url), *creators][command])
+    assert result.exit_code == 2, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+    assert line.startswith("error: cannot open the decision log at ") and reason in line.lower(), result.stderr
+    assert "secret" not in result.stderr

@@ -29,9 +29,11 @@ def lint(plan_dir: Path | None, output_format: str, strict: bool) -> None:
     Checks for cells only the default can decide (TP001), rules that can never
     decide (TP002), equal-priority rules that compete (TP003), delight that never
     passes the policy (TP004), rules with no reachable channel (TP005), actions of the
-    wrong kind (TP006), unused or unreachable definitions (TP007, TP008), and, when the
-    plan declares its `fields:`, unknown fields and impossible comparisons (TP009,
-    TP010). Each finding has path:line:col, a stable code and a fix hint.
+    wrong kind (TP006), unused or unreachable definitions (TP007, TP008), unknown
+    fields when the plan declares its `fields:` (TP009), and comparisons that can
+    never hold (TP010: a number such as days_since() against a string, or a declared
+    field against a literal of another type). Each finding has path:line:col, a
+    stable code and a fix hint.
 
     Exit status: 0 clean (notes allowed), 1 warnings with --strict, 2 errors.
 
@@ -120,7 +122,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
 def _plan_and_cases(choice: PlanChoice, as_of: date) -> tuple[Engine, list[LoadedCase]]:
     """The plan and its test cases, or every problem of both (a broken test file is not
     a broken plan: say which one the author has to fix)."""
-    from ..plantests import load_cases
+    from ..plantests import load_cases, unknown_names
 
     issues: list[PlanIssue] = []
     engine: Engine | None = None
@@ -131,6 +133,10 @@ def _plan_and_cases(choice: PlanChoice, as_of: date) -> tuple[Engine, list[Loade
         issues.extend(error.issues)
     try:
         cases = load_cases(choice.path, as_of)
+        if engine is not None:
+            bad_names = unknown_names(engine.plan, cases)
+            if bad_names:
+                raise PlanError(bad_names)
     except PlanError as error:
         issues.extend(error.issues)
         for line in PlanError(issues).lines():

@@ -56,10 +56,11 @@ def decide(plan_dir: Path | None, profiles_path: str | None, sample_size: int | 
 
     \b
     Examples:
-      treatment decide --profiles examples/customers.jsonl --as-of 2026-11-01 -o out.jsonl
+      treatment decide --profiles customers.jsonl --as-of 2026-11-01 -o out.jsonl
       treatment decide --plan my-plan --profiles customers.csv --stats
       cat customers.jsonl | treatment decide --profiles - > decisions.jsonl
-      treatment decide --profiles customers.jsonl --db sqlite:///treatment.db   # with contact caps
+      # with contact caps, counted from the service's decision log:
+      treatment decide --profiles customers.jsonl --db sqlite:///treatment.db
       treatment decide --sample 10
     """
     day = as_of or utc_today()
@@ -194,7 +195,7 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
 
     \b
     Examples:
-      treatment explain --profile '{"customer_id": "c1", "annual_value": 2400, "nps": 4}'
+      treatment explain --profile '{"customer_id": "c1", "annual_value": 2400}'
       treatment explain --profiles examples/customers.jsonl --customer c000042
     """
     if (profile_json is None) == (profiles_path is None):
@@ -203,7 +204,8 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
         try:
             profile = parse_json_line(profile_json)
         except ValueError as error:
-            raise click.BadParameter(f"not valid JSON: {error}", param_hint="--profile") from None
+            # The reason reads on from its subject ("is not valid JSON: ...", "is not UTF-8 ...").
+            raise click.BadParameter(f"the profile {error}", param_hint="--profile") from None
     else:
         if not customer_id:
             raise click.UsageError("--profiles needs --customer ID to say which profile to explain")
@@ -253,9 +255,10 @@ def sample(count: int, seed: int, as_of: date | None, output_path: Path | None, 
     mix reaches every rule of the bundled plan.
 
     \b
-    Example:
-      treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o examples/customers.jsonl
-      treatment sample --outcomes out/decisions.jsonl --truth out/truth.json -o out/outcomes.jsonl
+    Examples:
+      treatment sample --n 1000 --seed 7 --as-of 2026-11-01 -o customers.jsonl
+      treatment sample --outcomes out/decisions.jsonl --truth out/truth.json \\
+          -o out/outcomes.jsonl
     """
     from ..sample import generate, write_file
 

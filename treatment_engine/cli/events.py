@@ -22,6 +22,11 @@ def events() -> None:
     second complaint within 30 days" or "an order, then no installation within 14
     days". When one completes, the customer is decided with the moment's `set`
     applied to their profile.
+
+    \b
+    Examples:
+      treatment events sample --n 2000 --until 2026-11-01 -o events.jsonl
+      treatment events replay events.jsonl --profiles customers.jsonl
     """
 
 
@@ -112,10 +117,11 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
     installations, failed payments), in time order, from a seed.
 
     \b
-    Example:
+    Examples:
       treatment events sample --n 2000 --until 2026-11-01 -o events.jsonl
-      treatment events replay events.jsonl --profiles examples/customers.jsonl --until 2026-11-01
-      treatment events sample --journeys --until 2026-11-01 -o journey-events.jsonl
+      treatment events replay events.jsonl --profiles customers.jsonl \\
+          --until 2026-11-01
+      treatment events sample --journeys --until 2026-11-01 -o journeys.jsonl
     """
     from ..journeys.sample import journey_events
     from ..profiles import dumps

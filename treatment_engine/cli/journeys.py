@@ -63,7 +63,8 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
       treatment events sample --journeys --until 2026-11-01 -o events.jsonl
       treatment journeys --events events.jsonl
       treatment journeys --db sqlite:///treatment.db --format json
-      treatment journeys --events events.jsonl --by segment,arm --profiles customers.jsonl
+      treatment journeys --events events.jsonl --by segment,arm \\
+          --profiles customers.jsonl
     """
     from ..journeys.breakdown import summarize_by
     from ..journeys.summary import summarize

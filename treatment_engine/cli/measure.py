@@ -65,10 +65,13 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
 
     \b
     Examples:
-      treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --as-of 2027-03-01
-      treatment measure --decisions out/decisions.jsonl --events out/outcomes.jsonl --report results.html
-      treatment measure --decisions sqlite:///treatment.db --db sqlite:///treatment.db --format json
-      treatment measure --decisions out/decisions.parquet --events out/outcomes.jsonl \\
+      treatment measure --decisions decisions.jsonl --events outcomes.jsonl \\
+          --as-of 2027-03-01
+      treatment measure --decisions decisions.jsonl --events outcomes.jsonl \\
+          --report results.html
+      treatment measure --decisions sqlite:///treatment.db \\
+          --db sqlite:///treatment.db --format json
+      treatment measure --decisions decisions.parquet --events outcomes.jsonl \\
           --write-evidence evidence/revenue_90d.json --evidence-metric revenue_90d
     """
     from ..measure.inputs import MeasureInputError, parse_instant

@@ -14,7 +14,7 @@ import click
 
 from ..errors import PlanError
 from .options import choose_plan, db_option, plan_option
-from .support import announce, fail, open_log
+from .support import announce, create_log, fail, open_log
 
 if TYPE_CHECKING:
     from ..store import KeyRepository
@@ -57,27 +57,31 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     POST /v1/decisions:batch    {"profiles": [...]}   up to 10,000, errors inline
     POST /v1/explain            {"profile": {...}}    the decision and why
     GET  /v1/plan               live version, load time, counts, last reload error
-    POST /v1/plan:reload        load the plan again; a broken plan never replaces the live one
+    POST /v1/plan:reload        load the plan again; a broken plan never
+                                replaces the live one
     GET  /v1/customers/{id}/decisions   the decision log, newest first
-    POST /v1/decisions/{id}:reproduce   decide a logged decision again; does it reproduce?
-    POST /v1/events[?wait=S]    {"event": {...}} or {"events": [...]}: stored, 202; moments
-                                fire in the partition owners (?wait: 200 with what fired)
+    POST /v1/decisions/{id}:reproduce   decide a logged decision again; does
+                                        it reproduce?
+    POST /v1/events[?wait=S]    {"event": {...}} or {"events": [...]}: stored,
+                                202; moments fire in the partition owners
+                                (?wait: 200 with what fired)
     GET  /v1/events/{id}        a stored event: processed yet, what it fired
     GET  /v1/moments            the moments' partitions: owners, leases, lag
-    GET  /v1/outbox?after=ID    fired moments and their decisions, for downstream services
+    GET  /v1/outbox?after=ID    fired moments and their decisions, for
+                                downstream services
     GET  /healthz, /readyz, /metrics (Prometheus)
 
     \b
-    API keys, once any is set in $TREATMENT_API_KEYS (comma-separated) or created with
-    `treatment keys create NAME --db URL` (stored hashed); sent as
+    API keys, once any is set in $TREATMENT_API_KEYS (comma-separated) or
+    created with `treatment keys create NAME --db URL` (stored hashed); sent as
     `Authorization: Bearer KEY` or `X-API-Key: KEY`:
-      need a key        POST /v1/plan:reload, POST /v1/decisions/{id}:reproduce,
-                        GET /v1/customers/{id}/decisions, GET /v1/events/{id},
-                        GET /v1/outbox, GET /v1/moments
-      open              /v1/decisions, :batch, /v1/explain, POST /v1/events
-                        (these need a key too with --protect-decisions), GET /v1/plan
-                        (its plan directory shown only with a key), /healthz, /readyz,
-                        /metrics, /docs, /openapi.json
+      need a key   POST /v1/plan:reload, POST /v1/decisions/{id}:reproduce,
+                   GET /v1/customers/{id}/decisions, GET /v1/events/{id},
+                   GET /v1/outbox, GET /v1/moments
+      open         /v1/decisions, :batch, /v1/explain, POST /v1/events (these
+                   need a key too with --protect-decisions), GET /v1/plan (its
+                   plan directory shown only with a key), /healthz, /readyz,
+                   /metrics, /docs, /openapi.json
     Every refusal is RFC 9457 problem details (application/problem+json).
 
     A plan with policy.contact_caps or delight_cooldown_days counts each customer's
@@ -98,10 +102,9 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     except ImportError:
         fail("the service needs its extra: pip install 'treatment-engine[service]'")
     from ..service.app import api_keys_from_env
-    from ..store import DecisionLog
 
-    log = None if db_url == "none" else DecisionLog(db_url, inputs=store_inputs,  # type: ignore[arg-type]
-                                                    background_checkpoints=True, max_input_chars=max_stored_input)
+    log = None if db_url == "none" else create_log(db_url, inputs=store_inputs, background_checkpoints=True,
+                                                   max_input_chars=max_stored_input)
     env_keys = api_keys_from_env()
     if not env_keys and (log is None or not log.keys.api_keys()):
         click.echo("note: no API key is set (TREATMENT_API_KEYS or treatment keys create), "
@@ -179,7 +182,15 @@ def reproduce(decision_id: str, db_url: str) -> None:
 # The command's name before "replay" came to mean only feeding events through the
 # moments (``treatment events replay``): still taken, hidden, and it says so.
 replay_alias = click.Command("replay", callback=reproduce.callback, params=reproduce.params, hidden=True,
-                             deprecated="use 'treatment reproduce'", help=reproduce.help)
+                             deprecated="use 'treatment reproduce'", help='''
+    Decide a logged decision again: the old name of `treatment reproduce`.
+
+    \b
+    Example:
+      treatment reproduce 6f0c2f2e-... --db sqlite:///treatment.db
+
+    Kept so that scripts written before `treatment events replay` still run.
+    ''')
 
 
 @click.group()
@@ -206,9 +217,7 @@ _db_option = db_option("The service's database.")
 def _opened(db_url: str, *, create: bool = False) -> Iterator[KeyRepository]:
     """The keys of the log at ``db_url``: an existing log, unless ``create`` (``keys create``
     may run before the service first starts, so that it never runs without a key)."""
-    from ..store import DecisionLog
-
-    log = DecisionLog(db_url) if create else open_log(db_url)
+    log = create_log(db_url) if create else open_log(db_url)
     try:
         yield log.keys
     finally:
@@ -219,7 +228,12 @@ def _opened(db_url: str, *, create: bool = False) -> Iterator[KeyRepository]:
 @click.argument("name")
 @_db_option
 def create_key(name: str, db_url: str) -> None:
-    """Create a key named NAME and print it (the only time it is shown)."""
+    """Create a key named NAME and print it (the only time it is shown).
+
+    \b
+    Example:
+      treatment keys create ops-team --db sqlite:///treatment.db
+    """
     with _opened(db_url, create=True) as stored_keys:
         try:
             key = stored_keys.create_key(name)
@@ -232,7 +246,12 @@ def create_key(name: str, db_url: str) -> None:
 @keys.command("list")
 @_db_option
 def list_keys(db_url: str) -> None:
-    """List key names, when each was created, and whether it is revoked."""
+    """List key names, when each was created, and whether it is revoked.
+
+    \b
+    Example:
+      treatment keys list --db sqlite:///treatment.db
+    """
     with _opened(db_url) as stored_keys:
         stored = stored_keys.api_keys()
     if not stored:
@@ -246,7 +265,12 @@ def list_keys(db_url: str) -> None:
 @click.argument("name")
 @_db_option
 def revoke_key(name: str, db_url: str) -> None:
-    """Revoke the key named NAME (the service stops taking it within 10 seconds)."""
+    """Revoke the key named NAME (the service stops taking it within 10 seconds).
+
+    \b
+    Example:
+      treatment keys revoke ops-team --db sqlite:///treatment.db
+    """
     with _opened(db_url) as stored_keys:
         revoked = stored_keys.revoke_key(name)
     if not revoked:

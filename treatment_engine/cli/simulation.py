@@ -69,7 +69,7 @@ def _run_simulation(plan: Any, path: str, day: date, backend: str, input_format:
 @click.option("--output", "-o", "output_path", metavar="FILE",
               help="Also write every decision to one file: .parquet, .csv or .jsonl, by the suffix (folders "
                    "are created). With a cluster --spark-master: a folder of Parquet part files.")
-@click.option("--report", "report_path", metavar="FILE.html",
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="Write a self-contained HTML report with charts.")
 @click.option("--memory-limit", default="1GB", show_default=True, help="DuckDB's memory limit.")
 @history_option
@@ -91,7 +91,8 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
       treatment simulate --profiles examples/customers.jsonl --as-of 2026-11-01
       treatment simulate --sample 100000 --report out/report.html
       treatment simulate --profiles base.parquet --output out/decisions.parquet
-      treatment simulate --profiles base.parquet --backend spark --spark-master spark://host:7077
+      treatment simulate --profiles base.parquet --backend spark \\
+          --spark-master spark://host:7077
       treatment simulate -q --profiles base.parquet --output out/decisions.parquet
     """
     engine = load_engine(plan_dir, quiet=quiet)
@@ -126,7 +127,7 @@ def simulate(plan_dir: Path | None, profiles_path: str | None, sample_size: int 
               help="Rows per table (text only: JSON and the report hold every row).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: tables for people; json: one object with every transition, for scripts.")
-@click.option("--report", "report_path", metavar="FILE.html",
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="Also write a self-contained HTML report of the diff.")
 @backend_option(["duckdb", "python"], "duckdb",
                 "duckdb: each plan decides the file as one SQL query (as simulate does) and one join compares "
@@ -143,8 +144,9 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
 
     \b
     Examples:
-      treatment diff --base git:HEAD~1 --profiles examples/customers.jsonl --as-of 2026-11-01
-      treatment diff --base plans/live --plan plans/candidate --sample 50000 --report out/diff.html
+      treatment diff --base git:HEAD~1 --profiles customers.jsonl
+      treatment diff --base plans/live --plan plans/candidate --sample 50000 \\
+          --report out/diff.html
       treatment diff --base git:main --sample 10000 --format json > diff.json
     """
     import json

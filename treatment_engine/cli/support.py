@@ -116,6 +116,17 @@ def open_log(db_url: str) -> DecisionLog:
         fail(str(error), LOG_MISSING_EXIT)
 
 
+def create_log(db_url: str, **settings: Any) -> DecisionLog:
+    """The decision log at ``db_url``, made and migrated if need be (``serve``, ``keys
+    create``); a URL no log can be opened at is refused with exit status 2."""
+    from ..store import DecisionLog, LogNotFound
+
+    try:
+        return DecisionLog(db_url, **settings)
+    except LogNotFound as error:
+        fail(str(error), LOG_MISSING_EXIT)
+
+
 def limits_from_log(plan: Any, db_url: str | None, as_of: date) -> dict[str, Any] | None:
     """Each logged customer's contact limits on ``as_of`` (None without --db or limits).
     A --db that names no log is refused even when the plan has no limits to read."""

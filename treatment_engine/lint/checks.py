@@ -370,9 +370,9 @@ def _unknown_plan_fields(context: Context, declared: dict[str, str]) -> Iterator
 
 
 def type_mismatches(context: Context) -> Iterator[Finding]:
+    """Comparisons that can never hold: a declared field, or an expression that is always
+    a number (days_since(), arithmetic), against a literal of another kind."""
     declared = {name: entry.value for name, entry in context.validated.fields.items()}
-    if not declared:
-        return
     for condition in _conditions(context.validated):
         for message, hint, column in type_mismatches_in(condition.expression, declared):
             yield Finding("warning", "TP010", condition.at(column), message, hint)

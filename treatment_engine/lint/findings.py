@@ -35,7 +35,8 @@ CHECKS = {check.code: check for check in (
     Check("TP007", "unused-definition", "A segment, stage, tier, channel or action nothing refers to."),
     Check("TP008", "unreachable-definition", "A segment or stage listed after one that matches everyone."),
     Check("TP009", "unknown-field", "A reference to a profile field the plan's `fields:` does not declare."),
-    Check("TP010", "type-mismatch", "A comparison whose literal can never match the field's declared type."),
+    Check("TP010", "type-mismatch", "A comparison whose literal can never match the type of its other "
+                                     "side: a field's declared type, or the number days_since() or arithmetic gives."),
     Check("TP011", "underpowered-experiment", "A holdout whose arms, out of the expected customers, are too "
                                               "small to detect the uplift it states (`detect`)."),
     Check("TP012", "empty-arm", "An experiment arm whose share rounds to none of the 10,000 buckets: a "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..expressions import ast
+from ..expressions.unparse import unparse
 
 
 def literals_compared_to_resolved(expression: ast.Expression) -> dict[str, set[str]]:
@@ -81,8 +82,12 @@ class _TypeMismatch(ast.Visitor[Mismatch | None]):
         self.declared = declared
 
     def visit_comparison(self, node: ast.Comparison) -> Mismatch | None:
-        field, literal = (node.left, node.right) if isinstance(node.left, ast.Field) else (node.right, node.left)
-        if not (isinstance(field, ast.Field) and isinstance(literal, ast.Literal)) or literal.value is None:
+        field, literal = (node.left, node.right) if isinstance(node.right, ast.Literal) else (node.right, node.left)
+        if not isinstance(literal, ast.Literal) or literal.value is None:
+            return None
+        if _is_number_valued(field):
+            return _number_against(field, literal, node)
+        if not isinstance(field, ast.Field):
             return None
         want = self.declared.get(field.name)
         have = _LITERAL_TYPES[type(literal.value)]
@@ -132,6 +137,23 @@ class _TypeMismatch(ast.Visitor[Mismatch | None]):
 
     def visit_arithmetic(self, node: ast.Arithmetic) -> Mismatch | None:
         return None
+
+
+def _is_number_valued(expression: ast.Expression) -> bool:
+    """days_since() and arithmetic give a number (or null) whatever the profile holds."""
+    return (isinstance(expression, ast.Call) and expression.function == "days_since") \
+        or isinstance(expression, (ast.Arithmetic, ast.Negate))
+
+
+def _number_against(computed: ast.Expression, literal: ast.Literal, node: ast.Comparison) -> Mismatch | None:
+    """A number-valued expression compared with a string or a boolean: never true (``!=``:
+    always true), for every customer, declared fields or not."""
+    have = _LITERAL_TYPES[type(literal.value)]
+    if have == "number":
+        return None
+    always = "always true" if node.operator == "!=" else "never true"
+    return (f"{unparse(computed)} is a number, so comparing it with the {have} {unparse(literal)} "
+            f"({node.operator}) is {always}", "compare with a number", node.column)
 
 
 def _compatible(declared: str, literal: str, operator: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlmodel import create_engine
 
 from ..errors import TreatmentError
@@ -30,7 +30,8 @@ from .tables import DecisionRow
 
 
 class LogNotFound(TreatmentError):
-    """A database given to read a decision log from holds none that this release can read."""
+    """A database given to read a decision log from holds none that this release can read,
+    or a URL no log can be opened at (not a URL, an unknown dialect or driver, no server)."""
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:
@@ -85,6 +86,12 @@ def check_existing_log(engine: Engine) -> None:
                           f"reads {head}: `treatment serve --db {shown}` upgrades an older log")
 
 
+def _shown(url: str) -> str:
+    """A URL SQLAlchemy could not read, without what may be its password (user:secret@)."""
+    scheme, separator, rest = url.partition("://")
+    return f"{scheme}{separator}***@{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
 class Database:
     def __init__(self, url: str, *, background_checkpoints: bool = False, create: bool = True) -> None:
         """``background_checkpoints``: on SQLite, fold the write-ahead log into the database
@@ -93,7 +100,10 @@ class Database:
         already hold a log at the newest revision (:func:`check_existing_log`)."""
         self.local = url.startswith("sqlite")  # a file on this machine, no network round trip
         connect_args = {"check_same_thread": False} if self.local else {}
-        self.engine = create_engine(url, connect_args=connect_args)
+        try:
+            self.engine = create_engine(url, connect_args=connect_args)
+        except (ArgumentError, ImportError) as error:  # not a URL; a dialect or driver not installed
+            raise LogNotFound(f"cannot open the decision log at {_shown(url)}: {error}") from None
         if not create:
             try:
                 check_existing_log(self.engine)
@@ -112,9 +122,13 @@ class Database:
             pragmas = _SQLITE_PRAGMAS + (("PRAGMA wal_autocheckpoint=0",) if self._checkpointer else ())
             event.listen(self.engine, "connect", lambda connection, _record: _run_pragmas(connection, pragmas))
         if create:
-            with self.engine.begin() as connection:
-                hold_schema_lock(connection)  # replicas starting at once migrate one at a time
-                upgrade(connection)
+            try:
+                with self.engine.begin() as connection:
+                    hold_schema_lock(connection)  # replicas starting at once migrate one at a time
+                    upgrade(connection)
+            except OperationalError as error:  # no server there, refused, a wrong password
+                shown = self.engine.url.render_as_string(hide_password=True)
+                raise LogNotFound(f"cannot open the decision log at {shown}: {error.orig or error}") from None
         mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
         if mark is None:  # pragma: no cover - every driver we document uses one of those
             raise ValueError(f"unsupported database driver parameter style {self.engine.dialect.paramstyle}")

@@ -18,6 +18,7 @@ class KeyRepository:
 
     def create_key(self, name: str) -> str:
         """A new key under ``name``; only its digest is kept, so the caller must show it now."""
+        _check_name(name)
         key = "tk_" + secrets.token_urlsafe(32)
         with Session(self.database.engine) as session:
             if session.get(ApiKey, name) is not None:
@@ -50,3 +51,19 @@ class KeyRepository:
 
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+MAX_NAME = 100  # the api_keys.name column's length
+
+
+def _check_name(name: str) -> None:
+    """A name `keys list` can print on one line and `keys revoke` can be given back, and
+    that fits its column (PostgreSQL refuses a longer one with a database error)."""
+    if not name.strip():
+        raise ValueError("an API key's name must not be empty")
+    if not name.isprintable():
+        raise ValueError(f"an API key's name must not hold a tab, newline or other control character: {name!r}")
+    if name != name.strip():
+        raise ValueError(f"an API key's name must not have a space at its start or end: {name!r}")
+    if len(name) > MAX_NAME:
+        raise ValueError(f"an API key's name must not be longer than {MAX_NAME} characters")

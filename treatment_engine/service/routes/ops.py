@@ -27,3 +27,10 @@ def healthz() -> dict[str, str]:
             **operation({200: (schemas.Ready, "Ready, and the live plan's version")}))
 def readyz(engine: LiveEngine) -> dict[str, str]:
     return {"status": "ready", "plan_version": engine.version}
+
+
+# Load balancers and uptime checks often probe with HEAD, and RFC 9110 has a server that
+# takes GET take HEAD: the same answer without its body (the server drops it). Kept out of
+# the OpenAPI document, which would otherwise list each probe twice.
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
