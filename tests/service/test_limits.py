@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -55,6 +56,45 @@ def test_a_chunked_body_over_the_limit_is_refused_as_it_streams(tmp_path: Path) 
         assert time.monotonic() - started < 30
         assert sent < 200 * MIB, "the whole body was read"
         assert rss_mib(server.process.pid) - before < 100, (before, rss_mib(server.process.pid))
+        assert httpx.get(f"{server.base}/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_a_body_that_stops_arriving_is_answered_408_and_its_connection_closed(tmp_path: Path) -> None:
+    """A client that sends its headers and part of the body, then nothing (or a byte a
+    minute: "slow loris"), held the connection for good; now 408 once the next part is
+    --body-timeout late, and the connection is closed. Also for a chunked body."""
+    import socket
+
+    server = Server(plan_copy(tmp_path), "--no-watch", "--db", "none", "--body-timeout", "1").start()
+    try:
+        heads = [b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"profile\": ",
+                 b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n4\r\n{\"pr\r\n"]
+        for head in heads:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=20) as client:
+                started = time.monotonic()
+                client.sendall(head)
+                answer = b""
+                while chunk := client.recv(65536):  # until the server closes the connection
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+                assert b"application/problem+json" in answer and b"body-timed-out" in answer
+                assert 0.9 < time.monotonic() - started < 15
+        # a body that arrives in time, in parts slower than nothing but faster than the timeout
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as client:
+            body = json.dumps({"profile": PROFILE}).encode()
+            client.sendall(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+            for part in (body[:10], body[10:]):
+                time.sleep(0.5)
+                client.sendall(part)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
         assert httpx.get(f"{server.base}/healthz").status_code == 200
     finally:
         server.stop()

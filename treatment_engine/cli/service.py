@@ -46,10 +46,13 @@ if TYPE_CHECKING:
 @click.option("--max-rule-drop", type=click.FloatRange(0, 1), default=0.05, show_default=True, metavar="SHARE",
               help="Hold a reload that drops more than this share of the live plan's rules until it is "
                    "forced (POST /v1/plan:reload?force=true).")
+@click.option("--body-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, metavar="SECONDS",
+              help="Answer 408 and close the connection when the next part of a request's body takes longer "
+                   "(a client that stalls or trickles bytes to hold a connection).")
 def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs: str, max_stored_input: int,
           watch: bool,
           protect_decisions: bool, moment_clock: str, moment_lease: float, plan_poll: float,
-          max_rule_drop: float) -> None:
+          max_rule_drop: float, body_timeout: float) -> None:
     """Serve decisions over HTTP (FastAPI; OpenAPI at /openapi.json, docs at /docs, offline).
 
     \b
@@ -113,7 +116,8 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     try:
         app = create_app(choice.path, log=log, api_keys=env_keys,
                          protect_decisions=protect_decisions, watch=watch, moment_clock=moment_clock,
-                         moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
+                         moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop,
+                         body_timeout=body_timeout)
     except PlanError:
         announce(choice, None)
         raise

@@ -31,6 +31,7 @@ from .state import Service
 
 KEYS_ENV = "TREATMENT_API_KEYS"
 MAX_BODY_BYTES = 32 * 1024 * 1024
+BODY_TIMEOUT_SECONDS = 30.0  # the longest wait for the next part of a request's body
 
 
 def api_keys_from_env() -> frozenset[str]:
@@ -41,7 +42,8 @@ def api_keys_from_env() -> frozenset[str]:
 def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLog | None = None, *,
                api_keys: frozenset[str] = frozenset(), protect_decisions: bool = False,
                watch: bool = False, moment_clock: str = "wall", moment_lease: float = 10.0,
-               plan_poll: float = DEFAULT_POLL_SECONDS, max_rule_drop: float = DEFAULT_MAX_RULE_DROP) -> FastAPI:
+               plan_poll: float = DEFAULT_POLL_SECONDS, max_rule_drop: float = DEFAULT_MAX_RULE_DROP,
+               body_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
     """The service over a plan directory.
 
     With ``log``, every acknowledged decision is committed to it before the response is
@@ -51,6 +53,7 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     directory triggers a reload (a broken plan is refused, as with the endpoint). With a log,
     the replica serves the newest plan any replica released, polled every ``plan_poll``
     seconds (plan_sync.py); a reload dropping more than ``max_rule_drop`` of the rules is held.
+    A request body whose next part takes longer than ``body_timeout`` seconds is answered 408.
     """
     service = Service(holder or PlanHolder(plan_dir), log, api_keys, wall_clock=moment_clock == "wall",
                       moment_lease=moment_lease, plan_poll=plan_poll, max_rule_drop=max_rule_drop)
@@ -68,7 +71,8 @@ def create_app(plan_dir: Path, holder: PlanHolder | None = None, log: DecisionLo
     routes.add_routes(app, routes.results.router)
     routes.add_routes(app, routes.ops.router)
     add_docs(app)
-    app.add_middleware(GuardAndMeasure, metrics=service.metrics, max_body_bytes=MAX_BODY_BYTES)
+    app.add_middleware(GuardAndMeasure, metrics=service.metrics, max_body_bytes=MAX_BODY_BYTES,
+                       body_timeout=body_timeout)
     app.openapi = document(app, _checks_a_key)  # type: ignore[method-assign]
     return app
 

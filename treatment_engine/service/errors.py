@@ -18,7 +18,7 @@ from ..reproduce import ReproduceError
 from . import problems
 from .dependencies import NoDecisionLog
 from .group_commit import CommitFailed
-from .middleware import BodyTooLarge
+from .middleware import BodyTimedOut, BodyTooLarge
 from .moments import MomentsUnavailable
 from .problems import Problem, problem_body
 
@@ -90,6 +90,11 @@ async def too_large(_: Request, error: BodyTooLarge) -> Response:
     return answer(413, str(error), problems.BODY_TOO_LARGE, headers={"Connection": "close"})
 
 
+async def timed_out(_: Request, error: BodyTimedOut) -> Response:
+    """A body whose next part did not arrive within the body timeout, read in a route."""
+    return answer(408, str(error), problems.BODY_TIMED_OUT, headers={"Connection": "close"})
+
+
 async def internal_error(_: Request, error: Exception) -> Response:
     """A bug: the same shape, without the traceback (logged by the server)."""
     return answer(500, "the service failed on this request; the error is in its log")
@@ -106,5 +111,6 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     MomentsUnavailable: moments_unavailable,
     CommitFailed: not_committed,
     BodyTooLarge: too_large,
+    BodyTimedOut: timed_out,
     Exception: internal_error,
 }

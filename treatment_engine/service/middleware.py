@@ -1,4 +1,4 @@
-"""The service's one middleware, as plain ASGI: body-size limit and request metrics.
+"""The service's one middleware, as plain ASGI: body-size limit, body timeout and request metrics.
 
 Plain ASGI rather than Starlette's ``@app.middleware("http")``: that wraps every request
 in a task group and a streamed response, which cost more than deciding the request.
@@ -6,11 +6,16 @@ in a task group and a streamed response, which cost more than deciding the reque
 The limit holds for every body: one whose Content-Length is over it is answered 413
 before a byte is read; one sent without a length (chunked) is counted as it streams in,
 and refused as soon as it passes the limit (:class:`BodyTooLarge`, answered 413 by
-errors.py, or here if the app had not read it in a route).
+errors.py, or here if the app had not read it in a route). A body whose next part does
+not arrive within the body timeout (a client that stalls, or sends a byte a minute to hold
+a connection: "slow loris") is answered 408 and its connection closed (:class:`BodyTimedOut`).
+Request headers that never end cannot be timed out here (the server hands a request over
+only once its headers are read): that takes a proxy in front (docs/deploying.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -34,11 +39,19 @@ class BodyTooLarge(Exception):
         super().__init__(f"the request body is over {limit // (1024 * 1024)} MiB")
 
 
+class BodyTimedOut(Exception):
+    """The next part of the request's body did not arrive in time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body stopped arriving: no part of it for {seconds:g} s")
+
+
 class GuardAndMeasure:
-    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, metrics: Metrics, max_body_bytes: int, body_timeout: float) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,6 +66,7 @@ class GuardAndMeasure:
                     return
         if not sized:  # chunked (or no body): count it as it comes
             receive = _counted(receive, self.max_body_bytes)
+        receive = _timed(receive, self.body_timeout)
         started = time.perf_counter()
         status = 0  # no response started yet
 
@@ -69,6 +83,11 @@ class GuardAndMeasure:
                 raise
             status = 413
             await _too_large(send, self.max_body_bytes)
+        except BodyTimedOut as error:
+            if status:
+                raise
+            status = 408
+            await _timed_out(send, error)
         except ClientDisconnect:  # gone before its body was read: no one to answer, not a failure
             status = status or CLIENT_CLOSED
         except Exception:
@@ -100,6 +119,32 @@ def _counted(receive: Receive, limit: int) -> Receive:
                 raise BodyTooLarge(limit)
         return message
     return counted
+
+
+def _timed(receive: Receive, seconds: float) -> Receive:
+    """``receive`` that raises :class:`BodyTimedOut` where a part of the body takes longer
+    than ``seconds``; once the body is complete, the server's own (a wait for the client's
+    disconnect may rightly last as long as the answer takes)."""
+    complete = False
+
+    async def timed() -> dict[str, Any]:
+        nonlocal complete
+        if complete:
+            message: dict[str, Any] = await receive()
+            return message
+        try:
+            async with asyncio.timeout(seconds):  # a timer, not a task a part (asyncio.wait_for)
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimedOut(seconds) from None
+        complete = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+    return timed
+
+
+async def _timed_out(send: Send, error: BodyTimedOut) -> None:
+    body = problems.problem_body(408, str(error), problems.BODY_TIMED_OUT)
+    await _answer(send, 408, body, [(b"connection", b"close")])
 
 
 async def _too_large(send: Send, limit: int) -> None:

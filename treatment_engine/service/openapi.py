@@ -32,6 +32,7 @@ SECURITY_SCHEMES = {
 PROBLEMS = {  # the status codes routes name, and what each means on any route
     401: "No API key, or one that is not valid (see WWW-Authenticate)",
     404: "Not found",
+    408: "The body stopped arriving (no part of it within the body timeout)",
     409: "Not possible in this service's state",
     413: "The body is over the service's limit",
     415: "The body is not JSON (send Content-Type: application/json)",
@@ -53,13 +54,13 @@ def operation(ok: dict[int, tuple[type[BaseModel], str]], problems: dict[int, st
               body: type[BaseModel] | None = None, extra: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """A route's ``responses`` (and ``openapi_extra`` for its JSON ``body``): ``ok`` maps
     each success status to its model and description; ``problems`` each refusal to its
-    description (None: the usual one). A body brings 413, 415 and 422 with it."""
+    description (None: the usual one). A body brings 408, 413, 415 and 422 with it."""
     responses: dict[int, dict[str, Any]] = {
         status: {"description": text, "content": {"application/json": {"schema": ref(model)}}}
         for status, (model, text) in ok.items()}
     named = dict(problems or {})
     if body is not None:
-        named = {413: None, 415: None, 422: None, **named}
+        named = {408: None, 413: None, 415: None, 422: None, **named}
     for status, text in named.items():
         responses[status] = _problem(status, text)
     responses.update(extra or {})

@@ -98,4 +98,5 @@ NO_MOMENTS = "urn:treatment:no-moments"  # no database, or a plan without moment
 RELOAD_REFUSED = "urn:treatment:reload-refused"
 TRY_AGAIN = "urn:treatment:try-again"  # 503: nothing was acknowledged
 BODY_TOO_LARGE = "urn:treatment:body-too-large"
+BODY_TIMED_OUT = "urn:treatment:body-timed-out"  # 408: the body stopped arriving
 NOT_JSON = "urn:treatment:not-json"  # 415
