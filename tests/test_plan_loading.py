@@ -310,6 +310,22 @@ def test_a_rule_with_five_mistakes_reports_all_five_in_one_run() -> None:
     assert "invalid expression" in lines[3] and "unknown action 'nudgee'" in lines[4]
 
 
+def test_a_required_word_misspelt_does_not_hide_the_rest_of_its_rule() -> None:
+    """``treatment: bogus`` was cut, the ``then`` it left without a treatment was cut, and
+    so the whole rule: its unknown segment and broken expression showed only after the
+    treatment was fixed. The word is stood in for, so all of them come in one run."""
+    lines = errors({
+        "rules/catalog.yaml": CATALOG,
+        "segments/s.yaml": "segments:\n  - id: vip\n    if: nps >= 9\n  - id: rest\n",
+        "rules/r.yaml": "rules:\n  - id: r\n    when:\n      segment: nosuch\n      if: 'a >'\n"
+                        "    then:\n      treatment: bogus\n      actions: [nudgee]\n",
+    })
+    assert [":".join(line.split(":")[:4]) for line in lines] == [
+        "rules/r.yaml:4:16: unknown-ref", "rules/r.yaml:5:15: bad-expression", "rules/r.yaml:7:7: literal-error",
+        "rules/r.yaml:8:17: unknown-ref"]
+    assert "unknown action 'nudgee'" in lines[3]
+
+
 @pytest.mark.parametrize("files, wanted", [
     # An entry cut for its own mistake still defines its id: no "unknown" echo where it is used.
     ({"rules/catalog.yaml": CATALOG.replace("gift: {kind: delight, cost: 10}", "gift: {kind: delight, cost: free}"),

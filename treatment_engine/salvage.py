@@ -6,6 +6,9 @@ two now and three after fixing those. So when a file does not fit
 :class:`model.PlanFile`, the parts pydantic objected to are cut out (a bad key, or the
 entry a required key is missing from) and the rest is validated again, until it fits.
 What remains goes on to the later stages (combine, refer, parse) like any valid file.
+A value that is not one of its key's few words (``treatment: bogus``) is not cut but
+stood in for by one of them, so that a rule whose required key is wrong still has its
+references and expressions checked in the same run.
 
 Two things keep the later stages honest about what was cut:
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,14 +83,46 @@ def salvage(data: Any, real_path: Callable[[Any, tuple[Any, ...], str], Path_]) 
         try:
             return Salvaged(PlanFile.model_validate(view), kept, cut_words, whole)
         except ValidationError as error:
-            paths = {_to_original(real_path(view, detail["loc"], detail["type"]), detail["type"], kept)
-                     for detail in error.errors()}
-        if () in paths:
+            found: dict[Path_, str | None] = {}  # each part to mend, and its stand-in (None: cut it)
+            for detail in error.errors():
+                real = real_path(view, detail["loc"], detail["type"])
+                path = _to_original(real, detail["type"], kept)
+                stand_in = _stand_in(detail) if len(path) == len(real) else None  # not a list cut whole
+                found[path] = stand_in if path not in found else None
+        if () in found:
             return None
-        whole = whole and not any(len(path) == 1 and _defines_ids(path[0]) for path in paths)
-        for path in sorted(paths, key=len, reverse=True):  # deepest first: parents stay in place
-            cut_words |= set(_words(path, _cut(work, path)))
+        whole = whole and not any(len(path) == 1 and _defines_ids(path[0]) for path in found)
+        for path in sorted(found, key=len, reverse=True):  # deepest first: parents stay in place
+            if not _replace(work, path, found[path]):
+                cut_words |= set(_words(path, _cut(work, path)))
     return None
+
+
+def _stand_in(detail: Any) -> str | None:
+    """For a value that is not one of its key's few words (``treatment: bogus``), the first
+    of them: the key is often required, and cutting it would take its whole entry (the
+    rule) out of the later stages, whose problems the author would then hear of only after
+    fixing this one. Any word does: the later stages check references and expressions,
+    which no such word changes. None for any other kind of problem."""
+    if detail["type"] != "literal_error":
+        return None
+    first = re.match(r"'([^'\\]*)'", str(detail.get("ctx", {}).get("expected", "")))
+    return first.group(1) if first else None
+
+
+def _replace(data: dict[str, Any], path: Path_, stand_in: str | None) -> bool:
+    """Put ``stand_in`` in place of the value at ``path`` (False: none, or no such value)."""
+    if stand_in is None or not path:
+        return False
+    parent: Any = data
+    for part in path[:-1]:
+        if not isinstance(parent, dict | list) or (isinstance(parent, dict) and part not in parent):
+            return False
+        parent = parent[part]
+    if isinstance(parent, dict) and path[-1] in parent:
+        parent[path[-1]] = stand_in
+        return True
+    return False
 
 
 def _defines_ids(key: str | int) -> bool:
