@@ -336,6 +336,35 @@ def test_a_csv_file_read_row_by_row_is_simulated_and_warned_about_as_on_python(r
     assert results["python"][:2] == (10, 1) and "consent is text" in results["python"][2][0]
 
 
+OTHER_SEPARATORS = {  # a spreadsheet's "CSV" in a locale that writes decimal commas, and a tab-separated file
+    "semicolons": ("customer_id;annual_value;segment\nc1;2000;loyal\nc2;150,5;loyal\n", "';'"),
+    "tabs": ("customer_id\tannual_value\nc1\t2000\n", "a tab"),
+}
+
+
+@pytest.mark.parametrize("name", OTHER_SEPARATORS)
+def test_a_csv_file_of_another_separator_is_named_as_such_by_every_engine(reading_engine: Engine, tmp_path: Path,
+                                                                          name: str) -> None:
+    """Every row was "no customer_id", which did not say why; each engine (and decide)
+    now says the header is one column that looks separated by another character. A comma
+    file whose cells hold semicolons is no such file."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+
+    text, shown = OTHER_SEPARATORS[name]
+    path = tmp_path / "profiles.csv"
+    path.write_text(text, encoding="utf-8")
+    notes = {engine: simulate(reading_engine.plan, str(path), SAMPLE_AS_OF).notes
+             for engine, simulate in (("python", simulate_python), ("duckdb", simulate_duckdb))}
+    assert notes["duckdb"] == notes["python"]
+    assert any(f"look separated by {shown}" in note and "is one column" in note for note in notes["python"]), notes
+    decided = CliRunner().invoke(cli, ["decide", "--plan", str(REPO), "--profiles", str(path), "-o", str(tmp_path / "d.jsonl")])
+    assert f"warning: the header of {path} is one column" in decided.stderr, decided.stderr
+    path.write_text("customer_id,note\nc1,a;b\n", encoding="utf-8")
+    assert not any("separated" in note for note in simulate_python(reading_engine.plan, str(path), SAMPLE_AS_OF).notes)
+
+
 # A consent column of other things than objects, where the plan reads consent.email: cells
 # of null (no value) and of spaces (text) among them, and a first value that is a number.
 ODD_CONSENT_CSV = ("customer_id,consent,annual_value,household\n" + "".join(

@@ -332,6 +332,11 @@ def test_simulate_on_spark_counts_and_warns_about_csv_as_python_does(spark, tmp_
         assert (got.total, got.invalid, got.by_rule, got.notes) == (want.total, want.invalid, want.by_rule, want.notes)
         assert ("consent is a number" if name == "odd cells" else "consent is text") in want.notes[0], name
     assert "household is text" in want.notes[1]
+    from .test_hostile_profiles import OTHER_SEPARATORS
+    path = tmp_path / "semicolons.csv"  # one column: Spark says what the other engines say
+    path.write_text(OTHER_SEPARATORS["semicolons"][0], encoding="utf-8")
+    got, want = (simulate(engine.plan, str(path), SAMPLE_AS_OF) for simulate in (simulate_spark, simulate_python))
+    assert (got.invalid, got.notes) == (want.invalid, want.notes) and "look separated by ';'" in want.notes[-1]
 
 
 def test_simulate_on_spark_writes_one_file_in_the_suffixes_format(spark, default_engine: Engine,  # type: ignore[no-untyped-def]

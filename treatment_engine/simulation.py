@@ -26,7 +26,7 @@ from .decision import Decision, DecisionError
 from .engine import Engine
 from .experiments.compiled import CHAMPION
 from .outputs import DecisionWriter, OutputError, convert, metadata, prepare
-from .profiles import Unreadable, open_profiles
+from .profiles import Unreadable, open_profiles, separator_hint
 from .shape_check import ShapeCheck
 from .sql.compiler import PERMITTED_PREFIX, permitted_flags, required_fields
 from .sql.experiments import has_experiments
@@ -103,6 +103,12 @@ def new_summary(backend: str, plan: CompiledPlan, as_of: date) -> Summary:
                    tier_order=[t.id for t in plan.tiers], arms=ArmTally(declared_arms(plan), tuple(r.id for r in (*plan.rules, plan.default))))
 
 
+def file_notes(path: str, fmt: str) -> list[str]:
+    """What every engine says about the file itself (see :func:`.profiles.separator_hint`)."""
+    hint = separator_hint(path, fmt)
+    return [hint] if hint else []
+
+
 def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",
                     output: str | None = None, progress: Progress | None = None,
                     limits: Mapping[str, ContactState] | None = None) -> Summary:
@@ -115,7 +121,7 @@ def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         check = ShapeCheck(required_fields(plan))
         expected = expected_rows(path, fmt) if progress else None
         _decide_into(plan, items, as_of, summary, writer, progress, limits, check, expected)
-    summary.notes.extend(check.warnings(required_fields(plan)))
+    summary.notes.extend([*check.warnings(required_fields(plan)), *file_notes(path, fmt)])
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -219,7 +225,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
                           row[count_at], row[count_at + 1])
             elif row[3] is not None:  # the outcome of rows that were decided
                 _add_outcome(outcome(row[:-1]), plan, summary)
-        summary.notes.extend(backend.shape.warnings(required_fields(plan)))
+        summary.notes.extend([*backend.shape.warnings(required_fields(plan)), *file_notes(path, fmt)])
         summary.seconds = time.perf_counter() - started
         return summary
     kind = prepare(output)
@@ -231,7 +237,7 @@ def simulate_duckdb(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto
         _summarize(target, plan, summary)
         if target != output:
             convert(target, output, meta)
-    summary.notes.extend(backend.shape.warnings(required_fields(plan)))
+    summary.notes.extend([*backend.shape.warnings(required_fields(plan)), *file_notes(path, fmt)])
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -273,7 +279,7 @@ def simulate_spark(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto"
             decisions.unpersist()
     # To _add_groups' order: the arm and champion keys after the count, cost and errors.
     _add_groups([(*row[:6], *row[8:11], row[6], row[7], row[11]) for row in grouped], plan, summary)
-    summary.notes.extend(backend.count_shapes(path, fmt).warnings(required_fields(plan)))
+    summary.notes.extend([*backend.count_shapes(path, fmt).warnings(required_fields(plan)), *file_notes(path, fmt)])
     summary.seconds = time.perf_counter() - started
     return summary
 
