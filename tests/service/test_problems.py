@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,9 @@ REFUSALS: list[tuple[str, str, dict[str, Any], int, str, str | None]] = [
     ("POST", "/v1/decisions:batch", {"content": b'{"profiles": []}', "headers": {"content-type": "text/plain"}},
      415, "urn:treatment:not-json", None),
     ("POST", "/v1/explain", {"content": b'{"profile": {}}'}, 415, "urn:treatment:not-json", None),
+    # a compressed body, which the service does not undo: was read as text, 422 "not UTF-8"
+    ("POST", "/v1/decisions", {"content": gzip.compress(b'{"profile": {}}'),
+                               "headers": {**JSON, "content-encoding": "gzip"}}, 415, "urn:treatment:content-encoding", None),
     ("POST", "/v1/events", {"json": {}}, 422, "urn:treatment:invalid-request", "#"),
     ("POST", "/v1/events", {"content": b"event=1", "headers": {"content-type": "multipart/form-data"}}, 415,
      "urn:treatment:not-json", None),

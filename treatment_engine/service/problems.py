@@ -100,3 +100,4 @@ TRY_AGAIN = "urn:treatment:try-again"  # 503: nothing was acknowledged
 BODY_TOO_LARGE = "urn:treatment:body-too-large"
 BODY_TIMED_OUT = "urn:treatment:body-timed-out"  # 408: the body stopped arriving
 NOT_JSON = "urn:treatment:not-json"  # 415
+CONTENT_ENCODING = "urn:treatment:content-encoding"  # 415: a compressed body
