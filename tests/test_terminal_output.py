@@ -163,6 +163,13 @@ def test_simulate_quiet_is_quiet_on_a_terminal_too() -> None:
     assert quiet.exit_code == 0 and quiet.stdout == "" and quiet.stderr == ""
 
 
+def test_progress_leaves_no_empty_lines_where_stderr_is_not_a_terminal() -> None:
+    """A transient bar drawn to a pipe or a log left an empty line behind each time."""
+    for args in (["decide", "--sample", "3"], ["simulate", "--sample", "300", "--backend", "python"]):
+        result = CliRunner().invoke(cli, [*args, "--as-of", AS_OF, "--plan", str(REPO)])
+        assert result.exit_code == 0 and "" not in result.stderr.splitlines(), (args, result.stderr)
+
+
 # Experiments with ids as long as real plans grow them (appendix H): a universal holdout,
 # and a rule with a holdout and a challenger.
 EXPERIMENT_RULES = RULES.replace(

@@ -12,22 +12,19 @@ import click
 from ..engine import utc_today
 from ..profiles import open_profiles
 from .options import as_of_option, backend_option, choose_plan, history_option, plan_option
-from .support import fail, limits_from_log, load_engine, profiles_or_sample
+from .support import fail, limits_from_log, load_engine, profiles_or_sample, progress_bar
 
 
 def _run_simulation(plan: Any, path: str, day: date, backend: str, input_format: str,
                     output: str | None, memory_limit: str, quiet: bool = False,
                     spark_master: str = "local[2]", limits: Any = None) -> Any:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     from ..simulation import simulate_duckdb, simulate_python
     from ..sql.fragments import Unsupported
 
-    console = Console(stderr=True)
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console,
-                  transient=True, disable=quiet) as bar:
+    with progress_bar(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), quiet=quiet) as bar:
         task = bar.add_task(f"deciding with {backend}", total=1.0, detail="")
 
         def progress(fraction: float | None, rows: int | None) -> None:

@@ -85,18 +85,27 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
         return profiles_path
     import tempfile
 
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn
 
     from ..sample import write_file
 
     scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="treatment-")))
     target = scratch / "sample.jsonl"
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  console=Console(stderr=True), transient=True, disable=quiet) as bar:
+    with progress_bar(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), quiet=quiet) as bar:
         task = bar.add_task(f"making {sample_size:,} sample customers", total=sample_size)
         write_file(target, sample_size or 0, seed, day, progress=lambda made: bar.update(task, completed=made))
     return str(target)
+
+
+def progress_bar(*columns: Any, quiet: bool = False) -> Any:
+    """A rich progress bar on stderr that leaves nothing behind when done: none with
+    --quiet, nor where stderr is not a terminal (a pipe, a file, CI's log), where the
+    transient bar left an empty line per bar."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    return Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal)
 
 
 LOG_MISSING_EXIT = 2  # the exit status of a command given a decision log that is not there
