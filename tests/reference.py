@@ -232,7 +232,8 @@ def decide(plan_files: dict[str, str], profile: Any, as_of: date) -> dict:
                     estimate["treated"] + estimate["control"] >= guard.get("min_customers", 1000):
                 confidence = guard.get("confidence", 0.9)
                 quantile = stats.t.ppf(confidence, estimate["df"]) if "df" in estimate else stats.norm.ppf(confidence)
-                return estimate["uplift"] - quantile * estimate["std_error"] >= cost
+                # bool(): scipy's quantile makes the comparison numpy's False, which `is False` is not
+                return bool(estimate["uplift"] - quantile * estimate["std_error"] >= cost)
         return None
 
     def channels_if_applies(then: dict, rule_id: str | None = None) -> list | None:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import treatment_engine
@@ -125,8 +125,18 @@ def test_fast_path_and_explain_agree_on_generated_plans(files: dict[str, str], b
 
 
 
+# Found in CI: evidence that says a zero-cost delight rule does not pay (uplift -5, no
+# error) takes the rule out; the reference kept it, its "no" being numpy's False.
+EVIDENCE_SAYS_NO = {'evidence/m.json': '{"format": "treatment-evidence/1", "metric": "m", "rules": {"r4": {"overall": {"treated": 40, "control": 60, "uplift": -5.0, "std_error": 0.0}}}}',
+     'rules/catalog.yaml': 'actions:\n  call:\n    cost: 3.5\n    kind: delight\n  gift:\n    cost: 10\n    kind: delight\n  nudge:\n    cost: 0\n    kind: contain\nchannels:\n  email:\n    consent: consent.email\n    cost: 0.5\n  letter:\n    cost: 2.0\n  sms:\n    consent: sms_ok\n    cost: 1\nmetrics:\n- compute: sum\n  event: payment\n  field: amount\n  id: m\n  value: 1\n  within: 90d\npolicy:\n  profitability:\n    evidence:\n      confidence: 0.5\n      file: evidence/m.json\n      metric: m\n      min_customers: 100\n',
+     'rules/a.yaml': 'rules: []\n',
+     'rules/z/b.yaml': 'rules:\n- id: r0\n  priority: 0\n  then:\n    actions: []\n    channels:\n    - email\n    treatment: delight\n  when: {}\n- id: r1\n  priority: 0\n  then:\n    actions: []\n    channels:\n    - email\n    treatment: delight\n  when: {}\n- id: r2\n  priority: 0\n  then:\n    actions: []\n    channels:\n    - email\n    treatment: delight\n  when: {}\n- id: r3\n  priority: 0\n  then:\n    actions: []\n    channels:\n    - email\n    treatment: delight\n  when: {}\n- id: r4\n  priority: 0\n  then:\n    actions: []\n    channels:\n    - letter\n    treatment: delight\n  when: {}\n',
+     'segments/who.yaml': 'lifecycle:\n- id: acquisition\n  if: null\n- id: maturity\n  if: null\n- id: decline\n  if: null\nsegments:\n- id: s0\n  if: null\n- id: s1\n  if: null\n- id: s2\n  if: null\nvalue_tiers:\n  field: n\n  tiers:\n  - id: gold\n    min: 100\n  - id: silver\n    min: 10\n  - id: bronze\n    min: -5\n'}
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans(), st.lists(profiles(), min_size=1, max_size=8), st.booleans())
+@example(files=EVIDENCE_SAYS_NO, batch=[{}], give=False)
 def test_engine_matches_the_reference_decision(files: dict[str, str], batch: list[dict],
                                                give: bool) -> None:
     from . import reference
