@@ -112,13 +112,7 @@ def _stand_in(detail: Any) -> str | None:
 
 def _replace(data: dict[str, Any], path: Path_, stand_in: str | None) -> bool:
     """Put ``stand_in`` in place of the value at ``path`` (False: none, or no such value)."""
-    if stand_in is None or not path:
-        return False
-    parent: Any = data
-    for part in path[:-1]:
-        if not isinstance(parent, dict | list) or (isinstance(parent, dict) and part not in parent):
-            return False
-        parent = parent[part]
+    parent = _parent(data, path) if stand_in is not None and path else None
     if isinstance(parent, dict) and path[-1] in parent:
         parent[path[-1]] = stand_in
         return True
@@ -153,11 +147,17 @@ def _to_original(path: Path_, kind: str, kept: dict[str, list[int]]) -> Path_:
     return path
 
 
-def _cut(data: dict[str, Any], path: Path_) -> Any:
-    """Remove the value at ``path`` (a top-level list entry is replaced by a marker)."""
+def _parent(data: dict[str, Any], path: Path_) -> Any:
+    """The mapping or list that holds the value at ``path``."""
     parent: Any = data
     for part in path[:-1]:
         parent = parent[part]
+    return parent
+
+
+def _cut(data: dict[str, Any], path: Path_) -> Any:
+    """Remove the value at ``path`` (a top-level list entry is replaced by a marker)."""
+    parent = _parent(data, path)
     last = path[-1]
     if isinstance(parent, list):
         removed, parent[last] = parent[last], _CUT
