@@ -222,24 +222,25 @@ def detect_format(path: str | Path, declared: str = "auto") -> str:
 _OTHER_SEPARATORS = (";", "\t", "|")  # what spreadsheets in many locales write between cells
 
 
-def separator_hint(path: str | Path, declared: str = "auto") -> str | None:
-    """A note, the same from every engine, for a CSV file whose header is one column that
-    holds another separator (``customer_id;annual_value``, as a spreadsheet set to a
-    semicolon locale saves it): every row is then "no customer_id", which does not say
-    why. None for any other file (a pipe is not opened: it is read once, by the engine)."""
+def file_notes(path: str | Path, declared: str = "auto") -> list[str]:
+    """What every engine (and ``decide``) says about the file itself, the same words from
+    each: a CSV file whose header is one column that holds another separator
+    (``customer_id;annual_value``, as a spreadsheet set to a semicolon locale saves it),
+    where every row is "no customer_id", which does not say why. Nothing for any other
+    file (a pipe is not opened: it is read once, by the engine)."""
     if detect_format(path, declared) != "csv" or not Path(path).is_file():
-        return None
+        return []
     try:
         with open(path, encoding="utf-8-sig", newline="") as stream:
             header: list[str] = next(python_csv_reader(stream), [])
     except (OSError, UnicodeDecodeError, csv.Error):
-        return None  # the engine says what is wrong with the file itself
+        return []  # the engine says what is wrong with the file itself
     found = [separator for separator in _OTHER_SEPARATORS if len(header) == 1 and separator in header[0]]
     if not found:
-        return None
+        return []
     shown = "a tab" if found[0] == "\t" else f"'{found[0]}'"
-    return (f"the header of {path} is one column, {header[0][:60]!r}: its cells look separated by {shown}, "
-            "and profiles are read from comma-separated files (save it with commas, or as Parquet)")
+    return [f"the header of {path} is one column, {header[0][:60]!r}: its cells look separated by {shown}, "
+            "and profiles are read from comma-separated files (save it with commas, or as Parquet)"]
 
 
 # The engines that read a profiles file more than once (checks, samples, then the query).

@@ -26,7 +26,7 @@ from .decision import Decision, DecisionError
 from .engine import Engine
 from .experiments.compiled import CHAMPION
 from .outputs import DecisionWriter, OutputError, convert, metadata, prepare
-from .profiles import Unreadable, open_profiles, separator_hint
+from .profiles import Unreadable, file_notes, open_profiles
 from .shape_check import ShapeCheck
 from .sql.compiler import PERMITTED_PREFIX, permitted_flags, required_fields
 from .sql.experiments import has_experiments
@@ -101,12 +101,6 @@ def new_summary(backend: str, plan: CompiledPlan, as_of: date) -> Summary:
                     key=lambda s: JOURNEY.index(s) if s in JOURNEY else len(JOURNEY))
     return Summary(backend, plan.version, as_of.isoformat(), stage_order=stages,
                    tier_order=[t.id for t in plan.tiers], arms=ArmTally(declared_arms(plan), tuple(r.id for r in (*plan.rules, plan.default))))
-
-
-def file_notes(path: str, fmt: str) -> list[str]:
-    """What every engine says about the file itself (see :func:`.profiles.separator_hint`)."""
-    hint = separator_hint(path, fmt)
-    return [hint] if hint else []
 
 
 def simulate_python(plan: CompiledPlan, path: str, as_of: date, fmt: str = "auto",

@@ -18,7 +18,7 @@ import click
 from ..decision import Decision, DecisionError
 from ..engine import utc_today
 from ..errors import ProfileError
-from ..profiles import Unreadable, dumps, open_profiles, parse_json_line, separator_hint
+from ..profiles import Unreadable, dumps, file_notes, open_profiles, parse_json_line
 from ..semantics import customer_id_of
 from .options import as_of_option, backend_option, history_option, plan_option
 from .support import fail, limits_from_log, load_engine, profiles_or_sample
@@ -108,9 +108,8 @@ def _decide_file(plan_dir: Path | None, profiles_path: str, day: date, output_pa
                     by_rule[(result.treatment, result.rule)] += 1
             write(result.to_record())
     elapsed = time.perf_counter() - started
-    hint = separator_hint(profiles_path, input_format)
     for warning in [*(sql_engine.shape if backend == "duckdb" else check).warnings(list(engine.plan.profile_fields)),
-                    *([hint] if hint else [])]:
+                    *file_notes(profiles_path, input_format)]:
         click.echo(f"warning: {warning}", err=True)
     total = counts["decided"] + counts["invalid"]
     if not quiet:
