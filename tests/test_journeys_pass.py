@@ -120,6 +120,28 @@ def test_an_uncommon_file_goes_to_the_events_table(tmp_path: Path, monkeypatch: 
     assert measured.events.refused == found.refused
 
 
+def test_a_number_as_customer_id_after_the_sample_is_refused_in_a_common_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first lines hold string ids, so the id is read as text, and the one pass checks
+    it once per customer (duckdb_file._read): a later customer whose id is the number 7
+    (read as the text "7") must stop that reading, and the file is measured as Python
+    measures it, the number's two events refused. Nothing else in the file is uncommon,
+    so only that check can catch it."""
+    from treatment_engine.sql import json_lines
+
+    monkeypatch.setattr(json_lines, "KIND_SAMPLE", 1)
+    compiled = _compiled()
+    events = [*COMMON, {**_event("x", "start", 0), "customer_id": 7}, {**_event("x", "end", 1), "customer_id": 7}]
+    path = tmp_path / "events.jsonl"
+    _write(path, events)
+    assert ("customer_id",) in duckdb_file._text_fields(str(path), [])
+    measured, _ = _measured(monkeypatch, compiled, path)
+    expected, found = _expected(compiled, path)
+    assert [e.index for e in found.refused] == [len(COMMON), len(COMMON) + 1]
+    assert measured is not None and measured.reports == expected
+    assert measured.events.refused == found.refused
+
+
 def test_the_tie_decides_the_run_in_the_python_path(tmp_path: Path) -> None:
     """The tied complaint fails the run: the file order says it came after the end."""
     compiled = _compiled()

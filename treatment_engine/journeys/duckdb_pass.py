@@ -46,12 +46,13 @@ CLEAN = "NOT passed AND cid <> '' AND type IS NOT NULL AND ts IS NOT NULL"
 
 
 def read(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Expression], events: str,
-         as_of: float | None) -> JourneyEvents | None:
+         as_of: float | None, ids_check: str | None = None) -> JourneyEvents | None:
     """What was read, with the per-customer table made, from ``events`` (the file's query)
     in one pass; None where the file needs the events table (see the module's docstring),
     or where a journey or the as-of asks for it: a ``consecutive`` journey (the window
     query alone), an as-of given (events after it would need leaving out of every
-    aggregate)."""
+    aggregate). ``ids_check``: an aggregate over the customers' ``cid`` that stops the
+    query where one of them was read as text but is not (``events`` left them unchecked)."""
     if as_of is not None or not journeys or len(aggregated(journeys)) != len(journeys):
         return None
     lists = _lists(journeys, conditions)
@@ -67,8 +68,8 @@ def read(db: Any, journeys: Sequence[CompiledJourney], conditions: list[Expressi
     ties = " OR ".join(t for journey in journeys for t in _ties(journey, journeys, conditions, lists)) or "FALSE"
     row = db.execute(f"SELECT sum(__read), sum(__passed), sum(__unclean), max(__latest), "
                      f"count(*) FILTER (WHERE NOT coalesce({once}, FALSE) OR coalesce({ties}, FALSE)) "
-                     f"FROM {PER}").fetchone()
-    read, passed, unclean, latest, uncommon = row if row else (0, 0, 0, None, 0)
+                     f"{', ' + ids_check if ids_check else ''} FROM {PER}").fetchone()
+    read, passed, unclean, latest, uncommon = row[:5] if row else (0, 0, 0, None, 0)
     if unclean or uncommon:
         db.execute(f"DROP TABLE {PER}")
         return None
