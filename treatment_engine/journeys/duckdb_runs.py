@@ -252,7 +252,9 @@ def run_columns(db: Any, journey: CompiledJourney, query: str, one_each: bool) -
     ).fetchnumpy()
     found = len(columns["status"])
     customers = found if one_each else db.execute("SELECT count(DISTINCT cid) FROM __runs").fetchone()[0]
-    reached = np.column_stack([np.asarray(columns[f"t{i}"], dtype=np.float64) for i in range(width)]) \
-        if found else np.empty((0, width))
+    # In column order: the report reads the runs a step (a column) at a time.
+    reached = np.empty((found, width), order="F")
+    for i in range(width):
+        reached[:, i] = np.asarray(columns[f"t{i}"], dtype=np.float64)
     return RunColumns(reached, np.asarray(columns["status"], dtype=np.int8),
                       np.asarray(columns["success"], dtype=np.int8), int(customers))

@@ -127,7 +127,10 @@ def summarize_columns(journey: CompiledJourney, runs: RunColumns, as_of: float) 
 def _previous(reached: np.ndarray) -> np.ndarray:
     """Per run and step, when the run reached the step before it it came from (the latest
     step reached before it; NaN before the first); the last column: its latest step's time."""
-    previous = np.full((reached.shape[0], reached.shape[1] + 1), np.nan)
+    # Column by column, so in column order (each column's values side by side): every
+    # column is written, the first with NaN, none filled first.
+    previous = np.empty((reached.shape[0], reached.shape[1] + 1), order="F")
+    previous[:, 0] = np.nan
     for index in range(1, reached.shape[1] + 1):
         before = reached[:, index - 1]
         previous[:, index] = np.where(np.isnan(before), previous[:, index - 1], before)
