@@ -109,3 +109,45 @@ def test_the_write_ahead_log_stays_bounded_while_readers_always_overlap(tmp_path
     assert writer.execute("SELECT count(*) FROM t").fetchone()[0] == 3_000
     writer.close()
     assert largest < 8 * bound, f"the WAL grew to {largest:,} bytes with a bound of {bound:,}"
+
+
+def _open_when_all_are_ready(path: str, barrier: object, failures: object) -> None:
+    import sqlite3 as driver
+
+    from treatment_engine.store import connection as store_connection
+
+    barrier.wait()  # type: ignore[attr-defined]
+    try:
+        opened = driver.connect(path)
+        store_connection._run_pragmas(opened, store_connection._SQLITE_PRAGMAS)
+        opened.close()
+    except driver.OperationalError as error:
+        failures.put(str(error))  # type: ignore[attr-defined]
+
+
+def test_processes_opening_a_new_sqlite_log_at_once_all_switch_it_to_wal(tmp_path: Path) -> None:
+    """Replicas started together on a new SQLite log each switch it to WAL as they connect.
+    Two switches at once are a deadlock SQLite breaks by failing one at once ("database is
+    locked", its busy timeout not waited): CI saw a replica fail to start so, and three raw
+    connections racing failed 14 races in 200. The switch is tried again
+    (store/connection._switch_to_wal): 100 races of three processes, none may fail."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    failures = context.Queue()
+    for race in range(100):
+        path = str(tmp_path / f"race-{race}.db")
+        barrier = context.Barrier(3)
+        processes = [context.Process(target=_open_when_all_are_ready, args=(path, barrier, failures))
+                     for _ in range(3)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert all(process.exitcode == 0 for process in processes)
+        with sqlite3.connect(path) as check:
+            assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    found = []
+    while not failures.empty():
+        found.append(failures.get())
+    assert found == []

@@ -13,6 +13,7 @@ acknowledged decision survives a crash.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -160,18 +161,44 @@ class Database:
         return value
 
 
+_WAL = "PRAGMA journal_mode=WAL"
 # Switching to WAL waits for a lock another process may hold: a replica migrating the log
 # holds it for the whole migration (hold_schema_lock), so the switch waits as long as a
 # migration may take, and the connection then waits as long as a request may.
-_SQLITE_PRAGMAS = (f"PRAGMA busy_timeout={SQLITE_MIGRATION_BUSY_MS}", "PRAGMA journal_mode=WAL",
+_SQLITE_PRAGMAS = (f"PRAGMA busy_timeout={SQLITE_MIGRATION_BUSY_MS}", _WAL,
                    f"PRAGMA busy_timeout={SQLITE_BUSY_MS}", "PRAGMA synchronous=NORMAL")
 
 
 def _run_pragmas(connection: Any, pragmas: Sequence[str]) -> None:
     cursor = connection.cursor()
-    for pragma in pragmas:
-        cursor.execute(pragma)
-    cursor.close()
+    try:
+        for pragma in pragmas:
+            if pragma == _WAL:
+                _switch_to_wal(cursor)
+            else:
+                cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """The WAL switch, tried again while another connection makes the same switch. On a
+    new file the switch takes the database's exclusive lock from a shared one; two
+    processes doing so at once is a deadlock SQLite breaks by failing one of them at once
+    ("database is locked"), without its busy timeout: replicas started together on a new
+    SQLite log failed so (3 processes at once: 14 of 200 races). Once a switch is made the
+    file is in WAL mode, and the next try only reads that."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_MIGRATION_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute(_WAL)
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def now() -> datetime:
