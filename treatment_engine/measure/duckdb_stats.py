@@ -47,7 +47,9 @@ def decision_file_relation(path: str) -> str:
                    "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
-    return f"""(SELECT * FROM (
+    # A decided row without its customer or version stops the query, as it stops the reference.
+    return f"""(SELECT * REPLACE (coalesce(customer_id, error('a decision has no customer_id')) AS customer_id,
+                           coalesce(plan_version, error('a decision has no plan_version')) AS plan_version) FROM (
         SELECT customer_id, plan_version, epoch(CAST(CAST(as_of AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
                coalesce(CAST(cost AS DOUBLE), 0) AS cost, coalesce({would_have}, rule) AS champion_rule,
