@@ -133,6 +133,20 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> N
     assert late.exit_code == 2 and "not an ISO 8601 date" in late.output
 
 
+def test_a_db_that_holds_no_log_is_refused_as_every_command_refuses_it(tmp_path: Path) -> None:
+    """`journeys --db` with a mistyped path used to end in SQLAlchemy's traceback ("no such
+    table: events") after making an empty database file there; like reproduce, decide
+    --db and measure, it now says there is no log, with exit status 2, and makes nothing."""
+    missing = tmp_path / "treatment.db"
+    refused = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--db", f"sqlite:///{missing}"])
+    assert isinstance(refused.exception, SystemExit) and refused.exit_code == 2, refused.output
+    assert f"no decision log at sqlite:///{missing}" in refused.output
+    assert not missing.exists()
+    unparsed = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--db", "nonsense"])
+    assert isinstance(unparsed.exception, SystemExit) and unparsed.exit_code == 2, unparsed.output
+    assert "cannot open the decision log at nonsense" in unparsed.output
+
+
 def test_the_breakdown_places_each_customer_by_their_decision(tmp_path: Path) -> None:
     path = _sample(tmp_path)
     done = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json",

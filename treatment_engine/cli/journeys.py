@@ -12,7 +12,7 @@ import click
 
 from ..outputs import with_parent
 from .options import plan_option
-from .support import fail, load_engine
+from .support import fail, load_engine, open_log
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -127,7 +127,11 @@ def _read(journeys: Sequence[CompiledJourney], events_path: str | None, db_url: 
     from ..journeys import source
 
     if db_url is not None:
-        return source.from_database(journeys, db_url, as_of)
+        log = open_log(db_url)  # a mistyped --db is refused, never made into an empty database
+        try:
+            return source.from_store(journeys, log.database.engine, as_of)
+        finally:
+            log.close()
     try:
         if events_path == "-":
             return source.from_lines(journeys, sys.stdin.buffer, as_of)
