@@ -211,3 +211,15 @@ def test_the_json_report_is_made_without_the_table_printers_library() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_events_sample_refuses_a_span_that_would_start_before_the_year_1() -> None:
+    """`events sample --until 0001-01-02` ended in OverflowError's traceback (and with
+    --journeys in "year 0 is out of range"): the days before --until are a usage error."""
+    for args in (["--until", "0001-01-02"], ["--until", "0001-01-02", "--journeys"],
+                 ["--until", "2026-11-01", "--days", "800000"]):
+        result = CliRunner().invoke(cli, ["events", "sample", "--n", "2", *args])
+        assert isinstance(result.exception, SystemExit) and result.exit_code == 2, (args, result.output)
+        assert "before the year 1" in result.output, result.output
+    fine = CliRunner().invoke(cli, ["events", "sample", "--n", "2", "--until", "0001-03-02", "--days", "60"])
+    assert fine.exit_code == 0 and fine.stdout.count("\n") == 2, fine.output
