@@ -121,3 +121,13 @@ def test_a_plan_version_nothing_was_measured_of_is_refused(measured: tuple[Path,
     assert ("--write-evidence: nothing of plan version '0123456789abcdef' was measured on revenue_90d "
             f"(measured: {evidence['plan_version']})") in result.output
     assert not written.exists()
+
+
+def test_the_evidence_options_without_write_evidence_are_refused(tmp_path: Path) -> None:
+    """--evidence-metric and --evidence-version were passed over without a word when
+    --write-evidence was left out: the evidence the user asked for was never written."""
+    for option, value in (("--evidence-metric", "revenue_90d"), ("--evidence-version", "aa658616789fec03")):
+        result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(tmp_path / "d.parquet"),
+                                          "--events", str(tmp_path / "e.jsonl"), option, value])
+        assert result.exit_code == 2, result.output
+        assert f"{option} says what --write-evidence FILE writes: give --write-evidence too" in result.output

@@ -82,6 +82,9 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         fail("the plan has no metrics: add a metrics: list (docs/plan-format.md, appendix I)", 2)
     if (events_path is None) == (events_db is None):
         fail("give the outcome events with --events FILE or --db URL (one of them)", 2)
+    if evidence_path is None and (evidence_metric or evidence_version):
+        option = "--evidence-metric" if evidence_metric else "--evidence-version"
+        fail(f"{option} says what --write-evidence FILE writes: give --write-evidence too", 2)
     from ..measure.attribution import BY_DIMENSIONS
 
     by = tuple(part.strip() for part in (by_text or "").split(",") if part.strip())
