@@ -223,3 +223,20 @@ def test_events_sample_refuses_a_span_that_would_start_before_the_year_1() -> No
         assert "before the year 1" in result.output, result.output
     fine = CliRunner().invoke(cli, ["events", "sample", "--n", "2", "--until", "0001-03-02", "--days", "60"])
     assert fine.exit_code == 0 and fine.stdout.count("\n") == 2, fine.output
+
+
+def test_a_file_with_no_event_a_journey_reads_says_so(tmp_path: Path) -> None:
+    """Events of other kinds only (a moments file, outcomes, the wrong file): the report was
+    all zeros "as of 1970-01-01T00:00:00Z", the time of no event, without a word of why."""
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"customer_id": "c1", "type": "payment_failed", "timestamp": "2026-10-01T09:00:00Z"}\n'
+                     '{"customer_id": "c1", "type": "signed_up", "timestamp": "never"}\n')
+    for backend in ("duckdb", "python"):
+        shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(other), "--backend", backend])
+        assert shown.exit_code == 0, shown.output
+        assert (f"note: {other} holds no valid event of a type a journey reads (activated, bill_issued, churned, "
+                "complaint, contract_moved, final_reading, installation_booked, installed, move_notice, signed_up): "
+                "every journey is empty, as of no event's time (give --as-of)") in shown.stderr
+        dated = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(other), "--backend", backend,
+                                         "--as-of", "2026-11-01"])
+        assert dated.exit_code == 0 and "note:" not in dated.stderr, dated.output

@@ -90,6 +90,11 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     if by and profiles_path is not None:
         groups = _groups(engine, profiles_path, by, found.as_of)
         breakdowns = {j.id: summarize_by(j, made[j.id], found.as_of, groups, by) for j in plan.journeys}
+    if as_of is None and found.read == found.passed_over + len(found.refused):
+        kinds = ", ".join(sorted({kind for journey in plan.journeys for kind in journey.event_types}))
+        source = "standard input" if events_path == "-" else events_path or "the log"
+        click.echo(f"note: {source} holds no valid event of a type a journey reads ({kinds}): every journey is "
+                   "empty, as of no event's time (give --as-of)", err=True)
     for refused in found.refused[:5]:
         click.echo(f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}", err=True)
     if len(found.refused) > 5:
