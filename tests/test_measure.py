@@ -394,3 +394,25 @@ def test_a_would_have_that_is_no_object_is_none_in_every_back_end(tmp_path: Path
     assert python == measure_duckdb(_plan(), decided, events, T0 + 1e8)
     assert _stats(python, "revenue", "holdout") == (2, 2, 6.0)
 
+
+
+def test_an_outcome_line_that_is_no_event_is_passed_over_by_every_back_end(tmp_path: Path) -> None:
+    """A line of an events file that is not JSON, or not an object, is no event: the
+    reference passed it over and measured the rest, DuckDB refused the whole file ("Malformed
+    JSON", "Expected OBJECT, but got ARRAY"). DuckDB now reads such a file again line by
+    line as the reference does, for the measurement and the report's curves alike."""
+    from treatment_engine.measure.curves import curves
+    from treatment_engine.measure.curves_sql import curves_duckdb, measure_with_curves_duckdb
+
+    decided = _write(tmp_path / "d.jsonl", [_decision(c, "holdout" if c in "ab" else "champion") for c in "abcd"])
+    good = [json.dumps(_event(c, "payment", 5, amount=i + 1)) for i, c in enumerate("abcd")]
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join([good[0], "garbage", good[1], "[1]", "42", good[2], "null", good[3]]) + "\n")
+    as_of = T0 + 1e8
+    python = measure_python(_plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
+    assert _stats(python, "revenue", "holdout") == (2, 2, 3.0) and _stats(python, "revenue", "champion") == (2, 2, 7.0)
+    assert measure_duckdb(_plan(), decided, str(events), as_of) == python
+    measured, drawn = measure_with_curves_duckdb(_plan(), decided, str(events), as_of)
+    assert measured == python
+    assert drawn == curves_duckdb(_plan(), decided, str(events), as_of) == curves(
+        _plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
