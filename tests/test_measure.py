@@ -416,3 +416,20 @@ def test_an_outcome_line_that_is_no_event_is_passed_over_by_every_back_end(tmp_p
     assert measured == python
     assert drawn == curves_duckdb(_plan(), decided, str(events), as_of) == curves(
         _plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
+
+
+def test_a_decisions_csv_with_a_byte_order_mark_is_read_by_every_back_end(tmp_path: Path) -> None:
+    """Spreadsheets save CSV with a byte-order mark: DuckDB read it, the reference took the
+    mark for part of the first column's name (a KeyError, then "no column customer_id")."""
+    from treatment_engine.outputs import DecisionWriter
+
+    plain, marked = tmp_path / "d.csv", tmp_path / "marked.csv"
+    with DecisionWriter(plain, {}) as writer:
+        for row in (_decision("a", "holdout"), _decision("b")):
+            writer.write(row)
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    events = _write(tmp_path / "e.jsonl", [_event("a", "payment", 1, amount=5), _event("b", "payment", 2, amount=7)])
+    python = measure_python(_plan(), read_decision_file(str(marked)), read_event_file(events), T0 + 1e8)
+    assert python == measure_duckdb(_plan(), str(marked), events, T0 + 1e8) == measure_duckdb(
+        _plan(), str(plain), events, T0 + 1e8)
+    assert _stats(python, "revenue", "holdout") == (1, 1, 5.0)

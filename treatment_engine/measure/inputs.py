@@ -125,7 +125,7 @@ def _jsonl_rows(path: str) -> Iterator[tuple[str, Any]]:
 
 def _csv_rows(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     try:
-        with open(path, encoding="utf-8", newline="") as stream:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
             reader = csv.DictReader(stream)
             _has_columns(path, reader.fieldnames or ())
             for row in reader:
