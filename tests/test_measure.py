@@ -418,12 +418,14 @@ def test_an_outcome_line_that_is_no_event_is_passed_over_by_every_back_end(tmp_p
         _plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
 
 
-def test_a_decisions_csv_with_a_byte_order_mark_is_read_by_every_back_end(tmp_path: Path) -> None:
-    """Spreadsheets save CSV with a byte-order mark: DuckDB read it, the reference took the
-    mark for part of the first column's name (a KeyError, then "no column customer_id")."""
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_decisions_file_with_a_byte_order_mark_is_read_by_every_back_end(suffix: str, tmp_path: Path) -> None:
+    """Spreadsheets and Windows tools write a byte-order mark: DuckDB read past it; the
+    reference took it for part of the first CSV column's name (a KeyError, then "no column
+    customer_id"), and for a first JSON line that is not JSON."""
     from treatment_engine.outputs import DecisionWriter
 
-    plain, marked = tmp_path / "d.csv", tmp_path / "marked.csv"
+    plain, marked = tmp_path / f"d.{suffix}", tmp_path / f"marked.{suffix}"
     with DecisionWriter(plain, {}) as writer:
         for row in (_decision("a", "holdout"), _decision("b")):
             writer.write(row)

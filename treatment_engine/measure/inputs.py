@@ -23,6 +23,7 @@ import orjson
 from ..errors import TreatmentError
 from ..moments.events import parse_timestamp
 from ..outputs import output_format
+from ..profile_json import BOM
 from ..profiles import read_jsonl
 
 # The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
@@ -116,6 +117,8 @@ def _shown(value: Any) -> str:
 def _jsonl_rows(path: str) -> Iterator[tuple[str, Any]]:
     with open(path, "rb") as stream:
         for number, line in enumerate(stream, 1):
+            if number == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
             if line.strip():
                 try:
                     yield f"{path}:{number}", orjson.loads(line)
