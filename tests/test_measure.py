@@ -355,6 +355,9 @@ UNREADABLE_DECISIONS = [  # (file, its text, what the refusal must name)
     ("d.jsonl", json.dumps(_decision("a")) + "\n[1]\n", "object"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "cost": "abc"}) + "\n", "cost"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": "soon"}) + "\n", "as_of"),
+    # a decision's as_of is its day: DuckDB's CAST took a time of day, the reference's fromisoformat 20261101
+    *(("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": day}) + "\n",
+       f"d.jsonl:2: as_of '{day}' is not a day (YYYY-MM-DD)") for day in ("2026-11-01T10:00:00", "20261101")),
     ("d.csv", "customer_id,rule,cost,as_of,arm,experiment\na,r,1,2026-11-01,champion,r\n", "plan_version"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "plan_version": None}) + "\n",
      "d.jsonl:2: a decision has no plan_version"),

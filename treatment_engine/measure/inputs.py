@@ -10,6 +10,7 @@ champion rule is the rule that would have decided without any experiment:
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,6 +58,9 @@ class DecisionInput:
     value_tier: str | None = None
 
 
+DAY_SHAPE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"  # a decision's as_of, as decide and simulate write it
+
+
 def day_start(day: str) -> float:
     return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
 
@@ -100,6 +104,8 @@ def read_decision_file(path: str) -> Iterator[DecisionInput]:
         if missing:
             raise MeasureInputError(f"{where}: a decision has no {' or '.join(missing)}")
         try:
+            if not re.fullmatch(DAY_SHAPE, str(row.get("as_of"))):
+                raise ValueError
             decided_at = day_start(str(row.get("as_of")))
         except ValueError:
             raise MeasureInputError(f"{where}: as_of {_shown(row.get('as_of'))} is not a day (YYYY-MM-DD)") from None
