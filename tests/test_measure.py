@@ -438,3 +438,22 @@ def test_a_decisions_file_with_a_byte_order_mark_is_read_by_every_back_end(suffi
     assert python == measure_duckdb(_plan(), str(marked), events, T0 + 1e8) == measure_duckdb(
         _plan(), str(plain), events, T0 + 1e8)
     assert _stats(python, "revenue", "holdout") == (1, 1, 5.0)
+
+
+def test_a_dimension_named_twice_in_by_splits_once(tmp_path: Path) -> None:
+    """`--by segment,segment` named every cell "segment=young, segment=young" (journeys --by
+    reads the same list once)."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+
+    decided = _write(tmp_path / "d.jsonl", [{**_decision(c, "holdout" if c in "ab" else "champion"), "segment": "young"}
+                                            for c in "abcd"])
+    events = _write(tmp_path / "e.jsonl", [_event(c, "payment", 5, amount=3) for c in "abcd"])
+    plan = str(_write_plan(tmp_path, PLAN))
+    shown = [CliRunner().invoke(cli, ["measure", "--plan", plan, "--decisions", decided, "--events", events,
+                                      "--as-of", "2027-03-01", "--format", "csv", "--by", by]) for by in
+             ("segment", "segment,segment", " segment , segment ")]
+    assert all(result.exit_code == 0 for result in shown), [result.output for result in shown]
+    assert ",segment=young," in shown[0].stdout
+    assert shown[1].stdout == shown[2].stdout == shown[0].stdout

@@ -87,7 +87,7 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         fail(f"{option} says what --write-evidence FILE writes: give --write-evidence too", 2)
     from ..measure.attribution import BY_DIMENSIONS
 
-    by = tuple(part.strip() for part in (by_text or "").split(",") if part.strip())
+    by = tuple(dict.fromkeys(part.strip() for part in (by_text or "").split(",") if part.strip()))  # each once
     unknown = [name for name in by if name not in BY_DIMENSIONS]
     if unknown:
         fail(f"--by takes {', '.join(BY_DIMENSIONS)}; not {', '.join(unknown)}", 2)
