@@ -355,6 +355,10 @@ UNREADABLE_DECISIONS = [  # (file, its text, what the refusal must name)
     ("d.jsonl", json.dumps(_decision("a")) + "\n[1]\n", "object"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "cost": "abc"}) + "\n", "cost"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": "soon"}) + "\n", "as_of"),
+    # a cost that is no finite number: DuckDB measured it (an extra cost of "-"), the reference refused its JSON
+    *(("d.csv", "customer_id,plan_version,as_of,rule,arm,experiment,cost,would_have,error,segment,lifecycle_stage,"
+        f"value_tier\na,v1,2026-11-01,r,champion,r,{cost},,,,,\n", f"d.csv:2: cost {cost!r} is not a number")
+      for cost in ("nan", "inf")),
     # a decision's as_of is its day: DuckDB's CAST took a time of day, the reference's fromisoformat 20261101
     *(("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": day}) + "\n",
        f"d.jsonl:2: as_of '{day}' is not a day (YYYY-MM-DD)") for day in ("2026-11-01T10:00:00", "20261101")),

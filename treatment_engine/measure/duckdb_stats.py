@@ -50,10 +50,13 @@ def decision_file_relation(path: str) -> str:
                    "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
-    # A decided row without its customer, version or day (YYYY-MM-DD) stops the query, as it stops the reference.
+    # A decided row without its customer, version, day (YYYY-MM-DD) or a finite cost stops the query, as it
+    # stops the reference.
     return f"""(SELECT * REPLACE (coalesce(customer_id, error('a decision has no customer_id')) AS customer_id,
                            coalesce(plan_version, error('a decision has no plan_version')) AS plan_version,
-                           coalesce(decided_at, error('a decision''s as_of is not a day')) AS decided_at) FROM (
+                           coalesce(decided_at, error('a decision''s as_of is not a day')) AS decided_at,
+                           CASE WHEN isfinite(cost) THEN cost ELSE error('a decision''s cost is not a number') END
+                           AS cost) FROM (
         SELECT customer_id, plan_version, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
                '{DAY_SHAPE}') THEN as_of END AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,

@@ -10,6 +10,7 @@ champion rule is the rule that would have decided without any experiment:
 from __future__ import annotations
 
 import csv
+import math
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -110,9 +111,12 @@ def read_decision_file(path: str) -> Iterator[DecisionInput]:
         except ValueError:
             raise MeasureInputError(f"{where}: as_of {_shown(row.get('as_of'))} is not a day (YYYY-MM-DD)") from None
         try:
-            yield _decision(row, seq, decided_at)
-        except (TypeError, ValueError):  # float() of the cost
+            decision = _decision(row, seq, decided_at)
+            if not math.isfinite(decision.cost):
+                raise ValueError
+        except (TypeError, ValueError):  # float() of the cost, or a cost of nan or inf
             raise MeasureInputError(f"{where}: cost {_shown(row.get('cost'))} is not a number") from None
+        yield decision
 
 
 def _shown(value: Any) -> str:
