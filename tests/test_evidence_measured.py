@@ -106,3 +106,28 @@ def test_each_rules_overall_figures_pool_from_its_cells(measured: tuple[Path, di
     for mine, theirs in zip(pool.groups, whole.groups, strict=True):
         assert (mine.customers, mine.n) == (theirs.customers, theirs.n)
         assert (mine.sum, mine.sum_squares, mine.cost) == pytest.approx((theirs.sum, theirs.sum_squares, theirs.cost))
+
+
+def test_a_plan_version_nothing_was_measured_of_is_refused(measured: tuple[Path, dict, list[dict]]) -> None:
+    """A mistyped --evidence-version wrote an evidence file of that version with no rules in
+    it, and said so as a success."""
+    out, evidence, _ = measured
+    written = out / "evidence" / "typo.json"
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(out / "decisions.parquet"),
+                                      "--events", str(out / "outcomes.jsonl"), "--as-of", "2027-03-01",
+                                      "--write-evidence", str(written), "--evidence-metric", "revenue_90d",
+                                      "--evidence-version", "0123456789abcdef"])
+    assert result.exit_code == 2, result.output
+    assert ("--write-evidence: nothing of plan version '0123456789abcdef' was measured on revenue_90d "
+            f"(measured: {evidence['plan_version']})") in result.output
+    assert not written.exists()
+
+
+def test_the_evidence_options_without_write_evidence_are_refused(tmp_path: Path) -> None:
+    """--evidence-metric and --evidence-version were passed over without a word when
+    --write-evidence was left out: the evidence the user asked for was never written."""
+    for option, value in (("--evidence-metric", "revenue_90d"), ("--evidence-version", "aa658616789fec03")):
+        result = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(tmp_path / "d.parquet"),
+                                          "--events", str(tmp_path / "e.jsonl"), option, value])
+        assert result.exit_code == 2, result.output
+        assert f"{option} says what --write-evidence FILE writes: give --write-evidence too" in result.output

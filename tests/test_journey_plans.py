@@ -52,6 +52,12 @@ def test_a_good_journey_loads() -> None:
     ("optional: true", "optinal: true",
      "rules/j.yaml:7:25: extra-forbidden: unknown key 'optinal' (did you mean 'optional'?)"),
     ("rate: 0.9", "rate: 1.5", "rules/j.yaml:8:50: less-than-equal: 'rate' must be less than or equal to 1"),
+    # A duration was refused with pydantic's regular expression ("String should match pattern '^[1-9]...'").
+    ("within: 10d, target", "within: 2w, target",
+     "rules/j.yaml:8:28: string-pattern-mismatch: 'within' must be a duration, a whole number above 0 and its unit "
+     "(s, m, h or d: 90s, 15m, 12h, 30d), got '2w'"),
+    ("within: 10d, target", "within: 0d, target", "rules/j.yaml:8:28: string-pattern-mismatch: 'within' must be a "
+     "duration, a whole number above 0 and its unit (s, m, h or d: 90s, 15m, 12h, 30d), got '0d'"),
     ("within: 30d\n    steps", "within: 30d\n    order: sideways\n    steps",
      "rules/j.yaml:5:5: literal-error: 'order' must be 'in_order' or 'consecutive', got 'sideways'"),
     ("    owner: Operations\n", "", "rules/j.yaml:2:5: missing: 'owner' is required here"),

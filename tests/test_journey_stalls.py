@@ -151,7 +151,7 @@ def errors(*steps: str) -> list[str]:
     (("{event: a, on_stall: {after: 7d, set: {m: 1}, sett: 1}}", "{event: b}"),
      "rules/j.yaml:6:55: extra-forbidden: unknown key 'sett' (did you mean 'set'?)"),
     (("{event: a, on_stall: {after: 7 days, set: {m: 1}}}", "{event: b}"),
-     "rules/j.yaml:6:31: string-pattern-mismatch: 'after': String should match pattern"),
+     "rules/j.yaml:6:31: string-pattern-mismatch: 'after' must be a duration, a whole number above 0 and its unit"),
     (("{event: a, on_stall: {after: 400d, set: {m: 1}}}", "{event: b}"),
      "rules/j.yaml:6:31: out-of-range: 'after' must be at most 366d (in any unit), got 400d"),
     (("{event: a, on_stall: {after: 7d, set: {}}}", "{event: b}"), "rules/j.yaml:6:42: too-short: 'set'"),

@@ -133,6 +133,20 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> N
     assert late.exit_code == 2 and "not an ISO 8601 date" in late.output
 
 
+def test_a_db_that_holds_no_log_is_refused_as_every_command_refuses_it(tmp_path: Path) -> None:
+    """`journeys --db` with a mistyped path used to end in SQLAlchemy's traceback ("no such
+    table: events") after making an empty database file there; like reproduce, decide
+    --db and measure, it now says there is no log, with exit status 2, and makes nothing."""
+    missing = tmp_path / "treatment.db"
+    refused = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--db", f"sqlite:///{missing}"])
+    assert isinstance(refused.exception, SystemExit) and refused.exit_code == 2, refused.output
+    assert f"no decision log at sqlite:///{missing}" in refused.output
+    assert not missing.exists()
+    unparsed = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--db", "nonsense"])
+    assert isinstance(unparsed.exception, SystemExit) and unparsed.exit_code == 2, unparsed.output
+    assert "cannot open the decision log at nonsense" in unparsed.output
+
+
 def test_the_breakdown_places_each_customer_by_their_decision(tmp_path: Path) -> None:
     path = _sample(tmp_path)
     done = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json",
@@ -197,3 +211,32 @@ def test_the_json_report_is_made_without_the_table_printers_library() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_events_sample_refuses_a_span_that_would_start_before_the_year_1() -> None:
+    """`events sample --until 0001-01-02` ended in OverflowError's traceback (and with
+    --journeys in "year 0 is out of range"): the days before --until are a usage error."""
+    for args in (["--until", "0001-01-02"], ["--until", "0001-01-02", "--journeys"],
+                 ["--until", "2026-11-01", "--days", "800000"]):
+        result = CliRunner().invoke(cli, ["events", "sample", "--n", "2", *args])
+        assert isinstance(result.exception, SystemExit) and result.exit_code == 2, (args, result.output)
+        assert "before the year 1" in result.output, result.output
+    fine = CliRunner().invoke(cli, ["events", "sample", "--n", "2", "--until", "0001-03-02", "--days", "60"])
+    assert fine.exit_code == 0 and fine.stdout.count("\n") == 2, fine.output
+
+
+def test_a_file_with_no_event_a_journey_reads_says_so(tmp_path: Path) -> None:
+    """Events of other kinds only (a moments file, outcomes, the wrong file): the report was
+    all zeros "as of 1970-01-01T00:00:00Z", the time of no event, without a word of why."""
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"customer_id": "c1", "type": "payment_failed", "timestamp": "2026-10-01T09:00:00Z"}\n'
+                     '{"customer_id": "c1", "type": "signed_up", "timestamp": "never"}\n')
+    for backend in ("duckdb", "python"):
+        shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(other), "--backend", backend])
+        assert shown.exit_code == 0, shown.output
+        assert (f"note: {other} holds no valid event of a type a journey reads (activated, bill_issued, churned, "
+                "complaint, contract_moved, final_reading, installation_booked, installed, move_notice, signed_up): "
+                "every journey is empty, as of no event's time (give --as-of)") in shown.stderr
+        dated = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(other), "--backend", backend,
+                                         "--as-of", "2026-11-01"])
+        assert dated.exit_code == 0 and "note:" not in dated.stderr, dated.output

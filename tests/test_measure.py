@@ -348,3 +348,116 @@ def test_treatment_events_reads_outcome_events(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "4 events (1 refused)" in result.output
     assert "unknown event type 'refund'" in result.output
+
+
+UNREADABLE_DECISIONS = [  # (file, its text, what the refusal must name)
+    ("d.jsonl", json.dumps(_decision("a")) + "\ngarbage\n", "JSON"),
+    ("d.jsonl", json.dumps(_decision("a")) + "\n[1]\n", "object"),
+    ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "cost": "abc"}) + "\n", "cost"),
+    ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": "soon"}) + "\n", "as_of"),
+    # a cost that is no finite number: DuckDB measured it (an extra cost of "-"), the reference refused its JSON
+    *(("d.csv", "customer_id,plan_version,as_of,rule,arm,experiment,cost,would_have,error,segment,lifecycle_stage,"
+        f"value_tier\na,v1,2026-11-01,r,champion,r,{cost},,,,,\n", f"d.csv:2: cost {cost!r} is not a number")
+      for cost in ("nan", "inf")),
+    # a decision's as_of is its day: DuckDB's CAST took a time of day, the reference's fromisoformat 20261101
+    *(("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "as_of": day}) + "\n",
+       f"d.jsonl:2: as_of '{day}' is not a day (YYYY-MM-DD)") for day in ("2026-11-01T10:00:00", "20261101")),
+    ("d.csv", "customer_id,rule,cost,as_of,arm,experiment\na,r,1,2026-11-01,champion,r\n", "plan_version"),
+    ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "plan_version": None}) + "\n",
+     "d.jsonl:2: a decision has no plan_version"),
+]
+
+
+@BACKENDS
+@pytest.mark.parametrize(("name", "text", "named"), UNREADABLE_DECISIONS)
+def test_a_decisions_file_that_cannot_be_read_is_refused_in_words_by_every_back_end(
+        backend: str, name: str, text: str, named: str, tmp_path: Path) -> None:
+    """`measure --backend python` used to end in a traceback (KeyError, ValueError,
+    orjson's error) where DuckDB refused the file; a CSV short of a column DuckDB reads
+    got DuckDB's binder error, naming no file. Each back end now refuses the file by name
+    and says what is wrong with it."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+
+    decisions = tmp_path / name
+    decisions.write_text(text)
+    events = _write(tmp_path / "e.jsonl", [_event("a", "payment", 5, amount=3)])
+    result = CliRunner().invoke(cli, ["measure", "--plan", str(_write_plan(tmp_path, PLAN)), "--decisions",
+                                      str(decisions), "--events", events, "--as-of", "2027-03-01",
+                                      "--backend", backend])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output
+    assert str(decisions) in result.output and named in result.output, result.output
+
+
+def test_a_would_have_that_is_no_object_is_none_in_every_back_end(tmp_path: Path) -> None:
+    """DuckDB reads a `would_have` that is no JSON object as none; the reference used to
+    stop with orjson's error."""
+    rows = [_decision(c, "holdout" if c in "ab" else "champion") for c in "abcd"]
+    rows[0]["would_have"] = "not json"
+    decided = _write(tmp_path / "d.jsonl", rows)
+    events = _write(tmp_path / "e.jsonl", [_event(c, "payment", 5, amount=3) for c in "abcd"])
+    python = measure_python(_plan(), read_decision_file(decided), read_event_file(events), T0 + 1e8)
+    assert python == measure_duckdb(_plan(), decided, events, T0 + 1e8)
+    assert _stats(python, "revenue", "holdout") == (2, 2, 6.0)
+
+
+
+def test_an_outcome_line_that_is_no_event_is_passed_over_by_every_back_end(tmp_path: Path) -> None:
+    """A line of an events file that is not JSON, or not an object, is no event: the
+    reference passed it over and measured the rest, DuckDB refused the whole file ("Malformed
+    JSON", "Expected OBJECT, but got ARRAY"). DuckDB now reads such a file again line by
+    line as the reference does, for the measurement and the report's curves alike."""
+    from treatment_engine.measure.curves import curves
+    from treatment_engine.measure.curves_sql import curves_duckdb, measure_with_curves_duckdb
+
+    decided = _write(tmp_path / "d.jsonl", [_decision(c, "holdout" if c in "ab" else "champion") for c in "abcd"])
+    good = [json.dumps(_event(c, "payment", 5, amount=i + 1)) for i, c in enumerate("abcd")]
+    events = tmp_path / "e.jsonl"
+    events.write_text("\n".join([good[0], "garbage", good[1], "[1]", "42", good[2], "null", good[3]]) + "\n")
+    as_of = T0 + 1e8
+    python = measure_python(_plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
+    assert _stats(python, "revenue", "holdout") == (2, 2, 3.0) and _stats(python, "revenue", "champion") == (2, 2, 7.0)
+    assert measure_duckdb(_plan(), decided, str(events), as_of) == python
+    measured, drawn = measure_with_curves_duckdb(_plan(), decided, str(events), as_of)
+    assert measured == python
+    assert drawn == curves_duckdb(_plan(), decided, str(events), as_of) == curves(
+        _plan(), read_decision_file(decided), read_event_file(str(events)), as_of)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_a_decisions_file_with_a_byte_order_mark_is_read_by_every_back_end(suffix: str, tmp_path: Path) -> None:
+    """Spreadsheets and Windows tools write a byte-order mark: DuckDB read past it; the
+    reference took it for part of the first CSV column's name (a KeyError, then "no column
+    customer_id"), and for a first JSON line that is not JSON."""
+    from treatment_engine.outputs import DecisionWriter
+
+    plain, marked = tmp_path / f"d.{suffix}", tmp_path / f"marked.{suffix}"
+    with DecisionWriter(plain, {}) as writer:
+        for row in (_decision("a", "holdout"), _decision("b")):
+            writer.write(row)
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    events = _write(tmp_path / "e.jsonl", [_event("a", "payment", 1, amount=5), _event("b", "payment", 2, amount=7)])
+    python = measure_python(_plan(), read_decision_file(str(marked)), read_event_file(events), T0 + 1e8)
+    assert python == measure_duckdb(_plan(), str(marked), events, T0 + 1e8) == measure_duckdb(
+        _plan(), str(plain), events, T0 + 1e8)
+    assert _stats(python, "revenue", "holdout") == (1, 1, 5.0)
+
+
+def test_a_dimension_named_twice_in_by_splits_once(tmp_path: Path) -> None:
+    """`--by segment,segment` named every cell "segment=young, segment=young" (journeys --by
+    reads the same list once)."""
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+
+    decided = _write(tmp_path / "d.jsonl", [{**_decision(c, "holdout" if c in "ab" else "champion"), "segment": "young"}
+                                            for c in "abcd"])
+    events = _write(tmp_path / "e.jsonl", [_event(c, "payment", 5, amount=3) for c in "abcd"])
+    plan = str(_write_plan(tmp_path, PLAN))
+    shown = [CliRunner().invoke(cli, ["measure", "--plan", plan, "--decisions", decided, "--events", events,
+                                      "--as-of", "2027-03-01", "--format", "csv", "--by", by]) for by in
+             ("segment", "segment,segment", " segment , segment ")]
+    assert all(result.exit_code == 0 for result in shown), [result.output for result in shown]
+    assert ",segment=young," in shown[0].stdout
+    assert shown[1].stdout == shown[2].stdout == shown[0].stdout

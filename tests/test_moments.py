@@ -168,7 +168,8 @@ def test_a_late_event_is_refused_with_the_reason() -> None:
     ([{"event": "a", "count": 2}], "'count' needs 'within'"),
     ([{"event": "a", "within": "1d"}], "'within' on the first step needs 'count'"),
     ([{"event": "a", "if": "score <="}], "invalid expression"),
-    ([{"event": "a"}, {"event": "b", "within": "3 days"}], "should match pattern"),
+    ([{"event": "a"}, {"event": "b", "within": "3 days"}], "'within' must be a duration, a whole number above 0 "
+     "and its unit (s, m, h or d: 90s, 15m, 12h, 30d), got '3 days'"),
 ])
 def test_malformed_moments_are_plan_errors_at_their_place(pattern: list, message: str) -> None:
     with pytest.raises(PlanError) as raised:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from .durations import PATTERN as DURATION
 from .errors import PlanIssue, did_you_mean
 from .load import Path_, SourceFile
 from .model import RANGES, UNION_TAGS
@@ -92,6 +93,9 @@ def _message(kind: str, name: str, given: Any, text: str, path: Path_) -> tuple[
         return f"'{name}' must be a mapping of keys, got {_show(given)}", None
     if kind in ("greater_than_equal", "less_than_equal"):
         return f"'{name}' must be {text.removeprefix('Input should be ')}, got {_show(given)}", None
+    if kind == "string_pattern_mismatch" and DURATION in text:  # durations are the only pattern a plan has
+        return (f"'{name}' must be a duration, a whole number above 0 and its unit (s, m, h or d: 90s, 15m, 12h, "
+                f"30d), got {_show(given)}"), None
     if kind == "string_too_short":
         return f"'{name}' must not be empty", None
     if kind == "value_error":

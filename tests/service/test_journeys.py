@@ -57,3 +57,31 @@ def test_the_service_stores_journey_events_and_answers_journeys_from_them(tmp_pa
     assert earlier.json()["runs"] == []
     assert missing.status_code == 404 and "no journey 'no-such'" in missing.json()["detail"]
     assert bad.status_code == 422 and "not an ISO 8601" in bad.json()["detail"]
+
+
+def test_a_customers_runs_are_measured_as_of_the_latest_stored_event_not_the_customers_own(tmp_path: Path) -> None:
+    """Without ?as_of, one customer's runs are measured at the time every journey is: the
+    latest stored event a journey reads. Measured at the customer's own latest event
+    instead, a house move noticed in January and never followed up would stay in progress
+    (waiting for a final reading due by the end of January) for ever, while /v1/journeys
+    counts the same run abandoned."""
+    from treatment_engine.service.app import create_app
+    from treatment_engine.store import DecisionLog
+
+    from ..asgi import exchange
+    from ..conftest import REPO
+
+    log = DecisionLog(f"sqlite:///{tmp_path / 'events.db'}")
+    try:
+        posted, alone, everyone = exchange(create_app(REPO, log=log, moment_clock="events"), [
+            ("POST", "/v1/events", {"events": [customer_event("early", "move_notice", "2026-01-05T08:00:00Z"),
+                                               customer_event("late", "move_notice", "2026-10-30T08:00:00Z")]}),
+            ("GET", "/v1/customers/early/journeys", None),
+            ("GET", "/v1/journeys/house-move", None)])
+    finally:
+        log.close()
+    assert posted.status_code == 202, posted.text
+    assert everyone.json()["as_of"] == "2026-10-30T08:00:00Z"
+    assert (everyone.json()["journey"]["abandoned"], everyone.json()["journey"]["in_progress"]) == (1, 1)
+    assert alone.json()["as_of"] == "2026-10-30T08:00:00Z"
+    assert [(run["status"], run["success"], run["next"]) for run in alone.json()["runs"]] == [("abandoned", False, [])]

@@ -93,3 +93,30 @@ def test_which_endpoints_need_a_key_is_what_the_help_says(tmp_path: Path) -> Non
         assert all(entry in " ".join(needs_key.split()) for entry in documented), needs_key
     finally:
         server.stop()
+
+
+def test_every_endpoint_that_needs_a_key_is_listed_so_in_the_help_and_the_readme() -> None:
+    """The app's own routes say which need a key; `serve --help` and the README's table
+    left out GET /v1/results, /v1/journeys, /v1/journeys/{id} and
+    /v1/customers/{id}/journeys, which a user then took for open and got 401."""
+    import re
+
+    from click.testing import CliRunner
+
+    from treatment_engine.cli import cli
+    from treatment_engine.service.app import create_app
+    from treatment_engine.service.dependencies import ADMIN
+
+    from ..conftest import REPO
+
+    locked = {f"{method} {re.sub(r'{[^}]*}', '{id}', route.path)}" for route in create_app(REPO).routes
+              if getattr(route, "dependencies", None) == list(ADMIN) and not getattr(route, "deprecated", False)
+              for method in route.methods}
+    assert {"GET /v1/outbox", "GET /v1/journeys/{id}"} <= locked
+    help_text = " ".join(CliRunner().invoke(cli, ["serve", "--help"]).output.split())
+    in_help = help_text.split("need a key", 1)[1].split(" open ", 1)[0]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    in_readme = readme.split("| needs a key | open |", 1)[1].split("\n")[2].split("|")[1]
+    for entry in sorted(locked):
+        assert entry in in_help, (entry, in_help)
+        assert f"`{entry}`" in in_readme, (entry, in_readme)

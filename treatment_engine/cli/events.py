@@ -123,10 +123,14 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
           --until 2026-11-01
       treatment events sample --journeys --until 2026-11-01 -o journeys.jsonl
     """
-    from ..journeys.sample import journey_events
+    from ..journeys.sample import SPAN_DAYS, journey_events
     from ..profiles import dumps
     from ..sample import generate_events
 
+    span = SPAN_DAYS if journeys else days
+    if until_day.date().toordinal() <= span:  # date.min is day 1
+        raise click.BadParameter(f"{span:,} days before {until_day.date()} would be before the year 1",
+                                 param_hint="--until" if journeys else "--until/--days")
     made = journey_events(customers, seed=seed, until=until_day.date()) if journeys \
         else generate_events(count, customers, seed=seed, days=days, until=until_day.date())
     with ExitStack() as stack:

@@ -12,7 +12,7 @@ import click
 
 from ..outputs import with_parent
 from .options import plan_option
-from .support import fail, load_engine
+from .support import fail, load_engine, open_log
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -90,6 +90,11 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     if by and profiles_path is not None:
         groups = _groups(engine, profiles_path, by, found.as_of)
         breakdowns = {j.id: summarize_by(j, made[j.id], found.as_of, groups, by) for j in plan.journeys}
+    if as_of is None and found.read == found.passed_over + len(found.refused):
+        kinds = ", ".join(sorted({kind for journey in plan.journeys for kind in journey.event_types}))
+        source = "standard input" if events_path == "-" else events_path or "the log"
+        click.echo(f"note: {source} holds no valid event of a type a journey reads ({kinds}): every journey is "
+                   "empty, as of no event's time (give --as-of)", err=True)
     for refused in found.refused[:5]:
         click.echo(f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}", err=True)
     if len(found.refused) > 5:
@@ -127,7 +132,11 @@ def _read(journeys: Sequence[CompiledJourney], events_path: str | None, db_url: 
     from ..journeys import source
 
     if db_url is not None:
-        return source.from_database(journeys, db_url, as_of)
+        log = open_log(db_url)  # a mistyped --db is refused, never made into an empty database
+        try:
+            return source.from_store(journeys, log.database.engine, as_of)
+        finally:
+            log.close()
     try:
         if events_path == "-":
             return source.from_lines(journeys, sys.stdin.buffer, as_of)

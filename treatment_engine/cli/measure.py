@@ -82,9 +82,12 @@ def measure(plan_dir: Path | None, decisions_source: str, events_path: str | Non
         fail("the plan has no metrics: add a metrics: list (docs/plan-format.md, appendix I)", 2)
     if (events_path is None) == (events_db is None):
         fail("give the outcome events with --events FILE or --db URL (one of them)", 2)
+    if evidence_path is None and (evidence_metric or evidence_version):
+        option = "--evidence-metric" if evidence_metric else "--evidence-version"
+        fail(f"{option} says what --write-evidence FILE writes: give --write-evidence too", 2)
     from ..measure.attribution import BY_DIMENSIONS
 
-    by = tuple(part.strip() for part in (by_text or "").split(",") if part.strip())
+    by = tuple(dict.fromkeys(part.strip() for part in (by_text or "").split(",") if part.strip()))  # each once
     unknown = [name for name in by if name not in BY_DIMENSIONS]
     if unknown:
         fail(f"--by takes {', '.join(BY_DIMENSIONS)}; not {', '.join(unknown)}", 2)
@@ -146,6 +149,9 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
                 return measure_with_curves_duckdb(plan, handed, events_path, as_of, by=by)
             return measure_duckdb(plan, handed, events_path, as_of, by=by), None
         except duckdb.Error as error:
+            if not is_url:  # the reference reader says what is wrong with a decisions file, and where
+                for _ in inputs.read_decision_file(source):
+                    pass
             raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
 

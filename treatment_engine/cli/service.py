@@ -72,6 +72,10 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     GET  /v1/moments            the moments' partitions: owners, leases, lag
     GET  /v1/outbox?after=ID    fired moments and their decisions, for
                                 downstream services
+    GET  /v1/results[?metric=&by=]      each experiment's arms compared, as
+                                        `treatment measure` does
+    GET  /v1/journeys[/{id}]    the journeys measured from the stored events
+    GET  /v1/customers/{id}/journeys    one customer's runs, where each stands
     GET  /healthz, /readyz, /metrics (Prometheus)
 
     \b
@@ -80,7 +84,9 @@ def serve(plan_dir: Path | None, host: str, port: int, db_url: str, store_inputs
     `Authorization: Bearer KEY` or `X-API-Key: KEY`:
       need a key   POST /v1/plan:reload, POST /v1/decisions/{id}:reproduce,
                    GET /v1/customers/{id}/decisions, GET /v1/events/{id},
-                   GET /v1/outbox, GET /v1/moments
+                   GET /v1/outbox, GET /v1/moments, GET /v1/results,
+                   GET /v1/journeys, GET /v1/journeys/{id},
+                   GET /v1/customers/{id}/journeys
       open         /v1/decisions, :batch, /v1/explain, POST /v1/events (these
                    need a key too with --protect-decisions), GET /v1/plan (its
                    plan directory shown only with a key), /healthz, /readyz,

@@ -35,29 +35,25 @@ def from_lines(journeys: Sequence[CompiledJourney], stream: IO[bytes], as_of: fl
     return _flagged(journeys, read_jsonl(stream), as_of)
 
 
-def from_database(journeys: Sequence[CompiledJourney], url: str, as_of: float | None) -> JourneyEvents:
-    """The events the service stored (``POST /v1/events``) in the database at ``url``."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    try:
-        return from_store(journeys, engine, as_of)
-    finally:
-        engine.dispose()
-
-
 def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | None,
                customer_id: str | None = None) -> JourneyEvents:
-    """The stored events (of one customer, if given) through a SQLAlchemy ``engine``, in
-    the order the service accepted them (a customer's events are in one partition,
-    numbered in turn)."""
+    """The events the service stored (``POST /v1/events``; of one customer, if given)
+    through a SQLAlchemy ``engine`` (the log's), in the order the service accepted them (a
+    customer's events are in one partition, numbered in turn). One customer's are measured
+    at the time everyone's are: by default the latest stored event a journey reads,
+    whoever's it is (at their own latest, a run long abandoned would still be in progress)."""
     from sqlalchemy import bindparam, text
 
     types = sorted({kind for journey in journeys for kind in journey.event_types})
     one = " AND customer_id = :customer" if customer_id is not None else ""
     query = text(f"SELECT customer_id, type, occurred_at, body FROM events WHERE type IN :types{one} "
                  "ORDER BY occurred_at, partition_no, seq").bindparams(bindparam("types", expanding=True))
+    latest = text("SELECT MAX(occurred_at) FROM events WHERE type IN :types").bindparams(
+        bindparam("types", expanding=True))
     with engine.connect() as connection:
+        if one and as_of is None:
+            as_of = connection.execute(latest, {"types": types}).scalar()
+            as_of = None if as_of is None else float(as_of)
         rows = connection.execute(query, {"types": types, **({"customer": customer_id} if one else {})}).all()
     return _flagged(journeys, (_stored(*row) for row in rows), as_of, stored=True)
 

@@ -23,7 +23,7 @@ from ..compile import CompiledPlan
 from ..sql.duckdb_backend import Settings
 from .attribution import Measured
 from .curves import CURVE_CUSTOMERS, RUNNING, Curves, offsets, point
-from .duckdb_stats import events_sql, first_decisions, measure_connection, measured_on, metric_value
+from .duckdb_stats import first_decisions, measure_connection, measured_on, metric_value, with_events
 from .metrics import CompiledMetric
 
 Drawn = list[tuple[int, CompiledMetric]]  # the metrics with a curve, by their index in the plan's
@@ -39,8 +39,8 @@ def measure_with_curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_
         first_decisions(connection, decisions, by)
         if not plan.metrics:
             return measured_on(connection, plan, None, as_of), {}
-        events, _ = events_sql(plan, connection, events_path)
-        return measured_on(connection, plan, events, as_of), _curves_on(connection, plan, events, as_of, limit)
+        return with_events(connection, plan, events_path, lambda events: (
+            measured_on(connection, plan, events, as_of), _curves_on(connection, plan, events, as_of, limit)))
     finally:
         connection.close()
 
@@ -53,7 +53,8 @@ def curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as
         first_decisions(connection, decisions)
         if not plan.metrics:
             return {}
-        return _curves_on(connection, plan, events_sql(plan, connection, events_path)[0], as_of, limit)
+        return with_events(connection, plan, events_path, lambda events: _curves_on(connection, plan, events, as_of,
+                                                                                    limit))
     finally:
         connection.close()
 
@@ -66,7 +67,7 @@ def _curves_on(connection: Any, plan: CompiledPlan, events: str, as_of: float, l
         return {}
     columns = ", ".join(f"e.{name}" for name in _columns(drawn))
     longest = max(metric.within for _, metric in drawn)
-    connection.execute(f"""CREATE TEMP TABLE drawn_events AS
+    connection.execute(f"""CREATE OR REPLACE TEMP TABLE drawn_events AS
         SELECT k.plan_version, k.experiment, k.customer_id, {columns} FROM {_DRAWN_CUSTOMERS} k JOIN ({events}) e
           ON e.customer_id = k.customer_id AND k.customer_id <> '' AND e.ts >= k.decided_at
              AND e.ts <= k.decided_at + {longest}""")
@@ -89,7 +90,7 @@ def _draw(connection: Any, plan: CompiledPlan, as_of: float, limit: int) -> Draw
         FROM first_decisions WHERE decided_at + {within} <= {as_of!r} GROUP BY experiment, rule, arm"""
                   for within in sorted({metric.within for _, metric in drawn})]
     if drawn:
-        connection.execute(f"CREATE TEMP TABLE drawn AS {' UNION ALL '.join(per_window)}")
+        connection.execute(f"CREATE OR REPLACE TEMP TABLE drawn AS {' UNION ALL '.join(per_window)}")
     return drawn
 
 

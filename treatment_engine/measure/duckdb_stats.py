@@ -9,9 +9,9 @@ two agree over generated logs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from ..compile import CompiledPlan
 from ..experiments.buckets import UNIVERSAL
@@ -23,7 +23,10 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.sources import build_source
 from ..sql.timestamps import common_shape_sql
 from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured
+from .inputs import DAY_SHAPE
 from .metrics import CompiledMetric
+
+T = TypeVar("T")
 
 _EVENT_KEYS = (("customer_id",), ("type",), ("timestamp",))
 
@@ -47,8 +50,15 @@ def decision_file_relation(path: str) -> str:
                    "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
-    return f"""(SELECT * FROM (
-        SELECT customer_id, plan_version, epoch(CAST(CAST(as_of AS DATE) AS TIMESTAMP)) AS decided_at, rule,
+    # A decided row without its customer, version, day (YYYY-MM-DD) or a finite cost stops the query, as it
+    # stops the reference.
+    return f"""(SELECT * REPLACE (coalesce(customer_id, error('a decision has no customer_id')) AS customer_id,
+                           coalesce(plan_version, error('a decision has no plan_version')) AS plan_version,
+                           coalesce(decided_at, error('a decision''s as_of is not a day')) AS decided_at,
+                           CASE WHEN isfinite(cost) THEN cost ELSE error('a decision''s cost is not a number') END
+                           AS cost) FROM (
+        SELECT customer_id, plan_version, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
+               '{DAY_SHAPE}') THEN as_of END AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
                coalesce(CAST(cost AS DOUBLE), 0) AS cost, coalesce({would_have}, rule) AS champion_rule,
                row_number() OVER () AS seq, error, nullif(segment, '') AS segment,
@@ -96,16 +106,31 @@ def timestamp_sql(text: str) -> str:
     return common_shape_sql(text, parsed_timestamp_sql(text))
 
 
-def events_sql(plan: CompiledPlan, connection: Any, path: str) -> tuple[str, list[str]]:
+def with_events(connection: Any, plan: CompiledPlan, path: str, use: Callable[[str], T]) -> T:
+    """``use(events query)`` (:func:`events_sql`), read by DuckDB's own reader; a file it
+    refuses (a line that is not JSON, or not an object) is read again line by line as the
+    reference reads it, where such a line is no event and the others count."""
+    import duckdb
+
+    try:
+        return use(events_sql(plan, connection, path)[0])
+    except duckdb.Error:
+        return use(events_sql(plan, connection, path, careful=True)[0])
+
+
+def events_sql(plan: CompiledPlan, connection: Any, path: str, careful: bool = False) -> tuple[str, list[str]]:
     """attribution.events_by_customer: the valid events of the metrics' types, each with a
-    match flag and the numeric field per metric (a metric's ``if`` compiled from section 6)."""
+    match flag and the numeric field per metric (a metric's ``if`` compiled from section 6).
+    ``careful``: the lines read in Python first (:func:`_careful_lines`)."""
     metrics = plan.metrics
     fields: set[tuple[str, ...]] = {(m.field,) for m in metrics if m.field}
     for metric in metrics:
         if metric.expression is not None:
             fields |= {tuple(name.split(".")) for name in fields_read(metric.expression)}
     paths = sorted(set(_EVENT_KEYS) | fields)
-    source = build_source(connection, path, paths, "jsonl")
+    if careful:
+        _careful_lines(connection, path)
+    source = build_source(connection, path, paths, "jsonl", careful)
     compiler = ExpressionCompiler(source.fields, as_of=date(1970, 1, 1))  # days_since is refused in metrics
     cid, kind, stamp = (source.fields[key].s or "NULL" for key in _EVENT_KEYS)  # no text column: no text
     selected = [f"{cid} AS customer_id", f"{kind} AS type", f"{timestamp_sql(stamp)} AS ts"]
@@ -205,6 +230,26 @@ def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (
     connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
 
 
+def _careful_lines(connection: Any, path: str) -> None:
+    """The file's lines as :func:`..sql.careful_lines.careful_batches` reads them, in the
+    table the careful reader reads (a table: the events query may scan it more than once)."""
+    import pyarrow as pa
+
+    from ..sql.careful_lines import careful_batches
+    from ..sql.json_lines import LINES_VIEW
+
+    batches = careful_batches(path)
+    first = next(batches)  # there is always one
+    connection.register("__careful_stream", pa.RecordBatchReader.from_batches(first.schema, _chained(first, batches)))
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE {LINES_VIEW} AS SELECT * FROM __careful_stream")
+    connection.unregister("__careful_stream")
+
+
+def _chained(first: Any, rest: Any) -> Any:
+    yield first
+    yield from rest
+
+
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,
                    settings: Settings | None = None, by: Sequence[str] = ()) -> Measured:
     """``decisions``: a decisions file's path, or an Arrow table or record batch reader of
@@ -212,8 +257,9 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     connection = measure_connection(settings)
     try:
         first_decisions(connection, decisions, by)
-        events = events_sql(plan, connection, events_path)[0] if plan.metrics and events_path is not None else None
-        return measured_on(connection, plan, events, as_of)
+        if not plan.metrics or events_path is None:
+            return measured_on(connection, plan, None, as_of)
+        return with_events(connection, plan, events_path, lambda events: measured_on(connection, plan, events, as_of))
     finally:
         connection.close()
 

@@ -55,7 +55,11 @@ def evidence_for(plan: CompiledPlan, metric: CompiledMetric, by_cell: Measured,
     """The evidence file's content for ``metric``, from what was measured with --by
     segment,lifecycle_stage,value_tier (each rule's overall figures pooled from its cells)."""
     overall = pooled(by_cell)
-    chosen = version or _busiest_version(overall, metric.id)
+    counts = _customers_by_version(overall, metric.id)
+    if version is not None and version not in counts:
+        raise EvidenceError(f"nothing of plan version '{version}' was measured on {metric.id} "
+                            f"(measured: {', '.join(sorted(counts)) or 'none yet'})")
+    chosen = version or (max(counts, key=lambda v: (counts[v], v)) if counts else None)
     if chosen is None:
         raise EvidenceError(f"nothing was measured for metric '{metric.id}' yet (no closed windows)")
     rules: dict[str, RuleEvidence] = {}
@@ -94,12 +98,13 @@ def _arms(rule_id: str, own_holdout: bool) -> Arms:
     return (rule_id, CHAMPION, HOLDOUT) if own_holdout else (UNIVERSAL, TREATED, UNIVERSAL)
 
 
-def _busiest_version(measured: Measured, metric: str) -> str | None:
+def _customers_by_version(measured: Measured, metric: str) -> Counter[str]:
+    """The plan versions measured on ``metric``, each with its customers."""
     counts = Counter({g.plan_version: 0 for g in measured.groups if g.metric == metric})
     for group in measured.groups:
         if group.metric == metric:
             counts[group.plan_version] += group.customers
-    return max(counts, key=lambda v: (counts[v], v)) if counts else None
+    return counts
 
 
 def _groups(measured: Measured, version: str, metric: str, rule: str,

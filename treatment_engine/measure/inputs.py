@@ -10,8 +10,10 @@ champion rule is the rule that would have decided without any experiment:
 from __future__ import annotations
 
 import csv
+import math
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,12 +25,16 @@ import orjson
 from ..errors import TreatmentError
 from ..moments.events import parse_timestamp
 from ..outputs import output_format
+from ..profile_json import BOM
 from ..profiles import read_jsonl
 
 # The decisions' columns as every back end reads them (``seq``: input order, which breaks ties of time).
 DECISION_FIELDS = ("customer_id", "plan_version", "decided_at", "rule", "arm", "experiment", "cost",
                    "champion_rule", "seq", "segment", "lifecycle_stage", "value_tier")
 LOG_BATCH = 65_536  # decisions read from the log at a time
+# The columns of a decisions file (CSV, Parquet) measurement reads, as every back end reads them.
+FILE_COLUMNS = ("customer_id", "plan_version", "as_of", "rule", "arm", "experiment", "cost", "would_have", "error",
+                "segment", "lifecycle_stage", "value_tier")
 
 
 class MeasureInputError(TreatmentError):
@@ -53,13 +59,19 @@ class DecisionInput:
     value_tier: str | None = None
 
 
+DAY_SHAPE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"  # a decision's as_of, as decide and simulate write it
+
+
 def day_start(day: str) -> float:
     return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
 
 
 def _would_have_rule(value: Any) -> str | None:
-    if isinstance(value, str):
-        value = orjson.loads(value) if value else None
+    if isinstance(value, str):  # the log's and CSV's JSON text; no JSON is no would_have, as in DuckDB
+        try:
+            value = orjson.loads(value) if value else None
+        except orjson.JSONDecodeError:
+            return None
     return value.get("rule") if isinstance(value, dict) else None
 
 
@@ -72,33 +84,86 @@ def _decision(row: dict[str, Any], seq: int, decided_at: float) -> DecisionInput
 
 
 def read_decision_file(path: str) -> Iterator[DecisionInput]:
-    """The decided rows of a decisions file (appendix G), in file order; error rows skipped."""
+    """The decided rows of a decisions file (appendix G), in file order; error rows skipped.
+    A file short of a column measurement reads, or a row that cannot be read, stops it with
+    a MeasureInputError naming the file and the line (the SQL back ends' refusals are
+    explained by it too)."""
     kind = _existing(path, "decisions")
-    rows: Iterator[dict[str, Any]]
+    rows: Iterator[tuple[str, Any]]
     if kind == "jsonl":
-        rows = (row for row in _jsonl_rows(path))
+        rows = _jsonl_rows(path)
     elif kind == "csv":
         rows = _csv_rows(path)
     else:
-        import pyarrow.parquet as pq
-        rows = (row for batch in pq.ParquetFile(path).iter_batches() for row in batch.to_pylist())
-    for seq, row in enumerate(rows):
+        rows = _parquet_rows(path)
+    for seq, (where, row) in enumerate(rows):
+        if not isinstance(row, dict):
+            raise MeasureInputError(f"{where}: a decision must be a JSON object")
         if row.get("error") or not row.get("rule"):
             continue
-        yield _decision(row, seq, day_start(str(row["as_of"])))
+        missing = [key for key in ("customer_id", "plan_version") if row.get(key) is None]
+        if missing:
+            raise MeasureInputError(f"{where}: a decision has no {' or '.join(missing)}")
+        try:
+            if not re.fullmatch(DAY_SHAPE, str(row.get("as_of"))):
+                raise ValueError
+            decided_at = day_start(str(row.get("as_of")))
+        except ValueError:
+            raise MeasureInputError(f"{where}: as_of {_shown(row.get('as_of'))} is not a day (YYYY-MM-DD)") from None
+        try:
+            decision = _decision(row, seq, decided_at)
+            if not math.isfinite(decision.cost):
+                raise ValueError
+        except (TypeError, ValueError):  # float() of the cost, or a cost of nan or inf
+            raise MeasureInputError(f"{where}: cost {_shown(row.get('cost'))} is not a number") from None
+        yield decision
 
 
-def _jsonl_rows(path: str) -> Iterator[dict[str, Any]]:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _jsonl_rows(path: str) -> Iterator[tuple[str, Any]]:
     with open(path, "rb") as stream:
-        for line in stream:
+        for number, line in enumerate(stream, 1):
+            if number == 1 and line.startswith(BOM):
+                line = line[len(BOM):]
             if line.strip():
-                yield orjson.loads(line)
+                try:
+                    yield f"{path}:{number}", orjson.loads(line)
+                except orjson.JSONDecodeError as error:
+                    raise MeasureInputError(f"{path}:{number}: not valid JSON ({error})") from None
 
 
-def _csv_rows(path: str) -> Iterator[dict[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as stream:
-        for row in csv.DictReader(stream):
-            yield {key: (value if value != "" else None) for key, value in row.items()}
+def _csv_rows(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            reader = csv.DictReader(stream)
+            _has_columns(path, reader.fieldnames or ())
+            for row in reader:
+                yield f"{path}:{reader.line_num}", {key: (value if value != "" else None) for key, value in row.items()}
+    except UnicodeDecodeError:
+        raise MeasureInputError(f"{path} is not UTF-8 text") from None
+
+
+def _parquet_rows(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    decisions = pq.ParquetFile(path)
+    _has_columns(path, decisions.schema_arrow.names)
+    number = 0
+    for batch in decisions.iter_batches():
+        for row in batch.to_pylist():
+            number += 1
+            yield f"{path}: row {number}", row
+
+
+def _has_columns(path: str, names: Sequence[str]) -> None:
+    missing = [name for name in FILE_COLUMNS if name not in names]
+    if missing:
+        raise MeasureInputError(f"{path} is not a decisions file: it has no column {', '.join(missing)} "
+                                "(the decisions `treatment decide` and `simulate` write have them)")
 
 
 def _existing(path: str, what: str) -> str:
