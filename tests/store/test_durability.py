@@ -95,20 +95,25 @@ def test_the_write_ahead_log_stays_bounded_while_readers_always_overlap(tmp_path
     reader = threading.Thread(target=_read_overlapping, args=(path, stop))
     reader.start()
     wal = Path(f"{path}-wal")
-    largest = 0
+    largest = restarts = before = 0
     try:
         for _ in range(3_000):  # about 25 MB of log, two pages per commit
             writer.execute("INSERT INTO t VALUES (randomblob(3000))")
             checkpoints.committed()
             time.sleep(0.0005)  # the service decides between commits: the writer lock is free at times
-            largest = max(largest, wal.stat().st_size)
+            size = wal.stat().st_size
+            largest, restarts, before = max(largest, size), restarts + (size < before), size
     finally:
         stop.set()
         reader.join()
         checkpoints.close()
     assert writer.execute("SELECT count(*) FROM t").fetchone()[0] == 3_000
     writer.close()
-    assert largest < 8 * bound, f"the WAL grew to {largest:,} bytes with a bound of {bound:,}"
+    # Started over again and again, never near the 25 MB written: how far past the bound it
+    # gets depends on how soon the checkpointer's thread gets a core (8x on an idle machine;
+    # 10x once on CI with three test workers and other work on two cores).
+    assert restarts >= 5, f"the WAL was started over {restarts} times"
+    assert largest < 16 * bound, f"the WAL grew to {largest:,} bytes with a bound of {bound:,}"
 
 
 def _open_when_all_are_ready(path: str, barrier: object, failures: object) -> None:
