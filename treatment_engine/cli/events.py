@@ -125,14 +125,14 @@ def sample_events(count: int, customers: int, days: int, until_day: Any, seed: i
     """
     from ..journeys.sample import SPAN_DAYS, journey_events
     from ..profiles import dumps
-    from ..sample import generate_events
+    from ..sample import iter_events
 
     span = SPAN_DAYS if journeys else days
     if until_day.date().toordinal() <= span:  # date.min is day 1
         raise click.BadParameter(f"{span:,} days before {until_day.date()} would be before the year 1",
                                  param_hint="--until" if journeys else "--until/--days")
     made = journey_events(customers, seed=seed, until=until_day.date()) if journeys \
-        else generate_events(count, customers, seed=seed, days=days, until=until_day.date())
+        else iter_events(count, customers, seed=seed, days=days, until=until_day.date())
     with ExitStack() as stack:
         out = stack.enter_context(open(with_parent(output_path), "wb")) if output_path else sys.stdout.buffer
         for item in made:
