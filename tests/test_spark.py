@@ -441,6 +441,28 @@ def test_measure_on_spark_gives_the_reference_sufficient_statistics(spark, tmp_p
     assert measure_spark(plan, stream, str(events_path), day_start(as_of.isoformat()), spark=spark) == want
 
 
+def test_measure_on_spark_refuses_the_decisions_files_the_others_refuse(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Spark's permissive readers made a cost 'abc' null (measured as 0), a line of garbage
+    a row of nulls, an as_of with a time of day a day: where the reference and DuckDB refuse
+    a decisions file, Spark now refuses it in the reference's words (file, line, what)."""
+    from treatment_engine.measure.inputs import MeasureInputError, day_start
+    from treatment_engine.measure.spark_stats import measure_spark
+    from treatment_engine.plan import plan_from_texts
+
+    from .test_measure import PLAN, UNREADABLE_DECISIONS, _event
+
+    plan = plan_from_texts(PLAN)
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(_event("a", "payment", 5, amount=3)) + "\n")
+    for index, (name, text, named) in enumerate(UNREADABLE_DECISIONS):
+        decisions = tmp_path / str(index) / name
+        decisions.parent.mkdir()
+        decisions.write_text(text)
+        with pytest.raises(MeasureInputError) as refused:
+            measure_spark(plan, str(decisions), str(events), day_start("2027-03-01"), spark=spark)
+        assert str(decisions) in str(refused.value) and named in str(refused.value), (text, str(refused.value))
+
+
 def test_measure_on_spark_reads_times_by_the_one_grammar(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Spark's cast takes forms parse_timestamp refuses and strips less than it does: each
     odd time, one payment of its own amount, counts on Spark exactly where it does in Python."""

@@ -21,11 +21,13 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
 from .attribution import Measured
 from .duckdb_stats import by_metric, collected, statistics_sql, units_sql
-from .inputs import DECISION_FIELDS
+from .inputs import DAY_SHAPE, DECISION_FIELDS, FILE_COLUMNS, MeasureInputError, read_decision_file
 
+# The cost as text, cast in the query (Spark's reader makes a cost it cannot read null, which
+# would measure as 0), and a line that is not a JSON object kept whole in _corrupt_record.
 _DECISION_SCHEMA = ("customer_id STRING, plan_version STRING, as_of STRING, rule STRING, arm STRING, "
-                    "experiment STRING, cost DOUBLE, would_have STRUCT<rule: STRING>, error STRING, segment STRING, "
-                    "lifecycle_stage STRING, value_tier STRING")
+                    "experiment STRING, cost STRING, would_have STRUCT<rule: STRING>, error STRING, segment STRING, "
+                    "lifecycle_stage STRING, value_tier STRING, _corrupt_record STRING")
 _KEYS = (("customer_id",), ("type",), ("timestamp",))
 
 
@@ -49,6 +51,7 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
     else:
         frame, would_have = spark.read.schema(_DECISION_SCHEMA).json(decisions), "would_have.rule"
     frame.withColumn("__seq", F.monotonically_increasing_id()).createOrReplaceTempView("measure_raw_decisions")
+    _refuse_unreadable(spark, decisions, frame.columns)
     spark.sql(f"""
         SELECT customer_id, plan_version, CAST(CAST(CAST(as_of AS DATE) AS TIMESTAMP) AS DOUBLE) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
@@ -58,6 +61,29 @@ def _decisions_view(spark: Any, decisions: str | Any) -> None:
         FROM measure_raw_decisions
         WHERE (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> ''""").createOrReplaceTempView(
         "measure_decisions")
+
+
+def _refuse_unreadable(spark: Any, path: str, columns: Sequence[str]) -> None:
+    """Stop with the reference reader's words (:func:`.inputs.read_decision_file`: the file,
+    the line, what is wrong) where the file lacks a column measurement reads, or holds a
+    line that is no JSON object or a decided row the reference refuses (no customer or
+    version, an as_of that is no day, a cost that is no finite number): Spark's permissive
+    readers would measure such a row with nulls where the other back ends refuse it."""
+    if all(name in columns for name in FILE_COLUMNS):
+        cost = "CAST(cost AS DOUBLE)"
+        corrupt = "_corrupt_record IS NOT NULL OR " if "_corrupt_record" in columns else ""
+        bad = spark.sql(f"""SELECT count(*) FROM measure_raw_decisions WHERE {corrupt}(
+            (error IS NULL OR error = '') AND rule IS NOT NULL AND rule <> '' AND (
+                customer_id IS NULL OR plan_version IS NULL
+                OR NOT coalesce(CAST(as_of AS STRING) RLIKE '^{DAY_SHAPE}$', FALSE) OR CAST(as_of AS DATE) IS NULL
+                OR (cost IS NOT NULL AND CAST(cost AS STRING) <> ''
+                    AND ({cost} IS NULL OR isnan({cost}) OR abs({cost}) = double('Infinity')))))""").collect()[0][0]
+        if not bad:
+            return
+    for _ in read_decision_file(path):  # raises, naming the line
+        pass
+    raise MeasureInputError(f"{path}: Spark could not read every decision in it")
+
 
 _TO_THE_MINUTE = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
 
