@@ -121,6 +121,24 @@ def test_explain_text_and_json(runner: CliRunner) -> None:
     assert [c["outcome"] for c in data["trace"]["rules"]][:2] == ["not matched", "decided"]
 
 
+def test_explain_json_is_the_decision_decide_writes(runner: CliRunner) -> None:
+    """explain --format json says what decide writes for the same customer, cost in cents
+    included: summed in floats, 0.1 + 0.05 is 0.15000000000000002, which explain printed
+    while decide (and POST /v1/explain) wrote 0.15. c000038 of the bundled examples is one."""
+    profiles = str(REPO / "examples" / "customers.jsonl")
+    decided = {}
+    for line in invoke(runner, "decide", "--plan", str(REPO), "--profiles", profiles, "--as-of", "2026-11-01",
+                       "-q").stdout.splitlines():
+        record = json.loads(line)
+        decided[record["customer_id"]] = record
+    for customer in ("c000038", "c000000", "c000042"):
+        explained = json.loads(invoke(runner, "explain", "--plan", str(REPO), "--profiles", profiles,
+                                      "--customer", customer, "--as-of", "2026-11-01", "--format", "json").stdout)
+        assert explained.pop("trace")["rules"]
+        assert explained == decided[customer]
+    assert decided["c000038"]["cost"] == 0.15
+
+
 def test_explain_from_a_file(runner: CliRunner) -> None:
     result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
                     str(TELECOM / "profiles.jsonl"), "--customer", "c10", "--as-of", "2026-11-01")

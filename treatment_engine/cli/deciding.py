@@ -217,7 +217,9 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
     except ProfileError as error:
         fail(f"this profile cannot be decided: {error.message}")
     if output_format == "json":
-        click.echo(decision.model_dump_json(indent=2))
+        # The record decide writes (and POST /v1/explain answers), cost in cents, with its trace.
+        import json
+        click.echo(json.dumps(decision.to_record(), indent=2, ensure_ascii=False))
         return
     from ..report import print_explanation
     print_explanation(decision)
