@@ -346,3 +346,21 @@ def test_backend_is_the_option_and_engine_its_deprecated_name() -> None:
     clash = runner.invoke(cli, ["simulate", "--sample", "200", "--backend", "duckdb", "--engine", "python"])
     assert clash.exit_code == 2 and "disagree" in clash.output
     assert "--engine" not in runner.invoke(cli, ["simulate", "--help"]).output
+
+
+def test_diff_says_when_the_problems_are_the_base_plans(tmp_path: Path) -> None:
+    """A base plan that does not load is named as the base: its problems are located in
+    its own files, which the new plan (announced just before, "using plan ...") may hold
+    under the same names, fixed. Without the line a user read a typo into a file that had none."""
+    for name in ("base", "new"):
+        for folder in ("rules", "segments"):
+            shutil.copytree(REPO / folder, tmp_path / name / folder)
+    broken = tmp_path / "base" / "rules" / "retention.yaml"
+    broken.write_text(broken.read_text().replace("priority: 60", "priorty: 60"))
+    result = CliRunner().invoke(cli, ["diff", "--base", str(tmp_path / "base"), "--plan", str(tmp_path / "new"),
+                                      "--sample", "10", "--as-of", "2026-11-01"])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    problem = next(i for i, line in enumerate(lines) if "unknown key 'priorty'" in line)
+    assert lines[problem - 1] == f"the base plan (--base {tmp_path / 'base'}) does not load; its problems:"
+    assert "Traceback" not in result.output

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ..engine import utc_today
+from ..errors import PlanError
 from ..profiles import open_profiles
 from .options import as_of_option, backend_option, choose_plan, history_option, plan_option
 from .support import fail, limits_from_log, load_engine, profiles_or_sample, progress_bar
@@ -153,7 +154,13 @@ def diff_command(base_ref: str, plan_dir: Path | None, profiles_path: str | None
 
     choice = choose_plan(plan_dir)
     new = load_engine(choice).plan
-    base = load_base(base_ref, choice.path)
+    try:
+        base = load_base(base_ref, choice.path)
+    except PlanError:
+        # Its problems are located in its own files, which the new plan just announced
+        # may hold under the same names: say whose they are.
+        click.echo(f"the base plan (--base {base_ref}) does not load; its problems:", err=True)
+        raise
     day = as_of or utc_today()
     with ExitStack() as stack:
         path = profiles_or_sample(stack, profiles_path, sample_size, seed, day, backend=backend)
