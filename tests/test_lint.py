@@ -258,6 +258,28 @@ def test_sarif_paths_are_relative_to_the_repository_root(tmp_path: Path) -> None
     assert all((root / uri).exists() for uri in uris), uris
 
 
+def test_sarif_relative_paths_are_uri_references(tmp_path: Path) -> None:
+    """An artifact's ``uri`` is a URI reference (SARIF 3.10.2, RFC 3986), resolved against
+    %SRCROOT%: a folder named "p #1 ü" is percent-encoded, or "#" starts a fragment and a
+    consumer opens "p " (the space and the "ü" are not allowed in a URI either)."""
+    from urllib.parse import unquote, urljoin, urlsplit
+
+    from treatment_engine.lint.output import as_sarif
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    plan = write_plan(repo / "plans" / "p #1 ü%", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,
+                                                  "rules/r.yaml": "rules:\n" + rule("a", 5, "{}")})
+    run = json.loads(as_sarif(lint_plan(plan), plan, cwd=repo))["runs"][0]
+    base = run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]]
+    assert uris
+    for uri in uris:
+        resolved = urlsplit(urljoin(base, uri))
+        assert resolved.fragment == "" and " " not in uri and uri.isascii(), uri
+        assert Path(unquote(resolved.path)).is_file(), uri
+
+
 def test_sarif_paths_outside_the_repository_are_absolute_uris(tmp_path: Path) -> None:
     (tmp_path / "repo" / ".git").mkdir(parents=True)
     plan = write_plan(tmp_path / "elsewhere", {"rules/catalog.yaml": CATALOG, "segments/who.yaml": WHO,

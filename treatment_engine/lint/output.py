@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from . import LintReport
 from .findings import CHECKS
@@ -89,4 +90,6 @@ def _artifact(plan_dir: Path, located: str, root: Path) -> dict[str, str]:
     except ValueError:
         return {"uri": target.as_uri() + ("/" if target.is_dir() else "")}
     suffix = "/" if target.is_dir() and relative != "." else ""
-    return {"uri": ("" if relative == "." else relative) + suffix, "uriBaseId": SRCROOT}
+    # A URI reference (RFC 3986), as the absolute ones are: "#", "%", spaces and letters
+    # beyond ASCII in a folder's name are percent-encoded, UTF-8 as Path.as_uri() does.
+    return {"uri": ("" if relative == "." else quote(relative, safe="/")) + suffix, "uriBaseId": SRCROOT}
