@@ -180,6 +180,9 @@ def test_decide_a_sample_decides_what_the_same_sample_piped_in_decides(runner: C
     (["decide", "--profiles", "-", "--sample", "3"], 2, "give either --profiles FILE or --sample N"),
     (["explain"], 2, "give either --profile JSON or --profiles FILE --customer ID"),
     (["explain", "--profile", "{nope"], 2, "the profile is not valid JSON: Expecting property name"),
+    # --customer picks from --profiles: with --profile it was ignored, the given profile explained
+    (["explain", "--profile", '{"customer_id": "c1"}', "--customer", "c2"], 2,
+     "--customer ID picks a profile from --profiles FILE"),
 ])
 def test_bad_usage_gives_one_clear_line_and_no_traceback(args: list[str], code: int, message: str) -> None:
     run = subprocess.run([sys.executable, "-m", "treatment_engine", *args], capture_output=True,

@@ -202,6 +202,9 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
     if (profile_json is None) == (profiles_path is None):
         raise click.UsageError("give either --profile JSON or --profiles FILE --customer ID")
     if profile_json is not None:
+        if customer_id is not None:
+            raise click.UsageError("--customer ID picks a profile from --profiles FILE; --profile JSON is the "
+                                   "profile itself")
         try:
             profile = parse_json_line(profile_json)
         except ValueError as error:
