@@ -364,3 +364,17 @@ def test_diff_says_when_the_problems_are_the_base_plans(tmp_path: Path) -> None:
     problem = next(i for i, line in enumerate(lines) if "unknown key 'priorty'" in line)
     assert lines[problem - 1] == f"the base plan (--base {tmp_path / 'base'}) does not load; its problems:"
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("revision", ["--output=out.txt", "-d"])
+def test_diff_refuses_a_git_revision_that_reads_as_an_option(tmp_path: Path, revision: str) -> None:
+    """git:REV goes to git as an argument: one starting with '-' is an option to git, never
+    a revision. It is refused in words, before git runs, not with git's usage text."""
+    repo = tmp_path / "repo"
+    for folder in ("rules", "segments"):
+        shutil.copytree(REPO / folder, repo / folder)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    result = CliRunner().invoke(cli, ["diff", "--base", f"git:{revision}", "--plan", str(repo), "--sample", "5"])
+    assert result.exit_code == 2
+    assert f"git:{revision}: git: not a git revision: '{revision}' starts with '-'" in result.stderr
+    assert "usage: git" not in result.stderr and not (repo / "out.txt").exists()

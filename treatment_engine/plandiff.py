@@ -30,6 +30,10 @@ def load_base(reference: str, plan_dir: Path) -> CompiledPlan:
 
 
 def plan_texts_at(revision: str, plan_dir: Path) -> dict[str, str]:
+    if revision.startswith("-"):  # git would read it as one of its options, never as a revision
+        raise PlanError([PlanIssue(Location(f"{GIT_PREFIX}{revision}"), "git",
+                                   f"not a git revision: {revision!r} starts with '-'")])
+
     def git(*args: str) -> str:
         run = subprocess.run(["git", "-C", str(plan_dir), *args], capture_output=True, text=True)
         if run.returncode != 0:
