@@ -156,6 +156,19 @@ def test_init_scaffolds_a_plan_that_lints_clean_and_passes(tmp_path: Path) -> No
     assert again.exit_code == 1 and "not empty" in again.stderr
 
 
+def test_init_suggests_commands_that_run_as_printed(tmp_path: Path) -> None:
+    """The 'next:' line is for pasting into a shell: a folder named 'my plan;x' is quoted,
+    not split into 'my' and 'plan;x' (the second a command of its own)."""
+    import shlex
+
+    target = tmp_path / "my plan;x"
+    result = CliRunner().invoke(cli, ["init", str(target)])
+    assert result.exit_code == 0
+    suggested = result.stdout.splitlines()[-1]
+    assert shlex.split(suggested) == ["next:", "treatment", "lint", "--plan", str(target), "&&",
+                                      "treatment", "test", "--plan", str(target)]
+
+
 def test_readme_shows_the_current_plan_version() -> None:
     version = Engine.load(REPO).version
     readme = (REPO / "README.md").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -164,5 +165,6 @@ def init(directory: Path) -> None:
         fail(f"{directory} is not empty; choose a new directory")
     for path in write_scaffold(directory):
         click.echo(f"created {path}")
-    click.echo(f"next: treatment lint --plan {directory} && treatment test --plan {directory}")
+    shown = shlex.quote(str(directory))  # a line to paste into a shell: 'my plan' stays one argument
+    click.echo(f"next: treatment lint --plan {shown} && treatment test --plan {shown}")
 
