@@ -178,6 +178,10 @@ def test_decide_a_sample_decides_what_the_same_sample_piped_in_decides(runner: C
     (["decide", "--profiles", "-", "--as-of", "yesterday"], 2, "not a date in the form YYYY-MM-DD"),
     (["decide"], 2, "give either --profiles FILE or --sample N"),
     (["decide", "--profiles", "-", "--sample", "3"], 2, "give either --profiles FILE or --sample N"),
+    # '-' is standard input to decide and explain; simulate and diff said "no such profiles file: -"
+    (["simulate", "--profiles", "-"], 2, "'-' (standard input) is read by decide and explain"),
+    (["diff", "--base", str(REPO), "--profiles", "-", "--backend", "python"], 2,
+     "'-' (standard input) is read by decide and explain; this command reads a file or a pipe such as /dev/stdin"),
     (["explain"], 2, "give either --profile JSON or --profiles FILE --customer ID"),
     (["explain", "--profile", "{nope"], 2, "the profile is not valid JSON: Expecting property name"),
     # --customer picks from --profiles: with --profile it was ignored, the given profile explained

@@ -80,6 +80,11 @@ def profiles_or_sample(stack: ExitStack, profiles_path: str | None, sample_size:
     :func:`..profiles.check_profiles_path`: the Python engine reads a pipe)."""
     if (profiles_path is None) == (sample_size is None):
         raise click.UsageError("give either --profiles FILE or --sample N")
+    if profiles_path == "-":
+        # Read as a file named '-' it was "no such profiles file: -", though decide reads it.
+        raise click.BadParameter("'-' (standard input) is read by decide and explain; this command reads a file"
+                                 + (" (or, with --backend python, a pipe such as /dev/stdin)" if backend != "python"
+                                    else " or a pipe such as /dev/stdin"), param_hint="--profiles")
     if profiles_path is not None:
         check_profiles_path(profiles_path, backend, declared)
         return profiles_path
