@@ -139,6 +139,18 @@ def test_explain_json_is_the_decision_decide_writes(runner: CliRunner) -> None:
     assert decided["c000038"]["cost"] == 0.15
 
 
+def test_explain_shows_the_deciding_rules_description(runner: CliRunner) -> None:
+    """plan-format.md: rules take an optional description "(shown by explain)"; it was shown
+    nowhere. c000042 of the bundled examples is decided by family-bundle, which has one;
+    the description is the plan author's text, printed as written (no rich markup)."""
+    result = invoke(runner, "explain", "--plan", str(REPO), "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                    "--customer", "c000042", "--as-of", "2026-11-01")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0] == "c000042: delight by rule 'family-bundle'"
+    assert lines[1] == "  about:    Households with more people than lines are offered a family bundle"
+
+
 def test_explain_from_a_file(runner: CliRunner) -> None:
     result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
                     str(TELECOM / "profiles.jsonl"), "--customer", "c10", "--as-of", "2026-11-01")

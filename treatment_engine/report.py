@@ -72,7 +72,8 @@ def print_decision_stats(by_rule: Counter[tuple[str, str]], invalid: int,
     console.print(rules)
 
 
-def print_explanation(decision: Decision, console: Console | None = None) -> None:
+def print_explanation(decision: Decision, console: Console | None = None, description: str | None = None) -> None:
+    """``description``: the deciding rule's, which the plan format says explain shows."""
     console = console or Console()
     style = _TREATMENT_STYLE.get(decision.treatment, "")
     headline = Text.assemble(
@@ -80,6 +81,8 @@ def print_explanation(decision: Decision, console: Console | None = None) -> Non
         f" by rule '{decision.rule}'",
     )
     console.print(headline)
+    if description:
+        console.print(f"  about:    {description}", markup=False)
     console.print(f"  actions:  {', '.join(decision.actions) or '-'}", markup=False)
     console.print(f"  channels: {', '.join(decision.channels) or '- (none permitted)'}", markup=False)
     console.print(f"  cost:     {decision.cost:g}    plan {decision.plan_version}, as of {decision.as_of}",

@@ -225,7 +225,8 @@ def explain(plan_dir: Path | None, profile_json: str | None, profiles_path: str 
         click.echo(json.dumps(decision.to_record(), indent=2, ensure_ascii=False))
         return
     from ..report import print_explanation
-    print_explanation(decision)
+    described = {rule.id: rule.description for rule in engine.plan.rules}
+    print_explanation(decision, description=described.get(decision.rule))
 
 
 def _find_profile(path: str, customer_id: str) -> Any:
