@@ -242,3 +242,25 @@ def test_db_defaults_for_the_service_commands_only(runner: CliRunner, tmp_path: 
     profiles.write_text('{"customer_id": "c1", "annual_value": 2400}\n')
     decided = invoke(runner, "decide", "--plan", str(REPO), "--profiles", str(profiles), "-q")
     assert decided.exit_code == 0 and not (tmp_path / "absent.db").exists()
+
+
+def test_a_plan_problem_prints_as_one_line_whatever_names_hold(tmp_path: Path) -> None:
+    """A file name or key with a newline printed a problem over two lines, the second of
+    which read as a finding of its own (a name can fake one: 'x.yaml:1:1: fine\\nrules/...');
+    an escape sequence reached the terminal. Control characters are escaped; a NUL byte's
+    reader error no longer trails a line about '<unicode string>'."""
+    named, nul = tmp_path / "named", tmp_path / "nul"
+    for plan in (named, nul):
+        (plan / "rules").mkdir(parents=True)
+    (named / "rules" / "a\nb.yaml").write_text('"bo\\ngus\\e[31m": 1\n')
+    (nul / "rules" / "nul.yaml").write_text("rules: []\x00\n")
+    for command in ("validate", "lint", "test"):
+        results = {plan: CliRunner().invoke(cli, [command, "--plan", str(plan)]) for plan in (named, nul)}
+        for result in results.values():
+            assert result.exit_code == 2
+            problems = [line for line in result.output.splitlines() if line.startswith("rules/")]
+            assert len(problems) == 1, result.output
+            assert "\x1b" not in result.output and "<unicode string>" not in result.output
+        (problem,) = (line for line in results[named].output.splitlines() if line.startswith("rules/"))
+        assert problem.startswith("rules/a\\nb.yaml:1:1: ") and "'bo\\ngus\\x1b[31m'" in problem, problem
+        assert "unacceptable character #x0000: control characters are not allowed" in results[nul].output

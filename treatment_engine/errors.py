@@ -18,6 +18,17 @@ import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+# Control characters (C0, DEL, C1, the line and paragraph separators) as escapes.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters escaped, so that a problem prints as one line
+    whatever a file's name or a key holds: a newline there printed a line of its own, which
+    read as another finding (or faked one), and an escape sequence would drive the terminal."""
+    return text.translate(_ESCAPES)
+
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -28,11 +39,12 @@ class Location:
     column: int = 0
 
     def __str__(self) -> str:
+        path = one_line(self.path)
         if self.line <= 0:
-            return self.path
+            return path
         if self.column <= 0:
-            return f"{self.path}:{self.line}"
-        return f"{self.path}:{self.line}:{self.column}"
+            return f"{path}:{self.line}"
+        return f"{path}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,9 @@ class PlanIssue:
     hint: str | None = None
 
     def __str__(self) -> str:
-        text = f"{self.location}: {self.code}: {self.message}"
+        text = f"{self.location}: {self.code}: {one_line(self.message)}"
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({one_line(self.hint)})"
         return text
 
 

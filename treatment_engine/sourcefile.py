@@ -223,7 +223,9 @@ class _Reader:
                                          f"invalid YAML: {error.problem or 'cannot read it'}"))
             self.fatal = True
         except yaml.YAMLError as error:
-            self.issues.append(PlanIssue(Location(self.relative, 1, 1), "yaml-syntax", f"invalid YAML: {error}"))
+            # A reader's error ends in a line naming "<unicode string>" and an offset: not the file's words.
+            said = str(error).splitlines()[0] if str(error) else "cannot read it"
+            self.issues.append(PlanIssue(Location(self.relative, 1, 1), "yaml-syntax", f"invalid YAML: {said}"))
             self.fatal = True
         except _Stop:
             pass

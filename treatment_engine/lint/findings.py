@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..errors import Location
+from ..errors import Location, one_line
 
 Severity = Literal["error", "warning", "info"]
 
@@ -59,5 +59,5 @@ class Finding:
         return CHECKS[self.code].name
 
     def __str__(self) -> str:
-        text = f"{self.location}: {self.severity}[{self.code} {self.name}]: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+        text = f"{self.location}: {self.severity}[{self.code} {self.name}]: {one_line(self.message)}"
+        return f"{text} ({one_line(self.hint)})" if self.hint else text
