@@ -167,6 +167,10 @@ def test_not_a_plan_directory(tmp_path: Path) -> None:
         Engine.load(tmp_path)
     with pytest.raises(PlanError, match="no such plan directory"):
         Engine.load(tmp_path / "missing")
+    # A file (TREATMENT_PLAN=rules.yaml, diff --base rules.yaml) is there: it is no folder.
+    (tmp_path / "rules.yaml").write_text("rules: []\n")
+    with pytest.raises(PlanError, match="is a file, not a plan directory"):
+        Engine.load(tmp_path / "rules.yaml")
 
 
 def test_version_is_a_content_hash() -> None:

@@ -151,7 +151,8 @@ def read_plan_dir(root: str | Path, budget: LoadBudget = DEFAULT_BUDGET) -> dict
     root_path = Path(root)
     if not root_path.is_dir():
         raise PlanError([PlanIssue(Location(str(root)), "plan-not-found",
-                                   "no such plan directory")])
+                                   "is a file, not a plan directory" if root_path.exists() else "no such plan directory",
+                                   "give the folder holding segments/ and rules/" if root_path.exists() else None)])
     if not any((root_path / folder).is_dir() for folder in PLAN_FOLDERS):
         raise PlanError([PlanIssue(Location(str(root)), "plan-not-found",
                                    "not a plan directory: it has neither rules/ nor segments/",
