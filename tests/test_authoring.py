@@ -169,6 +169,19 @@ def test_init_suggests_commands_that_run_as_printed(tmp_path: Path) -> None:
                                       "treatment", "test", "--plan", str(target)]
 
 
+def test_a_test_name_prints_on_its_own_line(tmp_path: Path) -> None:
+    """A test's name is the author's text: one holding a newline printed a line of its own,
+    which could read as the summary ('1 passed, 0 failed') of a run that failed."""
+    write_plan(tmp_path, {"rules/r.yaml": "actions: {}\n", "tests/t.yaml":
+                          'tests:\n  - {name: "x\\n1 passed, 0 failed", profile: {customer_id: c},'
+                          ' expect: {treatment: delight}}\n'})
+    result = CliRunner().invoke(cli, ["test", "--plan", str(tmp_path), "--as-of", "2026-11-01"])
+    assert result.exit_code == 1
+    assert "FAIL x\\n1 passed, 0 failed  (tests/t.yaml:2:5)" in result.stdout.splitlines()
+    assert [line for line in result.stdout.splitlines() if line.endswith("failed")][-1] == "0 passed, 1 failed"
+    assert sum(line.startswith("1 passed") for line in result.stdout.splitlines()) == 0
+
+
 def test_readme_shows_the_current_plan_version() -> None:
     version = Engine.load(REPO).version
     readme = (REPO / "README.md").read_text()

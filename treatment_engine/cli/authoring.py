@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..engine import Engine, utc_today
-from ..errors import PlanError, PlanIssue
+from ..errors import PlanError, PlanIssue, one_line
 from .options import PlanChoice, as_of_option, choose_plan, plan_option
 from .support import PLAN_ERROR_EXIT, announce, fail, load_engine
 
@@ -103,7 +103,7 @@ def run_tests(plan_dir: Path | None, as_of: date | None, verbose: bool) -> None:
         fail(f"no tests found: add tests/*.yaml to {root}")
     run = run_cases(engine, cases)
     for result in run.results:
-        name = result.loaded.case.name
+        name = one_line(result.loaded.case.name)  # a name's newline would print a line of its own
         if result.passed:
             if verbose:
                 click.echo(f"PASS {name}")
