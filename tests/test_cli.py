@@ -151,6 +151,24 @@ def test_explain_shows_the_deciding_rules_description(runner: CliRunner) -> None
     assert lines[1] == "  about:    Households with more people than lines are offered a family bundle"
 
 
+def test_explain_text_gives_the_cost_in_cents(runner: CliRunner, tmp_path: Path) -> None:
+    """The text's cost read '1.23457e+06' for 1,234,567.91 (a float's shortest form): the
+    cents were lost, and decide wrote 1234567.91 for the same customer."""
+    plan = tmp_path / "plan"
+    (plan / "rules").mkdir(parents=True)
+    (plan / "rules" / "r.yaml").write_text(
+        "channels: {email: {cost: 0.02}}\nactions: {gift: {kind: delight, cost: 1234567.89}}\n"
+        "policy: {value_field: annual_value, delight_max_cost_ratio: 1000}\n"
+        "rules:\n  - id: give\n    priority: 1\n    when: {}\n"
+        "    then: {treatment: delight, actions: [gift], channels: [email]}\n")
+    profile = '{"customer_id": "c1", "annual_value": 5000}'
+    decided = json.loads(invoke(runner, "decide", "--plan", str(plan), "--profiles", "-", "-q",
+                                "--as-of", "2026-11-01", input=profile + "\n").stdout)
+    text = invoke(runner, "explain", "--plan", str(plan), "--profile", profile, "--as-of", "2026-11-01").stdout
+    assert decided["cost"] == 1234567.91
+    assert "  cost:     1,234,567.91    plan " in text, text
+
+
 def test_explain_from_a_file(runner: CliRunner) -> None:
     result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
                     str(TELECOM / "profiles.jsonl"), "--customer", "c10", "--as-of", "2026-11-01")

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .arms import ArmTally, arm_label, percent
-from .decision import Decision
+from .decision import Decision, cents
 
 _TREATMENT_STYLE = {"delight": "bold green", "contain": "yellow", "none": "dim"}
 _ARM_STYLE = {"holdout": "magenta", "universal_holdout": "magenta", "champion": "bold"}
@@ -85,7 +85,8 @@ def print_explanation(decision: Decision, console: Console | None = None, descri
         console.print(f"  about:    {description}", markup=False)
     console.print(f"  actions:  {', '.join(decision.actions) or '-'}", markup=False)
     console.print(f"  channels: {', '.join(decision.channels) or '- (none permitted)'}", markup=False)
-    console.print(f"  cost:     {decision.cost:g}    plan {decision.plan_version}, as of {decision.as_of}",
+    # In cents as decide writes it ({:g} showed 1,234,567.91 as 1.23457e+06).
+    console.print(f"  cost:     {cents(decision.cost):,.2f}    plan {decision.plan_version}, as of {decision.as_of}",
                   markup=False)
     trace = decision.trace
     if trace is None:
