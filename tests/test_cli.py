@@ -169,6 +169,21 @@ def test_explain_text_gives_the_cost_in_cents(runner: CliRunner, tmp_path: Path)
     assert "  cost:     1,234,567.91    plan " in text, text
 
 
+def test_explain_text_says_when_an_experiment_arm_decided(runner: CliRunner) -> None:
+    """c000000 of the bundled examples is in decline-gold-retention's holdout: the headline
+    said 'contain by rule default' while the table said decline-gold-retention 'decided',
+    and nothing said why (the JSON's trace had it). The text names the arm and what the
+    champion would have given, as the JSON does."""
+    result = invoke(runner, "explain", "--plan", str(REPO), "--profiles", str(REPO / "examples" / "customers.jsonl"),
+                    "--customer", "c000000", "--as-of", "2026-11-01")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "c000000: contain by rule 'default'"
+    assert lines[4].startswith("  experiment: decline-gold-retention, bucket 431 (holdout 0-999, champion "
+                               "1000-9999): arm holdout; in the rule's holdout")
+    assert ("  champion:   would have given delight by rule 'decline-gold-retention': retention_discount over "
+            "outbound_call, email, sms, cost 39.00") in lines
+
+
 def test_explain_from_a_file(runner: CliRunner) -> None:
     result = invoke(runner, "explain", "--plan", str(TELECOM / "plan"), "--profiles",
                     str(TELECOM / "profiles.jsonl"), "--customer", "c10", "--as-of", "2026-11-01")

@@ -88,6 +88,16 @@ def print_explanation(decision: Decision, console: Console | None = None, descri
     # In cents as decide writes it ({:g} showed 1,234,567.91 as 1.23457e+06).
     console.print(f"  cost:     {cents(decision.cost):,.2f}    plan {decision.plan_version}, as of {decision.as_of}",
                   markup=False)
+    # Off the champion's arm the headline's rule is not the one the table says decided:
+    # say which experiment put the customer where, and what the champion would have given.
+    for tried in decision.trace.experiments if decision.trace else ():
+        console.print(f"  experiment: {tried.experiment}, bucket {tried.bucket} ({tried.arms}): arm {tried.arm}; "
+                      f"{tried.reason}", markup=False)
+    if decision.would_have is not None:
+        champion = decision.would_have
+        console.print(f"  champion:   would have given {champion.treatment} by rule '{champion.rule}': "
+                      f"{', '.join(champion.actions) or '-'} over {', '.join(champion.channels) or '-'}, "
+                      f"cost {cents(champion.cost):,.2f}", markup=False)
     trace = decision.trace
     if trace is None:
         return
