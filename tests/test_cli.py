@@ -23,6 +23,14 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+def _one_file_plan(tmp_path: Path, rules: str) -> Path:
+    """A plan folder whose only file is rules/r.yaml holding ``rules``."""
+    plan = tmp_path / "plan"
+    (plan / "rules").mkdir(parents=True)
+    (plan / "rules" / "r.yaml").write_text(rules)
+    return plan
+
+
 def invoke(runner: CliRunner, *args: str, input: str | None = None):
     # Wide enough that rich does not wrap table cells in the middle of a phrase.
     return runner.invoke(cli, list(args), input=input, catch_exceptions=False,
@@ -76,13 +84,10 @@ def test_decide_reads_csv_with_dotted_columns(runner: CliRunner, tmp_path: Path)
     profiles.write_text("customer_id,annual_value,consent.email,nps,first_purchase_date\n"
                         "007,2400,true,,2020-01-01\n"
                         "c2,abc,false,4,\n", encoding="utf-8")
-    plan = tmp_path / "plan"
-    (plan / "rules").mkdir(parents=True)
-    (plan / "rules" / "r.yaml").write_text(
-        "channels: {email: {consent: consent.email}}\n"
-        "actions: {a: {kind: contain}}\n"
-        "rules:\n  - id: has-nps\n    when: {if: missing(nps)}\n"
-        "    then: {treatment: contain, actions: [a], channels: [email]}\n")
+    plan = _one_file_plan(tmp_path, "channels: {email: {consent: consent.email}}\n"
+                                    "actions: {a: {kind: contain}}\n"
+                                    "rules:\n  - id: has-nps\n    when: {if: missing(nps)}\n"
+                                    "    then: {treatment: contain, actions: [a], channels: [email]}\n")
     result = invoke(runner, "decide", "--plan", str(plan), "--profiles", str(profiles), "-q")
     first, second = (json.loads(x) for x in result.stdout.splitlines())
     assert first["customer_id"] == "007" and first["rule"] == "has-nps" and first["channels"] == ["email"]
@@ -154,13 +159,10 @@ def test_explain_shows_the_deciding_rules_description(runner: CliRunner) -> None
 def test_explain_text_gives_the_cost_in_cents(runner: CliRunner, tmp_path: Path) -> None:
     """The text's cost read '1.23457e+06' for 1,234,567.91 (a float's shortest form): the
     cents were lost, and decide wrote 1234567.91 for the same customer."""
-    plan = tmp_path / "plan"
-    (plan / "rules").mkdir(parents=True)
-    (plan / "rules" / "r.yaml").write_text(
-        "channels: {email: {cost: 0.02}}\nactions: {gift: {kind: delight, cost: 1234567.89}}\n"
-        "policy: {value_field: annual_value, delight_max_cost_ratio: 1000}\n"
-        "rules:\n  - id: give\n    priority: 1\n    when: {}\n"
-        "    then: {treatment: delight, actions: [gift], channels: [email]}\n")
+    plan = _one_file_plan(tmp_path, "channels: {email: {cost: 0.02}}\nactions: {gift: {kind: delight, cost: 1234567.89}}\n"
+                                    "policy: {value_field: annual_value, delight_max_cost_ratio: 1000}\n"
+                                    "rules:\n  - id: give\n    priority: 1\n    when: {}\n"
+                                    "    then: {treatment: delight, actions: [gift], channels: [email]}\n")
     profile = '{"customer_id": "c1", "annual_value": 5000}'
     decided = json.loads(invoke(runner, "decide", "--plan", str(plan), "--profiles", "-", "-q",
                                 "--as-of", "2026-11-01", input=profile + "\n").stdout)
