@@ -194,3 +194,17 @@ def test_measure_refuses_missing_inputs_in_one_line(tmp_path: Path) -> None:
     assert no_log.exit_code == 1 and "error: no decision log at sqlite:" in no_log.stderr
     assert "Traceback" not in no_log.output
     assert not (tmp_path / "none.db").exists()  # a mistyped path makes no file
+
+
+def test_a_plan_version_is_printed_as_written_not_as_markup(measured_files: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
+    """The table's heading read the decisions' plan version as rich markup: a version
+    '[/x]v1' stopped `measure` with rich's MarkupError and a traceback."""
+    decisions, outcomes = measured_files
+    hostile = tmp_path / "d.jsonl"
+    rows = [json.loads(line) for line in decisions.read_text().splitlines()]
+    hostile.write_text("".join(json.dumps({**row, "plan_version": "[/x]v1"}) + "\n" for row in rows))
+    table = CliRunner().invoke(cli, ["measure", "--plan", str(REPO), "--decisions", str(hostile), "--events",
+                                     str(outcomes), "--as-of", "2027-01-01"])
+    assert table.exit_code == 0, table.output
+    assert "results, plan version [/x]v1:" in table.stdout

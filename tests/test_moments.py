@@ -204,6 +204,19 @@ def test_sequences_agree_with_an_independent_reading(raw: list[tuple[str, int]])
     assert got == _greedy_pairs(times, 30)
 
 
+def test_a_refused_event_prints_its_own_text_on_one_line(tmp_path: Path) -> None:
+    """A refused event's customer id and type were printed as rich markup: an id '[/red]'
+    stopped `events replay` with rich's MarkupError; a newline in it split the line."""
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"customer_id": "[/red]\nx", "type": "[bold]nope[/x]",
+                                "timestamp": "2026-10-01T00:00:00Z"}) + "\n")
+    result = CliRunner().invoke(cli, ["events", "replay", str(path), "--profiles",
+                                      str(REPO / "examples" / "customers.jsonl"), "--until", "2026-11-01"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "event 0 ([/red]\\nx): unknown event type '[bold]nope[/x]'" in result.output, result.output
+
+
 def test_the_cli_replays_a_file_with_profiles(tmp_path: Path) -> None:
     profiles = [json.loads(x) for x in (REPO / "examples" / "customers.jsonl").read_text().splitlines()[:5]]
     cids = [p["customer_id"] for p in profiles]

@@ -78,7 +78,7 @@ def print_results(comparisons: list[Comparison], console: Any) -> None:
         return
     for version in sorted({c.plan_version for c in comparisons}):
         shown = [c for c in comparisons if c.plan_version == version]
-        console.print(f"[bold]results, plan version {version}[/]: change = arm minus control, with its 95% "
+        console.print(f"[bold]results, plan version {escape(version)}[/]: change = arm minus control, with its 95% "
                       f"interval; p after Holm's correction across rules (each arm's own mean and "
                       f"interval: --format json or csv)")
         groups: dict[tuple[str, str, str, str, str], list[Comparison]] = {}
