@@ -240,3 +240,15 @@ def test_a_file_with_no_event_a_journey_reads_says_so(tmp_path: Path) -> None:
         dated = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(other), "--backend", backend,
                                          "--as-of", "2026-11-01"])
         assert dated.exit_code == 0 and "note:" not in dated.stderr, dated.output
+
+
+def test_a_refused_event_prints_on_one_line(tmp_path: Path) -> None:
+    """A refused event's own text (its customer id) is printed with its control characters
+    escaped: a newline there split the line, and printed a second line of its own."""
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps({"customer_id": "a\nevent 9 (b): fake", "type": "signed_up"}) + "\n"
+                    + json.dumps({"customer_id": "c1", "type": "signed_up", "timestamp": "2026-10-01T00:00:00Z"}) + "\n")
+    result = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("event ")]
+    assert len(refusals) == 1 and refusals[0].startswith("event 0 (a\\nevent 9 (b): fake): "), result.stderr
