@@ -150,8 +150,7 @@ def _measure(plan: CompiledPlan, source: str, events_path: str, as_of: float, ba
             return measure_duckdb(plan, handed, events_path, as_of, by=by), None
         except duckdb.Error as error:
             if not is_url:  # the reference reader says what is wrong with a decisions file, and where
-                for _ in inputs.read_decision_file(source):
-                    pass
+                inputs.refuse_unreadable_decisions(source)
             raise inputs.MeasureInputError(f"DuckDB could not read the inputs: {str(error).splitlines()[0]}") from None
 
 

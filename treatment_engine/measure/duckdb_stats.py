@@ -233,6 +233,8 @@ def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (
 def _careful_lines(connection: Any, path: str) -> None:
     """The file's lines as :func:`..sql.careful_lines.careful_batches` reads them, in the
     table the careful reader reads (a table: the events query may scan it more than once)."""
+    from itertools import chain
+
     import pyarrow as pa
 
     from ..sql.careful_lines import careful_batches
@@ -240,14 +242,9 @@ def _careful_lines(connection: Any, path: str) -> None:
 
     batches = careful_batches(path)
     first = next(batches)  # there is always one
-    connection.register("__careful_stream", pa.RecordBatchReader.from_batches(first.schema, _chained(first, batches)))
+    connection.register("__careful_stream", pa.RecordBatchReader.from_batches(first.schema, chain((first,), batches)))
     connection.execute(f"CREATE OR REPLACE TEMP TABLE {LINES_VIEW} AS SELECT * FROM __careful_stream")
     connection.unregister("__careful_stream")
-
-
-def _chained(first: Any, rest: Any) -> Any:
-    yield first
-    yield from rest
 
 
 def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | None, as_of: float,

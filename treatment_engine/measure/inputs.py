@@ -119,6 +119,14 @@ def read_decision_file(path: str) -> Iterator[DecisionInput]:
         yield decision
 
 
+def refuse_unreadable_decisions(path: str) -> None:
+    """Read ``path`` through as the reference does, for its words: the MeasureInputError of
+    its first row that cannot be read (file, line, what). A SQL back end that refused the
+    file, or found rows it cannot measure, calls it to say where."""
+    for _ in read_decision_file(path):
+        pass
+
+
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

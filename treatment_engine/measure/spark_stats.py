@@ -21,7 +21,7 @@ from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
 from .attribution import Measured
 from .duckdb_stats import by_metric, collected, statistics_sql, units_sql
-from .inputs import DAY_SHAPE, DECISION_FIELDS, FILE_COLUMNS, MeasureInputError, read_decision_file
+from .inputs import DAY_SHAPE, DECISION_FIELDS, FILE_COLUMNS, MeasureInputError, refuse_unreadable_decisions
 
 # The cost as text, cast in the query (Spark's reader makes a cost it cannot read null, which
 # would measure as 0), and a line that is not a JSON object kept whole in _corrupt_record.
@@ -80,8 +80,7 @@ def _refuse_unreadable(spark: Any, path: str, columns: Sequence[str]) -> None:
                     AND ({cost} IS NULL OR isnan({cost}) OR abs({cost}) = double('Infinity')))))""").collect()[0][0]
         if not bad:
             return
-    for _ in read_decision_file(path):  # raises, naming the line
-        pass
+    refuse_unreadable_decisions(path)
     raise MeasureInputError(f"{path}: Spark could not read every decision in it")
 
 
