@@ -21,7 +21,6 @@ from rich.text import Text
 
 from .arms import ArmTally, arm_label, percent
 from .decision import Decision, cents
-from .errors import one_line
 
 _TREATMENT_STYLE = {"delight": "bold green", "contain": "yellow", "none": "dim"}
 _ARM_STYLE = {"holdout": "magenta", "universal_holdout": "magenta", "champion": "bold"}
@@ -317,9 +316,8 @@ def print_moments(summary: Any, first_errors: list[Any], console: Console | None
             fired.caption = f"{hidden} less common outcomes not shown (all of them are in --output)"
         console.print(fired)
     for error in first_errors:
-        # The event's own text, taken as it is: as markup, a customer id '[/red]' stopped the
-        # command with rich's MarkupError; a newline or escape code in it split or drove the line.
-        said = one_line(f" ({error.customer_id or 'no customer'}): {error.error}")
-        console.print(Text.assemble((f"event {error.index}", "red"), said))
+        # The event's own text, never markup: a customer id '[/red]' stopped the command with
+        # rich's MarkupError.
+        console.print(Text.assemble((f"event {error.index}", "red"), " ", error.said()))
     if summary.invalid > len(first_errors):
         console.print(f"... and {summary.invalid - len(first_errors):,} more refused events (see --errors FILE)")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import one_line
 from ..outputs import with_parent
 from .options import plan_option
 from .support import fail, load_engine, open_log
@@ -97,8 +96,7 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
         click.echo(f"note: {source} holds no valid event of a type a journey reads ({kinds}): every journey is "
                    "empty, as of no event's time (give --as-of)", err=True)
     for refused in found.refused[:5]:
-        said = f"event {refused.index} ({refused.customer_id or 'no customer'}): {refused.error}"
-        click.echo(one_line(said), err=True)  # the event's own text: a newline in it would split the line
+        click.echo(f"event {refused.index} {refused.said()}", err=True)
     if len(found.refused) > 5:
         click.echo(f"... and {len(found.refused) - 5:,} more refused events", err=True)
     if report_path is not None:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from ..errors import one_line
+
 RESERVED = ("customer_id", "type", "timestamp")
 # The one grammar of an event's time (appendix D), for every engine: a date, or a date and
 # a time to the minute, second or microsecond, with Z, an offset or no zone (UTC). Python's
@@ -48,6 +50,11 @@ class EventError:
 
     def to_record(self) -> dict[str, Any]:
         return {"index": self.index, "customer_id": self.customer_id, "error": self.error}
+
+    def said(self) -> str:
+        """What follows "event N" in a line of the refusals every command prints: the event's
+        own text, control characters escaped (a newline in a customer id split the line)."""
+        return one_line(f"({self.customer_id or 'no customer'}): {self.error}")
 
 
 def parse_event(raw: Any, index: int, known_types: frozenset[str],
