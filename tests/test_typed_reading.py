@@ -444,6 +444,32 @@ def test_a_file_of_many_lines_is_scanned_mapped(tmp_path: Path, monkeypatch: pyt
     assert taken == (["_plain_mapped"] if mapped else ["_plain_by_lines"])
 
 
+def test_the_scan_by_lines_splits_lines_across_its_buffers_as_the_file_holds_them(tmp_path: Path) -> None:
+    """The scan's reader takes buffers of the longest line's size (16 MB): a file of more
+    than two buffers, lines of up to almost the limit falling across their edges, splits
+    into its own lines (counted and measured against Python's split), a line of the limit
+    plus one makes the file not plain, and a trailing comma just past a buffer's edge is
+    found there."""
+    limit = 16 << 20
+    long_line = '{"customer_id": "c", "note": "' + "x" * (limit - 40) + '"}'
+    lines = ['{"customer_id": "c%d", "pad": "%s"}' % (i, "y" * (i * 7919 % 600_000)) for i in range(120)]
+    lines[20:20] = [long_line]
+    path = tmp_path / "wide.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 2 * limit
+    connection = _lent_connection()
+    count, length = connection.execute(f"SELECT count(*), sum(strlen(line)) FROM "
+                                       f"{plain_lines.file_lines(str(path))}").fetchone()
+    assert (count, length) == (len(lines), sum(len(line) for line in lines))
+    assert plain_lines.plain_file(str(path), connection, mapped=False)
+    edge = next(i for i in range(len(lines)) if sum(len(line) + 1 for line in lines[:i + 1]) > limit)
+    lines[edge + 1] = lines[edge + 1].replace('"}', '",}')
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert not plain_lines.plain_file(str(path), connection, mapped=False)
+    path.write_text('{"customer_id": "c"}\n' + "x" * (limit + 1) + "\n", encoding="utf-8")
+    assert not plain_lines.plain_file(str(path), connection, mapped=False)
+
+
 def test_a_file_that_is_not_a_regular_file_is_not_plain(tmp_path: Path) -> None:
     """A pipe or a device is not mapped (nor opened: a pipe's reader would wait for a
     writer, or drain it): the careful reading reads it as a stream."""

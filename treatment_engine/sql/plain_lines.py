@@ -197,9 +197,13 @@ def _plain_bytes_of(view: Any, start: int, end: int) -> bool:
 
 def file_lines(path: str) -> str:
     """The file's lines as one text column, ``line``, split as DuckDB's CSV reader splits
-    them (at ``\n``, and at ``\r`` alone)."""
+    them (at ``\n``, and at ``\r`` alone). Its buffers are the longest line's size: by
+    default DuckDB's CSV reader takes sixteen times that for each, which made a scan of
+    1,000,000 profiles (288 MB) peak at 359-378 MB of memory against 148-165 MB, and cost
+    0.58-0.64 CPU s against 0.53-0.55 (fresh buffers are fresh pages to fault in)."""
     return (f"read_csv({_text(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x01', "
-            f"quote = '', escape = '', auto_detect = false, max_line_size = {_MAX_LINE})")
+            f"quote = '', escape = '', auto_detect = false, max_line_size = {_MAX_LINE}, "
+            f"buffer_size = {_MAX_LINE})")
 
 
 _MAX_LINE = 16 << 20  # read_json's own limit on one value (maximum_object_size)
