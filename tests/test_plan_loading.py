@@ -188,11 +188,14 @@ def test_compiled_plan_is_immutable() -> None:
 
 
 yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
-                         st.floats(allow_nan=False))
+                         st.floats(allow_nan=False), st.sampled_from(["contain", "delight", "next", "none", "0.1"]))
+# Keys of rules, outcomes and holdouts (a holdout is a union of a bare share and a mapping,
+# whose tag pydantic puts in an error's location), and the words their literals take.
 yaml_values = st.recursive(yaml_scalars, lambda c: st.one_of(
     st.lists(c, max_size=3),
     st.dictionaries(st.sampled_from(["id", "if", "then", "when", "treatment", "rules", "segments",
-                                     "channels", "actions", "cost", "kind", "priority", "x"]),
+                                     "channels", "actions", "cost", "kind", "priority", "holdout", "share",
+                                     "control", "salt", "x"]),
                     c, max_size=4)), max_leaves=12)
 
 
@@ -312,6 +315,26 @@ def test_a_rule_with_five_mistakes_reports_all_five_in_one_run() -> None:
     assert "'priority' must be a whole number" in lines[0] and "unknown key 'colour'" in lines[1]
     assert "unknown segment 'vipp'" in lines[2] and "did you mean 'vip'" in lines[2]
     assert "invalid expression" in lines[3] and "unknown action 'nudgee'" in lines[4]
+
+
+def test_a_word_misspelt_inside_a_holdouts_long_form_is_stood_in_for_beside_the_rest() -> None:
+    """A holdout is a bare share or a mapping; pydantic names the form in the error's
+    location, where the plan has no such key. The misspelt ``control`` word under it is
+    stood in for at the key the author wrote (not the holdout or the rule cut whole), so the
+    share out of range beside it, the rule's unknown segment and its unknown action all come
+    in the same run."""
+    lines = errors({
+        "rules/catalog.yaml": CATALOG,
+        "segments/s.yaml": "segments:\n  - id: vip\n    if: nps >= 9\n  - id: rest\n",
+        "rules/r.yaml": "rules:\n  - id: r\n    when:\n      segment: nosuch\n"
+                        "    then:\n      treatment: contain\n      actions: [nudgee]\n"
+                        "      holdout: {share: 0.1, control: nxet}\n"
+                        "  - id: s\n    then: {treatment: contain, holdout: {share: 7, control: none}}\n",
+    })
+    assert [":".join(line.split(":")[:4]) for line in lines] == [
+        "rules/r.yaml:4:16: unknown-ref", "rules/r.yaml:7:17: unknown-ref", "rules/r.yaml:8:29: literal-error",
+        "rules/r.yaml:10:42: out-of-range"], lines
+    assert "'control' must be 'next' or 'none', got 'nxet'" in lines[2]
 
 
 def test_a_required_word_misspelt_does_not_hide_the_rest_of_its_rule() -> None:
