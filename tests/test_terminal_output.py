@@ -86,6 +86,18 @@ def test_the_bundled_plan_reads_at_80_columns() -> None:
         assert_readable_at_80(run80(*args, "--plan", str(REPO), "--as-of", AS_OF).stdout)
 
 
+def test_explain_prints_a_profiles_control_characters_escaped() -> None:
+    """The customer id, the values and the reasons explain prints come from the profile:
+    an escape sequence there drove the terminal, and a newline printed a line that read as
+    another decision. They print escaped, each on its line."""
+    profile = {"customer_id": "c1\x1b[31mred\nc2: delight by rule 'fake'", "annual_value": 2400,
+               "lifecycle_stage": "maturity"}
+    result = run80("explain", "--plan", str(REPO), "--profile", json.dumps(profile), "--as-of", AS_OF)
+    assert "\x1b" not in result.stdout
+    headline = result.stdout.splitlines()[0]
+    assert headline.startswith("c1\\x1b[31mred\\nc2: delight by rule 'fake': "), headline
+
+
 def test_explain_keeps_the_bundled_plan_rule_ids_whole_at_80_columns() -> None:
     """The 'why' column wraps at spaces; a rule id that fits is not folded mid-word to
     give it one more character ("moment-detractor-valuabl" over "e")."""

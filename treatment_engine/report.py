@@ -21,6 +21,7 @@ from rich.text import Text
 
 from .arms import ArmTally, arm_label, percent
 from .decision import Decision, cents
+from .errors import one_line
 
 _TREATMENT_STYLE = {"delight": "bold green", "contain": "yellow", "none": "dim"}
 _ARM_STYLE = {"holdout": "magenta", "universal_holdout": "magenta", "champion": "bold"}
@@ -76,8 +77,10 @@ def print_explanation(decision: Decision, console: Console | None = None, descri
     """``description``: the deciding rule's, which the plan format says explain shows."""
     console = console or Console()
     style = _TREATMENT_STYLE.get(decision.treatment, "")
+    # The id, the values and the reasons come from the profile: a control character there
+    # would drive the terminal (an escape sequence) or fake a line (a newline).
     headline = Text.assemble(
-        (decision.customer_id, "bold"), ": ", (decision.treatment, style),
+        (one_line(decision.customer_id), "bold"), ": ", (decision.treatment, style),
         f" by rule '{decision.rule}'",
     )
     console.print(headline)
@@ -104,7 +107,7 @@ def print_explanation(decision: Decision, console: Console | None = None, descri
 
     who = table("Who the customer is", ("dimension", "id"), ("value", "id"), ("how", "text"))
     for step in trace.resolution:
-        who.add_row(step.dimension, Text(step.value or "null"), Text(step.detail))
+        who.add_row(step.dimension, Text(one_line(step.value or "null")), Text(one_line(step.detail)))
     console.print(who)
 
     rules = table("Rules, in evaluation order", ("priority", "number"), ("rule", "id"), ("outcome", "id"),
@@ -115,7 +118,7 @@ def print_explanation(decision: Decision, console: Console | None = None, descri
             not_reached += 1
             continue
         rules.add_row(str(check.priority), Text(check.rule),
-                      Text(check.outcome, style=_OUTCOME_STYLE[check.outcome]), Text(check.reason))
+                      Text(check.outcome, style=_OUTCOME_STYLE[check.outcome]), Text(one_line(check.reason)))
     _keep_ids_whole(rules, 1, [c.rule for c in trace.rules if c.outcome != "not reached"], console.width)
     console.print(rules)
     if not_reached:
