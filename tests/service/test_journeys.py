@@ -85,3 +85,31 @@ def test_a_customers_runs_are_measured_as_of_the_latest_stored_event_not_the_cus
     assert (everyone.json()["journey"]["abandoned"], everyone.json()["journey"]["in_progress"]) == (1, 1)
     assert alone.json()["as_of"] == "2026-10-30T08:00:00Z"
     assert [(run["status"], run["success"], run["next"]) for run in alone.json()["runs"]] == [("abandoned", False, [])]
+
+
+def test_with_no_stored_journey_event_the_journeys_are_measured_as_of_the_request(tmp_path: Path) -> None:
+    """Nothing stored a journey reads: every journey is empty as of the request's time,
+    where the answers said as of 1970-01-01 (the time of no event). A given as_of stays."""
+    from datetime import UTC, datetime
+
+    from treatment_engine.service.app import create_app
+    from treatment_engine.store import DecisionLog
+
+    from ..asgi import exchange
+    from ..conftest import REPO
+
+    log = DecisionLog(f"sqlite:///{tmp_path / 'events.db'}")
+    before = datetime.now(UTC).replace(microsecond=0)
+    try:
+        everyone, alone, dated = exchange(create_app(REPO, log=log, moment_clock="events"), [
+            ("GET", "/v1/journeys", None), ("GET", "/v1/customers/c1/journeys", None),
+            ("GET", "/v1/journeys?as_of=2026-10-01", None)])
+    finally:
+        log.close()
+    after = datetime.now(UTC)
+    for answer in (everyone, alone):
+        assert answer.status_code == 200, answer.text
+        as_of = datetime.fromisoformat(answer.json()["as_of"].replace("Z", "+00:00"))
+        assert before <= as_of <= after, answer.json()["as_of"]
+    assert all(journey["entered"] == 0 for journey in everyone.json()["journeys"]) and alone.json()["runs"] == []
+    assert dated.json()["as_of"] == "2026-10-01T00:00:00Z"

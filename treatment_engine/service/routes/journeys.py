@@ -6,12 +6,13 @@
 
 The figures are `treatment journeys --db`'s: the same runs (DuckDB for all customers, the
 reference for one) and the same report. ``as_of`` defaults to the latest stored event a
-journey reads.
+journey reads (the time of the request when none is stored).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Any
 
 from fastapi import Query
@@ -31,7 +32,7 @@ router = ResourceRouter()
 NO_JOURNEYS = "the live plan defines no journeys (a 'journeys:' list in rules/)"
 AS_OF = Query(None, description="Measure as of this time (ISO 8601 date or date-time): later events are left "
                                 "out, windows still open are in progress. Default: the latest stored event "
-                                "a journey reads.")
+                                "a journey reads (the time of the request when none is stored).")
 PROBLEMS: dict[int, str | None] = {404: "No decision log, or no such journey", 409: "The live plan has no journeys",
                                    422: "as_of is not an ISO 8601 date or date-time"}
 
@@ -46,7 +47,12 @@ def _measured(engine: Any, log: Any, as_of_text: str | None,
         as_of = parse_timestamp(as_of_text)
         if as_of is None:
             return answer(422, f"as_of {as_of_text!r} is not an ISO 8601 date or date-time", title="Bad as_of")
-    return journeys, from_store(journeys, kept(log).engine, as_of, customer_id)
+    found = from_store(journeys, kept(log).engine, as_of, customer_id)
+    if as_of is None and not found.read and not found.as_of:
+        # Nothing stored a journey reads (of anyone): measured as of the request, not as of
+        # no event's time (which said 1970-01-01).
+        found.as_of = time.time()
+    return journeys, found
 
 
 def _report(journey: CompiledJourney, found: JourneyEvents) -> dict[str, Any]:
