@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "treatment_engine"
 
 # The pure core: what a plan is and what it decides.
-CORE = ("load", "sourcefile", "model", "salvage", "validate", "compile", "plan", "semantics",
+CORE = ("load", "sourcefile", "yaml_reader", "yaml_scalars", "model", "salvage", "validate", "compile", "plan", "semantics",
         "evaluate", "explain", "engine", "errors", "decision", "contacts", "day", "profile_json", "expressions",
         "experiments", "evidence", "shape_errors", "durations", "strict", "measure/metrics", "measure/checks",
         *(f"journeys/{name}" for name in ("__init__", "model", "checks", "compiled", "reference",
