@@ -452,7 +452,8 @@ def test_the_scan_by_lines_splits_lines_across_its_buffers_as_the_file_holds_the
     found there."""
     limit = 16 << 20
     long_line = '{"customer_id": "c", "note": "' + "x" * (limit - 40) + '"}'
-    lines = ['{"customer_id": "c%d", "pad": "%s"}' % (i, "y" * (i * 7919 % 600_000)) for i in range(120)]
+    lines = [json.dumps({"customer_id": f"c{i}", "pad": "y" * (i * 7919 % 600_000)}, separators=(",", ":"))
+             for i in range(120)]
     lines[20:20] = [long_line]
     path = tmp_path / "wide.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
