@@ -8,6 +8,7 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from treatment_engine.cli import cli
@@ -128,7 +129,7 @@ def test_the_command_says_what_is_wrong_without_a_traceback(tmp_path: Path) -> N
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"customer_id": "c1", "type": "signed_up", "timestamp": "yesterday"}\nnot json\n')
     shown = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(bad)])
-    assert shown.exit_code == 0 and "event 0 (c1): the event has no valid timestamp" in shown.stderr
+    assert shown.exit_code == 0 and f"{bad}:1 (c1): the event has no valid timestamp" in shown.stderr
     late = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(bad), "--as-of", "soon"])
     assert late.exit_code == 2 and "not an ISO 8601 date" in late.output
 
@@ -250,5 +251,23 @@ def test_a_refused_event_prints_on_one_line(tmp_path: Path) -> None:
                     + json.dumps({"customer_id": "c1", "type": "signed_up", "timestamp": "2026-10-01T00:00:00Z"}) + "\n")
     result = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    refusals = [line for line in result.stderr.splitlines() if line.startswith("event ")]
-    assert len(refusals) == 1 and refusals[0].startswith("event 0 (a\\nevent 9 (b): fake): "), result.stderr
+    refusals = [line for line in result.stderr.splitlines() if line.startswith(f"{path}:")]
+    assert len(refusals) == 1 and refusals[0].startswith(f"{path}:1 (a\\nevent 9 (b): fake): "), result.stderr
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "python"])
+def test_a_refused_event_is_named_by_its_files_line(tmp_path: Path, backend: str) -> None:
+    """Refusals said "event 0", the event's position from 0 among the file's events, beside
+    a reason saying "line 3 is not valid JSON": now the file's line, which blank lines do not
+    shift; from standard input, which cannot be read again, the position stays."""
+    path = tmp_path / "events.jsonl"
+    path.write_text('\n{"customer_id": "c1", "type": "signed_up", "timestamp": "never"}\n\n  \n'
+                    '{"type": "signed_up", "timestamp": "2026-10-01"}\n'
+                    '{"customer_id": "c2", "type": "signed_up", "timestamp": "2026-10-01"}\n')
+    result = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--backend", backend])
+    assert result.exit_code == 0, result.output
+    named = [line.split(" (")[0] for line in result.stderr.splitlines() if " (c1)" in line or "(no customer)" in line]
+    assert named == [f"{path}:2", f"{path}:5"], result.stderr
+    piped = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", "-", "--backend", "python"],
+                               input=path.read_text())
+    assert "event 0 (c1)" in piped.stderr and "event 1 (no customer)" in piped.stderr, piped.stderr

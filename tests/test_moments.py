@@ -214,7 +214,7 @@ def test_a_refused_event_prints_its_own_text_on_one_line(tmp_path: Path) -> None
                                       str(REPO / "examples" / "customers.jsonl"), "--until", "2026-11-01"],
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "event 0 ([/red]\\nx): unknown event type '[bold]nope[/x]'" in result.output, result.output
+    assert f"{path}:1 ([/red]\\nx): unknown event type '[bold]nope[/x]'" in result.output, result.output
 
 
 def test_the_cli_replays_a_file_with_profiles(tmp_path: Path) -> None:
@@ -233,7 +233,7 @@ def test_the_cli_replays_a_file_with_profiles(tmp_path: Path) -> None:
     assert sorted(f["moment"] for f in fired) == ["detractor", "payment-trouble", "repeat-complaint", "stalled-install"]
     assert all(f["decision"]["rule"].startswith("moment-") or f["decision"]["rule"] for f in fired)
     assert {f["decision"]["customer_id"] for f in fired} == set(cids[:4])
-    assert [json.loads(x)["index"] for x in refused.read_text().splitlines()] == [6, 7]
+    assert [(json.loads(x)["index"], json.loads(x)["line"]) for x in refused.read_text().splitlines()] == [(6, 7), (7, 8)]
     assert "4 moments fired" in result.output
     bad = CliRunner().invoke(cli, ["events", "replay", str(path), "--until", "soon"])
     assert bad.exit_code == 2 and "not an ISO 8601" in bad.output

@@ -63,6 +63,35 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[Any]:
             yield Unreadable(number, line_reason(number, error))
 
 
+def record_lines(path: str, indices: Iterable[int]) -> dict[int, int]:
+    """The line of ``path`` each record index stands on, records counted from 0 as
+    :func:`read_jsonl` yields them (a blank line is no record): how a refusal that names
+    the Nth event is told as the file's line the author can open. Read up to the last
+    index asked for; an index past the file's records is left out, as is every index of a
+    path that cannot be read again (standard input)."""
+    wanted = set(indices)
+    found: dict[int, int] = {}
+    if not wanted or path == "-":
+        return found
+    last = max(wanted)
+    try:
+        with open(path, "rb") as stream:
+            record = -1
+            for number, raw in enumerate(stream, 1):
+                if number == 1 and raw.startswith(BOM):
+                    raw = raw[len(BOM):]
+                if is_blank(raw):
+                    continue
+                record += 1
+                if record in wanted:
+                    found[record] = number
+                if record >= last:
+                    break
+    except OSError:
+        return {}
+    return found
+
+
 def column_paths(names: list[str], source: str = "the file") -> list[tuple[str, ...] | None]:
     """The field path of each column (``consent.email`` -> ``("consent", "email")``), or
     None for a column without a name (the index column pandas writes), for CSV and Parquet

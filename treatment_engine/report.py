@@ -297,8 +297,10 @@ def print_arm_moves(result: Any, top: int, console: Console) -> None:
     console.print(moves)
 
 
-def print_moments(summary: Any, first_errors: list[Any], console: Console | None = None) -> None:
-    """The replay's summary: moments fired, what they decided, and refused events."""
+def print_moments(summary: Any, first_errors: list[Any], console: Console | None = None,
+                  source: str = "", lines: dict[int, int] | None = None) -> None:
+    """The replay's summary: moments fired, what they decided, and refused events, each
+    named by its file's line where ``lines`` knows it (see ``EventError.where``)."""
     console = console or Console(stderr=True)
     rate = summary.events / summary.seconds if summary.seconds else 0.0
     console.print(f"{summary.events:,} events ({summary.invalid:,} refused) in {summary.seconds:.2f} s "
@@ -321,6 +323,6 @@ def print_moments(summary: Any, first_errors: list[Any], console: Console | None
     for error in first_errors:
         # The event's own text, never markup: a customer id '[/red]' stopped the command with
         # rich's MarkupError.
-        console.print(Text.assemble((f"event {error.index}", "red"), " ", error.said()))
+        console.print(Text.assemble((error.where(source, lines or {}), "red"), " ", error.said()))
     if summary.invalid > len(first_errors):
         console.print(f"... and {summary.invalid - len(first_errors):,} more refused events (see --errors FILE)")

@@ -59,7 +59,7 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
     """
     from ..moments.correlator import replay
     from ..moments.events import parse_timestamp
-    from ..profiles import dumps, open_profiles, read_jsonl
+    from ..profiles import dumps, open_profiles, read_jsonl, record_lines
 
     engine = load_engine(plan_dir)
     if not engine.plan.correlates:
@@ -89,11 +89,14 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
             for item in fired:
                 out.write(dumps(item.to_record()))
     if errors_path is not None:
+        lines = record_lines(events_path, (e.index for e in errors))
         with open(with_parent(errors_path), "wb") as out:
             for refused in errors:
-                out.write(dumps(refused.to_record()))
+                line = lines.get(refused.index)
+                out.write(dumps({**refused.to_record(), **({"line": line} if line is not None else {})}))
     from ..report import print_moments
-    print_moments(summary, errors[:5])
+    shown = errors[:5]
+    print_moments(summary, shown, source=events_path, lines=record_lines(events_path, (e.index for e in shown)))
 
 
 @events.command("sample")

@@ -68,6 +68,7 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     """
     from ..journeys.breakdown import summarize_by
     from ..journeys.summary import summarize
+    from ..profiles import record_lines
 
     if (events_path is None) == (db_url is None):
         raise click.UsageError("give one of --events FILE or --db URL")
@@ -95,8 +96,10 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
         source = "standard input" if events_path == "-" else events_path or "the log"
         click.echo(f"note: {source} holds no valid event of a type a journey reads ({kinds}): every journey is "
                    "empty, as of no event's time (give --as-of)", err=True)
-    for refused in found.refused[:5]:
-        click.echo(f"event {refused.index} {refused.said()}", err=True)
+    shown = found.refused[:5]
+    lines = record_lines(events_path, (e.index for e in shown)) if events_path else {}
+    for refused in shown:
+        click.echo(f"{refused.where(events_path or 'the log', lines)} {refused.said()}", err=True)
     if len(found.refused) > 5:
         click.echo(f"... and {len(found.refused) - 5:,} more refused events", err=True)
     if report_path is not None:

@@ -9,6 +9,7 @@ event is an :class:`EventError` naming the reason; it never stops the others.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -52,9 +53,16 @@ class EventError:
         return {"index": self.index, "customer_id": self.customer_id, "error": self.error}
 
     def said(self) -> str:
-        """What follows "event N" in a line of the refusals every command prints: the event's
-        own text, control characters escaped (a newline in a customer id split the line)."""
+        """What follows :meth:`where` in a line of the refusals every command prints: the
+        event's own text, control characters escaped (a newline in a customer id split the line)."""
         return one_line(f"({self.customer_id or 'no customer'}): {self.error}")
+
+    def where(self, source: str, lines: Mapping[int, int]) -> str:
+        """Where the event was: ``source:line`` where its line in the file is known
+        (``lines``, by index: see :func:`...profiles.record_lines`), else "event N", its
+        position among the input's events from 0 (standard input, the service's log)."""
+        line = lines.get(self.index)
+        return one_line(f"{source}:{line}") if line is not None else f"event {self.index}"
 
 
 def parse_event(raw: Any, index: int, known_types: frozenset[str],
