@@ -88,15 +88,15 @@ def replay_events(events_path: str, plan_dir: Path | None, profiles_path: str | 
             out = sys.stdout.buffer if str(output_path) == "-" else stack.enter_context(open(with_parent(output_path), "wb"))
             for item in fired:
                 out.write(dumps(item.to_record()))
+    # The file's line of each refusal written or shown, in one pass (none from standard input).
+    lines = record_lines(events_path, (e.index for e in (errors if errors_path is not None else errors[:5])))
     if errors_path is not None:
-        lines = record_lines(events_path, (e.index for e in errors))
         with open(with_parent(errors_path), "wb") as out:
             for refused in errors:
                 line = lines.get(refused.index)
                 out.write(dumps({**refused.to_record(), **({"line": line} if line is not None else {})}))
     from ..report import print_moments
-    shown = errors[:5]
-    print_moments(summary, shown, source=events_path, lines=record_lines(events_path, (e.index for e in shown)))
+    print_moments(summary, errors[:5], source=events_path, lines=lines)
 
 
 @events.command("sample")
