@@ -82,3 +82,37 @@ def test_a_plan_change_moves_moments_to_a_new_worker(tmp_path: Path) -> None:
         assert post([customer_event("p2", "complaint", "2026-11-10T12:00:00Z")]) == ["repeat-complaint"]
     finally:
         server.stop()
+
+
+def test_an_event_from_the_future_is_refused_rather_than_firing_every_customers_absences(tmp_path: Path) -> None:
+    """With the wall clock (the default), the moments' clock is also the latest event
+    stored, any customer's: one event stamped years ahead (a source's wrong clock, a typo)
+    made every pending absence pass at once (a stalled install fired for an order placed
+    an hour ago) and locked its own customer out of events. It is refused now; with
+    --moment-clock events, where time is the events' own, it is taken."""
+    from datetime import UTC, datetime, timedelta
+
+    def stamp(delta: timedelta) -> str:
+        return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    server = Server(plan_copy(tmp_path), "--no-watch").start()
+    try:
+        ordered = post_and_wait(server.base, [customer_event("f1", "order_placed", stamp(-timedelta(hours=1)))])
+        assert ordered["accepted"] == 1 and ordered["fired"] == []
+        future = post_events(server.base, {"event": customer_event("f2", "complaint", "2999-01-01T00:00:00Z")})
+        assert future.status_code == 422, future.text
+        assert future.headers["content-type"] == "application/problem+json"
+        assert "in the future" in future.json()["error"] and future.json()["customer_id"] == "f2"
+        # Within the tolerance for sources' clocks: taken.
+        assert post_and_wait(server.base, [customer_event("f3", "complaint", stamp(timedelta(minutes=1)))])["accepted"] == 1
+        after = post_and_wait(server.base, [customer_event("f2", "complaint", stamp(-timedelta(minutes=5)))])
+        assert after["accepted"] == 1  # f2 was not locked out by the refused one
+        assert httpx.get(f"{server.base}/v1/outbox").json()["items"] == []  # f1's install is not stalled
+    finally:
+        server.stop()
+    replay_like = Server(plan_copy(tmp_path / "events-clock"), "--no-watch", "--moment-clock", "events").start()
+    try:
+        taken = post_events(replay_like.base, {"event": customer_event("f2", "complaint", "2999-01-01T00:00:00Z")})
+        assert taken.status_code == 202, taken.text
+    finally:
+        replay_like.stop()

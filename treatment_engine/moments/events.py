@@ -58,7 +58,10 @@ class EventError:
 
 
 def parse_event(raw: Any, index: int, known_types: frozenset[str],
-                max_customer_id: int | None = None) -> Event | EventError:
+                max_customer_id: int | None = None, not_after: float | None = None) -> Event | EventError:
+    """``not_after``: the latest timestamp taken (the service's wall clock and its
+    tolerance); a later one is refused, since the moments' clock follows the latest event
+    stored and an event from the future would let every customer's absences pass early."""
     reason = getattr(raw, "reason", None)  # a line the reader could not parse at all
     if isinstance(reason, str):
         return EventError(index, None, reason)
@@ -83,6 +86,10 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
     if stamp is None:
         return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
                                       "2026-11-01T09:30:00Z; without a zone, UTC)")
+    if not_after is not None and stamp > not_after:
+        return EventError(index, cid, f"the event's timestamp {iso(stamp)} is in the future (this service's clock "
+                                      f"takes none after {iso(not_after)}): the moments' clock would move there "
+                                      f"for every customer")
     return Event(cid, kind, stamp, raw, index)
 
 
