@@ -9,6 +9,8 @@ restart looks from the replica's side.
         url = proxy.url_for(db_url)     # the same database, through the proxy
         proxy.cut()                     # connections dropped, new ones refused
         proxy.restore()
+        proxy.freeze()                  # connections kept open, nothing passes (a stalled network)
+        proxy.thaw()
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class DatabaseProxy:
         self._sockets: set[socket.socket] = set()
         self._down = False
         self._closed = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, name="db-proxy", daemon=True).start()
 
     @classmethod
@@ -53,8 +57,16 @@ class DatabaseProxy:
         with self._lock:
             self._down = False
 
+    def freeze(self) -> None:
+        """Pass nothing on, in either direction, keeping every connection open."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
+        self.thaw()
         self.cut()
         self._listener.close()
 
@@ -90,6 +102,7 @@ class DatabaseProxy:
     def _pipe(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 target.sendall(data)
         except OSError:
             pass

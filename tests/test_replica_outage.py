@@ -8,6 +8,7 @@ the replica's side.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -75,4 +76,37 @@ def test_a_replica_that_loses_its_database_answers_503_and_serves_again_once_it_
             history = client.get(f"{replica.base}/v1/customers/c1/decisions").json()["decisions"]
             assert decision_id in [d["id"] for d in history]
         finally:
+            replica.stop()
+
+
+@pytest.mark.slow
+def test_a_replica_whose_database_stalls_answers_503_when_it_runs_out_of_connections(tmp_path: Path) -> None:
+    """A database that stops answering without dropping the connections (a stalled
+    network): requests hold the pool's 15 connections, and the next ones waited 30 s for
+    one and failed with SQLAlchemy's pool TimeoutError, answered 500. They are 503s to
+    send again; once the database answers, the held requests complete."""
+    with (fresh_database("postgresql", tmp_path) as db_url, DatabaseProxy.of(db_url) as proxy,
+          httpx.Client(timeout=120) as client):
+        replica = Replica(plan_copy(tmp_path / "plan"), proxy.url_for(db_url), "--no-watch").launch().wait_ready()
+        try:
+            assert client.get(f"{replica.base}/v1/customers/c1/decisions").status_code == 200
+            proxy.freeze()
+            statuses: list[int] = []
+
+            def read(index: int) -> None:
+                statuses.append(client.get(f"{replica.base}/v1/customers/c{index}/decisions").status_code)
+
+            readers = [threading.Thread(target=read, args=(index,)) for index in range(20)]
+            for reader in readers:
+                reader.start()
+            deadline = time.monotonic() + 60
+            while len(statuses) < 5 and time.monotonic() < deadline:  # the pool waits 30 s
+                time.sleep(0.2)
+            proxy.thaw()
+            for reader in readers:
+                reader.join()
+            assert 503 in statuses and set(statuses) <= {200, 503}, statuses
+            assert "the service failed on" not in replica.log()
+        finally:
+            proxy.thaw()
             replica.stop()

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from ..errors import ProfileError
@@ -81,11 +82,12 @@ async def not_committed(_: Request, error: CommitFailed) -> Response:
                   "Try again", {"Retry-After": "1"})
 
 
-async def database_unavailable(_: Request, error: OperationalError | InterfaceError) -> Response:
+async def database_unavailable(_: Request, error: OperationalError | InterfaceError | PoolTimeout) -> Response:
     """A read (history, the outbox, the key check, explain's limits...) whose database could
-    not be reached or dropped the connection: like a commit that failed, a request to send
-    again, not a bug in the service."""
-    _log.error("the database could not be reached: %s", str(error.orig or error).splitlines()[0])
+    not be reached or dropped the connection, or that found no free connection while the
+    database stalls: like a commit that failed, a request to send again, not a bug in the service."""
+    cause = getattr(error, "orig", None) or error
+    _log.error("the database could not be reached: %s", str(cause).splitlines()[0])
     return answer(503, "the database could not be reached; send the request again", problems.TRY_AGAIN,
                   "Try again", {"Retry-After": "1"})
 
@@ -122,6 +124,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     CommitFailed: not_committed,
     OperationalError: database_unavailable,
     InterfaceError: database_unavailable,
+    PoolTimeout: database_unavailable,
     BodyTooLarge: too_large,
     BodyTimedOut: timed_out,
     Exception: internal_error,
