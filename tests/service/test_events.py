@@ -116,3 +116,26 @@ def test_an_event_from_the_future_is_refused_rather_than_firing_every_customers_
         assert taken.status_code == 202, taken.text
     finally:
         replay_like.stop()
+
+
+def test_a_time_whose_utc_day_is_outside_the_calendar_is_refused_not_stored_to_stall_its_partition(
+        tmp_path: Path) -> None:
+    """0001-01-01T00:00:00+14:00 is a valid ISO 8601 time whose UTC instant is in year 0.
+    It was taken: then the partition owner failed on it at every pass ("year 0 is out of
+    range"), so no moment of any customer in that partition ever fired again, and
+    GET /v1/customers/{id}/journeys?as_of= with it answered 500."""
+    server = Server(plan_copy(tmp_path), "--no-watch").start()
+    try:
+        for when in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"):
+            refused = post_events(server.base, {"event": customer_event("y0", "complaint", when)})
+            assert refused.status_code == 422, refused.text
+            assert "no valid timestamp" in refused.json()["error"]
+            journeys = httpx.get(f"{server.base}/v1/customers/y0/journeys", params={"as_of": when})
+            assert journeys.status_code == 422, journeys.text
+        # The calendar's first instant is a time; the customer's partition goes on firing.
+        fired = post_and_wait(server.base, [customer_event("y0", "complaint", "0001-01-01T14:00:00+14:00"),
+                                            customer_event("y0", "complaint", "0001-01-02T00:00:00Z")])["fired"]
+        assert [f["moment"] for f in fired] == ["repeat-complaint"]
+        assert fired[0]["fired_at"] == "0001-01-02T00:00:00Z"
+    finally:
+        server.stop()

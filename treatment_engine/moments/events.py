@@ -31,6 +31,12 @@ _SHAPE = re.compile(TIMESTAMP_SHAPE)
 # so the SQL engines strip the same: DuckDB's trim() alone leaves a tab, Spark's every
 # character but the space.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+# The instants Python's datetime can show in UTC, seconds since the epoch: from 0001-01-01
+# to before 10000-01-01. A time in the grammar with an offset may fall outside (the first
+# day ahead of UTC, the last behind it): no engine reads it, and only a text whose year
+# is 0001 or 9999 can.
+FIRST_INSTANT, END_OF_TIME = -62135596800, 253402300800
+EDGE_YEARS = ("0001", "9999")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +114,8 @@ def parse_timestamp(value: Any) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    seconds = moment.timestamp()  # an instant Python cannot show in UTC (iso), nor give its day: no time
+    return seconds if FIRST_INSTANT <= seconds < END_OF_TIME else None
 
 
 def iso(seconds: float) -> str:
