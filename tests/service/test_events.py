@@ -139,3 +139,35 @@ def test_a_time_whose_utc_day_is_outside_the_calendar_is_refused_not_stored_to_s
         assert fired[0]["fired_at"] == "0001-01-02T00:00:00Z"
     finally:
         server.stop()
+
+
+def test_a_profile_carried_by_events_is_kept_only_as_far_as_the_plan_reads_it(tmp_path: Path) -> None:
+    """The partition owner keeps the profile each event carries, for a moment's decision,
+    for up to 100,000 customers. It kept each whole: forty events carrying a 2.5 MB profile
+    (150,000 fields the plan never reads) grew the server by over 800 MiB, and would have
+    gone on to the 100,000th customer. It keeps the fields the plan reads now, and the
+    moment's decision still reads them."""
+    import json
+
+    from .test_limits import rss_mib
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("reads RSS from /proc")
+    server = Server(plan_copy(tmp_path), "--no-watch", "--moment-clock", "events").start()
+    try:
+        assert server.process is not None
+        padding = {f"u{index}": index for index in range(150_000)}
+        before = rss_mib(server.process.pid)
+        for batch in range(4):
+            events = [customer_event(f"big{batch}-{n}", "complaint", "2026-11-01T10:00:00Z",
+                                     profile={**padding, "annual_value": PROFILE["annual_value"]}) for n in range(10)]
+            answer = httpx.post(f"{server.base}/v1/events", params={"wait": 60}, content=json.dumps({"events": events}),
+                                headers={"content-type": "application/json"}, timeout=180)
+            assert answer.status_code == 200 and answer.json()["accepted"] == 10, answer.text[:300]
+        grown = rss_mib(server.process.pid) - before
+        assert grown < 400, f"the server grew by {grown:.0f} MiB"
+        fired = post_and_wait(server.base, [customer_event("big0-0", "complaint", "2026-11-02T10:00:00Z")])["fired"]
+        assert [f["moment"] for f in fired] == ["repeat-complaint"]
+        assert fired[0]["decision"]["value_tier"] == "gold"  # annual_value, as the event carried it
+    finally:
+        server.stop()
