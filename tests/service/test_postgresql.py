@@ -76,3 +76,23 @@ def test_an_id_postgresql_cannot_hold_finds_nothing_rather_than_failing(tmp_path
             assert "the service failed on" not in server.log()
         finally:
             server.stop()
+
+
+@pytest.mark.skipif(not os.environ.get("TREATMENT_TEST_PG_URL"),
+                    reason="TREATMENT_TEST_PG_URL is not set (.ci/run starts a PostgreSQL and sets it)")
+def test_waiting_on_no_stored_events_answers_at_once(tmp_path: Path) -> None:
+    """POST /v1/events?wait= whose events were all refused (or none sent) asked PostgreSQL
+    for the progress of no partitions, 'IN ()', a syntax error: 500. There is nothing to
+    wait for: processed, nothing fired."""
+    from ..replicas import Replica, fresh_database
+
+    with fresh_database("postgresql", tmp_path) as url:
+        server = Replica(plan_copy(tmp_path / "plan"), url, "--no-watch").launch().wait_ready()
+        try:
+            for events in ([], [None, {"type": "complaint"}]):
+                answer = httpx.post(f"{server.base}/v1/events", params={"wait": 5}, json={"events": events})
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["processed"] is True and answer.json()["fired"] == []
+                assert answer.json()["accepted"] == 0 and len(answer.json()["refused"]) == len(events)
+        finally:
+            server.stop()
