@@ -31,10 +31,13 @@ ODD_STAMPS = [STAMP, f" {STAMP}", f"{STAMP} ", f"\u3000{STAMP}", f"{STAMP}\u00a0
 # Outside the grammar (moments.events.TIMESTAMP_SHAPE) though Python's fromisoformat or
 # DuckDB's cast takes them: a date with a zone, the compact form, a one-digit day, hours only,
 # seven decimals, a week date; the year 0000, which DuckDB's and Spark's casts take and
-# Python's dates do not. No engine reads them as times.
+# Python's dates do not; an instant whose UTC day is in the year 0 or 10000 (the first day
+# ahead of UTC, the last behind it), which Python cannot show. No engine reads them as times.
 OUTSIDE_THE_GRAMMAR = ["2026-11-01Z", "20261101T093000Z", "2026-11-1T09:30:00Z", "2026-11-01T09Z",
                        "2026-11-01T09:30:00.1234567Z", "2026-W44-1", "20261101", "2026-11-01T09:30:00,5Z",
-                       "0000-01-01", "0000-01-01T00:00:00Z", " 0000-12-31T23:59:59+01:00"]
+                       "0000-01-01", "0000-01-01T00:00:00Z", " 0000-12-31T23:59:59+01:00",
+                       "0001-01-01T00:00:00+14:00", "0001-01-01T13:59:59.5+14:00", "9999-12-31T23:59:59-12:00",
+                       "9999-12-31 12:00-12:00", "9999-12-31T23:59:59.999999Z"]
 PIECES = st.lists(st.sampled_from(["2026", "-", "11", "01", "T", "09", ":", "30", "00", "Z", " ", "+", "01:00",
                                    ".5", "\u3000", "\u00a0", "\t", "1", "é"]), max_size=12).map("".join)
 

@@ -242,3 +242,28 @@ def test_a_500_is_a_problem_and_the_connection_stays_open(tmp_path: Path) -> Non
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_a_content_length_of_thousands_of_digits_is_read_not_a_500(served: tuple[str, Path]) -> None:
+    """Content-Length allows leading zeros (RFC 9110: 1*DIGIT), and the server's parser
+    passes 4,400 of them on; the body limit's int() of them raised (Python reads at most
+    4,300 digits): a 500. The length is its value, and 5,000 nines are over the limit."""
+    import socket
+
+    base, _ = served
+    host, port = base.removeprefix("http://").split(":")
+    body = json.dumps({"profile": PROFILE, "as_of": "2026-11-01"}).encode()
+
+    def send(length: bytes, payload: bytes) -> bytes:
+        with socket.create_connection((host, int(port)), timeout=20) as client:
+            client.sendall(b"POST /v1/decisions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Connection: close\r\nContent-Length: " + length + b"\r\n\r\n" + payload)
+            answer = b""
+            while chunk := client.recv(65536):
+                answer += chunk
+            return answer
+
+    padded = send(b"0" * 4400 + str(len(body)).encode(), body)
+    assert padded.startswith(b"HTTP/1.1 200"), padded[:300]
+    huge = send(b"9" * 4400, b"")
+    assert huge.split(b" ", 2)[1] in (b"400", b"413") and b" 500 " not in huge[:20], huge[:300]

@@ -44,6 +44,8 @@ def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | 
     whoever's it is (at their own latest, a run long abandoned would still be in progress)."""
     from sqlalchemy import bindparam, text
 
+    from ..store.tables import unkeyable
+
     types = sorted({kind for journey in journeys for kind in journey.event_types})
     one = " AND customer_id = :customer" if customer_id is not None else ""
     query = text(f"SELECT customer_id, type, occurred_at, body FROM events WHERE type IN :types{one} "
@@ -54,7 +56,9 @@ def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | 
         if one and as_of is None:
             as_of = connection.execute(latest, {"types": types}).scalar()
             as_of = None if as_of is None else float(as_of)
-        rows = connection.execute(query, {"types": types, **({"customer": customer_id} if one else {})}).all()
+        # A customer id the database cannot key (a NUL) has no stored events to ask for.
+        rows = [] if customer_id is not None and unkeyable(customer_id) else connection.execute(
+            query, {"types": types, **({"customer": customer_id} if one else {})}).all()
     return _flagged(journeys, (_stored(*row) for row in rows), as_of, stored=True)
 
 

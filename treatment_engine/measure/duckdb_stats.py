@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from ..compile import CompiledPlan
 from ..experiments.buckets import UNIVERSAL
 from ..expressions.ast import fields_read
-from ..moments.events import TIMESTAMP_SHAPE, WHITESPACE
+from ..moments.events import EDGE_YEARS, END_OF_TIME, FIRST_INSTANT, TIMESTAMP_SHAPE, WHITESPACE
 from ..outputs import output_format
 from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
@@ -95,9 +95,13 @@ def parsed_timestamp_sql(text: str) -> str:
     """moments.events.parse_timestamp in SQL: seconds since the epoch, NULL when ``text`` is
     not in its grammar (TIMESTAMP_SHAPE: a date, or a date-time; without a zone, UTC)."""
     stripped = f"trim({text}, '{WHITESPACE}')"
+    instant = f"epoch(try_cast(replace({stripped}, 'Z', '+00:00') AS TIMESTAMPTZ))"
+    edge = ", ".join(f"'{year}'" for year in EDGE_YEARS)
     return (f"CASE WHEN NOT regexp_full_match({stripped}, '{TIMESTAMP_SHAPE}') THEN NULL "
             f"WHEN length({stripped}) = 10 THEN epoch(CAST(try_cast({stripped} AS DATE) AS TIMESTAMP)) "
-            f"ELSE epoch(try_cast(replace({stripped}, 'Z', '+00:00') AS TIMESTAMPTZ)) END")
+            f"WHEN left({stripped}, 4) IN ({edge}) AND NOT ({instant} >= {FIRST_INSTANT} "
+            f"AND {instant} < {END_OF_TIME}) THEN NULL "
+            f"ELSE {instant} END")
 
 
 def timestamp_sql(text: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..compile import CompiledPlan
 from ..expressions.ast import fields_read
-from ..moments.events import TIMESTAMP_SHAPE, WHITESPACE
+from ..moments.events import EDGE_YEARS, END_OF_TIME, FIRST_INSTANT, TIMESTAMP_SHAPE, WHITESPACE
 from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
@@ -100,9 +100,13 @@ def _events_view(plan: CompiledPlan, backend: SparkBackend, path: str) -> None:
     stripped = f"trim(BOTH '{WHITESPACE}' FROM {stamp})"  # what parse_timestamp strips
     # Spark's cast wants the seconds when a zone follows (09:30Z is NULL to it): add ':00'.
     seconds = f"regexp_replace({stripped}, '^({_TO_THE_MINUTE})(Z|[+-][0-9]{{2}}:[0-9]{{2}})?$', '$1:00$2')"
+    instant = f"CAST(CAST({seconds} AS TIMESTAMP) AS DOUBLE)"
+    edge = ", ".join(f"'{year}'" for year in EDGE_YEARS)
     selected = [f"{cid} AS customer_id", f"{kind} AS type",
-                f"CASE WHEN {stripped} RLIKE '^{TIMESTAMP_SHAPE}$' "  # parse_timestamp's grammar first
-                f"THEN CAST(CAST({seconds} AS TIMESTAMP) AS DOUBLE) END AS ts", "__order AS seq"]
+                f"CASE WHEN NOT {stripped} RLIKE '^{TIMESTAMP_SHAPE}$' THEN NULL "  # parse_timestamp's grammar first
+                f"WHEN left({stripped}, 4) IN ({edge}) AND NOT ({instant} >= {FIRST_INSTANT} "
+                f"AND {instant} < {END_OF_TIME}) THEN NULL "  # and its range
+                f"ELSE {instant} END AS ts", "__order AS seq"]
     for index, metric in enumerate(metrics):
         match = "TRUE" if metric.expression is None else compiler.condition(metric.expression).sql(dialect="spark")
         selected.append(f"coalesce({match}, FALSE) AS m{index}_match")

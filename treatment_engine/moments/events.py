@@ -32,6 +32,12 @@ _SHAPE = re.compile(TIMESTAMP_SHAPE)
 # so the SQL engines strip the same: DuckDB's trim() alone leaves a tab, Spark's every
 # character but the space.
 WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+# The instants Python's datetime can show in UTC, seconds since the epoch: from 0001-01-01
+# to before 10000-01-01. A time in the grammar with an offset may fall outside (the first
+# day ahead of UTC, the last behind it): no engine reads it, and only a text whose year
+# is 0001 or 9999 can.
+FIRST_INSTANT, END_OF_TIME = -62135596800, 253402300800
+EDGE_YEARS = ("0001", "9999")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +72,10 @@ class EventError:
 
 
 def parse_event(raw: Any, index: int, known_types: frozenset[str],
-                max_customer_id: int | None = None) -> Event | EventError:
+                max_customer_id: int | None = None, not_after: float | None = None) -> Event | EventError:
+    """``not_after``: the latest timestamp taken (the service's wall clock and its
+    tolerance); a later one is refused, since the moments' clock follows the latest event
+    stored and an event from the future would let every customer's absences pass early."""
     reason = getattr(raw, "reason", None)  # a line the reader could not parse at all
     if isinstance(reason, str):
         return EventError(index, None, reason)
@@ -91,6 +100,10 @@ def parse_event(raw: Any, index: int, known_types: frozenset[str],
     if stamp is None:
         return EventError(index, cid, "the event has no valid timestamp (ISO 8601, e.g. "
                                       "2026-11-01T09:30:00Z; without a zone, UTC)")
+    if not_after is not None and stamp > not_after:
+        return EventError(index, cid, f"the event's timestamp {iso(stamp)} is in the future (this service's clock "
+                                      f"takes none after {iso(not_after)}): the moments' clock would move there "
+                                      f"for every customer")
     return Event(cid, kind, stamp, raw, index)
 
 
@@ -109,7 +122,8 @@ def parse_timestamp(value: Any) -> float | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    seconds = moment.timestamp()  # an instant Python cannot show in UTC (iso), nor give its day: no time
+    return seconds if FIRST_INSTANT <= seconds < END_OF_TIME else None
 
 
 def iso(seconds: float) -> str:

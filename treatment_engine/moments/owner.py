@@ -36,7 +36,7 @@ from ..store import DecisionLog, DecisionRepository
 from ..store.events import Stored
 from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
-from ..store.rows import to_json
+from ..store.rows import Inputs, to_json
 from .correlator import Correlator, Fired, rebuild_span
 from .events import Event, iso
 from .partitions import Leases, partition_of
@@ -45,6 +45,8 @@ BATCH = 2_000  # events per round trip to the worker in a rebuild
 PASS = 4_000  # events per pass, shared by the partitions: a pass stays short, heartbeats on time
 SPAN = 1 << 16  # an event's position in the correlator: seq * SPAN + partition
 CARRIED_MAX = 100_000  # profiles carried by events, kept for the most recent customers
+# Of each, only the fields the plan reads, up to the decision log's bound for its inputs
+# (store/rows.py): an event may carry a profile of megabytes, and 100,000 of them were kept whole.
 logger = logging.getLogger("treatment.moments")
 
 
@@ -89,6 +91,7 @@ class PartitionOwner:
         self.leases = Leases(self.store, self.id, lease)
         self.count = self.leases.count
         self.profiles = CarriedProfiles(log.decisions)
+        self._reads: tuple[str, Inputs] | None = None  # (plan version, what of a carried profile it reads)
         self.held: dict[int, Progress] = {}  # with what is committed for each
         self.last_error: str | None = None
         self._correlator: Correlator | None = None
@@ -198,7 +201,7 @@ class PartitionOwner:
             since = min(clock, latest if latest is not None else clock) - rebuild_span(correlator.plan)
             stored = self.events.chains(partition, done.seq, since, horizon)
             for start in range(0, len(stored), BATCH):
-                correlator.feed(self._as_events(stored[start:start + BATCH]), decide=False)
+                correlator.feed(self._as_events(stored[start:start + BATCH], correlator.plan), decide=False)
                 self._keep_leases()  # a long rebuild too (leases lost meanwhile show at the next beat)
             correlator.advance_to(clock, inclusive=inclusive, decide=False, domain=partition)
             self._fed.add(partition)
@@ -226,7 +229,7 @@ class PartitionOwner:
             behind = behind or stored[-1].seq < last
         # One feed for all: partitions are clock domains of their own, so their events need
         # no order between them (fewer round trips to the worker).
-        fired = correlator.feed(self._as_events(new), decide=False)
+        fired = correlator.feed(self._as_events(new, correlator.plan), decide=False)
         self._fed |= cursors.keys()
         self._keep_leases()
         if not behind:
@@ -320,12 +323,14 @@ class PartitionOwner:
             ids.update({seq * SPAN + partition: row_id for seq, row_id in self.events.ids_of(partition, seqs).items()})
         return ids
 
-    def _as_events(self, stored: list[Stored]) -> list[Event]:
+    def _as_events(self, stored: list[Stored], plan: CompiledPlan) -> list[Event]:
+        if self._reads is None or self._reads[0] != plan.version:
+            self._reads = (plan.version, Inputs(plan.profile_fields))
         events = []
         for item in stored:
             carried = item.body.get("profile")
-            if isinstance(carried, dict):
-                self.profiles.carry(item.customer_id, carried)
+            if isinstance(carried, dict) and (read := self._reads[1].kept(carried)) is not None:
+                self.profiles.carry(item.customer_id, read)
             events.append(Event(item.customer_id, item.type, item.timestamp, item.body, item.seq * SPAN + item.partition))
         return events
 

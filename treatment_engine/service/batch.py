@@ -19,7 +19,7 @@ from ..day import Day
 from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..semantics import customer_id_of
-from ..store import CUSTOMER_ID_MAX, RowMaker
+from ..store import CUSTOMER_ID_MAX, RowMaker, unkeyable
 
 UNLOGGABLE = f"the customer_id is longer than {CUSTOMER_ID_MAX} characters, the decision log's limit"
 NUL_ID = "the customer_id holds a NUL character, which the decision log cannot keep"
@@ -33,7 +33,7 @@ def unloggable(customer_id: str | None) -> str | None:
         return None
     if len(customer_id) > CUSTOMER_ID_MAX:
         return UNLOGGABLE
-    return NUL_ID if "\x00" in customer_id else None
+    return NUL_ID if unkeyable(customer_id) else None
 
 
 @dataclass(frozen=True)

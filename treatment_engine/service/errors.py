@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from ..errors import ProfileError
@@ -80,6 +82,16 @@ async def not_committed(_: Request, error: CommitFailed) -> Response:
                   "Try again", {"Retry-After": "1"})
 
 
+async def database_unavailable(_: Request, error: OperationalError | InterfaceError | PoolTimeout) -> Response:
+    """A read (history, the outbox, the key check, explain's limits...) whose database could
+    not be reached or dropped the connection, or that found no free connection while the
+    database stalls: like a commit that failed, a request to send again, not a bug in the service."""
+    cause = getattr(error, "orig", None) or error
+    _log.error("the database could not be reached: %s", str(cause).splitlines()[0])
+    return answer(503, "the database could not be reached; send the request again", problems.TRY_AGAIN,
+                  "Try again", {"Retry-After": "1"})
+
+
 async def moments_unavailable(_: Request, error: MomentsUnavailable) -> Response:
     return answer(503, f"events cannot be taken right now, send them again: {error}", problems.TRY_AGAIN,
                   "Try again", {"Retry-After": "1"})
@@ -110,6 +122,9 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Handler] = {
     ReproduceError: not_reproducible,
     MomentsUnavailable: moments_unavailable,
     CommitFailed: not_committed,
+    OperationalError: database_unavailable,
+    InterfaceError: database_unavailable,
+    PoolTimeout: database_unavailable,
     BodyTooLarge: too_large,
     BodyTimedOut: timed_out,
     Exception: internal_error,

@@ -26,6 +26,9 @@ from ..store import CUSTOMER_ID_MAX, EventRepository
 from ..store.events import Incoming, Late, Stored
 
 WAIT_STEP = 0.02  # seconds between looks at the owners' progress
+# With the wall clock, how far past it an event's timestamp may be (sources' clocks differ
+# by this much); with --moment-clock events, time is the events' own and any is taken.
+FUTURE_TOLERANCE_SECONDS = 300.0
 
 
 class MomentsUnavailable(Exception):
@@ -48,10 +51,11 @@ class EventIntake:
     async def accept(self, raws: list[Any]) -> Accepted:
         """Check and store; raises :class:`MomentsUnavailable` if the database refuses."""
         known = self.plan_of().event_types
+        not_after = time.time() + FUTURE_TOLERANCE_SECONDS if self.owner.wall_clock else None
         answer = Accepted(ids=[None] * len(raws))
         parsed: list[Event] = []
         for index, raw in enumerate(raws):
-            item = parse_event(raw, index, known, CUSTOMER_ID_MAX)
+            item = parse_event(raw, index, known, CUSTOMER_ID_MAX, not_after)
             if isinstance(item, EventError):
                 answer.refused.append(item)
             else:

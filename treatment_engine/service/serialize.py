@@ -31,7 +31,7 @@ from ..day import Day
 from ..decision import Decision, DecisionError
 from ..engine import Engine
 from ..semantics import customer_id_of
-from ..store import CUSTOMER_ID_MAX, DecisionRepository
+from ..store import CUSTOMER_ID_MAX, DecisionRepository, unkeyable
 from ..store.locks import MAX_CUSTOMER_LOCKS, begin_writing, lock_customers
 
 Result = Decision | DecisionError | None  # None: a customer id the log cannot key (batch.unloggable)
@@ -90,7 +90,7 @@ def decide_jobs(log: DecisionRepository, jobs: Sequence[Job]) -> list[Exception 
             customer_id = customer_id_of(profile)
             if customer_id is None:  # not decidable: its error record needs no history
                 job.results[position] = job.engine.decide_or_error(profile, day)
-            elif len(customer_id) <= CUSTOMER_ID_MAX and "\x00" not in customer_id:  # else unloggable
+            elif len(customer_id) <= CUSTOMER_ID_MAX and not unkeyable(customer_id):  # else unloggable
                 items.append(_Item(index, position, job.engine, profile, day, customer_id))
     errors: list[Exception | None] = [None] * len(jobs)
     postgresql = log.database.engine.dialect.name == "postgresql"

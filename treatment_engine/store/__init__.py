@@ -29,6 +29,7 @@ from .tables import (
     OutboxRow,
     PlanRelease,
     PlanVersion,
+    unkeyable,
 )
 
 
@@ -60,5 +61,5 @@ __all__ = [
     "CUSTOMER_ID_MAX", "INSERT_COLUMNS", "ApiKey", "Database", "DecisionLog", "DecisionRepository",
     "DecisionRow", "EventRepository", "EventRow", "Inputs", "InputsPolicy", "KeyRepository", "LogNotFound", "OutboxRow",
     "PartitionRepository", "PlanRelease", "PlanVersion", "RowMaker", "key_digest", "new_ids", "row_record", "unflatten",
-    "upgrade",
+    "unkeyable", "upgrade",
 ]

@@ -25,7 +25,7 @@ from ..contacts import ANY_CHANNEL, ContactRules, ContactState, state_from_count
 from ..decision import Decision
 from .connection import Database, now
 from .rows import MAX_INPUT_CHARS, Inputs, RowMaker, row_record, unflatten
-from .tables import INSERT_COLUMNS, DecisionRow, PlanVersion
+from .tables import INSERT_COLUMNS, DecisionRow, PlanVersion, unkeyable
 
 InputsPolicy = Literal["fields", "none"]
 VERSIONS_KEPT = 8  # plan versions whose stored-fields projection is kept ready
@@ -99,10 +99,14 @@ class DecisionRepository:
         self.database.committed()
 
     def decision(self, decision_id: str) -> DecisionRow | None:
+        if unkeyable(decision_id):
+            return None
         with Session(self.database.engine) as session:
             return session.get(DecisionRow, decision_id)
 
     def history(self, customer_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        if unkeyable(customer_id):
+            return []
         with Session(self.database.engine) as session:
             found = session.exec(select(DecisionRow).where(DecisionRow.customer_id == customer_id)
                                  .order_by(DecisionRow.created_at.desc()).limit(limit)).all()  # type: ignore[attr-defined]
@@ -123,6 +127,8 @@ class DecisionRepository:
 
     def latest_inputs(self, customer_id: str) -> dict[str, Any] | None:
         """The profile fields stored with the customer's latest logged decision, if any."""
+        if unkeyable(customer_id):
+            return None
         with self.database.engine.connect() as connection:
             found = connection.exec_driver_sql(
                 f"SELECT inputs FROM decisions WHERE customer_id = {self.database.mark} AND inputs IS NOT NULL "
@@ -139,7 +145,8 @@ class DecisionRepository:
         customers costs one indexed scan, not ten thousand histories built in Python.
         With ``connection``, counted inside its transaction (its own inserts included).
         """
-        wanted = None if customer_ids is None else sorted(set(customer_ids))
+        # (a customer id the log cannot key has nothing logged: no limit)
+        wanted = None if customer_ids is None else sorted({cid for cid in customer_ids if not unkeyable(cid)})
         today = as_of.toordinal()
         mark, bind = self.database.mark, self.database.bind
 
@@ -167,6 +174,8 @@ class DecisionRepository:
         found: dict[str, ContactState] = {}
         states: dict[tuple[Any, ...], ContactState] = {}  # customers with the same counts share one
         chunks = [None] if wanted is None else [wanted[i:i + 500] for i in range(0, len(wanted), 500)]
+        if wanted == []:
+            return found
         with nullcontext(connection) if connection is not None else self.database.engine.connect() as reading:
             # The driver's own cursor: SQLAlchemy's result rows cost more than the scan.
             cursor = reading.connection.cursor()

@@ -225,6 +225,8 @@ class EventRepository:
 
     def processed(self, partitions: Iterable[int]) -> dict[int, int]:
         wanted = sorted(set(partitions))
+        if not wanted:  # (PostgreSQL refuses an empty IN list)
+            return {}
         mark = self.mark
         with self.engine.connect() as connection:
             rows = connection.exec_driver_sql(

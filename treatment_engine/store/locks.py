@@ -36,6 +36,15 @@ SQLITE_MIGRATION_BUSY_MS = 600_000
 # A transaction holds at most this many customer locks: each takes a slot of PostgreSQL's
 # shared lock table (max_locks_per_transaction x max_connections slots, 6,400 by default).
 MAX_CUSTOMER_LOCKS = 500
+# PostgreSQL, in a transaction that takes customer locks: the longest wait for them (a
+# replica's committer that waits decides nothing else meanwhile: the wait fails, its
+# requests are answered 503 to send again), and the longest the transaction may sit idle
+# holding them before the server ends it. A replica that stops mid-transaction (frozen,
+# or cut off by a connection the server still thinks open) would otherwise hold its
+# customers' locks until TCP gives up on it, hours later, and stall every replica that
+# waits for one of them. A healthy holder is idle between statements for milliseconds.
+CUSTOMER_LOCK_WAIT_MS = 5_000
+LOCK_HOLDER_IDLE_MS = 15_000
 
 
 def dialect_of(connection: Connection) -> str:
@@ -90,6 +99,9 @@ def lock_customers(connection: Connection, customer_ids: Iterable[str]) -> None:
     keys = sorted({customer_lock_key(cid) for cid in customer_ids})
     if not keys:
         return
+    connection.exec_driver_sql(  # for this transaction only (set_config's is_local)
+        f"SELECT set_config('lock_timeout', '{CUSTOMER_LOCK_WAIT_MS}', true), "
+        f"set_config('idle_in_transaction_session_timeout', '{LOCK_HOLDER_IDLE_MS}', true)")
     # One round trip. unnest yields the array in order, and PostgreSQL evaluates a volatile
     # function in the select list row by row after ORDER BY (since 9.6): keys in order.
     connection.exec_driver_sql(

@@ -55,7 +55,16 @@ class Inputs:
             return to_json({OVERSIZED: len(kept)})
         return kept
 
+    def kept(self, profile: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The fields the plan reads, as a profile (the moments' owner carries this much of
+        an event's profile); None when their JSON is over ``max_chars``."""
+        readable = self._read(profile)
+        return None if len(to_json(readable)) > self.max_chars else readable
+
     def _json(self, profile: Mapping[str, Any]) -> str:
+        return to_json(self._read(profile))
+
+    def _read(self, profile: Mapping[str, Any]) -> dict[str, Any]:
         readable = profile if isinstance(profile, dict) else dict(profile)
         if self.shallow is not None and readable.keys() <= self.allowed:
             for root, names in self.shallow:
@@ -63,7 +72,7 @@ class Inputs:
                 if value is not None and (type(value) is not dict or not value.keys() <= names):
                     break
             else:
-                return to_json(readable)
+                return readable
         kept: dict[str, Any] = {name: v for name in self.top if (v := readable.get(name)) is not None}
         for path in self.nested:
             if (v := lookup(readable, path)) is not None:
@@ -71,7 +80,7 @@ class Inputs:
                 for part in path[:-1]:  # dicts of our own: no prefix of a nested path is kept whole
                     node = node.setdefault(part, {})
                 node[path[-1]] = v
-        return to_json(kept)
+        return kept
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,13 @@ from sqlmodel import Field, SQLModel
 CUSTOMER_ID_MAX = 200
 
 
+def unkeyable(key: str) -> bool:
+    """Whether no row can be keyed by ``key``: PostgreSQL's text holds no NUL character
+    (its driver refuses to send one, the query fails), so nothing is stored under such a
+    key, and a lookup by it finds nothing without asking the database."""
+    return "\x00" in key
+
+
 class PlanVersion(SQLModel, table=True):
     __tablename__ = "plan_versions"
 
