@@ -79,8 +79,8 @@ def test_a_skewed_assignment_is_flagged_and_a_fair_one_is_not_over_seeds() -> No
     assert all(p is not None and p < SRM_ALPHA for p in skewed), skewed
 
 
-def _group(arm: str, n: int, total: float, cost: float, metric: str = "churn") -> GroupStats:
-    return GroupStats("v", "r", "r", "", arm, metric, n, n, total, total, cost * n)
+def _group(arm: str, n: int, total: float, cost: float, metric: str = "churn", version: str = "v") -> GroupStats:
+    return GroupStats(version, "r", "r", "", arm, metric, n, n, total, total, cost * n)
 
 
 PRICED = {"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"
@@ -95,8 +95,10 @@ PRICED = {"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 
 ])
 def test_verdicts_weigh_the_value_interval_against_the_cost(treated_churn: int, cost: float, verdict: str) -> None:
     plan = plan_from_texts(PRICED)
-    measured = Measured((_group("champion", 20_000, treated_churn, cost), _group("holdout", 20_000, 4000, 0.0)),
-                        {("v", "r", "r", "", "champion"): 20_000, ("v", "r", "r", "", "holdout"): 20_000})
+    v = plan.version
+    measured = Measured((_group("champion", 20_000, treated_churn, cost, version=v),
+                         _group("holdout", 20_000, 4000, 0.0, version=v)),
+                        {(v, "r", "r", "", "champion"): 20_000, (v, "r", "r", "", "holdout"): 20_000})
     [found] = compare(plan, measured)
     assert found.verdict == verdict
     assert found.cost == pytest.approx(cost)
@@ -105,14 +107,34 @@ def test_verdicts_weigh_the_value_interval_against_the_cost(treated_churn: int, 
 
 def test_too_few_customers_say_how_many_more_each_arm_needs() -> None:
     plan = plan_from_texts(PRICED)
-    measured = Measured((_group("champion", 200, 36, 5.0), _group("holdout", 200, 40, 0.0)),
-                        {("v", "r", "r", "", "champion"): 200, ("v", "r", "r", "", "holdout"): 120})
+    v = plan.version
+    measured = Measured((_group("champion", 200, 36, 5.0, version=v), _group("holdout", 200, 40, 0.0, version=v)),
+                        {(v, "r", "r", "", "champion"): 200, (v, "r", "r", "", "holdout"): 120})
     [found] = compare(plan, measured)
     # Break-even is 5 / 100 = 5 points of churn from 20%: about 1,100 a side (statsmodels' power).
     assert found.verdict.startswith("not enough data yet (about ") and "more customers per arm" in found.verdict
     more = int(found.verdict.split("about ")[1].split(" ")[0].replace(",", ""))
     assert 800 < more < 1200
     assert found.srm  # 200 against 120 of a declared half and half
+
+
+def test_the_sample_ratio_check_tests_only_the_plan_versions_own_shares() -> None:
+    """Decisions of another plan version were tested against the given plan's shares: a
+    version that held out 20% (as declared then), measured with today's plan holding out
+    10%, was flagged as a sample ratio mismatch, "check assignment before trusting its
+    results", though its assignment was right. Another version's shares are not known:
+    its arms are not tested. The plan's own version still is."""
+    texts = {"rules/p.yaml": PRICED["rules/p.yaml"].replace("holdout: 0.5", "holdout: 0.1")}
+    plan = plan_from_texts(texts)
+    rows = {}
+    for version in ("older", plan.version):
+        rows[version] = Measured((_group("champion", 1600, 320, 5.0, version=version),
+                                  _group("holdout", 400, 80, 0.0, version=version)),
+                                 {(version, "r", "r", "", "champion"): 1600, (version, "r", "r", "", "holdout"): 400})
+    [older] = compare(plan, rows["older"])  # 20% held out, as that version declared
+    assert older.srm_p is None and not older.srm
+    [own] = compare(plan, rows[plan.version])  # 20% held out where this version declares 10%
+    assert own.srm_p is not None and own.srm
 
 
 def test_measured_intervals_recover_known_effects_quick() -> None:

@@ -69,7 +69,10 @@ def _control(experiment: str, arms: set[str]) -> str | None:
 
 
 def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, str], float | None]:
-    """Per (version, experiment, rule, cell): the sample-ratio p-value against the plan's shares."""
+    """Per (version, experiment, rule, cell): the sample-ratio p-value against the plan's
+    shares. Only the plan's own version is tested: another version's shares are not known
+    (the same arms may have had other shares then), so its arms get None, not a test
+    against the wrong expectation."""
     declared: dict[str, dict[str, float]] = defaultdict(dict)
     for one in declared_arms(plan):
         declared[one.experiment][TREATED if one.experiment == UNIVERSAL and one.arm == CHAMPION else one.arm] = one.share
@@ -78,9 +81,9 @@ def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, st
         counts[(version, experiment, rule, cell)][arm] = customers
     found: dict[tuple[str, str, str, str], float | None] = {}
     for key, arms in counts.items():
-        shares = declared.get(key[1])
+        shares = declared.get(key[1]) if key[0] == plan.version else None
         if not shares or not set(arms) <= set(shares):
-            found[key] = None  # arms the plan given does not declare: another version's design
+            found[key] = None  # another version's design, or arms the plan given does not declare
             continue
         found[key] = sample_ratio_p([arms.get(a, 0) for a in shares], list(shares.values()))
     return found
