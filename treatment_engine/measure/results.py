@@ -162,7 +162,8 @@ def _verdict(metric: CompiledMetric, treated: GroupStats, control: GroupStats, d
     if delta is None:
         return NO_EFFECT
     sd = math.sqrt(variance(control.n, control.sum, control.sum_squares))
-    needed = customers_needed(metric.is_rate, control.sum / control.n, sd, delta, treated.n / control.n)
+    needed = customers_needed(metric.is_rate, control.sum / control.n, sd, delta, treated.n / control.n,
+                              metric.higher_is_better)
     if needed is not None and needed > control.n:
         return _more(needed - control.n)
     return NO_EFFECT

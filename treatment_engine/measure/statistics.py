@@ -150,16 +150,19 @@ def holm(p_values: list[float]) -> list[float]:
     return [float(p) for p in multipletests(p_values, alpha=ALPHA, method="holm")[1]]
 
 
-def customers_needed(rate: bool, control_mean: float, sd: float, delta: float, ratio: float) -> int | None:
+def customers_needed(rate: bool, control_mean: float, sd: float, delta: float, ratio: float,
+                     higher_is_better: bool = True) -> int | None:
     """Customers the control arm needs to detect ``delta`` (two-sided, 5%, power 80%);
-    the treated arm needs ``ratio`` times as many. None when no such size makes sense."""
+    the treated arm needs ``ratio`` times as many. None when no such size makes sense.
+    ``delta`` is a change for the better: up from the control's mean, or down when lower
+    is better (for a rate, Cohen's h differs between the two)."""
     if delta <= 0 or not math.isfinite(delta):
         return None
     if rate:
         from statsmodels.stats.power import NormalIndPower
         from statsmodels.stats.proportion import proportion_effectsize
 
-        target = min(max(control_mean + delta, 0.0), 1.0)
+        target = min(max(control_mean + (delta if higher_is_better else -delta), 0.0), 1.0)
         size = abs(float(proportion_effectsize(target, control_mean)))
         solver: object = NormalIndPower()
     else:
