@@ -16,7 +16,7 @@ from scipy import stats
 from treatment_engine.cli import cli
 from treatment_engine.experiments.buckets import bucket
 from treatment_engine.measure.attribution import GroupStats, Measured
-from treatment_engine.measure.results import DOES_NOT_PAY_BACK, NO_EFFECT, PAYS_BACK, compare
+from treatment_engine.measure.results import DOES_NOT_PAY_BACK, NO_EFFECT, NOT_MEASURABLE, PAYS_BACK, compare
 from treatment_engine.measure.statistics import SRM_ALPHA, arm_summary, difference, holm, sample_ratio_p
 from treatment_engine.measure.synthetic import check_recovery, sample_decisions
 from treatment_engine.plan import load_plan, plan_from_texts
@@ -139,6 +139,24 @@ def test_customers_needed_are_for_the_break_even_change_in_the_better_direction(
     effect = abs(float(proportion_effectsize(0.01, 0.02)))
     needed = math.ceil(NormalIndPower().solve_power(effect_size=effect, alpha=0.05, power=0.8, ratio=1.0))
     assert _more(found.verdict) == needed - 600
+
+
+@pytest.mark.parametrize("amount", [1e200, float("inf")])  # its square overflows; `1e400` in an event
+def test_a_value_too_large_to_compute_with_is_no_verdict_of_no_effect(amount: float) -> None:
+    """One customer's revenue of 1e200 (its square is beyond the double range) or 1e400
+    (infinite) made the interval and the p-value NaN, and the verdict said "no detectable
+    effect": a claim about a comparison that was never computed."""
+    plan = plan_from_texts({"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"
+                            "metrics:\n  - {id: revenue, event: payment, compute: sum, field: amount, within: 1d}\n"})
+    v = plan.version
+    rng = np.random.default_rng(4)
+    treated, control = rng.exponential(10, 200), rng.exponential(10, 200)
+    treated[0] = amount
+    with np.errstate(over="ignore"):
+        groups = tuple(GroupStats(v, "r", "r", "", arm, "revenue", 200, *_sufficient(values), 0.0)
+                       for arm, values in (("champion", treated), ("holdout", control)))
+    [found] = compare(plan, Measured(groups, {(v, "r", "r", "", g.arm): 200 for g in groups}))
+    assert found.verdict == NOT_MEASURABLE
 
 
 def test_the_sample_ratio_check_tests_only_the_plan_versions_own_shares() -> None:

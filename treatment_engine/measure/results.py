@@ -33,6 +33,7 @@ from .statistics import (
 
 PAYS_BACK, DOES_NOT_PAY_BACK, NO_EFFECT = "pays back", "does not pay back", "no detectable effect"
 BETTER, WORSE = "better", "worse"
+NOT_MEASURABLE = "not measurable (a value too large to compute with)"
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def _verdict(metric: CompiledMetric, treated: GroupStats, control: GroupStats, d
              adjusted_p: float | None, value_low: float | None, value_high: float | None, cost: float,
              detect: float | None) -> str:
     smaller = min(treated.n, control.n)
+    if diff is not None and not all(math.isfinite(x) for x in (diff.absolute, diff.low, diff.high, diff.p_value)):
+        return NOT_MEASURABLE  # a value (or its square) beyond the double range: nothing was computed to judge
     if diff is None or adjusted_p is None or smaller < MIN_PER_ARM:
         return _more(max(MIN_PER_ARM - smaller, 1))
     significant = adjusted_p < ALPHA
