@@ -141,6 +141,23 @@ def test_customers_needed_are_for_the_break_even_change_in_the_better_direction(
     assert _more(found.verdict) == needed - 600
 
 
+def test_an_experiment_whose_control_arm_is_empty_is_flagged_not_dropped() -> None:
+    """The most blatant sample-ratio mismatch: a rule holding out half its customers, and
+    none of 400 decided in the holdout (say, held-out decisions lost before the log).
+    Without a control the experiment was dropped: no comparison, no flag, and the table
+    said "no experiment has customers with a closed window yet: nothing to measure"."""
+    plan = plan_from_texts(PRICED)
+    v = plan.version
+    measured = Measured((_group("champion", 400, 80, 5.0, version=v),), {(v, "r", "r", "", "champion"): 400})
+    [found] = compare(plan, measured)
+    assert (found.arm, found.control, found.baseline.n, found.difference) == ("champion", "holdout", 0, None)
+    assert found.srm and found.srm_p is not None and found.srm_p < 1e-50
+    assert found.verdict.startswith("not enough data yet")
+    # Another version's arms are not known: there, without a control, nothing is compared.
+    older = Measured((_group("champion", 400, 80, 5.0, version="older"),), {("older", "r", "r", "", "champion"): 400})
+    assert compare(plan, older) == []
+
+
 @pytest.mark.parametrize("amount", [1e200, float("inf")])  # its square overflows; `1e400` in an event
 def test_a_value_too_large_to_compute_with_is_no_verdict_of_no_effect(amount: float) -> None:
     """One customer's revenue of 1e200 (its square is beyond the double range) or 1e400

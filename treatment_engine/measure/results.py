@@ -90,8 +90,27 @@ def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, st
     return found
 
 
+def _declared_controls(plan: CompiledPlan) -> dict[str, str]:
+    """Per experiment, the control arm the plan declares with buckets of its own: its
+    holdout (the universal holdout's own arm), else its champion."""
+    arms: dict[str, dict[str, float]] = defaultdict(dict)
+    for one in declared_arms(plan):
+        arms[one.experiment][one.arm] = one.share
+    controls = {}
+    for experiment, shares in arms.items():
+        held = UNIVERSAL if experiment == UNIVERSAL else HOLDOUT
+        control = held if shares.get(held, 0.0) > 0 else CHAMPION if experiment != UNIVERSAL else None
+        if control is not None and shares.get(control, 0.0) > 0:
+            controls[experiment] = control
+    return controls
+
+
 def compare(plan: CompiledPlan, measured: Measured) -> list[Comparison]:
+    """Every arm against its experiment's control, per metric. In the plan's own version
+    the control is the one the plan declares, even when no customer is in it (a lost
+    holdout): the comparison then says so, and the sample-ratio check flags it."""
     metrics = {m.id: m for m in plan.metrics}
+    controls = _declared_controls(plan)
     detect = {r.id: r.experiment.detect for r in plan.rules if r.experiment is not None}
     if plan.holdout is not None:
         detect[UNIVERSAL] = plan.holdout.detect
@@ -102,9 +121,13 @@ def compare(plan: CompiledPlan, measured: Measured) -> list[Comparison]:
     drafts = []
     for (version, experiment, rule, cell, metric_id), arms in sorted(by_unit.items()):
         metric = metrics.get(metric_id)
-        control = _control(experiment, set(arms))
+        control = controls.get(experiment) if version == plan.version else None
+        control = control or _control(experiment, set(arms))
         if metric is None or control is None:
             continue
+        if control not in arms:  # declared, and empty: compared with no one, for all to see
+            arms = {**arms, control: GroupStats(version, experiment, rule, cell, control, metric_id, 0, 0, 0.0,
+                                                0.0, 0.0)}
         for arm, group in sorted(arms.items()):
             if arm != control:
                 drafts.append((group, arms[control], metric, srm.get((version, experiment, rule, cell)),
