@@ -22,7 +22,7 @@ from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
 from ..sql.sources import build_source
 from ..sql.timestamps import common_shape_sql
-from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured
+from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured, held_versions
 from .inputs import DAY_SHAPE
 from .metrics import CompiledMetric
 
@@ -72,9 +72,10 @@ def cell_sql(by: Sequence[str]) -> str:
     return " || ', ' || ".join(parts) if parts else "''"
 
 
-def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
+def units_sql(decisions: str, by: Sequence[str] = (), held: Sequence[str] = ()) -> str:
     """attribution.units: every customer's first decision per plan version and experiment."""
     cell = cell_sql(by)
+    known = "".join(f" OR plan_version = {_quote(version)}" for version in held)
     return f"""
     decisions AS (SELECT * FROM {decisions}),
     memberships AS (
@@ -83,7 +84,7 @@ def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
         UNION ALL
         SELECT plan_version, '{UNIVERSAL}', champion_rule, {cell},
                CASE WHEN arm = '{UNIVERSAL}' THEN '{UNIVERSAL}' ELSE '{TREATED}' END, customer_id, decided_at, seq, cost
-        FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}')),
+        FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}'){known}),
     firsts AS (
         SELECT plan_version, experiment, rule, cell, arm, customer_id, decided_at, seq, cost FROM (
             SELECT *, row_number() OVER (PARTITION BY plan_version, experiment, customer_id
@@ -215,9 +216,10 @@ def measure_connection(settings: Settings | None) -> Any:
     return connection
 
 
-def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = ()) -> None:
+def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (), held: Sequence[str] = ()) -> None:
     """Every customer's first decision per experiment (attribution.units), once, as the
-    temporary table ``first_decisions``: the queries after it read it more than once."""
+    temporary table ``first_decisions``: the queries after it read it more than once.
+    ``held``: attribution.held_versions."""
     if isinstance(decisions, str):
         relation = decision_file_relation(decisions)
     else:
@@ -227,7 +229,7 @@ def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (
         connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
         connection.unregister("log_stream")
         relation = "log_decisions"
-    connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+    connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by, held)} SELECT * FROM firsts")
 
 
 def _careful_lines(connection: Any, path: str) -> None:
@@ -253,7 +255,7 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     :data:`.inputs.DECISION_FIELDS` (:func:`.inputs.log_decision_reader`)."""
     connection = measure_connection(settings)
     try:
-        first_decisions(connection, decisions, by)
+        first_decisions(connection, decisions, by, held_versions(plan))
         if not plan.metrics or events_path is None:
             return measured_on(connection, plan, None, as_of)
         return with_events(connection, plan, events_path, lambda events: measured_on(connection, plan, events, as_of))

@@ -19,7 +19,7 @@ from ..moments.events import TIMESTAMP_SHAPE, WHITESPACE
 from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
-from .attribution import Measured
+from .attribution import Measured, held_versions
 from .duckdb_stats import by_metric, collected, statistics_sql, units_sql
 from .inputs import DAY_SHAPE, DECISION_FIELDS, FILE_COLUMNS, MeasureInputError, refuse_unreadable_decisions
 
@@ -132,7 +132,7 @@ def _measure(plan: CompiledPlan, backend: SparkBackend, decisions: str | Any, ev
              as_of: float, by: Sequence[str]) -> Measured:
     session = backend.spark
     _decisions_view(session, decisions)
-    head = f"WITH {units_sql('measure_decisions', by)}"
+    head = f"WITH {units_sql('measure_decisions', by, held_versions(plan))}"
     assigned = session.sql(f"{head} SELECT plan_version, experiment, rule, cell, arm, count(*) FROM firsts "
                            f"GROUP BY plan_version, experiment, rule, cell, arm").collect()
     rows: list[Any] = []
