@@ -365,6 +365,11 @@ UNREADABLE_DECISIONS = [  # (file, its text, what the refusal must name)
     ("d.csv", "customer_id,rule,cost,as_of,arm,experiment\na,r,1,2026-11-01,champion,r\n", "plan_version"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "plan_version": None}) + "\n",
      "d.jsonl:2: a decision has no plan_version"),
+    # a customer id or version that is no text: the reference kept the number 1000 (matching no event's
+    # "1000"), DuckDB and Spark read it as the text "1000" (matching it), and 1e3 as "1000.0" and "1e3"
+    *(("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), key: value}) + "\n",
+       f"d.jsonl:2: a decision's {key} {value!r} is not text")
+      for key, value in (("customer_id", 1000), ("customer_id", 1e3), ("customer_id", True), ("plan_version", 2))),
 ]
 
 

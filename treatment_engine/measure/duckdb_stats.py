@@ -39,25 +39,35 @@ def decision_file_relation(path: str) -> str:
     """A decisions file (appendix G) as the rows :func:`.inputs.read_decision_file` reads."""
     kind = output_format(path)
     source = _quote(path)
+    # The customer's id and the plan version are text (read as it, with the JSON or Parquet type
+    # they were written in: a number is refused, as the reference refuses it).
+    ids = {key: (f"CASE WHEN typeof({key}) = 'VARCHAR' THEN {key} END", f"typeof({key})")
+           for key in ("customer_id", "plan_version")}
     if kind == "parquet":
         scan, would_have = f"read_parquet({source})", "would_have.rule"
     elif kind == "csv":
         scan = f"read_csv({source}, all_varchar = true, header = true)"
         would_have = "json_extract_string(would_have, '$.rule')"
     else:
-        columns = ("{customer_id: 'VARCHAR', plan_version: 'VARCHAR', as_of: 'VARCHAR', rule: 'VARCHAR', "
+        columns = ("{customer_id: 'JSON', plan_version: 'JSON', as_of: 'VARCHAR', rule: 'VARCHAR', "
                    "arm: 'VARCHAR', experiment: 'VARCHAR', cost: 'DOUBLE', would_have: 'JSON', error: 'VARCHAR', "
                    "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
+        ids = {key: (f"CASE WHEN json_type({key}) = 'VARCHAR' THEN {key} ->> '$' END",
+                     f"coalesce(json_type({key}), 'VARCHAR')") for key in ids}
+    customer_id, plan_version = (f"CASE WHEN {key}_type NOT IN ('VARCHAR', 'NULL') THEN "
+                                 f"error('a decision''s {key} is not text') ELSE {key} END" for key in ids)
     # A decided row without its customer, version, day (YYYY-MM-DD) or a finite cost stops the query, as it
     # stops the reference.
-    return f"""(SELECT * REPLACE (coalesce(customer_id, error('a decision has no customer_id')) AS customer_id,
-                           coalesce(plan_version, error('a decision has no plan_version')) AS plan_version,
+    return f"""(SELECT * EXCLUDE (customer_id_type, plan_version_type) REPLACE (
+                           coalesce({customer_id}, error('a decision has no customer_id')) AS customer_id,
+                           coalesce({plan_version}, error('a decision has no plan_version')) AS plan_version,
                            coalesce(decided_at, error('a decision''s as_of is not a day')) AS decided_at,
                            CASE WHEN isfinite(cost) THEN cost ELSE error('a decision''s cost is not a number') END
                            AS cost) FROM (
-        SELECT customer_id, plan_version, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
+        SELECT {ids["customer_id"][0]} AS customer_id, {ids["customer_id"][1]} AS customer_id_type,
+               {ids["plan_version"][0]} AS plan_version, {ids["plan_version"][1]} AS plan_version_type, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
                '{DAY_SHAPE}') THEN as_of END AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
                coalesce(CAST(cost AS DOUBLE), 0) AS cost, coalesce({would_have}, rule) AS champion_rule,
