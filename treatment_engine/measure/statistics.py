@@ -6,7 +6,8 @@ scipy; only the bookkeeping is here.
   the relative change's interval from the ratio's (log-adjusted);
 - everything else: Welch's t (interval and test), through statsmodels' weighted
   descriptive statistics fed two points that give exactly the arm's n, mean and variance;
-- sample-ratio mismatch: chi-square of assigned customers against the declared shares;
+- sample-ratio mismatch: chi-square of assigned customers against the declared shares
+  (scipy's exact binomial test for two arms where one expects fewer than 5 customers);
 - Holm's correction across the rules of one metric;
 - power (to say how many more customers an arm needs): statsmodels' NormalIndPower for
   rates, TTestIndPower for means.
