@@ -131,3 +131,30 @@ def test_the_evidence_options_without_write_evidence_are_refused(tmp_path: Path)
                                           "--events", str(tmp_path / "e.jsonl"), option, value])
         assert result.exit_code == 2, result.output
         assert f"{option} says what --write-evidence FILE writes: give --write-evidence too" in result.output
+
+
+@pytest.mark.parametrize("amount", [1e200, float("inf")])
+def test_a_cell_with_a_value_too_large_to_compute_with_gives_no_estimate(amount: float) -> None:
+    """One payment of 1e200 (its square overflows the sum of squares) or 1e400 (infinite)
+    made `measure --write-evidence` stop with a traceback: the Welch standard error was
+    NaN, which the evidence file's model refuses. Such a cell has no estimate; the
+    others keep theirs."""
+    from treatment_engine.measure.attribution import GroupStats, Measured
+    from treatment_engine.measure.evidence_file import evidence_for
+    from treatment_engine.plan import plan_from_texts
+
+    plan = plan_from_texts({"rules/p.yaml": "actions:\n  gift: {kind: delight, cost: 5}\nrules:\n  - id: r\n"
+                            "    then: {treatment: delight, actions: [gift], holdout: 0.5}\n"
+                            "metrics:\n  - {id: revenue, event: payment, compute: sum, field: amount, within: 1d, "
+                            "value: 1}\n"})
+    v = plan.version
+    young, old = "segment=young, lifecycle_stage=-, value_tier=-", "segment=old, lifecycle_stage=-, value_tier=-"
+    groups = []
+    for cell, top in ((young, amount), (old, 40.0)):
+        for arm, values in (("champion", [top] + [10.0] * 99), ("holdout", [8.0, 12.0] * 50)):
+            total = sum(values)
+            squares = sum(x * x for x in values) if top != 1e200 or arm == "holdout" else float("inf")
+            groups.append(GroupStats(v, "r", "r", cell, arm, "revenue", 100, 100, total, squares, 0.0))
+    assigned = {(g.plan_version, g.experiment, g.rule, g.cell, g.arm): 100 for g in groups}
+    document = evidence_for(plan, plan.metrics[0], Measured(tuple(groups), assigned))
+    assert list(document["rules"]["r"]["cells"]) == ["old/-/-"]

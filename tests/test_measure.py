@@ -365,6 +365,11 @@ UNREADABLE_DECISIONS = [  # (file, its text, what the refusal must name)
     ("d.csv", "customer_id,rule,cost,as_of,arm,experiment\na,r,1,2026-11-01,champion,r\n", "plan_version"),
     ("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), "plan_version": None}) + "\n",
      "d.jsonl:2: a decision has no plan_version"),
+    # a customer id or version that is no text: the reference kept the number 1000 (matching no event's
+    # "1000"), DuckDB and Spark read it as the text "1000" (matching it), and 1e3 as "1000.0" and "1e3"
+    *(("d.jsonl", json.dumps(_decision("a")) + "\n" + json.dumps({**_decision("b"), key: value}) + "\n",
+       f"d.jsonl:2: a decision's {key} {value!r} is not text")
+      for key, value in (("customer_id", 1000), ("customer_id", 1e3), ("customer_id", True), ("plan_version", 2))),
 ]
 
 
@@ -461,3 +466,25 @@ def test_a_dimension_named_twice_in_by_splits_once(tmp_path: Path) -> None:
     assert all(result.exit_code == 0 for result in shown), [result.output for result in shown]
     assert ",segment=young," in shown[0].stdout
     assert shown[1].stdout == shown[2].stdout == shown[0].stdout
+
+
+@pytest.mark.parametrize("backend", ["python", "duckdb"])
+def test_a_universal_holdout_no_decision_landed_in_is_still_measured_and_flagged(backend: str,
+                                                                                   tmp_path: Path) -> None:
+    """The plan holds half its customers out of every rule; of 60 decided under its
+    version, none is in the universal holdout (held-out decisions lost before the log).
+    The universal holdout was an experiment only where some decision was in it, so this
+    one vanished: no comparison, no sample-ratio flag."""
+    from treatment_engine.measure.duckdb_stats import measure_duckdb as duck
+    from treatment_engine.measure.results import compare
+
+    plan = plan_from_texts({**PLAN, "rules/policy.yaml": "policy:\n  holdout: {share: 0.5}\n"})
+    v = plan.version
+    decided = _write(tmp_path / "d.jsonl", [_decision(f"c{i}", experiment=None, version=v) for i in range(60)])
+    happened = _write(tmp_path / "e.jsonl", [_event("c1", "churned", 60)])
+    as_of = T0 + 365 * 86_400
+    measured = (measure_python(plan, read_decision_file(decided), read_event_file(happened), as_of)
+                if backend == "python" else duck(plan, decided, happened, as_of))
+    assert measured.assigned == {(v, "universal_holdout", "r", "", TREATED): 60}
+    found = [c for c in compare(plan, measured) if c.metric == "churn"]
+    assert [(c.arm, c.control, c.baseline.n, c.srm) for c in found] == [(TREATED, "universal_holdout", 0, True)]

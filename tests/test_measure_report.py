@@ -168,3 +168,32 @@ def test_measure_with_a_report_reads_the_decisions_once(inputs: Path, scans: Cou
     assert result.exit_code == 0, result.output
     assert scans == {"decisions.parquet": 1, "outcomes.jsonl": 2}
     assert "curve-revenue_90d-decline-gold-retention" in report.read_text(encoding="utf-8")
+
+
+def test_the_report_says_arms_not_checked_rather_than_right() -> None:
+    """Arms with no sample-ratio test (another plan version's: their shares are not
+    known) were reported as right: "every experiment's arms are the sizes the plan gives
+    them" above the charts, and "ok" in every row's SRM column."""
+    from treatment_engine.measure.attribution import GroupStats, Measured
+    from treatment_engine.measure.report import render
+    from treatment_engine.measure.results import compare
+    from treatment_engine.plan import plan_from_texts
+
+    plan = plan_from_texts({"rules/p.yaml": "rules:\n  - {id: r, then: {treatment: none, holdout: 0.5}}\n"
+                            "metrics:\n  - {id: churn, event: churned, compute: rate, within: 1d}\n"})
+
+    def measured(version: str, holdout: int) -> Measured:
+        groups = tuple(GroupStats(version, "r", "r", "", arm, "churn", n, n, n * 0.2, n * 0.2, 0.0)
+                       for arm, n in (("champion", 500), ("holdout", holdout)))
+        return Measured(groups, {(version, "r", "r", "", g.arm): g.customers for g in groups})
+
+    older = compare(plan, measured("older", 500))
+    assert [c.srm_p for c in older] == [None]
+    page = render(plan, older, {}, "2026-12-01")
+    assert "sizes the plan gives them (no chi-square" not in page
+    assert "not checked" in page and "<td>ok</td>" not in page
+    own = compare(plan, measured(plan.version, 500))  # tested, and fair: still said so
+    page = render(plan, own, {}, "2026-12-01")
+    assert "sizes the plan gives them (no chi-square p below 0.001)" in page and "<td>ok</td>" in page
+    both = render(plan, older + own, {}, "2026-12-01")  # one tested, one not: neither claim spreads
+    assert "not checked" in both and "<td>ok</td>" in both

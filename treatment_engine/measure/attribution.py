@@ -68,12 +68,20 @@ def cell_of(decision: DecisionInput, by: Sequence[str]) -> str:
     return ", ".join(f"{name}={getattr(decision, name) or '-'}" for name in by)
 
 
-def units(decisions: Iterable[DecisionInput], by: Sequence[str] = ()) -> dict[tuple[str, str, str],
-                                                                             tuple[GroupKey, DecisionInput]]:
+def held_versions(plan: CompiledPlan) -> tuple[str, ...]:
+    """The plan versions known to hold customers out universally, whatever the decisions
+    show: the given plan's own, when it declares a universal holdout (an empty one is
+    then measured, and flagged, rather than missing)."""
+    return (plan.version,) if plan.holdout is not None else ()
+
+
+def units(decisions: Iterable[DecisionInput], by: Sequence[str] = (), held: Sequence[str] = ()) -> dict[
+        tuple[str, str, str], tuple[GroupKey, DecisionInput]]:
     """Each customer's first decision per (plan version, experiment), with its group (its
-    cell is that first decision's)."""
+    cell is that first decision's). A version has a universal holdout when one of its
+    decisions is in it, or it is in ``held`` (:func:`held_versions`)."""
     rows = list(decisions)
-    with_holdout = {d.plan_version for d in rows if d.arm == UNIVERSAL}
+    with_holdout = {d.plan_version for d in rows if d.arm == UNIVERSAL} | set(held)
     first: dict[tuple[str, str, str], tuple[GroupKey, DecisionInput]] = {}
     for decision in sorted(rows, key=lambda d: (d.decided_at, d.seq)):
         memberships = []
@@ -127,7 +135,7 @@ def events_by_customer(plan: CompiledPlan, raw_events: Iterable[Any]) -> dict[tu
 
 def measure_python(plan: CompiledPlan, decisions: Iterable[DecisionInput], raw_events: Iterable[Any],
                    as_of: float, by: Sequence[str] = ()) -> Measured:
-    first = units(decisions, by)
+    first = units(decisions, by, held_versions(plan))
     events = events_by_customer(plan, raw_events)
     assigned: dict[GroupKey, int] = defaultdict(int)
     sums: dict[tuple[GroupKey, str], list[float]] = {}

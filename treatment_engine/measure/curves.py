@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..compile import CompiledPlan
-from .attribution import customer_value, events_by_customer, units
+from .attribution import customer_value, events_by_customer, held_versions, units
 from .inputs import DecisionInput
 from .metrics import CompiledMetric
 
@@ -43,7 +43,7 @@ def curves(plan: CompiledPlan, decisions: Iterable[DecisionInput], raw_events: I
     """Per (metric, experiment, rule) and arm: the metric's mean over customers whose whole
     window has closed, counting only events up to each offset after the decision. Reads
     every decision and event into memory: the reference, and the python back end's."""
-    first = units(decisions)
+    first = units(decisions, held=held_versions(plan))
     events = events_by_customer(plan, raw_events)
     members: dict[tuple[str, str], dict[str, list[DecisionInput]]] = defaultdict(lambda: defaultdict(list))
     for (_, experiment, rule, _, arm), decision in first.values():

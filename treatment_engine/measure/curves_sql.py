@@ -21,7 +21,7 @@ from typing import Any
 
 from ..compile import CompiledPlan
 from ..sql.duckdb_backend import Settings
-from .attribution import Measured
+from .attribution import Measured, held_versions
 from .curves import CURVE_CUSTOMERS, RUNNING, Curves, offsets, point
 from .duckdb_stats import first_decisions, measure_connection, measured_on, metric_value, with_events
 from .metrics import CompiledMetric
@@ -36,7 +36,7 @@ def measure_with_curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_
     from one reading of the decisions."""
     connection = measure_connection(settings)
     try:
-        first_decisions(connection, decisions, by)
+        first_decisions(connection, decisions, by, held_versions(plan))
         if not plan.metrics:
             return measured_on(connection, plan, None, as_of), {}
         return with_events(connection, plan, events_path, lambda events: (
@@ -50,7 +50,7 @@ def curves_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str, as
     """:func:`.curves.curves` over a decisions file (or the log's Arrow stream) and an events file."""
     connection = measure_connection(settings)
     try:
-        first_decisions(connection, decisions)
+        first_decisions(connection, decisions, held=held_versions(plan))
         if not plan.metrics:
             return {}
         return with_events(connection, plan, events_path, lambda events: _curves_on(connection, plan, events, as_of,

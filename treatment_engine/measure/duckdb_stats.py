@@ -22,7 +22,7 @@ from ..sql.duckdb_backend import Settings, connect
 from ..sql.expressions import ExpressionCompiler
 from ..sql.sources import build_source
 from ..sql.timestamps import common_shape_sql
-from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured
+from .attribution import BY_DIMENSIONS, TREATED, GroupStats, Measured, held_versions
 from .inputs import DAY_SHAPE
 from .metrics import CompiledMetric
 
@@ -39,25 +39,35 @@ def decision_file_relation(path: str) -> str:
     """A decisions file (appendix G) as the rows :func:`.inputs.read_decision_file` reads."""
     kind = output_format(path)
     source = _quote(path)
+    # The customer's id and the plan version are text (read as it, with the JSON or Parquet type
+    # they were written in: a number is refused, as the reference refuses it).
+    ids = {key: (f"CASE WHEN typeof({key}) = 'VARCHAR' THEN {key} END", f"typeof({key})")
+           for key in ("customer_id", "plan_version")}
     if kind == "parquet":
         scan, would_have = f"read_parquet({source})", "would_have.rule"
     elif kind == "csv":
         scan = f"read_csv({source}, all_varchar = true, header = true)"
         would_have = "json_extract_string(would_have, '$.rule')"
     else:
-        columns = ("{customer_id: 'VARCHAR', plan_version: 'VARCHAR', as_of: 'VARCHAR', rule: 'VARCHAR', "
+        columns = ("{customer_id: 'JSON', plan_version: 'JSON', as_of: 'VARCHAR', rule: 'VARCHAR', "
                    "arm: 'VARCHAR', experiment: 'VARCHAR', cost: 'DOUBLE', would_have: 'JSON', error: 'VARCHAR', "
                    "segment: 'VARCHAR', lifecycle_stage: 'VARCHAR', value_tier: 'VARCHAR'}")
         scan = f"read_json({source}, format = 'newline_delimited', records = true, columns = {columns})"
         would_have = "json_extract_string(would_have, '$.rule')"
+        ids = {key: (f"CASE WHEN json_type({key}) = 'VARCHAR' THEN {key} ->> '$' END",
+                     f"coalesce(json_type({key}), 'VARCHAR')") for key in ids}
+    customer_id, plan_version = (f"CASE WHEN {key}_type NOT IN ('VARCHAR', 'NULL') THEN "
+                                 f"error('a decision''s {key} is not text') ELSE {key} END" for key in ids)
     # A decided row without its customer, version, day (YYYY-MM-DD) or a finite cost stops the query, as it
     # stops the reference.
-    return f"""(SELECT * REPLACE (coalesce(customer_id, error('a decision has no customer_id')) AS customer_id,
-                           coalesce(plan_version, error('a decision has no plan_version')) AS plan_version,
+    return f"""(SELECT * EXCLUDE (customer_id_type, plan_version_type) REPLACE (
+                           coalesce({customer_id}, error('a decision has no customer_id')) AS customer_id,
+                           coalesce({plan_version}, error('a decision has no plan_version')) AS plan_version,
                            coalesce(decided_at, error('a decision''s as_of is not a day')) AS decided_at,
                            CASE WHEN isfinite(cost) THEN cost ELSE error('a decision''s cost is not a number') END
                            AS cost) FROM (
-        SELECT customer_id, plan_version, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
+        SELECT {ids["customer_id"][0]} AS customer_id, {ids["customer_id"][1]} AS customer_id_type,
+               {ids["plan_version"][0]} AS plan_version, {ids["plan_version"][1]} AS plan_version_type, epoch(CAST(CAST(CASE WHEN regexp_full_match(CAST(as_of AS VARCHAR),
                '{DAY_SHAPE}') THEN as_of END AS DATE) AS TIMESTAMP)) AS decided_at, rule,
                coalesce(nullif(arm, ''), 'champion') AS arm, nullif(experiment, '') AS experiment,
                coalesce(CAST(cost AS DOUBLE), 0) AS cost, coalesce({would_have}, rule) AS champion_rule,
@@ -72,9 +82,10 @@ def cell_sql(by: Sequence[str]) -> str:
     return " || ', ' || ".join(parts) if parts else "''"
 
 
-def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
+def units_sql(decisions: str, by: Sequence[str] = (), held: Sequence[str] = ()) -> str:
     """attribution.units: every customer's first decision per plan version and experiment."""
     cell = cell_sql(by)
+    known = "".join(f" OR plan_version = {_quote(version)}" for version in held)
     return f"""
     decisions AS (SELECT * FROM {decisions}),
     memberships AS (
@@ -83,7 +94,7 @@ def units_sql(decisions: str, by: Sequence[str] = ()) -> str:
         UNION ALL
         SELECT plan_version, '{UNIVERSAL}', champion_rule, {cell},
                CASE WHEN arm = '{UNIVERSAL}' THEN '{UNIVERSAL}' ELSE '{TREATED}' END, customer_id, decided_at, seq, cost
-        FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}')),
+        FROM decisions WHERE plan_version IN (SELECT plan_version FROM decisions WHERE arm = '{UNIVERSAL}'){known}),
     firsts AS (
         SELECT plan_version, experiment, rule, cell, arm, customer_id, decided_at, seq, cost FROM (
             SELECT *, row_number() OVER (PARTITION BY plan_version, experiment, customer_id
@@ -219,9 +230,10 @@ def measure_connection(settings: Settings | None) -> Any:
     return connection
 
 
-def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = ()) -> None:
+def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (), held: Sequence[str] = ()) -> None:
     """Every customer's first decision per experiment (attribution.units), once, as the
-    temporary table ``first_decisions``: the queries after it read it more than once."""
+    temporary table ``first_decisions``: the queries after it read it more than once.
+    ``held``: attribution.held_versions."""
     if isinstance(decisions, str):
         relation = decision_file_relation(decisions)
     else:
@@ -231,7 +243,7 @@ def first_decisions(connection: Any, decisions: str | Any, by: Sequence[str] = (
         connection.execute("CREATE TEMP TABLE log_decisions AS SELECT * FROM log_stream")
         connection.unregister("log_stream")
         relation = "log_decisions"
-    connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by)} SELECT * FROM firsts")
+    connection.execute(f"CREATE TEMP TABLE first_decisions AS WITH {units_sql(relation, by, held)} SELECT * FROM firsts")
 
 
 def _careful_lines(connection: Any, path: str) -> None:
@@ -257,7 +269,7 @@ def measure_duckdb(plan: CompiledPlan, decisions: str | Any, events_path: str | 
     :data:`.inputs.DECISION_FIELDS` (:func:`.inputs.log_decision_reader`)."""
     connection = measure_connection(settings)
     try:
-        first_decisions(connection, decisions, by)
+        first_decisions(connection, decisions, by, held_versions(plan))
         if not plan.metrics or events_path is None:
             return measured_on(connection, plan, None, as_of)
         return with_events(connection, plan, events_path, lambda events: measured_on(connection, plan, events, as_of))

@@ -12,6 +12,7 @@ that better is positive), with Welch's standard error and degrees of freedom
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -131,5 +132,7 @@ def _estimate(metric: CompiledMetric, treated: GroupStats, control: GroupStats) 
         return None
     difference, std_error, df = compared
     sign = metric.value if metric.higher_is_better else -metric.value
-    return Estimate(treated=treated.n, control=control.n, uplift=sign * difference,
-                    std_error=abs(metric.value) * std_error, df=df)
+    uplift, std_error = sign * difference, abs(metric.value) * std_error
+    if not all(math.isfinite(x) for x in (uplift, std_error, 0.0 if df is None else df)):
+        return None  # a value (or its square) beyond the double range: no estimate to give the guard
+    return Estimate(treated=treated.n, control=control.n, uplift=uplift, std_error=std_error, df=df)

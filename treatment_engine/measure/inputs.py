@@ -104,6 +104,9 @@ def read_decision_file(path: str) -> Iterator[DecisionInput]:
         missing = [key for key in ("customer_id", "plan_version") if row.get(key) is None]
         if missing:
             raise MeasureInputError(f"{where}: a decision has no {' or '.join(missing)}")
+        for key in ("customer_id", "plan_version"):  # decide and simulate write text; a number matches no event
+            if not isinstance(row[key], str):
+                raise MeasureInputError(f"{where}: a decision's {key} {_shown(row[key])} is not text")
         try:
             if not re.fullmatch(DAY_SHAPE, str(row.get("as_of"))):
                 raise ValueError

@@ -154,14 +154,23 @@ def render(plan: CompiledPlan, comparisons: Sequence[Comparison], drawn: Curves,
 
 
 def _srm_note(comparisons: Sequence[Comparison]) -> str:
+    """What the sample-ratio check found; arms it did not test (another plan version's,
+    whose shares are not known) are said to be unchecked, not to be right."""
+    unchecked = sorted({(c.plan_version, c.experiment, c.rule) for c in comparisons if c.srm_p is None})
+    untested = "" if not unchecked else (
+        f'<p class="meta">Sample ratio not checked for {_e(", ".join(f"{r} ({x}, plan version {v})" for v, x, r in unchecked))}: '
+        'the plan given does not declare that version\'s arms and shares.</p>')
     flagged = sorted({(c.experiment, c.rule) for c in comparisons if c.srm})
     if not flagged:
-        return ('<p class="meta">Sample ratio: every experiment\'s arms are the sizes the plan gives them '
-                '(no chi-square p below 0.001).</p>')
+        if len(unchecked) == len({(c.plan_version, c.experiment, c.rule) for c in comparisons}):
+            return untested
+        others = " other" if unchecked else ""
+        return (f'<p class="meta">Sample ratio: every{others} experiment\'s arms are the sizes the plan gives them '
+                f'(no chi-square p below 0.001).</p>{untested}')
     named = ", ".join(f"{rule} ({experiment})" for experiment, rule in flagged)
     return (f'<p class="srm"><b>Sample-ratio mismatch</b> in {_e(named)}: the arms are not the sizes the plan '
             'gives them, so something other than chance chose who got what. Do not trust these results until '
-            'that is found.</p>')
+            f'that is found.</p>{untested}')
 
 
 def _table(comparisons: Sequence[Comparison]) -> str:
@@ -172,7 +181,7 @@ def _table(comparisons: Sequence[Comparison]) -> str:
             f"{c.difference.absolute:+.3g}" if c.difference else "-",
             f"{c.difference.low:+.3g} to {c.difference.high:+.3g}" if c.difference else "-",
             f"{c.roi:+.0%}" if c.roi is not None and math.isfinite(c.roi) else "-", c.verdict,
-            "mismatch" if c.srm else "ok")) + "</tr>" for c in comparisons)
+            "mismatch" if c.srm else "ok" if c.srm_p is not None else "not checked")) + "</tr>" for c in comparisons)
     return (f'<h2>Every comparison</h2><table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{rows}</table>')
 
 

@@ -33,6 +33,7 @@ from .statistics import (
 
 PAYS_BACK, DOES_NOT_PAY_BACK, NO_EFFECT = "pays back", "does not pay back", "no detectable effect"
 BETTER, WORSE = "better", "worse"
+NOT_MEASURABLE = "not measurable (a value too large to compute with)"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,10 @@ def _control(experiment: str, arms: set[str]) -> str | None:
 
 
 def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, str], float | None]:
-    """Per (version, experiment, rule, cell): the sample-ratio p-value against the plan's shares."""
+    """Per (version, experiment, rule, cell): the sample-ratio p-value against the plan's
+    shares. Only the plan's own version is tested: another version's shares are not known
+    (the same arms may have had other shares then), so its arms get None, not a test
+    against the wrong expectation."""
     declared: dict[str, dict[str, float]] = defaultdict(dict)
     for one in declared_arms(plan):
         declared[one.experiment][TREATED if one.experiment == UNIVERSAL and one.arm == CHAMPION else one.arm] = one.share
@@ -78,16 +82,35 @@ def _srm(plan: CompiledPlan, measured: Measured) -> dict[tuple[str, str, str, st
         counts[(version, experiment, rule, cell)][arm] = customers
     found: dict[tuple[str, str, str, str], float | None] = {}
     for key, arms in counts.items():
-        shares = declared.get(key[1])
+        shares = declared.get(key[1]) if key[0] == plan.version else None
         if not shares or not set(arms) <= set(shares):
-            found[key] = None  # arms the plan given does not declare: another version's design
+            found[key] = None  # another version's design, or arms the plan given does not declare
             continue
         found[key] = sample_ratio_p([arms.get(a, 0) for a in shares], list(shares.values()))
     return found
 
 
+def _declared_controls(plan: CompiledPlan) -> dict[str, str]:
+    """Per experiment, the control arm the plan declares with buckets of its own: its
+    holdout (the universal holdout's own arm), else its champion."""
+    arms: dict[str, dict[str, float]] = defaultdict(dict)
+    for one in declared_arms(plan):
+        arms[one.experiment][one.arm] = one.share
+    controls = {}
+    for experiment, shares in arms.items():
+        held = UNIVERSAL if experiment == UNIVERSAL else HOLDOUT
+        control = held if shares.get(held, 0.0) > 0 else CHAMPION if experiment != UNIVERSAL else None
+        if control is not None and shares.get(control, 0.0) > 0:
+            controls[experiment] = control
+    return controls
+
+
 def compare(plan: CompiledPlan, measured: Measured) -> list[Comparison]:
+    """Every arm against its experiment's control, per metric. In the plan's own version
+    the control is the one the plan declares, even when no customer is in it (a lost
+    holdout): the comparison then says so, and the sample-ratio check flags it."""
     metrics = {m.id: m for m in plan.metrics}
+    controls = _declared_controls(plan)
     detect = {r.id: r.experiment.detect for r in plan.rules if r.experiment is not None}
     if plan.holdout is not None:
         detect[UNIVERSAL] = plan.holdout.detect
@@ -98,9 +121,13 @@ def compare(plan: CompiledPlan, measured: Measured) -> list[Comparison]:
     drafts = []
     for (version, experiment, rule, cell, metric_id), arms in sorted(by_unit.items()):
         metric = metrics.get(metric_id)
-        control = _control(experiment, set(arms))
+        control = controls.get(experiment) if version == plan.version else None
+        control = control or _control(experiment, set(arms))
         if metric is None or control is None:
             continue
+        if control not in arms:  # declared, and empty: compared with no one, for all to see
+            arms = {**arms, control: GroupStats(version, experiment, rule, cell, control, metric_id, 0, 0, 0.0,
+                                                0.0, 0.0)}
         for arm, group in sorted(arms.items()):
             if arm != control:
                 drafts.append((group, arms[control], metric, srm.get((version, experiment, rule, cell)),
@@ -142,6 +169,8 @@ def _verdict(metric: CompiledMetric, treated: GroupStats, control: GroupStats, d
              adjusted_p: float | None, value_low: float | None, value_high: float | None, cost: float,
              detect: float | None) -> str:
     smaller = min(treated.n, control.n)
+    if diff is not None and not all(math.isfinite(x) for x in (diff.absolute, diff.low, diff.high, diff.p_value)):
+        return NOT_MEASURABLE  # a value (or its square) beyond the double range: nothing was computed to judge
     if diff is None or adjusted_p is None or smaller < MIN_PER_ARM:
         return _more(max(MIN_PER_ARM - smaller, 1))
     significant = adjusted_p < ALPHA
@@ -159,7 +188,8 @@ def _verdict(metric: CompiledMetric, treated: GroupStats, control: GroupStats, d
     if delta is None:
         return NO_EFFECT
     sd = math.sqrt(variance(control.n, control.sum, control.sum_squares))
-    needed = customers_needed(metric.is_rate, control.sum / control.n, sd, delta, treated.n / control.n)
+    needed = customers_needed(metric.is_rate, control.sum / control.n, sd, delta, treated.n / control.n,
+                              metric.higher_is_better)
     if needed is not None and needed > control.n:
         return _more(needed - control.n)
     return NO_EFFECT

@@ -19,7 +19,7 @@ from ..moments.events import EDGE_YEARS, END_OF_TIME, FIRST_INSTANT, TIMESTAMP_S
 from ..outputs import output_format
 from ..sql.expressions import ExpressionCompiler
 from ..sql.spark_backend import SparkBackend
-from .attribution import Measured
+from .attribution import Measured, held_versions
 from .duckdb_stats import by_metric, collected, statistics_sql, units_sql
 from .inputs import DAY_SHAPE, DECISION_FIELDS, FILE_COLUMNS, MeasureInputError, refuse_unreadable_decisions
 
@@ -69,7 +69,7 @@ def _refuse_unreadable(spark: Any, path: str, columns: Sequence[str]) -> None:
     line that is no JSON object or a decided row the reference refuses (no customer or
     version, an as_of that is no day, a cost that is no finite number): Spark's permissive
     readers would measure such a row with nulls where the other back ends refuse it."""
-    if all(name in columns for name in FILE_COLUMNS):
+    if all(name in columns for name in FILE_COLUMNS) and _ids_are_text(spark, path):
         cost = "CAST(cost AS DOUBLE)"
         corrupt = "_corrupt_record IS NOT NULL OR " if "_corrupt_record" in columns else ""
         bad = spark.sql(f"""SELECT count(*) FROM measure_raw_decisions WHERE {corrupt}(
@@ -82,6 +82,25 @@ def _refuse_unreadable(spark: Any, path: str, columns: Sequence[str]) -> None:
             return
     refuse_unreadable_decisions(path)
     raise MeasureInputError(f"{path}: Spark could not read every decision in it")
+
+
+def _ids_are_text(spark: Any, path: str) -> bool:
+    """Whether every decided row's customer_id and plan_version is text, as the reference
+    wants them: Spark's readers make the number 1000 the text "1000" (and 1e3 "1e3"),
+    which DuckDB and the reference refuse. JSON lines are read again as variants, whose
+    types say; a Parquet column says its type itself."""
+    kind = output_format(path)
+    if kind == "csv":
+        return True
+    if kind == "parquet":
+        types = dict(spark.read.parquet(path).dtypes)
+        return all(types.get(key) == "string" for key in ("customer_id", "plan_version"))
+    spark.read.text(path).createOrReplaceTempView("measure_decision_lines")
+    not_text = " OR ".join(f"coalesce(schema_of_variant(variant_get(v, '$.{key}')), 'STRING') NOT IN ('STRING', 'VOID')"
+                           for key in ("customer_id", "plan_version"))
+    return not spark.sql(f"""SELECT count(*) FROM (SELECT try_parse_json(value) AS v FROM measure_decision_lines)
+        WHERE v IS NOT NULL AND coalesce(variant_get(v, '$.error', 'string'), '') = ''
+          AND coalesce(variant_get(v, '$.rule', 'string'), '') <> '' AND ({not_text})""").collect()[0][0]
 
 
 _TO_THE_MINUTE = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
@@ -136,7 +155,7 @@ def _measure(plan: CompiledPlan, backend: SparkBackend, decisions: str | Any, ev
              as_of: float, by: Sequence[str]) -> Measured:
     session = backend.spark
     _decisions_view(session, decisions)
-    head = f"WITH {units_sql('measure_decisions', by)}"
+    head = f"WITH {units_sql('measure_decisions', by, held_versions(plan))}"
     assigned = session.sql(f"{head} SELECT plan_version, experiment, rule, cell, arm, count(*) FROM firsts "
                            f"GROUP BY plan_version, experiment, rule, cell, arm").collect()
     rows: list[Any] = []

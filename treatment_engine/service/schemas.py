@@ -419,7 +419,8 @@ class Comparison(BaseModel):
     roi: float | None
     srm_p: float | None = Field(description="Sample-ratio chi-square p-value against the plan's shares.")
     srm: bool = Field(description="True when srm_p < 0.001: the arms are not the sizes the plan gives them.")
-    verdict: str = Field(description="pays back, does not pay back, no detectable effect, better, worse, or "
+    verdict: str = Field(description="pays back, does not pay back, no detectable effect, better, worse, "
+                                     "not measurable (a value too large to compute with), or "
                                      "not enough data yet (about N more customers per arm).")
 
 
