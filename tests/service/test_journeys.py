@@ -113,3 +113,47 @@ def test_with_no_stored_journey_event_the_journeys_are_measured_as_of_the_reques
         assert before <= as_of <= after, answer.json()["as_of"]
     assert all(journey["entered"] == 0 for journey in everyone.json()["journeys"]) and alone.json()["runs"] == []
     assert dated.json()["as_of"] == "2026-10-01T00:00:00Z"
+
+
+def test_every_journey_is_measured_from_the_store_without_holding_its_events(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET /v1/journeys and /v1/journeys/{id}, and `treatment journeys --db`, read the
+    stored events as DuckDB reads a file (written out in the store's order): they held every
+    stored event in Python, so a replica's memory grew with its store. The Python reading
+    (from_store) is kept for one customer's runs: here it is made to fail for everyone
+    else, and the answers are those of the events file itself."""
+    from treatment_engine.journeys import source
+    from treatment_engine.service.app import create_app
+    from treatment_engine.store import DecisionLog
+
+    from ..asgi import exchange
+    from ..conftest import REPO
+
+    path = tmp_path / "events.jsonl"
+    made = CliRunner().invoke(cli, ["events", "sample", "--journeys", "--customers", "60", "--until", "2026-11-01",
+                                    "-o", str(path)])
+    assert made.exit_code == 0, made.output
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    real = source.from_store
+
+    def one_customer_only(journeys: object, engine: object, as_of: object, customer_id: str | None = None) -> object:
+        assert customer_id is not None, "every customer's events were read into Python"
+        return real(journeys, engine, as_of, customer_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(source, "from_store", one_customer_only)
+    monkeypatch.setattr("treatment_engine.service.routes.journeys.from_store", one_customer_only)
+    db = tmp_path / "events.db"
+    log = DecisionLog(f"sqlite:///{db}")
+    try:
+        posted, everyone, one, customer = exchange(create_app(REPO, log=log, moment_clock="events"), [
+            ("POST", "/v1/events", {"events": events}), ("GET", "/v1/journeys", None),
+            ("GET", "/v1/journeys/house-move", None), ("GET", f"/v1/customers/{events[0]['customer_id']}/journeys", None)])
+    finally:
+        log.close()
+    assert posted.status_code == 202 and everyone.status_code == 200, everyone.text
+    from_file = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--events", str(path), "--format", "json"])
+    from_db = CliRunner().invoke(cli, ["journeys", "--plan", str(REPO), "--db", f"sqlite:///{db}", "--format", "json"])
+    assert everyone.json() == json.loads(from_file.stdout) == json.loads(from_db.stdout)
+    assert everyone.json()["journeys"][0]["entered"] > 10
+    assert one.json()["journey"] == everyone.json()["journeys"][1]
+    assert customer.status_code == 200 and customer.json()["runs"], customer.text

@@ -80,7 +80,7 @@ def journeys(events_path: str | None, db_url: str | None, plan_dir: Path | None,
     plan = engine.plan
     if not plan.journeys:
         fail("this plan defines no journeys (a top-level 'journeys:' list in rules/)")
-    measured = _in_duckdb(plan.journeys, events_path, as_of) if backend == "duckdb" and not by else None
+    measured = _in_duckdb(plan.journeys, events_path, db_url, as_of) if backend == "duckdb" and not by else None
     if measured is not None:
         found, reports = measured.events, measured.reports
     else:
@@ -120,9 +120,18 @@ def _as_of(text: str | None) -> float | None:
     return moment
 
 
-def _in_duckdb(journeys: Sequence[CompiledJourney], events_path: str | None, as_of: float | None) -> Measured | None:
-    """The whole measurement inside DuckDB, for an events file it can read (None: read
-    the events in Python, as from standard input or the store)."""
+def _in_duckdb(journeys: Sequence[CompiledJourney], events_path: str | None, db_url: str | None,
+               as_of: float | None) -> Measured | None:
+    """The whole measurement inside DuckDB, for an events file it can read or the store's
+    events written out as one (None: read the events in Python, as from standard input)."""
+    if db_url is not None:
+        from ..journeys.source import measure_stored
+
+        log = open_log(db_url)  # a mistyped --db is refused, never made into an empty database
+        try:
+            return measure_stored(journeys, log.database.engine, as_of)
+        finally:
+            log.close()
     if events_path is None or events_path == "-" or not Path(events_path).is_file():
         return None
     from ..journeys.duckdb_file import measure_file

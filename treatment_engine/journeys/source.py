@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..moments.events import Event, EventError, parse_event
 from ..profiles import read_jsonl
 from .compiled import CompiledJourney
 from .reference import JourneyEvent
+
+if TYPE_CHECKING:
+    from .duckdb_file import Measured
 
 
 @dataclass
@@ -60,6 +63,25 @@ def from_store(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | 
         rows = [] if customer_id is not None and unkeyable(customer_id) else connection.execute(
             query, {"types": types, **({"customer": customer_id} if one else {})}).all()
     return _flagged(journeys, (_stored(*row) for row in rows), as_of, stored=True)
+
+
+def measure_stored(journeys: Sequence[CompiledJourney], engine: Any, as_of: float | None) -> Measured | None:
+    """Every journey's report from the events the service stored, measured by DuckDB as
+    from a file (:func:`.duckdb_file.measure_file`): the events of the journeys' types are
+    written out in the store's order, as ``treatment measure`` reads them
+    (:func:`..measure.inputs.stored_events_file`), so that memory does not grow with the
+    store, where :func:`from_store` holds every event in Python. None where the events must
+    be read the Python way (see :mod:`.duckdb_file`)."""
+    import os
+
+    from ..measure.inputs import stored_events_file
+    from .duckdb_file import measure_file
+
+    path = stored_events_file(engine, frozenset(kind for journey in journeys for kind in journey.event_types))
+    try:
+        return measure_file(journeys, path, as_of)
+    finally:
+        os.unlink(path)
 
 
 def _stored(customer_id: str, kind: str, moment: float, body: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ...journeys.compiled import CompiledJourney
 from ...journeys.reference import Run, runs
-from ...journeys.source import JourneyEvents, from_store
+from ...journeys.source import JourneyEvents, from_store, measure_stored
 from ...moments.events import iso, parse_timestamp
 from .. import schemas
 from ..dependencies import ADMIN, KeptEvents, LiveEngine, kept
@@ -37,8 +37,8 @@ PROBLEMS: dict[int, str | None] = {404: "No decision log, or no such journey", 4
                                    422: "as_of is not an ISO 8601 date or date-time"}
 
 
-def _measured(engine: Any, log: Any, as_of_text: str | None,
-              customer_id: str | None = None) -> tuple[tuple[CompiledJourney, ...], JourneyEvents] | Response:
+def _parsed(engine: Any, as_of_text: str | None) -> tuple[tuple[CompiledJourney, ...], float | None] | Response:
+    """The live plan's journeys and the asked as-of (None: the default), or the problem."""
     journeys = engine.plan.journeys
     if not journeys:
         return answer(409, NO_JOURNEYS, title="Journeys are not available")
@@ -47,12 +47,18 @@ def _measured(engine: Any, log: Any, as_of_text: str | None,
         as_of = parse_timestamp(as_of_text)
         if as_of is None:
             return answer(422, f"as_of {as_of_text!r} is not an ISO 8601 date or date-time", title="Bad as_of")
+    return journeys, as_of
+
+
+def _found(journeys: tuple[CompiledJourney, ...], log: Any, as_of: float | None,
+           customer_id: str | None = None) -> JourneyEvents:
+    """The stored events (of one customer, if given) read into Python, for the reference's runs."""
     found = from_store(journeys, kept(log).engine, as_of, customer_id)
     if as_of is None and not found.read and not found.as_of:
         # Nothing stored a journey reads (of anyone): measured as of the request, not as of
         # no event's time (which said 1970-01-01).
         found.as_of = time.time()
-    return journeys, found
+    return found
 
 
 def _report(journey: CompiledJourney, found: JourneyEvents) -> dict[str, Any]:
@@ -65,40 +71,60 @@ def _report(journey: CompiledJourney, found: JourneyEvents) -> dict[str, Any]:
     return dataclasses.asdict(summarize(journey, made, found.as_of))
 
 
+def _reports(engine: Any, log: Any, as_of_text: str | None) -> tuple[float, dict[str, dict[str, Any]]] | Response:
+    """Every journey's report and the as-of it was made at. Measured by DuckDB from the
+    stored events written out as a file (``measure_stored``: memory does not grow with the
+    store), else from the events read into Python (a store whose events DuckDB's reader
+    would read otherwise)."""
+    parsed = _parsed(engine, as_of_text)
+    if isinstance(parsed, Response):
+        return parsed
+    journeys, as_of = parsed
+    database = kept(log).engine
+    measured = measure_stored(journeys, database, as_of)
+    if measured is not None and as_of is None and not measured.events.read:
+        measured = measure_stored(journeys, database, time.time())  # nothing stored: as of the request
+    if measured is not None:
+        return measured.events.as_of, {report.id: dataclasses.asdict(report) for report in measured.reports}
+    found = _found(journeys, log, as_of)
+    return found.as_of, {journey.id: _report(journey, found) for journey in journeys}
+
+
 @router.get("/v1/journeys", dependencies=ADMIN, summary="Every journey of the live plan, measured from the stored events",
             **operation({200: (schemas.Journeys, "Per journey: runs, funnel, times, touchpoints, the watermelon flag")},
                         PROBLEMS))
 def all_journeys(engine: LiveEngine, log: KeptEvents, as_of: str | None = AS_OF) -> Response:
-    measured = _measured(engine, log, as_of)
-    if isinstance(measured, Response):
-        return measured
-    journeys, found = measured
-    return JSONResponse({"as_of": iso(found.as_of), "journeys": [_report(j, found) for j in journeys]})
+    reported = _reports(engine, log, as_of)
+    if isinstance(reported, Response):
+        return reported
+    moment, reports = reported
+    return JSONResponse({"as_of": iso(moment), "journeys": list(reports.values())})
 
 
 @router.get("/v1/journeys/{journey_id}", dependencies=ADMIN, summary="One journey, measured from the stored events",
             **operation({200: (schemas.OneJourney, "Its runs, funnel, times, touchpoints and the watermelon flag")},
                         PROBLEMS))
 def one_journey(journey_id: str, engine: LiveEngine, log: KeptEvents, as_of: str | None = AS_OF) -> Response:
-    measured = _measured(engine, log, as_of)
-    if isinstance(measured, Response):
-        return measured
-    journeys, found = measured
-    chosen = next((j for j in journeys if j.id == journey_id), None)
-    if chosen is None:
+    journeys = engine.plan.journeys
+    if journeys and journey_id not in {j.id for j in journeys}:
         return answer(404, f"no journey {journey_id!r} in the live plan (it has: {', '.join(j.id for j in journeys)})",
                       title="No such journey")
-    return JSONResponse({"as_of": iso(found.as_of), "journey": _report(chosen, found)})
+    reported = _reports(engine, log, as_of)
+    if isinstance(reported, Response):
+        return reported
+    moment, reports = reported
+    return JSONResponse({"as_of": iso(moment), "journey": reports[journey_id]})
 
 
 @router.get("/v1/customers/{customer_id:path}/journeys", dependencies=ADMIN,
             summary="One customer's journey runs and where each stands",
             **operation({200: (schemas.CustomerJourneys, "Every run, oldest first per journey")}, PROBLEMS))
 def customer_journeys(customer_id: str, engine: LiveEngine, log: KeptEvents, as_of: str | None = AS_OF) -> Response:
-    measured = _measured(engine, log, as_of, customer_id)
-    if isinstance(measured, Response):
-        return measured
-    journeys, found = measured
+    parsed = _parsed(engine, as_of)
+    if isinstance(parsed, Response):
+        return parsed
+    journeys, moment = parsed
+    found = _found(journeys, log, moment, customer_id)
     shown = [_stands(j, run) for j in journeys for run in runs(j, found.by_journey[j.id], found.as_of)]
     return JSONResponse({"customer_id": customer_id, "as_of": iso(found.as_of), "runs": shown})
 
