@@ -337,3 +337,25 @@ def test_an_owners_firings_for_one_customer_count_each_other_under_caps(log: Dec
     assert len(decisions) == 2
     assert [d["treatment"] for d in decisions].count("delight") == 1
     assert sum(1 for d in decisions if d["channels"] and d["channels"][0] == "call") == 1
+
+
+@pytest.mark.parametrize("when", [-62135596800.0 - 14 * 3600, 253402300800.0 + 12 * 3600], ids=["year 0", "year 10000"])
+def test_an_event_stored_with_a_time_outside_the_calendar_stalls_nothing(log: DecisionLog, when: float) -> None:
+    """Such times are refused since 2026-12-03 (0001-01-01T00:00:00+14:00 is year 0 in
+    UTC), but a log may hold one stored before: its partition's owner then failed at every
+    pass ("year 0 is out of range") and no moment of that partition fired again. The event
+    is left out, and the others of its partition fire."""
+    engine = plan_with(REPEAT)
+    bad = {"customer_id": "a", "type": "complaint", "timestamp": "out of the calendar"}
+    log.events.accept([Incoming("a", "complaint", when, bad, partition_of("a", 16))])
+    # After a year-10000 event, a's own would be refused as late: then c9, of a's partition.
+    customer = "a" if when < 0 else "c9"
+    assert partition_of(customer, 16) == partition_of("a", 16)
+    stream = [event(customer, "complaint"), event(customer, "complaint", DAY)]
+    log.events.accept([incoming(e) for e in stream])
+    owner = owner_for(log, engine)
+    try:
+        owner.catch_up()
+    finally:
+        owner.stop()
+    assert [(m, c) for m, c, _ in outbox_keys(log)] == [("repeat", customer)]

@@ -123,7 +123,13 @@ def parse_timestamp(value: Any) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     seconds = moment.timestamp()  # an instant Python cannot show in UTC (iso), nor give its day: no time
-    return seconds if FIRST_INSTANT <= seconds < END_OF_TIME else None
+    return seconds if in_calendar(seconds) else None
+
+
+def in_calendar(seconds: float) -> bool:
+    """Whether an instant (seconds since the epoch) has a day in UTC that Python can show
+    (FIRST_INSTANT to before END_OF_TIME): every time an event may hold."""
+    return FIRST_INSTANT <= seconds < END_OF_TIME
 
 
 def iso(seconds: float) -> str:

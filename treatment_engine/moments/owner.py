@@ -38,7 +38,7 @@ from ..store.locks import lock_customers
 from ..store.partitions import LeaseLost, Progress
 from ..store.rows import Inputs, to_json
 from .correlator import Correlator, Fired, rebuild_span
-from .events import Event, iso
+from .events import Event, in_calendar, iso
 from .partitions import Leases, partition_of
 
 BATCH = 2_000  # events per round trip to the worker in a rebuild
@@ -193,7 +193,7 @@ class PartitionOwner:
         for partition in partitions:
             done = self.held[partition]
             clock, inclusive = done.frontier
-            latest = heads[partition][1]
+            latest = _in_calendar(heads[partition][1])
             # As far back as a live correlator keeps events (correlator.keeps: a horizon, and
             # one more for customers whose events arrive behind the clock), or a stalling
             # journey's open runs began (rebuild_span). Earlier events of those customers
@@ -233,7 +233,7 @@ class PartitionOwner:
         self._fed |= cursors.keys()
         self._keep_leases()
         if not behind:
-            latest = [t for _, t in heads.values() if t is not None]
+            latest = [t for t in (_in_calendar(t) for _, t in heads.values()) if t is not None]
             if latest:
                 fired += correlator.advance_to(max(latest), inclusive=False, decide=False)
             if self.wall_clock:
@@ -328,6 +328,10 @@ class PartitionOwner:
             self._reads = (plan.version, Inputs(plan.profile_fields))
         events = []
         for item in stored:
+            if not in_calendar(item.timestamp):  # stored before such times were refused: never processed
+                logger.warning("event %s of partition %s is left out: its time has no day in UTC (%s)",
+                               item.seq, item.partition, item.timestamp)
+                continue
             carried = item.body.get("profile")
             if isinstance(carried, dict) and (read := self._reads[1].kept(carried)) is not None:
                 self.profiles.carry(item.customer_id, read)
@@ -358,3 +362,9 @@ def _rounds(fired: list[Fired]) -> list[list[Fired]]:
             rounds.append([])
         rounds[n].append(item)
     return rounds
+
+
+def _in_calendar(seconds: float | None) -> float | None:
+    """A partition's latest event time, or None where it has none an event may hold (an
+    event stored before times outside the calendar were refused)."""
+    return seconds if seconds is not None and in_calendar(seconds) else None
