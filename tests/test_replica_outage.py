@@ -110,3 +110,41 @@ def test_a_replica_whose_database_stalls_answers_503_when_it_runs_out_of_connect
         finally:
             proxy.thaw()
             replica.stop()
+
+
+@pytest.mark.slow
+def test_readiness_says_not_ready_while_the_database_stalls_or_is_cut(tmp_path: Path) -> None:
+    """GET /readyz, the load balancer's health check, said ready while the replica's
+    database stalled (every decision hanging until the client gave up) or was cut: it
+    asked only whether a plan was loaded. It asks the database too, within 2 s, and is
+    ready again once the database answers; one question is out at a time."""
+    with (fresh_database("postgresql", tmp_path) as db_url, DatabaseProxy.of(db_url) as proxy,
+          httpx.Client(timeout=30) as client):
+        replica = Replica(plan_copy(tmp_path / "plan"), proxy.url_for(db_url), "--no-watch").launch().wait_ready()
+
+        def ready_within(seconds: float, expected: int) -> httpx.Response:
+            deadline = time.monotonic() + seconds
+            while (answer := client.get(f"{replica.base}/readyz")).status_code != expected:
+                assert time.monotonic() < deadline, (expected, answer.status_code, answer.text)
+                time.sleep(0.2)
+            return answer
+
+        try:
+            assert ready_within(5, 200).json()["status"] == "ready"
+            for stop, start, words in ((proxy.freeze, proxy.thaw, "did not answer within 2 s"),
+                                       (proxy.cut, proxy.restore, "could not be reached")):
+                stop()
+                started = time.monotonic()
+                refused = ready_within(15, 503)
+                assert time.monotonic() - started < 10, "readiness waited on the database"
+                problem = refused.json()
+                assert problem["type"] == "urn:treatment:try-again" and words in problem["detail"], problem
+                assert refused.headers.get("retry-after") == "1"
+                assert client.head(f"{replica.base}/readyz").status_code == 503
+                start()
+                assert ready_within(30, 200).json()["status"] == "ready"
+            assert "the service failed on" not in replica.log()
+        finally:
+            proxy.thaw()
+            proxy.restore()
+            replica.stop()

@@ -15,6 +15,7 @@ from .metrics import Metrics
 from .moments import EventIntake
 from .plan_sync import DEFAULT_MAX_RULE_DROP, DEFAULT_POLL_SECONDS, PlanSync
 from .plans import PlanHolder
+from .readiness import DatabaseProbe
 
 
 class Service:
@@ -44,6 +45,7 @@ class Service:
         self.intake = None if self.owner is None else EventIntake(self.plan, self.owner)
         self.keys = KeyChecker(api_keys, log.keys if log is not None else None)
         self.arm_sizes = None if self.decisions is None else ArmSizes(self.decisions)
+        self.readiness = None if log is None else DatabaseProbe(log.database.engine)
 
     def plan(self) -> CompiledPlan:
         return self.plans.current.engine.plan
@@ -58,5 +60,7 @@ class Service:
             self.owner.stop()  # its partitions go to the other replicas at once
         if self.writer is not None:
             self.writer.close()
+        if self.readiness is not None:
+            self.readiness.close()
         if self.log is not None:
             self.log.close()

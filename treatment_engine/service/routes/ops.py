@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from .. import schemas
+from .. import problems, schemas
 from ..dependencies import LiveEngine, ServiceDep
+from ..errors import answer
 from ..openapi import operation
 from .resource import ResourceRouter
 
@@ -24,8 +27,12 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="A plan is loaded and decisions can be served",
-            **operation({200: (schemas.Ready, "Ready, and the live plan's version")}))
-def readyz(engine: LiveEngine) -> dict[str, str]:
+            **operation({200: (schemas.Ready, "Ready, and the live plan's version")},
+                        {503: "The decision log's database does not answer (see .readiness)"}))
+def readyz(engine: LiveEngine, service: ServiceDep) -> Any:
+    problem = service.readiness.problem() if service.readiness is not None else None
+    if problem is not None:  # a stalled or cut database: send the traffic to another replica
+        return answer(503, problem, problems.TRY_AGAIN, "Not ready", {"Retry-After": "1"})
     return {"status": "ready", "plan_version": engine.version}
 
 
