@@ -7,7 +7,9 @@ instead, and a load balancer that asks only whether a plan is loaded keeps sendi
 traffic. So readiness asks the database too: ``SELECT 1``, within :data:`PROBE_SECONDS`.
 At most one question is out at a time: a question still unanswered from an earlier probe
 is waited on again rather than another one sent (each would hold a connection of the pool
-for as long as the database stalls).
+for as long as the database stalls). So where a network drops packets for good, the
+question waits until the connection is given up by TCP, and the replica is not ready
+until then even if the database came back sooner.
 """
 
 from __future__ import annotations
