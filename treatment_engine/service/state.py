@@ -45,7 +45,11 @@ class Service:
         self.intake = None if self.owner is None else EventIntake(self.plan, self.owner)
         self.keys = KeyChecker(api_keys, log.keys if log is not None else None)
         self.arm_sizes = None if self.decisions is None else ArmSizes(self.decisions)
-        self.readiness = None if log is None else DatabaseProbe(log.database.engine)
+        # Readiness asks a database reached over the network (see .readiness); a SQLite file
+        # is the replica's own disk, and a new connection to it may wait out another
+        # replica's write lock, which is no reason to take this one out of the rotation.
+        self.readiness = (DatabaseProbe(log.database.engine)
+                          if log is not None and log.database.engine.dialect.name == "postgresql" else None)
 
     def plan(self) -> CompiledPlan:
         return self.plans.current.engine.plan
