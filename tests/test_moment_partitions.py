@@ -116,6 +116,16 @@ def owner_for(log: DecisionLog, engine: Engine, lease: float = 30) -> PartitionO
     return PartitionOwner(log, lambda: engine.plan, wall_clock=False, lease=lease)
 
 
+def processed(log: DecisionLog, engine: Engine, stream: list[dict]) -> None:
+    """``stream`` stored, and every partition processed by one owner, which then stops."""
+    log.events.accept([incoming(e) for e in stream])
+    owner = owner_for(log, engine)
+    try:
+        owner.catch_up()
+    finally:
+        owner.stop()
+
+
 def crash_and_take_over(log: DecisionLog, engine: Engine, first: PartitionOwner, after: list[dict]) -> None:
     """``first`` crashes (its correlator and state gone, nothing given back), ``after``
     arrives, and a second owner takes every partition over once the leases have run out."""
@@ -136,12 +146,7 @@ def test_an_owner_fires_what_replay_fires(log: DecisionLog) -> None:
     stream = [event("a", "complaint"), event("b", "order"), event("a", "complaint", DAY),
               event("c", "complaint", DAY), event("c", "complaint", 2 * DAY), event("c", "complaint", 3 * DAY),
               event("b", "installed", 20 * DAY), event("d", "order", 21 * DAY), event("e", "complaint", 40 * DAY)]
-    log.events.accept([incoming(e) for e in stream])
-    owner = owner_for(log, engine)
-    try:
-        owner.catch_up()
-    finally:
-        owner.stop()
+    processed(log, engine, stream)
     fired, _, _ = replay(engine.plan, stream)
     assert outbox_keys(log) == sorted((f.moment, f.customer_id, f.to_record()["fired_at"]) for f in fired)
     assert {m for m, _, _ in outbox_keys(log)} == {"repeat", "three", "stalled"}
@@ -325,12 +330,7 @@ def test_an_owners_firings_for_one_customer_count_each_other_under_caps(log: Dec
     stream = [event("cap-a", "complaint"), event("cap-a", "complaint"), event("cap-a", "complaint")]
     fired, _, _ = replay(engine.plan, stream)
     assert [f.decision.treatment for f in fired if f.decision is not None] == ["delight", "delight"]
-    log.events.accept([incoming(e) for e in stream])
-    owner = owner_for(log, engine)
-    try:
-        owner.catch_up()
-    finally:
-        owner.stop()
+    processed(log, engine, stream)
     decided = [json.loads(item["payload"]) if isinstance(item.get("payload"), str) else item
                for item in log.events.outbox(limit=1000)]
     decisions = [item["decision"] for item in decided if item["customer_id"] == "cap-a"]
@@ -351,11 +351,5 @@ def test_an_event_stored_with_a_time_outside_the_calendar_stalls_nothing(log: De
     # After a year-10000 event, a's own would be refused as late: then c9, of a's partition.
     customer = "a" if when < 0 else "c9"
     assert partition_of(customer, 16) == partition_of("a", 16)
-    stream = [event(customer, "complaint"), event(customer, "complaint", DAY)]
-    log.events.accept([incoming(e) for e in stream])
-    owner = owner_for(log, engine)
-    try:
-        owner.catch_up()
-    finally:
-        owner.stop()
+    processed(log, engine, [event(customer, "complaint"), event(customer, "complaint", DAY)])
     assert [(m, c) for m, c, _ in outbox_keys(log)] == [("repeat", customer)]
