@@ -52,15 +52,21 @@ def parse_json_line(text: str | bytes) -> Any:
 
 def read_jsonl(stream: IO[bytes]) -> Iterator[Any]:
     """Profiles from JSON lines; blank lines are skipped (spec 8), a leading BOM ignored."""
-    for number, raw in enumerate(stream, 1):
-        if number == 1 and raw.startswith(BOM):
-            raw = raw[len(BOM):]
-        if is_blank(raw):
-            continue
+    for number, raw in _records(stream):
         try:
             yield parse_line(raw)
         except NotAProfileLine as error:
             yield Unreadable(number, line_reason(number, error))
+
+
+def _records(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """A JSON lines stream's records, with their line numbers: a leading BOM stripped,
+    blank lines skipped (spec 8)."""
+    for number, raw in enumerate(stream, 1):
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if not is_blank(raw):
+            yield number, raw
 
 
 def record_lines(path: str, indices: Iterable[int]) -> dict[int, int]:
@@ -76,13 +82,7 @@ def record_lines(path: str, indices: Iterable[int]) -> dict[int, int]:
     last = max(wanted)
     try:
         with open(path, "rb") as stream:
-            record = -1
-            for number, raw in enumerate(stream, 1):
-                if number == 1 and raw.startswith(BOM):
-                    raw = raw[len(BOM):]
-                if is_blank(raw):
-                    continue
-                record += 1
+            for record, (number, _) in enumerate(_records(stream)):
                 if record in wanted:
                     found[record] = number
                 if record >= last:
