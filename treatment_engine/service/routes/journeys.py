@@ -54,11 +54,15 @@ def _found(journeys: tuple[CompiledJourney, ...], log: Any, as_of: float | None,
            customer_id: str | None = None) -> JourneyEvents:
     """The stored events (of one customer, if given) read into Python, for the reference's runs."""
     found = from_store(journeys, kept(log).engine, as_of, customer_id)
-    if as_of is None and not found.read and not found.as_of:
-        # Nothing stored a journey reads (of anyone): measured as of the request, not as of
-        # no event's time (which said 1970-01-01).
+    if _nothing_stored(as_of, found) and not found.as_of:  # (not even another customer's)
         found.as_of = time.time()
     return found
+
+
+def _nothing_stored(as_of: float | None, found: JourneyEvents) -> bool:
+    """The default as-of with no stored event a journey reads: measured as of the request,
+    not as of no event's time (which said 1970-01-01)."""
+    return as_of is None and not found.read
 
 
 def _report(journey: CompiledJourney, found: JourneyEvents) -> dict[str, Any]:
@@ -82,8 +86,8 @@ def _reports(engine: Any, log: Any, as_of_text: str | None) -> tuple[float, dict
     journeys, as_of = parsed
     database = kept(log).engine
     measured = measure_stored(journeys, database, as_of)
-    if measured is not None and as_of is None and not measured.events.read:
-        measured = measure_stored(journeys, database, time.time())  # nothing stored: as of the request
+    if measured is not None and _nothing_stored(as_of, measured.events):  # an empty file: cheap to measure again
+        measured = measure_stored(journeys, database, time.time())
     if measured is not None:
         return measured.events.as_of, {report.id: dataclasses.asdict(report) for report in measured.reports}
     found = _found(journeys, log, as_of)
